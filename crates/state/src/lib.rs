@@ -1,0 +1,158 @@
+//! Phalanx authenticated state.
+//!
+//! The chain's state is a map from byte keys to byte values, committed to by the root of a
+//! compact binary sparse Merkle tree over `H(key)`. Any value — or the absence of a key — can be
+//! proven against a root with a [`Proof`], which is what light clients (the worker enclave among
+//! them) check.
+//!
+//! Tree rules (enforced by construction, relied on by [`Proof::verify`]):
+//! - the path of a key is the bits of `H(key)`, most significant first;
+//! - an empty subtree hashes to [`Hash::ZERO`];
+//! - a subtree holding exactly one key is that key's leaf, whatever its depth, hashing to
+//!   `H(0x00 ‖ H(key) ‖ H(value))`;
+//! - a subtree holding two or more keys is an internal node, `H(0x01 ‖ left ‖ right)`.
+//!
+//! So every key set has exactly one tree and one root, and leaf and internal hashes can never be
+//! confused (distinct domain bytes).
+//!
+//! [`State`] is persistent (structurally shared): cloning it is O(1), so the node keeps one per
+//! unfinalized block and forks cost nothing. Writes go to the key-value map at once and to the
+//! tree when the root is next asked for, so a key written many times in a block is hashed once.
+
+mod proof;
+mod tree;
+
+pub use proof::{Proof, ProofError, Terminal};
+
+use im::OrdMap;
+use parity_scale_codec::{Decode, Encode};
+use phalanx_primitives::{decode_strict, CodecError, Hash};
+use std::collections::BTreeSet;
+use tree::Node;
+
+/// The largest snapshot [`State::from_snapshot`] accepts.
+pub const MAX_SNAPSHOT_BYTES: usize = 1 << 32;
+
+/// The chain state: key-value data plus the Merkle tree that commits to it.
+#[derive(Clone, Default)]
+pub struct State {
+    data: OrdMap<Vec<u8>, Vec<u8>>,
+    tree: Option<std::sync::Arc<Node>>,
+    /// Keys written since the tree was last brought up to date.
+    dirty: BTreeSet<Vec<u8>>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State").field("keys", &self.data.len()).finish()
+    }
+}
+
+impl State {
+    /// An empty state (root [`Hash::ZERO`]).
+    pub fn new() -> State {
+        State::default()
+    }
+
+    /// The value under `key`.
+    pub fn get(&self, key: &[u8]) -> Option<&Vec<u8>> {
+        self.data.get(key)
+    }
+
+    /// Sets `key` to `value`.
+    pub fn insert(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.dirty.insert(key.clone());
+        self.data.insert(key, value);
+    }
+
+    /// Removes `key`.
+    pub fn remove(&mut self, key: &[u8]) {
+        if self.data.remove(key).is_some() {
+            self.dirty.insert(key.to_vec());
+        }
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Whether no key is set.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Every `(key, value)` whose key starts with `prefix`, in key order.
+    pub fn scan_prefix<'a>(
+        &'a self,
+        prefix: &'a [u8],
+    ) -> impl Iterator<Item = (&'a Vec<u8>, &'a Vec<u8>)> + 'a {
+        self.data
+            .range(prefix.to_vec()..)
+            .take_while(move |(key, _)| key.starts_with(prefix))
+    }
+
+    /// Brings the tree up to date with every write so far.
+    fn flush(&mut self) {
+        for key in std::mem::take(&mut self.dirty) {
+            let path = Hash::of(&key);
+            self.tree = match self.data.get(&key) {
+                Some(value) => Some(tree::insert(self.tree.as_ref(), 0, path, Hash::of(value))),
+                None => tree::remove(self.tree.as_ref(), 0, &path),
+            };
+        }
+    }
+
+    /// The root committing to the whole state.
+    pub fn root(&mut self) -> Hash {
+        self.flush();
+        tree::hash_of(self.tree.as_ref())
+    }
+
+    /// A proof of `key`'s value (or absence) against [`State::root`].
+    pub fn prove(&mut self, key: &[u8]) -> Proof {
+        self.flush();
+        tree::prove(self.tree.as_ref(), &Hash::of(key))
+    }
+
+    /// Every key-value pair, SCALE-encoded in key order: a restartable snapshot.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let pairs: Vec<(&Vec<u8>, &Vec<u8>)> = self.data.iter().collect();
+        pairs.encode()
+    }
+
+    /// Rebuilds a state from [`State::snapshot`] bytes (strictly decoded).
+    pub fn from_snapshot(bytes: &[u8]) -> Result<State, CodecError> {
+        let pairs: Vec<(Vec<u8>, Vec<u8>)> = decode_strict(bytes, MAX_SNAPSHOT_BYTES)?;
+        let mut state = State::new();
+        for (key, value) in pairs {
+            state.insert(key, value);
+        }
+        Ok(state)
+    }
+}
+
+/// A typed view on a state key: SCALE-decodes what it reads.
+pub trait StateExt {
+    /// Decodes the value under `key`, or `None` when absent. A value that fails to decode is a
+    /// corrupted state and is reported as an error.
+    fn get_decoded<T: Decode>(&self, key: &[u8]) -> Result<Option<T>, CodecError>;
+    /// Encodes and stores `value` under `key`.
+    fn put<T: Encode>(&mut self, key: Vec<u8>, value: &T);
+}
+
+impl StateExt for State {
+    fn get_decoded<T: Decode>(&self, key: &[u8]) -> Result<Option<T>, CodecError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(bytes) => decode_strict(bytes, usize::MAX).map(Some),
+        }
+    }
+
+    fn put<T: Encode>(&mut self, key: Vec<u8>, value: &T) {
+        self.insert(key, value.encode());
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,182 @@
+use super::*;
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+fn key(i: u32) -> Vec<u8> {
+    format!("key-{i}").into_bytes()
+}
+
+#[test]
+fn empty_state_has_zero_root_and_proves_absence() {
+    let mut state = State::new();
+    assert_eq!(state.root(), Hash::ZERO);
+    let proof = state.prove(b"nothing");
+    assert_eq!(proof.verify(&Hash::ZERO, b"nothing", None), Ok(()));
+    assert_eq!(proof.verify(&Hash::ZERO, b"nothing", Some(b"x")), Err(ProofError::ValueMismatch));
+}
+
+#[test]
+fn root_is_independent_of_insertion_order_and_history() {
+    let mut a = State::new();
+    let mut b = State::new();
+    for i in 0..50 {
+        a.insert(key(i), vec![i as u8]);
+    }
+    for i in (0..50).rev() {
+        b.insert(key(i), vec![0xff]);
+        b.root();
+        b.insert(key(i), vec![i as u8]);
+    }
+    b.insert(b"temporary".to_vec(), vec![1]);
+    b.root();
+    b.remove(b"temporary");
+    assert_eq!(a.root(), b.root());
+}
+
+#[test]
+fn removing_everything_returns_to_zero() {
+    let mut state = State::new();
+    for i in 0..20 {
+        state.insert(key(i), vec![1]);
+        state.root();
+    }
+    for i in 0..20 {
+        state.remove(&key(i));
+        state.root();
+    }
+    assert_eq!(state.root(), Hash::ZERO);
+}
+
+#[test]
+fn proofs_reject_wrong_value_wrong_root_and_tampering() {
+    let mut state = State::new();
+    for i in 0..100 {
+        state.insert(key(i), i.to_le_bytes().to_vec());
+    }
+    let root = state.root();
+    let proof = state.prove(&key(7));
+    assert_eq!(proof.verify(&root, &key(7), Some(&7u32.to_le_bytes())), Ok(()));
+    assert_eq!(
+        proof.verify(&root, &key(7), Some(&8u32.to_le_bytes())),
+        Err(ProofError::ValueMismatch),
+        "tampered value"
+    );
+    assert_eq!(proof.verify(&root, &key(7), None), Err(ProofError::ValueMismatch));
+    let mut other = state.clone();
+    other.insert(b"extra".to_vec(), vec![]);
+    let other_root = other.root();
+    assert_eq!(
+        proof.verify(&other_root, &key(7), Some(&7u32.to_le_bytes())),
+        Err(ProofError::RootMismatch),
+        "proof for the wrong root"
+    );
+    let mut tampered = proof.clone();
+    tampered.siblings[0].0[0] ^= 1;
+    assert_eq!(
+        tampered.verify(&root, &key(7), Some(&7u32.to_le_bytes())),
+        Err(ProofError::RootMismatch)
+    );
+    // A proof of one key does not prove another.
+    assert!(proof.verify(&root, &key(8), Some(&7u32.to_le_bytes())).is_err());
+}
+
+#[test]
+fn absence_proofs_hold_and_cannot_hide_a_present_key() {
+    let mut state = State::new();
+    for i in 0..100 {
+        state.insert(key(i), vec![1]);
+    }
+    let root = state.root();
+    let absent = state.prove(b"absent");
+    assert_eq!(absent.verify(&root, b"absent", None), Ok(()));
+    // The absence proof for one key cannot claim a present key is absent.
+    let present = state.prove(&key(3));
+    assert!(present.verify(&root, &key(3), None).is_err());
+    assert!(absent.verify(&root, &key(3), None).is_err());
+}
+
+#[test]
+fn clones_are_independent_forks() {
+    let mut base = State::new();
+    base.insert(b"a".to_vec(), b"1".to_vec());
+    let base_root = base.root();
+    let mut fork = base.clone();
+    fork.insert(b"a".to_vec(), b"2".to_vec());
+    assert_ne!(fork.root(), base_root);
+    assert_eq!(base.root(), base_root);
+    assert_eq!(base.get(b"a"), Some(&b"1".to_vec()));
+}
+
+#[test]
+fn snapshot_round_trips_with_the_same_root() {
+    let mut state = State::new();
+    for i in 0..30 {
+        state.insert(key(i), vec![i as u8; i as usize]);
+    }
+    let restored = State::from_snapshot(&state.snapshot()).expect("valid snapshot");
+    let mut restored = restored;
+    assert_eq!(restored.root(), state.root());
+    let mut bad = state.snapshot();
+    bad.push(0);
+    assert!(State::from_snapshot(&bad).is_err());
+}
+
+#[test]
+fn scan_prefix_lists_only_that_prefix_in_order() {
+    let mut state = State::new();
+    state.insert(b"a/2".to_vec(), vec![2]);
+    state.insert(b"a/1".to_vec(), vec![1]);
+    state.insert(b"b/1".to_vec(), vec![3]);
+    let keys: Vec<_> = state.scan_prefix(b"a/").map(|(k, _)| k.clone()).collect();
+    assert_eq!(keys, vec![b"a/1".to_vec(), b"a/2".to_vec()]);
+}
+
+#[test]
+fn golden_root_of_a_small_state() {
+    let mut state = State::new();
+    state.insert(b"x".to_vec(), b"1".to_vec());
+    // One key: the root is its leaf hash.
+    let path = Hash::of(b"x");
+    assert_eq!(state.root(), crate::tree::leaf_hash(&path, &Hash::of(b"1")));
+}
+
+proptest! {
+    #[test]
+    fn every_key_proves_against_the_root(
+        entries in proptest::collection::btree_map(any::<u16>(), any::<u8>(), 0..64),
+        removals in proptest::collection::vec(any::<u16>(), 0..16),
+        probe in any::<u16>(),
+    ) {
+        let mut state = State::new();
+        let mut model = BTreeMap::new();
+        for (k, v) in &entries {
+            state.insert(k.to_le_bytes().to_vec(), vec![*v]);
+            model.insert(*k, *v);
+        }
+        for k in &removals {
+            state.remove(&k.to_le_bytes());
+            model.remove(k);
+        }
+        let root = state.root();
+        // The same content built fresh has the same root.
+        let mut fresh = State::new();
+        for (k, v) in &model {
+            fresh.insert(k.to_le_bytes().to_vec(), vec![*v]);
+        }
+        prop_assert_eq!(fresh.root(), root);
+        for (k, v) in &model {
+            let proof = state.prove(&k.to_le_bytes());
+            prop_assert_eq!(proof.verify(&root, &k.to_le_bytes(), Some(&[*v])), Ok(()));
+        }
+        let proof = state.prove(&probe.to_le_bytes());
+        let expected = model.get(&probe).map(|v| vec![*v]);
+        prop_assert_eq!(proof.verify(&root, &probe.to_le_bytes(), expected.as_deref()), Ok(()));
+    }
+
+    #[test]
+    fn decoding_arbitrary_proof_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        if let Ok(proof) = Proof::decode_strict(&bytes) {
+            let _ = proof.verify(&Hash::ZERO, b"k", None);
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The compact sparse Merkle tree's nodes and their pure operations.
+
+use crate::proof::{Proof, Terminal};
+use phalanx_primitives::Hash;
+use std::sync::Arc;
+
+/// Depth of the full path (bits of a SHA-256 key hash).
+pub(crate) const KEY_BITS: usize = 256;
+
+/// A node of the tree; `None` stands for an empty subtree.
+#[derive(Debug)]
+pub(crate) enum Node {
+    /// The only key in its subtree.
+    Leaf { path: Hash, value_hash: Hash, hash: Hash },
+    /// A subtree with at least two keys.
+    Internal { left: Option<Arc<Node>>, right: Option<Arc<Node>>, hash: Hash },
+}
+
+impl Node {
+    fn hash(&self) -> Hash {
+        match self {
+            Node::Leaf { hash, .. } | Node::Internal { hash, .. } => *hash,
+        }
+    }
+
+    fn leaf(path: Hash, value_hash: Hash) -> Arc<Node> {
+        Arc::new(Node::Leaf { path, value_hash, hash: leaf_hash(&path, &value_hash) })
+    }
+
+    fn internal(left: Option<Arc<Node>>, right: Option<Arc<Node>>) -> Arc<Node> {
+        let hash = internal_hash(&hash_of(left.as_ref()), &hash_of(right.as_ref()));
+        Arc::new(Node::Internal { left, right, hash })
+    }
+}
+
+/// `H(0x00 ‖ path ‖ value_hash)`.
+pub(crate) fn leaf_hash(path: &Hash, value_hash: &Hash) -> Hash {
+    Hash::of_parts(&[&[0u8], path.as_bytes(), value_hash.as_bytes()])
+}
+
+/// `H(0x01 ‖ left ‖ right)`.
+pub(crate) fn internal_hash(left: &Hash, right: &Hash) -> Hash {
+    Hash::of_parts(&[&[1u8], left.as_bytes(), right.as_bytes()])
+}
+
+/// Bit `depth` of `path`, most significant bit of byte 0 first.
+pub(crate) fn bit(path: &Hash, depth: usize) -> bool {
+    (path.0[depth / 8] >> (7 - depth % 8)) & 1 == 1
+}
+
+/// The hash of a possibly empty subtree.
+pub(crate) fn hash_of(node: Option<&Arc<Node>>) -> Hash {
+    node.map_or(Hash::ZERO, |n| n.hash())
+}
+
+/// The subtree `node` (at `depth`) with `path` set to `value_hash`.
+pub(crate) fn insert(node: Option<&Arc<Node>>, depth: usize, path: Hash, value_hash: Hash) -> Arc<Node> {
+    match node.map(|n| (n, n.as_ref())) {
+        None => Node::leaf(path, value_hash),
+        Some((_, Node::Leaf { path: existing, .. })) if *existing == path => {
+            Node::leaf(path, value_hash)
+        }
+        Some((existing_node, Node::Leaf { path: existing, .. })) => {
+            split(existing_node.clone(), *existing, depth, path, value_hash)
+        }
+        Some((_, Node::Internal { left, right, .. })) => {
+            if bit(&path, depth) {
+                Node::internal(left.clone(), Some(insert(right.as_ref(), depth + 1, path, value_hash)))
+            } else {
+                Node::internal(Some(insert(left.as_ref(), depth + 1, path, value_hash)), right.clone())
+            }
+        }
+    }
+}
+
+/// Two leaves that share a subtree at `depth`: internal nodes down to where their paths part.
+fn split(existing: Arc<Node>, existing_path: Hash, depth: usize, path: Hash, value_hash: Hash) -> Arc<Node> {
+    // Distinct SHA-256 paths part before the last bit; the guard keeps the recursion finite
+    // even so.
+    if depth >= KEY_BITS {
+        return Node::leaf(path, value_hash);
+    }
+    let new_leaf = || Node::leaf(path, value_hash);
+    match (bit(&existing_path, depth), bit(&path, depth)) {
+        (false, true) => Node::internal(Some(existing), Some(new_leaf())),
+        (true, false) => Node::internal(Some(new_leaf()), Some(existing)),
+        (false, false) => Node::internal(Some(split(existing, existing_path, depth + 1, path, value_hash)), None),
+        (true, true) => Node::internal(None, Some(split(existing, existing_path, depth + 1, path, value_hash))),
+    }
+}
+
+/// The subtree `node` (at `depth`) without `path`, collapsed so a single key is a leaf.
+pub(crate) fn remove(node: Option<&Arc<Node>>, depth: usize, path: &Hash) -> Option<Arc<Node>> {
+    let node = node?;
+    match node.as_ref() {
+        Node::Leaf { path: existing, .. } => (existing != path).then(|| node.clone()),
+        Node::Internal { left, right, .. } => {
+            let (left, right) = if bit(path, depth) {
+                (left.clone(), remove(right.as_ref(), depth + 1, path))
+            } else {
+                (remove(left.as_ref(), depth + 1, path), right.clone())
+            };
+            match (&left, &right) {
+                // A lone leaf moves up: its hash does not depend on depth.
+                (Some(only), None) | (None, Some(only)) if matches!(only.as_ref(), Node::Leaf { .. }) => {
+                    Some(only.clone())
+                }
+                (None, None) => None,
+                _ => Some(Node::internal(left, right)),
+            }
+        }
+    }
+}
+
+/// The sibling hashes along `path` down to the leaf or empty subtree where it ends.
+pub(crate) fn prove(root: Option<&Arc<Node>>, path: &Hash) -> Proof {
+    let mut siblings = Vec::new();
+    let mut node = root;
+    let mut depth = 0;
+    loop {
+        match node.map(|n| n.as_ref()) {
+            None => return Proof { siblings, terminal: Terminal::Empty },
+            Some(Node::Leaf { path, value_hash, .. }) => {
+                return Proof { siblings, terminal: Terminal::Leaf { path: *path, value_hash: *value_hash } }
+            }
+            Some(Node::Internal { left, right, .. }) => {
+                if bit(path, depth) {
+                    siblings.push(hash_of(left.as_ref()));
+                    node = right.as_ref();
+                } else {
+                    siblings.push(hash_of(right.as_ref()));
+                    node = left.as_ref();
+                }
+                depth += 1;
+            }
+        }
+    }
+}
