@@ -24,10 +24,9 @@ mod tree;
 
 pub use proof::{Proof, ProofError, Terminal};
 
-use im::OrdMap;
+use im::{OrdMap, OrdSet};
 use parity_scale_codec::{Decode, Encode};
 use phalanx_primitives::{decode_strict, CodecError, Hash};
-use std::collections::BTreeSet;
 use tree::Node;
 
 /// The largest snapshot [`State::from_snapshot`] accepts.
@@ -39,7 +38,7 @@ pub struct State {
     data: OrdMap<Vec<u8>, Vec<u8>>,
     tree: Option<std::sync::Arc<Node>>,
     /// Keys written since the tree was last brought up to date.
-    dirty: BTreeSet<Vec<u8>>,
+    dirty: OrdSet<Vec<u8>>,
 }
 
 impl std::fmt::Debug for State {
@@ -94,7 +93,7 @@ impl State {
 
     /// Brings the tree up to date with every write so far.
     fn flush(&mut self) {
-        for key in std::mem::take(&mut self.dirty) {
+        for key in std::mem::take(&mut self.dirty).into_iter() {
             let path = Hash::of(&key);
             self.tree = match self.data.get(&key) {
                 Some(value) => Some(tree::insert(self.tree.as_ref(), 0, path, Hash::of(value))),

@@ -1,0 +1,302 @@
+//! Balances: every account's PHA, split into free (spendable), reserved (deposits held by a
+//! module) and locked (backing governance votes until the vote ends).
+//!
+//! Rules: only free PHA moves or pays fees; reserving and locking move PHA out of free and back;
+//! nothing here creates PHA except [`mint`], which genesis alone calls and which refuses to take
+//! total issuance past [`MAX_SUPPLY`]. An account whose three parts are all zero is deleted.
+//!
+//! Storage keys: `balances/account/<account>` → [`AccountData`], `balances/issuance` → u128.
+
+use crate::events::Event;
+use crate::DispatchResult;
+use parity_scale_codec::{Decode, Encode};
+use phalanx_primitives::{call::BalancesCall, AccountId, Balance, CodecError, MAX_SUPPLY};
+use phalanx_state::{State, StateExt};
+use serde::Serialize;
+
+const ACCOUNT_PREFIX: &[u8] = b"balances/account/";
+const ISSUANCE: &[u8] = b"balances/issuance";
+
+/// Why a balances operation failed. Chain-visible: variants only grow at the end.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
+pub enum BalancesError {
+    /// Not enough free PHA.
+    #[error("not enough free balance: {free} units free, {needed} needed")]
+    InsufficientFree {
+        /// Free units.
+        free: Balance,
+        /// Units needed.
+        needed: Balance,
+    },
+    /// Not enough reserved PHA to release or slash.
+    #[error("not enough reserved balance: {reserved} units reserved, {needed} needed")]
+    InsufficientReserved {
+        /// Reserved units.
+        reserved: Balance,
+        /// Units needed.
+        needed: Balance,
+    },
+    /// Not enough locked PHA to unlock.
+    #[error("not enough locked balance: {locked} units locked, {needed} needed")]
+    InsufficientLocked {
+        /// Locked units.
+        locked: Balance,
+        /// Units needed.
+        needed: Balance,
+    },
+    /// Minting would take total issuance past the maximum supply.
+    #[error("minting {amount} units would exceed the maximum supply of 1,000,000,000 PHA")]
+    ExceedsMaxSupply {
+        /// Units asked for.
+        amount: Balance,
+    },
+    /// A transfer of nothing.
+    #[error("transfer amount must be greater than zero")]
+    ZeroAmount,
+    /// A balance would overflow u128 (cannot happen under the supply cap; refused anyway).
+    #[error("balance overflow")]
+    Overflow,
+    /// The stored state could not be decoded.
+    #[error("corrupted balances state: {0}")]
+    Corrupted(String),
+}
+
+impl From<CodecError> for BalancesError {
+    fn from(e: CodecError) -> Self {
+        BalancesError::Corrupted(e.to_string())
+    }
+}
+
+/// An account's PHA.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode, Serialize)]
+pub struct AccountData {
+    /// Spendable units.
+    pub free: Balance,
+    /// Units held as deposits by modules.
+    pub reserved: Balance,
+    /// Units locked behind open governance votes.
+    pub locked: Balance,
+}
+
+impl AccountData {
+    /// All the account's units.
+    pub fn total(&self) -> Balance {
+        self.free.saturating_add(self.reserved).saturating_add(self.locked)
+    }
+}
+
+/// The storage key of `who`'s balance.
+pub fn account_key(who: &AccountId) -> Vec<u8> {
+    [ACCOUNT_PREFIX, who.as_bytes()].concat()
+}
+
+/// `who`'s balance (zero if unknown).
+pub fn account(state: &State, who: &AccountId) -> Result<AccountData, CodecError> {
+    Ok(state.get_decoded(&account_key(who))?.unwrap_or_default())
+}
+
+fn set_account(state: &mut State, who: &AccountId, data: AccountData) {
+    if data.total() == 0 {
+        state.remove(&account_key(who));
+    } else {
+        state.put(account_key(who), &data);
+    }
+}
+
+/// Every account with a balance, in key order.
+pub fn accounts(state: &State) -> Vec<(AccountId, AccountData)> {
+    state
+        .scan_prefix(ACCOUNT_PREFIX)
+        .filter_map(|(key, value)| {
+            let id: [u8; 32] = key[ACCOUNT_PREFIX.len()..].try_into().ok()?;
+            let data = AccountData::decode(&mut value.as_slice()).ok()?;
+            Some((AccountId(id), data))
+        })
+        .collect()
+}
+
+/// Total PHA in existence.
+pub fn total_issuance(state: &State) -> Result<Balance, CodecError> {
+    Ok(state.get_decoded(ISSUANCE)?.unwrap_or(0))
+}
+
+/// Creates `amount` new units in `who`'s free balance. Genesis only.
+pub fn mint(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), BalancesError> {
+    let issuance = total_issuance(state)?;
+    let new_issuance = issuance
+        .checked_add(amount)
+        .filter(|total| *total <= MAX_SUPPLY)
+        .ok_or(BalancesError::ExceedsMaxSupply { amount })?;
+    let mut data = account(state, who)?;
+    data.free = data.free.checked_add(amount).ok_or(BalancesError::Overflow)?;
+    set_account(state, who, data);
+    state.put(ISSUANCE.to_vec(), &new_issuance);
+    Ok(())
+}
+
+/// Moves `amount` free units from `from` to `to`.
+pub fn transfer_free(state: &mut State, from: &AccountId, to: &AccountId, amount: Balance) -> Result<(), BalancesError> {
+    let mut source = account(state, from)?;
+    if source.free < amount {
+        return Err(BalancesError::InsufficientFree { free: source.free, needed: amount });
+    }
+    if from == to || amount == 0 {
+        return Ok(());
+    }
+    source.free -= amount;
+    set_account(state, from, source);
+    let mut dest = account(state, to)?;
+    dest.free = dest.free.checked_add(amount).ok_or(BalancesError::Overflow)?;
+    set_account(state, to, dest);
+    Ok(())
+}
+
+/// Moves `amount` from `who`'s free to reserved.
+pub fn reserve(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), BalancesError> {
+    let mut data = account(state, who)?;
+    if data.free < amount {
+        return Err(BalancesError::InsufficientFree { free: data.free, needed: amount });
+    }
+    data.free -= amount;
+    data.reserved += amount;
+    set_account(state, who, data);
+    Ok(())
+}
+
+/// Moves `amount` from `who`'s reserved back to free.
+pub fn unreserve(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), BalancesError> {
+    let mut data = account(state, who)?;
+    if data.reserved < amount {
+        return Err(BalancesError::InsufficientReserved { reserved: data.reserved, needed: amount });
+    }
+    data.reserved -= amount;
+    data.free += amount;
+    set_account(state, who, data);
+    Ok(())
+}
+
+/// Takes `amount` of `who`'s reserved PHA into `to`'s free balance (a forfeited deposit).
+pub fn slash_reserved(state: &mut State, who: &AccountId, to: &AccountId, amount: Balance) -> Result<(), BalancesError> {
+    let mut data = account(state, who)?;
+    if data.reserved < amount {
+        return Err(BalancesError::InsufficientReserved { reserved: data.reserved, needed: amount });
+    }
+    data.reserved -= amount;
+    set_account(state, who, data);
+    let mut dest = account(state, to)?;
+    dest.free = dest.free.checked_add(amount).ok_or(BalancesError::Overflow)?;
+    set_account(state, to, dest);
+    Ok(())
+}
+
+/// Moves `amount` from `who`'s free to locked.
+pub fn lock(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), BalancesError> {
+    let mut data = account(state, who)?;
+    if data.free < amount {
+        return Err(BalancesError::InsufficientFree { free: data.free, needed: amount });
+    }
+    data.free -= amount;
+    data.locked += amount;
+    set_account(state, who, data);
+    Ok(())
+}
+
+/// Moves `amount` from `who`'s locked back to free.
+pub fn unlock(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), BalancesError> {
+    let mut data = account(state, who)?;
+    if data.locked < amount {
+        return Err(BalancesError::InsufficientLocked { locked: data.locked, needed: amount });
+    }
+    data.locked -= amount;
+    data.free += amount;
+    set_account(state, who, data);
+    Ok(())
+}
+
+/// Executes a balances call from `who`.
+pub fn dispatch(state: &mut State, who: &AccountId, call: &BalancesCall, events: &mut Vec<Event>) -> DispatchResult {
+    match call {
+        BalancesCall::Transfer { to, amount } => {
+            if *amount == 0 {
+                return Err(BalancesError::ZeroAmount.into());
+            }
+            transfer_free(state, who, to, *amount)?;
+            events.push(Event::Transferred { from: *who, to: *to, amount: *amount });
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+    use phalanx_primitives::PHA;
+
+    #[test]
+    fn transfer_moves_exact_amounts_and_charges_fee_to_treasury() {
+        let (mut state, ctx) = dev_chain();
+        let (alice, bob) = (key("alice").account(), key("bob").account());
+        let before_alice = account(&state, &alice).expect("alice").free;
+        let before_bob = account(&state, &bob).expect("bob").free;
+        let before_treasury = account(&state, &crate::treasury::account()).expect("treasury").free;
+        let tx = signed(&key("alice"), 0, transfer_to("bob", 5 * PHA), &ctx);
+        let receipt = crate::apply_transaction(&mut state, &ctx, &tx).expect("valid");
+        assert_eq!(receipt.error, None);
+        assert_eq!(account(&state, &alice).expect("alice").free, before_alice - 5 * PHA - receipt.fee);
+        assert_eq!(account(&state, &bob).expect("bob").free, before_bob + 5 * PHA);
+        assert_eq!(
+            account(&state, &crate::treasury::account()).expect("treasury").free,
+            before_treasury + receipt.fee
+        );
+        assert!(receipt.events.contains(&Event::Transferred { from: alice, to: bob, amount: 5 * PHA }));
+        check_invariants(&state);
+    }
+
+    #[test]
+    fn overdraft_fails_pays_fee_and_changes_nothing_else() {
+        let (mut state, ctx) = dev_chain();
+        let alice = key("alice").account();
+        let free = account(&state, &alice).expect("alice").free;
+        let tx = signed(&key("alice"), 0, transfer_to("bob", free), &ctx);
+        let receipt = crate::apply_transaction(&mut state, &ctx, &tx).expect("envelope valid");
+        assert!(receipt.error.as_deref().is_some_and(|e| e.contains("not enough free balance")));
+        assert_eq!(account(&state, &alice).expect("alice").free, free - receipt.fee);
+        assert_eq!(crate::system::nonce(&state, &alice).expect("nonce"), 1);
+        check_invariants(&state);
+    }
+
+    #[test]
+    fn zero_transfer_is_refused() {
+        let (mut state, ctx) = dev_chain();
+        let tx = signed(&key("alice"), 0, transfer_to("bob", 0), &ctx);
+        let receipt = crate::apply_transaction(&mut state, &ctx, &tx).expect("envelope valid");
+        assert_eq!(receipt.error, Some(BalancesError::ZeroAmount.to_string()));
+    }
+
+    #[test]
+    fn mint_refuses_to_pass_max_supply() {
+        let mut state = State::new();
+        let who = key("alice").account();
+        mint(&mut state, &who, MAX_SUPPLY).expect("exactly the cap");
+        assert_eq!(mint(&mut state, &who, 1), Err(BalancesError::ExceedsMaxSupply { amount: 1 }));
+        assert_eq!(total_issuance(&state).expect("issuance"), MAX_SUPPLY);
+    }
+
+    #[test]
+    fn reserve_lock_and_their_reverses_keep_totals() {
+        let (mut state, _) = dev_chain();
+        let alice = key("alice").account();
+        let total = account(&state, &alice).expect("alice").total();
+        reserve(&mut state, &alice, 10).expect("reserve");
+        lock(&mut state, &alice, 20).expect("lock");
+        let data = account(&state, &alice).expect("alice");
+        assert_eq!((data.reserved, data.locked, data.total()), (10, 20, total));
+        assert!(matches!(unlock(&mut state, &alice, 21), Err(BalancesError::InsufficientLocked { .. })));
+        assert!(matches!(unreserve(&mut state, &alice, 11), Err(BalancesError::InsufficientReserved { .. })));
+        unlock(&mut state, &alice, 20).expect("unlock");
+        slash_reserved(&mut state, &alice, &crate::treasury::account(), 10).expect("slash");
+        assert_eq!(account(&state, &alice).expect("alice").total(), total - 10);
+        check_invariants(&state);
+    }
+}

@@ -1,0 +1,113 @@
+//! Events: what a transaction or a block hook did, recorded in receipts.
+//!
+//! Chain-visible: a variant's position is its code, so variants only ever grow at the end.
+
+use parity_scale_codec::{Decode, Encode};
+use phalanx_primitives::{AccountId, Balance};
+use serde::Serialize;
+
+/// Something that happened.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A transaction paid its fee (to the treasury).
+    FeePaid {
+        /// Payer.
+        who: AccountId,
+        /// Units.
+        amount: Balance,
+    },
+    /// Free PHA moved.
+    Transferred {
+        /// Sender.
+        from: AccountId,
+        /// Receiver.
+        to: AccountId,
+        /// Units.
+        amount: Balance,
+    },
+    /// The call failed; its effects were rolled back (the fee stays paid).
+    CallFailed {
+        /// What went wrong.
+        error: String,
+    },
+    /// The chain parameters were replaced.
+    ChainParamsChanged,
+    /// Governance's parameters were replaced.
+    GovernanceParamsChanged,
+    /// The treasury paid out.
+    TreasurySpent {
+        /// Recipient.
+        to: AccountId,
+        /// Units.
+        amount: Balance,
+    },
+    /// The validator set was replaced.
+    ValidatorsChanged {
+        /// How many validators the new set has.
+        count: u32,
+    },
+    /// A proposal was submitted.
+    Proposed {
+        /// Proposal id.
+        proposal: u32,
+        /// Proposer.
+        proposer: AccountId,
+        /// Deposit reserved.
+        deposit: Balance,
+        /// Last height of voting.
+        voting_ends_at: u64,
+    },
+    /// A vote was cast or changed.
+    Voted {
+        /// Proposal id.
+        proposal: u32,
+        /// Voter.
+        who: AccountId,
+        /// Aye or nay.
+        aye: bool,
+        /// Units locked behind it.
+        amount: Balance,
+    },
+    /// A vote was withdrawn and its PHA unlocked.
+    Unvoted {
+        /// Proposal id.
+        proposal: u32,
+        /// Voter.
+        who: AccountId,
+    },
+    /// Voting ended and the proposal passed.
+    ProposalPassed {
+        /// Proposal id.
+        proposal: u32,
+        /// Aye units.
+        aye: Balance,
+        /// Nay units.
+        nay: Balance,
+        /// Height at which its calls execute.
+        enact_at: u64,
+    },
+    /// Voting ended and the proposal did not pass.
+    ProposalRejected {
+        /// Proposal id.
+        proposal: u32,
+        /// Aye units.
+        aye: Balance,
+        /// Nay units.
+        nay: Balance,
+    },
+    /// A passed proposal's calls were executed.
+    ProposalEnacted {
+        /// Proposal id.
+        proposal: u32,
+        /// `None` if every call succeeded; otherwise the first error (and nothing changed).
+        error: Option<String>,
+    },
+    /// A proposal was cancelled as spam; its deposit went to the treasury.
+    ProposalCancelled {
+        /// Proposal id.
+        proposal: u32,
+    },
+    /// The dev root account dispatched a privileged call.
+    RootDispatched,
+}

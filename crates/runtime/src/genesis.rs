@@ -1,0 +1,264 @@
+//! Genesis: the initial state, built from a [`GenesisConfig`] (a JSON file).
+//!
+//! The seed's token numbers are fixed here, not configurable: the whole maximum supply of
+//! 1,000,000,000 PHA is minted once, split 15% private sale, 70% mining reward pot, 5% team,
+//! 1% community and 9% ecosystem development. The config only says *which account* receives
+//! each share. Dev accounts are funded out of the ecosystem share, never by extra minting.
+//!
+//! A production genesis (`production: true`) refuses a root account and dev accounts, so every
+//! privileged call there goes through governance.
+
+use crate::{balances, governance, root, system};
+use phalanx_primitives::call::{ChainParams, GovernanceParams};
+use phalanx_primitives::{AccountId, Balance, Keypair, MAX_SUPPLY, PHA};
+use phalanx_state::State;
+use serde::{Deserialize, Serialize};
+
+/// Private sale: 15% of the maximum supply.
+pub const PRIVATE_SALE: Balance = MAX_SUPPLY / 100 * 15;
+/// Mining rewards: 70%, held in the mining reward pot (not circulating).
+pub const MINING_REWARDS: Balance = MAX_SUPPLY / 100 * 70;
+/// Team: 5%.
+pub const TEAM: Balance = MAX_SUPPLY / 100 * 5;
+/// Community: 1%.
+pub const COMMUNITY: Balance = MAX_SUPPLY / 100;
+/// Ecosystem development: 9%.
+pub const ECOSYSTEM: Balance = MAX_SUPPLY / 100 * 9;
+
+/// The account that holds the mining reward pot; only mining settlement pays out of it.
+pub fn mining_pot() -> AccountId {
+    AccountId::module("mining-reward-pot")
+}
+
+/// Why a genesis config was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum GenesisError {
+    /// A production genesis named a root account.
+    #[error("a production genesis cannot have a root account: remove `root`")]
+    RootInProduction,
+    /// A production genesis funds dev accounts.
+    #[error("a production genesis cannot fund dev accounts: remove `dev_accounts`")]
+    DevAccountsInProduction,
+    /// Dev accounts ask for more than the ecosystem share holds.
+    #[error("dev accounts need {needed} units but the ecosystem allocation is {ECOSYSTEM}")]
+    DevFundingExceedsEcosystem {
+        /// Units asked for.
+        needed: Balance,
+    },
+    /// No validators.
+    #[error("genesis needs at least one validator")]
+    NoValidators,
+    /// A validator key is not 32 bytes of hex.
+    #[error("validator key `{0}` is not 64 hex characters")]
+    BadValidatorKey(String),
+    /// A balance operation failed (cannot happen with the fixed numbers; reported anyway).
+    #[error("genesis balances: {0}")]
+    Balances(#[from] balances::BalancesError),
+}
+
+/// Which account receives each genesis share.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Allocations {
+    /// Receives the private-sale 15%.
+    pub private_sale: AccountId,
+    /// Receives the team 5%.
+    pub team: AccountId,
+    /// Receives the community 1%.
+    pub community: AccountId,
+    /// Receives the ecosystem 9% (less what dev accounts receive).
+    pub ecosystem: AccountId,
+}
+
+/// A dev account funded at genesis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DevAccount {
+    /// Its well-known name (its key is [`Keypair::dev`] of the name).
+    pub name: String,
+    /// Whole PHA it receives.
+    pub pha: u64,
+}
+
+/// Everything that decides a chain's first state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenesisConfig {
+    /// A name for the chain (shown by `phalanx status`).
+    pub chain_id: String,
+    /// Production chains refuse dev shortcuts (root account, dev accounts, simulated trust).
+    pub production: bool,
+    /// Genesis time, ms since the Unix epoch: day and period boundaries count from here.
+    pub timestamp_ms: u64,
+    /// Who receives each share.
+    pub allocations: Allocations,
+    /// Dev accounts and their funding (from the ecosystem share).
+    #[serde(default)]
+    pub dev_accounts: Vec<DevAccount>,
+    /// The dev root account, if any.
+    #[serde(default)]
+    pub root: Option<AccountId>,
+    /// Consensus keys (ed25519, hex) of the validators.
+    pub validators: Vec<String>,
+    /// Fees and limits.
+    #[serde(default)]
+    pub chain_params: ChainParams,
+    /// Governance periods and deposit.
+    #[serde(default)]
+    pub governance: GovernanceParams,
+}
+
+impl GenesisConfig {
+    /// A dev chain: the given validators, dev accounts alice … ferdie with 1,000,000 PHA each,
+    /// alice as root, short governance periods, and dev-derived allocation accounts.
+    pub fn dev(validators: Vec<String>, timestamp_ms: u64) -> GenesisConfig {
+        GenesisConfig {
+            chain_id: "phalanx-dev".to_string(),
+            production: false,
+            timestamp_ms,
+            allocations: Allocations {
+                private_sale: Keypair::dev("private-sale").account(),
+                team: Keypair::dev("team").account(),
+                community: Keypair::dev("community").account(),
+                ecosystem: Keypair::dev("ecosystem").account(),
+            },
+            dev_accounts: phalanx_primitives::account::DEV_ACCOUNTS
+                .iter()
+                .map(|name| DevAccount { name: name.to_string(), pha: 1_000_000 })
+                .collect(),
+            root: Some(Keypair::dev("alice").account()),
+            validators,
+            chain_params: ChainParams::default(),
+            governance: GovernanceParams {
+                voting_period: 20,
+                enactment_delay: 5,
+                proposal_deposit: 100 * PHA,
+                min_turnout: 0,
+            },
+        }
+    }
+
+    /// The validators' keys as bytes.
+    pub fn validator_keys(&self) -> Result<Vec<[u8; 32]>, GenesisError> {
+        self.validators
+            .iter()
+            .map(|text| {
+                let trimmed = text.strip_prefix("0x").unwrap_or(text);
+                hex::decode(trimmed)
+                    .ok()
+                    .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                    .ok_or_else(|| GenesisError::BadValidatorKey(text.clone()))
+            })
+            .collect()
+    }
+
+    /// Checks the config's rules without building a state.
+    pub fn validate(&self) -> Result<(), GenesisError> {
+        if self.production && self.root.is_some() {
+            return Err(GenesisError::RootInProduction);
+        }
+        if self.production && !self.dev_accounts.is_empty() {
+            return Err(GenesisError::DevAccountsInProduction);
+        }
+        if self.validators.is_empty() {
+            return Err(GenesisError::NoValidators);
+        }
+        self.validator_keys()?;
+        let needed: Balance = self.dev_accounts.iter().map(|a| Balance::from(a.pha) * PHA).sum();
+        if needed > ECOSYSTEM {
+            return Err(GenesisError::DevFundingExceedsEcosystem { needed });
+        }
+        Ok(())
+    }
+}
+
+/// Builds the genesis state.
+pub fn build_state(config: &GenesisConfig) -> Result<State, GenesisError> {
+    config.validate()?;
+    let mut state = State::new();
+    let a = &config.allocations;
+    balances::mint(&mut state, &a.private_sale, PRIVATE_SALE)?;
+    balances::mint(&mut state, &mining_pot(), MINING_REWARDS)?;
+    balances::mint(&mut state, &a.team, TEAM)?;
+    balances::mint(&mut state, &a.community, COMMUNITY)?;
+    balances::mint(&mut state, &a.ecosystem, ECOSYSTEM)?;
+    for dev in &config.dev_accounts {
+        let who = Keypair::dev(&dev.name).account();
+        balances::transfer_free(&mut state, &a.ecosystem, &who, Balance::from(dev.pha) * PHA)?;
+    }
+    if let Some(root_account) = &config.root {
+        root::set_account(&mut state, root_account);
+    }
+    system::set_params(&mut state, &config.chain_params);
+    system::set_validators(&mut state, &config.validator_keys()?);
+    governance::set_params(&mut state, &config.governance);
+    Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::check_invariants;
+
+    fn dev() -> GenesisConfig {
+        GenesisConfig::dev(vec![hex::encode([7u8; 32])], 1_700_000_000_000)
+    }
+
+    #[test]
+    fn shares_are_exact_to_the_unit_and_sum_to_max_supply() {
+        assert_eq!(PRIVATE_SALE, 150_000_000 * PHA);
+        assert_eq!(MINING_REWARDS, 700_000_000 * PHA);
+        assert_eq!(TEAM, 50_000_000 * PHA);
+        assert_eq!(COMMUNITY, 10_000_000 * PHA);
+        assert_eq!(ECOSYSTEM, 90_000_000 * PHA);
+        assert_eq!(PRIVATE_SALE + MINING_REWARDS + TEAM + COMMUNITY + ECOSYSTEM, MAX_SUPPLY);
+        assert_eq!(MAX_SUPPLY, 1_000_000_000_000_000_000_000);
+    }
+
+    #[test]
+    fn dev_genesis_allocates_each_share_to_its_account() {
+        let config = dev();
+        let state = build_state(&config).expect("dev genesis");
+        let free = |who: &AccountId| balances::account(&state, who).expect("balance").free;
+        let a = &config.allocations;
+        assert_eq!(free(&a.private_sale), 150_000_000 * PHA);
+        assert_eq!(free(&mining_pot()), 700_000_000 * PHA);
+        assert_eq!(free(&a.team), 50_000_000 * PHA);
+        assert_eq!(free(&a.community), 10_000_000 * PHA);
+        assert_eq!(free(&a.ecosystem), (90_000_000 - 6 * 1_000_000) * PHA);
+        for name in phalanx_primitives::account::DEV_ACCOUNTS {
+            assert_eq!(free(&Keypair::dev(name).account()), 1_000_000 * PHA);
+        }
+        assert_eq!(balances::total_issuance(&state).expect("issuance"), MAX_SUPPLY);
+        check_invariants(&state);
+    }
+
+    #[test]
+    fn production_refuses_dev_shortcuts() {
+        let mut config = dev();
+        config.production = true;
+        assert_eq!(build_state(&config).err(), Some(GenesisError::RootInProduction));
+        config.root = None;
+        assert_eq!(build_state(&config).err(), Some(GenesisError::DevAccountsInProduction));
+        config.dev_accounts.clear();
+        let state = build_state(&config).expect("clean production genesis");
+        assert_eq!(root::account(&state).expect("root"), None);
+    }
+
+    #[test]
+    fn dev_funding_cannot_exceed_the_ecosystem_share() {
+        let mut config = dev();
+        config.dev_accounts = vec![DevAccount { name: "alice".into(), pha: 90_000_001 }];
+        assert!(matches!(build_state(&config), Err(GenesisError::DevFundingExceedsEcosystem { .. })));
+        config.validators = vec!["zz".into()];
+        assert!(matches!(config.validate(), Err(GenesisError::BadValidatorKey(_))));
+    }
+
+    #[test]
+    fn genesis_config_round_trips_through_json() {
+        let config = dev();
+        let json = serde_json::to_string_pretty(&config).expect("serializes");
+        let back: GenesisConfig = serde_json::from_str(&json).expect("parses");
+        assert_eq!(back, config);
+        let (block_a, _) = crate::genesis_block(&config).expect("genesis");
+        let (block_b, _) = crate::genesis_block(&back).expect("genesis");
+        assert_eq!(block_a.hash(), block_b.hash(), "genesis is deterministic");
+    }
+}

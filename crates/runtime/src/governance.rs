@@ -1,0 +1,457 @@
+//! Governance: PHA holders propose privileged calls and vote on them.
+//!
+//! Protocol:
+//! 1. Any account proposes a batch of [`PrivilegedCall`]s with a description, reserving the
+//!    proposal deposit. Voting is open from that block through `voting_ends_at`
+//!    (`submitted + voting_period`).
+//! 2. Holders vote aye or nay with an amount of free PHA, which moves to `locked` until voting
+//!    ends. Voting again replaces the earlier vote (the old amount is unlocked first), and
+//!    unvoting withdraws it. The same PHA cannot back two votes at once: locked PHA is not free.
+//! 3. At the end of block `voting_ends_at` the proposal is tallied: it passes when
+//!    `aye > (aye + nay) / 2` strictly (exactly half fails) and turnout is at least
+//!    `min_turnout`. Either way the deposit returns and every vote's PHA unlocks.
+//! 4. A passed proposal executes at the end of block `passed + enactment_delay`, all calls or
+//!    none: the first failing call rolls the whole batch back and the error is recorded. A
+//!    proposal executes at most once (its status moves to `Enacted` before anything else).
+//! 5. A privileged `CancelProposal` ends a proposal as spam: votes unlock, the deposit goes to
+//!    the treasury, nothing executes.
+//!
+//! Storage keys: `governance/params` → [`GovernanceParams`], `governance/next` → u32,
+//! `governance/proposal/<id BE>` → [`Proposal`], `governance/vote/<id BE>/<account>` →
+//! [`Vote`], `governance/active` → ids not yet finished (scanned at every block end).
+
+use crate::balances::{self, BalancesError};
+use crate::events::Event;
+use crate::{privileged, treasury, BlockContext, DispatchResult};
+use parity_scale_codec::{Decode, Encode};
+use phalanx_primitives::call::{GovernanceCall, GovernanceParams, PrivilegedCall};
+use phalanx_primitives::{AccountId, Balance, CodecError};
+use phalanx_state::{State, StateExt};
+use serde::Serialize;
+
+const PARAMS: &[u8] = b"governance/params";
+const NEXT_ID: &[u8] = b"governance/next";
+const ACTIVE: &[u8] = b"governance/active";
+const PROPOSAL_PREFIX: &[u8] = b"governance/proposal/";
+const VOTE_PREFIX: &[u8] = b"governance/vote/";
+
+/// Longest proposal description, in bytes.
+pub const MAX_DESCRIPTION: usize = 4 * 1024;
+/// Most privileged calls one proposal may carry (nested batches count every call).
+pub const MAX_CALLS: usize = 64;
+
+/// Why a governance call failed. Chain-visible: variants only grow at the end.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
+pub enum GovernanceError {
+    /// No proposal with this id.
+    #[error("no proposal #{0}; list them with `phalanx gov list`")]
+    UnknownProposal(u32),
+    /// Voting has ended (or the proposal was cancelled).
+    #[error("voting on proposal #{0} has ended")]
+    VotingClosed(u32),
+    /// The voter has no vote on this proposal to withdraw.
+    #[error("you have no vote on proposal #{0}")]
+    NoVote(u32),
+    /// A vote of zero.
+    #[error("vote amount must be greater than zero")]
+    ZeroVote,
+    /// Not enough free PHA to back the vote or pay the deposit.
+    #[error("not enough free PHA: {free} units free, {needed} needed (locked and reserved PHA cannot vote twice)")]
+    InsufficientFree {
+        /// Free units.
+        free: Balance,
+        /// Units needed.
+        needed: Balance,
+    },
+    /// A proposal without calls.
+    #[error("a proposal must carry at least one call")]
+    NoCalls,
+    /// Too many calls.
+    #[error("a proposal carries at most {MAX_CALLS} calls")]
+    TooManyCalls,
+    /// Description too long or not UTF-8.
+    #[error("description must be UTF-8 and at most {MAX_DESCRIPTION} bytes")]
+    BadDescription,
+    /// The proposal already ended.
+    #[error("proposal #{0} has already ended")]
+    AlreadyEnded(u32),
+    /// A validator set must not be empty.
+    #[error("the validator set cannot be empty")]
+    EmptyValidatorSet,
+    /// A balances failure.
+    #[error(transparent)]
+    Balances(#[from] BalancesError),
+    /// Corrupted state.
+    #[error("corrupted governance state: {0}")]
+    Corrupted(String),
+}
+
+impl From<CodecError> for GovernanceError {
+    fn from(e: CodecError) -> Self {
+        GovernanceError::Corrupted(e.to_string())
+    }
+}
+
+/// Where a proposal stands.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ProposalStatus {
+    /// Open for votes.
+    Voting,
+    /// Passed; executes at `enact_at`.
+    Passed {
+        /// Height whose end executes the calls.
+        enact_at: u64,
+    },
+    /// Did not pass.
+    Rejected,
+    /// Executed; `error` is the first failure if the batch was rolled back.
+    Enacted {
+        /// Why the batch failed, if it did.
+        error: Option<String>,
+    },
+    /// Cancelled as spam.
+    Cancelled,
+}
+
+/// A proposal and its running tally.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize)]
+pub struct Proposal {
+    /// Its id.
+    pub id: u32,
+    /// Who proposed it.
+    pub proposer: AccountId,
+    /// The calls it executes if it passes.
+    pub calls: Vec<PrivilegedCall>,
+    /// What it is for.
+    pub description: String,
+    /// Reserved deposit.
+    pub deposit: Balance,
+    /// Height it was submitted at.
+    pub submitted_at: u64,
+    /// Last height at which votes count.
+    pub voting_ends_at: u64,
+    /// Units voting aye.
+    pub aye: Balance,
+    /// Units voting nay.
+    pub nay: Balance,
+    /// Number of voters.
+    pub voters: u32,
+    /// Minimum turnout in force when it was submitted.
+    pub min_turnout: Balance,
+    /// Where it stands.
+    pub status: ProposalStatus,
+}
+
+/// One account's vote on one proposal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize)]
+pub struct Vote {
+    /// Aye or nay.
+    pub aye: bool,
+    /// Units locked behind it.
+    pub amount: Balance,
+}
+
+/// Governance parameters.
+pub fn params(state: &State) -> Result<GovernanceParams, CodecError> {
+    Ok(state.get_decoded(PARAMS)?.unwrap_or_default())
+}
+
+/// Replaces governance parameters (privileged; applies to proposals submitted afterwards).
+pub fn set_params(state: &mut State, params: &GovernanceParams) {
+    state.put(PARAMS.to_vec(), params);
+}
+
+fn proposal_key(id: u32) -> Vec<u8> {
+    [PROPOSAL_PREFIX, &id.to_be_bytes()].concat()
+}
+
+fn vote_prefix(id: u32) -> Vec<u8> {
+    [VOTE_PREFIX, &id.to_be_bytes(), b"/"].concat()
+}
+
+fn vote_key(id: u32, who: &AccountId) -> Vec<u8> {
+    [vote_prefix(id).as_slice(), who.as_bytes()].concat()
+}
+
+/// A proposal by id.
+pub fn proposal(state: &State, id: u32) -> Result<Option<Proposal>, CodecError> {
+    state.get_decoded(&proposal_key(id))
+}
+
+/// Every proposal, oldest first.
+pub fn proposals(state: &State) -> Vec<Proposal> {
+    state
+        .scan_prefix(PROPOSAL_PREFIX)
+        .filter_map(|(_, value)| Proposal::decode(&mut value.as_slice()).ok())
+        .collect()
+}
+
+/// `who`'s vote on proposal `id`.
+pub fn vote(state: &State, id: u32, who: &AccountId) -> Result<Option<Vote>, CodecError> {
+    state.get_decoded(&vote_key(id, who))
+}
+
+fn active(state: &State) -> Result<Vec<u32>, CodecError> {
+    Ok(state.get_decoded(ACTIVE)?.unwrap_or_default())
+}
+
+fn count_calls(calls: &[PrivilegedCall]) -> usize {
+    calls
+        .iter()
+        .map(|call| match call {
+            PrivilegedCall::Batch(inner) => 1 + count_calls(inner),
+            _ => 1,
+        })
+        .sum()
+}
+
+fn free_or_err(state: &State, who: &AccountId, needed: Balance) -> Result<(), GovernanceError> {
+    let free = balances::account(state, who)?.free;
+    if free < needed {
+        return Err(GovernanceError::InsufficientFree { free, needed });
+    }
+    Ok(())
+}
+
+/// Executes a governance call from `who`.
+pub fn dispatch(
+    state: &mut State,
+    ctx: &BlockContext,
+    who: &AccountId,
+    call: &GovernanceCall,
+    events: &mut Vec<Event>,
+) -> DispatchResult {
+    match call {
+        GovernanceCall::Propose { calls, description } => propose(state, ctx, who, calls, description, events)?,
+        GovernanceCall::Vote { proposal, aye, amount } => cast(state, ctx, who, *proposal, *aye, *amount, events)?,
+        GovernanceCall::Unvote { proposal } => withdraw(state, ctx, who, *proposal, events)?,
+    }
+    Ok(())
+}
+
+fn propose(
+    state: &mut State,
+    ctx: &BlockContext,
+    who: &AccountId,
+    calls: &[PrivilegedCall],
+    description: &[u8],
+    events: &mut Vec<Event>,
+) -> Result<(), GovernanceError> {
+    if calls.is_empty() {
+        return Err(GovernanceError::NoCalls);
+    }
+    if count_calls(calls) > MAX_CALLS {
+        return Err(GovernanceError::TooManyCalls);
+    }
+    let description = std::str::from_utf8(description)
+        .ok()
+        .filter(|d| d.len() <= MAX_DESCRIPTION)
+        .ok_or(GovernanceError::BadDescription)?;
+    let params = params(state)?;
+    free_or_err(state, who, params.proposal_deposit)?;
+    balances::reserve(state, who, params.proposal_deposit)?;
+    let id: u32 = state.get_decoded(NEXT_ID)?.unwrap_or(0);
+    state.put(NEXT_ID.to_vec(), &(id.saturating_add(1)));
+    let voting_ends_at = ctx.height.saturating_add(params.voting_period);
+    let proposal = Proposal {
+        id,
+        proposer: *who,
+        calls: calls.to_vec(),
+        description: description.to_string(),
+        deposit: params.proposal_deposit,
+        submitted_at: ctx.height,
+        voting_ends_at,
+        aye: 0,
+        nay: 0,
+        voters: 0,
+        min_turnout: params.min_turnout,
+        status: ProposalStatus::Voting,
+    };
+    state.put(proposal_key(id), &proposal);
+    let mut ids = active(state)?;
+    ids.push(id);
+    state.put(ACTIVE.to_vec(), &ids);
+    events.push(Event::Proposed { proposal: id, proposer: *who, deposit: params.proposal_deposit, voting_ends_at });
+    Ok(())
+}
+
+fn open_proposal(state: &State, ctx: &BlockContext, id: u32) -> Result<Proposal, GovernanceError> {
+    let proposal = proposal(state, id)?.ok_or(GovernanceError::UnknownProposal(id))?;
+    if proposal.status != ProposalStatus::Voting || ctx.height > proposal.voting_ends_at {
+        return Err(GovernanceError::VotingClosed(id));
+    }
+    Ok(proposal)
+}
+
+/// Takes `who`'s existing vote out of the tally and unlocks its PHA.
+fn retract(state: &mut State, proposal: &mut Proposal, who: &AccountId) -> Result<bool, GovernanceError> {
+    let Some(old) = vote(state, proposal.id, who)? else {
+        return Ok(false);
+    };
+    if old.aye {
+        proposal.aye = proposal.aye.saturating_sub(old.amount);
+    } else {
+        proposal.nay = proposal.nay.saturating_sub(old.amount);
+    }
+    proposal.voters = proposal.voters.saturating_sub(1);
+    balances::unlock(state, who, old.amount)?;
+    state.remove(&vote_key(proposal.id, who));
+    Ok(true)
+}
+
+fn cast(
+    state: &mut State,
+    ctx: &BlockContext,
+    who: &AccountId,
+    id: u32,
+    aye: bool,
+    amount: Balance,
+    events: &mut Vec<Event>,
+) -> Result<(), GovernanceError> {
+    if amount == 0 {
+        return Err(GovernanceError::ZeroVote);
+    }
+    let mut proposal = open_proposal(state, ctx, id)?;
+    retract(state, &mut proposal, who)?;
+    free_or_err(state, who, amount)?;
+    balances::lock(state, who, amount)?;
+    if aye {
+        proposal.aye = proposal.aye.saturating_add(amount);
+    } else {
+        proposal.nay = proposal.nay.saturating_add(amount);
+    }
+    proposal.voters = proposal.voters.saturating_add(1);
+    state.put(vote_key(id, who), &Vote { aye, amount });
+    state.put(proposal_key(id), &proposal);
+    events.push(Event::Voted { proposal: id, who: *who, aye, amount });
+    Ok(())
+}
+
+fn withdraw(
+    state: &mut State,
+    ctx: &BlockContext,
+    who: &AccountId,
+    id: u32,
+    events: &mut Vec<Event>,
+) -> Result<(), GovernanceError> {
+    let mut proposal = open_proposal(state, ctx, id)?;
+    if !retract(state, &mut proposal, who)? {
+        return Err(GovernanceError::NoVote(id));
+    }
+    state.put(proposal_key(id), &proposal);
+    events.push(Event::Unvoted { proposal: id, who: *who });
+    Ok(())
+}
+
+/// Whether a tally passes: strictly more than half of the votes cast are aye, and turnout
+/// reaches the minimum.
+pub fn passes(aye: Balance, nay: Balance, min_turnout: Balance) -> bool {
+    let turnout = aye.saturating_add(nay);
+    turnout >= min_turnout && aye > nay
+}
+
+/// Unlocks every vote on `id` and returns the proposer's deposit (or forfeits it).
+fn settle(state: &mut State, proposal: &Proposal, forfeit: bool) -> Result<(), GovernanceError> {
+    let votes: Vec<(AccountId, Vote)> = state
+        .scan_prefix(&vote_prefix(proposal.id))
+        .filter_map(|(key, value)| {
+            let who: [u8; 32] = key[key.len() - 32..].try_into().ok()?;
+            Some((AccountId(who), Vote::decode(&mut value.as_slice()).ok()?))
+        })
+        .collect();
+    for (who, vote) in votes {
+        balances::unlock(state, &who, vote.amount)?;
+        state.remove(&vote_key(proposal.id, &who));
+    }
+    if forfeit {
+        balances::slash_reserved(state, &proposal.proposer, &treasury::account(), proposal.deposit)?;
+    } else {
+        balances::unreserve(state, &proposal.proposer, proposal.deposit)?;
+    }
+    Ok(())
+}
+
+fn remove_active(state: &mut State, id: u32) -> Result<(), GovernanceError> {
+    let ids: Vec<u32> = active(state)?.into_iter().filter(|x| *x != id).collect();
+    state.put(ACTIVE.to_vec(), &ids);
+    Ok(())
+}
+
+/// Ends proposal `id` as spam (privileged): votes unlock, the deposit goes to the treasury.
+pub fn cancel(state: &mut State, id: u32, events: &mut Vec<Event>) -> Result<(), GovernanceError> {
+    let mut proposal = proposal(state, id)?.ok_or(GovernanceError::UnknownProposal(id))?;
+    if proposal.status != ProposalStatus::Voting {
+        return Err(GovernanceError::AlreadyEnded(id));
+    }
+    settle(state, &proposal, true)?;
+    proposal.status = ProposalStatus::Cancelled;
+    state.put(proposal_key(id), &proposal);
+    remove_active(state, id)?;
+    events.push(Event::ProposalCancelled { proposal: id });
+    Ok(())
+}
+
+/// End-of-block hook: tallies proposals whose voting ended and enacts those whose delay passed.
+/// Never fails the block: a failure is recorded on the proposal and in the events.
+pub fn on_block_end(state: &mut State, ctx: &BlockContext) -> Vec<Event> {
+    let mut events = Vec::new();
+    let ids = match active(state) {
+        Ok(ids) => ids,
+        Err(_) => return events,
+    };
+    let delay = params(state).map(|p| p.enactment_delay).unwrap_or_default();
+    for id in ids {
+        let Ok(Some(mut proposal)) = proposal(state, id) else { continue };
+        if proposal.status == ProposalStatus::Voting && ctx.height >= proposal.voting_ends_at {
+            let checkpoint = state.clone();
+            if settle(state, &proposal, false).is_err() {
+                *state = checkpoint;
+                continue;
+            }
+            if passes(proposal.aye, proposal.nay, proposal.min_turnout) {
+                let enact_at = ctx.height.saturating_add(delay);
+                proposal.status = ProposalStatus::Passed { enact_at };
+                events.push(Event::ProposalPassed { proposal: id, aye: proposal.aye, nay: proposal.nay, enact_at });
+            } else {
+                proposal.status = ProposalStatus::Rejected;
+                events.push(Event::ProposalRejected { proposal: id, aye: proposal.aye, nay: proposal.nay });
+                let _ = remove_active(state, id);
+            }
+            state.put(proposal_key(id), &proposal);
+        }
+        if let ProposalStatus::Passed { enact_at } = proposal.status {
+            if ctx.height >= enact_at {
+                events.extend(enact(state, ctx, &mut proposal));
+            }
+        }
+    }
+    events
+}
+
+/// Executes a passed proposal's calls atomically and marks it enacted; returns the calls'
+/// events (when they succeeded) followed by the enactment event.
+fn enact(state: &mut State, ctx: &BlockContext, proposal: &mut Proposal) -> Vec<Event> {
+    let checkpoint = state.clone();
+    let mut call_events = Vec::new();
+    let result = proposal
+        .calls
+        .iter()
+        .try_for_each(|call| privileged::execute(state, ctx, call, &mut call_events));
+    let error = match result {
+        Ok(()) => None,
+        Err(e) => {
+            *state = checkpoint;
+            call_events.clear();
+            Some(e.to_string())
+        }
+    };
+    proposal.status = ProposalStatus::Enacted { error: error.clone() };
+    state.put(proposal_key(proposal.id), proposal);
+    let _ = remove_active(state, proposal.id);
+    call_events.push(Event::ProposalEnacted { proposal: proposal.id, error });
+    call_events
+}
+
+#[cfg(test)]
+mod tests;

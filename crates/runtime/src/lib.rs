@@ -1,0 +1,183 @@
+//! Phalanx runtime: the chain's state transition.
+//!
+//! Pure and deterministic: given a state, a block context (height and timestamp) and
+//! transactions, it returns the next state and the receipts. It never reads a clock, a file or
+//! the network, so every validator and every light client computes the same result.
+//!
+//! Modules mirror each other (types, calls, events, errors, storage keys, genesis, tests):
+//! - [`system`]: chain parameters, nonces, fees, validation of the transaction envelope;
+//! - [`balances`]: free, reserved and locked PHA, transfers, total issuance;
+//! - [`treasury`]: the account that collects fees and slashes and spends only by privilege;
+//! - [`root`]: the dev-only root account that can dispatch privileged calls;
+//! - [`governance`]: proposals, votes, tallies and enactment of privileged calls;
+//! - [`genesis`]: the initial state from a genesis config.
+//!
+//! Invariants (checked by [`invariants::check`] after every block in tests): total issuance never
+//! exceeds [`MAX_SUPPLY`](phalanx_primitives::MAX_SUPPLY), the sum of all accounts equals total
+//! issuance, and no balance is negative (balances are unsigned; every subtraction is checked).
+//!
+//! Transaction semantics: a transaction whose envelope is invalid (signature, nonce, expiry,
+//! size, fee) is not includable — a block carrying one is invalid. A valid envelope always pays
+//! its fee and bumps the nonce; if its call then fails, the call's effects are rolled back and
+//! the receipt records the error.
+
+pub mod balances;
+pub mod events;
+pub mod genesis;
+pub mod governance;
+pub mod invariants;
+pub mod privileged;
+pub mod root;
+pub mod system;
+pub mod treasury;
+
+use parity_scale_codec::{Decode, Encode};
+use phalanx_primitives::{
+    call::Call, Block, Hash, Header, SignedTransaction,
+};
+use phalanx_state::State;
+use serde::Serialize;
+
+pub use events::Event;
+pub use genesis::GenesisConfig;
+
+/// Why a call failed after its envelope was accepted.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
+pub enum DispatchError {
+    /// A balances error.
+    #[error(transparent)]
+    Balances(#[from] balances::BalancesError),
+    /// A root error.
+    #[error(transparent)]
+    Root(#[from] root::RootError),
+    /// A governance error.
+    #[error(transparent)]
+    Governance(#[from] governance::GovernanceError),
+    /// A treasury error.
+    #[error(transparent)]
+    Treasury(#[from] treasury::TreasuryError),
+    /// The stored state could not be decoded: a bug or corruption, never user error.
+    #[error("corrupted state: {0}")]
+    Corrupted(String),
+}
+
+impl From<phalanx_primitives::CodecError> for DispatchError {
+    fn from(e: phalanx_primitives::CodecError) -> Self {
+        DispatchError::Corrupted(e.to_string())
+    }
+}
+
+/// A crate-wide result for dispatch.
+pub type DispatchResult<T = ()> = std::result::Result<T, DispatchError>;
+
+/// What the block being executed is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockContext {
+    /// Height of the block being executed.
+    pub height: u64,
+    /// Its timestamp (ms since the Unix epoch).
+    pub timestamp_ms: u64,
+    /// The chain's genesis hash (transactions are signed for it).
+    pub genesis_hash: Hash,
+}
+
+/// The outcome of one included transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize)]
+pub struct Receipt {
+    /// The transaction's hash.
+    pub tx_hash: Hash,
+    /// The fee charged.
+    pub fee: u128,
+    /// `None` when the call succeeded; otherwise what went wrong (its effects were rolled back).
+    pub error: Option<String>,
+    /// What happened.
+    pub events: Vec<Event>,
+}
+
+/// Everything executing a block produced.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode, Serialize)]
+pub struct BlockOutcome {
+    /// One receipt per transaction, in order.
+    pub receipts: Vec<Receipt>,
+    /// Events of the block's own hooks (governance tallies, enactments).
+    pub block_events: Vec<Event>,
+}
+
+/// Executes `transactions` as block `ctx` on `state`: begin-block hooks, each transaction,
+/// end-block hooks. Fails (leaving `state` in an unspecified state — callers work on a clone)
+/// if any transaction's envelope is invalid.
+pub fn execute_block(
+    state: &mut State,
+    ctx: &BlockContext,
+    transactions: &[SignedTransaction],
+) -> Result<BlockOutcome, system::TxError> {
+    let params = system::params(state).map_err(system::TxError::from)?;
+    if transactions.len() > params.max_block_txs as usize {
+        return Err(system::TxError::TooManyTransactions(params.max_block_txs));
+    }
+    let mut outcome = BlockOutcome::default();
+    system::set_block(state, ctx);
+    for tx in transactions {
+        outcome.receipts.push(apply_transaction(state, ctx, tx)?);
+    }
+    outcome.block_events.extend(governance::on_block_end(state, ctx));
+    Ok(outcome)
+}
+
+/// Applies one transaction: validates the envelope, charges the fee, bumps the nonce, then
+/// dispatches the call, rolling its effects back if it fails.
+pub fn apply_transaction(
+    state: &mut State,
+    ctx: &BlockContext,
+    tx: &SignedTransaction,
+) -> Result<Receipt, system::TxError> {
+    let fee = system::check_envelope(state, ctx, tx)?;
+    let mut events = Vec::new();
+    system::charge(state, &tx.tx.signer, fee)?;
+    events.push(Event::FeePaid { who: tx.tx.signer, amount: fee });
+    let checkpoint = state.clone();
+    let mut call_events = Vec::new();
+    let error = match dispatch(state, ctx, &tx.tx.signer, &tx.tx.call, &mut call_events) {
+        Ok(()) => {
+            events.append(&mut call_events);
+            None
+        }
+        Err(e) => {
+            *state = checkpoint;
+            events.push(Event::CallFailed { error: e.to_string() });
+            Some(e.to_string())
+        }
+    };
+    Ok(Receipt { tx_hash: tx.hash(), fee, error, events })
+}
+
+/// Routes a call to its module.
+fn dispatch(
+    state: &mut State,
+    ctx: &BlockContext,
+    who: &phalanx_primitives::AccountId,
+    call: &Call,
+    events: &mut Vec<Event>,
+) -> DispatchResult {
+    match call {
+        Call::Balances(call) => balances::dispatch(state, who, call, events),
+        Call::Root(call) => root::dispatch(state, ctx, who, call, events),
+        Call::Governance(call) => governance::dispatch(state, ctx, who, call, events),
+    }
+}
+
+/// Builds the genesis block and state from `config`.
+pub fn genesis_block(config: &GenesisConfig) -> Result<(Block, State), genesis::GenesisError> {
+    let mut state = genesis::build_state(config)?;
+    let header = Header {
+        parent: Hash::ZERO,
+        height: 0,
+        timestamp_ms: config.timestamp_ms,
+        tx_root: Hash::ZERO,
+        state_root: state.root(),
+    };
+    Ok((Block { header, transactions: Vec::new() }, state))
+}
+
+#[cfg(test)]
+pub(crate) mod testing;

@@ -1,0 +1,40 @@
+//! The privileged path: the one place where calls that change the chain's rules execute.
+//!
+//! Governance (when a proposal passes) and the dev root are its only callers, so a privileged
+//! call added later — tokenomics, slashing, gatekeepers, key rotation — becomes governable by
+//! adding its variant here and nothing else.
+
+use crate::events::Event;
+use crate::{governance, system, treasury, BlockContext, DispatchResult};
+use phalanx_primitives::call::PrivilegedCall;
+use phalanx_state::State;
+
+/// Executes `call` with privileged authority. A batch stops at its first failure; callers roll
+/// back the whole batch (transactions and enactments both run on a checkpoint).
+pub fn execute(state: &mut State, ctx: &BlockContext, call: &PrivilegedCall, events: &mut Vec<Event>) -> DispatchResult {
+    match call {
+        PrivilegedCall::SetChainParams(params) => {
+            system::set_params(state, params);
+            events.push(Event::ChainParamsChanged);
+        }
+        PrivilegedCall::SetGovernanceParams(params) => {
+            governance::set_params(state, params);
+            events.push(Event::GovernanceParamsChanged);
+        }
+        PrivilegedCall::TreasurySpend { to, amount } => treasury::spend(state, to, *amount, events)?,
+        PrivilegedCall::SetValidators(keys) => {
+            if keys.is_empty() {
+                return Err(governance::GovernanceError::EmptyValidatorSet.into());
+            }
+            system::set_validators(state, keys);
+            events.push(Event::ValidatorsChanged { count: keys.len() as u32 });
+        }
+        PrivilegedCall::CancelProposal { proposal } => governance::cancel(state, *proposal, events)?,
+        PrivilegedCall::Batch(calls) => {
+            for call in calls {
+                execute(state, ctx, call, events)?;
+            }
+        }
+    }
+    Ok(())
+}

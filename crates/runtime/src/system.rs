@@ -1,0 +1,281 @@
+//! System: chain parameters, the current block, per-account nonces, fees, and the checks every
+//! transaction envelope must pass before anything it asks for happens.
+//!
+//! Storage keys: `system/params` → [`ChainParams`], `system/block` → (height, timestamp_ms),
+//! `system/nonce/<account>` → u64, `system/validators` → the consensus keys.
+
+use crate::balances;
+use crate::BlockContext;
+use parity_scale_codec::Encode;
+use phalanx_primitives::{call::ChainParams, AccountId, Balance, CodecError, SignedTransaction};
+use phalanx_state::{State, StateExt};
+
+const PARAMS: &[u8] = b"system/params";
+const BLOCK: &[u8] = b"system/block";
+const VALIDATORS: &[u8] = b"system/validators";
+const NONCE_PREFIX: &[u8] = b"system/nonce/";
+
+/// Why a transaction envelope cannot be included. Chain-visible: variants only grow at the end.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
+pub enum TxError {
+    /// The encoded transaction is over the size limit.
+    #[error("transaction is {len} bytes, over the {max}-byte limit; send less data")]
+    TooLarge {
+        /// Encoded size.
+        len: usize,
+        /// Limit.
+        max: u32,
+    },
+    /// The signature is not the signer's for this chain.
+    #[error("bad signature: sign with the signer's key for this chain's genesis hash")]
+    BadSignature,
+    /// The transaction's expiry height has passed.
+    #[error("transaction expired at height {expires_at}; the chain is at {height}: sign it again")]
+    Expired {
+        /// Expiry height.
+        expires_at: u64,
+        /// Current height.
+        height: u64,
+    },
+    /// The expiry is further ahead than allowed.
+    #[error("expiry {expires_at} is more than {max} blocks ahead of height {height}")]
+    ExpiryTooFar {
+        /// Requested expiry.
+        expires_at: u64,
+        /// Current height.
+        height: u64,
+        /// Allowed distance.
+        max: u64,
+    },
+    /// The nonce was already used.
+    #[error("nonce {got} was already used; the account's next nonce is {expected}")]
+    StaleNonce {
+        /// Nonce in the transaction.
+        got: u64,
+        /// The account's next nonce.
+        expected: u64,
+    },
+    /// The nonce is ahead of the account's next nonce.
+    #[error("nonce {got} is ahead of the account's next nonce {expected}: send the missing ones first")]
+    FutureNonce {
+        /// Nonce in the transaction.
+        got: u64,
+        /// The account's next nonce.
+        expected: u64,
+    },
+    /// The fee offered is below what the chain requires.
+    #[error("fee {offered} is below the required {required} units")]
+    FeeTooLow {
+        /// Offered.
+        offered: Balance,
+        /// Required.
+        required: Balance,
+    },
+    /// The signer cannot pay the fee from free balance.
+    #[error("signer has {free} free units, cannot pay the fee of {fee}")]
+    CannotPayFee {
+        /// Free balance.
+        free: Balance,
+        /// Fee.
+        fee: Balance,
+    },
+    /// A block carried more transactions than allowed.
+    #[error("block carries more than {0} transactions")]
+    TooManyTransactions(u32),
+    /// The stored state could not be decoded.
+    #[error("corrupted state: {0}")]
+    Corrupted(String),
+}
+
+impl From<CodecError> for TxError {
+    fn from(e: CodecError) -> Self {
+        TxError::Corrupted(e.to_string())
+    }
+}
+
+/// How strictly the nonce is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NonceCheck {
+    /// For inclusion in a block: exactly the next nonce.
+    Exact,
+    /// For the mempool: the next nonce or up to this many beyond it.
+    AllowFuture(u64),
+}
+
+/// The chain parameters.
+pub fn params(state: &State) -> Result<ChainParams, CodecError> {
+    Ok(state.get_decoded(PARAMS)?.unwrap_or_default())
+}
+
+/// Replaces the chain parameters (privileged).
+pub fn set_params(state: &mut State, params: &ChainParams) {
+    state.put(PARAMS.to_vec(), params);
+}
+
+/// The validator set's consensus keys.
+pub fn validators(state: &State) -> Result<Vec<[u8; 32]>, CodecError> {
+    Ok(state.get_decoded(VALIDATORS)?.unwrap_or_default())
+}
+
+/// Replaces the validator set (privileged).
+pub fn set_validators(state: &mut State, validators: &[[u8; 32]]) {
+    state.put(VALIDATORS.to_vec(), &validators.to_vec());
+}
+
+/// Records the block being executed, so that state proofs show it.
+pub fn set_block(state: &mut State, ctx: &BlockContext) {
+    state.put(BLOCK.to_vec(), &(ctx.height, ctx.timestamp_ms));
+}
+
+/// The last executed block's (height, timestamp_ms).
+pub fn block(state: &State) -> Result<(u64, u64), CodecError> {
+    Ok(state.get_decoded(BLOCK)?.unwrap_or((0, 0)))
+}
+
+/// The storage key of `who`'s nonce.
+pub fn nonce_key(who: &AccountId) -> Vec<u8> {
+    [NONCE_PREFIX, who.as_bytes()].concat()
+}
+
+/// `who`'s next nonce.
+pub fn nonce(state: &State, who: &AccountId) -> Result<u64, CodecError> {
+    Ok(state.get_decoded(&nonce_key(who))?.unwrap_or(0))
+}
+
+/// The fee a transaction of `len` encoded bytes must offer at least.
+pub fn required_fee(params: &ChainParams, len: usize) -> Balance {
+    params.base_fee.saturating_add(params.byte_fee.saturating_mul(len as Balance))
+}
+
+/// Checks an envelope for inclusion in block `ctx`; returns the fee to charge.
+pub fn check_envelope(state: &State, ctx: &BlockContext, tx: &SignedTransaction) -> Result<Balance, TxError> {
+    check_envelope_with(state, ctx, tx, NonceCheck::Exact)
+}
+
+/// Checks an envelope with the given nonce rule; returns the fee to charge.
+pub fn check_envelope_with(
+    state: &State,
+    ctx: &BlockContext,
+    tx: &SignedTransaction,
+    nonce_check: NonceCheck,
+) -> Result<Balance, TxError> {
+    let params = params(state)?;
+    let len = tx.encoded_size();
+    if len > params.max_tx_bytes as usize {
+        return Err(TxError::TooLarge { len, max: params.max_tx_bytes });
+    }
+    if tx.tx.expires_at < ctx.height {
+        return Err(TxError::Expired { expires_at: tx.tx.expires_at, height: ctx.height });
+    }
+    if tx.tx.expires_at > ctx.height.saturating_add(params.max_expiry_blocks) {
+        return Err(TxError::ExpiryTooFar {
+            expires_at: tx.tx.expires_at,
+            height: ctx.height,
+            max: params.max_expiry_blocks,
+        });
+    }
+    let expected = nonce(state, &tx.tx.signer)?;
+    let got = tx.tx.nonce;
+    if got < expected {
+        return Err(TxError::StaleNonce { got, expected });
+    }
+    let future_allowed = match nonce_check {
+        NonceCheck::Exact => 0,
+        NonceCheck::AllowFuture(window) => window,
+    };
+    if got > expected.saturating_add(future_allowed) {
+        return Err(TxError::FutureNonce { got, expected });
+    }
+    let required = required_fee(&params, len);
+    if tx.tx.fee < required {
+        return Err(TxError::FeeTooLow { offered: tx.tx.fee, required });
+    }
+    let free = balances::account(state, &tx.tx.signer)?.free;
+    if free < tx.tx.fee {
+        return Err(TxError::CannotPayFee { free, fee: tx.tx.fee });
+    }
+    // Signature last: it is the most expensive check.
+    if !tx.verify_signature(&ctx.genesis_hash) {
+        return Err(TxError::BadSignature);
+    }
+    Ok(tx.tx.fee)
+}
+
+/// Charges `fee` to `who` (into the treasury) and bumps `who`'s nonce.
+pub fn charge(state: &mut State, who: &AccountId, fee: Balance) -> Result<(), TxError> {
+    let next = nonce(state, who)?.saturating_add(1);
+    state.put(nonce_key(who), &next);
+    balances::transfer_free(state, who, &crate::treasury::account(), fee).map_err(|e| match e {
+        balances::BalancesError::InsufficientFree { free, .. } => TxError::CannotPayFee { free, fee },
+        other => TxError::Corrupted(other.to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+    use phalanx_primitives::call::{BalancesCall, Call};
+
+    #[test]
+    fn envelope_checks_each_rule() {
+        let (state, ctx) = dev_chain();
+        let alice = key("alice");
+        let ok = signed(&alice, 0, transfer_to("bob", 1), &ctx);
+        assert!(check_envelope(&state, &ctx, &ok).is_ok());
+
+        let mut forged = ok.clone();
+        forged.signature[0] ^= 1;
+        assert_eq!(check_envelope(&state, &ctx, &forged), Err(TxError::BadSignature));
+
+        let other_chain = BlockContext { genesis_hash: phalanx_primitives::Hash::of(b"x"), ..ctx };
+        assert_eq!(check_envelope(&state, &other_chain, &ok), Err(TxError::BadSignature));
+
+        let future = signed(&alice, 1, transfer_to("bob", 1), &ctx);
+        assert_eq!(
+            check_envelope(&state, &ctx, &future),
+            Err(TxError::FutureNonce { got: 1, expected: 0 })
+        );
+        assert!(check_envelope_with(&state, &ctx, &future, NonceCheck::AllowFuture(4)).is_ok());
+
+        let mut expired = ok.tx.clone();
+        expired.expires_at = ctx.height - 1;
+        let expired = expired.sign(&alice, &ctx.genesis_hash);
+        assert!(matches!(check_envelope(&state, &ctx, &expired), Err(TxError::Expired { .. })));
+
+        let mut cheap = ok.tx.clone();
+        cheap.fee = 1;
+        let cheap = cheap.sign(&alice, &ctx.genesis_hash);
+        assert!(matches!(check_envelope(&state, &ctx, &cheap), Err(TxError::FeeTooLow { .. })));
+
+        let pauper = phalanx_primitives::Keypair::from_secret([42; 32]);
+        let broke = signed(&pauper, 0, transfer_to("bob", 1), &ctx);
+        assert!(matches!(check_envelope(&state, &ctx, &broke), Err(TxError::CannotPayFee { free: 0, .. })));
+    }
+
+    #[test]
+    fn oversized_transactions_are_refused() {
+        let (mut state, ctx) = dev_chain();
+        let mut params = params(&state).expect("params");
+        params.max_tx_bytes = 100;
+        set_params(&mut state, &params);
+        let big = signed(
+            &key("alice"),
+            0,
+            Call::Balances(BalancesCall::Transfer { to: key("bob").account(), amount: 1 }),
+            &ctx,
+        );
+        assert!(matches!(check_envelope(&state, &ctx, &big), Err(TxError::TooLarge { max: 100, .. })));
+    }
+
+    #[test]
+    fn a_reused_nonce_is_stale_after_inclusion() {
+        let (mut state, ctx) = dev_chain();
+        let tx = signed(&key("alice"), 0, transfer_to("bob", 1), &ctx);
+        crate::apply_transaction(&mut state, &ctx, &tx).expect("first inclusion");
+        assert_eq!(
+            check_envelope(&state, &ctx, &tx),
+            Err(TxError::StaleNonce { got: 0, expected: 1 })
+        );
+    }
+}
