@@ -67,8 +67,10 @@ impl AccountId {
             return Err(AccountError::WrongPrefix(hrp.to_string()));
         }
         let bytes: Vec<u8> = checked.byte_iter().collect();
-        let bytes: [u8; 32] =
-            bytes.as_slice().try_into().map_err(|_| AccountError::WrongLength(bytes.len()))?;
+        let bytes: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| AccountError::WrongLength(bytes.len()))?;
         VerifyingKey::from_bytes(&bytes).map_err(|_| AccountError::InvalidKey)?;
         Ok(AccountId(bytes))
     }
@@ -79,8 +81,11 @@ impl AccountId {
         let Ok(key) = VerifyingKey::from_bytes(&self.0) else {
             return false;
         };
-        key.verify_strict(message, &Signature::from_bytes(signature)).is_ok()
-            && key.verify(message, &Signature::from_bytes(signature)).is_ok()
+        key.verify_strict(message, &Signature::from_bytes(signature))
+            .is_ok()
+            && key
+                .verify(message, &Signature::from_bytes(signature))
+                .is_ok()
     }
 
     /// A deterministic account for module-owned funds (pots, treasury, escrow) that no key
@@ -146,7 +151,9 @@ impl Keypair {
 
     /// The key for a 32-byte secret.
     pub fn from_secret(secret: [u8; 32]) -> Keypair {
-        Keypair { signing: SigningKey::from_bytes(&secret) }
+        Keypair {
+            signing: SigningKey::from_bytes(&secret),
+        }
     }
 
     /// Parses 64 hex characters (optionally `0x`-prefixed) as a secret.
@@ -216,16 +223,25 @@ mod tests {
     #[test]
     fn address_rejects_wrong_prefix_checksum_and_length() {
         let account = Keypair::dev("bob").account();
-        let other = bech32::encode::<Bech32m>(Hrp::parse_unchecked("btc"), &account.0)
-            .expect("encodes");
-        assert_eq!(AccountId::from_address(&other), Err(AccountError::WrongPrefix("btc".into())));
+        let other =
+            bech32::encode::<Bech32m>(Hrp::parse_unchecked("btc"), &account.0).expect("encodes");
+        assert_eq!(
+            AccountId::from_address(&other),
+            Err(AccountError::WrongPrefix("btc".into()))
+        );
         // The older bech32 checksum is refused.
         let legacy = bech32::encode::<bech32::Bech32>(Hrp::parse_unchecked("pha"), &account.0)
             .expect("encodes");
-        assert!(matches!(AccountId::from_address(&legacy), Err(AccountError::Bech32(_))));
-        let short = bech32::encode::<Bech32m>(Hrp::parse_unchecked("pha"), &[1u8; 20])
-            .expect("encodes");
-        assert_eq!(AccountId::from_address(&short), Err(AccountError::WrongLength(20)));
+        assert!(matches!(
+            AccountId::from_address(&legacy),
+            Err(AccountError::Bech32(_))
+        ));
+        let short =
+            bech32::encode::<Bech32m>(Hrp::parse_unchecked("pha"), &[1u8; 20]).expect("encodes");
+        assert_eq!(
+            AccountId::from_address(&short),
+            Err(AccountError::WrongLength(20))
+        );
         let mut typo = account.to_address();
         typo.pop();
         typo.push('q');
@@ -236,17 +252,25 @@ mod tests {
     fn mnemonic_is_deterministic_and_checked() {
         let (phrase, key) = Keypair::generate_mnemonic();
         assert_eq!(phrase.split_whitespace().count(), 24);
-        assert_eq!(Keypair::from_mnemonic(&phrase).expect("parses").account(), key.account());
+        assert_eq!(
+            Keypair::from_mnemonic(&phrase).expect("parses").account(),
+            key.account()
+        );
         let mut words: Vec<&str> = phrase.split_whitespace().collect();
         words.swap(0, 1);
         let swapped = words.join(" ");
         if swapped != phrase {
-            assert!(Keypair::from_mnemonic(&swapped).is_err() || {
-                // A swap can, rarely, still satisfy the checksum; it must then be another key.
-                Keypair::from_mnemonic(&swapped).expect("parses").account() != key.account()
-            });
+            assert!(
+                Keypair::from_mnemonic(&swapped).is_err() || {
+                    // A swap can, rarely, still satisfy the checksum; it must then be another key.
+                    Keypair::from_mnemonic(&swapped).expect("parses").account() != key.account()
+                }
+            );
         }
-        assert!(matches!(Keypair::from_mnemonic("not a phrase"), Err(AccountError::Mnemonic(_))));
+        assert!(matches!(
+            Keypair::from_mnemonic("not a phrase"),
+            Err(AccountError::Mnemonic(_))
+        ));
     }
 
     #[test]
@@ -264,8 +288,17 @@ mod tests {
 
     #[test]
     fn dev_keys_are_stable_and_distinct() {
-        assert_eq!(Keypair::dev("alice").account(), Keypair::dev("Alice").account());
-        assert_ne!(Keypair::dev("alice").account(), Keypair::dev("bob").account());
-        assert_ne!(AccountId::module("treasury"), AccountId::module("mining-pot"));
+        assert_eq!(
+            Keypair::dev("alice").account(),
+            Keypair::dev("Alice").account()
+        );
+        assert_ne!(
+            Keypair::dev("alice").account(),
+            Keypair::dev("bob").account()
+        );
+        assert_ne!(
+            AccountId::module("treasury"),
+            AccountId::module("mining-pot")
+        );
     }
 }

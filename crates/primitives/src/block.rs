@@ -103,7 +103,10 @@ mod tests {
             nonce,
             fee: 1,
             expires_at: 10,
-            call: Call::Balances(BalancesCall::Transfer { to: alice.account(), amount: 1 }),
+            call: Call::Balances(BalancesCall::Transfer {
+                to: alice.account(),
+                amount: 1,
+            }),
         }
         .sign(&alice, &Hash::ZERO)
     }
@@ -113,10 +116,16 @@ mod tests {
         let (a, b, c) = (tx(0), tx(1), tx(2));
         assert_eq!(tx_root(&[]), Hash::ZERO);
         assert_eq!(tx_root(std::slice::from_ref(&a)), a.hash());
-        assert_ne!(tx_root(&[a.clone(), b.clone()]), tx_root(&[b.clone(), a.clone()]));
+        assert_ne!(
+            tx_root(&[a.clone(), b.clone()]),
+            tx_root(&[b.clone(), a.clone()])
+        );
         let three = tx_root(&[a.clone(), b.clone(), c.clone()]);
         let pair = Hash::of_parts(&[&[1], a.hash().as_bytes(), b.hash().as_bytes()]);
-        assert_eq!(three, Hash::of_parts(&[&[1], pair.as_bytes(), c.hash().as_bytes()]));
+        assert_eq!(
+            three,
+            Hash::of_parts(&[&[1], pair.as_bytes(), c.hash().as_bytes()])
+        );
     }
 
     #[test]
@@ -128,7 +137,10 @@ mod tests {
             tx_root: Hash([4; 32]),
             state_root: Hash([5; 32]),
         };
-        let block = Block { header: header.clone(), transactions: vec![] };
+        let block = Block {
+            header: header.clone(),
+            transactions: vec![],
+        };
         assert_eq!(block.hash(), header.hash());
         assert_eq!(
             hex::encode(header.encode()),

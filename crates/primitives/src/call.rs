@@ -7,10 +7,18 @@
 //! directly by an account: governance executes them when a proposal passes, and on dev chains a
 //! named root account may dispatch them through [`RootCall::Dispatch`] (a production genesis has
 //! no root account, so that path is closed there).
+//!
+//! Two calls carry payloads signed by an enclave rather than by the sending account:
+//! [`Registration`] (signed by the worker's identity key, so the enclave vouches for its
+//! benchmark score and for which operator owns it) and [`SignedMessage`] (signed by the key of
+//! its [`Origin`]). Their signing payloads are a domain tag, the genesis hash and the SCALE
+//! encoding of every other field, so a signature is valid for one purpose on one chain only.
 
-use crate::account::AccountId;
+use crate::account::{AccountId, Keypair};
+use crate::hash::Hash;
 use crate::units::{Balance, PHA};
-use parity_scale_codec::{Decode, Encode};
+use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
+use phalanx_attestation::AttestationPolicy;
 use serde::{Deserialize, Serialize};
 
 /// Everything an account can ask the chain to do.
@@ -23,6 +31,10 @@ pub enum Call {
     Root(RootCall),
     /// Propose, vote on and manage governance proposals.
     Governance(GovernanceCall),
+    /// Register TEE workers (attested enclaves) and refresh their attestation.
+    Registry(RegistryCall),
+    /// Relay signed, sequenced messages from enclaves to the chain.
+    MessageQueue(MessageQueueCall),
 }
 
 /// Calls of the balances module.
@@ -99,6 +111,11 @@ pub enum PrivilegedCall {
     },
     /// Several privileged calls, executed in order; the first failure stops the batch.
     Batch(Vec<PrivilegedCall>),
+    /// Replace the attestation policy workers are judged by (allowed measurements, simulated
+    /// roots, minimum TCB, confidence, the freeze switch). Applies to registrations from now on.
+    SetAttestationPolicy(AttestationPolicy),
+    /// Freeze (true) or unfreeze (false) worker registration and re-registration.
+    SetRegistrationFrozen(bool),
 }
 
 /// Fee and size rules, chain state changed by governance.
@@ -149,6 +166,398 @@ impl Default for GovernanceParams {
             enactment_delay: 24 * 3_600,
             proposal_deposit: 1_000 * PHA,
             min_turnout: 0,
+        }
+    }
+}
+
+/// Domain tag of the identity-key signature on a [`Registration`].
+pub const REGISTRATION_SIGNING_DOMAIN: &[u8] = b"phalanx/registry/registration/v1";
+/// Longest worker query endpoint, in bytes.
+pub const MAX_ENDPOINT_BYTES: usize = 256;
+/// Domain tag of the origin-key signature on a [`SignedMessage`].
+pub const MESSAGE_SIGNING_DOMAIN: &[u8] = b"phalanx/mq/message/v1";
+/// Longest message topic, in bytes.
+pub const MAX_TOPIC_BYTES: usize = 64;
+/// Largest message payload, in bytes.
+pub const MAX_PAYLOAD_BYTES: usize = 16 * 1024;
+
+/// Calls of the registry module.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistryCall {
+    /// Register a worker, or refresh its attestation and benchmark. Sent (and paid for) by the
+    /// operator account named in the registration, which owns the worker.
+    Register(Registration),
+}
+
+/// A worker's registration: what its enclave attests, measured and signed with its identity key.
+///
+/// The enclave produces all of it: it generates the identity and encryption keys, binds them
+/// into the quote's report data together with the genesis hash and `recent_block`'s hash, runs
+/// the benchmark, and signs [`Registration::signing_payload`] with the identity key. The host
+/// only relays it in a transaction from `operator`.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct Registration {
+    /// The enclave's ed25519 identity public key: the worker's id on chain.
+    #[serde(with = "hex_array")]
+    pub identity: [u8; 32],
+    /// The enclave's X25519 public key that clients seal requests to.
+    #[serde(with = "hex_array")]
+    pub encryption_key: [u8; 32],
+    /// The SCALE-encoded attestation quote (`phalanx_attestation::Quote`).
+    pub quote: Vec<u8>,
+    /// SCALE-encoded DCAP collateral (`phalanx_attestation::Collateral`); `None` for simulated
+    /// quotes.
+    pub collateral: Option<Vec<u8>>,
+    /// A recent block (height, hash) the quote's report data cites, proving freshness.
+    pub recent_block: (u64, Hash),
+    /// The performance score P the enclave's benchmark measured.
+    pub performance: u32,
+    /// Where clients send encrypted queries (a UTF-8 URL, at most [`MAX_ENDPOINT_BYTES`]).
+    pub endpoint: String,
+    /// The account that owns the worker and must send this registration.
+    pub operator: AccountId,
+    /// ed25519 signature by `identity` over [`Registration::signing_payload`].
+    #[serde(with = "hex_array")]
+    pub signature: [u8; 64],
+}
+
+impl Registration {
+    /// The bytes the identity key signs: domain ‖ genesis hash ‖ SCALE(every field but the
+    /// signature, in declaration order).
+    pub fn signing_payload(&self, genesis: &Hash) -> Vec<u8> {
+        let mut payload = Vec::with_capacity(
+            REGISTRATION_SIGNING_DOMAIN.len() + 32 + 200 + self.quote.len() + self.endpoint.len(),
+        );
+        payload.extend_from_slice(REGISTRATION_SIGNING_DOMAIN);
+        payload.extend_from_slice(genesis.as_bytes());
+        (
+            &self.identity,
+            &self.encryption_key,
+            &self.quote,
+            &self.collateral,
+            &self.recent_block,
+            &self.performance,
+            &self.endpoint,
+            &self.operator,
+        )
+            .encode_to(&mut payload);
+        payload
+    }
+
+    /// Signs the registration with the identity key for the chain with `genesis`; `identity`
+    /// must be the key's public half.
+    pub fn sign(mut self, identity: &Keypair, genesis: &Hash) -> Registration {
+        self.signature = identity.sign(&self.signing_payload(genesis));
+        self
+    }
+
+    /// Whether the signature is the identity key's, for the chain with `genesis`.
+    pub fn verify_signature(&self, genesis: &Hash) -> bool {
+        AccountId(self.identity).verify(&self.signing_payload(genesis), &self.signature)
+    }
+}
+
+/// Calls of the message queue module.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageQueueCall {
+    /// Append a signed message to its origin's queue. Any account may relay it (the untrusted
+    /// host pays the fee); the origin's signature is what the chain trusts.
+    Push(SignedMessage),
+}
+
+/// Who sent a message to the chain. Chain-visible: variants only grow at the end.
+///
+/// Each origin is named by 32 bytes that are also the ed25519 key its messages are signed
+/// with: a worker by its registered identity key; gatekeepers, clusters and contracts (until
+/// their own registration exists) by the key itself.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Encode,
+    Decode,
+    MaxEncodedLen,
+    Serialize,
+    Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// A registered worker's enclave, by identity key.
+    Worker(#[serde(with = "hex_array")] [u8; 32]),
+    /// A gatekeeper's enclave.
+    Gatekeeper(#[serde(with = "hex_array")] [u8; 32]),
+    /// A cluster of workers.
+    Cluster(#[serde(with = "hex_array")] [u8; 32]),
+    /// A confidential contract.
+    Contract(#[serde(with = "hex_array")] [u8; 32]),
+}
+
+impl Origin {
+    /// The 32 bytes that name the origin (and are its signing key).
+    pub fn id(&self) -> &[u8; 32] {
+        match self {
+            Origin::Worker(id)
+            | Origin::Gatekeeper(id)
+            | Origin::Cluster(id)
+            | Origin::Contract(id) => id,
+        }
+    }
+}
+
+/// A message from an enclave to the chain, sequenced per origin and signed by the origin's key.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct SignedMessage {
+    /// Who sent it.
+    pub origin: Origin,
+    /// Its position in the origin's queue: 0 for the first message, then one more each time.
+    pub sequence: u64,
+    /// What it is about (at most [`MAX_TOPIC_BYTES`]).
+    pub topic: Vec<u8>,
+    /// The content (at most [`MAX_PAYLOAD_BYTES`]).
+    pub payload: Vec<u8>,
+    /// ed25519 signature by the origin's key over [`SignedMessage::signing_payload`].
+    #[serde(with = "hex_array")]
+    pub signature: [u8; 64],
+}
+
+impl SignedMessage {
+    /// Builds and signs a message with `key` for the chain with `genesis`.
+    pub fn new(
+        origin: Origin,
+        sequence: u64,
+        topic: Vec<u8>,
+        payload: Vec<u8>,
+        key: &Keypair,
+        genesis: &Hash,
+    ) -> SignedMessage {
+        let mut message = SignedMessage {
+            origin,
+            sequence,
+            topic,
+            payload,
+            signature: [0; 64],
+        };
+        message.signature = key.sign(&message.signing_payload(genesis));
+        message
+    }
+
+    /// The bytes the origin's key signs: domain ‖ SCALE(genesis hash, origin, sequence, topic,
+    /// payload).
+    pub fn signing_payload(&self, genesis: &Hash) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(
+            MESSAGE_SIGNING_DOMAIN.len() + 80 + self.topic.len() + self.payload.len(),
+        );
+        bytes.extend_from_slice(MESSAGE_SIGNING_DOMAIN);
+        (
+            genesis,
+            &self.origin,
+            &self.sequence,
+            &self.topic,
+            &self.payload,
+        )
+            .encode_to(&mut bytes);
+        bytes
+    }
+
+    /// Whether the signature is `key`'s, for the chain with `genesis`.
+    pub fn verify_signature(&self, key: &[u8; 32], genesis: &Hash) -> bool {
+        AccountId(*key).verify(&self.signing_payload(genesis), &self.signature)
+    }
+}
+
+/// Serde for fixed-size byte arrays as lowercase hex strings (serde has no impl for `[u8; 64]`,
+/// and hex is what people paste).
+mod hex_array {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer, const N: usize>(
+        bytes: &[u8; N],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+        d: D,
+    ) -> Result<[u8; N], D::Error> {
+        let text = String::deserialize(d)?;
+        let text = text.strip_prefix("0x").unwrap_or(&text);
+        let bytes = hex::decode(text).map_err(serde::de::Error::custom)?;
+        bytes
+            .try_into()
+            .map_err(|_| serde::de::Error::custom(format!("expected {N} bytes of hex")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::decode_strict;
+    use proptest::prelude::*;
+
+    fn registration() -> Registration {
+        Registration {
+            identity: Keypair::dev("worker").account().0,
+            encryption_key: [2; 32],
+            quote: vec![0, 1, 2],
+            collateral: None,
+            recent_block: (7, Hash([8; 32])),
+            performance: 120,
+            endpoint: "https://worker.example:8000".into(),
+            operator: Keypair::dev("alice").account(),
+            signature: [0; 64],
+        }
+    }
+
+    #[test]
+    fn new_calls_are_appended_after_the_existing_ones() {
+        // Pins the wire codes: existing variants keep theirs, the new ones follow.
+        let register = Call::Registry(RegistryCall::Register(registration())).encode();
+        assert_eq!(register[..2], [3, 0]);
+        let push = Call::MessageQueue(MessageQueueCall::Push(SignedMessage {
+            origin: Origin::Worker([1; 32]),
+            sequence: 0,
+            topic: vec![],
+            payload: vec![],
+            signature: [0; 64],
+        }))
+        .encode();
+        assert_eq!(push[..3], [4, 0, 0]);
+        assert_eq!(
+            PrivilegedCall::SetAttestationPolicy(AttestationPolicy::production()).encode()[0],
+            6
+        );
+        assert_eq!(
+            PrivilegedCall::SetRegistrationFrozen(true).encode(),
+            vec![7, 1]
+        );
+    }
+
+    #[test]
+    fn golden_encoding_of_an_origin() {
+        assert_eq!(
+            Origin::Worker([0xaa; 32]).encode(),
+            [&[0u8][..], &[0xaa; 32]].concat()
+        );
+        assert_eq!(Origin::Contract([1; 32]).encode()[0], 3);
+        assert_eq!(Origin::max_encoded_len(), 33);
+    }
+
+    #[test]
+    fn registration_signature_binds_every_field_and_the_chain() {
+        let genesis = Hash::of(b"genesis");
+        let worker = Keypair::dev("worker");
+        let signed = registration().sign(&worker, &genesis);
+        assert!(signed.verify_signature(&genesis));
+        assert!(!signed.verify_signature(&Hash::of(b"another chain")));
+        let edits: [fn(&mut Registration); 8] = [
+            |r| r.identity = Keypair::dev("other").account().0,
+            |r| r.encryption_key[0] ^= 1,
+            |r| r.quote.push(0),
+            |r| r.collateral = Some(vec![]),
+            |r| r.recent_block.0 += 1,
+            |r| r.performance += 1,
+            |r| r.endpoint.push('/'),
+            |r| r.operator = Keypair::dev("eve").account(),
+        ];
+        for edit in edits {
+            let mut tampered = signed.clone();
+            edit(&mut tampered);
+            assert!(!tampered.verify_signature(&genesis), "{tampered:?}");
+        }
+        assert!(!registration()
+            .sign(&Keypair::dev("other"), &genesis)
+            .verify_signature(&genesis));
+    }
+
+    #[test]
+    fn message_signature_binds_every_field_and_the_chain() {
+        let genesis = Hash::of(b"genesis");
+        let key = Keypair::dev("worker");
+        let id = key.account().0;
+        let message = SignedMessage::new(
+            Origin::Worker(id),
+            3,
+            b"t".to_vec(),
+            b"p".to_vec(),
+            &key,
+            &genesis,
+        );
+        assert!(message.verify_signature(&id, &genesis));
+        assert!(!message.verify_signature(&id, &Hash::of(b"another chain")));
+        assert!(!message.verify_signature(&Keypair::dev("other").account().0, &genesis));
+        let edits: [fn(&mut SignedMessage); 4] = [
+            |m| m.origin = Origin::Gatekeeper(*m.origin.id()),
+            |m| m.sequence += 1,
+            |m| m.topic.push(0),
+            |m| m.payload.push(0),
+        ];
+        for edit in edits {
+            let mut tampered = message.clone();
+            edit(&mut tampered);
+            assert!(!tampered.verify_signature(&id, &genesis), "{tampered:?}");
+        }
+        // Pin the payload layout.
+        let expected = [
+            MESSAGE_SIGNING_DOMAIN,
+            genesis.as_bytes(),
+            &[0],
+            &id,
+            &3u64.to_le_bytes(),
+            &[4, b't', 4, b'p'],
+        ]
+        .concat();
+        assert_eq!(message.signing_payload(&genesis), expected);
+    }
+
+    #[test]
+    fn new_calls_round_trip_through_scale_and_json() {
+        let genesis = Hash::ZERO;
+        let calls = vec![
+            Call::Registry(RegistryCall::Register(
+                registration().sign(&Keypair::dev("worker"), &genesis),
+            )),
+            Call::MessageQueue(MessageQueueCall::Push(SignedMessage::new(
+                Origin::Cluster([5; 32]),
+                1,
+                b"topic".to_vec(),
+                vec![1, 2, 3],
+                &Keypair::dev("c"),
+                &genesis,
+            ))),
+            Call::Root(RootCall::Dispatch(PrivilegedCall::SetAttestationPolicy(
+                AttestationPolicy::dev([1; 32], [2; 32]),
+            ))),
+            Call::Root(RootCall::Dispatch(PrivilegedCall::SetRegistrationFrozen(
+                true,
+            ))),
+        ];
+        for call in calls {
+            assert_eq!(
+                decode_strict::<Call>(&call.encode(), 1 << 20),
+                Ok(call.clone())
+            );
+            let json = serde_json::to_string(&call).expect("serializes");
+            assert_eq!(
+                serde_json::from_str::<Call>(&json).expect("parses"),
+                call,
+                "{json}"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn decoding_arbitrary_call_bytes_never_panics(tag in 3u8..5, bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let input = [&[tag][..], &bytes].concat();
+            let _ = decode_strict::<Call>(&input, 1 << 20);
         }
     }
 }

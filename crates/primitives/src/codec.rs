@@ -32,7 +32,10 @@ pub enum CodecError {
 /// deeper than [`MAX_DEPTH`], malformed, or followed by trailing bytes.
 pub fn decode_strict<T: Decode>(bytes: &[u8], max_len: usize) -> Result<T, CodecError> {
     if bytes.len() > max_len {
-        return Err(CodecError::TooLarge { len: bytes.len(), max: max_len });
+        return Err(CodecError::TooLarge {
+            len: bytes.len(),
+            max: max_len,
+        });
     }
     let mut input = bytes;
     let value = T::decode_with_depth_limit(MAX_DEPTH, &mut input)
@@ -51,7 +54,10 @@ mod tests {
     #[test]
     fn refuses_trailing_oversized_and_truncated() {
         let bytes = (7u32, vec![1u8, 2, 3]).encode();
-        assert_eq!(decode_strict::<(u32, Vec<u8>)>(&bytes, 64), Ok((7, vec![1, 2, 3])));
+        assert_eq!(
+            decode_strict::<(u32, Vec<u8>)>(&bytes, 64),
+            Ok((7, vec![1, 2, 3]))
+        );
         let mut trailing = bytes.clone();
         trailing.push(0);
         assert_eq!(
@@ -60,7 +66,10 @@ mod tests {
         );
         assert_eq!(
             decode_strict::<(u32, Vec<u8>)>(&bytes, 4),
-            Err(CodecError::TooLarge { len: bytes.len(), max: 4 })
+            Err(CodecError::TooLarge {
+                len: bytes.len(),
+                max: 4
+            })
         );
         assert!(matches!(
             decode_strict::<(u32, Vec<u8>)>(&bytes[..bytes.len() - 1], 64),

@@ -6,7 +6,9 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 
 /// A SHA-256 digest: block hashes, state roots, transaction hashes, code hashes.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Encode, Decode, MaxEncodedLen)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Encode, Decode, MaxEncodedLen,
+)]
 pub struct Hash(pub [u8; 32]);
 
 impl Hash {
@@ -91,7 +93,10 @@ mod tests {
         assert_eq!(Hash::from_hex("abcd"), None);
         let json = serde_json::to_string(&hash).expect("hash serializes");
         assert_eq!(json, format!("\"0x{hash}\""));
-        assert_eq!(serde_json::from_str::<Hash>(&json).expect("round trip"), hash);
+        assert_eq!(
+            serde_json::from_str::<Hash>(&json).expect("round trip"),
+            hash
+        );
         assert!(serde_json::from_str::<Hash>("\"0x12\"").is_err());
     }
 }

@@ -46,7 +46,10 @@ impl Transaction {
     /// Signs the transaction for the chain with `genesis`. The key must be the signer's.
     pub fn sign(self, key: &Keypair, genesis: &Hash) -> SignedTransaction {
         let signature = key.sign(&self.signing_payload(genesis));
-        SignedTransaction { tx: self, signature }
+        SignedTransaction {
+            tx: self,
+            signature,
+        }
     }
 }
 
@@ -67,7 +70,9 @@ impl SignedTransaction {
 
     /// Whether the signature is the signer's, for the chain with `genesis`.
     pub fn verify_signature(&self, genesis: &Hash) -> bool {
-        self.tx.signer.verify(&self.tx.signing_payload(genesis), &self.signature)
+        self.tx
+            .signer
+            .verify(&self.tx.signing_payload(genesis), &self.signature)
     }
 
     /// Decodes untrusted bytes strictly (size, depth, no trailing bytes).
@@ -116,7 +121,10 @@ mod tests {
             nonce: 2,
             fee: 3,
             expires_at: 4,
-            call: Call::Balances(BalancesCall::Transfer { to: AccountId([5; 32]), amount: 6 }),
+            call: Call::Balances(BalancesCall::Transfer {
+                to: AccountId([5; 32]),
+                amount: 6,
+            }),
         };
         assert_eq!(
             hex::encode(tx.encode()),
@@ -139,7 +147,10 @@ mod tests {
         assert_eq!(SignedTransaction::decode_strict(&bytes), Ok(signed));
         let mut extra = bytes;
         extra.push(0);
-        assert_eq!(SignedTransaction::decode_strict(&extra), Err(CodecError::TrailingBytes(1)));
+        assert_eq!(
+            SignedTransaction::decode_strict(&extra),
+            Err(CodecError::TrailingBytes(1))
+        );
     }
 
     proptest! {

@@ -30,10 +30,19 @@ pub fn parse_pha(text: &str) -> Option<Balance> {
     if whole.is_empty() && frac.is_empty() {
         return None;
     }
-    if frac.len() > 12 || !whole.chars().chain(frac.chars()).all(|c| c.is_ascii_digit()) {
+    if frac.len() > 12
+        || !whole
+            .chars()
+            .chain(frac.chars())
+            .all(|c| c.is_ascii_digit())
+    {
         return None;
     }
-    let whole: Balance = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+    let whole: Balance = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
     let frac_units: Balance = if frac.is_empty() {
         0
     } else {
@@ -60,7 +69,11 @@ mod tests {
     #[test]
     fn rejects_bad_amounts() {
         assert_eq!(parse_pha(""), None);
-        assert_eq!(parse_pha("1.0000000000001"), None, "13 decimals is below one unit");
+        assert_eq!(
+            parse_pha("1.0000000000001"),
+            None,
+            "13 decimals is below one unit"
+        );
         assert_eq!(parse_pha("-1"), None);
         assert_eq!(parse_pha("1e5"), None);
         assert_eq!(parse_pha("999999999999999999999999999999999999999"), None);

@@ -81,7 +81,9 @@ pub struct AccountData {
 impl AccountData {
     /// All the account's units.
     pub fn total(&self) -> Balance {
-        self.free.saturating_add(self.reserved).saturating_add(self.locked)
+        self.free
+            .saturating_add(self.reserved)
+            .saturating_add(self.locked)
     }
 }
 
@@ -128,17 +130,28 @@ pub fn mint(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), B
         .filter(|total| *total <= MAX_SUPPLY)
         .ok_or(BalancesError::ExceedsMaxSupply { amount })?;
     let mut data = account(state, who)?;
-    data.free = data.free.checked_add(amount).ok_or(BalancesError::Overflow)?;
+    data.free = data
+        .free
+        .checked_add(amount)
+        .ok_or(BalancesError::Overflow)?;
     set_account(state, who, data);
     state.put(ISSUANCE.to_vec(), &new_issuance);
     Ok(())
 }
 
 /// Moves `amount` free units from `from` to `to`.
-pub fn transfer_free(state: &mut State, from: &AccountId, to: &AccountId, amount: Balance) -> Result<(), BalancesError> {
+pub fn transfer_free(
+    state: &mut State,
+    from: &AccountId,
+    to: &AccountId,
+    amount: Balance,
+) -> Result<(), BalancesError> {
     let mut source = account(state, from)?;
     if source.free < amount {
-        return Err(BalancesError::InsufficientFree { free: source.free, needed: amount });
+        return Err(BalancesError::InsufficientFree {
+            free: source.free,
+            needed: amount,
+        });
     }
     if from == to || amount == 0 {
         return Ok(());
@@ -146,7 +159,10 @@ pub fn transfer_free(state: &mut State, from: &AccountId, to: &AccountId, amount
     source.free -= amount;
     set_account(state, from, source);
     let mut dest = account(state, to)?;
-    dest.free = dest.free.checked_add(amount).ok_or(BalancesError::Overflow)?;
+    dest.free = dest
+        .free
+        .checked_add(amount)
+        .ok_or(BalancesError::Overflow)?;
     set_account(state, to, dest);
     Ok(())
 }
@@ -155,7 +171,10 @@ pub fn transfer_free(state: &mut State, from: &AccountId, to: &AccountId, amount
 pub fn reserve(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), BalancesError> {
     let mut data = account(state, who)?;
     if data.free < amount {
-        return Err(BalancesError::InsufficientFree { free: data.free, needed: amount });
+        return Err(BalancesError::InsufficientFree {
+            free: data.free,
+            needed: amount,
+        });
     }
     data.free -= amount;
     data.reserved += amount;
@@ -167,7 +186,10 @@ pub fn reserve(state: &mut State, who: &AccountId, amount: Balance) -> Result<()
 pub fn unreserve(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), BalancesError> {
     let mut data = account(state, who)?;
     if data.reserved < amount {
-        return Err(BalancesError::InsufficientReserved { reserved: data.reserved, needed: amount });
+        return Err(BalancesError::InsufficientReserved {
+            reserved: data.reserved,
+            needed: amount,
+        });
     }
     data.reserved -= amount;
     data.free += amount;
@@ -176,15 +198,26 @@ pub fn unreserve(state: &mut State, who: &AccountId, amount: Balance) -> Result<
 }
 
 /// Takes `amount` of `who`'s reserved PHA into `to`'s free balance (a forfeited deposit).
-pub fn slash_reserved(state: &mut State, who: &AccountId, to: &AccountId, amount: Balance) -> Result<(), BalancesError> {
+pub fn slash_reserved(
+    state: &mut State,
+    who: &AccountId,
+    to: &AccountId,
+    amount: Balance,
+) -> Result<(), BalancesError> {
     let mut data = account(state, who)?;
     if data.reserved < amount {
-        return Err(BalancesError::InsufficientReserved { reserved: data.reserved, needed: amount });
+        return Err(BalancesError::InsufficientReserved {
+            reserved: data.reserved,
+            needed: amount,
+        });
     }
     data.reserved -= amount;
     set_account(state, who, data);
     let mut dest = account(state, to)?;
-    dest.free = dest.free.checked_add(amount).ok_or(BalancesError::Overflow)?;
+    dest.free = dest
+        .free
+        .checked_add(amount)
+        .ok_or(BalancesError::Overflow)?;
     set_account(state, to, dest);
     Ok(())
 }
@@ -193,7 +226,10 @@ pub fn slash_reserved(state: &mut State, who: &AccountId, to: &AccountId, amount
 pub fn lock(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), BalancesError> {
     let mut data = account(state, who)?;
     if data.free < amount {
-        return Err(BalancesError::InsufficientFree { free: data.free, needed: amount });
+        return Err(BalancesError::InsufficientFree {
+            free: data.free,
+            needed: amount,
+        });
     }
     data.free -= amount;
     data.locked += amount;
@@ -205,7 +241,10 @@ pub fn lock(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), B
 pub fn unlock(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), BalancesError> {
     let mut data = account(state, who)?;
     if data.locked < amount {
-        return Err(BalancesError::InsufficientLocked { locked: data.locked, needed: amount });
+        return Err(BalancesError::InsufficientLocked {
+            locked: data.locked,
+            needed: amount,
+        });
     }
     data.locked -= amount;
     data.free += amount;
@@ -214,14 +253,23 @@ pub fn unlock(state: &mut State, who: &AccountId, amount: Balance) -> Result<(),
 }
 
 /// Executes a balances call from `who`.
-pub fn dispatch(state: &mut State, who: &AccountId, call: &BalancesCall, events: &mut Vec<Event>) -> DispatchResult {
+pub fn dispatch(
+    state: &mut State,
+    who: &AccountId,
+    call: &BalancesCall,
+    events: &mut Vec<Event>,
+) -> DispatchResult {
     match call {
         BalancesCall::Transfer { to, amount } => {
             if *amount == 0 {
                 return Err(BalancesError::ZeroAmount.into());
             }
             transfer_free(state, who, to, *amount)?;
-            events.push(Event::Transferred { from: *who, to: *to, amount: *amount });
+            events.push(Event::Transferred {
+                from: *who,
+                to: *to,
+                amount: *amount,
+            });
             Ok(())
         }
     }
@@ -239,17 +287,31 @@ mod tests {
         let (alice, bob) = (key("alice").account(), key("bob").account());
         let before_alice = account(&state, &alice).expect("alice").free;
         let before_bob = account(&state, &bob).expect("bob").free;
-        let before_treasury = account(&state, &crate::treasury::account()).expect("treasury").free;
+        let before_treasury = account(&state, &crate::treasury::account())
+            .expect("treasury")
+            .free;
         let tx = signed(&key("alice"), 0, transfer_to("bob", 5 * PHA), &ctx);
         let receipt = crate::apply_transaction(&mut state, &ctx, &tx).expect("valid");
         assert_eq!(receipt.error, None);
-        assert_eq!(account(&state, &alice).expect("alice").free, before_alice - 5 * PHA - receipt.fee);
-        assert_eq!(account(&state, &bob).expect("bob").free, before_bob + 5 * PHA);
         assert_eq!(
-            account(&state, &crate::treasury::account()).expect("treasury").free,
+            account(&state, &alice).expect("alice").free,
+            before_alice - 5 * PHA - receipt.fee
+        );
+        assert_eq!(
+            account(&state, &bob).expect("bob").free,
+            before_bob + 5 * PHA
+        );
+        assert_eq!(
+            account(&state, &crate::treasury::account())
+                .expect("treasury")
+                .free,
             before_treasury + receipt.fee
         );
-        assert!(receipt.events.contains(&Event::Transferred { from: alice, to: bob, amount: 5 * PHA }));
+        assert!(receipt.events.contains(&Event::Transferred {
+            from: alice,
+            to: bob,
+            amount: 5 * PHA
+        }));
         check_invariants(&state);
     }
 
@@ -260,8 +322,14 @@ mod tests {
         let free = account(&state, &alice).expect("alice").free;
         let tx = signed(&key("alice"), 0, transfer_to("bob", free), &ctx);
         let receipt = crate::apply_transaction(&mut state, &ctx, &tx).expect("envelope valid");
-        assert!(receipt.error.as_deref().is_some_and(|e| e.contains("not enough free balance")));
-        assert_eq!(account(&state, &alice).expect("alice").free, free - receipt.fee);
+        assert!(receipt
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("not enough free balance")));
+        assert_eq!(
+            account(&state, &alice).expect("alice").free,
+            free - receipt.fee
+        );
         assert_eq!(crate::system::nonce(&state, &alice).expect("nonce"), 1);
         check_invariants(&state);
     }
@@ -279,7 +347,10 @@ mod tests {
         let mut state = State::new();
         let who = key("alice").account();
         mint(&mut state, &who, MAX_SUPPLY).expect("exactly the cap");
-        assert_eq!(mint(&mut state, &who, 1), Err(BalancesError::ExceedsMaxSupply { amount: 1 }));
+        assert_eq!(
+            mint(&mut state, &who, 1),
+            Err(BalancesError::ExceedsMaxSupply { amount: 1 })
+        );
         assert_eq!(total_issuance(&state).expect("issuance"), MAX_SUPPLY);
     }
 
@@ -292,8 +363,14 @@ mod tests {
         lock(&mut state, &alice, 20).expect("lock");
         let data = account(&state, &alice).expect("alice");
         assert_eq!((data.reserved, data.locked, data.total()), (10, 20, total));
-        assert!(matches!(unlock(&mut state, &alice, 21), Err(BalancesError::InsufficientLocked { .. })));
-        assert!(matches!(unreserve(&mut state, &alice, 11), Err(BalancesError::InsufficientReserved { .. })));
+        assert!(matches!(
+            unlock(&mut state, &alice, 21),
+            Err(BalancesError::InsufficientLocked { .. })
+        ));
+        assert!(matches!(
+            unreserve(&mut state, &alice, 11),
+            Err(BalancesError::InsufficientReserved { .. })
+        ));
         unlock(&mut state, &alice, 20).expect("unlock");
         slash_reserved(&mut state, &alice, &crate::treasury::account(), 10).expect("slash");
         assert_eq!(account(&state, &alice).expect("alice").total(), total - 10);

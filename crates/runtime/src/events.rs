@@ -3,8 +3,9 @@
 //! Chain-visible: a variant's position is its code, so variants only ever grow at the end.
 
 use parity_scale_codec::{Decode, Encode};
+use phalanx_primitives::call::Origin;
 use phalanx_primitives::{AccountId, Balance};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 /// Something that happened.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize)]
@@ -110,4 +111,53 @@ pub enum Event {
     },
     /// The dev root account dispatched a privileged call.
     RootDispatched,
+    /// A worker registered for the first time.
+    WorkerRegistered {
+        /// Its identity key.
+        #[serde(serialize_with = "hex_bytes")]
+        identity: [u8; 32],
+        /// The account that owns it.
+        operator: AccountId,
+        /// The policy's confidence in it, per-mille.
+        confidence: u16,
+        /// Its benchmark score P.
+        performance: u32,
+    },
+    /// A registered worker refreshed its attestation and benchmark.
+    WorkerReregistered {
+        /// Its identity key.
+        #[serde(serialize_with = "hex_bytes")]
+        identity: [u8; 32],
+        /// The account that owns it.
+        operator: AccountId,
+        /// The policy's confidence in it now, per-mille.
+        confidence: u16,
+        /// Its benchmark score P now.
+        performance: u32,
+    },
+    /// The attestation policy was replaced.
+    AttestationPolicyChanged,
+    /// Worker registration was frozen or unfrozen.
+    RegistrationFrozen {
+        /// Whether registration is now frozen.
+        frozen: bool,
+    },
+    /// A signed message was appended to its origin's queue.
+    MessagePushed {
+        /// Who sent it.
+        origin: Origin,
+        /// Its sequence number.
+        sequence: u64,
+        /// Its topic.
+        #[serde(serialize_with = "hex_bytes")]
+        topic: Vec<u8>,
+    },
+}
+
+/// Serializes bytes as lowercase hex (keys and topics read better that way in receipts).
+pub(crate) fn hex_bytes<S: Serializer, T: AsRef<[u8]>>(
+    bytes: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&hex::encode(bytes))
 }

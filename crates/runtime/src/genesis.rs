@@ -6,9 +6,18 @@
 //! each share. Dev accounts are funded out of the ecosystem share, never by extra minting.
 //!
 //! A production genesis (`production: true`) refuses a root account and dev accounts, so every
-//! privileged call there goes through governance.
+//! privileged call there goes through governance. It also refuses an attestation policy that
+//! trusts a simulated quoting enclave or debug enclaves, so no simulated worker can join it.
+//! A config without an `attestation_policy` gets the production policy (no simulated roots, no
+//! allowed measurements yet: governance adds each worker release).
+//!
+//! Dev chains trust the well-known SIMULATED quoting enclave [`dev_quoting_enclave`] and the
+//! simulated worker build [`dev_worker_measurement`]: anyone can produce quotes they accept.
 
-use crate::{balances, governance, root, system};
+use crate::{balances, governance, registry, root, system};
+use phalanx_attestation::{
+    measure_worker_binary, AttestationPolicy, PolicyError, SimulatedQuotingEnclave,
+};
 use phalanx_primitives::call::{ChainParams, GovernanceParams};
 use phalanx_primitives::{AccountId, Balance, Keypair, MAX_SUPPLY, PHA};
 use phalanx_state::State;
@@ -54,6 +63,40 @@ pub enum GenesisError {
     /// A balance operation failed (cannot happen with the fixed numbers; reported anyway).
     #[error("genesis balances: {0}")]
     Balances(#[from] balances::BalancesError),
+    /// A production genesis trusts a simulated quoting enclave.
+    #[error("a production genesis cannot accept simulated attestation: empty `attestation_policy.accepted_simulated_roots`")]
+    SimulatedRootsInProduction,
+    /// A production genesis accepts debug enclaves.
+    #[error("a production genesis cannot accept debug enclaves: set `attestation_policy.allow_debug` to false")]
+    DebugEnclavesInProduction,
+    /// The attestation policy is inconsistent.
+    #[error("genesis attestation policy: {0}")]
+    InvalidAttestationPolicy(PolicyError),
+}
+
+/// Seed of the well-known dev quoting enclave. **SIMULATED, dev-only**: it is public, so anyone
+/// can sign quotes with it; only dev chains list its root.
+pub const SIMULATED_DEV_QE_SEED: [u8; 32] = *b"phalanx/dev/simulated-qe/v1.....";
+
+/// The "binary" whose measurement dev chains allow: the simulated worker build. **SIMULATED,
+/// dev-only.**
+pub const SIMULATED_DEV_WORKER_BINARY: &[u8] = b"phalanx-worker/simulated";
+
+/// The well-known SIMULATED quoting enclave dev chains trust (dev-only; see
+/// [`SIMULATED_DEV_QE_SEED`]).
+pub fn dev_quoting_enclave() -> SimulatedQuotingEnclave {
+    SimulatedQuotingEnclave::from_seed(SIMULATED_DEV_QE_SEED)
+}
+
+/// The measurement of the SIMULATED dev worker build (dev-only).
+pub fn dev_worker_measurement() -> [u8; 32] {
+    measure_worker_binary(SIMULATED_DEV_WORKER_BINARY)
+}
+
+/// The dev attestation policy: trusts [`dev_quoting_enclave`] and allows
+/// [`dev_worker_measurement`], with the production rules otherwise.
+pub fn dev_attestation_policy() -> AttestationPolicy {
+    AttestationPolicy::dev(dev_quoting_enclave().root(), dev_worker_measurement())
 }
 
 /// Which account receives each genesis share.
@@ -103,11 +146,15 @@ pub struct GenesisConfig {
     /// Governance periods and deposit.
     #[serde(default)]
     pub governance: GovernanceParams,
+    /// How workers' attestations are judged; the production policy when absent.
+    #[serde(default = "AttestationPolicy::production")]
+    pub attestation_policy: AttestationPolicy,
 }
 
 impl GenesisConfig {
     /// A dev chain: the given validators, dev accounts alice … ferdie with 1,000,000 PHA each,
-    /// alice as root, short governance periods, and dev-derived allocation accounts.
+    /// alice as root, short governance periods, dev-derived allocation accounts, and the
+    /// [`dev_attestation_policy`] (SIMULATED attestation accepted).
     pub fn dev(validators: Vec<String>, timestamp_ms: u64) -> GenesisConfig {
         GenesisConfig {
             chain_id: "phalanx-dev".to_string(),
@@ -121,7 +168,10 @@ impl GenesisConfig {
             },
             dev_accounts: phalanx_primitives::account::DEV_ACCOUNTS
                 .iter()
-                .map(|name| DevAccount { name: name.to_string(), pha: 1_000_000 })
+                .map(|name| DevAccount {
+                    name: name.to_string(),
+                    pha: 1_000_000,
+                })
                 .collect(),
             root: Some(Keypair::dev("alice").account()),
             validators,
@@ -132,7 +182,14 @@ impl GenesisConfig {
                 proposal_deposit: 100 * PHA,
                 min_turnout: 0,
             },
+            attestation_policy: dev_attestation_policy(),
         }
+    }
+
+    /// This config with `policy` as its attestation policy.
+    pub fn with_attestation_policy(mut self, policy: AttestationPolicy) -> GenesisConfig {
+        self.attestation_policy = policy;
+        self
     }
 
     /// The validators' keys as bytes.
@@ -157,11 +214,24 @@ impl GenesisConfig {
         if self.production && !self.dev_accounts.is_empty() {
             return Err(GenesisError::DevAccountsInProduction);
         }
+        if self.production && !self.attestation_policy.accepted_simulated_roots.is_empty() {
+            return Err(GenesisError::SimulatedRootsInProduction);
+        }
+        if self.production && self.attestation_policy.allow_debug {
+            return Err(GenesisError::DebugEnclavesInProduction);
+        }
+        self.attestation_policy
+            .validate()
+            .map_err(GenesisError::InvalidAttestationPolicy)?;
         if self.validators.is_empty() {
             return Err(GenesisError::NoValidators);
         }
         self.validator_keys()?;
-        let needed: Balance = self.dev_accounts.iter().map(|a| Balance::from(a.pha) * PHA).sum();
+        let needed: Balance = self
+            .dev_accounts
+            .iter()
+            .map(|a| Balance::from(a.pha) * PHA)
+            .sum();
         if needed > ECOSYSTEM {
             return Err(GenesisError::DevFundingExceedsEcosystem { needed });
         }
@@ -186,9 +256,11 @@ pub fn build_state(config: &GenesisConfig) -> Result<State, GenesisError> {
     if let Some(root_account) = &config.root {
         root::set_account(&mut state, root_account);
     }
+    system::set_chain_info(&mut state, &config.chain_id, config.production);
     system::set_params(&mut state, &config.chain_params);
     system::set_validators(&mut state, &config.validator_keys()?);
     governance::set_params(&mut state, &config.governance);
+    registry::set_policy(&mut state, &config.attestation_policy);
     Ok(state)
 }
 
@@ -208,7 +280,10 @@ mod tests {
         assert_eq!(TEAM, 50_000_000 * PHA);
         assert_eq!(COMMUNITY, 10_000_000 * PHA);
         assert_eq!(ECOSYSTEM, 90_000_000 * PHA);
-        assert_eq!(PRIVATE_SALE + MINING_REWARDS + TEAM + COMMUNITY + ECOSYSTEM, MAX_SUPPLY);
+        assert_eq!(
+            PRIVATE_SALE + MINING_REWARDS + TEAM + COMMUNITY + ECOSYSTEM,
+            MAX_SUPPLY
+        );
         assert_eq!(MAX_SUPPLY, 1_000_000_000_000_000_000_000);
     }
 
@@ -226,7 +301,10 @@ mod tests {
         for name in phalanx_primitives::account::DEV_ACCOUNTS {
             assert_eq!(free(&Keypair::dev(name).account()), 1_000_000 * PHA);
         }
-        assert_eq!(balances::total_issuance(&state).expect("issuance"), MAX_SUPPLY);
+        assert_eq!(
+            balances::total_issuance(&state).expect("issuance"),
+            MAX_SUPPLY
+        );
         check_invariants(&state);
     }
 
@@ -234,21 +312,102 @@ mod tests {
     fn production_refuses_dev_shortcuts() {
         let mut config = dev();
         config.production = true;
-        assert_eq!(build_state(&config).err(), Some(GenesisError::RootInProduction));
+        assert_eq!(
+            build_state(&config).err(),
+            Some(GenesisError::RootInProduction)
+        );
         config.root = None;
-        assert_eq!(build_state(&config).err(), Some(GenesisError::DevAccountsInProduction));
+        assert_eq!(
+            build_state(&config).err(),
+            Some(GenesisError::DevAccountsInProduction)
+        );
         config.dev_accounts.clear();
+        assert_eq!(
+            build_state(&config).err(),
+            Some(GenesisError::SimulatedRootsInProduction)
+        );
+        let production_policy = AttestationPolicy::production().with_measurement([9; 32]);
+        config.attestation_policy = AttestationPolicy {
+            allow_debug: true,
+            ..production_policy.clone()
+        };
+        assert_eq!(
+            build_state(&config).err(),
+            Some(GenesisError::DebugEnclavesInProduction)
+        );
+        config = config.with_attestation_policy(production_policy.clone());
         let state = build_state(&config).expect("clean production genesis");
         assert_eq!(root::account(&state).expect("root"), None);
+        assert_eq!(registry::policy(&state).expect("policy"), production_policy);
+    }
+
+    #[test]
+    fn dev_genesis_trusts_the_simulated_dev_enclave_and_worker() {
+        let state = build_state(&dev()).expect("dev genesis");
+        let policy = registry::policy(&state).expect("policy");
+        assert_eq!(
+            policy.accepted_simulated_roots,
+            vec![dev_quoting_enclave().root()]
+        );
+        assert_eq!(policy.allowed_measurements, vec![dev_worker_measurement()]);
+        assert_eq!(
+            dev_worker_measurement(),
+            measure_worker_binary(b"phalanx-worker/simulated")
+        );
+        assert!(!policy.allow_debug && !policy.registration_frozen);
+        // Pinned: workers and tools derive these independently, so a change is a visible diff.
+        assert_eq!(
+            hex::encode(dev_quoting_enclave().root()),
+            "41346fcea1a79ee76c02aa5b2b1299ebed5c551ddd2a5b2b2d2cfb74583bcd20"
+        );
+        assert_eq!(
+            hex::encode(dev_worker_measurement()),
+            "5248d9a6d77da98f6664355140b22c16c8911b543a88abb2616258f87447a59e"
+        );
+    }
+
+    #[test]
+    fn a_config_without_a_policy_gets_the_production_policy() {
+        let mut json = serde_json::to_value(dev()).expect("serializes");
+        json.as_object_mut()
+            .expect("an object")
+            .remove("attestation_policy");
+        let config: GenesisConfig = serde_json::from_value(json).expect("parses");
+        assert_eq!(config.attestation_policy, AttestationPolicy::production());
+        let state = build_state(&config).expect("genesis");
+        assert_eq!(
+            registry::policy(&state).expect("policy"),
+            AttestationPolicy::production()
+        );
+    }
+
+    #[test]
+    fn an_inconsistent_policy_is_refused() {
+        let mut policy = dev_attestation_policy();
+        policy.tcb_confidence.up_to_date = 1_001;
+        let config = dev().with_attestation_policy(policy);
+        assert!(matches!(
+            build_state(&config),
+            Err(GenesisError::InvalidAttestationPolicy(_))
+        ));
     }
 
     #[test]
     fn dev_funding_cannot_exceed_the_ecosystem_share() {
         let mut config = dev();
-        config.dev_accounts = vec![DevAccount { name: "alice".into(), pha: 90_000_001 }];
-        assert!(matches!(build_state(&config), Err(GenesisError::DevFundingExceedsEcosystem { .. })));
+        config.dev_accounts = vec![DevAccount {
+            name: "alice".into(),
+            pha: 90_000_001,
+        }];
+        assert!(matches!(
+            build_state(&config),
+            Err(GenesisError::DevFundingExceedsEcosystem { .. })
+        ));
         config.validators = vec!["zz".into()];
-        assert!(matches!(config.validate(), Err(GenesisError::BadValidatorKey(_))));
+        assert!(matches!(
+            config.validate(),
+            Err(GenesisError::BadValidatorKey(_))
+        ));
     }
 
     #[test]

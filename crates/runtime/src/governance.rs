@@ -223,8 +223,14 @@ pub fn dispatch(
     events: &mut Vec<Event>,
 ) -> DispatchResult {
     match call {
-        GovernanceCall::Propose { calls, description } => propose(state, ctx, who, calls, description, events)?,
-        GovernanceCall::Vote { proposal, aye, amount } => cast(state, ctx, who, *proposal, *aye, *amount, events)?,
+        GovernanceCall::Propose { calls, description } => {
+            propose(state, ctx, who, calls, description, events)?
+        }
+        GovernanceCall::Vote {
+            proposal,
+            aye,
+            amount,
+        } => cast(state, ctx, who, *proposal, *aye, *amount, events)?,
         GovernanceCall::Unvote { proposal } => withdraw(state, ctx, who, *proposal, events)?,
     }
     Ok(())
@@ -272,7 +278,12 @@ fn propose(
     let mut ids = active(state)?;
     ids.push(id);
     state.put(ACTIVE.to_vec(), &ids);
-    events.push(Event::Proposed { proposal: id, proposer: *who, deposit: params.proposal_deposit, voting_ends_at });
+    events.push(Event::Proposed {
+        proposal: id,
+        proposer: *who,
+        deposit: params.proposal_deposit,
+        voting_ends_at,
+    });
     Ok(())
 }
 
@@ -285,7 +296,11 @@ fn open_proposal(state: &State, ctx: &BlockContext, id: u32) -> Result<Proposal,
 }
 
 /// Takes `who`'s existing vote out of the tally and unlocks its PHA.
-fn retract(state: &mut State, proposal: &mut Proposal, who: &AccountId) -> Result<bool, GovernanceError> {
+fn retract(
+    state: &mut State,
+    proposal: &mut Proposal,
+    who: &AccountId,
+) -> Result<bool, GovernanceError> {
     let Some(old) = vote(state, proposal.id, who)? else {
         return Ok(false);
     };
@@ -324,7 +339,12 @@ fn cast(
     proposal.voters = proposal.voters.saturating_add(1);
     state.put(vote_key(id, who), &Vote { aye, amount });
     state.put(proposal_key(id), &proposal);
-    events.push(Event::Voted { proposal: id, who: *who, aye, amount });
+    events.push(Event::Voted {
+        proposal: id,
+        who: *who,
+        aye,
+        amount,
+    });
     Ok(())
 }
 
@@ -340,7 +360,10 @@ fn withdraw(
         return Err(GovernanceError::NoVote(id));
     }
     state.put(proposal_key(id), &proposal);
-    events.push(Event::Unvoted { proposal: id, who: *who });
+    events.push(Event::Unvoted {
+        proposal: id,
+        who: *who,
+    });
     Ok(())
 }
 
@@ -365,7 +388,12 @@ fn settle(state: &mut State, proposal: &Proposal, forfeit: bool) -> Result<(), G
         state.remove(&vote_key(proposal.id, &who));
     }
     if forfeit {
-        balances::slash_reserved(state, &proposal.proposer, &treasury::account(), proposal.deposit)?;
+        balances::slash_reserved(
+            state,
+            &proposal.proposer,
+            &treasury::account(),
+            proposal.deposit,
+        )?;
     } else {
         balances::unreserve(state, &proposal.proposer, proposal.deposit)?;
     }
@@ -402,7 +430,9 @@ pub fn on_block_end(state: &mut State, ctx: &BlockContext) -> Vec<Event> {
     };
     let delay = params(state).map(|p| p.enactment_delay).unwrap_or_default();
     for id in ids {
-        let Ok(Some(mut proposal)) = proposal(state, id) else { continue };
+        let Ok(Some(mut proposal)) = proposal(state, id) else {
+            continue;
+        };
         if proposal.status == ProposalStatus::Voting && ctx.height >= proposal.voting_ends_at {
             let checkpoint = state.clone();
             if settle(state, &proposal, false).is_err() {
@@ -412,10 +442,19 @@ pub fn on_block_end(state: &mut State, ctx: &BlockContext) -> Vec<Event> {
             if passes(proposal.aye, proposal.nay, proposal.min_turnout) {
                 let enact_at = ctx.height.saturating_add(delay);
                 proposal.status = ProposalStatus::Passed { enact_at };
-                events.push(Event::ProposalPassed { proposal: id, aye: proposal.aye, nay: proposal.nay, enact_at });
+                events.push(Event::ProposalPassed {
+                    proposal: id,
+                    aye: proposal.aye,
+                    nay: proposal.nay,
+                    enact_at,
+                });
             } else {
                 proposal.status = ProposalStatus::Rejected;
-                events.push(Event::ProposalRejected { proposal: id, aye: proposal.aye, nay: proposal.nay });
+                events.push(Event::ProposalRejected {
+                    proposal: id,
+                    aye: proposal.aye,
+                    nay: proposal.nay,
+                });
                 let _ = remove_active(state, id);
             }
             state.put(proposal_key(id), &proposal);
@@ -446,10 +485,15 @@ fn enact(state: &mut State, ctx: &BlockContext, proposal: &mut Proposal) -> Vec<
             Some(e.to_string())
         }
     };
-    proposal.status = ProposalStatus::Enacted { error: error.clone() };
+    proposal.status = ProposalStatus::Enacted {
+        error: error.clone(),
+    };
     state.put(proposal_key(proposal.id), proposal);
     let _ = remove_active(state, proposal.id);
-    call_events.push(Event::ProposalEnacted { proposal: proposal.id, error });
+    call_events.push(Event::ProposalEnacted {
+        proposal: proposal.id,
+        error,
+    });
     call_events
 }
 

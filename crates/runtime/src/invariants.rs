@@ -27,7 +27,8 @@ pub enum InvariantError {
 /// issuance (so nothing was created or destroyed, and no balance went below zero — they are
 /// unsigned and every subtraction is checked).
 pub fn check(state: &State) -> Result<(), InvariantError> {
-    let issuance = balances::total_issuance(state).map_err(|e| InvariantError::Unreadable(e.to_string()))?;
+    let issuance =
+        balances::total_issuance(state).map_err(|e| InvariantError::Unreadable(e.to_string()))?;
     if issuance > MAX_SUPPLY {
         return Err(InvariantError::IssuanceAboveMax(issuance));
     }

@@ -10,6 +10,8 @@
 //! - [`treasury`]: the account that collects fees and slashes and spends only by privilege;
 //! - [`root`]: the dev-only root account that can dispatch privileged calls;
 //! - [`governance`]: proposals, votes, tallies and enactment of privileged calls;
+//! - [`registry`]: the attestation policy and the attested TEE workers;
+//! - [`message_queue`]: signed, sequenced messages from enclaves, per origin;
 //! - [`genesis`]: the initial state from a genesis config.
 //!
 //! Invariants (checked by [`invariants::check`] after every block in tests): total issuance never
@@ -26,15 +28,15 @@ pub mod events;
 pub mod genesis;
 pub mod governance;
 pub mod invariants;
+pub mod message_queue;
 pub mod privileged;
+pub mod registry;
 pub mod root;
 pub mod system;
 pub mod treasury;
 
 use parity_scale_codec::{Decode, Encode};
-use phalanx_primitives::{
-    call::Call, Block, Hash, Header, SignedTransaction,
-};
+use phalanx_primitives::{call::Call, Block, Hash, Header, SignedTransaction};
 use phalanx_state::State;
 use serde::Serialize;
 
@@ -59,6 +61,12 @@ pub enum DispatchError {
     /// The stored state could not be decoded: a bug or corruption, never user error.
     #[error("corrupted state: {0}")]
     Corrupted(String),
+    /// A registry error.
+    #[error(transparent)]
+    Registry(#[from] registry::RegistryError),
+    /// A message-queue error.
+    #[error(transparent)]
+    MessageQueue(#[from] message_queue::MessageQueueError),
 }
 
 impl From<phalanx_primitives::CodecError> for DispatchError {
@@ -79,6 +87,8 @@ pub struct BlockContext {
     pub timestamp_ms: u64,
     /// The chain's genesis hash (transactions are signed for it).
     pub genesis_hash: Hash,
+    /// Hash of the parent block (recorded so that recent block hashes are provable state).
+    pub parent_hash: Hash,
 }
 
 /// The outcome of one included transaction.
@@ -116,12 +126,23 @@ pub fn execute_block(
         return Err(system::TxError::TooManyTransactions(params.max_block_txs));
     }
     let mut outcome = BlockOutcome::default();
-    system::set_block(state, ctx);
+    begin_block(state, ctx);
     for tx in transactions {
         outcome.receipts.push(apply_transaction(state, ctx, tx)?);
     }
-    outcome.block_events.extend(governance::on_block_end(state, ctx));
+    outcome.block_events.extend(end_block(state, ctx));
     Ok(outcome)
+}
+
+/// Hooks that run before a block's transactions (block builders call this, then
+/// [`apply_transaction`] per candidate, then [`end_block`]; [`execute_block`] does all three).
+pub fn begin_block(state: &mut State, ctx: &BlockContext) {
+    system::set_block(state, ctx);
+}
+
+/// Hooks that run after a block's transactions; returns their events.
+pub fn end_block(state: &mut State, ctx: &BlockContext) -> Vec<Event> {
+    governance::on_block_end(state, ctx)
 }
 
 /// Applies one transaction: validates the envelope, charges the fee, bumps the nonce, then
@@ -134,7 +155,10 @@ pub fn apply_transaction(
     let fee = system::check_envelope(state, ctx, tx)?;
     let mut events = Vec::new();
     system::charge(state, &tx.tx.signer, fee)?;
-    events.push(Event::FeePaid { who: tx.tx.signer, amount: fee });
+    events.push(Event::FeePaid {
+        who: tx.tx.signer,
+        amount: fee,
+    });
     let checkpoint = state.clone();
     let mut call_events = Vec::new();
     let error = match dispatch(state, ctx, &tx.tx.signer, &tx.tx.call, &mut call_events) {
@@ -144,11 +168,18 @@ pub fn apply_transaction(
         }
         Err(e) => {
             *state = checkpoint;
-            events.push(Event::CallFailed { error: e.to_string() });
+            events.push(Event::CallFailed {
+                error: e.to_string(),
+            });
             Some(e.to_string())
         }
     };
-    Ok(Receipt { tx_hash: tx.hash(), fee, error, events })
+    Ok(Receipt {
+        tx_hash: tx.hash(),
+        fee,
+        error,
+        events,
+    })
 }
 
 /// Routes a call to its module.
@@ -163,6 +194,8 @@ fn dispatch(
         Call::Balances(call) => balances::dispatch(state, who, call, events),
         Call::Root(call) => root::dispatch(state, ctx, who, call, events),
         Call::Governance(call) => governance::dispatch(state, ctx, who, call, events),
+        Call::Registry(call) => registry::dispatch(state, ctx, who, call, events),
+        Call::MessageQueue(call) => message_queue::dispatch(state, ctx, who, call, events),
     }
 }
 
@@ -176,7 +209,13 @@ pub fn genesis_block(config: &GenesisConfig) -> Result<(Block, State), genesis::
         tx_root: Hash::ZERO,
         state_root: state.root(),
     };
-    Ok((Block { header, transactions: Vec::new() }, state))
+    Ok((
+        Block {
+            header,
+            transactions: Vec::new(),
+        },
+        state,
+    ))
 }
 
 #[cfg(test)]

@@ -5,13 +5,21 @@
 //! adding its variant here and nothing else.
 
 use crate::events::Event;
-use crate::{governance, system, treasury, BlockContext, DispatchResult};
+use crate::{governance, registry, system, treasury, BlockContext, DispatchResult};
 use phalanx_primitives::call::PrivilegedCall;
 use phalanx_state::State;
 
 /// Executes `call` with privileged authority. A batch stops at its first failure; callers roll
 /// back the whole batch (transactions and enactments both run on a checkpoint).
-pub fn execute(state: &mut State, ctx: &BlockContext, call: &PrivilegedCall, events: &mut Vec<Event>) -> DispatchResult {
+// `ctx` is part of the privileged-call contract: calls added later (tokenomics, slashing) need
+// the block, even though none of today's uses it outside a batch.
+#[allow(clippy::only_used_in_recursion)]
+pub fn execute(
+    state: &mut State,
+    ctx: &BlockContext,
+    call: &PrivilegedCall,
+    events: &mut Vec<Event>,
+) -> DispatchResult {
     match call {
         PrivilegedCall::SetChainParams(params) => {
             system::set_params(state, params);
@@ -21,20 +29,30 @@ pub fn execute(state: &mut State, ctx: &BlockContext, call: &PrivilegedCall, eve
             governance::set_params(state, params);
             events.push(Event::GovernanceParamsChanged);
         }
-        PrivilegedCall::TreasurySpend { to, amount } => treasury::spend(state, to, *amount, events)?,
+        PrivilegedCall::TreasurySpend { to, amount } => {
+            treasury::spend(state, to, *amount, events)?
+        }
         PrivilegedCall::SetValidators(keys) => {
             if keys.is_empty() {
                 return Err(governance::GovernanceError::EmptyValidatorSet.into());
             }
             system::set_validators(state, keys);
-            events.push(Event::ValidatorsChanged { count: keys.len() as u32 });
+            events.push(Event::ValidatorsChanged {
+                count: keys.len() as u32,
+            });
         }
-        PrivilegedCall::CancelProposal { proposal } => governance::cancel(state, *proposal, events)?,
+        PrivilegedCall::CancelProposal { proposal } => {
+            governance::cancel(state, *proposal, events)?
+        }
         PrivilegedCall::Batch(calls) => {
             for call in calls {
                 execute(state, ctx, call, events)?;
             }
         }
+        PrivilegedCall::SetAttestationPolicy(policy) => {
+            registry::change_policy(state, policy, events)?
+        }
+        PrivilegedCall::SetRegistrationFrozen(frozen) => registry::freeze(state, *frozen, events)?,
     }
     Ok(())
 }

@@ -64,8 +64,13 @@ mod tests {
     #[test]
     fn only_root_may_dispatch_and_its_call_takes_effect() {
         let (mut state, ctx) = dev_chain();
-        let params = ChainParams { base_fee: 7, ..ChainParams::default() };
-        let call = Call::Root(RootCall::Dispatch(PrivilegedCall::SetChainParams(params.clone())));
+        let params = ChainParams {
+            base_fee: 7,
+            ..ChainParams::default()
+        };
+        let call = Call::Root(RootCall::Dispatch(PrivilegedCall::SetChainParams(
+            params.clone(),
+        )));
         let by_bob = signed(&key("bob"), 0, call.clone(), &ctx);
         let receipt = crate::apply_transaction(&mut state, &ctx, &by_bob).expect("envelope");
         assert_eq!(receipt.error, Some(RootError::NotRoot.to_string()));

@@ -14,6 +14,12 @@ const PARAMS: &[u8] = b"system/params";
 const BLOCK: &[u8] = b"system/block";
 const VALIDATORS: &[u8] = b"system/validators";
 const NONCE_PREFIX: &[u8] = b"system/nonce/";
+const BLOCK_HASH_PREFIX: &[u8] = b"system/block_hash/";
+const CHAIN_ID: &[u8] = b"system/chain_id";
+const PRODUCTION: &[u8] = b"system/production";
+
+/// How many recent block hashes the state keeps (for attestation freshness checks).
+pub const RECENT_BLOCK_HASHES: u64 = 256;
 
 /// Why a transaction envelope cannot be included. Chain-visible: variants only grow at the end.
 #[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
@@ -56,7 +62,9 @@ pub enum TxError {
         expected: u64,
     },
     /// The nonce is ahead of the account's next nonce.
-    #[error("nonce {got} is ahead of the account's next nonce {expected}: send the missing ones first")]
+    #[error(
+        "nonce {got} is ahead of the account's next nonce {expected}: send the missing ones first"
+    )]
     FutureNonce {
         /// Nonce in the transaction.
         got: u64,
@@ -112,6 +120,19 @@ pub fn set_params(state: &mut State, params: &ChainParams) {
     state.put(PARAMS.to_vec(), params);
 }
 
+/// Records the chain's name and whether it is a production chain (genesis only). Both are part
+/// of the genesis state root, so two chains that differ only in name have different genesis
+/// hashes and their signatures never cross.
+pub fn set_chain_info(state: &mut State, chain_id: &str, production: bool) {
+    state.put(CHAIN_ID.to_vec(), &chain_id.as_bytes().to_vec());
+    state.put(PRODUCTION.to_vec(), &production);
+}
+
+/// Whether this is a production chain (no simulated trust, no root).
+pub fn is_production(state: &State) -> Result<bool, CodecError> {
+    Ok(state.get_decoded(PRODUCTION)?.unwrap_or(false))
+}
+
 /// The validator set's consensus keys.
 pub fn validators(state: &State) -> Result<Vec<[u8; 32]>, CodecError> {
     Ok(state.get_decoded(VALIDATORS)?.unwrap_or_default())
@@ -122,9 +143,28 @@ pub fn set_validators(state: &mut State, validators: &[[u8; 32]]) {
     state.put(VALIDATORS.to_vec(), &validators.to_vec());
 }
 
-/// Records the block being executed, so that state proofs show it.
+fn block_hash_key(height: u64) -> Vec<u8> {
+    [BLOCK_HASH_PREFIX, &height.to_be_bytes()].concat()
+}
+
+/// Records the block being executed and its parent's hash (keeping the last
+/// [`RECENT_BLOCK_HASHES`]), so that proofs can show them and attestations can cite them.
 pub fn set_block(state: &mut State, ctx: &BlockContext) {
     state.put(BLOCK.to_vec(), &(ctx.height, ctx.timestamp_ms));
+    if ctx.height > 0 {
+        state.put(block_hash_key(ctx.height - 1), &ctx.parent_hash);
+        if let Some(old) = (ctx.height - 1).checked_sub(RECENT_BLOCK_HASHES) {
+            state.remove(&block_hash_key(old));
+        }
+    }
+}
+
+/// The hash of block `height`, if it is among the recent ones the state keeps.
+pub fn recent_block_hash(
+    state: &State,
+    height: u64,
+) -> Result<Option<phalanx_primitives::Hash>, CodecError> {
+    state.get_decoded(&block_hash_key(height))
 }
 
 /// The last executed block's (height, timestamp_ms).
@@ -144,11 +184,17 @@ pub fn nonce(state: &State, who: &AccountId) -> Result<u64, CodecError> {
 
 /// The fee a transaction of `len` encoded bytes must offer at least.
 pub fn required_fee(params: &ChainParams, len: usize) -> Balance {
-    params.base_fee.saturating_add(params.byte_fee.saturating_mul(len as Balance))
+    params
+        .base_fee
+        .saturating_add(params.byte_fee.saturating_mul(len as Balance))
 }
 
 /// Checks an envelope for inclusion in block `ctx`; returns the fee to charge.
-pub fn check_envelope(state: &State, ctx: &BlockContext, tx: &SignedTransaction) -> Result<Balance, TxError> {
+pub fn check_envelope(
+    state: &State,
+    ctx: &BlockContext,
+    tx: &SignedTransaction,
+) -> Result<Balance, TxError> {
     check_envelope_with(state, ctx, tx, NonceCheck::Exact)
 }
 
@@ -162,10 +208,16 @@ pub fn check_envelope_with(
     let params = params(state)?;
     let len = tx.encoded_size();
     if len > params.max_tx_bytes as usize {
-        return Err(TxError::TooLarge { len, max: params.max_tx_bytes });
+        return Err(TxError::TooLarge {
+            len,
+            max: params.max_tx_bytes,
+        });
     }
     if tx.tx.expires_at < ctx.height {
-        return Err(TxError::Expired { expires_at: tx.tx.expires_at, height: ctx.height });
+        return Err(TxError::Expired {
+            expires_at: tx.tx.expires_at,
+            height: ctx.height,
+        });
     }
     if tx.tx.expires_at > ctx.height.saturating_add(params.max_expiry_blocks) {
         return Err(TxError::ExpiryTooFar {
@@ -188,11 +240,17 @@ pub fn check_envelope_with(
     }
     let required = required_fee(&params, len);
     if tx.tx.fee < required {
-        return Err(TxError::FeeTooLow { offered: tx.tx.fee, required });
+        return Err(TxError::FeeTooLow {
+            offered: tx.tx.fee,
+            required,
+        });
     }
     let free = balances::account(state, &tx.tx.signer)?.free;
     if free < tx.tx.fee {
-        return Err(TxError::CannotPayFee { free, fee: tx.tx.fee });
+        return Err(TxError::CannotPayFee {
+            free,
+            fee: tx.tx.fee,
+        });
     }
     // Signature last: it is the most expensive check.
     if !tx.verify_signature(&ctx.genesis_hash) {
@@ -206,7 +264,9 @@ pub fn charge(state: &mut State, who: &AccountId, fee: Balance) -> Result<(), Tx
     let next = nonce(state, who)?.saturating_add(1);
     state.put(nonce_key(who), &next);
     balances::transfer_free(state, who, &crate::treasury::account(), fee).map_err(|e| match e {
-        balances::BalancesError::InsufficientFree { free, .. } => TxError::CannotPayFee { free, fee },
+        balances::BalancesError::InsufficientFree { free, .. } => {
+            TxError::CannotPayFee { free, fee }
+        }
         other => TxError::Corrupted(other.to_string()),
     })
 }
@@ -226,31 +286,52 @@ mod tests {
 
         let mut forged = ok.clone();
         forged.signature[0] ^= 1;
-        assert_eq!(check_envelope(&state, &ctx, &forged), Err(TxError::BadSignature));
+        assert_eq!(
+            check_envelope(&state, &ctx, &forged),
+            Err(TxError::BadSignature)
+        );
 
-        let other_chain = BlockContext { genesis_hash: phalanx_primitives::Hash::of(b"x"), ..ctx };
-        assert_eq!(check_envelope(&state, &other_chain, &ok), Err(TxError::BadSignature));
+        let other_chain = BlockContext {
+            genesis_hash: phalanx_primitives::Hash::of(b"x"),
+            ..ctx
+        };
+        assert_eq!(
+            check_envelope(&state, &other_chain, &ok),
+            Err(TxError::BadSignature)
+        );
 
         let future = signed(&alice, 1, transfer_to("bob", 1), &ctx);
         assert_eq!(
             check_envelope(&state, &ctx, &future),
-            Err(TxError::FutureNonce { got: 1, expected: 0 })
+            Err(TxError::FutureNonce {
+                got: 1,
+                expected: 0
+            })
         );
         assert!(check_envelope_with(&state, &ctx, &future, NonceCheck::AllowFuture(4)).is_ok());
 
         let mut expired = ok.tx.clone();
         expired.expires_at = ctx.height - 1;
         let expired = expired.sign(&alice, &ctx.genesis_hash);
-        assert!(matches!(check_envelope(&state, &ctx, &expired), Err(TxError::Expired { .. })));
+        assert!(matches!(
+            check_envelope(&state, &ctx, &expired),
+            Err(TxError::Expired { .. })
+        ));
 
         let mut cheap = ok.tx.clone();
         cheap.fee = 1;
         let cheap = cheap.sign(&alice, &ctx.genesis_hash);
-        assert!(matches!(check_envelope(&state, &ctx, &cheap), Err(TxError::FeeTooLow { .. })));
+        assert!(matches!(
+            check_envelope(&state, &ctx, &cheap),
+            Err(TxError::FeeTooLow { .. })
+        ));
 
         let pauper = phalanx_primitives::Keypair::from_secret([42; 32]);
         let broke = signed(&pauper, 0, transfer_to("bob", 1), &ctx);
-        assert!(matches!(check_envelope(&state, &ctx, &broke), Err(TxError::CannotPayFee { free: 0, .. })));
+        assert!(matches!(
+            check_envelope(&state, &ctx, &broke),
+            Err(TxError::CannotPayFee { free: 0, .. })
+        ));
     }
 
     #[test]
@@ -262,10 +343,16 @@ mod tests {
         let big = signed(
             &key("alice"),
             0,
-            Call::Balances(BalancesCall::Transfer { to: key("bob").account(), amount: 1 }),
+            Call::Balances(BalancesCall::Transfer {
+                to: key("bob").account(),
+                amount: 1,
+            }),
             &ctx,
         );
-        assert!(matches!(check_envelope(&state, &ctx, &big), Err(TxError::TooLarge { max: 100, .. })));
+        assert!(matches!(
+            check_envelope(&state, &ctx, &big),
+            Err(TxError::TooLarge { max: 100, .. })
+        ));
     }
 
     #[test]
@@ -275,7 +362,10 @@ mod tests {
         crate::apply_transaction(&mut state, &ctx, &tx).expect("first inclusion");
         assert_eq!(
             check_envelope(&state, &ctx, &tx),
-            Err(TxError::StaleNonce { got: 0, expected: 1 })
+            Err(TxError::StaleNonce {
+                got: 0,
+                expected: 1
+            })
         );
     }
 }

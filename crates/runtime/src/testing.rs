@@ -9,7 +9,12 @@ use phalanx_state::State;
 pub fn dev_chain() -> (State, BlockContext) {
     let config = GenesisConfig::dev(vec![hex::encode([7u8; 32])], 1_700_000_000_000);
     let (block, state) = crate::genesis_block(&config).expect("dev genesis builds");
-    let ctx = BlockContext { height: 1, timestamp_ms: config.timestamp_ms + 1_000, genesis_hash: block.hash() };
+    let ctx = BlockContext {
+        height: 1,
+        timestamp_ms: config.timestamp_ms + 1_000,
+        genesis_hash: block.hash(),
+        parent_hash: block.hash(),
+    };
     let _ = genesis::mining_pot();
     (state, ctx)
 }
@@ -21,13 +26,22 @@ pub fn key(name: &str) -> Keypair {
 
 /// A transfer call to the dev account `name`.
 pub fn transfer_to(name: &str, amount: u128) -> Call {
-    Call::Balances(BalancesCall::Transfer { to: key(name).account(), amount })
+    Call::Balances(BalancesCall::Transfer {
+        to: key(name).account(),
+        amount,
+    })
 }
 
 /// `call` signed by `signer` with `nonce`, a generous fee, and an expiry 100 blocks ahead.
 pub fn signed(signer: &Keypair, nonce: u64, call: Call, ctx: &BlockContext) -> SignedTransaction {
-    Transaction { signer: signer.account(), nonce, fee: PHA / 10, expires_at: ctx.height + 100, call }
-        .sign(signer, &ctx.genesis_hash)
+    Transaction {
+        signer: signer.account(),
+        nonce,
+        fee: PHA / 10,
+        expires_at: ctx.height + 100,
+        call,
+    }
+    .sign(signer, &ctx.genesis_hash)
 }
 
 /// Panics with the broken invariant, if any.

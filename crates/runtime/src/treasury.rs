@@ -38,13 +38,21 @@ pub fn balance(state: &State) -> Result<Balance, BalancesError> {
 }
 
 /// Pays `amount` to `to` (privileged).
-pub fn spend(state: &mut State, to: &AccountId, amount: Balance, events: &mut Vec<Event>) -> Result<(), TreasuryError> {
+pub fn spend(
+    state: &mut State,
+    to: &AccountId,
+    amount: Balance,
+    events: &mut Vec<Event>,
+) -> Result<(), TreasuryError> {
     if amount == 0 {
         return Err(TreasuryError::ZeroAmount);
     }
     let available = balance(state)?;
     if available < amount {
-        return Err(TreasuryError::InsufficientFunds { available, requested: amount });
+        return Err(TreasuryError::InsufficientFunds {
+            available,
+            requested: amount,
+        });
     }
     balances::transfer_free(state, &account(), to, amount)?;
     events.push(Event::TreasurySpent { to: *to, amount });

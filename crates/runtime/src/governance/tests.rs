@@ -15,7 +15,12 @@ struct Chain {
 impl Chain {
     fn new() -> Chain {
         let (state, ctx) = dev_chain();
-        Chain { state, ctx, nonces: Default::default(), events: Vec::new() }
+        Chain {
+            state,
+            ctx,
+            nonces: Default::default(),
+            events: Vec::new(),
+        }
     }
 
     fn tx(&mut self, who: &Keypair, call: Call) -> SignedTransaction {
@@ -47,7 +52,13 @@ impl Chain {
     }
 
     fn propose(&mut self, who: &Keypair, calls: Vec<PrivilegedCall>) -> u32 {
-        let receipt = self.call(who, Call::Governance(GovernanceCall::Propose { calls, description: b"test".to_vec() }));
+        let receipt = self.call(
+            who,
+            Call::Governance(GovernanceCall::Propose {
+                calls,
+                description: b"test".to_vec(),
+            }),
+        );
         assert_eq!(receipt.error, None);
         receipt
             .events
@@ -60,19 +71,32 @@ impl Chain {
     }
 
     fn vote(&mut self, who: &Keypair, proposal: u32, aye: bool, amount: Balance) -> Receipt {
-        self.call(who, Call::Governance(GovernanceCall::Vote { proposal, aye, amount }))
+        self.call(
+            who,
+            Call::Governance(GovernanceCall::Vote {
+                proposal,
+                aye,
+                amount,
+            }),
+        )
     }
 
     fn proposal(&self, id: u32) -> Proposal {
-        proposal(&self.state, id).expect("readable").expect("exists")
+        proposal(&self.state, id)
+            .expect("readable")
+            .expect("exists")
     }
 
     fn free(&self, who: &Keypair) -> Balance {
-        balances::account(&self.state, &who.account()).expect("balance").free
+        balances::account(&self.state, &who.account())
+            .expect("balance")
+            .free
     }
 
     fn locked(&self, who: &Keypair) -> Balance {
-        balances::account(&self.state, &who.account()).expect("balance").locked
+        balances::account(&self.state, &who.account())
+            .expect("balance")
+            .locked
     }
 
     /// Runs until the proposal has been tallied and (if passed) enacted.
@@ -85,7 +109,10 @@ impl Chain {
 }
 
 fn set_base_fee(fee: Balance) -> PrivilegedCall {
-    PrivilegedCall::SetChainParams(ChainParams { base_fee: fee, ..ChainParams::default() })
+    PrivilegedCall::SetChainParams(ChainParams {
+        base_fee: fee,
+        ..ChainParams::default()
+    })
 }
 
 #[test]
@@ -104,8 +131,16 @@ fn exactly_half_fails_and_one_unit_more_passes() {
     chain.vote(&alice, more, true, 1_000 * PHA + 1);
     chain.vote(&bob, more, false, 1_000 * PHA);
     assert_eq!(chain.finish(tie).status, ProposalStatus::Rejected);
-    assert_eq!(chain.finish(more).status, ProposalStatus::Enacted { error: None });
-    assert_eq!(crate::system::params(&chain.state).expect("params").base_fee, 2);
+    assert_eq!(
+        chain.finish(more).status,
+        ProposalStatus::Enacted { error: None }
+    );
+    assert_eq!(
+        crate::system::params(&chain.state)
+            .expect("params")
+            .base_fee,
+        2
+    );
 }
 
 #[test]
@@ -121,14 +156,20 @@ fn votes_can_change_and_withdraw_while_open() {
     let p = chain.proposal(id);
     assert_eq!((p.aye, p.nay, p.voters), (0, 200 * PHA, 1));
     assert_eq!(chain.locked(&bob), 200 * PHA);
-    let receipt = chain.call(&bob, Call::Governance(GovernanceCall::Unvote { proposal: id }));
+    let receipt = chain.call(
+        &bob,
+        Call::Governance(GovernanceCall::Unvote { proposal: id }),
+    );
     assert_eq!(receipt.error, None);
     assert_eq!(chain.locked(&bob), 0);
     let p = chain.proposal(id);
     assert_eq!((p.aye, p.nay, p.voters), (0, 0, 0));
     // Only fees were spent.
     assert_eq!(chain.free(&bob), free_before - 3 * (PHA / 10));
-    let receipt = chain.call(&bob, Call::Governance(GovernanceCall::Unvote { proposal: id }));
+    let receipt = chain.call(
+        &bob,
+        Call::Governance(GovernanceCall::Unvote { proposal: id }),
+    );
     assert_eq!(receipt.error, Some(GovernanceError::NoVote(id).to_string()));
 }
 
@@ -138,7 +179,12 @@ fn locks_and_deposit_are_released_when_voting_ends() {
     let (alice, bob, charlie) = (key("alice"), key("bob"), key("charlie"));
     let id = chain.propose(&alice, vec![set_base_fee(4)]);
     let deposit = chain.proposal(id).deposit;
-    assert_eq!(balances::account(&chain.state, &alice.account()).expect("a").reserved, deposit);
+    assert_eq!(
+        balances::account(&chain.state, &alice.account())
+            .expect("a")
+            .reserved,
+        deposit
+    );
     chain.vote(&bob, id, true, 300 * PHA);
     chain.vote(&charlie, id, false, 100 * PHA);
     let ends = chain.proposal(id).voting_ends_at;
@@ -147,9 +193,19 @@ fn locks_and_deposit_are_released_when_voting_ends() {
     chain.until(ends);
     assert_eq!(chain.locked(&bob), 0);
     assert_eq!(chain.locked(&charlie), 0);
-    assert_eq!(balances::account(&chain.state, &alice.account()).expect("a").reserved, 0);
-    assert!(matches!(chain.proposal(id).status, ProposalStatus::Passed { .. }));
-    assert!(vote(&chain.state, id, &bob.account()).expect("readable").is_none());
+    assert_eq!(
+        balances::account(&chain.state, &alice.account())
+            .expect("a")
+            .reserved,
+        0
+    );
+    assert!(matches!(
+        chain.proposal(id).status,
+        ProposalStatus::Passed { .. }
+    ));
+    assert!(vote(&chain.state, id, &bob.account())
+        .expect("readable")
+        .is_none());
 }
 
 #[test]
@@ -160,12 +216,20 @@ fn passed_proposals_take_effect_validators_treasury_and_governance_params() {
     chain.block(vec![]);
     let treasury_before = treasury::balance(&chain.state).expect("treasury");
     let new_validators = vec![[1u8; 32], [2u8; 32], [3u8; 32]];
-    let new_params = GovernanceParams { voting_period: 3, enactment_delay: 1, proposal_deposit: 5 * PHA, min_turnout: 0 };
+    let new_params = GovernanceParams {
+        voting_period: 3,
+        enactment_delay: 1,
+        proposal_deposit: 5 * PHA,
+        min_turnout: 0,
+    };
     let id = chain.propose(
         &alice,
         vec![
             PrivilegedCall::SetValidators(new_validators.clone()),
-            PrivilegedCall::TreasurySpend { to: dave.account(), amount: PHA / 10 },
+            PrivilegedCall::TreasurySpend {
+                to: dave.account(),
+                amount: PHA / 10,
+            },
             PrivilegedCall::SetGovernanceParams(new_params.clone()),
         ],
     );
@@ -175,11 +239,20 @@ fn passed_proposals_take_effect_validators_treasury_and_governance_params() {
     assert!(treasury_at_vote > treasury_before);
     let p = chain.finish(id);
     assert_eq!(p.status, ProposalStatus::Enacted { error: None });
-    assert_eq!(crate::system::validators(&chain.state).expect("validators"), new_validators);
+    assert_eq!(
+        crate::system::validators(&chain.state).expect("validators"),
+        new_validators
+    );
     assert_eq!(chain.free(&dave), dave_before + PHA / 10);
     assert_eq!(params(&chain.state).expect("params"), new_params);
-    assert!(chain.events.iter().any(|e| matches!(e, Event::TreasurySpent { .. })));
-    assert!(chain.events.iter().any(|e| *e == Event::ValidatorsChanged { count: 3 }));
+    assert!(chain
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::TreasurySpent { .. })));
+    assert!(chain
+        .events
+        .iter()
+        .any(|e| *e == Event::ValidatorsChanged { count: 3 }));
     // New proposals use the new periods.
     let next = chain.propose(&alice, vec![set_base_fee(9)]);
     let p = chain.proposal(next);
@@ -194,15 +267,29 @@ fn a_failing_call_rolls_back_the_whole_batch_and_records_the_error() {
     let too_much = treasury::balance(&chain.state).expect("treasury") + 1_000_000 * PHA;
     let id = chain.propose(
         &alice,
-        vec![set_base_fee(77), PrivilegedCall::TreasurySpend { to: alice.account(), amount: too_much }],
+        vec![
+            set_base_fee(77),
+            PrivilegedCall::TreasurySpend {
+                to: alice.account(),
+                amount: too_much,
+            },
+        ],
     );
     chain.vote(&alice, id, true, PHA);
     let p = chain.finish(id);
     match p.status {
-        ProposalStatus::Enacted { error: Some(error) } => assert!(error.contains("treasury holds"), "{error}"),
+        ProposalStatus::Enacted { error: Some(error) } => {
+            assert!(error.contains("treasury holds"), "{error}")
+        }
         other => panic!("expected a recorded failure, got {other:?}"),
     }
-    assert_ne!(crate::system::params(&chain.state).expect("params").base_fee, 77, "first call rolled back");
+    assert_ne!(
+        crate::system::params(&chain.state)
+            .expect("params")
+            .base_fee,
+        77,
+        "first call rolled back"
+    );
 }
 
 #[test]
@@ -226,34 +313,87 @@ fn bad_votes_and_proposals_are_refused_and_lose_nothing() {
 
     // More than you hold.
     let r = chain.vote(&bob, id, true, bob_free * 2);
-    assert!(r.error.as_deref().is_some_and(|e| e.contains("not enough free PHA")), "{r:?}");
+    assert!(
+        r.error
+            .as_deref()
+            .is_some_and(|e| e.contains("not enough free PHA")),
+        "{r:?}"
+    );
     // The same PHA twice: after locking almost everything, a second proposal cannot reuse it.
     let other = chain.propose(&alice, vec![set_base_fee(6)]);
     let bob_free = chain.free(&bob);
     assert_eq!(chain.vote(&bob, id, true, bob_free - PHA).error, None);
     let r = chain.vote(&bob, other, true, bob_free - PHA);
-    assert!(r.error.as_deref().is_some_and(|e| e.contains("not enough free PHA")), "{r:?}");
+    assert!(
+        r.error
+            .as_deref()
+            .is_some_and(|e| e.contains("not enough free PHA")),
+        "{r:?}"
+    );
     // Zero, unknown proposal.
-    assert_eq!(chain.vote(&bob, id, true, 0).error, Some(GovernanceError::ZeroVote.to_string()));
-    assert_eq!(chain.vote(&bob, 999, true, 1).error, Some(GovernanceError::UnknownProposal(999).to_string()));
+    assert_eq!(
+        chain.vote(&bob, id, true, 0).error,
+        Some(GovernanceError::ZeroVote.to_string())
+    );
+    assert_eq!(
+        chain.vote(&bob, 999, true, 1).error,
+        Some(GovernanceError::UnknownProposal(999).to_string())
+    );
     // After the end.
     let ends = chain.proposal(id).voting_ends_at;
     chain.until(ends);
-    assert_eq!(chain.vote(&alice, id, true, PHA).error, Some(GovernanceError::VotingClosed(id).to_string()));
+    assert_eq!(
+        chain.vote(&alice, id, true, PHA).error,
+        Some(GovernanceError::VotingClosed(id).to_string())
+    );
     // Proposing without the deposit.
     let pauper = Keypair::from_secret([9; 32]);
     let fee_money = PHA;
     let r = chain.call(&alice, crate::testing::transfer_to("alice", 1));
     assert_eq!(r.error, None);
-    let tx = chain.tx(&alice, Call::Balances(phalanx_primitives::call::BalancesCall::Transfer { to: pauper.account(), amount: fee_money }));
+    let tx = chain.tx(
+        &alice,
+        Call::Balances(phalanx_primitives::call::BalancesCall::Transfer {
+            to: pauper.account(),
+            amount: fee_money,
+        }),
+    );
     chain.block(vec![tx]);
-    let r = chain.call(&pauper, Call::Governance(GovernanceCall::Propose { calls: vec![set_base_fee(1)], description: vec![] }));
-    assert!(r.error.as_deref().is_some_and(|e| e.contains("not enough free PHA")), "{r:?}");
-    assert_eq!(balances::account(&chain.state, &pauper.account()).expect("p").reserved, 0);
+    let r = chain.call(
+        &pauper,
+        Call::Governance(GovernanceCall::Propose {
+            calls: vec![set_base_fee(1)],
+            description: vec![],
+        }),
+    );
+    assert!(
+        r.error
+            .as_deref()
+            .is_some_and(|e| e.contains("not enough free PHA")),
+        "{r:?}"
+    );
+    assert_eq!(
+        balances::account(&chain.state, &pauper.account())
+            .expect("p")
+            .reserved,
+        0
+    );
     // Empty and invalid proposals.
-    let r = chain.call(&alice, Call::Governance(GovernanceCall::Propose { calls: vec![], description: vec![] }));
+    let r = chain.call(
+        &alice,
+        Call::Governance(GovernanceCall::Propose {
+            calls: vec![],
+            description: vec![],
+        }),
+    );
     assert_eq!(r.error, Some(GovernanceError::NoCalls.to_string()));
-    let r = chain.call(&alice, Call::Governance(GovernanceCall::Propose { calls: vec![set_base_fee(1)], description: vec![0xff] }));
+    let r = chain.call(
+        &alice,
+        Call::Governance(GovernanceCall::Propose {
+            calls: vec![set_base_fee(1)],
+            description: vec![0xff],
+        }),
+    );
     assert_eq!(r.error, Some(GovernanceError::BadDescription.to_string()));
 }
 
@@ -261,18 +401,31 @@ fn bad_votes_and_proposals_are_refused_and_lose_nothing() {
 fn a_proposal_executes_once_only() {
     let mut chain = Chain::new();
     let (alice, eve) = (key("alice"), key("eve"));
-    let id = chain.propose(&alice, vec![PrivilegedCall::TreasurySpend { to: eve.account(), amount: PHA / 100 }]);
+    let id = chain.propose(
+        &alice,
+        vec![PrivilegedCall::TreasurySpend {
+            to: eve.account(),
+            amount: PHA / 100,
+        }],
+    );
     chain.vote(&alice, id, true, PHA);
     chain.block(vec![]); // fees to the treasury
     let eve_before = chain.free(&eve);
     chain.finish(id);
     chain.until(chain.ctx.height + 30);
     assert_eq!(chain.free(&eve), eve_before + PHA / 100);
-    let enacted = chain.events.iter().filter(|e| matches!(e, Event::ProposalEnacted { proposal, .. } if *proposal == id)).count();
+    let enacted = chain
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::ProposalEnacted { proposal, .. } if *proposal == id))
+        .count();
     assert_eq!(enacted, 1);
     // Cancelling an ended proposal is refused.
     let mut events = Vec::new();
-    assert_eq!(cancel(&mut chain.state, id, &mut events), Err(GovernanceError::AlreadyEnded(id)));
+    assert_eq!(
+        cancel(&mut chain.state, id, &mut events),
+        Err(GovernanceError::AlreadyEnded(id))
+    );
 }
 
 #[test]
@@ -283,7 +436,9 @@ fn cancelling_as_spam_forfeits_the_deposit_and_unlocks_votes() {
     chain.vote(&alice, spam, true, 50 * PHA);
     let deposit = chain.proposal(spam).deposit;
     let treasury_before = treasury::balance(&chain.state).expect("t");
-    let cancel_call = Call::Root(phalanx_primitives::call::RootCall::Dispatch(PrivilegedCall::CancelProposal { proposal: spam }));
+    let cancel_call = Call::Root(phalanx_primitives::call::RootCall::Dispatch(
+        PrivilegedCall::CancelProposal { proposal: spam },
+    ));
     let r = chain.call(&alice, cancel_call);
     assert_eq!(r.error, None);
     assert_eq!(chain.proposal(spam).status, ProposalStatus::Cancelled);
@@ -291,5 +446,8 @@ fn cancelling_as_spam_forfeits_the_deposit_and_unlocks_votes() {
     let bob_data = balances::account(&chain.state, &bob.account()).expect("b");
     assert_eq!(bob_data.reserved, 0);
     // Treasury gained the deposit plus the fee of the cancel transaction.
-    assert_eq!(treasury::balance(&chain.state).expect("t"), treasury_before + deposit + r.fee);
+    assert_eq!(
+        treasury::balance(&chain.state).expect("t"),
+        treasury_before + deposit + r.fee
+    );
 }

@@ -1,0 +1,207 @@
+//! Message queue: signed, sequenced messages from enclaves to the chain (DESIGN.md §9).
+//!
+//! Every [`Origin`] (worker, gatekeeper, cluster, contract) has its own queue. The untrusted host
+//! relays a [`SignedMessage`] in a transaction from any account (the host pays the fee); the
+//! chain trusts the message only because of the origin's signature. Rules of
+//! [`MessageQueueCall::Push`], each with its own [`MessageQueueError`], cheap checks first:
+//! 1. the topic is at most [`MAX_TOPIC_BYTES`] and the payload at most [`MAX_PAYLOAD_BYTES`];
+//! 2. the sequence is exactly the origin's next one: a lower one is a replay, a higher one a
+//!    gap (the host dropped or reordered messages and must relay the missing ones first);
+//! 3. a worker origin must be a registered worker;
+//! 4. the signature verifies under the origin's key over
+//!    [`SignedMessage::signing_payload`] with this chain's genesis hash.
+//!
+//! The origin's key: for [`Origin::Worker`] it is the registered worker's identity key, which is
+//! the origin's 32 bytes (so registration is what makes the key trusted). For gatekeepers,
+//! clusters and contracts it is, for now, simply the origin's 32 bytes taken as an ed25519 key:
+//! anyone holding that key speaks for that origin. Their registration (gatekeeper approval,
+//! cluster and contract keys derived from the master key) comes later and will add the check
+//! that the origin is known, as rule 3 does for workers.
+//!
+//! Accepted messages are kept in state, so an enclave reads them with a state proof against a
+//! finalized root (DESIGN.md §9: enclaves accept chain messages only from verified state).
+//!
+//! Storage keys: `mq/next/<SCALE(origin)>` → u64, the origin's next sequence (absent = 0);
+//! `mq/message/<SCALE(origin)>/<sequence BE>` → [`QueuedMessage`]. `SCALE(origin)` is always 33
+//! bytes (a variant byte and the id), so the keys are unambiguous.
+
+use crate::events::Event;
+use crate::{registry, BlockContext, DispatchResult};
+use parity_scale_codec::{Decode, Encode};
+use phalanx_primitives::call::{
+    MessageQueueCall, Origin, SignedMessage, MAX_PAYLOAD_BYTES, MAX_TOPIC_BYTES,
+};
+use phalanx_primitives::{AccountId, CodecError};
+use phalanx_state::{State, StateExt};
+use serde::Serialize;
+
+const NEXT_PREFIX: &[u8] = b"mq/next/";
+const MESSAGE_PREFIX: &[u8] = b"mq/message/";
+
+/// Why a message-queue call failed. Chain-visible: variants only grow at the end.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
+pub enum MessageQueueError {
+    /// The topic is over the limit.
+    #[error("message topic is {len} bytes, over the {max}-byte limit; use a shorter topic")]
+    TopicTooLong {
+        /// Topic bytes.
+        len: usize,
+        /// Limit.
+        max: usize,
+    },
+    /// The payload is over the limit.
+    #[error(
+        "message payload is {len} bytes, over the {max}-byte limit; split it into several messages"
+    )]
+    PayloadTooLarge {
+        /// Payload bytes.
+        len: usize,
+        /// Limit.
+        max: usize,
+    },
+    /// The sequence number was already accepted.
+    #[error("message #{got} from this origin was already accepted (the next is #{expected}); do not relay it again")]
+    ReplayedSequence {
+        /// Sequence in the message.
+        got: u64,
+        /// The origin's next sequence.
+        expected: u64,
+    },
+    /// The sequence number skips ahead.
+    #[error("message #{got} skips ahead: the chain expects #{expected} from this origin next; relay the missing messages first")]
+    SequenceGap {
+        /// Sequence in the message.
+        got: u64,
+        /// The origin's next sequence.
+        expected: u64,
+    },
+    /// A worker origin that is not registered.
+    #[error("worker {identity} is not registered; register it before relaying its messages")]
+    UnregisteredWorker {
+        /// The worker identity, hex.
+        identity: String,
+    },
+    /// The signature is not the origin's for this chain.
+    #[error("the message is not signed by its origin's key for this chain; relay it exactly as the enclave signed it")]
+    BadSignature,
+    /// Corrupted state.
+    #[error("corrupted message queue state: {0}")]
+    Corrupted(String),
+}
+
+impl From<CodecError> for MessageQueueError {
+    fn from(e: CodecError) -> Self {
+        MessageQueueError::Corrupted(e.to_string())
+    }
+}
+
+/// An accepted message and the height of the block that accepted it.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize)]
+pub struct QueuedMessage {
+    /// Height of the block that accepted it.
+    pub pushed_at: u64,
+    /// The message, exactly as signed (so a reader can check the signature itself).
+    pub message: SignedMessage,
+}
+
+/// The storage key of `origin`'s next sequence (for state proofs).
+pub fn next_sequence_key(origin: &Origin) -> Vec<u8> {
+    [NEXT_PREFIX, &origin.encode()].concat()
+}
+
+/// The storage key of `origin`'s message `sequence` (for state proofs).
+pub fn message_key(origin: &Origin, sequence: u64) -> Vec<u8> {
+    [
+        MESSAGE_PREFIX,
+        &origin.encode(),
+        b"/",
+        &sequence.to_be_bytes(),
+    ]
+    .concat()
+}
+
+/// The sequence number the chain accepts next from `origin` (0 before its first message).
+pub fn next_sequence(state: &State, origin: &Origin) -> Result<u64, CodecError> {
+    Ok(state.get_decoded(&next_sequence_key(origin))?.unwrap_or(0))
+}
+
+/// `origin`'s accepted message `sequence`, if any.
+pub fn message(
+    state: &State,
+    origin: &Origin,
+    sequence: u64,
+) -> Result<Option<QueuedMessage>, CodecError> {
+    state.get_decoded(&message_key(origin, sequence))
+}
+
+/// Executes a message-queue call relayed by `who` (who only pays; it needs no authority).
+pub fn dispatch(
+    state: &mut State,
+    ctx: &BlockContext,
+    _who: &AccountId,
+    call: &MessageQueueCall,
+    events: &mut Vec<Event>,
+) -> DispatchResult {
+    match call {
+        MessageQueueCall::Push(message) => push(state, ctx, message, events)?,
+    }
+    Ok(())
+}
+
+/// Appends `message` to its origin's queue (rules in the module docs, in order).
+pub fn push(
+    state: &mut State,
+    ctx: &BlockContext,
+    message: &SignedMessage,
+    events: &mut Vec<Event>,
+) -> Result<(), MessageQueueError> {
+    if message.topic.len() > MAX_TOPIC_BYTES {
+        return Err(MessageQueueError::TopicTooLong {
+            len: message.topic.len(),
+            max: MAX_TOPIC_BYTES,
+        });
+    }
+    if message.payload.len() > MAX_PAYLOAD_BYTES {
+        return Err(MessageQueueError::PayloadTooLarge {
+            len: message.payload.len(),
+            max: MAX_PAYLOAD_BYTES,
+        });
+    }
+    let origin = message.origin;
+    let expected = next_sequence(state, &origin)?;
+    let got = message.sequence;
+    if got < expected {
+        return Err(MessageQueueError::ReplayedSequence { got, expected });
+    }
+    if got > expected {
+        return Err(MessageQueueError::SequenceGap { got, expected });
+    }
+    if let Origin::Worker(identity) = &origin {
+        if registry::worker(state, identity)?.is_none() {
+            return Err(MessageQueueError::UnregisteredWorker {
+                identity: hex::encode(identity),
+            });
+        }
+    }
+    // Every origin's signing key is its id; for workers, rule 3 made sure it is registered.
+    if !message.verify_signature(origin.id(), &ctx.genesis_hash) {
+        return Err(MessageQueueError::BadSignature);
+    }
+    state.put(
+        message_key(&origin, got),
+        &QueuedMessage {
+            pushed_at: ctx.height,
+            message: message.clone(),
+        },
+    );
+    state.put(next_sequence_key(&origin), &got.saturating_add(1));
+    events.push(Event::MessagePushed {
+        origin,
+        sequence: got,
+        topic: message.topic.clone(),
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

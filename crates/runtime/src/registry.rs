@@ -1,0 +1,374 @@
+//! Registry: the chain's attestation policy and the TEE workers it has accepted.
+//!
+//! The [`AttestationPolicy`] is chain state, set at genesis and changed only by privileged calls
+//! (governance, or the dev root): which worker builds may register, which simulated quoting
+//! enclaves are trusted (none on production), the minimum TCB status, TCB status → confidence,
+//! and the registration freeze switch (DESIGN.md §7).
+//!
+//! Protocol of [`RegistryCall::Register`], sent by the worker's operator account (which pays the
+//! fee and owns the worker). Each rule has its own [`RegistryError`]; cheap checks run first:
+//! 1. registration is not frozen;
+//! 2. the endpoint is a non-empty URL of at most [`MAX_ENDPOINT_BYTES`] without whitespace or
+//!    control characters;
+//! 3. the benchmark score P is at least [`MIN_PERFORMANCE_SCORE`];
+//! 4. the registration's operator is the sender, so a registration seen in the mempool cannot
+//!    be replayed by someone else to claim the worker;
+//! 5. the identity key signed the registration for this chain, so the enclave vouches for the
+//!    score, the endpoint and the operator;
+//! 6. the cited recent block is one of the last [`system::RECENT_BLOCK_HASHES`] blocks, with
+//!    the hash the chain recorded for it;
+//! 7. if the identity is already registered: the sender is its operator, and the cited block is
+//!    newer than the one its last attestation cited (else it is a replay);
+//! 8. the quote (and DCAP collateral) authenticates with [`phalanx_attestation::verify`] at the
+//!    block's time, trusting only the policy's simulated roots;
+//! 9. its report data is [`report_data`] of (identity, encryption key, genesis hash, recent
+//!    block hash): the quote was made for these keys, on this chain, after that block;
+//! 10. the policy accepts the claims (debug, measurement, TCB) and gives them a confidence.
+//!
+//! A first registration stores a [`WorkerInfo`]; a re-registration by the same operator
+//! refreshes everything the attestation and benchmark say (keys, quote kind, measurement, TCB,
+//! confidence, P, endpoint) and keeps `registered_at`.
+//!
+//! Storage keys: `registry/policy` → [`AttestationPolicy`] (absent = the production policy),
+//! `registry/worker/<identity>` → [`WorkerInfo`].
+
+use crate::events::{hex_bytes, Event};
+use crate::{system, BlockContext, DispatchResult};
+use parity_scale_codec::{Decode, Encode};
+use phalanx_attestation::{
+    check_report_data, report_data, verify, AttestationError, AttestationPolicy, Collateral,
+    PolicyError, Quote, QuoteKind, ReportDataError, TcbStatus,
+};
+use phalanx_primitives::call::{Registration, RegistryCall, MAX_ENDPOINT_BYTES};
+use phalanx_primitives::{AccountId, CodecError};
+use phalanx_state::{State, StateExt};
+use serde::Serialize;
+
+const POLICY: &[u8] = b"registry/policy";
+const WORKER_PREFIX: &[u8] = b"registry/worker/";
+
+/// The lowest benchmark score P a worker may register with (Phala's minimum). A constant for
+/// now; tokenomics will make it a governance parameter.
+pub const MIN_PERFORMANCE_SCORE: u32 = 50;
+
+/// Why a registry call failed. Chain-visible: variants only grow at the end.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
+pub enum RegistryError {
+    /// Governance has frozen registration.
+    #[error("worker registration is frozen by governance; wait until it is unfrozen")]
+    RegistrationFrozen,
+    /// The endpoint is empty, too long, or not a plain URL.
+    #[error("the query endpoint must be a URL of 1 to {MAX_ENDPOINT_BYTES} bytes without spaces or control characters")]
+    BadEndpoint,
+    /// The benchmark score is below the minimum.
+    #[error("performance score {score} is below the minimum {minimum}; this machine is too slow to be a worker")]
+    PerformanceTooLow {
+        /// The enclave's score.
+        score: u32,
+        /// The minimum.
+        minimum: u32,
+    },
+    /// The registration names another operator than the sender: someone replayed it.
+    #[error("the registration names operator {operator} but was sent by {sender}; only the operator named by the enclave may submit it")]
+    OperatorMismatch {
+        /// The operator the enclave signed for.
+        operator: AccountId,
+        /// The sender.
+        sender: AccountId,
+    },
+    /// The identity key's signature does not cover this registration on this chain.
+    #[error("the registration is not signed by its identity key for this chain; let the enclave sign it again")]
+    BadIdentitySignature,
+    /// The cited block is not among the recent blocks the chain keeps.
+    #[error(
+        "block #{height} is not one of the last {} blocks; attest again citing a recent block",
+        system::RECENT_BLOCK_HASHES
+    )]
+    StaleBlock {
+        /// The cited height.
+        height: u64,
+    },
+    /// The cited block hash is not the chain's hash at that height.
+    #[error("the cited hash of block #{height} is not this chain's; attest again citing a block of this chain")]
+    BlockHashMismatch {
+        /// The cited height.
+        height: u64,
+    },
+    /// The worker is registered by another operator.
+    #[error("this worker is owned by operator {operator}; only its operator can re-register it")]
+    OwnedByAnotherOperator {
+        /// The worker's operator.
+        operator: AccountId,
+    },
+    /// A re-registration cites a block no newer than the worker's last attestation.
+    #[error("the registration cites block #{cited} but the worker last attested at block #{last}: a replay; attest again citing a newer block")]
+    ReplayedRegistration {
+        /// The cited height.
+        cited: u64,
+        /// The height cited by the stored attestation.
+        last: u64,
+    },
+    /// The quote or collateral is malformed or does not authenticate.
+    #[error(transparent)]
+    Attestation(#[from] AttestationError),
+    /// The quote's report data binds other keys, another chain or another block.
+    #[error(transparent)]
+    ReportData(#[from] ReportDataError),
+    /// The attestation policy refuses the claims (or is itself invalid).
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// Corrupted state.
+    #[error("corrupted registry state: {0}")]
+    Corrupted(String),
+    /// A production chain was asked to trust simulated attestation or debug enclaves.
+    #[error("a production chain cannot accept simulated quoting roots or debug enclaves")]
+    SimulatedTrustInProduction,
+}
+
+impl From<CodecError> for RegistryError {
+    fn from(e: CodecError) -> Self {
+        RegistryError::Corrupted(e.to_string())
+    }
+}
+
+/// A registered worker, as its last accepted attestation describes it.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize)]
+pub struct WorkerInfo {
+    /// The enclave's ed25519 identity key: the worker's id.
+    #[serde(serialize_with = "hex_bytes")]
+    pub identity: [u8; 32],
+    /// The enclave's X25519 key clients seal requests to.
+    #[serde(serialize_with = "hex_bytes")]
+    pub encryption_key: [u8; 32],
+    /// The account that owns the worker.
+    pub operator: AccountId,
+    /// Which kind of quote attested it.
+    pub quote_kind: QuoteKind,
+    /// The attested code measurement.
+    #[serde(serialize_with = "hex_bytes")]
+    pub measurement: [u8; 32],
+    /// The platform's TCB status.
+    pub tcb_status: TcbStatus,
+    /// The policy's confidence in it, per-mille.
+    pub confidence: u16,
+    /// The benchmark score P.
+    pub performance: u32,
+    /// Where clients send encrypted queries.
+    pub endpoint: String,
+    /// Height of its first registration.
+    pub registered_at: u64,
+    /// Height of its last accepted (re-)registration.
+    pub last_attested_at: u64,
+    /// Height of the block its last attestation cited.
+    pub recent_block_height: u64,
+}
+
+/// The storage key of the attestation policy (for state proofs).
+pub fn policy_key() -> Vec<u8> {
+    POLICY.to_vec()
+}
+
+/// The storage key of worker `identity` (for state proofs).
+pub fn worker_key(identity: &[u8; 32]) -> Vec<u8> {
+    [WORKER_PREFIX, identity].concat()
+}
+
+/// The attestation policy; the production policy if none was ever set.
+pub fn policy(state: &State) -> Result<AttestationPolicy, CodecError> {
+    Ok(state
+        .get_decoded(POLICY)?
+        .unwrap_or_else(AttestationPolicy::production))
+}
+
+/// Stores `policy` as is (genesis; privileged changes go through [`change_policy`]).
+pub fn set_policy(state: &mut State, policy: &AttestationPolicy) {
+    state.put(POLICY.to_vec(), policy);
+}
+
+/// Sets the policy's registration freeze switch.
+pub fn set_frozen(state: &mut State, frozen: bool) -> Result<(), CodecError> {
+    let mut current = policy(state)?;
+    current.registration_frozen = frozen;
+    set_policy(state, &current);
+    Ok(())
+}
+
+/// Worker `identity`, if registered.
+pub fn worker(state: &State, identity: &[u8; 32]) -> Result<Option<WorkerInfo>, CodecError> {
+    state.get_decoded(&worker_key(identity))
+}
+
+/// Every registered worker, in identity order.
+pub fn workers(state: &State) -> Vec<WorkerInfo> {
+    state
+        .scan_prefix(WORKER_PREFIX)
+        .filter_map(|(_, value)| WorkerInfo::decode(&mut value.as_slice()).ok())
+        .collect()
+}
+
+/// Replaces the policy (privileged) after checking it is consistent.
+pub fn change_policy(
+    state: &mut State,
+    policy: &AttestationPolicy,
+    events: &mut Vec<Event>,
+) -> Result<(), RegistryError> {
+    policy.validate()?;
+    if system::is_production(state)?
+        && (!policy.accepted_simulated_roots.is_empty() || policy.allow_debug)
+    {
+        return Err(RegistryError::SimulatedTrustInProduction);
+    }
+    set_policy(state, policy);
+    events.push(Event::AttestationPolicyChanged);
+    Ok(())
+}
+
+/// Freezes or unfreezes registration (privileged).
+pub fn freeze(
+    state: &mut State,
+    frozen: bool,
+    events: &mut Vec<Event>,
+) -> Result<(), RegistryError> {
+    set_frozen(state, frozen)?;
+    events.push(Event::RegistrationFrozen { frozen });
+    Ok(())
+}
+
+/// Executes a registry call from `who`.
+pub fn dispatch(
+    state: &mut State,
+    ctx: &BlockContext,
+    who: &AccountId,
+    call: &RegistryCall,
+    events: &mut Vec<Event>,
+) -> DispatchResult {
+    match call {
+        RegistryCall::Register(registration) => register(state, ctx, who, registration, events)?,
+    }
+    Ok(())
+}
+
+fn valid_endpoint(endpoint: &str) -> bool {
+    !endpoint.is_empty()
+        && endpoint.len() <= MAX_ENDPOINT_BYTES
+        && !endpoint
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// Registers or re-registers the worker in `registration`, sent by `who` (rules in the module
+/// docs, in order).
+pub fn register(
+    state: &mut State,
+    ctx: &BlockContext,
+    who: &AccountId,
+    registration: &Registration,
+    events: &mut Vec<Event>,
+) -> Result<(), RegistryError> {
+    let policy = policy(state)?;
+    if policy.registration_frozen {
+        return Err(RegistryError::RegistrationFrozen);
+    }
+    if !valid_endpoint(&registration.endpoint) {
+        return Err(RegistryError::BadEndpoint);
+    }
+    if registration.performance < MIN_PERFORMANCE_SCORE {
+        return Err(RegistryError::PerformanceTooLow {
+            score: registration.performance,
+            minimum: MIN_PERFORMANCE_SCORE,
+        });
+    }
+    if registration.operator != *who {
+        return Err(RegistryError::OperatorMismatch {
+            operator: registration.operator,
+            sender: *who,
+        });
+    }
+    if !registration.verify_signature(&ctx.genesis_hash) {
+        return Err(RegistryError::BadIdentitySignature);
+    }
+    let (cited, cited_hash) = registration.recent_block;
+    match system::recent_block_hash(state, cited)? {
+        None => return Err(RegistryError::StaleBlock { height: cited }),
+        Some(hash) if hash != cited_hash => {
+            return Err(RegistryError::BlockHashMismatch { height: cited })
+        }
+        Some(_) => {}
+    }
+    let existing = worker(state, &registration.identity)?;
+    if let Some(existing) = &existing {
+        if existing.operator != *who {
+            return Err(RegistryError::OwnedByAnotherOperator {
+                operator: existing.operator,
+            });
+        }
+        if cited <= existing.recent_block_height {
+            return Err(RegistryError::ReplayedRegistration {
+                cited,
+                last: existing.recent_block_height,
+            });
+        }
+    }
+
+    let quote = Quote::decode_strict(&registration.quote).map_err(AttestationError::from)?;
+    let collateral = registration
+        .collateral
+        .as_deref()
+        .map(Collateral::decode_strict)
+        .transpose()
+        .map_err(AttestationError::from)?;
+    let now_unix_secs = ctx.timestamp_ms / 1_000;
+    let claims = verify(
+        &quote,
+        collateral.as_ref(),
+        now_unix_secs,
+        &policy.accepted_simulated_roots,
+    )?;
+    let expected = report_data(
+        &registration.identity,
+        &registration.encryption_key,
+        ctx.genesis_hash.as_bytes(),
+        cited_hash.as_bytes(),
+    );
+    check_report_data(&claims, &expected)?;
+    let confidence = policy.evaluate(&claims)?.per_mille();
+
+    let info = WorkerInfo {
+        identity: registration.identity,
+        encryption_key: registration.encryption_key,
+        operator: *who,
+        quote_kind: claims.kind,
+        measurement: claims.measurement,
+        tcb_status: claims.tcb_status,
+        confidence,
+        performance: registration.performance,
+        endpoint: registration.endpoint.clone(),
+        registered_at: existing.as_ref().map_or(ctx.height, |w| w.registered_at),
+        last_attested_at: ctx.height,
+        recent_block_height: cited,
+    };
+    state.put(worker_key(&info.identity), &info);
+    let (identity, operator, performance) = (info.identity, info.operator, info.performance);
+    events.push(if existing.is_some() {
+        Event::WorkerReregistered {
+            identity,
+            operator,
+            confidence,
+            performance,
+        }
+    } else {
+        Event::WorkerRegistered {
+            identity,
+            operator,
+            confidence,
+            performance,
+        }
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests;
+
+#[cfg(test)]
+mod governance_tests;

@@ -1,0 +1,187 @@
+//! The attestation policy under governance: passed proposals change who may register.
+
+use super::tests::{signed_registration, worker_identity};
+use super::*;
+use crate::governance::{self, ProposalStatus};
+use crate::testing::*;
+use crate::{execute_block, Receipt};
+use phalanx_attestation::{measure_worker_binary, SimulatedReport};
+use phalanx_primitives::call::{Call, GovernanceCall, PrivilegedCall};
+use phalanx_primitives::{Hash, Keypair, PHA};
+
+const V2: &[u8] = b"phalanx-worker/v2";
+
+/// Executes whole blocks, recording a stand-in hash for each, and checks invariants after each.
+struct Chain {
+    state: State,
+    ctx: BlockContext,
+    block_events: Vec<Event>,
+}
+
+impl Chain {
+    fn new() -> Chain {
+        let (state, ctx) = dev_chain();
+        Chain {
+            state,
+            ctx,
+            block_events: Vec::new(),
+        }
+    }
+
+    fn block(&mut self, txs: Vec<phalanx_primitives::SignedTransaction>) -> Vec<Receipt> {
+        let outcome = execute_block(&mut self.state, &self.ctx, &txs).expect("valid block");
+        check_invariants(&self.state);
+        self.block_events.extend(outcome.block_events);
+        self.ctx.parent_hash = Hash::of_parts(&[b"block ", &self.ctx.height.to_be_bytes()]);
+        self.ctx.height += 1;
+        self.ctx.timestamp_ms += 1_000;
+        outcome.receipts
+    }
+
+    fn call(&mut self, who: &Keypair, call: Call) -> Receipt {
+        let nonce = system::nonce(&self.state, &who.account()).expect("nonce");
+        let tx = signed(who, nonce, call, &self.ctx);
+        self.block(vec![tx]).remove(0)
+    }
+
+    /// Alice's worker `name` running `binary` registers, citing the previous block.
+    fn register(&mut self, name: &str, binary: &[u8]) -> Receipt {
+        let alice = key("alice");
+        let cited = (self.ctx.height - 1, self.ctx.parent_hash);
+        let measurement = measure_worker_binary(binary);
+        let registration = signed_registration(
+            &self.ctx,
+            &worker_identity(name),
+            &alice.account(),
+            cited,
+            |r: &mut SimulatedReport| r.measurement = measurement,
+        );
+        self.call(&alice, Call::Registry(RegistryCall::Register(registration)))
+    }
+
+    /// Proposes `call`, votes it through with bob's PHA and runs until it is enacted.
+    fn enact(&mut self, call: PrivilegedCall) -> ProposalStatus {
+        let receipt = self.call(
+            &key("alice"),
+            Call::Governance(GovernanceCall::Propose {
+                calls: vec![call],
+                description: b"registry".to_vec(),
+            }),
+        );
+        let id = receipt
+            .events
+            .iter()
+            .find_map(|e| match e {
+                Event::Proposed { proposal, .. } => Some(*proposal),
+                _ => None,
+            })
+            .expect("proposed");
+        let vote = self.call(
+            &key("bob"),
+            Call::Governance(GovernanceCall::Vote {
+                proposal: id,
+                aye: true,
+                amount: 1_000 * PHA,
+            }),
+        );
+        assert_eq!(vote.error, None);
+        let proposal = governance::proposal(&self.state, id)
+            .expect("readable")
+            .expect("exists");
+        let delay = governance::params(&self.state)
+            .expect("params")
+            .enactment_delay;
+        while self.ctx.height <= proposal.voting_ends_at + delay {
+            self.block(vec![]);
+        }
+        governance::proposal(&self.state, id)
+            .expect("readable")
+            .expect("exists")
+            .status
+    }
+}
+
+#[test]
+fn a_passed_policy_change_lets_a_new_build_register() {
+    let mut chain = Chain::new();
+    let v2 = measure_worker_binary(V2);
+    let refused = chain.register("1", V2);
+    let not_allowed = PolicyError::MeasurementNotAllowed {
+        measurement: hex::encode(v2),
+    };
+    assert_eq!(
+        refused.error,
+        Some(RegistryError::Policy(not_allowed).to_string())
+    );
+
+    let new_policy = policy(&chain.state).expect("policy").with_measurement(v2);
+    let status = chain.enact(PrivilegedCall::SetAttestationPolicy(new_policy.clone()));
+    assert_eq!(status, ProposalStatus::Enacted { error: None });
+    assert!(chain
+        .block_events
+        .contains(&Event::AttestationPolicyChanged));
+    assert_eq!(policy(&chain.state).expect("policy"), new_policy);
+
+    let accepted = chain.register("1", V2);
+    assert_eq!(accepted.error, None);
+    let info = worker(&chain.state, &worker_identity("1").account().0)
+        .expect("readable")
+        .expect("registered");
+    assert_eq!(info.measurement, v2);
+}
+
+#[test]
+fn a_passed_policy_change_can_also_shut_a_build_out() {
+    let mut chain = Chain::new();
+    let simulated = crate::genesis::SIMULATED_DEV_WORKER_BINARY;
+    assert_eq!(chain.register("1", simulated).error, None);
+    let mut new_policy = policy(&chain.state).expect("policy");
+    new_policy.allowed_measurements = vec![measure_worker_binary(V2)];
+    let status = chain.enact(PrivilegedCall::SetAttestationPolicy(new_policy));
+    assert_eq!(status, ProposalStatus::Enacted { error: None });
+    let refused = chain.register("2", simulated);
+    let measurement = hex::encode(measure_worker_binary(simulated));
+    assert_eq!(
+        refused.error,
+        Some(RegistryError::Policy(PolicyError::MeasurementNotAllowed { measurement }).to_string())
+    );
+}
+
+#[test]
+fn an_invalid_policy_is_not_enacted() {
+    let mut chain = Chain::new();
+    let before = policy(&chain.state).expect("policy");
+    let mut bad = before.clone();
+    bad.minimum_tcb_status = TcbStatus::Revoked;
+    let status = chain.enact(PrivilegedCall::SetAttestationPolicy(bad));
+    assert!(
+        matches!(status, ProposalStatus::Enacted { error: Some(ref e) } if e.contains("attestation policy is invalid")),
+        "{status:?}"
+    );
+    assert_eq!(policy(&chain.state).expect("policy"), before);
+}
+
+#[test]
+fn a_passed_freeze_stops_registration_until_unfrozen() {
+    let mut chain = Chain::new();
+    let simulated = crate::genesis::SIMULATED_DEV_WORKER_BINARY;
+    assert_eq!(
+        chain.enact(PrivilegedCall::SetRegistrationFrozen(true)),
+        ProposalStatus::Enacted { error: None }
+    );
+    assert!(chain
+        .block_events
+        .contains(&Event::RegistrationFrozen { frozen: true }));
+    assert!(policy(&chain.state).expect("policy").registration_frozen);
+    assert_eq!(
+        chain.register("1", simulated).error,
+        Some(RegistryError::RegistrationFrozen.to_string())
+    );
+    assert!(workers(&chain.state).is_empty());
+
+    assert_eq!(
+        chain.enact(PrivilegedCall::SetRegistrationFrozen(false)),
+        ProposalStatus::Enacted { error: None }
+    );
+    assert_eq!(chain.register("1", simulated).error, None);
+}

@@ -1,0 +1,660 @@
+//! Registration: the honest path, each refusal with its own error, and re-registration.
+//! The helpers are shared with the message queue's tests.
+
+use super::*;
+use crate::genesis::{dev_quoting_enclave, dev_worker_measurement, SIMULATED_DEV_WORKER_BINARY};
+use crate::testing::*;
+use crate::{apply_transaction, begin_block, DispatchError, Receipt};
+use phalanx_attestation::testing::{forged_simulated_quote, resigned_by, tampered};
+use phalanx_attestation::{
+    measure_worker_binary, SimulatedError, SimulatedQuotingEnclave, SimulatedReport,
+};
+use phalanx_primitives::call::Call;
+use phalanx_primitives::{Hash, Keypair};
+
+/// A dev chain inside block 1, its begin-block hooks run (so the genesis block is a recent one).
+pub(crate) fn chain() -> (State, BlockContext) {
+    let (mut state, ctx) = dev_chain();
+    begin_block(&mut state, &ctx);
+    (state, ctx)
+}
+
+/// The stand-in hash of block `height` that [`next_block`] records.
+pub(crate) fn block_hash(height: u64) -> Hash {
+    Hash::of_parts(&[b"test block ", &height.to_be_bytes()])
+}
+
+/// Moves `ctx` to the next block and runs its begin-block hooks.
+pub(crate) fn next_block(state: &mut State, ctx: &mut BlockContext) {
+    ctx.parent_hash = block_hash(ctx.height);
+    ctx.height += 1;
+    ctx.timestamp_ms += 1_000;
+    begin_block(state, ctx);
+}
+
+/// The identity key of test worker `name` (what its enclave would generate).
+pub(crate) fn worker_identity(name: &str) -> Keypair {
+    Keypair::dev(&format!("worker/{name}"))
+}
+
+fn encryption_key_of(identity: &Keypair) -> [u8; 32] {
+    Hash::of_parts(&[b"x25519/", identity.account().as_bytes()]).0
+}
+
+/// What an honest enclave running the dev worker would send: a quote by the dev simulated
+/// quoting enclave bound to its keys, this chain and `cited`, P = 100, signed by `identity` for
+/// `operator`. `edit` changes the report before it is signed.
+pub(crate) fn signed_registration(
+    ctx: &BlockContext,
+    identity: &Keypair,
+    operator: &AccountId,
+    cited: (u64, Hash),
+    edit: impl FnOnce(&mut SimulatedReport),
+) -> Registration {
+    let encryption_key = encryption_key_of(identity);
+    let binding = report_data(
+        identity.account().as_bytes(),
+        &encryption_key,
+        ctx.genesis_hash.as_bytes(),
+        cited.1.as_bytes(),
+    );
+    let mut report = SimulatedReport::for_worker(SIMULATED_DEV_WORKER_BINARY, binding);
+    edit(&mut report);
+    Registration {
+        identity: identity.account().0,
+        encryption_key,
+        quote: dev_quoting_enclave().quote(report).encode(),
+        collateral: None,
+        recent_block: cited,
+        performance: 100,
+        endpoint: "http://127.0.0.1:8100".into(),
+        operator: *operator,
+        signature: [0; 64],
+    }
+    .sign(identity, &ctx.genesis_hash)
+}
+
+/// An honest registration citing the parent of the current block.
+pub(crate) fn registration(
+    state: &State,
+    ctx: &BlockContext,
+    identity: &Keypair,
+    operator: &AccountId,
+) -> Registration {
+    registration_with(state, ctx, identity, operator, |_| {})
+}
+
+/// [`registration`] with `edit` applied to the report before the quoting enclave signs it.
+fn registration_with(
+    state: &State,
+    ctx: &BlockContext,
+    identity: &Keypair,
+    operator: &AccountId,
+    edit: impl FnOnce(&mut SimulatedReport),
+) -> Registration {
+    let cited = ctx.height - 1;
+    let hash = system::recent_block_hash(state, cited)
+        .expect("readable")
+        .expect("recorded");
+    signed_registration(ctx, identity, operator, (cited, hash), edit)
+}
+
+/// Sends `registration` in a transaction from `sender`; checks invariants.
+pub(crate) fn send(
+    state: &mut State,
+    ctx: &BlockContext,
+    sender: &Keypair,
+    registration: Registration,
+) -> Receipt {
+    let nonce = system::nonce(state, &sender.account()).expect("nonce");
+    let tx = signed(
+        sender,
+        nonce,
+        Call::Registry(RegistryCall::Register(registration)),
+        ctx,
+    );
+    let receipt = apply_transaction(state, ctx, &tx).expect("valid envelope");
+    check_invariants(state);
+    receipt
+}
+
+/// Asserts `registration` from `sender` is refused with `error` and changes nothing but the
+/// sender's fee and nonce.
+fn assert_refused(
+    state: &mut State,
+    ctx: &BlockContext,
+    sender: &Keypair,
+    registration: Registration,
+    error: RegistryError,
+) {
+    let mut expected = state.clone();
+    let receipt = send(state, ctx, sender, registration);
+    assert_eq!(receipt.error, Some(DispatchError::from(error).to_string()));
+    system::charge(&mut expected, &sender.account(), receipt.fee).expect("fee");
+    assert_eq!(
+        state.root(),
+        expected.root(),
+        "a refused registration changed the state"
+    );
+}
+
+fn simulated(error: SimulatedError) -> RegistryError {
+    RegistryError::Attestation(AttestationError::Simulated(error))
+}
+
+/// Re-signs `registration` by `identity` after an edit.
+fn resign(registration: Registration, identity: &Keypair, ctx: &BlockContext) -> Registration {
+    registration.sign(identity, &ctx.genesis_hash)
+}
+
+#[test]
+fn a_simulated_worker_registers_on_a_dev_chain() {
+    let (mut state, ctx) = chain();
+    let (alice, worker) = (key("alice"), worker_identity("1"));
+    let honest = registration(&state, &ctx, &worker, &alice.account());
+    let receipt = send(&mut state, &ctx, &alice, honest);
+    assert_eq!(receipt.error, None);
+    let identity = worker.account().0;
+    assert!(receipt.events.contains(&Event::WorkerRegistered {
+        identity,
+        operator: alice.account(),
+        confidence: 1_000,
+        performance: 100,
+    }));
+    let info = super::worker(&state, &identity)
+        .expect("readable")
+        .expect("registered");
+    assert_eq!(
+        info,
+        WorkerInfo {
+            identity,
+            encryption_key: encryption_key_of(&worker),
+            operator: alice.account(),
+            quote_kind: QuoteKind::Simulated,
+            measurement: dev_worker_measurement(),
+            tcb_status: TcbStatus::UpToDate,
+            confidence: 1_000,
+            performance: 100,
+            endpoint: "http://127.0.0.1:8100".into(),
+            registered_at: 1,
+            last_attested_at: 1,
+            recent_block_height: 0,
+        }
+    );
+    assert_eq!(workers(&state), vec![info.clone()]);
+    let event = serde_json::to_value(&receipt.events[1]).expect("serializes");
+    assert_eq!(event["event"], "worker_registered");
+    assert_eq!(event["identity"], hex::encode(identity));
+    let json = serde_json::to_value(&info).expect("serializes");
+    assert_eq!(json["identity"], hex::encode(identity));
+    assert_eq!(json["operator"], alice.account().to_address());
+}
+
+#[test]
+fn forged_resigned_and_tampered_quotes_are_refused() {
+    let (mut state, ctx) = chain();
+    let (alice, worker) = (key("alice"), worker_identity("1"));
+    let honest = registration(&state, &ctx, &worker, &alice.account());
+    let quote = match Quote::decode_strict(&honest.quote).expect("decodes") {
+        Quote::Simulated(quote) => Some(quote),
+        _ => None,
+    }
+    .expect("a simulated quote");
+    let root = dev_quoting_enclave().root();
+
+    let forged = Registration {
+        quote: forged_simulated_quote(root, quote.report.clone()).encode(),
+        ..honest.clone()
+    };
+    let forged = resign(forged, &worker, &ctx);
+    assert_refused(
+        &mut state,
+        &ctx,
+        &alice,
+        forged,
+        simulated(SimulatedError::BadSignature),
+    );
+
+    let rogue = SimulatedQuotingEnclave::from_seed([66; 32]);
+    let resigned = Registration {
+        quote: resigned_by(&rogue, &quote).encode(),
+        ..honest.clone()
+    };
+    let resigned = resign(resigned, &worker, &ctx);
+    let unknown = simulated(SimulatedError::UnknownRoot {
+        root: hex::encode(rogue.root()),
+    });
+    assert_refused(&mut state, &ctx, &alice, resigned, unknown);
+
+    let flipped = Registration {
+        quote: tampered(&Quote::Simulated(quote), 5).encode(),
+        ..honest.clone()
+    };
+    let flipped = resign(flipped, &worker, &ctx);
+    assert_refused(
+        &mut state,
+        &ctx,
+        &alice,
+        flipped,
+        simulated(SimulatedError::BadSignature),
+    );
+
+    let garbage = resign(
+        Registration {
+            quote: vec![9, 9, 9],
+            ..honest
+        },
+        &worker,
+        &ctx,
+    );
+    let decode_error = Quote::decode_strict(&garbage.quote).expect_err("garbage does not decode");
+    assert_refused(
+        &mut state,
+        &ctx,
+        &alice,
+        garbage,
+        RegistryError::Attestation(decode_error.into()),
+    );
+    assert!(workers(&state).is_empty());
+}
+
+#[test]
+fn the_policy_refuses_unknown_builds_debug_enclaves_and_revoked_platforms() {
+    let (mut state, ctx) = chain();
+    let (alice, worker) = (key("alice"), worker_identity("1"));
+    let patched = measure_worker_binary(b"patched worker");
+    let unknown_build = registration_with(&state, &ctx, &worker, &alice.account(), |r| {
+        r.measurement = patched
+    });
+    let refused = RegistryError::Policy(PolicyError::MeasurementNotAllowed {
+        measurement: hex::encode(patched),
+    });
+    assert_refused(&mut state, &ctx, &alice, unknown_build, refused);
+
+    let debug = registration_with(&state, &ctx, &worker, &alice.account(), |r| r.debug = true);
+    assert_refused(
+        &mut state,
+        &ctx,
+        &alice,
+        debug,
+        RegistryError::Policy(PolicyError::DebugEnclave),
+    );
+
+    let revoked = registration_with(&state, &ctx, &worker, &alice.account(), |r| {
+        r.tcb_status = TcbStatus::Revoked
+    });
+    assert_refused(
+        &mut state,
+        &ctx,
+        &alice,
+        revoked,
+        RegistryError::Policy(PolicyError::TcbRevoked),
+    );
+
+    let mut policy = policy(&state).expect("policy");
+    policy.minimum_tcb_status = TcbStatus::UpToDate;
+    set_policy(&mut state, &policy);
+    let old = registration_with(&state, &ctx, &worker, &alice.account(), |r| {
+        r.tcb_status = TcbStatus::OutOfDate
+    });
+    let below = PolicyError::TcbBelowMinimum {
+        status: TcbStatus::OutOfDate,
+        minimum: TcbStatus::UpToDate,
+    };
+    assert_refused(&mut state, &ctx, &alice, old, RegistryError::Policy(below));
+}
+
+#[test]
+fn a_simulated_quote_is_refused_on_a_production_policy_chain() {
+    let (mut state, ctx) = chain();
+    // The production policy, even with the simulated build's measurement allowed.
+    set_policy(
+        &mut state,
+        &AttestationPolicy::production().with_measurement(dev_worker_measurement()),
+    );
+    let (alice, worker) = (key("alice"), worker_identity("1"));
+    let honest = registration(&state, &ctx, &worker, &alice.account());
+    assert_refused(
+        &mut state,
+        &ctx,
+        &alice,
+        honest,
+        simulated(SimulatedError::NotAccepted),
+    );
+}
+
+#[test]
+fn report_data_must_bind_these_keys_this_chain_and_the_cited_block() {
+    let (mut state, ctx) = chain();
+    let (alice, worker) = (key("alice"), worker_identity("1"));
+    let honest = registration(&state, &ctx, &worker, &alice.account());
+    let bound = report_data(
+        &honest.identity,
+        &honest.encryption_key,
+        ctx.genesis_hash.as_bytes(),
+        honest.recent_block.1.as_bytes(),
+    );
+
+    // The host swaps in an encryption key it knows the secret of.
+    let swapped = resign(
+        Registration {
+            encryption_key: [9; 32],
+            ..honest.clone()
+        },
+        &worker,
+        &ctx,
+    );
+    let expected = report_data(
+        &honest.identity,
+        &[9; 32],
+        ctx.genesis_hash.as_bytes(),
+        honest.recent_block.1.as_bytes(),
+    );
+    let mismatch = ReportDataError::Mismatch {
+        expected: hex::encode(expected),
+        got: hex::encode(bound),
+    };
+    assert_refused(
+        &mut state,
+        &ctx,
+        &alice,
+        swapped,
+        RegistryError::ReportData(mismatch),
+    );
+
+    // A quote taken for another chain.
+    let other_chain = report_data(
+        &honest.identity,
+        &honest.encryption_key,
+        &[0xee; 32],
+        honest.recent_block.1.as_bytes(),
+    );
+    let foreign = registration_with(&state, &ctx, &worker, &alice.account(), |r| {
+        r.report_data = other_chain
+    });
+    let mismatch = ReportDataError::Mismatch {
+        expected: hex::encode(bound),
+        got: hex::encode(other_chain),
+    };
+    assert_refused(
+        &mut state,
+        &ctx,
+        &alice,
+        foreign,
+        RegistryError::ReportData(mismatch),
+    );
+}
+
+#[test]
+fn stale_future_and_foreign_block_hashes_are_refused() {
+    let (mut state, mut ctx) = chain();
+    let (alice, worker) = (key("alice"), worker_identity("1"));
+    let old = registration(&state, &ctx, &worker, &alice.account());
+    let forked = signed_registration(
+        &ctx,
+        &worker,
+        &alice.account(),
+        (0, Hash::of(b"a fork")),
+        |_| {},
+    );
+    assert_refused(
+        &mut state,
+        &ctx,
+        &alice,
+        forked,
+        RegistryError::BlockHashMismatch { height: 0 },
+    );
+    let future = signed_registration(&ctx, &worker, &alice.account(), (5, block_hash(5)), |_| {});
+    assert_refused(
+        &mut state,
+        &ctx,
+        &alice,
+        future,
+        RegistryError::StaleBlock { height: 5 },
+    );
+
+    for _ in 0..system::RECENT_BLOCK_HASHES {
+        next_block(&mut state, &mut ctx);
+    }
+    // Block 0 is now 257 blocks back: out of the window.
+    assert_eq!(system::recent_block_hash(&state, 0), Ok(None));
+    assert_refused(
+        &mut state,
+        &ctx,
+        &alice,
+        old,
+        RegistryError::StaleBlock { height: 0 },
+    );
+    // The oldest block still kept is accepted.
+    let oldest = signed_registration(&ctx, &worker, &alice.account(), (1, block_hash(1)), |_| {});
+    assert_eq!(send(&mut state, &ctx, &alice, oldest).error, None);
+}
+
+#[test]
+fn a_registration_replayed_by_another_account_is_refused() {
+    let (mut state, ctx) = chain();
+    let (alice, eve, worker) = (key("alice"), key("eve"), worker_identity("1"));
+    let alices = registration(&state, &ctx, &worker, &alice.account());
+    let replayed = RegistryError::OperatorMismatch {
+        operator: alice.account(),
+        sender: eve.account(),
+    };
+    assert_refused(&mut state, &ctx, &eve, alices.clone(), replayed);
+    // Naming herself without the identity key's signature does not help.
+    let claimed = Registration {
+        operator: eve.account(),
+        ..alices.clone()
+    };
+    assert_refused(
+        &mut state,
+        &ctx,
+        &eve,
+        claimed,
+        RegistryError::BadIdentitySignature,
+    );
+    // Nor does signing it with another key.
+    let other = resign(
+        Registration {
+            operator: eve.account(),
+            ..alices.clone()
+        },
+        &key("eve"),
+        &ctx,
+    );
+    assert_refused(
+        &mut state,
+        &ctx,
+        &eve,
+        other,
+        RegistryError::BadIdentitySignature,
+    );
+    // A registration signed for another chain.
+    let foreign = alices.clone().sign(&worker, &Hash::of(b"another chain"));
+    assert_refused(
+        &mut state,
+        &ctx,
+        &alice,
+        foreign,
+        RegistryError::BadIdentitySignature,
+    );
+    assert_eq!(send(&mut state, &ctx, &alice, alices).error, None);
+}
+
+#[test]
+fn low_scores_and_bad_endpoints_are_refused() {
+    let (mut state, ctx) = chain();
+    let (alice, worker) = (key("alice"), worker_identity("1"));
+    let honest = registration(&state, &ctx, &worker, &alice.account());
+    let slow = resign(
+        Registration {
+            performance: MIN_PERFORMANCE_SCORE - 1,
+            ..honest.clone()
+        },
+        &worker,
+        &ctx,
+    );
+    let too_low = RegistryError::PerformanceTooLow {
+        score: MIN_PERFORMANCE_SCORE - 1,
+        minimum: MIN_PERFORMANCE_SCORE,
+    };
+    assert_refused(&mut state, &ctx, &alice, slow, too_low);
+    for endpoint in [
+        String::new(),
+        format!("http://{}", "a".repeat(MAX_ENDPOINT_BYTES)),
+        "http://a b".into(),
+        "http://a\n".into(),
+    ] {
+        let bad = resign(
+            Registration {
+                endpoint,
+                ..honest.clone()
+            },
+            &worker,
+            &ctx,
+        );
+        assert_refused(&mut state, &ctx, &alice, bad, RegistryError::BadEndpoint);
+    }
+    let longest = format!("http://{}", "a".repeat(MAX_ENDPOINT_BYTES - 7));
+    let minimal = resign(
+        Registration {
+            performance: MIN_PERFORMANCE_SCORE,
+            endpoint: longest,
+            ..honest
+        },
+        &worker,
+        &ctx,
+    );
+    assert_eq!(send(&mut state, &ctx, &alice, minimal).error, None);
+}
+
+#[test]
+fn frozen_registration_refuses_new_workers_and_refreshes() {
+    let (mut state, mut ctx) = chain();
+    let alice = key("alice");
+    let first = registration(&state, &ctx, &worker_identity("1"), &alice.account());
+    assert_eq!(send(&mut state, &ctx, &alice, first).error, None);
+    next_block(&mut state, &mut ctx);
+    set_frozen(&mut state, true).expect("freezes");
+    assert!(policy(&state).expect("policy").registration_frozen);
+    let new = registration(&state, &ctx, &worker_identity("2"), &alice.account());
+    assert_refused(
+        &mut state,
+        &ctx,
+        &alice,
+        new.clone(),
+        RegistryError::RegistrationFrozen,
+    );
+    let refresh = registration(&state, &ctx, &worker_identity("1"), &alice.account());
+    assert_refused(
+        &mut state,
+        &ctx,
+        &alice,
+        refresh,
+        RegistryError::RegistrationFrozen,
+    );
+    set_frozen(&mut state, false).expect("unfreezes");
+    assert_eq!(send(&mut state, &ctx, &alice, new).error, None);
+}
+
+#[test]
+fn re_registration_refreshes_the_worker_and_replays_are_refused() {
+    let (mut state, mut ctx) = chain();
+    let (alice, bob, worker) = (key("alice"), key("bob"), worker_identity("1"));
+    let first = registration(&state, &ctx, &worker, &alice.account());
+    assert_eq!(send(&mut state, &ctx, &alice, first.clone()).error, None);
+
+    next_block(&mut state, &mut ctx);
+    let refreshed = registration_with(&state, &ctx, &worker, &alice.account(), |r| {
+        r.tcb_status = TcbStatus::OutOfDate
+    });
+    let refreshed = resign(
+        Registration {
+            performance: 180,
+            endpoint: "https://w1.example".into(),
+            ..refreshed
+        },
+        &worker,
+        &ctx,
+    );
+    let receipt = send(&mut state, &ctx, &alice, refreshed.clone());
+    assert_eq!(receipt.error, None);
+    assert!(receipt.events.contains(&Event::WorkerReregistered {
+        identity: worker.account().0,
+        operator: alice.account(),
+        confidence: 700,
+        performance: 180,
+    }));
+    let info = super::worker(&state, &worker.account().0)
+        .expect("readable")
+        .expect("registered");
+    assert_eq!(
+        (info.tcb_status, info.confidence, info.performance),
+        (TcbStatus::OutOfDate, 700, 180)
+    );
+    assert_eq!(info.endpoint, "https://w1.example");
+    assert_eq!(
+        (
+            info.registered_at,
+            info.last_attested_at,
+            info.recent_block_height
+        ),
+        (1, 2, 1)
+    );
+    assert_eq!(workers(&state).len(), 1);
+
+    // The earlier registration, or the same one again, is a replay.
+    assert_refused(
+        &mut state,
+        &ctx,
+        &alice,
+        first,
+        RegistryError::ReplayedRegistration { cited: 0, last: 1 },
+    );
+    assert_refused(
+        &mut state,
+        &ctx,
+        &alice,
+        refreshed,
+        RegistryError::ReplayedRegistration { cited: 1, last: 1 },
+    );
+
+    // Another operator cannot take the worker over, even with the enclave's signature.
+    next_block(&mut state, &mut ctx);
+    let takeover = registration(&state, &ctx, &worker, &bob.account());
+    assert_refused(
+        &mut state,
+        &ctx,
+        &bob,
+        takeover,
+        RegistryError::OwnedByAnotherOperator {
+            operator: alice.account(),
+        },
+    );
+}
+
+#[test]
+fn a_production_chain_refuses_a_policy_with_simulated_trust() {
+    let mut config = crate::GenesisConfig::dev(vec![hex::encode([7u8; 32])], 1_700_000_000_000);
+    config.production = true;
+    config.root = None;
+    config.dev_accounts.clear();
+    config.attestation_policy = phalanx_attestation::AttestationPolicy::production();
+    let mut state = crate::genesis::build_state(&config).expect("production genesis");
+    let mut events = Vec::new();
+    let dev_policy = crate::genesis::dev_attestation_policy();
+    assert_eq!(
+        crate::registry::change_policy(&mut state, &dev_policy, &mut events),
+        Err(crate::registry::RegistryError::SimulatedTrustInProduction)
+    );
+    let mut debug = phalanx_attestation::AttestationPolicy::production();
+    debug.allow_debug = true;
+    assert_eq!(
+        crate::registry::change_policy(&mut state, &debug, &mut events),
+        Err(crate::registry::RegistryError::SimulatedTrustInProduction)
+    );
+    assert!(events.is_empty());
+    assert_eq!(
+        crate::registry::policy(&state).expect("policy"),
+        phalanx_attestation::AttestationPolicy::production()
+    );
+}
