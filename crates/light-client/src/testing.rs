@@ -1,0 +1,58 @@
+//! Test doubles: validator keys and certificates signed by any subset of them (honest or not).
+
+use crate::certificate::{digest_of, encode_finalization, Finalization, PublicKey, Scheme};
+use commonware_consensus::simplex::types::{Finalize, Proposal};
+use commonware_consensus::types::{Epoch, Round, View};
+use commonware_cryptography::{ed25519::PrivateKey, Signer as _};
+use commonware_parallel::Sequential;
+use commonware_utils::{non_empty, ordered::Set};
+use phalanx_primitives::Hash;
+
+/// `n` deterministic validator keys.
+pub fn keys(n: u64) -> Vec<PrivateKey> {
+    (0..n).map(key).collect()
+}
+
+/// One deterministic key from `seed`.
+pub fn key(seed: u64) -> PrivateKey {
+    PrivateKey::from_seed(seed)
+}
+
+/// Their public keys.
+pub fn publics(keys: &[PrivateKey]) -> Vec<PublicKey> {
+    keys.iter().map(|k| k.public_key()).collect()
+}
+
+/// Their public keys as raw bytes.
+pub fn raw_publics(keys: &[PrivateKey]) -> Vec<[u8; 32]> {
+    keys.iter()
+        .map(|k| {
+            let public = k.public_key();
+            let bytes: &[u8] = public.as_ref();
+            bytes.try_into().expect("ed25519 public keys are 32 bytes")
+        })
+        .collect()
+}
+
+/// A finalization of `hash` signed by `signers` (indices into `all`) as the set `all`.
+pub fn certify(all: &[PrivateKey], signers: &[usize], namespace: &[u8], hash: Hash) -> Vec<u8> {
+    let participants = Set::try_from(publics(all)).expect("distinct keys");
+    let proposal = Proposal::new(
+        Round::new(Epoch::zero(), View::new(7)),
+        View::new(6),
+        digest_of(&hash),
+    );
+    let finalizes: Vec<Finalize<Scheme, _>> = signers
+        .iter()
+        .map(|index| {
+            let scheme = Scheme::signer(namespace, participants.clone(), all[*index].clone())
+                .expect("signer is a participant");
+            Finalize::sign(&scheme, proposal.clone()).expect("signer can sign")
+        })
+        .collect();
+    let assembler = Scheme::verifier(namespace, participants);
+    let finalization: Finalization =
+        Finalization::from_finalizes(&assembler, non_empty![@finalizes.iter()], &Sequential)
+            .expect("assembles");
+    encode_finalization(&finalization)
+}
