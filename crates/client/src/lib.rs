@@ -1,0 +1,319 @@
+//! Phalanx client SDK: talk to a node over JSON-RPC, build, sign and submit transactions.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), phalanx_client::ClientError> {
+//! use phalanx_client::Client;
+//! use phalanx_primitives::{call::{BalancesCall, Call}, Keypair, PHA};
+//! let client = Client::new("http://127.0.0.1:9944")?;
+//! let alice = Keypair::dev("alice");
+//! let bob = Keypair::dev("bob").account();
+//! let hash = client.sign_and_submit(&alice, Call::Balances(BalancesCall::Transfer { to: bob, amount: PHA })).await?;
+//! let included = client.wait_finalized(&hash, std::time::Duration::from_secs(30)).await?;
+//! println!("in block {}", included.height);
+//! # Ok(()) }
+//! ```
+//!
+//! The SDK holds no long-term state: nonces come from the node at signing time, so one signer
+//! sending from two places at once should manage nonces itself ([`Client::sign_with_nonce`]).
+
+use jsonrpsee::core::client::ClientT;
+use jsonrpsee::core::ClientError as RpcClientError;
+use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use jsonrpsee::rpc_params;
+use parity_scale_codec::Encode;
+use phalanx_primitives::call::{Call, ChainParams, GovernanceParams};
+use phalanx_primitives::{AccountId, Balance, Hash, Keypair, SignedTransaction, Transaction};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+use std::time::Duration;
+
+/// The dev node's RPC address.
+pub const DEFAULT_RPC: &str = "http://127.0.0.1:9944";
+
+/// Blocks ahead that a transaction built by the SDK stays valid.
+pub const DEFAULT_EXPIRY_BLOCKS: u64 = 600;
+
+/// What went wrong talking to a node.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The node answered with an error.
+    #[error("{message}")]
+    Rpc {
+        /// Stable numeric code.
+        code: i32,
+        /// Human message.
+        message: String,
+        /// Stable snake_case reason, when the node gave one.
+        reason: Option<String>,
+    },
+    /// The node could not be reached.
+    #[error("cannot reach the node at {url}: {message} (is `phalanx dev` running?)")]
+    Unreachable {
+        /// The URL tried.
+        url: String,
+        /// The transport error.
+        message: String,
+    },
+    /// The answer was not what this SDK expects (version mismatch?).
+    #[error("unexpected answer from the node: {0}")]
+    Decode(String),
+    /// A wait ran out.
+    #[error(
+        "transaction {0} was not finalized within the wait; check later with `phalanx tx {0}`"
+    )]
+    Timeout(Hash),
+}
+
+/// A crate-wide result.
+pub type Result<T> = std::result::Result<T, ClientError>;
+
+/// `phalanx_status`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Status {
+    /// Chain name.
+    pub chain_id: String,
+    /// Whether it is a production chain.
+    pub production: bool,
+    /// Genesis hash.
+    pub genesis_hash: Hash,
+    /// Finalized height.
+    pub height: u64,
+    /// Finalized head hash.
+    pub head_hash: Hash,
+    /// Head state root.
+    pub state_root: Hash,
+    /// Head timestamp.
+    pub timestamp_ms: u64,
+    /// Mempool size.
+    pub mempool: usize,
+    /// Validator keys (hex).
+    pub validators: Vec<String>,
+    /// Faults seen.
+    pub faults: usize,
+    /// Why the node halted, if it did.
+    pub halted: Option<String>,
+}
+
+/// `phalanx_account`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct AccountInfo {
+    /// The account.
+    pub address: AccountId,
+    /// Spendable units.
+    pub free: Balance,
+    /// Deposits.
+    pub reserved: Balance,
+    /// Vote locks.
+    pub locked: Balance,
+    /// All.
+    pub total: Balance,
+    /// Next nonce.
+    pub nonce: u64,
+    /// Height read at.
+    pub height: u64,
+}
+
+/// Where a finalized transaction landed.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Included {
+    /// Height.
+    pub height: u64,
+    /// Block hash.
+    pub block: Hash,
+    /// Index in the block.
+    pub index: u32,
+    /// The receipt (JSON).
+    pub receipt: Value,
+}
+
+impl Included {
+    /// The call's error, if it failed (the fee is paid either way).
+    pub fn error(&self) -> Option<String> {
+        self.receipt
+            .get("error")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    }
+}
+
+/// A JSON-RPC client for one node.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: HttpClient,
+    url: String,
+}
+
+#[derive(Deserialize)]
+struct Params {
+    chain: ChainParams,
+    governance: GovernanceParams,
+}
+
+impl Client {
+    /// A client for the node at `url` (`http://host:port`).
+    pub fn new(url: &str) -> Result<Client> {
+        let http = HttpClientBuilder::default()
+            .request_timeout(Duration::from_secs(30))
+            .max_request_size(8 << 20)
+            .max_response_size(64 << 20)
+            .build(url)
+            .map_err(|e| ClientError::Unreachable {
+                url: url.into(),
+                message: e.to_string(),
+            })?;
+        Ok(Client {
+            http,
+            url: url.to_string(),
+        })
+    }
+
+    /// The node's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn map_error(&self, e: RpcClientError) -> ClientError {
+        match e {
+            RpcClientError::Call(obj) => ClientError::Rpc {
+                code: obj.code(),
+                message: obj.message().to_string(),
+                reason: obj
+                    .data()
+                    .and_then(|d| serde_json::from_str::<Value>(d.get()).ok())
+                    .and_then(|v| v.get("reason").and_then(Value::as_str).map(str::to_string)),
+            },
+            RpcClientError::ParseError(e) => ClientError::Decode(e.to_string()),
+            other => ClientError::Unreachable {
+                url: self.url.clone(),
+                message: other.to_string(),
+            },
+        }
+    }
+
+    /// Calls `method` with `params` and decodes the answer.
+    pub async fn call<T: DeserializeOwned>(&self, method: &str, params: Vec<Value>) -> Result<T> {
+        let mut builder = jsonrpsee::core::params::ArrayParams::new();
+        for p in params {
+            builder
+                .insert(p)
+                .map_err(|e| ClientError::Decode(e.to_string()))?;
+        }
+        let value: Value = self
+            .http
+            .request(method, builder)
+            .await
+            .map_err(|e| self.map_error(e))?;
+        serde_json::from_value(value).map_err(|e| ClientError::Decode(format!("{method}: {e}")))
+    }
+
+    /// Chain status.
+    pub async fn status(&self) -> Result<Status> {
+        let value: Value = self
+            .http
+            .request("phalanx_status", rpc_params![])
+            .await
+            .map_err(|e| self.map_error(e))?;
+        serde_json::from_value(value).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    /// An account's balance and nonce.
+    pub async fn account(&self, who: &AccountId) -> Result<AccountInfo> {
+        self.call("phalanx_account", vec![Value::String(who.to_address())])
+            .await
+    }
+
+    /// The chain and governance parameters.
+    pub async fn params(&self) -> Result<(ChainParams, GovernanceParams)> {
+        let p: Params = self.call("phalanx_chainParams", vec![]).await?;
+        Ok((p.chain, p.governance))
+    }
+
+    /// A block by height, hash, or the head (`None`).
+    pub async fn block(&self, which: Option<&str>) -> Result<Value> {
+        let params = which
+            .map(|w| vec![Value::String(w.to_string())])
+            .unwrap_or_default();
+        self.call("phalanx_block", params).await
+    }
+
+    /// Submits a signed transaction; returns its hash.
+    pub async fn submit(&self, tx: &SignedTransaction) -> Result<Hash> {
+        #[derive(Deserialize)]
+        struct Submitted {
+            hash: Hash,
+        }
+        let hex = format!("0x{}", hex::encode(tx.encode()));
+        let answer: Submitted = self
+            .call("phalanx_submitTransaction", vec![Value::String(hex)])
+            .await?;
+        Ok(answer.hash)
+    }
+
+    /// Signs `call` as `key` with an explicit nonce, fee and expiry for the chain `genesis`.
+    pub fn sign_with_nonce(
+        key: &Keypair,
+        genesis: &Hash,
+        params: &ChainParams,
+        nonce: u64,
+        expires_at: u64,
+        call: Call,
+    ) -> SignedTransaction {
+        let mut tx = Transaction {
+            signer: key.account(),
+            nonce,
+            fee: 0,
+            expires_at,
+            call,
+        };
+        // The fee field has a fixed width, so the size (and the fee) does not depend on it.
+        let len = tx.clone().sign(key, genesis).encoded_size();
+        tx.fee = params
+            .base_fee
+            .saturating_add(params.byte_fee.saturating_mul(len as Balance));
+        tx.sign(key, genesis)
+    }
+
+    /// Signs `call` as `key` with its next nonce and the required fee, and submits it.
+    pub async fn sign_and_submit(&self, key: &Keypair, call: Call) -> Result<Hash> {
+        let status = self.status().await?;
+        let account = self.account(&key.account()).await?;
+        let (params, _) = self.params().await?;
+        let tx = Client::sign_with_nonce(
+            key,
+            &status.genesis_hash,
+            &params,
+            account.nonce,
+            status.height + DEFAULT_EXPIRY_BLOCKS,
+            call,
+        );
+        self.submit(&tx).await
+    }
+
+    /// Where a transaction is: `Some` once finalized.
+    pub async fn transaction(&self, hash: &Hash) -> Result<(String, Option<Included>)> {
+        #[derive(Deserialize)]
+        struct Answer {
+            status: String,
+            location: Option<Included>,
+        }
+        let answer: Answer = self
+            .call("phalanx_transaction", vec![Value::String(hash.to_hex())])
+            .await?;
+        Ok((answer.status, answer.location))
+    }
+
+    /// Polls until `hash` is finalized or `timeout` passes.
+    pub async fn wait_finalized(&self, hash: &Hash, timeout: Duration) -> Result<Included> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let (_, Some(included)) = self.transaction(hash).await? {
+                return Ok(included);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ClientError::Timeout(*hash));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

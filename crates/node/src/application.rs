@@ -1,0 +1,67 @@
+//! The chain as consensus sees it: [`Application`] for [`Chain`], [`ChainBlock`] for [`Block`].
+
+use crate::chain::Chain;
+use crate::consensus::{Application, ChainBlock, Misbehaviour, Verdict};
+use parity_scale_codec::Encode;
+use phalanx_primitives::{Block, Hash};
+
+impl ChainBlock for Block {
+    fn block_hash(&self) -> Hash {
+        self.hash()
+    }
+
+    fn block_height(&self) -> u64 {
+        self.header.height
+    }
+
+    fn parent_hash(&self) -> Hash {
+        self.header.parent
+    }
+
+    fn timestamp_ms(&self) -> u64 {
+        self.header.timestamp_ms
+    }
+
+    fn to_bytes(&self) -> Vec<u8> {
+        self.encode()
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        Block::decode_strict(bytes).ok()
+    }
+}
+
+impl Application for Chain {
+    type Block = Block;
+
+    fn genesis(&self) -> Block {
+        self.genesis_block()
+    }
+
+    fn propose(&self, parent: &Block, timestamp_ms: u64) -> Option<Block> {
+        self.build(parent, timestamp_ms)
+    }
+
+    fn verify(&self, parent: &Block, block: &Block, now_ms: u64) -> Verdict {
+        if !self.knows_state_after(&parent.hash()) {
+            return Verdict::UnknownParent;
+        }
+        if self.check_at(parent, block, now_ms) {
+            Verdict::Valid
+        } else {
+            Verdict::Invalid
+        }
+    }
+
+    fn finalized(&self, block: Block, certificate: Option<Vec<u8>>) {
+        self.finalize(block, certificate.unwrap_or_default());
+    }
+
+    fn finalized_height(&self) -> u64 {
+        self.height()
+    }
+
+    fn misbehaviour(&self, evidence: Misbehaviour) {
+        self.report_fault(format!("{evidence:?}"));
+    }
+}

@@ -1,0 +1,197 @@
+//! Running a validator on the production runtime.
+//!
+//! Validators know each other up front (the genesis validator list carries each key and
+//! address), so they talk over [`commonware_p2p::authenticated::lookup`]: every connection is
+//! authenticated with the peers' ed25519 identity keys (the same keys that sign votes) and
+//! encrypted; connections from keys outside the set are refused.
+//!
+//! ```no_run
+//! # use phalanx_node::consensus::{runner, run_validator, Application, ValidatorConfig};
+//! # fn start<A: Application>(config: ValidatorConfig, app: A) {
+//! use commonware_runtime::Runner as _;
+//! runner(&config).start(|context| async move {
+//!     if let Err(err) = run_validator(context, config, app).await {
+//!         tracing::error!(%err, "validator stopped");
+//!     }
+//! });
+//! # }
+//! ```
+
+use super::{
+    engine::{self, channel_quota, Channels, EngineConfig, Timeouts},
+    Application, Error, PrivateKey, PublicKey, Result, NAMESPACE,
+};
+use commonware_cryptography::{ChaCha20Poly1305, Signer as _};
+use commonware_p2p::{
+    authenticated::lookup::{self, Network},
+    Address, AddressableManager as _,
+};
+use commonware_runtime::{tokio as cw_tokio, Supervisor as _};
+use commonware_stream::{
+    cups::{self, Cups},
+    sake::{self, Sake},
+};
+use commonware_utils::{ordered::Map, NZUsize};
+use std::{net::SocketAddr, num::NonZeroUsize, path::PathBuf, time::Duration};
+use tracing::info;
+
+/// Suffix of the p2p handshake namespace (kept apart from the vote namespace).
+const P2P_SUFFIX: &[u8] = b"_P2P";
+
+/// A validator as listed in the genesis config.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peer {
+    /// Identity and vote-signing key.
+    pub public_key: PublicKey,
+    /// Where it accepts p2p connections.
+    pub address: SocketAddr,
+}
+
+/// How to run one validator.
+#[derive(Clone, Debug)]
+pub struct ValidatorConfig {
+    /// This validator's ed25519 key (identity and votes).
+    pub signer: PrivateKey,
+    /// Every validator, this one included.
+    pub validators: Vec<Peer>,
+    /// Address to listen on for p2p connections.
+    pub listen: SocketAddr,
+    /// Directory for consensus storage (journals, finalized blocks and certificates).
+    pub storage_dir: PathBuf,
+    /// Consensus timing.
+    pub timeouts: Timeouts,
+    /// Largest accepted encoded block.
+    pub max_block_bytes: usize,
+    /// Accept peers on private/loopback addresses and use fast local dial settings (dev and
+    /// single-machine networks). Disable on public networks.
+    pub local_network: bool,
+    /// Signature namespace; [`NAMESPACE`] on the Phalanx network.
+    pub namespace: Vec<u8>,
+}
+
+impl ValidatorConfig {
+    /// A config with Phalanx defaults.
+    pub fn new(
+        signer: PrivateKey,
+        validators: Vec<Peer>,
+        listen: SocketAddr,
+        storage_dir: PathBuf,
+    ) -> Self {
+        Self {
+            signer,
+            validators,
+            listen,
+            storage_dir,
+            timeouts: Timeouts::default(),
+            max_block_bytes: super::block::DEFAULT_MAX_BLOCK_BYTES,
+            local_network: true,
+            namespace: NAMESPACE.to_vec(),
+        }
+    }
+
+    /// A single-validator network (the `phalanx dev` setup).
+    pub fn single(signer: PrivateKey, listen: SocketAddr, storage_dir: PathBuf) -> Self {
+        let me = Peer {
+            public_key: signer.public_key(),
+            address: listen,
+        };
+        Self::new(signer, vec![me], listen, storage_dir)
+    }
+}
+
+/// The production runtime for a validator, storing under `config.storage_dir`.
+pub fn runner(config: &ValidatorConfig) -> cw_tokio::Runner {
+    cw_tokio::Runner::new(
+        cw_tokio::Config::new()
+            .with_storage_directory(config.storage_dir.clone())
+            .with_catch_panics(false),
+    )
+}
+
+/// Starts p2p and consensus and runs until the runtime stops or consensus fails.
+pub async fn run_validator<A: Application>(
+    context: cw_tokio::Context,
+    config: ValidatorConfig,
+    application: A,
+) -> Result<()> {
+    let me = config.signer.public_key();
+    if !config.validators.iter().any(|peer| peer.public_key == me) {
+        return Err(Error::NotAValidator);
+    }
+    let keys: Vec<PublicKey> = config
+        .validators
+        .iter()
+        .map(|peer| peer.public_key.clone())
+        .collect();
+    let engine_config = EngineConfig {
+        signer: config.signer.clone(),
+        validators: keys,
+        namespace: config.namespace.clone(),
+        partition_prefix: "phalanx".into(),
+        timeouts: config.timeouts,
+        max_block_bytes: config.max_block_bytes,
+        mailbox_size: NZUsize!(1_024),
+    };
+
+    // Authenticated, encrypted transport keyed by validator identities.
+    let handshake = Cups::<_, ChaCha20Poly1305>::new(
+        Sake {
+            signer: config.signer.clone(),
+            synchrony_bound: Duration::from_secs(5),
+            max_handshake_age: Duration::from_secs(10),
+            version: sake::Version::V1,
+        },
+        cups::Version::V1,
+    );
+    let p2p_namespace = [config.namespace.as_slice(), P2P_SUFFIX].concat();
+    let max_peers = NonZeroUsize::new(config.validators.len()).ok_or(Error::InvalidValidatorSet)?;
+    let max_message_size = engine_config.max_message_size();
+    let p2p_config = if config.local_network {
+        lookup::Config::local(
+            handshake,
+            &p2p_namespace,
+            config.listen,
+            max_peers,
+            max_message_size,
+            NZUsize!(1_024),
+        )
+    } else {
+        lookup::Config::recommended(
+            handshake,
+            &p2p_namespace,
+            config.listen,
+            max_peers,
+            max_message_size,
+            NZUsize!(1_024),
+        )
+    };
+    let (mut network, mut oracle) = Network::new(context.child("p2p"), p2p_config);
+    let peers: Map<PublicKey, Address> = config
+        .validators
+        .iter()
+        .map(|peer| (peer.public_key.clone(), Address::from(peer.address)))
+        .collect::<Vec<_>>()
+        .try_into()
+        .map_err(|_| Error::InvalidValidatorSet)?;
+    oracle.track(0, peers);
+
+    let channels = Channels {
+        votes: network.register(engine::VOTES, channel_quota()),
+        certificates: network.register(engine::CERTIFICATES, channel_quota()),
+        certificate_resolver: network.register(engine::CERTIFICATE_RESOLVER, channel_quota()),
+        blocks: network.register(engine::BLOCKS, channel_quota()),
+        backfill: network.register(engine::BACKFILL, channel_quota()),
+    };
+    let _network = network.start();
+    info!(validator = %me, listen = %config.listen, validators = config.validators.len(), "p2p started");
+
+    engine::run(
+        context.child("consensus"),
+        engine_config,
+        application,
+        channels,
+        oracle.clone(),
+        oracle,
+    )
+    .await
+}

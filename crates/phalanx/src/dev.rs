@@ -1,0 +1,119 @@
+//! `phalanx dev`: the whole network in one process, with its data in a local folder.
+//!
+//! First start: makes the folder, a validator key and a dev genesis (dev accounts funded from the
+//! ecosystem allocation, alice as root, short governance periods) and writes them there. Later
+//! starts with the same folder resume the same chain where it stopped.
+
+use crate::Result;
+use clap::Args;
+use phalanx_node::config::{read_key_file, write_key_file};
+use phalanx_node::service::{self, NodeSetup};
+use phalanx_primitives::account::DEV_ACCOUNTS;
+use phalanx_primitives::units::format_pha;
+use phalanx_primitives::Keypair;
+use phalanx_runtime::GenesisConfig;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// `phalanx dev` options.
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Folder for the chain's data; the same folder resumes the same chain.
+    #[arg(long, default_value = ".phalanx/dev")]
+    pub data_dir: PathBuf,
+    /// Address to serve JSON-RPC on (HTTP and WebSocket).
+    #[arg(long, default_value = "127.0.0.1:9944")]
+    pub rpc_listen: SocketAddr,
+    /// Address for the validator's p2p.
+    #[arg(long, default_value = "127.0.0.1:30300")]
+    pub p2p_listen: SocketAddr,
+    /// Delete the folder first and start a fresh chain.
+    #[arg(long)]
+    pub reset: bool,
+}
+
+/// Loads the dev validator key and genesis from `dir`, creating them on first start.
+pub fn load_or_create(dir: &Path) -> Result<([u8; 32], GenesisConfig)> {
+    std::fs::create_dir_all(dir)?;
+    let key_path = dir.join("validator.key");
+    let genesis_path = dir.join("genesis.json");
+    let secret = if key_path.exists() {
+        read_key_file(&key_path)?
+    } else {
+        let secret = Keypair::generate().secret();
+        write_key_file(&key_path, &secret)?;
+        secret
+    };
+    let genesis = if genesis_path.exists() {
+        serde_json::from_slice(&std::fs::read(&genesis_path)?)?
+    } else {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let genesis = GenesisConfig::dev(
+            vec![hex::encode(service::validator_public_key(&secret))],
+            now,
+        );
+        std::fs::write(&genesis_path, serde_json::to_vec_pretty(&genesis)?)?;
+        genesis
+    };
+    Ok((secret, genesis))
+}
+
+/// Runs the dev network until Ctrl-C.
+pub fn run(args: DevArgs) -> Result<()> {
+    if args.reset && args.data_dir.exists() {
+        std::fs::remove_dir_all(&args.data_dir)?;
+    }
+    let (secret, genesis) = load_or_create(&args.data_dir)?;
+    let public = service::validator_public_key(&secret);
+    let validator = service::validator_config(
+        secret,
+        &[(public, args.p2p_listen)],
+        args.p2p_listen,
+        &args.data_dir,
+        true,
+    )?;
+    let setup = NodeSetup {
+        data_dir: args.data_dir.clone(),
+        genesis: genesis.clone(),
+        validator,
+        rpc: args.rpc_listen,
+    };
+    let data_dir = args.data_dir.clone();
+    service::run(
+        setup,
+        move |chain, rpc| {
+            let mut lines = vec![
+                format!("Phalanx dev network — chain {} (genesis {})", genesis.chain_id, chain.genesis_hash()),
+                format!("  RPC         http://{rpc}  (WebSocket ws://{rpc})"),
+                format!("  data        {}  (height {}; the same --data-dir resumes)", data_dir.display(), chain.height()),
+                format!("  validator   {}  (1 of 1)", hex::encode(public)),
+                "  dev accounts (well-known keys: anyone can sign for them; never use them outside a dev chain)".to_string(),
+            ];
+            let state = chain.head_state();
+            for name in DEV_ACCOUNTS {
+                let id = Keypair::dev(name).account();
+                let free = phalanx_runtime::balances::account(&state, &id)
+                    .map(|a| a.free)
+                    .unwrap_or(0);
+                lines.push(format!("    {name:<8} {id}  {}", format_pha(free)));
+            }
+            lines.push(
+                "  root        alice (dev only: dispatches privileged calls without a vote)"
+                    .to_string(),
+            );
+            lines.push("Ctrl-C stops cleanly.".to_string());
+            println!("{}", lines.join("\n"));
+        },
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        },
+    )?;
+    println!(
+        "stopped; resume with: phalanx dev --data-dir {}",
+        args.data_dir.display()
+    );
+    Ok(())
+}

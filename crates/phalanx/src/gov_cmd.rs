@@ -1,0 +1,210 @@
+//! Governance commands: `phalanx gov propose|vote|unvote|list|show` and `phalanx root`.
+//!
+//! A privileged call is given as JSON in its serde form, for example:
+//! - `{"treasury_spend":{"to":"pha1…","amount":1000000000000}}` (amounts in units)
+//! - `{"set_validators":["<hex key>", …]}` as byte arrays
+//! - `{"set_chain_params":{"base_fee":…,"byte_fee":…,"max_tx_bytes":…,"max_block_txs":…,"max_expiry_blocks":…}}`
+//! - `{"set_governance_params":{"voting_period":20,"enactment_delay":5,"proposal_deposit":…,"min_turnout":0}}`
+//! - `{"cancel_proposal":{"proposal":3}}`
+
+use crate::accounts::signer;
+use crate::client_cmd::{dev_chain, print, report_inclusion};
+use crate::{CliError, Result};
+use clap::{Args, Subcommand};
+use phalanx_client::Client;
+use phalanx_primitives::call::{Call, GovernanceCall, PrivilegedCall, RootCall};
+use phalanx_primitives::units::{format_pha, parse_pha};
+use serde_json::{json, Value};
+
+/// `phalanx gov …`
+#[derive(Debug, Subcommand)]
+pub enum GovCommand {
+    /// Submit a proposal (locks the proposal deposit until it ends).
+    Propose {
+        /// Proposer: dev name, key file or quoted mnemonic.
+        #[arg(long)]
+        from: String,
+        /// Privileged call as JSON; repeat for a batch executed together.
+        #[arg(long = "call", required = true)]
+        calls: Vec<String>,
+        /// What the proposal does and why.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Vote aye or nay with an amount of PHA (locked until voting ends); voting again replaces.
+    Vote {
+        /// Proposal id.
+        proposal: u32,
+        /// `aye` or `nay`.
+        side: String,
+        /// PHA behind the vote.
+        #[arg(long)]
+        amount: String,
+        /// Voter.
+        #[arg(long)]
+        from: String,
+    },
+    /// Withdraw your vote from an open proposal.
+    Unvote {
+        /// Proposal id.
+        proposal: u32,
+        /// Voter.
+        #[arg(long)]
+        from: String,
+    },
+    /// List proposals.
+    List,
+    /// Show one proposal with its tally.
+    Show {
+        /// Proposal id.
+        proposal: u32,
+    },
+}
+
+/// `phalanx root …`
+#[derive(Debug, Args)]
+pub struct RootArgs {
+    /// The root account (dev chains: alice).
+    #[arg(long, default_value = "alice")]
+    pub from: String,
+    /// Privileged call as JSON.
+    #[arg(long)]
+    pub call: String,
+}
+
+/// Parses a privileged call from JSON, with the serde error as the message.
+pub fn parse_call(text: &str) -> Result<PrivilegedCall> {
+    serde_json::from_str(text).map_err(|e| {
+        CliError::new(format!(
+            "`{text}` is not a privileged call: {e} (see `phalanx gov propose --help`)"
+        ))
+    })
+}
+
+fn status_text(p: &Value) -> String {
+    let status = p["status"]["status"].as_str().unwrap_or("?");
+    match status {
+        "passed" => format!("passed, executes at height {}", p["status"]["enact_at"]),
+        "enacted" => match p["status"]["error"].as_str() {
+            Some(e) => format!("enacted with error: {e}"),
+            None => "enacted".to_string(),
+        },
+        "voting" => format!("voting until height {}", p["voting_ends_at"]),
+        other => other.to_string(),
+    }
+}
+
+fn pha(v: &Value) -> String {
+    format_pha(serde_json::from_value::<u128>(v.clone()).unwrap_or(0))
+}
+
+/// Runs a `gov` command.
+pub async fn run(client: &Client, command: GovCommand, json_mode: bool) -> Result<()> {
+    match command {
+        GovCommand::Propose {
+            from,
+            calls,
+            description,
+        } => {
+            let key = signer(&from, dev_chain(client).await?)?;
+            let calls = calls
+                .iter()
+                .map(|c| parse_call(c))
+                .collect::<Result<Vec<_>>>()?;
+            let call = Call::Governance(GovernanceCall::Propose {
+                calls,
+                description: description.into_bytes(),
+            });
+            let hash = client.sign_and_submit(&key, call).await?;
+            report_inclusion(client, &hash, json_mode, true).await
+        }
+        GovCommand::Vote {
+            proposal,
+            side,
+            amount,
+            from,
+        } => {
+            let aye = match side.to_lowercase().as_str() {
+                "aye" | "yes" => true,
+                "nay" | "no" => false,
+                other => return Err(CliError::new(format!("vote `aye` or `nay`, not `{other}`"))),
+            };
+            let amount = parse_pha(&amount)
+                .ok_or_else(|| CliError::new(format!("`{amount}` is not a PHA amount")))?;
+            let key = signer(&from, dev_chain(client).await?)?;
+            let hash = client
+                .sign_and_submit(
+                    &key,
+                    Call::Governance(GovernanceCall::Vote {
+                        proposal,
+                        aye,
+                        amount,
+                    }),
+                )
+                .await?;
+            report_inclusion(client, &hash, json_mode, true).await
+        }
+        GovCommand::Unvote { proposal, from } => {
+            let key = signer(&from, dev_chain(client).await?)?;
+            let hash = client
+                .sign_and_submit(&key, Call::Governance(GovernanceCall::Unvote { proposal }))
+                .await?;
+            report_inclusion(client, &hash, json_mode, true).await
+        }
+        GovCommand::List => {
+            let proposals: Value = client.call("phalanx_proposals", vec![]).await?;
+            print(json_mode, &proposals, || {
+                let list = proposals.as_array().cloned().unwrap_or_default();
+                if list.is_empty() {
+                    return "no proposals".to_string();
+                }
+                list.iter()
+                    .map(|p| {
+                        format!(
+                            "#{} {} — aye {} / nay {} — {}",
+                            p["id"],
+                            p["description"].as_str().unwrap_or(""),
+                            pha(&p["aye"]),
+                            pha(&p["nay"]),
+                            status_text(p)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            Ok(())
+        }
+        GovCommand::Show { proposal } => {
+            let answer: Value = client
+                .call("phalanx_proposal", vec![json!(proposal)])
+                .await?;
+            let p = &answer["proposal"];
+            print(json_mode, &answer, || {
+                format!(
+                    "proposal #{}\n  description: {}\n  proposer:    {}\n  deposit:     {}\n  calls:       {}\n  aye:         {}\n  nay:         {}\n  voters:      {}\n  status:      {}\n  (chain height {})",
+                    p["id"],
+                    p["description"].as_str().unwrap_or(""),
+                    p["proposer"].as_str().unwrap_or(""),
+                    pha(&p["deposit"]),
+                    p["calls"],
+                    pha(&p["aye"]),
+                    pha(&p["nay"]),
+                    p["voters"],
+                    status_text(p),
+                    answer["height"],
+                )
+            });
+            Ok(())
+        }
+    }
+}
+
+/// Runs `phalanx root`.
+pub async fn root(client: &Client, args: RootArgs, json_mode: bool) -> Result<()> {
+    let key = signer(&args.from, dev_chain(client).await?)?;
+    let call = parse_call(&args.call)?;
+    let hash = client
+        .sign_and_submit(&key, Call::Root(RootCall::Dispatch(call)))
+        .await?;
+    report_inclusion(client, &hash, json_mode, true).await
+}

@@ -1,0 +1,153 @@
+//! `phalanx node --config FILE` and `phalanx testnet` (configs for an N-validator loopback
+//! network).
+
+use crate::client_cmd::print;
+use crate::{CliError, Result};
+use clap::Args;
+use phalanx_node::config::{
+    parse_key_hex, read_key_file, write_key_file, NodeConfig, ValidatorEntry,
+};
+use phalanx_node::service::{self, NodeSetup};
+use phalanx_primitives::Keypair;
+use phalanx_runtime::GenesisConfig;
+use serde_json::json;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+/// `phalanx testnet` options.
+#[derive(Debug, Args)]
+pub struct TestnetArgs {
+    /// Number of validators.
+    #[arg(long, default_value_t = 4)]
+    pub validators: usize,
+    /// Folder to write the genesis, keys and configs into.
+    #[arg(long, default_value = ".phalanx/testnet")]
+    pub dir: PathBuf,
+    /// First p2p port (validator i listens on base + i).
+    #[arg(long, default_value_t = 30400)]
+    pub p2p_base: u16,
+    /// First RPC port (validator i serves on base + i).
+    #[arg(long, default_value_t = 9950)]
+    pub rpc_base: u16,
+}
+
+/// Writes a genesis and one key + config per validator.
+pub fn testnet(args: TestnetArgs, json_mode: bool) -> Result<()> {
+    if args.validators == 0 {
+        return Err(CliError::new("a network needs at least one validator"));
+    }
+    std::fs::create_dir_all(&args.dir)?;
+    let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let mut secrets = Vec::new();
+    let mut entries = Vec::new();
+    for i in 0..args.validators {
+        let secret = Keypair::generate().secret();
+        let address = SocketAddr::new(loopback, args.p2p_base + i as u16);
+        entries.push(ValidatorEntry {
+            public_key: hex::encode(service::validator_public_key(&secret)),
+            address,
+        });
+        secrets.push(secret);
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let genesis = GenesisConfig::dev(entries.iter().map(|e| e.public_key.clone()).collect(), now);
+    std::fs::write(
+        args.dir.join("genesis.json"),
+        serde_json::to_vec_pretty(&genesis)?,
+    )?;
+    let mut configs = Vec::new();
+    for (i, secret) in secrets.iter().enumerate() {
+        let key_file = PathBuf::from(format!("node{i}.key"));
+        write_key_file(&args.dir.join(&key_file), secret)?;
+        let config = NodeConfig {
+            data_dir: format!("node{i}").into(),
+            genesis: "genesis.json".into(),
+            rpc: SocketAddr::new(loopback, args.rpc_base + i as u16),
+            key_file,
+            p2p: entries[i].address,
+            local_network: true,
+            validators: entries.clone(),
+        };
+        let path = args.dir.join(format!("node{i}.toml"));
+        config.save(&path)?;
+        configs.push(path);
+    }
+    let value = json!({ "dir": args.dir, "configs": configs, "validators": entries.iter().map(|e| &e.public_key).collect::<Vec<_>>() });
+    print(json_mode, &value, || {
+        let mut text = format!(
+            "wrote a {}-validator network to {}; start each validator in its own terminal:",
+            args.validators,
+            args.dir.display()
+        );
+        for path in &configs {
+            text.push_str(&format!("\n  phalanx node --config {}", path.display()));
+        }
+        text.push_str(&format!(
+            "\nthen e.g. `phalanx --rpc http://127.0.0.1:{} status`",
+            args.rpc_base
+        ));
+        text
+    });
+    Ok(())
+}
+
+/// Runs a validator from its config until Ctrl-C.
+pub fn run_node(path: &Path) -> Result<()> {
+    let config = NodeConfig::load(path)?;
+    let genesis: GenesisConfig = serde_json::from_slice(&std::fs::read(&config.genesis)?)?;
+    let secret = read_key_file(&config.key_file)?;
+    // The configured validators must be exactly the genesis validators.
+    let mut configured = config
+        .validators
+        .iter()
+        .map(|v| Ok((parse_key_hex(&v.public_key)?, v.address)))
+        .collect::<Result<Vec<_>>>()?;
+    let genesis_keys = genesis
+        .validator_keys()
+        .map_err(|e| CliError::new(e.to_string()))?;
+    let mut listed: Vec<[u8; 32]> = configured.iter().map(|(k, _)| *k).collect();
+    listed.sort();
+    let mut expected = genesis_keys.clone();
+    expected.sort();
+    if listed != expected {
+        return Err(
+            phalanx_node::config::ConfigError::ValidatorMismatch(format!(
+                "config lists {} keys, genesis {}; they must be the same set",
+                listed.len(),
+                expected.len()
+            ))
+            .into(),
+        );
+    }
+    configured.sort();
+    let validator = service::validator_config(
+        secret,
+        &configured,
+        config.p2p,
+        &config.data_dir,
+        config.local_network,
+    )?;
+    let setup = NodeSetup {
+        data_dir: config.data_dir.clone(),
+        genesis,
+        validator,
+        rpc: config.rpc,
+    };
+    let me = hex::encode(service::validator_public_key(&secret));
+    service::run(
+        setup,
+        move |chain, rpc| {
+            println!(
+                "phalanx node {me}: height {}, RPC http://{rpc}",
+                chain.height()
+            );
+        },
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        },
+    )?;
+    Ok(())
+}
