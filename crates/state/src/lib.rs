@@ -43,7 +43,9 @@ pub struct State {
 
 impl std::fmt::Debug for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("State").field("keys", &self.data.len()).finish()
+        f.debug_struct("State")
+            .field("keys", &self.data.len())
+            .finish()
     }
 }
 

@@ -61,15 +61,28 @@ impl Proof {
         }
         let path = Hash::of(key);
         let start = match (&self.terminal, value) {
-            (Terminal::Leaf { path: leaf_path, value_hash }, Some(value)) => {
+            (
+                Terminal::Leaf {
+                    path: leaf_path,
+                    value_hash,
+                },
+                Some(value),
+            ) => {
                 if *leaf_path != path || *value_hash != Hash::of(value) {
                     return Err(ProofError::ValueMismatch);
                 }
                 leaf_hash(leaf_path, value_hash)
             }
-            (Terminal::Leaf { path: leaf_path, value_hash }, None) => {
+            (
+                Terminal::Leaf {
+                    path: leaf_path,
+                    value_hash,
+                },
+                None,
+            ) => {
                 // Absence shown by another key's leaf: it must sit on our path.
-                let shares_path = (0..self.siblings.len()).all(|d| bit(leaf_path, d) == bit(&path, d));
+                let shares_path =
+                    (0..self.siblings.len()).all(|d| bit(leaf_path, d) == bit(&path, d));
                 if *leaf_path == path || !shares_path {
                     return Err(ProofError::ValueMismatch);
                 }
@@ -78,13 +91,18 @@ impl Proof {
             (Terminal::Empty, None) => Hash::ZERO,
             (Terminal::Empty, Some(_)) => return Err(ProofError::ValueMismatch),
         };
-        let computed = self.siblings.iter().enumerate().rev().fold(start, |acc, (depth, sibling)| {
-            if bit(&path, depth) {
-                internal_hash(sibling, &acc)
-            } else {
-                internal_hash(&acc, sibling)
-            }
-        });
+        let computed =
+            self.siblings
+                .iter()
+                .enumerate()
+                .rev()
+                .fold(start, |acc, (depth, sibling)| {
+                    if bit(&path, depth) {
+                        internal_hash(sibling, &acc)
+                    } else {
+                        internal_hash(&acc, sibling)
+                    }
+                });
         if computed == *root {
             Ok(())
         } else {

@@ -12,7 +12,10 @@ fn empty_state_has_zero_root_and_proves_absence() {
     assert_eq!(state.root(), Hash::ZERO);
     let proof = state.prove(b"nothing");
     assert_eq!(proof.verify(&Hash::ZERO, b"nothing", None), Ok(()));
-    assert_eq!(proof.verify(&Hash::ZERO, b"nothing", Some(b"x")), Err(ProofError::ValueMismatch));
+    assert_eq!(
+        proof.verify(&Hash::ZERO, b"nothing", Some(b"x")),
+        Err(ProofError::ValueMismatch)
+    );
 }
 
 #[test]
@@ -55,13 +58,19 @@ fn proofs_reject_wrong_value_wrong_root_and_tampering() {
     }
     let root = state.root();
     let proof = state.prove(&key(7));
-    assert_eq!(proof.verify(&root, &key(7), Some(&7u32.to_le_bytes())), Ok(()));
+    assert_eq!(
+        proof.verify(&root, &key(7), Some(&7u32.to_le_bytes())),
+        Ok(())
+    );
     assert_eq!(
         proof.verify(&root, &key(7), Some(&8u32.to_le_bytes())),
         Err(ProofError::ValueMismatch),
         "tampered value"
     );
-    assert_eq!(proof.verify(&root, &key(7), None), Err(ProofError::ValueMismatch));
+    assert_eq!(
+        proof.verify(&root, &key(7), None),
+        Err(ProofError::ValueMismatch)
+    );
     let mut other = state.clone();
     other.insert(b"extra".to_vec(), vec![]);
     let other_root = other.root();
@@ -77,7 +86,9 @@ fn proofs_reject_wrong_value_wrong_root_and_tampering() {
         Err(ProofError::RootMismatch)
     );
     // A proof of one key does not prove another.
-    assert!(proof.verify(&root, &key(8), Some(&7u32.to_le_bytes())).is_err());
+    assert!(proof
+        .verify(&root, &key(8), Some(&7u32.to_le_bytes()))
+        .is_err());
 }
 
 #[test]

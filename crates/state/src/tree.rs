@@ -11,9 +11,17 @@ pub(crate) const KEY_BITS: usize = 256;
 #[derive(Debug)]
 pub(crate) enum Node {
     /// The only key in its subtree.
-    Leaf { path: Hash, value_hash: Hash, hash: Hash },
+    Leaf {
+        path: Hash,
+        value_hash: Hash,
+        hash: Hash,
+    },
     /// A subtree with at least two keys.
-    Internal { left: Option<Arc<Node>>, right: Option<Arc<Node>>, hash: Hash },
+    Internal {
+        left: Option<Arc<Node>>,
+        right: Option<Arc<Node>>,
+        hash: Hash,
+    },
 }
 
 impl Node {
@@ -24,7 +32,11 @@ impl Node {
     }
 
     fn leaf(path: Hash, value_hash: Hash) -> Arc<Node> {
-        Arc::new(Node::Leaf { path, value_hash, hash: leaf_hash(&path, &value_hash) })
+        Arc::new(Node::Leaf {
+            path,
+            value_hash,
+            hash: leaf_hash(&path, &value_hash),
+        })
     }
 
     fn internal(left: Option<Arc<Node>>, right: Option<Arc<Node>>) -> Arc<Node> {
@@ -54,7 +66,12 @@ pub(crate) fn hash_of(node: Option<&Arc<Node>>) -> Hash {
 }
 
 /// The subtree `node` (at `depth`) with `path` set to `value_hash`.
-pub(crate) fn insert(node: Option<&Arc<Node>>, depth: usize, path: Hash, value_hash: Hash) -> Arc<Node> {
+pub(crate) fn insert(
+    node: Option<&Arc<Node>>,
+    depth: usize,
+    path: Hash,
+    value_hash: Hash,
+) -> Arc<Node> {
     match node.map(|n| (n, n.as_ref())) {
         None => Node::leaf(path, value_hash),
         Some((_, Node::Leaf { path: existing, .. })) if *existing == path => {
@@ -65,16 +82,28 @@ pub(crate) fn insert(node: Option<&Arc<Node>>, depth: usize, path: Hash, value_h
         }
         Some((_, Node::Internal { left, right, .. })) => {
             if bit(&path, depth) {
-                Node::internal(left.clone(), Some(insert(right.as_ref(), depth + 1, path, value_hash)))
+                Node::internal(
+                    left.clone(),
+                    Some(insert(right.as_ref(), depth + 1, path, value_hash)),
+                )
             } else {
-                Node::internal(Some(insert(left.as_ref(), depth + 1, path, value_hash)), right.clone())
+                Node::internal(
+                    Some(insert(left.as_ref(), depth + 1, path, value_hash)),
+                    right.clone(),
+                )
             }
         }
     }
 }
 
 /// Two leaves that share a subtree at `depth`: internal nodes down to where their paths part.
-fn split(existing: Arc<Node>, existing_path: Hash, depth: usize, path: Hash, value_hash: Hash) -> Arc<Node> {
+fn split(
+    existing: Arc<Node>,
+    existing_path: Hash,
+    depth: usize,
+    path: Hash,
+    value_hash: Hash,
+) -> Arc<Node> {
     // Distinct SHA-256 paths part before the last bit; the guard keeps the recursion finite
     // even so.
     if depth >= KEY_BITS {
@@ -84,8 +113,14 @@ fn split(existing: Arc<Node>, existing_path: Hash, depth: usize, path: Hash, val
     match (bit(&existing_path, depth), bit(&path, depth)) {
         (false, true) => Node::internal(Some(existing), Some(new_leaf())),
         (true, false) => Node::internal(Some(new_leaf()), Some(existing)),
-        (false, false) => Node::internal(Some(split(existing, existing_path, depth + 1, path, value_hash)), None),
-        (true, true) => Node::internal(None, Some(split(existing, existing_path, depth + 1, path, value_hash))),
+        (false, false) => Node::internal(
+            Some(split(existing, existing_path, depth + 1, path, value_hash)),
+            None,
+        ),
+        (true, true) => Node::internal(
+            None,
+            Some(split(existing, existing_path, depth + 1, path, value_hash)),
+        ),
     }
 }
 
@@ -102,7 +137,9 @@ pub(crate) fn remove(node: Option<&Arc<Node>>, depth: usize, path: &Hash) -> Opt
             };
             match (&left, &right) {
                 // A lone leaf moves up: its hash does not depend on depth.
-                (Some(only), None) | (None, Some(only)) if matches!(only.as_ref(), Node::Leaf { .. }) => {
+                (Some(only), None) | (None, Some(only))
+                    if matches!(only.as_ref(), Node::Leaf { .. }) =>
+                {
                     Some(only.clone())
                 }
                 (None, None) => None,
@@ -119,9 +156,22 @@ pub(crate) fn prove(root: Option<&Arc<Node>>, path: &Hash) -> Proof {
     let mut depth = 0;
     loop {
         match node.map(|n| n.as_ref()) {
-            None => return Proof { siblings, terminal: Terminal::Empty },
-            Some(Node::Leaf { path, value_hash, .. }) => {
-                return Proof { siblings, terminal: Terminal::Leaf { path: *path, value_hash: *value_hash } }
+            None => {
+                return Proof {
+                    siblings,
+                    terminal: Terminal::Empty,
+                }
+            }
+            Some(Node::Leaf {
+                path, value_hash, ..
+            }) => {
+                return Proof {
+                    siblings,
+                    terminal: Terminal::Leaf {
+                        path: *path,
+                        value_hash: *value_hash,
+                    },
+                }
             }
             Some(Node::Internal { left, right, .. }) => {
                 if bit(path, depth) {
