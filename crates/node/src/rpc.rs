@@ -1,6 +1,7 @@
 //! JSON-RPC over HTTP and WebSocket (one port, both protocols).
 //!
-//! Methods (all under `phalanx_`): `status`, `submitTransaction`, `account`, `block`,
+//! Methods (all under `phalanx_`): `status`, `submitTransaction`, `account`, `block`, `rawBlock`
+//! (SCALE block and certificate, for light clients), `workers`,
 //! `finalizedHead`, `transaction`, `stateProof`, `storage`, `chainParams`, `proposals`,
 //! `proposal`, `treasury`, `faults`, `genesis`; and the subscription `subscribeFinalized`
 //! (notifications `phalanx_finalized`, unsubscribe `phalanx_unsubscribeFinalized`).
@@ -206,6 +207,28 @@ pub fn module(chain: Chain) -> Result<RpcModule<Chain>, jsonrpsee::core::Registe
         };
         let stored = stored.ok_or_else(|| error(codes::NOT_FOUND, "no finalized block there yet", "not_found"))?;
         Ok(block_json(&stored.block, &stored.certificate, Some(&stored.outcome)))
+    })?;
+
+    module.register_method("phalanx_rawBlock", |params, chain, _| -> Result<Value, ErrorObjectOwned> {
+        let height: u64 = one(&params)?;
+        let stored = chain
+            .block(height)
+            .map_err(internal)?
+            .ok_or_else(|| error(codes::NOT_FOUND, format!("no finalized block at height {height} yet"), "not_found"))?;
+        Ok(json!({
+            "height": height,
+            "block": hex0x(&stored.block.encode()),
+            "certificate": hex0x(&stored.certificate),
+        }))
+    })?;
+
+    module.register_method("phalanx_workers", |_, chain, _| -> Result<Value, ErrorObjectOwned> {
+        let state = chain.head_state();
+        Ok(json!({
+            "workers": phalanx_runtime::registry::workers(&state),
+            "policy": phalanx_runtime::registry::policy(&state).map_err(internal)?,
+            "height": chain.height(),
+        }))
     })?;
 
     module.register_method("phalanx_finalizedHead", |_, chain, _| -> Result<Value, ErrorObjectOwned> {
