@@ -15,6 +15,16 @@
 //!
 //! The validator list must name exactly the genesis validators; the node refuses to start
 //! otherwise, rather than run a network that can never reach quorum.
+//!
+//! A full node leaves out `key_file` and `p2p` and names a node to follow instead:
+//!
+//! ```toml
+//! data_dir = "full0"
+//! genesis = "genesis.json"
+//! rpc = "127.0.0.1:9960"
+//! follow = "http://127.0.0.1:9950"
+//! validators = []
+//! ```
 
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -56,7 +66,8 @@ pub struct ValidatorEntry {
     pub address: SocketAddr,
 }
 
-/// One node's config file.
+/// One node's config file: a validator (`key_file` and `p2p` set) or a full node that follows
+/// another node's RPC (`follow` set).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeConfig {
     /// Data directory.
@@ -65,10 +76,15 @@ pub struct NodeConfig {
     pub genesis: PathBuf,
     /// JSON-RPC listen address (HTTP and WebSocket).
     pub rpc: SocketAddr,
-    /// File holding the validator's ed25519 secret (hex).
-    pub key_file: PathBuf,
-    /// p2p listen address.
-    pub p2p: SocketAddr,
+    /// Validators: file holding the validator's ed25519 secret (hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    /// Validators: p2p listen address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p2p: Option<SocketAddr>,
+    /// Full nodes: the RPC URL of a node to follow (every block's certificate is checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow: Option<String>,
     /// Allow loopback and private peer addresses (single machine and LAN networks).
     #[serde(default = "default_true")]
     pub local_network: bool,
@@ -83,11 +99,23 @@ fn default_true() -> bool {
 impl NodeConfig {
     /// Reads a config; relative paths inside it become relative to the file's folder.
     pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.into(), source })?;
-        let mut config: NodeConfig =
-            toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.into(),
+            source,
+        })?;
+        let mut config: NodeConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in [&mut config.data_dir, &mut config.genesis, &mut config.key_file] {
+        for p in [
+            Some(&mut config.data_dir),
+            Some(&mut config.genesis),
+            config.key_file.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
@@ -97,8 +125,14 @@ impl NodeConfig {
 
     /// Writes the config as TOML.
     pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
-        let text = toml::to_string_pretty(self).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
-        std::fs::write(path, text).map_err(|source| ConfigError::Io { path: path.into(), source })
+        let text = toml::to_string_pretty(self).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        std::fs::write(path, text).map_err(|source| ConfigError::Io {
+            path: path.into(),
+            source,
+        })
     }
 }
 
@@ -114,13 +148,19 @@ pub fn parse_key_hex(text: &str) -> Result<[u8; 32], ConfigError> {
 
 /// Reads a key file (hex secret).
 pub fn read_key_file(path: &Path) -> Result<[u8; 32], ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.into(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.into(),
+        source,
+    })?;
     parse_key_hex(&text)
 }
 
 /// Writes a key file readable only by its owner.
 pub fn write_key_file(path: &Path, secret: &[u8; 32]) -> Result<(), ConfigError> {
-    let io = |source| ConfigError::Io { path: path.into(), source };
+    let io = |source| ConfigError::Io {
+        path: path.into(),
+        source,
+    };
     std::fs::write(path, hex::encode(secret)).map_err(io)?;
     #[cfg(unix)]
     {
@@ -141,15 +181,20 @@ mod tests {
             data_dir: "data".into(),
             genesis: "genesis.json".into(),
             rpc: "127.0.0.1:9944".parse().expect("addr"),
-            key_file: "node.key".into(),
-            p2p: "127.0.0.1:30300".parse().expect("addr"),
+            key_file: Some("node.key".into()),
+            p2p: Some("127.0.0.1:30300".parse().expect("addr")),
+            follow: None,
             local_network: true,
-            validators: vec![ValidatorEntry { public_key: hex::encode([1u8; 32]), address: "127.0.0.1:30300".parse().expect("addr") }],
+            validators: vec![ValidatorEntry {
+                public_key: hex::encode([1u8; 32]),
+                address: "127.0.0.1:30300".parse().expect("addr"),
+            }],
         };
         let path = dir.path().join("node.toml");
         config.save(&path).expect("save");
         let loaded = NodeConfig::load(&path).expect("load");
         assert_eq!(loaded.data_dir, dir.path().join("data"));
+        assert_eq!(loaded.key_file, Some(dir.path().join("node.key")));
         assert_eq!(loaded.validators, config.validators);
     }
 
@@ -158,8 +203,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, "data_dir = 5").expect("write");
-        assert!(matches!(NodeConfig::load(&path), Err(ConfigError::Parse { .. })));
-        assert!(matches!(NodeConfig::load(&dir.path().join("missing.toml")), Err(ConfigError::Io { .. })));
+        assert!(matches!(
+            NodeConfig::load(&path),
+            Err(ConfigError::Parse { .. })
+        ));
+        assert!(matches!(
+            NodeConfig::load(&dir.path().join("missing.toml")),
+            Err(ConfigError::Io { .. })
+        ));
         assert!(matches!(parse_key_hex("abcd"), Err(ConfigError::BadKey(_))));
         let key = dir.path().join("k");
         write_key_file(&key, &[3u8; 32]).expect("write");

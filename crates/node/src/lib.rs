@@ -14,6 +14,7 @@ pub mod application;
 pub mod chain;
 pub mod config;
 pub mod consensus;
+pub mod follower;
 pub mod mempool;
 pub mod rpc;
 pub mod service;

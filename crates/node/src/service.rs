@@ -28,6 +28,9 @@ pub enum ServiceError {
     /// Consensus stopped with an error.
     #[error("consensus: {0}")]
     Consensus(#[from] consensus::Error),
+    /// A full node could not follow its source.
+    #[error("following: {0}")]
+    Follow(String),
 }
 
 /// Everything one node needs.
@@ -62,13 +65,18 @@ pub fn validator_config(
     local_network: bool,
 ) -> Result<ValidatorConfig, consensus::Error> {
     use commonware_codec::DecodeExt as _;
-    let signer = PrivateKey::decode(commonware_codec::Copying(&key[..])).map_err(|_| consensus::Error::InvalidConfig("validator secret key"))?;
+    let signer = PrivateKey::decode(commonware_codec::Copying(&key[..]))
+        .map_err(|_| consensus::Error::InvalidConfig("validator secret key"))?;
     let peers = validators
         .iter()
         .map(|(public, address)| {
-            let public_key = consensus::PublicKey::decode(commonware_codec::Copying(&public[..]))
-                .map_err(|_| consensus::Error::InvalidConfig("validator public key"))?;
-            Ok(consensus::Peer { public_key, address: *address })
+            let public_key =
+                consensus::PublicKey::decode(commonware_codec::Copying(&public[..]))
+                    .map_err(|_| consensus::Error::InvalidConfig("validator public key"))?;
+            Ok(consensus::Peer {
+                public_key,
+                address: *address,
+            })
         })
         .collect::<Result<Vec<_>, consensus::Error>>()?;
     let mut config = ValidatorConfig::new(signer, peers, listen, consensus_dir(data_dir));
@@ -78,7 +86,48 @@ pub fn validator_config(
 
 /// The ed25519 public key of a 32-byte validator secret.
 pub fn validator_public_key(secret: &[u8; 32]) -> [u8; 32] {
-    phalanx_primitives::Keypair::from_secret(*secret).account().0
+    phalanx_primitives::Keypair::from_secret(*secret)
+        .account()
+        .0
+}
+
+/// Runs a full node (not a validator) that follows `source` (a node's RPC URL), verifying every
+/// block's certificate and re-executing it, and serves RPC on `rpc`, until `shutdown` completes.
+pub fn run_follower(
+    data_dir: PathBuf,
+    genesis: GenesisConfig,
+    rpc: SocketAddr,
+    source: &str,
+    on_ready: impl FnOnce(&Chain, SocketAddr) + Send + 'static,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServiceError> {
+    let source =
+        phalanx_client::Client::new(source).map_err(|e| ServiceError::Follow(e.to_string()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| ServiceError::Rpc { addr: rpc, source })?;
+    runtime.block_on(async move {
+        let chain = Chain::open(
+            ChainConfig {
+                data_dir: chain_dir(&data_dir),
+                genesis,
+            },
+            system_clock(),
+        )?;
+        let (bound, server) = crate::rpc::serve(chain.clone(), rpc)
+            .await
+            .map_err(|source| ServiceError::Rpc { addr: rpc, source })?;
+        on_ready(&chain, bound);
+        let outcome = crate::follower::follow(chain.clone(), source, shutdown)
+            .await
+            .map_err(|e| ServiceError::Follow(e.to_string()));
+        if let Err(e) = chain.checkpoint() {
+            tracing::warn!(error = %e, "could not write the shutdown snapshot");
+        }
+        let _ = server.stop();
+        outcome
+    })
 }
 
 /// Runs the node until `shutdown` completes (e.g. Ctrl-C) or a fatal error. `on_ready` is

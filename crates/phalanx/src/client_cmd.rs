@@ -274,6 +274,53 @@ pub fn run(command: Command, rpc: &str, json_mode: bool) -> Result<()> {
                 });
                 Ok(())
             }
+            Command::Workers => {
+                let value: Value = client.call("phalanx_workers", vec![]).await?;
+                print(json_mode, &value, || {
+                    let workers = value["workers"].as_array().cloned().unwrap_or_default();
+                    let mut lines = vec![format!(
+                        "{} registered worker(s) at height {}",
+                        workers.len(),
+                        value["height"]
+                    )];
+                    for w in &workers {
+                        let simulated = w["quote_kind"]
+                            .as_str()
+                            .is_some_and(|k| k.eq_ignore_ascii_case("simulated"));
+                        lines.push(format!(
+                            "  {}{}
+    operator {}  P {}  confidence {}‰  tcb {}
+    endpoint {}  registered at {} (last attested at {})",
+                            w["identity"].as_str().unwrap_or(""),
+                            if simulated {
+                                "  [SIMULATED attestation: no real TEE]"
+                            } else {
+                                ""
+                            },
+                            w["operator"].as_str().unwrap_or(""),
+                            w["performance"],
+                            w["confidence"],
+                            w["tcb_status"],
+                            w["endpoint"].as_str().unwrap_or(""),
+                            w["registered_at"],
+                            w["last_attested_at"],
+                        ));
+                    }
+                    let roots = value["policy"]["accepted_simulated_roots"]
+                        .as_array()
+                        .map(Vec::len)
+                        .unwrap_or(0);
+                    lines.push(format!(
+                        "policy: {} allowed measurement(s), {} simulated root(s){}, registration {}",
+                        value["policy"]["allowed_measurements"].as_array().map(Vec::len).unwrap_or(0),
+                        roots,
+                        if roots > 0 { " (SIMULATED trust accepted: dev chain)" } else { "" },
+                        if value["policy"]["registration_frozen"] == true { "frozen" } else { "open" },
+                    ));
+                    lines.join("\n")
+                });
+                Ok(())
+            }
             Command::Gov { command } => crate::gov_cmd::run(&client, command, json_mode).await,
             Command::Root(args) => crate::gov_cmd::root(&client, args, json_mode).await,
             Command::Dev(_)

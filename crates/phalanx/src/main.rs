@@ -74,6 +74,8 @@ enum Command {
     },
     /// The treasury's balance (and the mining pot and issuance).
     Treasury,
+    /// Registered TEE workers and the attestation policy.
+    Workers,
     /// Dispatch a privileged call as the dev root account (dev chains only).
     Root(gov_cmd::RootArgs),
     /// Benchmark: finalized transfers per second through an in-process dev node.

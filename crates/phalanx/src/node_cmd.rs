@@ -66,8 +66,9 @@ pub fn testnet(args: TestnetArgs, json_mode: bool) -> Result<()> {
             data_dir: format!("node{i}").into(),
             genesis: "genesis.json".into(),
             rpc: SocketAddr::new(loopback, args.rpc_base + i as u16),
-            key_file,
-            p2p: entries[i].address,
+            key_file: Some(key_file),
+            p2p: Some(entries[i].address),
+            follow: None,
             local_network: true,
             validators: entries.clone(),
         };
@@ -94,11 +95,33 @@ pub fn testnet(args: TestnetArgs, json_mode: bool) -> Result<()> {
     Ok(())
 }
 
-/// Runs a validator from its config until Ctrl-C.
+/// Runs a validator (or a full node) from its config until Ctrl-C.
 pub fn run_node(path: &Path) -> Result<()> {
     let config = NodeConfig::load(path)?;
     let genesis: GenesisConfig = serde_json::from_slice(&std::fs::read(&config.genesis)?)?;
-    let secret = read_key_file(&config.key_file)?;
+    let (key_file, p2p) = match (&config.key_file, config.p2p, &config.follow) {
+        (Some(key_file), Some(p2p), None) => (key_file.clone(), p2p),
+        (None, None, Some(source)) => {
+            let source_url = source.clone();
+            service::run_follower(
+                config.data_dir.clone(),
+                genesis,
+                config.rpc,
+                source,
+                move |chain, rpc| println!("phalanx full node: height {}, RPC http://{rpc}, following {source_url}", chain.height()),
+                async {
+                    let _ = tokio::signal::ctrl_c().await;
+                },
+            )?;
+            return Ok(());
+        }
+        _ => {
+            return Err(CliError::new(
+                "a node config sets either `key_file` and `p2p` (a validator) or `follow` (a full node), not both",
+            ))
+        }
+    };
+    let secret = read_key_file(&key_file)?;
     // The configured validators must be exactly the genesis validators.
     let mut configured = config
         .validators
@@ -126,7 +149,7 @@ pub fn run_node(path: &Path) -> Result<()> {
     let validator = service::validator_config(
         secret,
         &configured,
-        config.p2p,
+        p2p,
         &config.data_dir,
         config.local_network,
     )?;

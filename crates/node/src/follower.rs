@@ -1,0 +1,159 @@
+//! A full node that is not a validator: it follows a validator's RPC, trusting nothing it
+//! receives until the validator set's finalization certificate for it checks out.
+//!
+//! Protocol: poll the source's finalized height; fetch each missing block (`phalanx_rawBlock`)
+//! in order; decode it strictly; verify its certificate against the genesis validator set with
+//! the light client's [`verify_finalization`]; re-execute it ([`Chain::finalize`] checks the
+//! state root). Marshal may finalize a block without its own certificate (it was learned as the
+//! ancestor of a later finalized block); such a block is accepted only once a later certified
+//! block links back to it by parent hashes. A source that lies can stall this node, never
+//! mislead it.
+
+use crate::chain::Chain;
+use phalanx_client::Client;
+use phalanx_light_client::certificate::{verify_finalization, PublicKey, NAMESPACE};
+use phalanx_primitives::{Block, Hash};
+use serde::Deserialize;
+use std::time::Duration;
+
+/// Why following stopped or a block was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError {
+    /// The source could not be asked.
+    #[error("source node: {0}")]
+    Source(#[from] phalanx_client::ClientError),
+    /// The source sent bytes that are not a block or hex.
+    #[error("source sent a malformed block at height {0}")]
+    Malformed(u64),
+    /// A certificate did not verify.
+    #[error("block {height} has an invalid certificate: {reason}")]
+    BadCertificate {
+        /// Height.
+        height: u64,
+        /// Why.
+        reason: String,
+    },
+    /// Uncertified blocks did not link to the next certified block.
+    #[error("blocks {from}..={to} do not link to a certified block")]
+    Unlinked {
+        /// First uncertified height.
+        from: u64,
+        /// Certified height.
+        to: u64,
+    },
+    /// The genesis validator keys are unusable.
+    #[error("genesis validator key is not an ed25519 key")]
+    BadValidatorKey,
+    /// The local chain refused to apply a certified block (it halted).
+    #[error("the local chain refused block {0}; see the node log")]
+    Refused(u64),
+}
+
+#[derive(Deserialize)]
+struct RawBlock {
+    block: String,
+    certificate: String,
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    hex::decode(text.strip_prefix("0x").unwrap_or(text)).ok()
+}
+
+/// Follows `source` into `chain` until `shutdown` resolves.
+pub async fn follow(
+    chain: Chain,
+    source: Client,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), FollowError> {
+    use commonware_codec::DecodeExt as _;
+    let validators = phalanx_runtime::system::validators(&chain.head_state())
+        .map_err(|_| FollowError::BadValidatorKey)?
+        .iter()
+        .map(|key| {
+            PublicKey::decode(commonware_codec::Copying(&key[..]))
+                .map_err(|_| FollowError::BadValidatorKey)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    tokio::pin!(shutdown);
+    loop {
+        let step = async {
+            let remote = source.status().await?.height;
+            sync_to(&chain, &source, &validators, remote).await
+        };
+        tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            result = step => {
+                if let Err(e) = result {
+                    // A lying or unreachable source stalls us; keep trying, loudly.
+                    tracing::warn!(error = %e, "following the source failed; retrying");
+                }
+            }
+        }
+        tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+        }
+    }
+}
+
+async fn fetch(source: &Client, height: u64) -> Result<(Block, Vec<u8>), FollowError> {
+    let raw: RawBlock = source
+        .call("phalanx_rawBlock", vec![serde_json::json!(height)])
+        .await?;
+    let bytes = unhex(&raw.block).ok_or(FollowError::Malformed(height))?;
+    let block = Block::decode_strict(&bytes).map_err(|_| FollowError::Malformed(height))?;
+    let certificate = unhex(&raw.certificate).ok_or(FollowError::Malformed(height))?;
+    if block.height() != height {
+        return Err(FollowError::Malformed(height));
+    }
+    Ok((block, certificate))
+}
+
+/// Applies every block up to `target`, verified as described in the module docs.
+pub async fn sync_to(
+    chain: &Chain,
+    source: &Client,
+    validators: &[PublicKey],
+    target: u64,
+) -> Result<(), FollowError> {
+    let mut pending: Vec<Block> = Vec::new();
+    let mut height = chain.height() + 1;
+    while height <= target {
+        let (block, certificate) = fetch(source, height).await?;
+        if certificate.is_empty() {
+            pending.push(block);
+            height += 1;
+            continue;
+        }
+        verify_finalization(validators, NAMESPACE, &certificate, &block.hash()).map_err(|e| {
+            FollowError::BadCertificate {
+                height,
+                reason: e.to_string(),
+            }
+        })?;
+        // Uncertified ancestors must link, by parent hashes, to this certified block.
+        let mut expected: Hash = block.header.parent;
+        for ancestor in pending.iter().rev() {
+            if ancestor.hash() != expected {
+                return Err(FollowError::Unlinked {
+                    from: pending[0].height(),
+                    to: height,
+                });
+            }
+            expected = ancestor.header.parent;
+        }
+        for ancestor in pending.drain(..) {
+            let h = ancestor.height();
+            chain.finalize(ancestor, Vec::new());
+            if chain.height() != h {
+                return Err(FollowError::Refused(h));
+            }
+        }
+        chain.finalize(block, certificate);
+        if chain.height() != height {
+            return Err(FollowError::Refused(height));
+        }
+        height += 1;
+    }
+    Ok(())
+}
