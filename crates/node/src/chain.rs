@@ -183,7 +183,9 @@ pub struct Chain {
 
 impl std::fmt::Debug for Chain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Chain").field("genesis", &self.genesis_block.hash()).finish()
+        f.debug_struct("Chain")
+            .field("genesis", &self.genesis_block.hash())
+            .finish()
     }
 }
 
@@ -205,29 +207,43 @@ impl Chain {
         let genesis_hash = genesis_block.hash();
         let mut store = Store::open(&config.data_dir)?;
         if store.is_empty() {
-            store.append(&StoredBlock { block: genesis_block.clone(), certificate: Vec::new(), outcome: BlockOutcome::default() })?;
+            store.append(&StoredBlock {
+                block: genesis_block.clone(),
+                certificate: Vec::new(),
+                outcome: BlockOutcome::default(),
+            })?;
         }
         let stored_genesis = store.get(0)?.map(|s| s.block.hash()).unwrap_or(Hash::ZERO);
         if stored_genesis != genesis_hash {
-            return Err(ChainError::WrongChain { found: stored_genesis, expected: genesis_hash });
+            return Err(ChainError::WrongChain {
+                found: stored_genesis,
+                expected: genesis_hash,
+            });
         }
         // Start from the newest usable snapshot, else from genesis.
         let mut state = genesis_state;
         let mut from = 0;
         if let Some(snapshot) = store.read_snapshot()? {
-            let matches = store.get(snapshot.height)?.is_some_and(|s| s.block.hash() == snapshot.block_hash);
+            let matches = store
+                .get(snapshot.height)?
+                .is_some_and(|s| s.block.hash() == snapshot.block_hash);
             if matches {
                 state = State::from_snapshot(&snapshot.state)?;
                 from = snapshot.height;
             } else {
-                tracing::warn!(height = snapshot.height, "snapshot does not match the block log; replaying from genesis");
+                tracing::warn!(
+                    height = snapshot.height,
+                    "snapshot does not match the block log; replaying from genesis"
+                );
             }
         }
         let mut tx_index = HashMap::new();
         let mut height_by_hash = HashMap::new();
         let mut head = genesis_block.clone();
         for height in 0..store.len() {
-            let Some(stored) = store.get(height)? else { break };
+            let Some(stored) = store.get(height)? else {
+                break;
+            };
             for (index, tx) in stored.block.transactions.iter().enumerate() {
                 tx_index.insert(tx.hash(), (height, index as u32));
             }
@@ -243,7 +259,11 @@ impl Chain {
                     .map_err(|error| ChainError::Replay { height, error })?;
                 let computed = state.root();
                 if computed != stored.block.header.state_root {
-                    return Err(ChainError::RootMismatch { height, computed, expected: stored.block.header.state_root });
+                    return Err(ChainError::RootMismatch {
+                        height,
+                        computed,
+                        expected: stored.block.header.state_root,
+                    });
                 }
             }
             head = stored.block;
@@ -275,7 +295,9 @@ impl Chain {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A poisoned lock means a panic elsewhere mid-update; the data is still the last
         // consistent write of each field, so keep serving rather than cascade the panic.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The genesis config.
@@ -355,10 +377,24 @@ impl Chain {
     /// Where an included transaction is, with its receipt.
     pub fn transaction(&self, hash: &Hash) -> Result<Option<TxLocation>, StoreError> {
         let inner = self.lock();
-        let Some(&(height, index)) = inner.tx_index.get(hash) else { return Ok(None) };
-        let Some(stored) = inner.store.get(height)? else { return Ok(None) };
+        let Some(&(height, index)) = inner.tx_index.get(hash) else {
+            return Ok(None);
+        };
+        let Some(stored) = inner.store.get(height)? else {
+            return Ok(None);
+        };
         let block = stored.block.hash();
-        Ok(stored.outcome.receipts.get(index as usize).cloned().map(|receipt| TxLocation { height, block, index, receipt }))
+        Ok(stored
+            .outcome
+            .receipts
+            .get(index as usize)
+            .cloned()
+            .map(|receipt| TxLocation {
+                height,
+                block,
+                index,
+                receipt,
+            }))
     }
 
     /// Whether `hash` is waiting in the mempool.
@@ -372,10 +408,18 @@ impl Chain {
             let inner = self.lock();
             (inner.head_state.clone(), inner.head.clone())
         };
-        let certificate = self.block(head.height())?.map(|s| s.certificate).unwrap_or_default();
+        let certificate = self
+            .block(head.height())?
+            .map(|s| s.certificate)
+            .unwrap_or_default();
         let value = state.get(key).cloned();
         let proof = state.prove(key);
-        Ok(ProvenValue { header: head.header, certificate, value, proof })
+        Ok(ProvenValue {
+            header: head.header,
+            certificate,
+            value,
+            proof,
+        })
     }
 
     /// The context a transaction submitted now would be checked in.
@@ -405,7 +449,11 @@ impl Chain {
         system::check_envelope_with(&state, &ctx, &tx, NonceCheck::AllowFuture(NONCE_WINDOW))?;
         let mut inner = self.lock();
         if inner.tx_index.contains_key(&tx.hash()) {
-            return Err(TxError::StaleNonce { got: tx.tx.nonce, expected: tx.tx.nonce + 1 }.into());
+            return Err(TxError::StaleNonce {
+                got: tx.tx.nonce,
+                expected: tx.tx.nonce + 1,
+            }
+            .into());
         }
         Ok(inner.mempool.insert(tx)?)
     }
@@ -468,7 +516,10 @@ impl Chain {
             tx_root: tx_root(&included),
             state_root: state.root(),
         };
-        let block = Block { header, transactions: included };
+        let block = Block {
+            header,
+            transactions: included,
+        };
         let hash = block.hash();
         let mut inner = self.lock();
         for bad in rejected {
@@ -476,7 +527,14 @@ impl Chain {
         }
         inner.pending.insert(
             hash,
-            Arc::new(Executed { block: block.clone(), state, outcome: BlockOutcome { receipts, block_events } }),
+            Arc::new(Executed {
+                block: block.clone(),
+                state,
+                outcome: BlockOutcome {
+                    receipts,
+                    block_events,
+                },
+            }),
         );
         Some(block)
     }
@@ -495,7 +553,10 @@ impl Chain {
     /// (see [`crate::consensus::Application::verify`]).
     pub fn check_at(&self, parent: &Block, block: &Block, now_ms: u64) -> bool {
         if block.header.timestamp_ms > now_ms.saturating_add(MAX_FUTURE_DRIFT_MS) {
-            tracing::warn!(height = block.height(), "refusing block: timestamp is too far in the future");
+            tracing::warn!(
+                height = block.height(),
+                "refusing block: timestamp is too far in the future"
+            );
             return false;
         }
         match self.execute(parent, block) {
@@ -517,7 +578,11 @@ impl Chain {
             return Err("parent hash does not match".into());
         }
         if block.height() != parent.height() + 1 {
-            return Err(format!("height {} does not follow {}", block.height(), parent.height()));
+            return Err(format!(
+                "height {} does not follow {}",
+                block.height(),
+                parent.height()
+            ));
         }
         if block.header.timestamp_ms < parent.header.timestamp_ms {
             return Err("timestamp goes backwards".into());
@@ -529,19 +594,29 @@ impl Chain {
         if block.encoded_size() > MAX_BLOCK_BYTES {
             return Err("block is too large".into());
         }
-        let mut state = self.state_after(&parent_hash).ok_or("parent state unknown")?;
+        let mut state = self
+            .state_after(&parent_hash)
+            .ok_or("parent state unknown")?;
         let ctx = BlockContext {
             height: block.height(),
             timestamp_ms: block.header.timestamp_ms,
             genesis_hash: self.genesis_hash(),
             parent_hash,
         };
-        let outcome = phalanx_runtime::execute_block(&mut state, &ctx, &block.transactions).map_err(|e| e.to_string())?;
+        let outcome = phalanx_runtime::execute_block(&mut state, &ctx, &block.transactions)
+            .map_err(|e| e.to_string())?;
         let computed = state.root();
         if computed != block.header.state_root {
-            return Err(format!("state root {computed} does not match header {}", block.header.state_root));
+            return Err(format!(
+                "state root {computed} does not match header {}",
+                block.header.state_root
+            ));
         }
-        let executed = Arc::new(Executed { block: block.clone(), state, outcome });
+        let executed = Arc::new(Executed {
+            block: block.clone(),
+            state,
+            outcome,
+        });
         self.lock().pending.insert(hash, executed.clone());
         Ok(executed)
     }
@@ -558,20 +633,34 @@ impl Chain {
             return;
         }
         if block.height() != head.height() + 1 || block.header.parent != head.hash() {
-            tracing::error!(height = block.height(), head = head.height(), "finalized block does not extend the head");
+            tracing::error!(
+                height = block.height(),
+                head = head.height(),
+                "finalized block does not extend the head"
+            );
             return;
         }
         let executed = match self.execute(&head, &block) {
             Ok(executed) => executed,
             Err(reason) => {
-                let message = format!("finalized block {} ({}) fails here: {reason}", block.height(), block.hash());
-                tracing::error!("{message}; this node disagrees with the network and stops following it");
+                let message = format!(
+                    "finalized block {} ({}) fails here: {reason}",
+                    block.height(),
+                    block.hash()
+                );
+                tracing::error!(
+                    "{message}; this node disagrees with the network and stops following it"
+                );
                 self.lock().halted = Some(message);
                 return;
             }
         };
         let mut inner = self.lock();
-        let stored = StoredBlock { block: block.clone(), certificate, outcome: executed.outcome.clone() };
+        let stored = StoredBlock {
+            block: block.clone(),
+            certificate,
+            outcome: executed.outcome.clone(),
+        };
         if let Err(e) = inner.store.append(&stored) {
             let message = format!("cannot store finalized block {}: {e}", block.height());
             tracing::error!("{message}");
@@ -588,7 +677,9 @@ impl Chain {
         inner.head_state = executed.state.clone();
         inner.pending.retain(|_, e| e.block.height() > height);
         let state = executed.state.clone();
-        inner.mempool.prune(|who| system::nonce(&state, who).unwrap_or(0), height + 1);
+        inner
+            .mempool
+            .prune(|who| system::nonce(&state, who).unwrap_or(0), height + 1);
         if height % SNAPSHOT_EVERY == 0 {
             if let Err(e) = inner.store.write_snapshot(height, hash, &state.snapshot()) {
                 tracing::warn!(error = %e, "could not write a state snapshot; the block log still has everything");
@@ -601,7 +692,11 @@ impl Chain {
     /// Writes a snapshot of the head state (on clean shutdown), so a restart replays nothing.
     pub fn checkpoint(&self) -> Result<(), StoreError> {
         let inner = self.lock();
-        inner.store.write_snapshot(inner.head.height(), inner.head.hash(), &inner.head_state.snapshot())
+        inner.store.write_snapshot(
+            inner.head.height(),
+            inner.head.hash(),
+            &inner.head_state.snapshot(),
+        )
     }
 }
 

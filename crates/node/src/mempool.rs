@@ -72,7 +72,11 @@ impl Mempool {
         }
         let sender = tx.tx.signer;
         let nonce = tx.tx.nonce;
-        let existing = self.by_sender.get(&sender).and_then(|m| m.get(&nonce)).copied();
+        let existing = self
+            .by_sender
+            .get(&sender)
+            .and_then(|m| m.get(&nonce))
+            .copied();
         match existing {
             Some(old) => {
                 let old_fee = self.by_hash.get(&old).map_or(0, |t| t.tx.fee);
@@ -90,7 +94,10 @@ impl Mempool {
                 }
             }
         }
-        self.by_sender.entry(sender).or_default().insert(nonce, hash);
+        self.by_sender
+            .entry(sender)
+            .or_default()
+            .insert(nonce, hash);
         self.by_hash.insert(hash, tx);
         Ok(hash)
     }
@@ -146,7 +153,10 @@ impl Mempool {
         self.by_sender.retain(|sender, txs| {
             let next = nonce(sender);
             txs.retain(|n, hash| {
-                let keep = *n >= next && by_hash.get(hash).is_some_and(|tx| tx.tx.expires_at >= next_height);
+                let keep = *n >= next
+                    && by_hash
+                        .get(hash)
+                        .is_some_and(|tx| tx.tx.expires_at >= next_height);
                 if !keep {
                     by_hash.remove(hash);
                 }
@@ -182,7 +192,10 @@ mod tests {
             nonce,
             fee,
             expires_at: 100,
-            call: Call::Balances(BalancesCall::Transfer { to: key.account(), amount: 1 }),
+            call: Call::Balances(BalancesCall::Transfer {
+                to: key.account(),
+                amount: 1,
+            }),
         }
         .sign(&key, &Hash::ZERO)
     }
@@ -197,7 +210,8 @@ mod tests {
             pool.insert(tx("bob", n, 1)).expect("insert");
         }
         let ready = pool.ready(|_| 0, 10);
-        let order: Vec<(AccountId, u64)> = ready.iter().map(|t| (t.tx.signer, t.tx.nonce)).collect();
+        let order: Vec<(AccountId, u64)> =
+            ready.iter().map(|t| (t.tx.signer, t.tx.nonce)).collect();
         assert_eq!(order.len(), 4, "alice's nonce 3 waits for 2");
         assert_eq!(order[0].1, 0);
         assert_eq!(order[1].1, 0);
@@ -210,9 +224,18 @@ mod tests {
         let mut pool = Mempool::new();
         let first = tx("alice", 0, 10);
         pool.insert(first.clone()).expect("insert");
-        assert_eq!(pool.insert(first.clone()), Err(MempoolError::AlreadyKnown(first.hash())));
-        assert_eq!(pool.insert(tx("alice", 0, 10)), Err(MempoolError::AlreadyKnown(first.hash())));
-        assert_eq!(pool.insert(tx("alice", 0, 5)), Err(MempoolError::NonceTaken(0)));
+        assert_eq!(
+            pool.insert(first.clone()),
+            Err(MempoolError::AlreadyKnown(first.hash()))
+        );
+        assert_eq!(
+            pool.insert(tx("alice", 0, 10)),
+            Err(MempoolError::AlreadyKnown(first.hash()))
+        );
+        assert_eq!(
+            pool.insert(tx("alice", 0, 5)),
+            Err(MempoolError::NonceTaken(0))
+        );
         let better = tx("alice", 0, 11);
         pool.insert(better.clone()).expect("replace");
         assert_eq!(pool.len(), 1);
@@ -238,7 +261,10 @@ mod tests {
         for n in 0..MAX_PER_SENDER as u64 {
             pool.insert(tx("alice", n, 1)).expect("insert");
         }
-        assert_eq!(pool.insert(tx("alice", MAX_PER_SENDER as u64, 1)), Err(MempoolError::SenderFull));
+        assert_eq!(
+            pool.insert(tx("alice", MAX_PER_SENDER as u64, 1)),
+            Err(MempoolError::SenderFull)
+        );
         pool.insert(tx("bob", 0, 1)).expect("others still get in");
     }
 }

@@ -21,12 +21,22 @@ fn clock() -> (Clock, Arc<AtomicU64>) {
 }
 
 fn open_at(dir: &std::path::Path) -> Chain {
-    Chain::open(ChainConfig { data_dir: dir.to_path_buf(), genesis: genesis() }, clock().0).expect("opens")
+    Chain::open(
+        ChainConfig {
+            data_dir: dir.to_path_buf(),
+            genesis: genesis(),
+        },
+        clock().0,
+    )
+    .expect("opens")
 }
 
 fn node() -> Node {
     let dir = tempfile::tempdir().expect("tempdir");
-    Node { chain: open_at(dir.path()), _dir: Some(dir) }
+    Node {
+        chain: open_at(dir.path()),
+        _dir: Some(dir),
+    }
 }
 
 fn transfer(chain: &Chain, from: &str, to: &str, nonce: u64, amount: u128) -> SignedTransaction {
@@ -36,19 +46,26 @@ fn transfer(chain: &Chain, from: &str, to: &str, nonce: u64, amount: u128) -> Si
         nonce,
         fee: PHA / 100,
         expires_at: chain.height() + 50,
-        call: Call::Balances(BalancesCall::Transfer { to: Keypair::dev(to).account(), amount }),
+        call: Call::Balances(BalancesCall::Transfer {
+            to: Keypair::dev(to).account(),
+            amount,
+        }),
     }
     .sign(&key, &chain.genesis_hash())
 }
 
 fn free(chain: &Chain, who: &str) -> u128 {
-    phalanx_runtime::balances::account(&chain.head_state(), &Keypair::dev(who).account()).expect("balance").free
+    phalanx_runtime::balances::account(&chain.head_state(), &Keypair::dev(who).account())
+        .expect("balance")
+        .free
 }
 
 /// Builds the next block on `chain`'s head and finalizes it there; returns it.
 fn produce(chain: &Chain) -> Block {
     let head = chain.head();
-    let block = chain.build(&head, head.header.timestamp_ms + 500).expect("builds on the head");
+    let block = chain
+        .build(&head, head.header.timestamp_ms + 500)
+        .expect("builds on the head");
     chain.finalize(block.clone(), vec![1, 2, 3]);
     assert_eq!(chain.head().hash(), block.hash());
     phalanx_runtime::invariants::check(&chain.head_state()).expect("invariants hold");
@@ -59,7 +76,9 @@ fn produce(chain: &Chain) -> Block {
 fn a_block_built_by_one_node_verifies_and_finalizes_on_another() {
     let (a, b) = (node(), node());
     for n in 0..3 {
-        a.chain.submit_tx(transfer(&a.chain, "alice", "bob", n, PHA)).expect("admitted");
+        a.chain
+            .submit_tx(transfer(&a.chain, "alice", "bob", n, PHA))
+            .expect("admitted");
     }
     let genesis = a.chain.head();
     let block = a.chain.build(&genesis, T0 + 500).expect("built");
@@ -69,15 +88,32 @@ fn a_block_built_by_one_node_verifies_and_finalizes_on_another() {
     a.chain.finalize(block.clone(), vec![]);
     assert_eq!(a.chain.head_state().root(), b.chain.head_state().root());
     assert_eq!(free(&b.chain, "bob"), 1_000_003 * PHA);
-    assert_eq!(a.chain.mempool_len(), 0, "included transactions leave the mempool");
-    let location = a.chain.transaction(&block.transactions[1].hash()).expect("read").expect("indexed");
-    assert_eq!((location.height, location.index, location.receipt.error.clone()), (1, 1, None));
+    assert_eq!(
+        a.chain.mempool_len(),
+        0,
+        "included transactions leave the mempool"
+    );
+    let location = a
+        .chain
+        .transaction(&block.transactions[1].hash())
+        .expect("read")
+        .expect("indexed");
+    assert_eq!(
+        (
+            location.height,
+            location.index,
+            location.receipt.error.clone()
+        ),
+        (1, 1, None)
+    );
 }
 
 #[test]
 fn tampered_blocks_are_refused() {
     let (a, b) = (node(), node());
-    a.chain.submit_tx(transfer(&a.chain, "alice", "bob", 0, PHA)).expect("admitted");
+    a.chain
+        .submit_tx(transfer(&a.chain, "alice", "bob", 0, PHA))
+        .expect("admitted");
     let genesis = a.chain.head();
     let good = a.chain.build(&genesis, T0 + 500).expect("built");
 
@@ -88,11 +124,17 @@ fn tampered_blocks_are_refused() {
     let mut forged_tx = good.clone();
     forged_tx.transactions[0].signature[3] ^= 1;
     forged_tx.header.tx_root = tx_root(&forged_tx.transactions);
-    assert!(!b.chain.check(&genesis, &forged_tx), "a block with a forged signature is invalid");
+    assert!(
+        !b.chain.check(&genesis, &forged_tx),
+        "a block with a forged signature is invalid"
+    );
 
     let mut unlisted = good.clone();
     unlisted.transactions.clear();
-    assert!(!b.chain.check(&genesis, &unlisted), "tx root no longer matches");
+    assert!(
+        !b.chain.check(&genesis, &unlisted),
+        "tx root no longer matches"
+    );
 
     let mut wrong_height = good.clone();
     wrong_height.header.height = 5;
@@ -112,16 +154,28 @@ fn bad_submissions_are_refused_and_disturb_nothing() {
     let good = transfer(chain, "alice", "bob", 0, PHA);
     chain.submit_tx(good.clone()).expect("admitted");
 
-    assert!(matches!(chain.submit(&[1, 2, 3]), Err(SubmitError::Malformed(_))));
+    assert!(matches!(
+        chain.submit(&[1, 2, 3]),
+        Err(SubmitError::Malformed(_))
+    ));
     let mut trailing = good.encode();
     trailing.push(0);
-    assert!(matches!(chain.submit(&trailing), Err(SubmitError::Malformed(_))));
+    assert!(matches!(
+        chain.submit(&trailing),
+        Err(SubmitError::Malformed(_))
+    ));
 
     let mut forged = transfer(chain, "bob", "alice", 0, PHA);
     forged.signature[0] ^= 1;
-    assert!(matches!(chain.submit_tx(forged), Err(SubmitError::Invalid(TxError::BadSignature))));
+    assert!(matches!(
+        chain.submit_tx(forged),
+        Err(SubmitError::Invalid(TxError::BadSignature))
+    ));
 
-    assert!(matches!(chain.submit_tx(good.clone()), Err(SubmitError::Mempool(MempoolError::AlreadyKnown(_)))));
+    assert!(matches!(
+        chain.submit_tx(good.clone()),
+        Err(SubmitError::Mempool(MempoolError::AlreadyKnown(_)))
+    ));
 
     let pauper = Keypair::from_secret([5; 32]);
     let broke = Transaction {
@@ -129,15 +183,24 @@ fn bad_submissions_are_refused_and_disturb_nothing() {
         nonce: 0,
         fee: PHA / 100,
         expires_at: 10,
-        call: Call::Balances(BalancesCall::Transfer { to: pauper.account(), amount: 1 }),
+        call: Call::Balances(BalancesCall::Transfer {
+            to: pauper.account(),
+            amount: 1,
+        }),
     }
     .sign(&pauper, &chain.genesis_hash());
-    assert!(matches!(chain.submit_tx(broke), Err(SubmitError::Invalid(TxError::CannotPayFee { .. }))));
+    assert!(matches!(
+        chain.submit_tx(broke),
+        Err(SubmitError::Invalid(TxError::CannotPayFee { .. }))
+    ));
 
     let mut expired = transfer(chain, "charlie", "bob", 0, PHA).tx;
     expired.expires_at = 0;
     let expired = expired.sign(&Keypair::dev("charlie"), &chain.genesis_hash());
-    assert!(matches!(chain.submit_tx(expired), Err(SubmitError::Invalid(TxError::Expired { .. }))));
+    assert!(matches!(
+        chain.submit_tx(expired),
+        Err(SubmitError::Invalid(TxError::Expired { .. }))
+    ));
 
     let mut huge = transfer(chain, "dave", "bob", 0, PHA).tx;
     huge.call = Call::Governance(phalanx_primitives::call::GovernanceCall::Propose {
@@ -146,18 +209,31 @@ fn bad_submissions_are_refused_and_disturb_nothing() {
     });
     huge.fee = 1_000 * PHA;
     let huge = huge.sign(&Keypair::dev("dave"), &chain.genesis_hash());
-    assert!(matches!(chain.submit_tx(huge), Err(SubmitError::Invalid(TxError::TooLarge { .. }))));
+    assert!(matches!(
+        chain.submit_tx(huge),
+        Err(SubmitError::Invalid(TxError::TooLarge { .. }))
+    ));
 
     let mut cheap = transfer(chain, "eve", "bob", 0, PHA).tx;
     cheap.fee = 1;
     let cheap = cheap.sign(&Keypair::dev("eve"), &chain.genesis_hash());
-    assert!(matches!(chain.submit_tx(cheap), Err(SubmitError::Invalid(TxError::FeeTooLow { .. }))));
+    assert!(matches!(
+        chain.submit_tx(cheap),
+        Err(SubmitError::Invalid(TxError::FeeTooLow { .. }))
+    ));
 
-    assert_eq!(chain.mempool_len(), 1, "only the good transaction is pooled");
+    assert_eq!(
+        chain.mempool_len(),
+        1,
+        "only the good transaction is pooled"
+    );
     let block = produce(chain);
     assert_eq!(block.transactions, vec![good.clone()]);
     // Reused nonce after inclusion.
-    assert!(matches!(chain.submit_tx(good), Err(SubmitError::Invalid(TxError::StaleNonce { .. }))));
+    assert!(matches!(
+        chain.submit_tx(good),
+        Err(SubmitError::Invalid(TxError::StaleNonce { .. }))
+    ));
 }
 
 #[test]
@@ -166,10 +242,16 @@ fn a_restarted_node_keeps_height_and_balances() {
     let (root, bob, height) = {
         let chain = open_at(dir.path());
         for round in 0..5u64 {
-            chain.submit_tx(transfer(&chain, "alice", "bob", round, 7 * PHA)).expect("admitted");
+            chain
+                .submit_tx(transfer(&chain, "alice", "bob", round, 7 * PHA))
+                .expect("admitted");
             produce(&chain);
         }
-        (chain.head_state().root(), free(&chain, "bob"), chain.height())
+        (
+            chain.head_state().root(),
+            free(&chain, "bob"),
+            chain.height(),
+        )
     };
     assert_eq!(height, 5);
     let chain = open_at(dir.path());
@@ -178,7 +260,9 @@ fn a_restarted_node_keeps_height_and_balances() {
     assert_eq!(free(&chain, "bob"), bob);
     assert_eq!(bob, 1_000_035 * PHA);
     // And it carries on.
-    chain.submit_tx(transfer(&chain, "alice", "bob", 5, PHA)).expect("next nonce admitted");
+    chain
+        .submit_tx(transfer(&chain, "alice", "bob", 5, PHA))
+        .expect("next nonce admitted");
     produce(&chain);
     assert_eq!(chain.height(), 6);
     // A third start uses the snapshot written at open and replays nothing; same state.
@@ -187,7 +271,10 @@ fn a_restarted_node_keeps_height_and_balances() {
     drop(chain);
     let chain = open_at(dir.path());
     assert_eq!(chain.head_state().root(), root);
-    assert_eq!(chain.block(3).expect("read").map(|b| b.certificate), Some(vec![1, 2, 3]));
+    assert_eq!(
+        chain.block(3).expect("read").map(|b| b.certificate),
+        Some(vec![1, 2, 3])
+    );
 }
 
 #[test]
@@ -196,7 +283,14 @@ fn a_data_dir_of_another_chain_is_refused() {
     drop(open_at(dir.path()));
     let mut other = genesis();
     other.chain_id = "other".into();
-    let err = Chain::open(ChainConfig { data_dir: dir.path().into(), genesis: other }, clock().0).expect_err("refused");
+    let err = Chain::open(
+        ChainConfig {
+            data_dir: dir.path().into(),
+            genesis: other,
+        },
+        clock().0,
+    )
+    .expect_err("refused");
     assert!(matches!(err, ChainError::WrongChain { .. }), "{err}");
 }
 
@@ -205,7 +299,9 @@ fn forks_keep_separate_states_and_only_the_finalized_one_stays() {
     let n = node();
     let chain = &n.chain;
     let genesis = chain.head();
-    chain.submit_tx(transfer(chain, "alice", "bob", 0, PHA)).expect("admitted");
+    chain
+        .submit_tx(transfer(chain, "alice", "bob", 0, PHA))
+        .expect("admitted");
     let with_tx = chain.build(&genesis, T0 + 500).expect("fork a");
     let empty_fork = {
         // A competing proposal for the same height without the transaction.
