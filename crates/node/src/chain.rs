@@ -655,6 +655,15 @@ impl Chain {
                 return;
             }
         };
+        // Debug builds (every test) check the runtime's invariants after every finalized block:
+        // issuance within the cap, accounts summing to issuance, nothing negative.
+        #[cfg(debug_assertions)]
+        if let Err(e) = phalanx_runtime::invariants::check(&executed.state) {
+            let message = format!("invariant broken after block {}: {e}", block.height());
+            tracing::error!("{message}");
+            self.lock().halted = Some(message);
+            return;
+        }
         let mut inner = self.lock();
         let stored = StoredBlock {
             block: block.clone(),
@@ -680,7 +689,7 @@ impl Chain {
         inner
             .mempool
             .prune(|who| system::nonce(&state, who).unwrap_or(0), height + 1);
-        if height % SNAPSHOT_EVERY == 0 {
+        if height.is_multiple_of(SNAPSHOT_EVERY) {
             if let Err(e) = inner.store.write_snapshot(height, hash, &state.snapshot()) {
                 tracing::warn!(error = %e, "could not write a state snapshot; the block log still has everything");
             }

@@ -110,18 +110,13 @@ impl Mempool {
             .by_sender
             .iter()
             .map(|(sender, txs)| {
-                let mut next = nonce(sender);
-                let mut run = Vec::new();
-                for (n, hash) in txs.range(next..) {
-                    if *n != next {
-                        break;
-                    }
-                    if let Some(tx) = self.by_hash.get(hash) {
-                        run.push(tx);
-                    }
-                    next += 1;
-                }
-                run
+                let first = nonce(sender);
+                // The consecutive run of nonces starting at the account's next one.
+                txs.range(first..)
+                    .zip(first..)
+                    .take_while(|((n, _), expected)| *n == expected)
+                    .filter_map(|((_, hash), _)| self.by_hash.get(hash))
+                    .collect::<Vec<_>>()
             })
             .filter(|run| !run.is_empty())
             .collect();

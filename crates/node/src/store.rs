@@ -89,7 +89,10 @@ pub struct Store {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io { path: path.to_path_buf(), source }
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 fn checksum(payload: &[u8]) -> [u8; 8] {
@@ -104,20 +107,29 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let path = dir.join("blocks.log");
-        let mut log = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path).map_err(io(&path))?;
+        let mut log = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
         let mut bytes = Vec::new();
         log.read_to_end(&mut bytes).map_err(io(&path))?;
         let mut index = Vec::new();
         let mut offset = 0usize;
-        loop {
-            let Some(header) = bytes.get(offset..offset + 8) else { break };
+        while let Some(header) = bytes.get(offset..offset + 8) {
             if header[..4] != MAGIC {
                 break;
             }
             let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
             let start = offset + 8;
-            let Some(payload) = bytes.get(start..start + len) else { break };
-            let Some(sum) = bytes.get(start + len..start + len + 8) else { break };
+            let Some(payload) = bytes.get(start..start + len) else {
+                break;
+            };
+            let Some(sum) = bytes.get(start + len..start + len + 8) else {
+                break;
+            };
             if sum != checksum(payload) {
                 break;
             }
@@ -125,12 +137,20 @@ impl Store {
             offset = start + len + 8;
         }
         if offset < bytes.len() {
-            tracing::warn!(kept = index.len(), cut_bytes = bytes.len() - offset, "block log had a torn tail; cutting it off");
+            tracing::warn!(
+                kept = index.len(),
+                cut_bytes = bytes.len() - offset,
+                "block log had a torn tail; cutting it off"
+            );
             log.set_len(offset as u64).map_err(io(&path))?;
             log.sync_all().map_err(io(&path))?;
         }
         log.seek(SeekFrom::End(0)).map_err(io(&path))?;
-        Ok(Store { dir: dir.to_path_buf(), log, index })
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            log,
+            index,
+        })
     }
 
     /// Number of stored heights (the next height to append).
@@ -147,7 +167,10 @@ impl Store {
     pub fn append(&mut self, entry: &StoredBlock) -> Result<()> {
         let height = entry.block.height();
         if height != self.len() {
-            return Err(StoreError::OutOfOrder { got: height, have: self.len().wrapping_sub(1) });
+            return Err(StoreError::OutOfOrder {
+                got: height,
+                have: self.len().wrapping_sub(1),
+            });
         }
         let payload = entry.encode();
         let path = self.dir.join("blocks.log");
@@ -165,7 +188,9 @@ impl Store {
 
     /// The stored block at `height`.
     pub fn get(&self, height: u64) -> Result<Option<StoredBlock>> {
-        let Some(&(offset, len)) = self.index.get(height as usize) else { return Ok(None) };
+        let Some(&(offset, len)) = self.index.get(height as usize) else {
+            return Ok(None);
+        };
         let path = self.dir.join("blocks.log");
         let mut file = File::open(&path).map_err(io(&path))?;
         file.seek(SeekFrom::Start(offset)).map_err(io(&path))?;
@@ -173,7 +198,10 @@ impl Store {
         file.read_exact(&mut payload).map_err(io(&path))?;
         decode_strict(&payload, MAX_ENTRY)
             .map(Some)
-            .map_err(|e| StoreError::Corrupt { height, reason: e.to_string() })
+            .map_err(|e| StoreError::Corrupt {
+                height,
+                reason: e.to_string(),
+            })
     }
 
     /// Writes a snapshot atomically (temporary file, fsync, rename).
@@ -207,9 +235,16 @@ impl Store {
             tracing::warn!("ignoring a snapshot whose checksum does not match");
             return Ok(None);
         }
-        let (height, block_hash, state): (u64, Hash, Vec<u8>) =
-            decode_strict(payload, usize::MAX).map_err(|e| StoreError::Corrupt { height: 0, reason: e.to_string() })?;
-        Ok(Some(Snapshot { height, block_hash, state }))
+        let (height, block_hash, state): (u64, Hash, Vec<u8>) = decode_strict(payload, usize::MAX)
+            .map_err(|e| StoreError::Corrupt {
+                height: 0,
+                reason: e.to_string(),
+            })?;
+        Ok(Some(Snapshot {
+            height,
+            block_hash,
+            state,
+        }))
     }
 }
 
@@ -243,11 +278,17 @@ mod tests {
             for h in 0..5 {
                 store.append(&entry(h)).expect("append");
             }
-            assert!(matches!(store.append(&entry(9)), Err(StoreError::OutOfOrder { got: 9, .. })));
+            assert!(matches!(
+                store.append(&entry(9)),
+                Err(StoreError::OutOfOrder { got: 9, .. })
+            ));
         }
         // Simulate a crash in the middle of writing height 5.
         let path = dir.path().join("blocks.log");
-        let mut file = OpenOptions::new().append(true).open(&path).expect("open log");
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open log");
         file.write_all(&MAGIC).expect("write");
         file.write_all(&100u32.to_le_bytes()).expect("write");
         file.write_all(&[1, 2, 3]).expect("write");
@@ -282,9 +323,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path()).expect("open");
         assert!(store.read_snapshot().expect("read").is_none());
-        store.write_snapshot(7, Hash::of(b"b"), b"state").expect("write");
+        store
+            .write_snapshot(7, Hash::of(b"b"), b"state")
+            .expect("write");
         let snap = store.read_snapshot().expect("read").expect("present");
-        assert_eq!((snap.height, snap.block_hash, snap.state.as_slice()), (7, Hash::of(b"b"), &b"state"[..]));
+        assert_eq!(
+            (snap.height, snap.block_hash, snap.state.as_slice()),
+            (7, Hash::of(b"b"), &b"state"[..])
+        );
         let path = dir.path().join("state.snapshot");
         let mut bytes = std::fs::read(&path).expect("read");
         bytes[6] ^= 1;

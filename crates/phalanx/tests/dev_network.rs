@@ -3,6 +3,8 @@
 //! Ctrl-C (SIGINT) and restarted on the same data directory, which must resume with nothing
 //! lost.
 
+#![allow(clippy::panic)] // integration-test helpers fail the test by panicking
+
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -3,6 +3,8 @@
 //! checking every certificate) run them; a transfer sent to one validator is seen by all;
 //! with one validator stopped the other three keep finalizing.
 
+#![allow(clippy::panic)] // integration-test helpers fail the test by panicking
+
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -251,8 +251,7 @@ fn passed_proposals_take_effect_validators_treasury_and_governance_params() {
         .any(|e| matches!(e, Event::TreasurySpent { .. })));
     assert!(chain
         .events
-        .iter()
-        .any(|e| *e == Event::ValidatorsChanged { count: 3 }));
+        .contains(&Event::ValidatorsChanged { count: 3 }));
     // New proposals use the new periods.
     let next = chain.propose(&alice, vec![set_base_fee(9)]);
     let p = chain.proposal(next);
