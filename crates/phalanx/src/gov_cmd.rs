@@ -2,7 +2,7 @@
 //!
 //! A privileged call is given as JSON in its serde form, for example:
 //! - `{"treasury_spend":{"to":"pha1…","amount":1000000000000}}` (amounts in units)
-//! - `{"set_validators":["<hex key>", …]}` as byte arrays
+//! - `{"set_validators":["<64 hex chars>", …]}` (ed25519 consensus keys)
 //! - `{"set_chain_params":{"base_fee":…,"byte_fee":…,"max_tx_bytes":…,"max_block_txs":…,"max_expiry_blocks":…}}`
 //! - `{"set_governance_params":{"voting_period":20,"enactment_delay":5,"proposal_deposit":…,"min_turnout":0}}`
 //! - `{"cancel_proposal":{"proposal":3}}`

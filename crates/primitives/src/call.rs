@@ -103,7 +103,7 @@ pub enum PrivilegedCall {
         amount: Balance,
     },
     /// Replace the validator set (ed25519 consensus keys) from the next epoch on.
-    SetValidators(Vec<[u8; 32]>),
+    SetValidators(#[serde(with = "hex_array_list")] Vec<[u8; 32]>),
     /// End a proposal as spam: it does not execute and its deposit goes to the treasury.
     CancelProposal {
         /// The proposal to cancel.
@@ -396,10 +396,50 @@ mod hex_array {
     }
 }
 
+/// Serde for lists of 32-byte keys as hex strings.
+mod hex_array_list {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(keys: &[[u8; 32]], s: S) -> Result<S::Ok, S::Error> {
+        keys.iter()
+            .map(hex::encode)
+            .collect::<Vec<_>>()
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<[u8; 32]>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|text| {
+                let text = text.strip_prefix("0x").unwrap_or(text);
+                hex::decode(text)
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .ok_or_else(|| serde::de::Error::custom("expected 32 bytes of hex per key"))
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::codec::decode_strict;
+
+    #[test]
+    fn validator_keys_are_hex_in_json() {
+        let call = PrivilegedCall::SetValidators(vec![[0xab; 32]]);
+        let json = serde_json::to_string(&call).expect("serializes");
+        assert_eq!(
+            json,
+            format!("{{\"set_validators\":[\"{}\"]}}", "ab".repeat(32))
+        );
+        assert_eq!(
+            serde_json::from_str::<PrivilegedCall>(&json).expect("parses"),
+            call
+        );
+        assert!(serde_json::from_str::<PrivilegedCall>("{\"set_validators\":[\"abcd\"]}").is_err());
+    }
     use proptest::prelude::*;
 
     fn registration() -> Registration {
