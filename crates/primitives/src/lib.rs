@@ -12,7 +12,8 @@
 //! - Calls and events are chain-visible enums: their variants only ever grow at the end.
 //!
 //! It sits at the bottom of the dependency graph: the runtime, node, light client, worker and
-//! client SDK all build on it, and it depends on nothing of Phalanx.
+//! client SDK all build on it. Its only Phalanx dependency is `phalanx-attestation`, whose
+//! policy type a privileged call carries.
 
 pub mod account;
 pub mod block;
