@@ -21,10 +21,15 @@
 //! delivered finalization certificate verifies with `verify_finalization`, and the equivocation
 //! was reported as verifiable misbehaviour naming the byzantine validator.
 
+// Test code: a poisoned lock or malformed fixture should fail the test loudly.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 use commonware_consensus::simplex::mocks::conflicter::{self, Conflicter};
 use commonware_cryptography::{ed25519, Sha256, Signer as _};
 use commonware_p2p::simulated::{self, Link, Network, Oracle};
-use commonware_runtime::{deterministic, Clock as _, Handle, Runner as _, Spawner as _, Supervisor as _};
+use commonware_runtime::{
+    deterministic, Clock as _, Handle, Runner as _, Spawner as _, Supervisor as _,
+};
 use commonware_utils::{ordered::Set, probability, NZUsize};
 use phalanx_node::consensus::{
     engine::{self, channel_quota, Channels, EngineConfig},
@@ -197,7 +202,10 @@ impl Application for ToyChain {
             counter: parent.counter + 1,
             state_root: state_root(&parent.state_root, height),
         };
-        self.known.lock().unwrap().insert(block.block_hash(), block.clone());
+        self.known
+            .lock()
+            .unwrap()
+            .insert(block.block_hash(), block.clone());
         Some(block)
     }
 
@@ -214,7 +222,10 @@ impl Application for ToyChain {
         if !valid {
             return Verdict::Invalid;
         }
-        self.known.lock().unwrap().insert(block.block_hash(), block.clone());
+        self.known
+            .lock()
+            .unwrap()
+            .insert(block.block_hash(), block.clone());
         Verdict::Valid
     }
 
@@ -238,8 +249,12 @@ impl Application for ToyChain {
             ));
         }
         if let Some(certificate) = certificate {
-            match verify_finalization(&self.validators, NAMESPACE, &certificate, &block.block_hash())
-            {
+            match verify_finalization(
+                &self.validators,
+                NAMESPACE,
+                &certificate,
+                &block.block_hash(),
+            ) {
                 Ok(_) => durable.certified.push(block.height),
                 Err(err) => durable
                     .violations
@@ -249,7 +264,10 @@ impl Application for ToyChain {
         durable.blocks.insert(block.height, block);
         // Unfinalized post-states below the tip are no longer needed.
         let tip = durable.tip();
-        self.known.lock().unwrap().retain(|_, known| known.height > tip);
+        self.known
+            .lock()
+            .unwrap()
+            .retain(|_, known| known.height > tip);
     }
 
     fn finalized_height(&self) -> u64 {
@@ -337,11 +355,8 @@ fn start_honest(
                 blocks: register(engine::BLOCKS).await,
                 backfill: register(engine::BACKFILL).await,
             };
-            let mut config = EngineConfig::new(
-                key,
-                chain.validators.clone(),
-                format!("validator{index}"),
-            );
+            let mut config =
+                EngineConfig::new(key, chain.validators.clone(), format!("validator{index}"));
             config.max_block_bytes = MAX_BLOCK_BYTES;
             engine::run(context, config, chain, channels, control, oracle.manager())
                 .await
@@ -371,13 +386,19 @@ async fn start_byzantine(
 async fn wait_for(context: &deterministic::Context, stores: &[Arc<Mutex<Durable>>], height: u64) {
     let mut polls = 0u64;
     loop {
-        let tips: Vec<u64> = stores.iter().map(|store| store.lock().unwrap().tip()).collect();
+        let tips: Vec<u64> = stores
+            .iter()
+            .map(|store| store.lock().unwrap().tip())
+            .collect();
         if tips.iter().all(|tip| *tip >= height) {
             return;
         }
         polls += 1;
-        if polls % 40 == 0 {
-            eprintln!("waiting for height {height}: tips {tips:?} at {:?}", context.current());
+        if polls.is_multiple_of(40) {
+            eprintln!(
+                "waiting for height {height}: tips {tips:?} at {:?}",
+                context.current()
+            );
         }
         context.sleep(Duration::from_millis(250)).await;
     }
@@ -387,11 +408,21 @@ async fn wait_for(context: &deterministic::Context, stores: &[Arc<Mutex<Durable>
 // The scenario
 // ---------------------------------------------------------------------------------------------
 
-#[test]
-fn honest_validators_agree_through_crash_restart_and_equivocation() {
+/// Outcome of one run of the scenario.
+struct Outcome {
+    validators: Vec<PublicKey>,
+    honest: Vec<usize>,
+    stores: Vec<Arc<Mutex<Durable>>>,
+    crash_tip: u64,
+}
+
+/// Runs the whole scenario (both phases) from `SEED`.
+fn scenario() -> Outcome {
     let keys = keys();
     let validators: Vec<PublicKey> = keys.iter().map(|key| key.public_key()).collect();
-    let honest: Vec<usize> = (0..VALIDATORS as usize).filter(|i| *i != BYZANTINE).collect();
+    let honest: Vec<usize> = (0..VALIDATORS as usize)
+        .filter(|i| *i != BYZANTINE)
+        .collect();
     let stores: Vec<Arc<Mutex<Durable>>> = (0..VALIDATORS).map(|_| Durable::new()).collect();
     let honest_stores: Vec<_> = honest.iter().map(|i| stores[*i].clone()).collect();
 
@@ -412,8 +443,14 @@ fn honest_validators_agree_through_crash_restart_and_equivocation() {
             let mut handles = BTreeMap::new();
             for &index in &honest {
                 let chain = ToyChain::new(validators.clone(), stores[index].clone());
-                let handle =
-                    start_honest(&context, "validator", &oracle, index, keys[index].clone(), chain);
+                let handle = start_honest(
+                    &context,
+                    "validator",
+                    &oracle,
+                    index,
+                    keys[index].clone(),
+                    chain,
+                );
                 handles.insert(index, handle);
             }
             let _byzantine =
@@ -473,21 +510,56 @@ fn honest_validators_agree_through_crash_restart_and_equivocation() {
         }
     });
 
-    // Every honest validator finalized the same chain.
-    let reference = stores[honest[0]].lock().unwrap();
-    assert!(crash_tip >= 10, "crashed validator had progressed before the crash");
+    Outcome {
+        validators,
+        honest,
+        stores,
+        crash_tip,
+    }
+}
+
+#[test]
+fn honest_validators_agree_through_crash_restart_and_equivocation() {
+    let Outcome {
+        validators,
+        honest,
+        stores,
+        crash_tip,
+    } = scenario();
     for &index in &honest {
         let store = stores[index].lock().unwrap();
-        assert!(store.tip() >= 40, "validator {index} reached only {}", store.tip());
+        eprintln!(
+            "validator {index}: tip {}, certified heights {}, evidence {}",
+            store.tip(),
+            store.certified.len(),
+            store.evidence.len()
+        );
+    }
+    eprintln!("crashed validator was at height {crash_tip} when it crashed");
+
+    // Every honest validator finalized the same chain.
+    let reference = stores[honest[0]].lock().unwrap().blocks.clone();
+    let reference_tip = reference.keys().next_back().copied().unwrap_or(0);
+    assert!(
+        crash_tip >= 10,
+        "crashed validator had progressed before the crash"
+    );
+    for &index in &honest {
+        let store = stores[index].lock().unwrap();
+        assert!(
+            store.tip() >= 40,
+            "validator {index} reached only {}",
+            store.tip()
+        );
         assert!(
             store.violations.is_empty(),
             "validator {index} saw violations: {:?}",
             store.violations
         );
-        let common = store.tip().min(reference.tip());
+        let common = store.tip().min(reference_tip);
         for height in 0..=common {
             let ours = &store.blocks[&height];
-            let theirs = &reference.blocks[&height];
+            let theirs = &reference[&height];
             assert_eq!(
                 ours.block_hash(),
                 theirs.block_hash(),
@@ -505,7 +577,6 @@ fn honest_validators_agree_through_crash_restart_and_equivocation() {
             store.tip()
         );
     }
-    drop(reference);
 
     // The restarted validator caught up past where it crashed.
     assert!(stores[CRASHED].lock().unwrap().tip() >= 40);
@@ -515,7 +586,10 @@ fn honest_validators_agree_through_crash_restart_and_equivocation() {
     let mut reported = 0;
     for &index in &honest {
         for evidence in &stores[index].lock().unwrap().evidence {
-            assert_eq!(&evidence.validator, byzantine_key, "only the byzantine node is accused");
+            assert_eq!(
+                &evidence.validator, byzantine_key,
+                "only the byzantine node is accused"
+            );
             let checked = verify_misbehaviour(&validators, NAMESPACE, &evidence.evidence)
                 .expect("evidence verifies");
             assert_eq!(&checked, evidence);
@@ -525,7 +599,62 @@ fn honest_validators_agree_through_crash_restart_and_equivocation() {
     assert!(reported > 0, "the equivocation was not reported");
     let kinds: Vec<MisbehaviourKind> = honest
         .iter()
-        .flat_map(|i| stores[*i].lock().unwrap().evidence.iter().map(|e| e.kind).collect::<Vec<_>>())
+        .flat_map(|i| {
+            stores[*i]
+                .lock()
+                .unwrap()
+                .evidence
+                .iter()
+                .map(|e| e.kind)
+                .collect::<Vec<_>>()
+        })
         .collect();
     assert!(kinds.contains(&MisbehaviourKind::ConflictingNotarize));
+}
+
+/// The fixed seed replays exactly: a second run finalizes the very same blocks.
+#[test]
+fn same_seed_replays_the_same_chain() {
+    let first = scenario();
+    let second = scenario();
+    let chain = |outcome: &Outcome| -> Vec<Hash> {
+        let store = outcome.stores[outcome.honest[0]].lock().unwrap();
+        store.blocks.values().map(ToyBlock::block_hash).collect()
+    };
+    let (a, b) = (chain(&first), chain(&second));
+    let common = a.len().min(b.len());
+    assert!(common > 40);
+    assert_eq!(a[..common], b[..common]);
+}
+
+/// A network of one validator (the `phalanx dev` setup) finalizes on its own.
+#[test]
+fn single_validator_finalizes_alone() {
+    let key = ed25519::PrivateKey::from_seed(7);
+    let validators = vec![key.public_key()];
+    let store = Durable::new();
+    let runtime = deterministic::Config::default()
+        .with_seed(SEED)
+        .with_timeout(Some(Duration::from_secs(120)));
+    deterministic::Runner::new(runtime).start({
+        let store = store.clone();
+        move |context| async move {
+            let oracle = network(&context, &validators).await;
+            let chain = ToyChain::new(validators.clone(), store.clone());
+            let _validator = start_honest(&context, "validator", &oracle, 0, key, chain);
+            wait_for(&context, std::slice::from_ref(&store), 20).await;
+            // Blocks are spaced by the block interval, not produced as fast as possible.
+            let elapsed = context
+                .current()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap();
+            assert!(
+                elapsed >= Duration::from_millis(500 * 19),
+                "blocks came too fast"
+            );
+        }
+    });
+    let store = store.lock().unwrap();
+    assert!(store.violations.is_empty(), "{:?}", store.violations);
+    assert_eq!(store.certified.len() as u64, store.tip());
 }

@@ -117,7 +117,10 @@ impl<A: Application> Builder<A> {
             }
             parent = child;
         }
-        debug!(height = parent.block().block_height(), "restored parent state");
+        debug!(
+            height = parent.block().block_height(),
+            "restored parent state"
+        );
         true
     }
 
@@ -165,9 +168,8 @@ where
         let parent = ancestry.next().await?.inner().clone();
 
         // Space blocks: wait until `block_interval` after the parent's timestamp.
-        let earliest = UNIX_EPOCH
-            + Duration::from_millis(parent.block().timestamp_ms())
-            + self.block_interval;
+        let earliest =
+            UNIX_EPOCH + Duration::from_millis(parent.block().timestamp_ms()) + self.block_interval;
         if context.current() < earliest {
             context.sleep_until(earliest).await;
         }
@@ -281,7 +283,11 @@ pub async fn deliver<E, A>(
 {
     let applied = application.finalized_height();
     if let Some(processed) = processed.filter(|processed| *processed > applied) {
-        info!(from = applied + 1, to = processed, "replaying finalized blocks to the chain");
+        info!(
+            from = applied + 1,
+            to = processed,
+            "replaying finalized blocks to the chain"
+        );
         for height in applied + 1..=processed {
             let Some(block) = marshal.get_block(Height::new(height)).await else {
                 warn!(height, "finalized block missing from consensus storage");
@@ -316,5 +322,8 @@ async fn apply<E: Spawner, A: Application>(
     );
     let application = application.clone();
     let chain_block = block.inner().block().clone();
-    let _ = blocking(context, move || application.finalized(chain_block, certificate)).await;
+    let _ = blocking(context, move || {
+        application.finalized(chain_block, certificate)
+    })
+    .await;
 }

@@ -87,7 +87,10 @@ impl<B: ChainBlock> Read for ConsensusBlock<B> {
         let wrapped = Self::new(block);
         // Reject any alternate encoding: consensus compares blocks by their bytes.
         if wrapped.bytes != bytes {
-            return Err(CodecError::Invalid("phalanx::Block", "non-canonical encoding"));
+            return Err(CodecError::Invalid(
+                "phalanx::Block",
+                "non-canonical encoding",
+            ));
         }
         Ok(wrapped)
     }

@@ -114,19 +114,15 @@ mod tests {
         let finalizes: Vec<Finalize<Scheme, _>> = signers
             .iter()
             .map(|index| {
-                let scheme =
-                    Scheme::signer(namespace, participants.clone(), all[*index].clone())
-                        .expect("signer is a participant");
+                let scheme = Scheme::signer(namespace, participants.clone(), all[*index].clone())
+                    .expect("signer is a participant");
                 Finalize::sign(&scheme, proposal.clone()).expect("signer can sign")
             })
             .collect();
         let assembler = Scheme::verifier(namespace, participants);
-        let finalization = Finalization::from_finalizes(
-            &assembler,
-            non_empty![@finalizes.iter()],
-            &Sequential,
-        )
-        .expect("assembles");
+        let finalization =
+            Finalization::from_finalizes(&assembler, non_empty![@finalizes.iter()], &Sequential)
+                .expect("assembles");
         encode_finalization(&finalization)
     }
 
@@ -173,8 +169,7 @@ mod tests {
         finalization.certificate.signers = Signers::new(4, kept).expect("valid signer set");
         finalization.certificate.signatures.pop();
         let stripped = encode_finalization(&finalization);
-        let err =
-            verify_finalization(&publics(&all), NS, &stripped, &hash).expect_err("2 of 4");
+        let err = verify_finalization(&publics(&all), NS, &stripped, &hash).expect_err("2 of 4");
         assert!(matches!(err, Error::InvalidSignatures));
     }
 

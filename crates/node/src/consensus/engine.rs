@@ -33,10 +33,8 @@ use commonware_consensus::{
         standard::{Inline, Standard},
     },
     simplex::{
-        self,
-        elector::RoundRobin,
-        scheme::reporter::AttributableReporter,
-        ForwardPolicy, SkipBudget, SkipPolicy,
+        self, elector::RoundRobin, scheme::reporter::AttributableReporter, ForwardPolicy,
+        SkipBudget, SkipPolicy,
     },
     types::{Epoch, FixedEpocher, ViewDelta},
     Reporters,
@@ -49,7 +47,7 @@ use commonware_p2p::{Blocker, Provider, Receiver, Sender};
 use commonware_parallel::Sequential;
 use commonware_runtime::{buffer::paged::CacheRef, Clock, Metrics, Quota, Spawner, Storage};
 use commonware_storage::archive::immutable;
-use commonware_utils::{ordered::Set, NonZeroDuration, NZUsize, NZU16, NZU32, NZU64};
+use commonware_utils::{ordered::Set, NZUsize, NonZeroDuration, NZU16, NZU32, NZU64};
 use futures::future::select_all;
 use std::{num::NonZeroUsize, time::Duration};
 use tracing::info;

@@ -85,8 +85,9 @@ pub fn verify_misbehaviour(
     evidence: &[u8],
 ) -> Result<Misbehaviour> {
     let scheme = verifier(validators, namespace)?;
-    let activity = Activity::<Scheme, Digest>::decode_cfg(Copying(evidence), &scheme.participants().len())
-        .map_err(|err| Error::InvalidEvidence(err.to_string()))?;
+    let activity =
+        Activity::<Scheme, Digest>::decode_cfg(Copying(evidence), &scheme.participants().len())
+            .map_err(|err| Error::InvalidEvidence(err.to_string()))?;
     let misbehaviour = misbehaviour_of(&scheme, &activity)
         .ok_or(Error::InvalidEvidence("the activity is not a fault".into()))?;
     let mut rng = commonware_utils::sys_rng();

@@ -195,3 +195,187 @@ pub async fn run_validator<A: Application>(
     )
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consensus::{ChainBlock, Verdict};
+    use commonware_runtime::{Clock as _, Runner as _, Spawner as _};
+    use phalanx_primitives::Hash;
+    use std::sync::{Arc, Mutex};
+
+    /// A block that is just a height and a parent link.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    struct Tick {
+        height: u64,
+        parent: Hash,
+        timestamp_ms: u64,
+    }
+
+    impl ChainBlock for Tick {
+        fn block_hash(&self) -> Hash {
+            Hash::of(&self.to_bytes())
+        }
+        fn block_height(&self) -> u64 {
+            self.height
+        }
+        fn parent_hash(&self) -> Hash {
+            self.parent
+        }
+        fn timestamp_ms(&self) -> u64 {
+            self.timestamp_ms
+        }
+        fn to_bytes(&self) -> Vec<u8> {
+            [
+                &self.height.to_le_bytes()[..],
+                &self.parent.0,
+                &self.timestamp_ms.to_le_bytes(),
+            ]
+            .concat()
+        }
+        fn from_bytes(bytes: &[u8]) -> Option<Self> {
+            if bytes.len() != 48 {
+                return None;
+            }
+            Some(Tick {
+                height: u64::from_le_bytes(bytes[..8].try_into().ok()?),
+                parent: Hash(bytes[8..40].try_into().ok()?),
+                timestamp_ms: u64::from_le_bytes(bytes[40..].try_into().ok()?),
+            })
+        }
+    }
+
+    /// Accepts every well-linked block and records finalized heights.
+    #[derive(Clone, Default)]
+    struct Ticks {
+        finalized: Arc<Mutex<Vec<(u64, bool)>>>,
+    }
+
+    impl Application for Ticks {
+        type Block = Tick;
+        fn genesis(&self) -> Tick {
+            Tick {
+                height: 0,
+                parent: Hash([0; 32]),
+                timestamp_ms: 0,
+            }
+        }
+        fn propose(&self, parent: &Tick, timestamp_ms: u64) -> Option<Tick> {
+            Some(Tick {
+                height: parent.height + 1,
+                parent: parent.block_hash(),
+                timestamp_ms: timestamp_ms.max(parent.timestamp_ms + 1),
+            })
+        }
+        fn verify(&self, parent: &Tick, block: &Tick, _now_ms: u64) -> Verdict {
+            if block.height == parent.height + 1 && block.parent == parent.block_hash() {
+                Verdict::Valid
+            } else {
+                Verdict::Invalid
+            }
+        }
+        fn finalized(&self, block: Tick, certificate: Option<Vec<u8>>) {
+            let mut finalized = self.finalized.lock().expect("lock");
+            if block.height > finalized.last().map_or(0, |(height, _)| *height) {
+                finalized.push((block.height, certificate.is_some()));
+            }
+        }
+        fn finalized_height(&self) -> u64 {
+            self.finalized
+                .lock()
+                .expect("lock")
+                .last()
+                .map_or(0, |(height, _)| *height)
+        }
+    }
+
+    /// One validator on the production runtime and p2p stack finalizes blocks by itself.
+    #[test]
+    fn single_validator_runs_on_tokio() {
+        let storage = tempfile::tempdir().expect("temp dir");
+        let signer = PrivateKey::from_seed(42);
+        let listen: SocketAddr = "127.0.0.1:0".parse().expect("address");
+        let mut config = ValidatorConfig::single(signer, listen, storage.path().to_path_buf());
+        config.timeouts.block_interval = Duration::from_millis(50);
+        let app = Ticks::default();
+        let finalized = app.finalized.clone();
+        let watched = finalized.clone();
+        runner(&config).start(|context| async move {
+            let _validator = context
+                .child("validator")
+                .spawn(move |context| run_validator(context, config, app));
+            for _ in 0..200 {
+                if watched.lock().expect("lock").len() >= 5 {
+                    break;
+                }
+                context.sleep(Duration::from_millis(50)).await;
+            }
+        });
+        let finalized = finalized.lock().expect("lock");
+        assert!(finalized.len() >= 5, "finalized only {:?}", *finalized);
+        let heights: Vec<u64> = finalized.iter().map(|(height, _)| *height).collect();
+        assert_eq!(heights, (1..=heights.len() as u64).collect::<Vec<_>>());
+        assert!(finalized.iter().all(|(_, certified)| *certified));
+    }
+
+    /// Four validators on loopback (one runtime and storage directory each, as four processes
+    /// would run) connect over authenticated p2p and finalize the same blocks.
+    #[test]
+    fn four_validators_on_loopback() {
+        let keys: Vec<PrivateKey> = (0..4)
+            .map(|seed| PrivateKey::from_seed(100 + seed))
+            .collect();
+        let peers: Vec<Peer> = keys
+            .iter()
+            .map(|key| {
+                // Reserve a free port.
+                let socket = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+                Peer {
+                    public_key: key.public_key(),
+                    address: socket.local_addr().expect("address"),
+                }
+            })
+            .collect();
+        let storage = tempfile::tempdir().expect("temp dir");
+        let threads: Vec<_> = keys
+            .into_iter()
+            .zip(peers.clone())
+            .enumerate()
+            .map(|(index, (key, me))| {
+                let mut config = ValidatorConfig::new(
+                    key,
+                    peers.clone(),
+                    me.address,
+                    storage.path().join(format!("v{index}")),
+                );
+                config.timeouts.block_interval = Duration::from_millis(50);
+                std::thread::spawn(move || {
+                    let app = Ticks::default();
+                    let finalized = app.finalized.clone();
+                    runner(&config).start(|context| async move {
+                        let _validator = context
+                            .child("validator")
+                            .spawn(move |context| run_validator(context, config, app));
+                        for _ in 0..600 {
+                            if finalized.lock().expect("lock").len() >= 5 {
+                                break;
+                            }
+                            context.sleep(Duration::from_millis(50)).await;
+                        }
+                        // Keep serving peers a little longer so they finish too.
+                        context.sleep(Duration::from_secs(2)).await;
+                        let finalized = finalized.lock().expect("lock").clone();
+                        finalized
+                    })
+                })
+            })
+            .collect();
+        let results: Vec<Vec<(u64, bool)>> = threads
+            .into_iter()
+            .map(|thread| thread.join().expect("validator thread"))
+            .collect();
+        for finalized in &results {
+            assert!(finalized.len() >= 5, "finalized only {finalized:?}");
+        }
+    }
+}
