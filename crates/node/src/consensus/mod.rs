@@ -61,33 +61,12 @@ pub use engine::{run, Channels, EngineConfig, Timeouts};
 pub use evidence::{Misbehaviour, MisbehaviourKind};
 pub use validator::{run_validator, runner, Peer, ValidatorConfig};
 
-/// Namespace that domain-separates every consensus signature of the Phalanx network.
-pub const NAMESPACE: &[u8] = b"_PHALANX";
-
-/// The attributable ed25519 signing scheme validators vote with.
-pub type Scheme = commonware_consensus::simplex::scheme::ed25519::Scheme;
-
-/// The digest consensus agrees on: a block's Phalanx hash.
-pub type Digest = commonware_cryptography::sha256::Digest;
-
-/// A validator's identity key (also its p2p identity).
-pub type PublicKey = commonware_cryptography::ed25519::PublicKey;
+pub use phalanx_light_client::certificate::{
+    digest_of, hash_of, Digest, Finalization, PublicKey, Scheme, NAMESPACE,
+};
 
 /// A validator's signing key.
 pub type PrivateKey = commonware_cryptography::ed25519::PrivateKey;
-
-/// A finalization certificate as stored and shipped by consensus.
-pub type Finalization = commonware_consensus::simplex::types::Finalization<Scheme, Digest>;
-
-/// Converts a Phalanx hash into the digest consensus works with.
-pub fn digest_of(hash: &Hash) -> Digest {
-    commonware_cryptography::sha256::Digest(hash.0)
-}
-
-/// Converts a consensus digest back into a Phalanx hash.
-pub fn hash_of(digest: &Digest) -> Hash {
-    Hash(digest.0)
-}
 
 /// What consensus needs to know about a chain block.
 ///
@@ -183,20 +162,9 @@ pub enum Error {
     /// Network channels could not be registered.
     #[error("failed to register network channel: {0}")]
     Network(String),
-    /// A certificate could not be decoded.
-    #[error("malformed finalization certificate: {0}")]
-    MalformedCertificate(String),
-    /// A certificate finalizes a different block.
-    #[error("the certificate finalizes block {found}, not {expected}")]
-    WrongBlock {
-        /// The block hash the caller expected.
-        expected: Hash,
-        /// The block hash the certificate finalizes.
-        found: Hash,
-    },
-    /// A certificate's signatures do not verify against the validator set.
-    #[error("the certificate signatures do not verify against the validator set")]
-    InvalidSignatures,
+    /// A finalization certificate was refused (see the light client's certificate module).
+    #[error(transparent)]
+    Certificate(#[from] phalanx_light_client::certificate::Error),
     /// Misbehaviour evidence could not be decoded or does not verify.
     #[error("invalid misbehaviour evidence: {0}")]
     InvalidEvidence(String),
