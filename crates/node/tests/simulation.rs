@@ -24,18 +24,14 @@
 // Test code: a poisoned lock or malformed fixture should fail the test loudly.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use commonware_consensus::simplex::mocks::conflicter::{self, Conflicter};
-use commonware_cryptography::{ed25519, Sha256, Signer as _};
-use commonware_p2p::simulated::{self, Link, Network, Oracle};
-use commonware_runtime::{
-    deterministic, Clock as _, Handle, Runner as _, Spawner as _, Supervisor as _,
-};
-use commonware_utils::{ordered::Set, probability, NZUsize};
+mod common;
+
+use common::{keys, Harness};
+use commonware_cryptography::{ed25519, Signer as _};
+use commonware_runtime::{deterministic, Clock as _, Runner as _};
 use phalanx_node::consensus::{
-    engine::{self, channel_quota, Channels, EngineConfig},
-    evidence::verify_misbehaviour,
-    verify_finalization, Application, ChainBlock, Misbehaviour, MisbehaviourKind, PublicKey,
-    Scheme, Verdict, NAMESPACE,
+    evidence::verify_misbehaviour, verify_finalization, Application, ChainBlock, Misbehaviour,
+    MisbehaviourKind, PublicKey, Verdict, NAMESPACE,
 };
 use phalanx_primitives::Hash;
 use std::{
@@ -283,105 +279,6 @@ impl Application for ToyChain {
 // Network harness
 // ---------------------------------------------------------------------------------------------
 
-fn keys() -> Vec<ed25519::PrivateKey> {
-    (0..VALIDATORS)
-        .map(|seed| ed25519::PrivateKey::from_seed(seed + 1000))
-        .collect()
-}
-
-async fn network(
-    context: &deterministic::Context,
-    validators: &[PublicKey],
-) -> Oracle<PublicKey, deterministic::Context> {
-    let (network, oracle) = Network::new_with_peers(
-        context.child("network"),
-        simulated::Config {
-            max_size: engine::max_message_size(validators.len(), MAX_BLOCK_BYTES),
-            max_peers_per_set: NZUsize!(validators.len()),
-            disconnect_on_block: true,
-            tracked_peer_sets: NZUsize!(1),
-        },
-        validators.to_vec(),
-    )
-    .await;
-    network.start();
-    let link = Link {
-        latency: Duration::from_millis(40),
-        jitter: Duration::from_millis(10),
-        success_rate: probability!(1.0),
-    };
-    for from in validators {
-        for to in validators {
-            if from != to {
-                oracle
-                    .add_link(from.clone(), to.clone(), link.clone())
-                    .await
-                    .expect("link peers");
-            }
-        }
-    }
-    oracle
-}
-
-/// Starts an honest validator; aborting the returned handle crashes it.
-fn start_honest(
-    context: &deterministic::Context,
-    label: &'static str,
-    oracle: &Oracle<PublicKey, deterministic::Context>,
-    index: usize,
-    key: ed25519::PrivateKey,
-    chain: ToyChain,
-) -> Handle<()> {
-    let oracle = oracle.clone();
-    context
-        .child(label)
-        .with_attribute("index", index)
-        .spawn(move |context| async move {
-            let me = key.public_key();
-            let control = oracle.control(me.clone());
-            let register = |channel| {
-                let control = control.clone();
-                async move {
-                    control
-                        .register(channel, channel_quota())
-                        .await
-                        .expect("register channel")
-                }
-            };
-            let channels = Channels {
-                votes: register(engine::VOTES).await,
-                certificates: register(engine::CERTIFICATES).await,
-                certificate_resolver: register(engine::CERTIFICATE_RESOLVER).await,
-                blocks: register(engine::BLOCKS).await,
-                backfill: register(engine::BACKFILL).await,
-            };
-            let mut config =
-                EngineConfig::new(key, chain.validators.clone(), format!("validator{index}"));
-            config.max_block_bytes = MAX_BLOCK_BYTES;
-            engine::run(context, config, chain, channels, control, oracle.manager())
-                .await
-                .expect("consensus runs");
-        })
-}
-
-/// Starts the byzantine validator: it votes for everything twice, with conflicting payloads.
-async fn start_byzantine(
-    context: &deterministic::Context,
-    oracle: &Oracle<PublicKey, deterministic::Context>,
-    key: ed25519::PrivateKey,
-    validators: &[PublicKey],
-) -> Handle<()> {
-    let control = oracle.control(key.public_key());
-    let votes = control
-        .register(engine::VOTES, channel_quota())
-        .await
-        .expect("register votes");
-    let participants = Set::try_from(validators.to_vec()).expect("distinct validators");
-    let scheme = Scheme::signer(NAMESPACE, participants, key).expect("byzantine is a validator");
-    Conflicter::<_, _, Sha256>::new(context.child("byzantine"), conflicter::Config { scheme })
-        .start(votes)
-}
-
 /// Waits until every listed store reaches `height`.
 async fn wait_for(context: &deterministic::Context, stores: &[Arc<Mutex<Durable>>], height: u64) {
     let mut polls = 0u64;
@@ -418,7 +315,7 @@ struct Outcome {
 
 /// Runs the whole scenario (both phases) from `SEED`.
 fn scenario() -> Outcome {
-    let keys = keys();
+    let keys = keys(VALIDATORS);
     let validators: Vec<PublicKey> = keys.iter().map(|key| key.public_key()).collect();
     let honest: Vec<usize> = (0..VALIDATORS as usize)
         .filter(|i| *i != BYZANTINE)
@@ -439,22 +336,17 @@ fn scenario() -> Outcome {
             honest_stores.clone(),
         );
         move |context| async move {
-            let oracle = network(&context, &validators).await;
+            let harness = Harness::start(&context, &validators, MAX_BLOCK_BYTES).await;
             let mut handles = BTreeMap::new();
             for &index in &honest {
                 let chain = ToyChain::new(validators.clone(), stores[index].clone());
-                let handle = start_honest(
-                    &context,
-                    "validator",
-                    &oracle,
-                    index,
-                    keys[index].clone(),
-                    chain,
-                );
+                let handle =
+                    harness.start_honest(&context, "validator", index, keys[index].clone(), chain);
                 handles.insert(index, handle);
             }
-            let _byzantine =
-                start_byzantine(&context, &oracle, keys[BYZANTINE].clone(), &validators).await;
+            let _byzantine = harness
+                .start_byzantine(&context, keys[BYZANTINE].clone())
+                .await;
 
             wait_for(&context, &honest_stores, 10).await;
 
@@ -467,14 +359,8 @@ fn scenario() -> Outcome {
 
             // Restart on the same storage, with only the durable chain store surviving.
             let chain = ToyChain::new(validators.clone(), stores[CRASHED].clone());
-            let restarted = start_honest(
-                &context,
-                "restarted",
-                &oracle,
-                CRASHED,
-                keys[CRASHED].clone(),
-                chain,
-            );
+            let restarted =
+                harness.start_honest(&context, "restarted", CRASHED, keys[CRASHED].clone(), chain);
             handles.insert(CRASHED, restarted);
             wait_for(&context, &honest_stores, 25).await;
             crash_tip
@@ -491,21 +377,21 @@ fn scenario() -> Outcome {
             honest_stores.clone(),
         );
         move |context| async move {
-            let oracle = network(&context, &validators).await;
+            let harness = Harness::start(&context, &validators, MAX_BLOCK_BYTES).await;
             let mut handles = Vec::new();
             for &index in &honest {
                 let chain = ToyChain::new(validators.clone(), stores[index].clone());
-                handles.push(start_honest(
+                handles.push(harness.start_honest(
                     &context,
                     "recovered",
-                    &oracle,
                     index,
                     keys[index].clone(),
                     chain,
                 ));
             }
-            let _byzantine =
-                start_byzantine(&context, &oracle, keys[BYZANTINE].clone(), &validators).await;
+            let _byzantine = harness
+                .start_byzantine(&context, keys[BYZANTINE].clone())
+                .await;
             wait_for(&context, &honest_stores, 40).await;
         }
     });
@@ -639,9 +525,9 @@ fn single_validator_finalizes_alone() {
     deterministic::Runner::new(runtime).start({
         let store = store.clone();
         move |context| async move {
-            let oracle = network(&context, &validators).await;
+            let harness = Harness::start(&context, &validators, MAX_BLOCK_BYTES).await;
             let chain = ToyChain::new(validators.clone(), store.clone());
-            let _validator = start_honest(&context, "validator", &oracle, 0, key, chain);
+            let _validator = harness.start_honest(&context, "validator", 0, key, chain);
             wait_for(&context, std::slice::from_ref(&store), 20).await;
             // Blocks are spaced by the block interval, not produced as fast as possible.
             let elapsed = context

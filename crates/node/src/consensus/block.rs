@@ -12,8 +12,11 @@ use commonware_consensus::{types::Height, BoundedBlock, Heightable};
 use commonware_cryptography::Digestible;
 use std::fmt;
 
-/// Default bound on a block's encoded size (4 MiB).
-pub const DEFAULT_MAX_BLOCK_BYTES: usize = 4 * 1024 * 1024;
+/// Default bound on a block's encoded size: the largest block the chain builds and accepts
+/// ([`phalanx_primitives::block::MAX_BLOCK_BYTES`]). Consensus must carry every block the chain
+/// may build: with a smaller bound, a leader whose mempool holds more than the bound proposes
+/// blocks its peers cannot receive, and its views time out for as long as its mempool stays full.
+pub const DEFAULT_MAX_BLOCK_BYTES: usize = phalanx_primitives::block::MAX_BLOCK_BYTES;
 
 /// A chain block with its canonical bytes and hash, as marshal stores and ships it.
 #[derive(Clone)]

@@ -40,8 +40,9 @@
 //!
 //! The node's chain implements [`Application`]; [`validator::run_validator`] starts the
 //! authenticated p2p network and [`engine::run`] wires simplex, marshal, block broadcast and
-//! backfill on top of any p2p implementation (the deterministic simulation in
-//! `tests/simulation.rs` uses the same function over a simulated network).
+//! backfill on top of any p2p implementation (the deterministic simulations use the same function
+//! over a simulated network: `tests/simulation.rs` with a toy chain, `tests/simulation_chain.rs`
+//! with the real [`Chain`](crate::Chain)).
 //! [`certificate::verify_finalization`] lets a light client check a finalized block without
 //! running any of it.
 

@@ -1,0 +1,144 @@
+//! Harness shared by the deterministic simulations: validator keys, the simulated network, and
+//! starting honest validators (the real consensus stack over any [`Application`]) and the
+//! byzantine one.
+
+use commonware_consensus::simplex::mocks::conflicter::{self, Conflicter};
+use commonware_cryptography::{ed25519, Sha256, Signer as _};
+use commonware_p2p::simulated::{self, Link, Network, Oracle};
+use commonware_runtime::{deterministic, Handle, Spawner as _, Supervisor as _};
+use commonware_utils::{ordered::Set, probability, NZUsize};
+use phalanx_node::consensus::{
+    engine::{self, channel_quota, Channels, EngineConfig},
+    Application, PublicKey, Scheme, NAMESPACE,
+};
+use std::time::Duration;
+
+/// The validators' signing keys, in key-seed order (fixed, so every run has the same set).
+pub fn keys(count: u64) -> Vec<ed25519::PrivateKey> {
+    (0..count)
+        .map(|seed| ed25519::PrivateKey::from_seed(seed + 1000))
+        .collect()
+}
+
+/// A simulated network linking every validator to every other.
+#[derive(Clone)]
+pub struct Harness {
+    /// Controls the simulated network.
+    pub oracle: Oracle<PublicKey, deterministic::Context>,
+    /// The validator set.
+    pub validators: Vec<PublicKey>,
+    /// Largest block consensus carries.
+    pub max_block_bytes: usize,
+}
+
+impl Harness {
+    /// Starts the simulated network for `validators`, 40 ± 10 ms between any two of them.
+    pub async fn start(
+        context: &deterministic::Context,
+        validators: &[PublicKey],
+        max_block_bytes: usize,
+    ) -> Harness {
+        let (network, oracle) = Network::new_with_peers(
+            context.child("network"),
+            simulated::Config {
+                max_size: engine::max_message_size(validators.len(), max_block_bytes),
+                max_peers_per_set: NZUsize!(validators.len()),
+                disconnect_on_block: true,
+                tracked_peer_sets: NZUsize!(1),
+            },
+            validators.to_vec(),
+        )
+        .await;
+        network.start();
+        let link = Link {
+            latency: Duration::from_millis(40),
+            jitter: Duration::from_millis(10),
+            success_rate: probability!(1.0),
+        };
+        for from in validators {
+            for to in validators {
+                if from != to {
+                    oracle
+                        .add_link(from.clone(), to.clone(), link.clone())
+                        .await
+                        .expect("link peers");
+                }
+            }
+        }
+        Harness {
+            oracle,
+            validators: validators.to_vec(),
+            max_block_bytes,
+        }
+    }
+
+    /// Starts an honest validator running `application`; aborting the returned handle crashes
+    /// it. Its consensus storage is named after `index`, so a restart with the same index
+    /// resumes from it (`label` must then differ, metric names are unique).
+    pub fn start_honest<A: Application>(
+        &self,
+        context: &deterministic::Context,
+        label: &'static str,
+        index: usize,
+        key: ed25519::PrivateKey,
+        application: A,
+    ) -> Handle<()> {
+        let oracle = self.oracle.clone();
+        let validators = self.validators.clone();
+        let max_block_bytes = self.max_block_bytes;
+        context
+            .child(label)
+            .with_attribute("index", index)
+            .spawn(move |context| async move {
+                let me = key.public_key();
+                let control = oracle.control(me.clone());
+                let register = |channel| {
+                    let control = control.clone();
+                    async move {
+                        control
+                            .register(channel, channel_quota())
+                            .await
+                            .expect("register channel")
+                    }
+                };
+                let channels = Channels {
+                    votes: register(engine::VOTES).await,
+                    certificates: register(engine::CERTIFICATES).await,
+                    certificate_resolver: register(engine::CERTIFICATE_RESOLVER).await,
+                    blocks: register(engine::BLOCKS).await,
+                    backfill: register(engine::BACKFILL).await,
+                };
+                let mut config = EngineConfig::new(key, validators, format!("validator{index}"));
+                config.max_block_bytes = max_block_bytes;
+                engine::run(
+                    context,
+                    config,
+                    application,
+                    channels,
+                    control,
+                    oracle.manager(),
+                )
+                .await
+                .expect("consensus runs");
+            })
+    }
+
+    /// Starts the byzantine validator: commonware's `Conflicter`, which votes for everything it
+    /// sees twice, with conflicting payloads (it never proposes).
+    pub async fn start_byzantine(
+        &self,
+        context: &deterministic::Context,
+        key: ed25519::PrivateKey,
+    ) -> Handle<()> {
+        let control = self.oracle.control(key.public_key());
+        let votes = control
+            .register(engine::VOTES, channel_quota())
+            .await
+            .expect("register votes");
+        let participants = Set::try_from(self.validators.clone()).expect("distinct validators");
+        let scheme =
+            Scheme::signer(NAMESPACE, participants, key).expect("byzantine is a validator");
+        Conflicter::<_, _, Sha256>::new(context.child("byzantine"), conflicter::Config { scheme })
+            .start(votes)
+    }
+}
