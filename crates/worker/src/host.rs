@@ -1,0 +1,530 @@
+//! The host: the untrusted half of a worker, which does all the I/O for its enclave.
+//!
+//! The host owns the files, the network and the clock; the enclave owns the keys. The host is
+//! assumed hostile: everything it hands the enclave is checked there (see [`crate::enclave`]),
+//! so a bug or an attacker here can stall the worker but cannot make it sign for a forged chain.
+//!
+//! # Loop
+//! Every `poll_interval_ms`, and until shutdown:
+//! 1. read the node's status; a production chain is refused (simulated trust cannot join it);
+//! 2. if the enclave follows no chain yet, relay the genesis block (`phalanx_rawBlock(0)`) and
+//!    the validator set (`phalanx_status`) — trust on first use, then sealed; a node serving
+//!    another chain than the sealed one stops the worker;
+//! 3. relay every finalized block after the enclave's head, in order, with its certificate
+//!    (`phalanx_rawBlock(h)`), then store the freshly sealed state (atomic replace);
+//! 4. once the enclave is within a few blocks of the chain's head, look the worker up on chain
+//!    (`phalanx_workers`) and (re-)register when it is missing, its keys or endpoint changed,
+//!    its attestation is `reregister_every_blocks` old, or a re-registration was requested.
+//!    The enclave signs the registration with its identity key; the *operator's* key signs the
+//!    transaction and pays the fee. A failed attempt is retried after [`RETRY_AFTER`].
+//!
+//! The sealed file is written after the enclave starts, after the chain is pinned, after each
+//! sync batch and at shutdown; messages (when the host relays them) must be preceded by
+//! storing the sealed state that comes with them.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use phalanx_client::{Client, ClientError};
+use phalanx_primitives::call::{Call, RegistryCall};
+use phalanx_primitives::{AccountId, Hash, Keypair};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::{mpsc, watch};
+
+use crate::config::{ConfigError, WorkerConfig};
+use crate::enclave::platform::PlatformError;
+use crate::enclave::{Ecall, Enclave, EnclaveError, EnclaveInfo, Reply, SimulatedPlatform};
+use crate::endpoint::{self, EndpointError, WorkerStatus};
+
+/// The sealed enclave state inside the data directory.
+pub const SEALED_FILE: &str = "enclave.sealed";
+/// The SIMULATED platform's "fused" secret inside the data directory.
+pub const PLATFORM_SECRET_FILE: &str = "simulated-platform.secret";
+/// Wait after a failed registration before trying again.
+pub const RETRY_AFTER: Duration = Duration::from_secs(3);
+/// Most blocks relayed before the state is sealed and the loop looks around again.
+const SYNC_BATCH: u64 = 1_000;
+/// How close to the chain's head the enclave must be before it registers (the registry accepts
+/// only the last `RECENT_BLOCK_HASHES` = 256 blocks as the cited recent block).
+const CAUGHT_UP: u64 = 32;
+/// How long to wait for a registration transaction to be finalized.
+const REGISTRATION_WAIT: Duration = Duration::from_secs(60);
+
+/// Why the host stopped, or why one round of its loop failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The simulated platform could not be set up.
+    #[error(transparent)]
+    Platform(#[from] PlatformError),
+    /// The enclave refused a call (at start: the sealed file).
+    #[error("enclave: {0}")]
+    Enclave(#[from] EnclaveError),
+    /// A file in the data directory could not be read or written.
+    #[error("cannot use {path}: {source}; check the worker's data directory")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The query endpoint failed.
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    /// The node could not be reached or answered with an error.
+    #[error("node: {0}")]
+    Node(#[from] ClientError),
+    /// The node's answer is not what this worker understands.
+    #[error(
+        "unexpected answer from the node: {0}; check that the node runs the same phalanx release"
+    )]
+    BadNodeAnswer(String),
+    /// The node serves another chain than the one sealed in the enclave.
+    #[error("the node at {url} serves chain {node}, but this worker's enclave follows chain {pinned}; point `node_rpc` at its own chain or use a new `data_dir`")]
+    WrongChain {
+        /// The node URL.
+        url: String,
+        /// The enclave's chain.
+        pinned: Hash,
+        /// The node's chain.
+        node: Hash,
+    },
+    /// The chain is a production chain, which never accepts simulated workers.
+    #[error("the node serves a production chain, which accepts no SIMULATED workers; run a real enclave build (not available yet) or use a dev chain")]
+    ProductionChain,
+    /// The worker is registered by another operator.
+    #[error("this worker is registered by operator {owner}, not {operator}; configure the owning operator's key")]
+    OwnedByAnotherOperator {
+        /// The owner on chain.
+        owner: String,
+        /// The configured operator.
+        operator: AccountId,
+    },
+    /// The chain refused the registration transaction.
+    #[error("the chain refused the registration: {0}")]
+    RegistrationRefused(String),
+    /// The enclave answered an ecall with another reply (a bug).
+    #[error("the enclave answered {0} with an unexpected reply; this is a bug, please report it")]
+    UnexpectedReply(&'static str),
+}
+
+impl HostError {
+    /// Errors that stop the worker; others are logged and the loop tries again.
+    fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            HostError::Config(_)
+                | HostError::Platform(_)
+                | HostError::WrongChain { .. }
+                | HostError::ProductionChain
+                | HostError::OwnedByAnotherOperator { .. }
+                | HostError::Io { .. }
+        )
+    }
+}
+
+/// A request to a running host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Re-register now (fresh quote and benchmark), even if not due.
+    Reregister,
+}
+
+/// A registered worker as `phalanx_workers` shows it (the runtime's `WorkerInfo` in JSON).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct OnChainWorker {
+    /// Identity key, hex.
+    pub identity: String,
+    /// Encryption key, hex.
+    pub encryption_key: String,
+    /// Operator address.
+    pub operator: String,
+    /// `Simulated`, `SgxDcap` or `TdxDcap`.
+    pub quote_kind: String,
+    /// Confidence, per-mille.
+    pub confidence: u16,
+    /// Benchmark score P.
+    pub performance: u32,
+    /// Endpoint URL.
+    pub endpoint: String,
+    /// Height of the first registration.
+    pub registered_at: u64,
+    /// Height of the last accepted (re-)registration.
+    pub last_attested_at: u64,
+    /// Height of the block the last attestation cited.
+    pub recent_block_height: u64,
+}
+
+/// Every registered worker, from the node (`phalanx_workers`).
+pub async fn registered_workers(client: &Client) -> Result<Vec<OnChainWorker>, ClientError> {
+    #[derive(Deserialize)]
+    struct Answer {
+        workers: Vec<OnChainWorker>,
+    }
+    let answer: Answer = client.call("phalanx_workers", vec![]).await?;
+    Ok(answer.workers)
+}
+
+fn hex_bytes(text: &str) -> Result<Vec<u8>, HostError> {
+    hex::decode(text.strip_prefix("0x").unwrap_or(text))
+        .map_err(|e| HostError::BadNodeAnswer(format!("bad hex: {e}")))
+}
+
+/// How the host reports to a person.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct HostOptions {
+    /// Print registrations on stdout (the dev network does; a service logs only).
+    pub announce: Option<String>,
+}
+
+/// One worker host: its enclave, its node client, its files.
+struct Host {
+    config: WorkerConfig,
+    options: HostOptions,
+    enclave: Enclave,
+    client: Client,
+    operator: Keypair,
+    endpoint: String,
+    sealed_path: PathBuf,
+    status: watch::Sender<Option<WorkerStatus>>,
+    force_reregister: bool,
+    retry_at: Option<Instant>,
+    registered: Option<u64>,
+}
+
+impl Host {
+    fn info(&mut self) -> Result<EnclaveInfo, HostError> {
+        match self.enclave.ecall(Ecall::Info)? {
+            Reply::Info(info) => Ok(info),
+            _ => Err(HostError::UnexpectedReply("info")),
+        }
+    }
+
+    fn store(&self, sealed: &[u8]) -> Result<(), HostError> {
+        crate::fs::write_atomic(&self.sealed_path, sealed).map_err(|source| HostError::Io {
+            path: self.sealed_path.clone(),
+            source,
+        })
+    }
+
+    fn seal_and_store(&mut self) -> Result<(), HostError> {
+        match self.enclave.ecall(Ecall::Seal)? {
+            Reply::Sealed(sealed) => self.store(&sealed),
+            _ => Err(HostError::UnexpectedReply("seal")),
+        }
+    }
+
+    fn publish(&mut self) -> Result<(), HostError> {
+        let info = self.info()?;
+        let status = WorkerStatus {
+            identity: hex::encode(info.identity),
+            encryption_key: hex::encode(info.encryption_key),
+            measurement: hex::encode(info.measurement),
+            genesis_hash: info.genesis_hash.map(|h| h.to_hex()),
+            head_height: info.head.map(|(height, _)| height),
+            head_hash: info.head.map(|(_, hash)| hash.to_hex()),
+            operator: self.operator.account().to_address(),
+            endpoint: self.endpoint.clone(),
+            registered: self.registered,
+            simulated: info.simulated,
+        };
+        self.status.send_replace(Some(status));
+        Ok(())
+    }
+
+    async fn raw_block(&self, height: u64) -> Result<(Vec<u8>, Vec<u8>), HostError> {
+        #[derive(Deserialize)]
+        struct Raw {
+            block: String,
+            certificate: String,
+        }
+        let raw: Raw = self
+            .client
+            .call("phalanx_rawBlock", vec![json!(height)])
+            .await?;
+        Ok((hex_bytes(&raw.block)?, hex_bytes(&raw.certificate)?))
+    }
+
+    async fn step(&mut self) -> Result<(), HostError> {
+        let status = self.client.status().await?;
+        if status.production {
+            return Err(HostError::ProductionChain);
+        }
+        self.ensure_pinned(&status).await?;
+        let synced = self.sync_to(status.height).await;
+        self.publish()?;
+        synced?;
+        self.maybe_register(status.height).await?;
+        self.publish()
+    }
+
+    async fn ensure_pinned(&mut self, status: &phalanx_client::Status) -> Result<(), HostError> {
+        match self.info()?.genesis_hash {
+            Some(pinned) if pinned == status.genesis_hash => Ok(()),
+            Some(pinned) => Err(HostError::WrongChain {
+                url: self.config.node_rpc.clone(),
+                pinned,
+                node: status.genesis_hash,
+            }),
+            None => {
+                let (genesis_block, _) = self.raw_block(0).await?;
+                let validators = status
+                    .validators
+                    .iter()
+                    .map(|text| {
+                        hex_bytes(text)?.try_into().map_err(|_| {
+                            HostError::BadNodeAnswer("a validator key is not 32 bytes".into())
+                        })
+                    })
+                    .collect::<Result<Vec<[u8; 32]>, HostError>>()?;
+                match self.enclave.ecall(Ecall::InitChain {
+                    genesis_block,
+                    validators,
+                })? {
+                    Reply::ChainPinned {
+                        genesis_hash,
+                        sealed,
+                    } => {
+                        self.store(&sealed)?;
+                        tracing::info!(genesis = %genesis_hash, "enclave pinned to the chain (trust on first use)");
+                        Ok(())
+                    }
+                    _ => Err(HostError::UnexpectedReply("init chain")),
+                }
+            }
+        }
+    }
+
+    /// Relays blocks up to `target` (at most [`SYNC_BATCH`]), then seals the progress.
+    async fn sync_to(&mut self, target: u64) -> Result<(), HostError> {
+        let start = self.info()?.head.map_or(0, |(height, _)| height);
+        let end = target.min(start + SYNC_BATCH);
+        let mut outcome = Ok(());
+        for height in start + 1..=end {
+            let relayed = match self.raw_block(height).await {
+                Ok((block, certificate)) => self
+                    .enclave
+                    .ecall(Ecall::SyncBlock { block, certificate })
+                    .map_err(HostError::from),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = relayed {
+                outcome = Err(e);
+                break;
+            }
+        }
+        if end > start {
+            self.seal_and_store()?;
+        }
+        outcome
+    }
+
+    async fn maybe_register(&mut self, chain_height: u64) -> Result<(), HostError> {
+        if self.retry_at.is_some_and(|at| Instant::now() < at) {
+            return Ok(());
+        }
+        let info = self.info()?;
+        let Some((head, _)) = info.head else {
+            return Ok(());
+        };
+        if chain_height.saturating_sub(head) > CAUGHT_UP {
+            // Still syncing: a registration citing an old head would be refused as stale.
+            return Ok(());
+        }
+        let identity = hex::encode(info.identity);
+        let operator = self.operator.account();
+        let mine = registered_workers(&self.client)
+            .await?
+            .into_iter()
+            .find(|w| w.identity == identity);
+        let reason = match &mine {
+            None => Some("not registered yet"),
+            Some(w) if w.operator != operator.to_address() => {
+                return Err(HostError::OwnedByAnotherOperator {
+                    owner: w.operator.clone(),
+                    operator,
+                })
+            }
+            Some(w) if head <= w.recent_block_height => None, // a newer block must come first
+            Some(w) if w.encryption_key != hex::encode(info.encryption_key) => {
+                Some("encryption key changed")
+            }
+            Some(w) if w.endpoint != self.endpoint => Some("endpoint changed"),
+            Some(w)
+                if chain_height.saturating_sub(w.last_attested_at)
+                    >= self.config.reregister_every_blocks =>
+            {
+                Some("attestation due for a refresh")
+            }
+            Some(_) if self.force_reregister => Some("re-registration requested"),
+            Some(w) => {
+                self.registered = Some(w.last_attested_at);
+                None
+            }
+        };
+        let Some(reason) = reason else {
+            return Ok(());
+        };
+        match self.register(reason).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.retry_at = Some(Instant::now() + RETRY_AFTER);
+                Err(e)
+            }
+        }
+    }
+
+    async fn register(&mut self, reason: &str) -> Result<(), HostError> {
+        let reply = self.enclave.ecall(Ecall::Register {
+            operator: self.operator.account(),
+            endpoint: self.endpoint.clone(),
+        })?;
+        let Reply::Registration {
+            registration,
+            benchmark,
+            quote_time,
+        } = reply
+        else {
+            return Err(HostError::UnexpectedReply("register"));
+        };
+        let cited = registration.recent_block.0;
+        let hash = self
+            .client
+            .sign_and_submit(
+                &self.operator,
+                Call::Registry(RegistryCall::Register(registration)),
+            )
+            .await?;
+        let included = self.client.wait_finalized(&hash, REGISTRATION_WAIT).await?;
+        if let Some(error) = included.error() {
+            return Err(HostError::RegistrationRefused(error));
+        }
+        self.force_reregister = false;
+        self.retry_at = None;
+        self.registered = Some(included.height);
+        tracing::info!(
+            reason,
+            height = included.height,
+            cited,
+            performance = benchmark.score,
+            quote_us = quote_time.as_micros() as u64,
+            "worker registered with SIMULATED attestation"
+        );
+        if let Some(name) = &self.options.announce {
+            println!(
+                "  worker {name}: registered at block #{} ({reason}; P = {}, SIMULATED attestation: trust nothing it says)",
+                included.height, benchmark.score
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Runs a worker until `shutdown` completes or a fatal error; `commands` and `status` connect
+/// it to a [`crate::WorkerHandle`].
+pub(crate) async fn run_host(
+    config: WorkerConfig,
+    options: HostOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    status: watch::Sender<Option<WorkerStatus>>,
+) -> Result<(), HostError> {
+    config.validate()?;
+    let operator = config.operator()?;
+    let client = Client::new(&config.node_rpc)?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| HostError::Io {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let platform = SimulatedPlatform::dev_from_file(&config.data_dir.join(PLATFORM_SECRET_FILE))?;
+    let sealed_path = config.data_dir.join(SEALED_FILE);
+    let sealed = match std::fs::read(&sealed_path) {
+        Ok(bytes) => Some(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(source) => {
+            return Err(HostError::Io {
+                path: sealed_path,
+                source,
+            })
+        }
+    };
+    let (enclave, started) = Enclave::start(platform, sealed.as_deref())?;
+    crate::fs::write_atomic(&sealed_path, &started.sealed).map_err(|source| HostError::Io {
+        path: sealed_path.clone(),
+        source,
+    })?;
+    tracing::warn!(
+        ?enclave,
+        created = started.created,
+        "worker enclave started: SIMULATED platform, it protects nothing"
+    );
+
+    let (listener, bound) = endpoint::bind(config.listen).await?;
+    let endpoint_url = config
+        .public_endpoint
+        .clone()
+        .unwrap_or_else(|| format!("http://{bound}"));
+    let (stop_endpoint, endpoint_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(endpoint::serve(listener, status.subscribe(), async move {
+        let _ = endpoint_stopped.await;
+    }));
+
+    let poll = Duration::from_millis(config.poll_interval_ms);
+    let mut host = Host {
+        config,
+        options,
+        enclave,
+        client,
+        operator,
+        endpoint: endpoint_url,
+        sealed_path,
+        status,
+        force_reregister: false,
+        retry_at: None,
+        registered: None,
+    };
+    host.publish()?;
+    tokio::pin!(shutdown);
+    let mut last_warning: Option<String> = None;
+    let mut commands_open = true;
+    let outcome = loop {
+        let stepped = tokio::select! {
+            result = host.step() => result,
+            _ = &mut shutdown => break Ok(()),
+        };
+        match stepped {
+            Ok(()) => last_warning = None,
+            Err(e) if e.is_fatal() => break Err(e),
+            Err(e) => {
+                // Repeats of the same problem (a node that is down) are logged once.
+                let text = e.to_string();
+                if last_warning.as_deref() != Some(text.as_str()) {
+                    tracing::warn!(error = %text, "worker round failed; retrying");
+                    last_warning = Some(text);
+                }
+            }
+        }
+        tokio::select! {
+            _ = &mut shutdown => break Ok(()),
+            command = commands.recv(), if commands_open => match command {
+                Some(Command::Reregister) => {
+                    host.force_reregister = true;
+                    host.retry_at = None;
+                }
+                None => commands_open = false,
+            },
+            _ = tokio::time::sleep(poll) => {}
+        }
+    };
+    let sealed = host.seal_and_store();
+    let _ = stop_endpoint.send(());
+    match server.await {
+        Ok(Err(e)) => tracing::warn!(error = %e, "query endpoint stopped with an error"),
+        Err(e) => tracing::warn!(error = %e, "query endpoint task failed"),
+        Ok(Ok(())) => {}
+    }
+    outcome.and(sealed)
+}

@@ -1,0 +1,202 @@
+//! Phalanx TEE worker: an enclave that holds the worker's keys and follows the chain through a
+//! light client, and the untrusted host that feeds it (DESIGN.md §2, §7–§9).
+//!
+//! ```text
+//!  node RPC ──blocks, certificates──▶ host ──Ecall──▶ enclave (keys, light client, sequence)
+//!  chain   ◀──Register tx (operator)── host ◀─Reply── enclave (signed registration, messages)
+//!  disk    ◀──sealed blob──────────── host
+//!  clients ──GET /info──▶ host's query endpoint
+//! ```
+//!
+//! - [`enclave`]: the trusted half, a pure state machine behind an ecall table ([`Ecall`] in,
+//!   [`Reply`] out). It creates and seals its ed25519 identity and X25519 encryption keys,
+//!   verifies every block it is given with the light client, attests (benchmark + quote +
+//!   report data binding its keys, the chain and its verified head) and signs registrations and
+//!   sequenced messages. No ecall ever returns a secret.
+//! - [`host`]: the untrusted half: files, node RPC, the operator's transactions, the clock.
+//! - [`endpoint`]: the worker's HTTP query endpoint (for now `GET /info`).
+//! - [`config`]: the worker's TOML configuration.
+//! - [`dev`]: the dev network's workers ([`spawn_dev_workers`]).
+//!
+//! **Everything here is SIMULATED.** The platform under the enclave
+//! ([`enclave::SimulatedPlatform`]) is software: its seal secret is a file, its quotes are
+//! signed by a key every dev chain publishes. A SIMULATED worker protects nothing and can only
+//! join chains whose attestation policy trusts the dev quoting enclave (never a production
+//! chain). Real SGX/TDX builds replace the platform; the ecall boundary is where they plug in.
+//!
+//! Invariants: the enclave's head only moves one certified, linking block at a time; its keys
+//! leave it only sealed under a key derived from the platform secret and its measurement; a
+//! registration always cites the enclave's own verified head.
+
+pub mod config;
+pub mod dev;
+pub mod enclave;
+pub mod endpoint;
+mod fs;
+pub mod host;
+
+use std::path::Path;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub use config::{ConfigError, WorkerConfig};
+pub use dev::{spawn_dev_workers, spawn_dev_workers_on, DEV_FIRST_PORT, DEV_OPERATORS};
+pub use enclave::{Ecall, Enclave, EnclaveError, EnclaveInfo, Reply, SimulatedPlatform};
+pub use endpoint::WorkerStatus;
+pub use host::{registered_workers, Command, HostError, OnChainWorker};
+
+/// Why a worker could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The worker stopped with an error.
+    #[error(transparent)]
+    Host(#[from] HostError),
+    /// The worker's thread or async runtime could not be started.
+    #[error("cannot start the worker's runtime: {0}; the machine may be out of threads or memory")]
+    Runtime(std::io::Error),
+    /// The worker's thread panicked (a bug).
+    #[error("the worker thread panicked; this is a bug, please report it with the log")]
+    Panicked,
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Runs a worker until `shutdown` completes (or a fatal error). Call it inside a tokio runtime.
+pub async fn run(
+    config: WorkerConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    // Keep the sender alive: nothing sends commands to a worker run this way.
+    let (_commands, receiver) = mpsc::unbounded_channel();
+    let (status, _) = watch::channel(None);
+    host::run_host(
+        config,
+        host::HostOptions::default(),
+        shutdown,
+        receiver,
+        status,
+    )
+    .await?;
+    Ok(())
+}
+
+/// `phalanx worker --config FILE`: loads the config and runs the worker until Ctrl-C.
+pub fn cli_run(config_path: &Path) -> Result<()> {
+    let config = WorkerConfig::load(config_path)?;
+    println!(
+        "Phalanx worker — SIMULATED enclave (no TEE hardware: its keys are only as safe as this \
+         machine's files, and its attestation is signed by the public dev quoting key)\n  \
+         node {}\n  data {}\n  query endpoint http://{}\nCtrl-C stops cleanly.",
+        config.node_rpc,
+        config.data_dir.display(),
+        config.listen
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    runtime.block_on(run(config, async {
+        let _ = tokio::signal::ctrl_c().await;
+    }))
+}
+
+/// A worker running on its own thread (see [`spawn`]). Dropping it stops the worker.
+#[derive(Debug)]
+pub struct WorkerHandle {
+    name: String,
+    status: watch::Receiver<Option<WorkerStatus>>,
+    commands: mpsc::UnboundedSender<Command>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl WorkerHandle {
+    /// The worker's name (its thread name).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The worker's public facts, once its enclave has started.
+    pub fn status(&self) -> Option<WorkerStatus> {
+        self.status.borrow().clone()
+    }
+
+    /// Asks the worker to re-register now (fresh quote and benchmark). Returns false if the
+    /// worker has stopped.
+    pub fn reregister(&self) -> bool {
+        self.commands.send(Command::Reregister).is_ok()
+    }
+
+    /// Whether the worker is still running.
+    pub fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// Stops the worker (it seals its state) and waits for it.
+    pub fn stop(mut self) -> Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.thread.take() {
+            Some(thread) => thread.join().map_err(|_| Error::Panicked)?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown() {
+            tracing::warn!(worker = %self.name, error = %e, "worker stopped with an error");
+        }
+    }
+}
+
+/// Starts a worker on its own thread with its own async runtime.
+pub fn spawn(name: &str, config: WorkerConfig) -> Result<WorkerHandle> {
+    spawn_with(name, config, host::HostOptions::default())
+}
+
+pub(crate) fn spawn_with(
+    name: &str,
+    config: WorkerConfig,
+    options: host::HostOptions,
+) -> Result<WorkerHandle> {
+    config.validate()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (commands, receiver) = mpsc::unbounded_channel();
+    let (status_tx, status) = watch::channel(None);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    let thread = std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            runtime
+                .block_on(host::run_host(
+                    config, options, shutdown, receiver, status_tx,
+                ))
+                .map_err(Error::from)
+        })
+        .map_err(Error::Runtime)?;
+    Ok(WorkerHandle {
+        name: name.to_string(),
+        status,
+        commands,
+        stop: Some(stop),
+        thread: Some(thread),
+    })
+}

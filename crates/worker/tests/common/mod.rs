@@ -1,0 +1,148 @@
+//! Test doubles for driving an enclave: a certified chain (honest validators), and the ways a
+//! hostile host can lie to it — outsiders' certificates, replays, gaps, forks.
+#![allow(dead_code)] // each test binary uses a different part
+
+use commonware_cryptography::ed25519::PrivateKey;
+use parity_scale_codec::Encode;
+use phalanx_light_client::certificate::NAMESPACE;
+use phalanx_light_client::testing::{certify, keys, raw_publics};
+use phalanx_primitives::block::tx_root;
+use phalanx_primitives::{Block, Hash, Header};
+use phalanx_state::State;
+use phalanx_worker::{Ecall, Enclave, EnclaveInfo, Reply, SimulatedPlatform};
+
+/// A chain of certified blocks, each with the state it commits to.
+pub struct FakeChain {
+    pub validators: Vec<PrivateKey>,
+    pub blocks: Vec<Block>,
+    pub certificates: Vec<Vec<u8>>,
+    pub states: Vec<State>,
+}
+
+/// A block at `height` on `parent` committing to `state` (no transactions).
+pub fn block(parent: Hash, height: u64, state: &mut State) -> Block {
+    Block {
+        header: Header {
+            parent,
+            height,
+            timestamp_ms: 1_000 * height,
+            tx_root: tx_root(&[]),
+            state_root: state.root(),
+        },
+        transactions: vec![],
+    }
+}
+
+impl FakeChain {
+    /// Genesis plus `length` blocks, certified by 3 of 4 validators. Block `h`'s state holds
+    /// `counter` → `h` and `block/<h>` → `h`.
+    pub fn new(length: u64) -> FakeChain {
+        let validators = keys(4);
+        let mut state = State::new();
+        state.insert(b"counter".to_vec(), 0u64.encode());
+        let genesis = block(Hash::ZERO, 0, &mut state);
+        let mut chain = FakeChain {
+            validators,
+            blocks: vec![genesis],
+            certificates: vec![vec![]],
+            states: vec![state],
+        };
+        for _ in 0..length {
+            chain.extend();
+        }
+        chain
+    }
+
+    /// Appends one certified block.
+    pub fn extend(&mut self) {
+        let parent = self.blocks.last().expect("genesis exists");
+        let height = parent.header.height + 1;
+        let parent_hash = parent.hash();
+        let mut state = self.states.last().expect("genesis state").clone();
+        state.insert(b"counter".to_vec(), height.encode());
+        state.insert(format!("block/{height}").into_bytes(), height.encode());
+        let block = block(parent_hash, height, &mut state);
+        let certificate = self.certify(&block);
+        self.blocks.push(block);
+        self.certificates.push(certificate);
+        self.states.push(state);
+    }
+
+    /// A certificate by 3 of the 4 honest validators.
+    pub fn certify(&self, block: &Block) -> Vec<u8> {
+        certify(&self.validators, &[0, 1, 2], NAMESPACE, block.hash())
+    }
+
+    /// A certificate by 4 outsiders who are not the validator set.
+    pub fn forge(&self, block: &Block) -> Vec<u8> {
+        let outsiders: Vec<PrivateKey> =
+            (100..104).map(phalanx_light_client::testing::key).collect();
+        certify(&outsiders, &[0, 1, 2, 3], NAMESPACE, block.hash())
+    }
+
+    /// The validators' raw public keys.
+    pub fn validator_keys(&self) -> Vec<[u8; 32]> {
+        raw_publics(&self.validators)
+    }
+
+    pub fn genesis_hash(&self) -> Hash {
+        self.blocks[0].hash()
+    }
+
+    /// The ecall that pins this chain.
+    pub fn init(&self) -> Ecall {
+        Ecall::InitChain {
+            genesis_block: self.blocks[0].encode(),
+            validators: self.validator_keys(),
+        }
+    }
+
+    /// The ecall that relays block `height` with its honest certificate.
+    pub fn sync(&self, height: u64) -> Ecall {
+        let i = usize::try_from(height).expect("small");
+        Ecall::SyncBlock {
+            block: self.blocks[i].encode(),
+            certificate: self.certificates[i].clone(),
+        }
+    }
+}
+
+/// A fresh dev enclave with the given platform secret.
+pub fn enclave(secret: u8) -> (Enclave, Vec<u8>) {
+    let (enclave, started) =
+        Enclave::start(SimulatedPlatform::dev([secret; 32]), None).expect("fresh start");
+    (enclave, started.sealed)
+}
+
+/// An enclave restarted from `sealed`.
+pub fn restart(secret: u8, sealed: &[u8]) -> Enclave {
+    Enclave::start(SimulatedPlatform::dev([secret; 32]), Some(sealed))
+        .expect("restart")
+        .0
+}
+
+pub fn info(enclave: &mut Enclave) -> EnclaveInfo {
+    match enclave.ecall(Ecall::Info).expect("info never fails") {
+        Reply::Info(info) => info,
+        other => panic!("unexpected reply {other:?}"),
+    }
+}
+
+pub fn head(enclave: &mut Enclave) -> u64 {
+    info(enclave).head.expect("pinned").0
+}
+
+pub fn seal(enclave: &mut Enclave) -> Vec<u8> {
+    match enclave.ecall(Ecall::Seal).expect("sealing never fails") {
+        Reply::Sealed(sealed) => sealed,
+        other => panic!("unexpected reply {other:?}"),
+    }
+}
+
+/// Pins `chain` and syncs blocks `1..=to`.
+pub fn synced(chain: &FakeChain, enclave: &mut Enclave, to: u64) {
+    enclave.ecall(chain.init()).expect("pins");
+    for height in 1..=to {
+        enclave.ecall(chain.sync(height)).expect("honest block");
+    }
+}

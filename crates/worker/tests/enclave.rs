@@ -1,0 +1,372 @@
+//! The enclave against a hostile host: only certified, in-order, linking blocks move its head;
+//! values are believed only with a proof against that head; registrations and messages it
+//! signs verify on chain terms and survive restarts.
+
+#![allow(clippy::panic)] // integration-test helpers fail the test by panicking
+
+mod common;
+
+use common::{enclave, head, info, restart, seal, synced, FakeChain};
+use parity_scale_codec::Encode;
+use phalanx_attestation::{report_data, Quote, QuoteKind};
+use phalanx_light_client::Error as LightClientError;
+use phalanx_primitives::call::Origin;
+use phalanx_primitives::{Hash, Keypair};
+use phalanx_worker::{Ecall, EnclaveError, Reply};
+use proptest::prelude::*;
+
+#[test]
+fn honest_blocks_in_order_move_the_head() {
+    let chain = FakeChain::new(5);
+    let (mut enclave, _) = enclave(1);
+    synced(&chain, &mut enclave, 5);
+    let info = info(&mut enclave);
+    assert_eq!(info.genesis_hash, Some(chain.genesis_hash()));
+    assert_eq!(info.head, Some((5, chain.blocks[5].hash())));
+}
+
+#[test]
+fn a_forged_block_is_refused_and_the_head_stays() {
+    let chain = FakeChain::new(3);
+    let (mut enclave, _) = enclave(1);
+    synced(&chain, &mut enclave, 2);
+    let forged = chain.forge(&chain.blocks[3]);
+    let err = enclave
+        .ecall(Ecall::SyncBlock {
+            block: chain.blocks[3].encode(),
+            certificate: forged,
+        })
+        .expect_err("outsiders cannot certify");
+    assert!(
+        matches!(
+            err,
+            EnclaveError::LightClient(LightClientError::Certificate(_))
+        ),
+        "{err}"
+    );
+    // An honest certificate for another block does not carry over to a lie either.
+    let mut lie = chain.blocks[3].clone();
+    lie.header.state_root = Hash::of(b"state the host would like");
+    assert!(enclave
+        .ecall(Ecall::SyncBlock {
+            block: lie.encode(),
+            certificate: chain.certificates[3].clone(),
+        })
+        .is_err());
+    // Garbage bytes and an empty certificate.
+    assert!(matches!(
+        enclave.ecall(Ecall::SyncBlock {
+            block: vec![1, 2, 3],
+            certificate: vec![]
+        }),
+        Err(EnclaveError::MalformedBlock(_))
+    ));
+    assert!(enclave
+        .ecall(Ecall::SyncBlock {
+            block: chain.blocks[3].encode(),
+            certificate: vec![],
+        })
+        .is_err());
+    assert_eq!(head(&mut enclave), 2);
+    enclave
+        .ecall(chain.sync(3))
+        .expect("the honest block still goes through");
+    assert_eq!(head(&mut enclave), 3);
+}
+
+#[test]
+fn replayed_and_reordered_blocks_are_refused_and_the_head_stays() {
+    let chain = FakeChain::new(6);
+    let (mut enclave, _) = enclave(1);
+    synced(&chain, &mut enclave, 3);
+    for old in [1, 3] {
+        let err = enclave.ecall(chain.sync(old)).expect_err("replay");
+        assert!(
+            matches!(err, EnclaveError::Replayed { height, head: 3 } if height == old),
+            "{err}"
+        );
+    }
+    let err = enclave.ecall(chain.sync(5)).expect_err("skips block 4");
+    assert!(
+        matches!(
+            err,
+            EnclaveError::Gap {
+                height: 5,
+                expected: 4
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("relay every block in order"));
+    assert_eq!(head(&mut enclave), 3);
+    enclave.ecall(chain.sync(4)).expect("next block");
+    enclave.ecall(chain.sync(5)).expect("next block");
+    assert_eq!(head(&mut enclave), 5);
+}
+
+#[test]
+fn a_non_linking_block_is_refused_and_the_head_stays() {
+    let chain = FakeChain::new(3);
+    let (mut enclave, _) = enclave(1);
+    synced(&chain, &mut enclave, 3);
+    // Certified by the real validators (as a byzantine supermajority could), but its parent is
+    // not the enclave's head.
+    let mut state = chain.states[3].clone();
+    let fork = common::block(Hash::of(b"another branch"), 4, &mut state);
+    let err = enclave
+        .ecall(Ecall::SyncBlock {
+            block: fork.encode(),
+            certificate: chain.certify(&fork),
+        })
+        .expect_err("does not link");
+    assert!(
+        matches!(
+            err,
+            EnclaveError::LightClient(LightClientError::Fork { height: 4 })
+        ),
+        "{err}"
+    );
+    // Transactions that do not match the header are refused as well.
+    let mut mismatched = common::block(chain.blocks[3].hash(), 4, &mut state);
+    mismatched.header.tx_root = Hash::of(b"transactions the block does not carry");
+    let err = enclave
+        .ecall(Ecall::SyncBlock {
+            block: mismatched.encode(),
+            certificate: chain.certify(&mismatched),
+        })
+        .expect_err("tx root mismatch");
+    assert!(
+        matches!(
+            err,
+            EnclaveError::LightClient(LightClientError::TxRootMismatch)
+        ),
+        "{err}"
+    );
+    assert_eq!(info(&mut enclave).head, Some((3, chain.blocks[3].hash())));
+}
+
+#[test]
+fn another_chain_cannot_be_pinned_over_the_sealed_one() {
+    let chain = FakeChain::new(1);
+    let (mut enclave, _) = enclave(1);
+    synced(&chain, &mut enclave, 1);
+    enclave
+        .ecall(chain.init())
+        .expect("the same chain again is fine");
+    let mut other = FakeChain::new(0);
+    let mut state = other.states[0].clone();
+    state.insert(b"other".to_vec(), b"chain".to_vec());
+    other.blocks[0] = common::block(Hash::ZERO, 0, &mut state);
+    let err = enclave.ecall(other.init()).expect_err("pinned");
+    assert!(matches!(err, EnclaveError::AlreadyPinned { .. }), "{err}");
+    assert_eq!(head(&mut enclave), 1);
+}
+
+#[test]
+fn sync_progress_survives_a_restart() {
+    let chain = FakeChain::new(4);
+    let (mut first, _) = enclave(7);
+    synced(&chain, &mut first, 2);
+    let sealed = seal(&mut first);
+    let mut second = restart(7, &sealed);
+    assert_eq!(info(&mut second), info(&mut first));
+    assert!(matches!(
+        second.ecall(chain.sync(2)),
+        Err(EnclaveError::Replayed { .. })
+    ));
+    second
+        .ecall(chain.sync(3))
+        .expect("continues from the sealed head");
+    assert_eq!(head(&mut second), 3);
+}
+
+#[test]
+fn values_are_believed_only_with_a_proof_against_the_head() {
+    let mut chain = FakeChain::new(3);
+    let (mut enclave, _) = enclave(1);
+    synced(&chain, &mut enclave, 3);
+    let state = &mut chain.states[3];
+    let proof = state.prove(b"counter").encode();
+    let reply = enclave
+        .ecall(Ecall::VerifyValue {
+            key: b"counter".to_vec(),
+            value: Some(3u64.encode()),
+            proof: proof.clone(),
+        })
+        .expect("proven");
+    assert_eq!(
+        reply,
+        Reply::ValueVerified {
+            height: 3,
+            state_root: chain.blocks[3].header.state_root
+        }
+    );
+    let absent = chain.states[3].prove(b"block/99").encode();
+    enclave
+        .ecall(Ecall::VerifyValue {
+            key: b"block/99".to_vec(),
+            value: None,
+            proof: absent,
+        })
+        .expect("absence proven");
+
+    // A tampered value, a value from an older state, a tampered proof, garbage.
+    assert!(matches!(
+        enclave.ecall(Ecall::VerifyValue {
+            key: b"counter".to_vec(),
+            value: Some(4u64.encode()),
+            proof: proof.clone(),
+        }),
+        Err(EnclaveError::LightClient(LightClientError::Proof(_)))
+    ));
+    let stale = chain.states[2].prove(b"counter").encode();
+    assert!(enclave
+        .ecall(Ecall::VerifyValue {
+            key: b"counter".to_vec(),
+            value: Some(2u64.encode()),
+            proof: stale,
+        })
+        .is_err());
+    let mut tampered = proof.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    assert!(enclave
+        .ecall(Ecall::VerifyValue {
+            key: b"counter".to_vec(),
+            value: Some(3u64.encode()),
+            proof: tampered,
+        })
+        .is_err());
+    assert!(matches!(
+        enclave.ecall(Ecall::VerifyValue {
+            key: b"counter".to_vec(),
+            value: Some(3u64.encode()),
+            proof: vec![0xff; 9],
+        }),
+        Err(EnclaveError::MalformedProof(_))
+    ));
+}
+
+#[test]
+fn message_sequence_numbers_increase_across_restarts() {
+    let chain = FakeChain::new(1);
+    let (mut enclave, _) = enclave(9);
+    synced(&chain, &mut enclave, 1);
+    let identity = info(&mut enclave).identity;
+    let sign = |enclave: &mut phalanx_worker::Enclave, n: u8| match enclave
+        .ecall(Ecall::SignMessage {
+            topic: b"heartbeat".to_vec(),
+            payload: vec![n],
+        })
+        .expect("signs")
+    {
+        Reply::Message { message, sealed } => (message, sealed),
+        other => panic!("unexpected reply {other:?}"),
+    };
+    let (m0, _) = sign(&mut enclave, 0);
+    let (m1, sealed) = sign(&mut enclave, 1);
+    assert_eq!((m0.sequence, m1.sequence), (0, 1));
+    assert_eq!(m0.origin, Origin::Worker(identity));
+    assert!(m1.verify_signature(&identity, &chain.genesis_hash()));
+    assert!(!m1.verify_signature(&identity, &Hash::of(b"another chain")));
+
+    // The sealed state that came with message 1 already counts it.
+    let mut restarted = restart(9, &sealed);
+    let (m2, sealed) = sign(&mut restarted, 2);
+    assert_eq!(m2.sequence, 2);
+    let mut again = restart(9, &sealed);
+    assert_eq!(info(&mut again).next_sequence, 3);
+
+    // Oversized messages are refused without using a sequence number.
+    assert!(matches!(
+        again.ecall(Ecall::SignMessage {
+            topic: vec![0; 65],
+            payload: vec![]
+        }),
+        Err(EnclaveError::TopicTooLong { len: 65 })
+    ));
+    assert_eq!(info(&mut again).next_sequence, 3);
+}
+
+#[test]
+fn a_registration_binds_the_keys_the_chain_and_the_verified_head() {
+    let chain = FakeChain::new(4);
+    let (mut enclave, _) = enclave(1);
+    synced(&chain, &mut enclave, 4);
+    let me = info(&mut enclave);
+    let operator = Keypair::dev("charlie").account();
+    let reply = enclave
+        .ecall(Ecall::Register {
+            operator,
+            endpoint: "http://127.0.0.1:8100".into(),
+        })
+        .expect("registers");
+    let Reply::Registration {
+        registration,
+        benchmark,
+        ..
+    } = reply
+    else {
+        panic!("unexpected reply");
+    };
+    let genesis = chain.genesis_hash();
+    assert!(registration.verify_signature(&genesis));
+    assert_eq!(registration.identity, me.identity);
+    assert_eq!(registration.encryption_key, me.encryption_key);
+    assert_eq!(registration.operator, operator);
+    assert_eq!(registration.recent_block, (4, chain.blocks[4].hash()));
+    assert_eq!(registration.performance, benchmark.score);
+    assert!(registration.performance >= phalanx_runtime::registry::MIN_PERFORMANCE_SCORE);
+    assert_eq!(registration.collateral, None);
+
+    // The quote verifies under the dev policy exactly as the registry checks it.
+    let quote = Quote::decode_strict(&registration.quote).expect("quote decodes");
+    assert_eq!(quote.kind(), QuoteKind::Simulated);
+    let policy = phalanx_runtime::genesis::dev_attestation_policy();
+    let claims = phalanx_attestation::verify(&quote, None, 0, &policy.accepted_simulated_roots)
+        .expect("authenticates");
+    assert_eq!(
+        claims.report_data,
+        report_data(
+            &me.identity,
+            &me.encryption_key,
+            genesis.as_bytes(),
+            chain.blocks[4].hash().as_bytes()
+        )
+    );
+    assert_eq!(
+        policy.evaluate(&claims).expect("accepted").per_mille(),
+        1000
+    );
+
+    // A bad endpoint is refused before any work.
+    assert!(matches!(
+        enclave.ecall(Ecall::Register {
+            operator,
+            endpoint: String::new()
+        }),
+        Err(EnclaveError::BadEndpoint)
+    ));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Whatever bytes a host relays, the enclave answers with an error or a real block, never
+    /// panics, and never moves its head on garbage.
+    #[test]
+    fn arbitrary_relayed_bytes_never_panic_or_move_the_head(
+        block in proptest::collection::vec(any::<u8>(), 0..300),
+        certificate in proptest::collection::vec(any::<u8>(), 0..300),
+        proof in proptest::collection::vec(any::<u8>(), 0..300),
+    ) {
+        let chain = FakeChain::new(1);
+        let (mut enclave, _) = enclave(1);
+        synced(&chain, &mut enclave, 1);
+        let relayed = enclave.ecall(Ecall::SyncBlock { block, certificate });
+        prop_assert!(relayed.is_err());
+        let verified = enclave.ecall(Ecall::VerifyValue { key: b"counter".to_vec(), value: None, proof });
+        prop_assert!(verified.is_err());
+        prop_assert_eq!(head(&mut enclave), 1);
+    }
+}
