@@ -325,6 +325,7 @@ pub fn run(command: Command, rpc: &str, json_mode: bool) -> Result<()> {
             Command::Root(args) => crate::gov_cmd::root(&client, args, json_mode).await,
             Command::Dev(_)
             | Command::Node { .. }
+            | Command::Worker { .. }
             | Command::Testnet(_)
             | Command::Key { .. }
             | Command::Bench(_) => Err(CliError::new("not a client command")),

@@ -14,6 +14,7 @@ use phalanx_primitives::Keypair;
 use phalanx_runtime::GenesisConfig;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// `phalanx dev` options.
 #[derive(Debug, Args)]
@@ -30,6 +31,12 @@ pub struct DevArgs {
     /// Delete the folder first and start a fresh chain.
     #[arg(long)]
     pub reset: bool,
+    /// SIMULATED TEE workers to start beside the validator (operators charlie, dave, …).
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// Query endpoint port of the first worker (the next ones count up).
+    #[arg(long, default_value_t = 8100)]
+    pub worker_port: u16,
 }
 
 /// Loads the dev validator key and genesis from `dir`, creating them on first start.
@@ -82,6 +89,9 @@ pub fn run(args: DevArgs) -> Result<()> {
         rpc: args.rpc_listen,
     };
     let data_dir = args.data_dir.clone();
+    let workers: Arc<Mutex<Vec<phalanx_worker::WorkerHandle>>> = Arc::default();
+    let started = workers.clone();
+    let (worker_count, worker_port) = (args.workers, args.worker_port);
     service::run(
         setup,
         move |chain, rpc| {
@@ -104,13 +114,34 @@ pub fn run(args: DevArgs) -> Result<()> {
                 "  root        alice (dev only: dispatches privileged calls without a vote)"
                     .to_string(),
             );
-            lines.push("Ctrl-C stops cleanly.".to_string());
             println!("{}", lines.join("\n"));
+            if worker_count > 0 {
+                let url = format!("http://{rpc}");
+                match phalanx_worker::spawn_dev_workers_on(
+                    &url,
+                    &data_dir.join("workers"),
+                    worker_count,
+                    worker_port,
+                ) {
+                    Ok(handles) => started
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .extend(handles),
+                    Err(e) => eprintln!("error: the dev workers did not start: {e}"),
+                }
+            }
+            println!("Ctrl-C stops cleanly.");
         },
         async {
             let _ = tokio::signal::ctrl_c().await;
         },
     )?;
+    // Stop the workers (each seals its state) before saying we stopped.
+    for worker in std::mem::take(&mut *workers.lock().unwrap_or_else(|p| p.into_inner())) {
+        if let Err(e) = worker.stop() {
+            eprintln!("warning: a worker did not stop cleanly: {e}");
+        }
+    }
     println!(
         "stopped; resume with: phalanx dev --data-dir {}",
         args.data_dir.display()

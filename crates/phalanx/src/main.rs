@@ -41,6 +41,12 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Run a TEE worker (SIMULATED enclave: no real TEE yet) from a config file.
+    Worker {
+        /// The worker's TOML config.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Write configs for an N-validator network on loopback (see README).
     Testnet(node_cmd::TestnetArgs),
     /// Create or inspect keys.
@@ -86,7 +92,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("PHALANX_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(match cli.command {
-            Command::Dev(_) | Command::Node { .. } => "info,commonware=warn",
+            Command::Dev(_) | Command::Node { .. } | Command::Worker { .. } => {
+                "info,commonware=warn"
+            }
             _ => "warn",
         })
     });
@@ -97,6 +105,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Dev(args) => dev::run(args),
         Command::Node { config } => node_cmd::run_node(&config),
+        Command::Worker { config } => {
+            phalanx_worker::cli_run(&config).map_err(|e| CliError(e.to_string()))
+        }
         Command::Testnet(args) => node_cmd::testnet(args, cli.json),
         Command::Bench(args) => bench::run(args),
         command => client_cmd::run(command, &cli.rpc, cli.json),

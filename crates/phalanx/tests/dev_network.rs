@@ -37,6 +37,8 @@ fn start(dir: &Path) -> Dev {
             &format!("127.0.0.1:{RPC_PORT}"),
             "--p2p-listen",
             &format!("127.0.0.1:{P2P_PORT}"),
+            "--worker-port",
+            "18150",
         ])
         .env("PHALANX_LOG", "warn")
         .stdout(Stdio::null())
@@ -116,6 +118,33 @@ fn wait_proposal(id: u32, status: &str) -> Value {
 fn dev_network_transfers_governs_and_resumes_after_ctrl_c() {
     let dir = tempfile::tempdir().expect("tempdir");
     let dev = start(dir.path());
+
+    // The two SIMULATED workers `phalanx dev` starts register themselves on chain.
+    let mut workers = Value::Null;
+    wait_until(
+        Duration::from_secs(60),
+        "both dev workers are registered",
+        || {
+            workers = ok(&["workers"]);
+            workers["workers"].as_array().is_some_and(|w| w.len() == 2)
+        },
+    );
+    let operators: Vec<&str> = workers["workers"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|w| w["operator"].as_str().expect("operator"))
+        .collect();
+    assert!(
+        operators.contains(&address("charlie").as_str())
+            && operators.contains(&address("dave").as_str()),
+        "{workers}"
+    );
+    for w in workers["workers"].as_array().expect("list") {
+        assert_eq!(w["quote_kind"], "Simulated", "{w}");
+        assert_eq!(w["confidence"], 1000, "{w}");
+        assert!(w["performance"].as_u64().is_some_and(|p| p >= 50), "{w}");
+    }
 
     // Transfers.
     let sent = ok(&[
