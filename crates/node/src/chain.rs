@@ -16,7 +16,7 @@ use crate::store::{Store, StoreError, StoredBlock};
 use parity_scale_codec::Encode;
 use phalanx_primitives::block::{tx_root, MAX_BLOCK_BYTES};
 use phalanx_primitives::{AccountId, Block, CodecError, Hash, Header, SignedTransaction};
-use phalanx_runtime::system::{self, NonceCheck, TxError};
+use phalanx_runtime::system::{self, NonceCheck, SignatureCheck, TxError};
 use phalanx_runtime::{BlockContext, BlockOutcome, GenesisConfig, Receipt};
 use phalanx_state::{Proof, State};
 use serde::Serialize;
@@ -27,6 +27,10 @@ use tokio::sync::broadcast;
 
 /// How far ahead of this node's clock a block's timestamp may be.
 pub const MAX_FUTURE_DRIFT_MS: u64 = 10_000;
+/// Longest a leader spends executing transactions into one block, so that building (and
+/// re-executing on other validators) stays well inside consensus timeouts however full the
+/// mempool is. What does not fit waits for the next block.
+pub const BUILD_BUDGET: std::time::Duration = std::time::Duration::from_millis(250);
 /// Write a state snapshot every this many finalized blocks.
 pub const SNAPSHOT_EVERY: u64 = 256;
 
@@ -446,7 +450,13 @@ impl Chain {
         };
         let ctx = self.next_context(&head);
         // Checked outside the lock: signature verification is the expensive part.
-        system::check_envelope_with(&state, &ctx, &tx, NonceCheck::AllowFuture(NONCE_WINDOW))?;
+        system::check_envelope_with(
+            &state,
+            &ctx,
+            &tx,
+            NonceCheck::AllowFuture(NONCE_WINDOW),
+            SignatureCheck::Verify,
+        )?;
         let mut inner = self.lock();
         if inner.tx_index.contains_key(&tx.hash()) {
             return Err(TxError::StaleNonce {
@@ -494,12 +504,19 @@ impl Chain {
         let mut receipts = Vec::with_capacity(candidates.len());
         let mut rejected = Vec::new();
         let mut size = 0usize;
+        let started = std::time::Instant::now();
         for tx in candidates {
             let tx_size = tx.encoded_size();
-            if size + tx_size + 1024 > MAX_BLOCK_BYTES {
+            if size + tx_size + 1024 > MAX_BLOCK_BYTES || started.elapsed() > BUILD_BUDGET {
                 break;
             }
-            match phalanx_runtime::apply_transaction(&mut state, &ctx, &tx) {
+            // Every pooled transaction passed signature verification at admission.
+            match phalanx_runtime::apply_transaction_with(
+                &mut state,
+                &ctx,
+                &tx,
+                SignatureCheck::AlreadyVerified,
+            ) {
                 Ok(receipt) => {
                     size += tx_size;
                     receipts.push(receipt);
@@ -603,7 +620,25 @@ impl Chain {
             genesis_hash: self.genesis_hash(),
             parent_hash,
         };
-        let outcome = phalanx_runtime::execute_block(&mut state, &ctx, &block.transactions)
+        // Transactions this node admitted to its mempool had their signatures verified then;
+        // every other signature is verified here.
+        let admitted: std::collections::HashSet<Hash> = {
+            let inner = self.lock();
+            block
+                .transactions
+                .iter()
+                .map(SignedTransaction::hash)
+                .filter(|hash| inner.mempool.contains(hash))
+                .collect()
+        };
+        let outcome =
+            phalanx_runtime::execute_block_with(&mut state, &ctx, &block.transactions, |tx| {
+                if admitted.contains(&tx.hash()) {
+                    SignatureCheck::AlreadyVerified
+                } else {
+                    SignatureCheck::Verify
+                }
+            })
             .map_err(|e| e.to_string())?;
         let computed = state.root();
         if computed != block.header.state_root {

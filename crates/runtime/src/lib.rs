@@ -121,6 +121,17 @@ pub fn execute_block(
     ctx: &BlockContext,
     transactions: &[SignedTransaction],
 ) -> Result<BlockOutcome, system::TxError> {
+    execute_block_with(state, ctx, transactions, |_| system::SignatureCheck::Verify)
+}
+
+/// [`execute_block`], with the caller saying per transaction whether its signature was
+/// already verified (see [`system::SignatureCheck`]).
+pub fn execute_block_with(
+    state: &mut State,
+    ctx: &BlockContext,
+    transactions: &[SignedTransaction],
+    signature: impl Fn(&SignedTransaction) -> system::SignatureCheck,
+) -> Result<BlockOutcome, system::TxError> {
     let params = system::params(state).map_err(system::TxError::from)?;
     if transactions.len() > params.max_block_txs as usize {
         return Err(system::TxError::TooManyTransactions(params.max_block_txs));
@@ -128,7 +139,9 @@ pub fn execute_block(
     let mut outcome = BlockOutcome::default();
     begin_block(state, ctx);
     for tx in transactions {
-        outcome.receipts.push(apply_transaction(state, ctx, tx)?);
+        outcome
+            .receipts
+            .push(apply_transaction_with(state, ctx, tx, signature(tx))?);
     }
     outcome.block_events.extend(end_block(state, ctx));
     Ok(outcome)
@@ -152,7 +165,17 @@ pub fn apply_transaction(
     ctx: &BlockContext,
     tx: &SignedTransaction,
 ) -> Result<Receipt, system::TxError> {
-    let fee = system::check_envelope(state, ctx, tx)?;
+    apply_transaction_with(state, ctx, tx, system::SignatureCheck::Verify)
+}
+
+/// [`apply_transaction`], skipping signature verification when the caller already did it.
+pub fn apply_transaction_with(
+    state: &mut State,
+    ctx: &BlockContext,
+    tx: &SignedTransaction,
+    signature: system::SignatureCheck,
+) -> Result<Receipt, system::TxError> {
+    let fee = system::check_envelope_with(state, ctx, tx, system::NonceCheck::Exact, signature)?;
     let mut events = Vec::new();
     system::charge(state, &tx.tx.signer, fee)?;
     events.push(Event::FeePaid {
