@@ -146,55 +146,91 @@ pub fn transfer_free(
     to: &AccountId,
     amount: Balance,
 ) -> Result<(), BalancesError> {
-    let mut source = account(state, from)?;
-    if source.free < amount {
-        return Err(BalancesError::InsufficientFree {
-            free: source.free,
-            needed: amount,
-        });
+    pay(state, from, Part::Free, to, amount)
+}
+
+/// One of the three parts of an account's PHA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    Free,
+    Reserved,
+    Locked,
+}
+
+impl Part {
+    fn of(self, data: &mut AccountData) -> &mut Balance {
+        match self {
+            Part::Free => &mut data.free,
+            Part::Reserved => &mut data.reserved,
+            Part::Locked => &mut data.locked,
+        }
     }
-    if from == to || amount == 0 {
-        return Ok(());
+
+    /// The error for taking `needed` from this part when it holds only `held`.
+    fn shortfall(self, held: Balance, needed: Balance) -> BalancesError {
+        match self {
+            Part::Free => BalancesError::InsufficientFree { free: held, needed },
+            Part::Reserved => BalancesError::InsufficientReserved {
+                reserved: held,
+                needed,
+            },
+            Part::Locked => BalancesError::InsufficientLocked {
+                locked: held,
+                needed,
+            },
+        }
     }
-    source.free -= amount;
-    set_account(state, from, source);
-    let mut dest = account(state, to)?;
-    dest.free = dest
-        .free
-        .checked_add(amount)
-        .ok_or(BalancesError::Overflow)?;
-    set_account(state, to, dest);
+}
+
+/// Takes `amount` out of `part` of `who`'s balance (nothing changes if it holds less).
+fn take(
+    state: &mut State,
+    who: &AccountId,
+    part: Part,
+    amount: Balance,
+) -> Result<AccountData, BalancesError> {
+    let mut data = account(state, who)?;
+    let held = *part.of(&mut data);
+    if held < amount {
+        return Err(part.shortfall(held, amount));
+    }
+    *part.of(&mut data) = held - amount;
+    Ok(data)
+}
+
+/// Moves `amount` between two parts of `who`'s balance; the total is unchanged.
+fn shift(
+    state: &mut State,
+    who: &AccountId,
+    from: Part,
+    to: Part,
+    amount: Balance,
+) -> Result<(), BalancesError> {
+    let mut data = take(state, who, from, amount)?;
+    let dest = to.of(&mut data);
+    *dest = dest.checked_add(amount).ok_or(BalancesError::Overflow)?;
+    set_account(state, who, data);
     Ok(())
 }
 
 /// Moves `amount` from `who`'s free to reserved.
 pub fn reserve(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), BalancesError> {
-    let mut data = account(state, who)?;
-    if data.free < amount {
-        return Err(BalancesError::InsufficientFree {
-            free: data.free,
-            needed: amount,
-        });
-    }
-    data.free -= amount;
-    data.reserved += amount;
-    set_account(state, who, data);
-    Ok(())
+    shift(state, who, Part::Free, Part::Reserved, amount)
 }
 
 /// Moves `amount` from `who`'s reserved back to free.
 pub fn unreserve(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), BalancesError> {
-    let mut data = account(state, who)?;
-    if data.reserved < amount {
-        return Err(BalancesError::InsufficientReserved {
-            reserved: data.reserved,
-            needed: amount,
-        });
-    }
-    data.reserved -= amount;
-    data.free += amount;
-    set_account(state, who, data);
-    Ok(())
+    shift(state, who, Part::Reserved, Part::Free, amount)
+}
+
+/// Moves `amount` from `who`'s free to locked.
+pub fn lock(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), BalancesError> {
+    shift(state, who, Part::Free, Part::Locked, amount)
+}
+
+/// Moves `amount` from `who`'s locked back to free.
+pub fn unlock(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), BalancesError> {
+    shift(state, who, Part::Locked, Part::Free, amount)
 }
 
 /// Takes `amount` of `who`'s reserved PHA into `to`'s free balance (a forfeited deposit).
@@ -204,51 +240,25 @@ pub fn slash_reserved(
     to: &AccountId,
     amount: Balance,
 ) -> Result<(), BalancesError> {
-    let mut data = account(state, who)?;
-    if data.reserved < amount {
-        return Err(BalancesError::InsufficientReserved {
-            reserved: data.reserved,
-            needed: amount,
-        });
-    }
-    data.reserved -= amount;
-    set_account(state, who, data);
+    pay(state, who, Part::Reserved, to, amount)
+}
+
+/// Takes `amount` from `part` of `from` into `to`'s free balance.
+fn pay(
+    state: &mut State,
+    from: &AccountId,
+    part: Part,
+    to: &AccountId,
+    amount: Balance,
+) -> Result<(), BalancesError> {
+    let source = take(state, from, part, amount)?;
+    set_account(state, from, source);
     let mut dest = account(state, to)?;
     dest.free = dest
         .free
         .checked_add(amount)
         .ok_or(BalancesError::Overflow)?;
     set_account(state, to, dest);
-    Ok(())
-}
-
-/// Moves `amount` from `who`'s free to locked.
-pub fn lock(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), BalancesError> {
-    let mut data = account(state, who)?;
-    if data.free < amount {
-        return Err(BalancesError::InsufficientFree {
-            free: data.free,
-            needed: amount,
-        });
-    }
-    data.free -= amount;
-    data.locked += amount;
-    set_account(state, who, data);
-    Ok(())
-}
-
-/// Moves `amount` from `who`'s locked back to free.
-pub fn unlock(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), BalancesError> {
-    let mut data = account(state, who)?;
-    if data.locked < amount {
-        return Err(BalancesError::InsufficientLocked {
-            locked: data.locked,
-            needed: amount,
-        });
-    }
-    data.locked -= amount;
-    data.free += amount;
-    set_account(state, who, data);
     Ok(())
 }
 
