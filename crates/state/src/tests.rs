@@ -191,3 +191,15 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #[test]
+    fn decoding_arbitrary_snapshot_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        if let Ok(mut state) = State::from_snapshot(&bytes) {
+            // Whatever decoded is a consistent state: its snapshot round-trips to the same root.
+            let root = state.root();
+            let mut again = State::from_snapshot(&state.snapshot()).expect("own snapshot decodes");
+            prop_assert_eq!(again.root(), root);
+        }
+    }
+}
