@@ -300,7 +300,7 @@ pub fn run(command: Command, rpc: &str, json_mode: bool) -> Result<()> {
                             w["operator"].as_str().unwrap_or(""),
                             w["performance"],
                             w["confidence"],
-                            w["tcb_status"],
+                            w["tcb_status"].as_str().unwrap_or("?"),
                             w["endpoint"].as_str().unwrap_or(""),
                             w["registered_at"],
                             w["last_attested_at"],

@@ -185,7 +185,8 @@ where
         }
         let block = ConsensusBlock::new(built?);
         let digest = block.digest();
-        info!(
+        // Every block of a dev chain is proposed here; at info level this would drown the log.
+        debug!(
             round = %consensus.round,
             height = block.block().block_height(),
             hash = %block.block().block_hash(),
