@@ -138,6 +138,14 @@ pub trait Application: Clone + Send + Sync + 'static {
     /// chain is missing after a crash).
     fn finalized_height(&self) -> u64;
 
+    /// The validator set of the epoch after the last finalized block, as the chain's state names
+    /// it (read right after the last block of an epoch is applied, and at start). `None` keeps the
+    /// current set (the default, for chains without validator-set changes). Must be a function
+    /// of the finalized state only, so every node reads the same set.
+    fn next_validators(&self) -> Option<Vec<PublicKey>> {
+        None
+    }
+
     /// Consensus observed provable misbehaviour of a validator (already verified and logged).
     /// The chain may store the evidence for slashing. The default ignores it.
     fn misbehaviour(&self, evidence: Misbehaviour) {

@@ -117,6 +117,7 @@ impl Harness {
                     channels,
                     control,
                     oracle.manager(),
+                    |_, _: &[PublicKey]| {},
                 )
                 .await
                 .expect("consensus runs");
@@ -125,6 +126,8 @@ impl Harness {
 
     /// Starts the byzantine validator: commonware's `Conflicter`, which votes for everything it
     /// sees twice, with conflicting payloads (it never proposes).
+    // Not every simulation has a byzantine validator.
+    #[allow(dead_code)]
     pub async fn start_byzantine(
         &self,
         context: &deterministic::Context,
