@@ -15,6 +15,14 @@
 //! Simplex orders block hashes; marshal's `Inline` wrapper turns its propose/verify requests into
 //! calls on [`Builder`](super::adapter::Builder) and ships the full blocks; marshal persists
 //! finalized blocks and certificates under `partition_prefix` and delivers them in order.
+//!
+//! The simplex part exists once per epoch (see [`run`]): the vote, certificate and
+//! certificate-resolver channels are multiplexed by epoch number
+//! (`commonware_p2p::utils::mux`, a varint epoch before each message), and an `Epochs` task
+//! stops an epoch's engine and starts the next one's once the chain has applied the epoch's last
+//! block. Marshal, broadcast, backfill and delivery span all epochs; marshal verifies each
+//! certificate with [`EpochSchemes`], the validator set of the certificate's epoch.
+//!
 //! Everything runs under the given runtime context: aborting the task that awaits [`run`]
 //! tears the whole stack down (a crash), and running it again on the same storage resumes.
 
