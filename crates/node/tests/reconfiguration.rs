@@ -9,16 +9,23 @@
 //! 2. The last block of epoch 0 ([`last_height_of_epoch`]) activates it; every node reads the new
 //!    set from that block's state, stops epoch 0's simplex instance and starts epoch 1's over
 //!    `{v0, v1, v2}`, rooted at the boundary block.
-//! 3. Validator 3 (removed) is stopped once the boundary is final; the other three keep
-//!    finalizing until [`TARGET`], past the boundary.
+//! 3. Validator [`CRASHED`] (kept by the change) crashes four blocks before the boundary. The
+//!    other three, validator 3 included, are a quorum of the old set and finalize the boundary;
+//!    then nothing more is finalized for ten seconds, although three of the old four are up,
+//!    because epoch 1's set needs [`CRASHED`].
+//! 4. Validator 3 (removed) is stopped; [`CRASHED`] re-opens its chain from disk and restarts in
+//!    epoch 0, hears votes of epoch 1, has marshal fetch the boundary finalization, moves to
+//!    epoch 1 and the new set finalizes until [`TARGET`].
 //!
 //! Asserted: the call was included before the boundary and only scheduled (the set in state
 //! changed exactly at the boundary block, with a `ValidatorsActivated` event); every validator
 //! (the stopped one up to where it got) stores the same block, state root and receipts at every
 //! height, linked by parent hashes; every certificate up to the boundary belongs to epoch 0 and
 //! verifies against the old four; every certificate after it belongs to epoch 1, carries three
-//! signatures, verifies against the new three and does NOT verify against the old set; blocks
-//! after the boundary were finalized with validator 3 stopped. A second test replays the seed
+//! signatures, verifies against the new three and does NOT verify against the old set; while
+//! [`CRASHED`] was down nothing past the boundary was finalized; the restarted validator
+//! re-opened where it crashed and caught up; blocks after the boundary were finalized with
+//! validator 3 stopped. A second test replays the seed
 //! and gets the same chain.
 
 // Test code: a poisoned lock or malformed fixture should fail the test loudly.
@@ -56,6 +63,8 @@ const SEED: u64 = 0x4550_4f43_4853;
 const VALIDATORS: u64 = 4;
 /// The validator the set change removes.
 const REMOVED: usize = 3;
+/// A validator of the new set that crashes just before the boundary and restarts after it.
+const CRASHED: usize = 2;
 /// Validators whose mempools receive the root call.
 const SUBMIT_VIA: [usize; 2] = [0, 1];
 /// Genesis time; the runtime's clock starts a second later.
@@ -167,7 +176,7 @@ struct Outcome {
     removed: Chain,
     /// The set-change transaction.
     call: SignedTransaction,
-    /// The remaining validators' heights when the removed one was stopped.
+    /// Validators 0, 1 and 3's heights after ten seconds without [`CRASHED`] past the boundary.
     heights_at_stop: Vec<u64>,
     _dirs: Vec<tempfile::TempDir>,
 }
@@ -209,8 +218,25 @@ async fn run(
             .unwrap_or_else(|err| panic!("validator {index} refuses the root call: {err}"));
     }
 
-    // Everyone, the removed validator too, finalizes the boundary under the old set.
+    // Shortly before the boundary, validator CRASHED (kept by the change) crashes.
     let boundary = last_height_of_epoch(0);
+    wait_until(
+        &context,
+        &chains,
+        "the crash height",
+        all_reached(boundary - 4),
+    )
+    .await;
+    let crashed = handles.remove(&CRASHED).expect("crashed validator runs");
+    crashed.abort();
+    let _ = crashed.await;
+    let crashed_chain = chains.remove(&CRASHED).expect("crashed validator's chain");
+    let crashed_at = crashed_chain.height();
+    drop(crashed_chain);
+
+    // The other three, the removed validator included, are a quorum of the old set: they
+    // finalize the boundary. Then the new set needs CRASHED, so nothing more is finalized although
+    // three of the old four are up.
     wait_until(
         &context,
         &chains,
@@ -218,13 +244,27 @@ async fn run(
         all_reached(boundary),
     )
     .await;
+    context.sleep(Duration::from_secs(10)).await;
+    let stalled: Vec<u64> = chains.values().map(Chain::height).collect();
 
-    // The removed validator leaves; the new set carries on without it.
+    // The removed validator leaves; the crashed one restarts from disk in epoch 0, learns that
+    // its peers are in epoch 1, fetches the boundary and joins them.
     let stopped = handles.remove(&REMOVED).expect("removed validator runs");
     stopped.abort();
     let _ = stopped.await;
     let removed = chains.remove(&REMOVED).expect("removed validator's chain");
-    let heights_at_stop = chains.values().map(Chain::height).collect();
+    let chain = open_chain(&dirs[CRASHED], &genesis, clock.chain_clock());
+    assert_eq!(chain.height(), crashed_at, "re-opened where it crashed");
+    let restarted = harness.start_honest(
+        &context,
+        "restarted",
+        CRASHED,
+        keys[CRASHED].clone(),
+        chain.clone(),
+    );
+    chains.insert(CRASHED, chain);
+    handles.insert(CRASHED, restarted);
+    let heights_at_stop = stalled;
 
     wait_until(&context, &chains, "the target", all_reached(TARGET)).await;
     clock.stop();
@@ -269,7 +309,7 @@ fn a_validator_set_change_takes_effect_at_the_epoch_boundary() {
     } = scenario();
     let boundary = last_height_of_epoch(0);
     eprintln!(
-        "remaining heights {:?}, removed validator stopped at {} (others then at {heights_at_stop:?})",
+        "remaining heights {:?}, removed validator stopped at {}; while validator {CRASHED} was down, 0, 1 and 3 stayed at {heights_at_stop:?}",
         chains.values().map(Chain::height).collect::<Vec<_>>(),
         removed.height()
     );
@@ -321,14 +361,13 @@ fn a_validator_set_change_takes_effect_at_the_epoch_boundary() {
         assert_eq!(chain.halted(), None, "validator {index} halted");
     }
     assert!(removed.height() >= boundary);
-    // The new set finalized well past where the removed validator stopped.
-    let at_stop = heights_at_stop.iter().copied().max().unwrap();
-    for (index, chain) in &chains {
-        assert!(
-            chain.height() >= at_stop + AFTER_BOUNDARY / 2,
-            "validator {index} finalized too little without the removed validator"
-        );
-    }
+    // With CRASHED down, validators 0, 1 and 3 (a quorum of the old set) finalized nothing past
+    // the boundary: the new set, which needs CRASHED, was in charge.
+    assert_eq!(
+        heights_at_stop,
+        vec![boundary; 3],
+        "finalized past the boundary without the new set's quorum"
+    );
 
     // (c) Same block, state root and receipts at every height on every validator; linked.
     let common = chains.values().map(Chain::height).min().unwrap();
