@@ -62,6 +62,14 @@ pub enum Error {
     /// The signatures do not verify against the validator set (forged, outsider, too few).
     #[error("the certificate signatures do not verify against the validator set")]
     InvalidSignatures,
+    /// The certificate belongs to another consensus epoch than the block.
+    #[error("the certificate is of epoch {found}, not {expected}")]
+    WrongEpoch {
+        /// The epoch the caller expected.
+        expected: u64,
+        /// The certificate's epoch.
+        found: u64,
+    },
 }
 
 /// A result of this module.
@@ -70,7 +78,8 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// Where in consensus a verified certificate finalized its block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FinalizedAt {
-    /// Consensus epoch (Phalanx runs a single epoch, 0, for a given validator set).
+    /// Consensus epoch. Each epoch has its own validator set (changes take effect at epoch
+    /// boundaries); check it with [`verify_finalization_in_epoch`].
     pub epoch: u64,
     /// The view in which the block was finalized.
     pub view: u64,
@@ -133,6 +142,26 @@ pub fn verify_finalization(
     })
 }
 
+/// [`verify_finalization`] for a certificate that must belong to `epoch`, whose validator set is
+/// `validators`. A validator set only signs for its own epoch, so a certificate of another epoch
+/// is refused even when the sets overlap.
+pub fn verify_finalization_in_epoch(
+    validators: &[PublicKey],
+    namespace: &[u8],
+    certificate: &[u8],
+    expected_block_hash: &Hash,
+    epoch: u64,
+) -> Result<FinalizedAt> {
+    let at = verify_finalization(validators, namespace, certificate, expected_block_hash)?;
+    if at.epoch != epoch {
+        return Err(Error::WrongEpoch {
+            expected: epoch,
+            found: at.epoch,
+        });
+    }
+    Ok(at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +183,18 @@ mod tests {
         let mut reversed = publics(&all);
         reversed.reverse();
         assert!(verify_finalization(&reversed, NS, &cert, &hash).is_ok());
+    }
+
+    #[test]
+    fn checks_the_epoch_when_asked() {
+        let all = keys(4);
+        let hash = Hash([7; 32]);
+        let cert = certify(&all, &[0, 1, 2], NS, hash);
+        let at = verify_finalization(&publics(&all), NS, &cert, &hash).expect("valid");
+        assert!(verify_finalization_in_epoch(&publics(&all), NS, &cert, &hash, at.epoch).is_ok());
+        let err = verify_finalization_in_epoch(&publics(&all), NS, &cert, &hash, at.epoch + 1)
+            .expect_err("another epoch");
+        assert!(matches!(err, Error::WrongEpoch { .. }));
     }
 
     #[test]

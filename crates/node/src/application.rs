@@ -1,7 +1,8 @@
 //! The chain as consensus sees it: [`Application`] for [`Chain`], [`ChainBlock`] for [`Block`].
 
 use crate::chain::Chain;
-use crate::consensus::{Application, ChainBlock, Misbehaviour, Verdict};
+use crate::consensus::{Application, ChainBlock, Misbehaviour, PublicKey, Verdict};
+use commonware_codec::DecodeExt as _;
 use parity_scale_codec::Encode;
 use phalanx_primitives::{Block, Hash};
 
@@ -59,6 +60,15 @@ impl Application for Chain {
 
     fn finalized_height(&self) -> u64 {
         self.height()
+    }
+
+    fn next_validators(&self) -> Option<Vec<PublicKey>> {
+        let keys = phalanx_runtime::system::validators(&self.head_state()).ok()?;
+        let keys: Vec<PublicKey> = keys
+            .iter()
+            .filter_map(|key| PublicKey::decode(commonware_codec::Copying(&key[..])).ok())
+            .collect();
+        (!keys.is_empty()).then_some(keys)
     }
 
     fn misbehaviour(&self, evidence: Misbehaviour) {

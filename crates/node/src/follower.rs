@@ -2,16 +2,20 @@
 //! receives until the validator set's finalization certificate for it checks out.
 //!
 //! Protocol: poll the source's finalized height; fetch each missing block (`phalanx_rawBlock`)
-//! in order; decode it strictly; verify its certificate against the genesis validator set with
-//! the light client's [`verify_finalization`]; re-execute it ([`Chain::finalize`] checks the
+//! in order; decode it strictly; verify its certificate with the light client's
+//! [`verify_finalization_in_epoch`] against the validator set of the block's epoch (read from this node's
+//! own re-executed state: after block `h` the state names the set of the epoch containing
+//! `h + 1`, see `phalanx_runtime::system`) and check the certificate's epoch; re-execute it ([`Chain::finalize`] checks the
 //! state root). Marshal may finalize a block without its own certificate (it was learned as the
 //! ancestor of a later finalized block); such a block is accepted only once a later certified
 //! block links back to it by parent hashes. A source that lies can stall this node, never
-//! mislead it.
+//! mislead it. Limitation: uncertified blocks that cross an epoch boundary cannot be checked
+//! (the later certificate is signed by a set this node has not derived yet), so following stalls
+//! there.
 
 use crate::chain::Chain;
 use phalanx_client::Client;
-use phalanx_light_client::certificate::{verify_finalization, PublicKey, NAMESPACE};
+use phalanx_light_client::certificate::{verify_finalization_in_epoch, PublicKey, NAMESPACE};
 use phalanx_primitives::{Block, Hash};
 use serde::Deserialize;
 use std::time::Duration;
@@ -65,20 +69,11 @@ pub async fn follow(
     source: Client,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), FollowError> {
-    use commonware_codec::DecodeExt as _;
-    let validators = phalanx_runtime::system::validators(&chain.head_state())
-        .map_err(|_| FollowError::BadValidatorKey)?
-        .iter()
-        .map(|key| {
-            PublicKey::decode(commonware_codec::Copying(&key[..]))
-                .map_err(|_| FollowError::BadValidatorKey)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
     tokio::pin!(shutdown);
     loop {
         let step = async {
             let remote = source.status().await?.height;
-            sync_to(&chain, &source, &validators, remote).await
+            sync_to(&chain, &source, remote).await
         };
         tokio::select! {
             _ = &mut shutdown => return Ok(()),
@@ -109,13 +104,22 @@ async fn fetch(source: &Client, height: u64) -> Result<(Block, Vec<u8>), FollowE
     Ok((block, certificate))
 }
 
+/// The validator set of the epoch of the block after `chain`'s head, as its state names it.
+fn next_validators(chain: &Chain) -> Result<Vec<PublicKey>, FollowError> {
+    use commonware_codec::DecodeExt as _;
+    phalanx_runtime::system::validators(&chain.head_state())
+        .map_err(|_| FollowError::BadValidatorKey)?
+        .iter()
+        .map(|key| {
+            PublicKey::decode(commonware_codec::Copying(&key[..]))
+                .map_err(|_| FollowError::BadValidatorKey)
+        })
+        .collect()
+}
+
 /// Applies every block up to `target`, verified as described in the module docs.
-pub async fn sync_to(
-    chain: &Chain,
-    source: &Client,
-    validators: &[PublicKey],
-    target: u64,
-) -> Result<(), FollowError> {
+pub async fn sync_to(chain: &Chain, source: &Client, target: u64) -> Result<(), FollowError> {
+    use phalanx_runtime::system::epoch_of;
     let mut pending: Vec<Block> = Vec::new();
     let mut height = chain.height() + 1;
     while height <= target {
@@ -125,12 +129,19 @@ pub async fn sync_to(
             height += 1;
             continue;
         }
-        verify_finalization(validators, NAMESPACE, &certificate, &block.hash()).map_err(|e| {
-            FollowError::BadCertificate {
+        let epoch = epoch_of(height);
+        if epoch != epoch_of(chain.height() + 1) {
+            return Err(FollowError::BadCertificate {
+                height,
+                reason: "uncertified blocks before it cross an epoch boundary".into(),
+            });
+        }
+        let validators = next_validators(chain)?;
+        verify_finalization_in_epoch(&validators, NAMESPACE, &certificate, &block.hash(), epoch)
+            .map_err(|e| FollowError::BadCertificate {
                 height,
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         // Uncertified ancestors must link, by parent hashes, to this certified block.
         let mut expected: Hash = block.header.parent;
         for ancestor in pending.iter().rev() {

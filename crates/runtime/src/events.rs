@@ -43,7 +43,8 @@ pub enum Event {
         /// Units.
         amount: Balance,
     },
-    /// The validator set was replaced.
+    /// A new validator set was scheduled; it takes over at the next epoch boundary
+    /// ([`Event::ValidatorsActivated`]).
     ValidatorsChanged {
         /// How many validators the new set has.
         count: u32,
@@ -151,6 +152,14 @@ pub enum Event {
         /// Its topic.
         #[serde(serialize_with = "hex_bytes")]
         topic: Vec<u8>,
+    },
+    /// A scheduled validator set took over at an epoch boundary: it runs `epoch` from the next
+    /// block on.
+    ValidatorsActivated {
+        /// The epoch the set runs.
+        epoch: u64,
+        /// How many validators it has.
+        count: u32,
     },
 }
 

@@ -155,7 +155,10 @@ pub fn begin_block(state: &mut State, ctx: &BlockContext) {
 
 /// Hooks that run after a block's transactions; returns their events.
 pub fn end_block(state: &mut State, ctx: &BlockContext) -> Vec<Event> {
-    governance::on_block_end(state, ctx)
+    let mut events = governance::on_block_end(state, ctx);
+    // After governance, so a set enacted in a boundary block takes over at that boundary.
+    events.extend(system::on_block_end(state, ctx));
+    events
 }
 
 /// Applies one transaction: validates the envelope, charges the fee, bumps the nonce, then

@@ -36,7 +36,7 @@ pub fn execute(
             if keys.is_empty() {
                 return Err(governance::GovernanceError::EmptyValidatorSet.into());
             }
-            system::set_validators(state, keys);
+            system::schedule_validators(state, keys);
             events.push(Event::ValidatorsChanged {
                 count: keys.len() as u32,
             });

@@ -2,9 +2,21 @@
 //! transaction envelope must pass before anything it asks for happens.
 //!
 //! Storage keys: `system/params` → [`ChainParams`], `system/block` → (height, timestamp_ms),
-//! `system/nonce/<account>` → u64, `system/validators` → the consensus keys.
+//! `system/nonce/<account>` → u64, `system/validators` → the consensus keys of the current
+//! epoch, `system/next_validators` → a set scheduled for the next epoch.
+//!
+//! # Epochs
+//!
+//! Consensus runs in epochs of [`EPOCH_LENGTH`] blocks: epoch `e` spans heights
+//! `e * EPOCH_LENGTH ..= (e + 1) * EPOCH_LENGTH - 1` (epoch 0 includes genesis). A validator set
+//! change (`PrivilegedCall::SetValidators`) executed in any block of epoch `e` is only
+//! *scheduled*; the last block of epoch `e` (the boundary block) activates it, so the state after
+//! the boundary block names the set that runs epoch `e + 1`. In general [`validators`] of the
+//! state after block `h` is the set of the epoch containing `h + 1`: every node reads the same
+//! set from the same finalized state.
 
 use crate::balances;
+use crate::events::Event;
 use crate::BlockContext;
 use parity_scale_codec::Encode;
 use phalanx_primitives::{call::ChainParams, AccountId, Balance, CodecError, SignedTransaction};
@@ -13,10 +25,27 @@ use phalanx_state::{State, StateExt};
 const PARAMS: &[u8] = b"system/params";
 const BLOCK: &[u8] = b"system/block";
 const VALIDATORS: &[u8] = b"system/validators";
+const NEXT_VALIDATORS: &[u8] = b"system/next_validators";
 const NONCE_PREFIX: &[u8] = b"system/nonce/";
 const BLOCK_HASH_PREFIX: &[u8] = b"system/block_hash/";
 const CHAIN_ID: &[u8] = b"system/chain_id";
 const PRODUCTION: &[u8] = b"system/production";
+
+/// Blocks per consensus epoch (see the module docs).
+pub const EPOCH_LENGTH: u64 = 64;
+
+/// The epoch containing block `height`.
+pub fn epoch_of(height: u64) -> u64 {
+    height / EPOCH_LENGTH
+}
+
+/// The last block (the boundary block) of `epoch`.
+pub fn last_height_of_epoch(epoch: u64) -> u64 {
+    epoch
+        .saturating_add(1)
+        .saturating_mul(EPOCH_LENGTH)
+        .saturating_sub(1)
+}
 
 /// How many recent block hashes the state keeps (for attestation freshness checks).
 pub const RECENT_BLOCK_HASHES: u64 = 256;
@@ -144,14 +173,46 @@ pub fn is_production(state: &State) -> Result<bool, CodecError> {
     Ok(state.get_decoded(PRODUCTION)?.unwrap_or(false))
 }
 
-/// The validator set's consensus keys.
+/// The consensus keys of the validator set that runs the epoch of the *next* block (see the
+/// module docs): after block `h`, the set of the epoch containing `h + 1`.
 pub fn validators(state: &State) -> Result<Vec<[u8; 32]>, CodecError> {
     Ok(state.get_decoded(VALIDATORS)?.unwrap_or_default())
 }
 
-/// Replaces the validator set (privileged).
+/// Replaces the active validator set at once (genesis only; later changes go through
+/// [`schedule_validators`]).
 pub fn set_validators(state: &mut State, validators: &[[u8; 32]]) {
     state.put(VALIDATORS.to_vec(), &validators.to_vec());
+}
+
+/// Schedules `validators` to take over at the next epoch boundary (privileged). A later call in
+/// the same epoch replaces the scheduled set.
+pub fn schedule_validators(state: &mut State, validators: &[[u8; 32]]) {
+    state.put(NEXT_VALIDATORS.to_vec(), &validators.to_vec());
+}
+
+/// The set scheduled to take over at the next epoch boundary, if any.
+pub fn pending_validators(state: &State) -> Result<Option<Vec<[u8; 32]>>, CodecError> {
+    state.get_decoded(NEXT_VALIDATORS)
+}
+
+/// End-of-block hook: the last block of an epoch activates the scheduled validator set, which
+/// then runs the next epoch.
+pub fn on_block_end(state: &mut State, ctx: &BlockContext) -> Vec<Event> {
+    if ctx.height != last_height_of_epoch(epoch_of(ctx.height)) {
+        return Vec::new();
+    }
+    match pending_validators(state) {
+        Ok(Some(next)) => {
+            set_validators(state, &next);
+            state.remove(NEXT_VALIDATORS);
+            vec![Event::ValidatorsActivated {
+                epoch: epoch_of(ctx.height) + 1,
+                count: next.len() as u32,
+            }]
+        }
+        _ => Vec::new(),
+    }
 }
 
 fn block_hash_key(height: u64) -> Vec<u8> {
@@ -288,6 +349,49 @@ mod tests {
     use super::*;
     use crate::testing::*;
     use phalanx_primitives::call::{BalancesCall, Call};
+
+    #[test]
+    fn scheduled_validators_take_over_at_the_epoch_boundary() {
+        let (mut state, ctx) = dev_chain();
+        let genesis_set = validators(&state).expect("validators");
+        let next = vec![[1u8; 32], [2u8; 32]];
+        let mut events = Vec::new();
+        crate::privileged::execute(
+            &mut state,
+            &ctx,
+            &phalanx_primitives::call::PrivilegedCall::SetValidators(next.clone()),
+            &mut events,
+        )
+        .expect("privileged call");
+        assert_eq!(validators(&state).expect("validators"), genesis_set);
+        assert_eq!(
+            pending_validators(&state).expect("pending"),
+            Some(next.clone())
+        );
+
+        // Blocks inside the epoch leave the set alone.
+        let inside = BlockContext {
+            height: EPOCH_LENGTH - 2,
+            ..ctx
+        };
+        assert!(on_block_end(&mut state, &inside).is_empty());
+        assert_eq!(validators(&state).expect("validators"), genesis_set);
+
+        // The boundary block activates it for epoch 1.
+        let boundary = BlockContext {
+            height: last_height_of_epoch(0),
+            ..ctx
+        };
+        assert_eq!(boundary.height, EPOCH_LENGTH - 1);
+        assert_eq!(
+            on_block_end(&mut state, &boundary),
+            vec![Event::ValidatorsActivated { epoch: 1, count: 2 }]
+        );
+        assert_eq!(validators(&state).expect("validators"), next);
+        assert_eq!(pending_validators(&state).expect("pending"), None);
+        assert_eq!(epoch_of(EPOCH_LENGTH), 1);
+        assert_eq!(epoch_of(EPOCH_LENGTH - 1), 0);
+    }
 
     #[test]
     fn envelope_checks_each_rule() {

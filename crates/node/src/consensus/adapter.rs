@@ -19,7 +19,7 @@ use commonware_actor::Feedback;
 use commonware_consensus::{
     marshal::{ancestry::Ancestry, core::Mailbox, standard::Standard, Update},
     simplex::types::Context,
-    types::Height,
+    types::{Epocher, Height},
     Heightable, Reporter,
 };
 use commonware_cryptography::{Digested, Digestible};
@@ -268,20 +268,52 @@ impl<A: Application> Reporter for FinalizedReporter<A> {
     }
 }
 
+/// The chain applied the last block of an epoch: the next epoch can start.
+#[derive(Clone, Debug)]
+pub struct Transition {
+    /// The epoch that starts.
+    pub epoch: u64,
+    /// Its validator set as the chain's state names it; `None` keeps the previous set.
+    pub validators: Option<Vec<PublicKey>>,
+    /// The digest of the previous epoch's last block (the new epoch's genesis).
+    pub boundary: Digest,
+}
+
 /// Hands finalized blocks to the chain in height order, with their certificates.
 ///
 /// First replays heights marshal already reported in an earlier run but the chain has not applied
-/// (up to `processed`), then drains `queue` until marshal stops.
-pub async fn deliver<E, A>(
+/// (up to `processed`), then drains `queue` until marshal stops. After the chain applied the last
+/// block of an epoch, announces the next epoch on `transitions`.
+pub async fn deliver<E, A, ES>(
     context: E,
     application: A,
     marshal: MarshalOf<A>,
     processed: Option<u64>,
     mut queue: mpsc::UnboundedReceiver<Delivery<A>>,
+    epocher: ES,
+    transitions: mpsc::UnboundedSender<Transition>,
 ) where
     E: Spawner,
     A: Application,
+    ES: Epocher,
 {
+    let announce = |block: &Digested<BlockOf<A>>| {
+        let height = block.height();
+        let Some(info) = epocher.containing(height) else {
+            return;
+        };
+        // Only when the chain's head is this block, so its state names the next set.
+        if height != info.last() || application.finalized_height() != height.get() {
+            return;
+        }
+        let epoch = info.epoch().get() + 1;
+        info!(epoch, boundary = height.get(), "epoch boundary finalized");
+        let _ = transitions.send(Transition {
+            epoch,
+            validators: application.next_validators(),
+            boundary: block.digest(),
+        });
+    };
     let applied = application.finalized_height();
     if let Some(processed) = processed.filter(|processed| *processed > applied) {
         info!(
@@ -295,10 +327,12 @@ pub async fn deliver<E, A>(
                 break;
             };
             apply(&context, &application, &marshal, &block).await;
+            announce(&block);
         }
     }
     while let Some((block, ack)) = queue.recv().await {
         apply(&context, &application, &marshal, &block).await;
+        announce(&block);
         ack.acknowledge();
     }
 }

@@ -15,11 +15,19 @@
 //! Simplex orders block hashes; marshal's `Inline` wrapper turns its propose/verify requests into
 //! calls on [`Builder`](super::adapter::Builder) and ships the full blocks; marshal persists
 //! finalized blocks and certificates under `partition_prefix` and delivers them in order.
+//!
+//! The simplex part exists once per epoch (see [`run`]): the vote, certificate and
+//! certificate-resolver channels are multiplexed by epoch number
+//! (`commonware_p2p::utils::mux`, a varint epoch before each message), and an `Epochs` task
+//! stops an epoch's engine and starts the next one's once the chain has applied the epoch's last
+//! block. Marshal, broadcast, backfill and delivery span all epochs; marshal verifies each
+//! certificate with [`EpochSchemes`], the validator set of the certificate's epoch.
+//!
 //! Everything runs under the given runtime context: aborting the task that awaits [`run`]
 //! tears the whole stack down (a crash), and running it again on the same storage resumes.
 
 use super::{
-    adapter::{deliver, BlockOf, Builder, FinalizedReporter},
+    adapter::{deliver, BlockOf, Builder, FinalizedReporter, MarshalOf, Transition},
     block::DEFAULT_MAX_BLOCK_BYTES,
     evidence::EvidenceReporter,
     Application, ConsensusBlock, Digest, Error, PrivateKey, PublicKey, Result, Scheme, NAMESPACE,
@@ -36,21 +44,33 @@ use commonware_consensus::{
         self, elector::RoundRobin, scheme::reporter::AttributableReporter, ForwardPolicy,
         SkipBudget, SkipPolicy,
     },
-    types::{Epoch, FixedEpocher, ViewDelta},
+    types::{Epoch, Epocher as _, FixedEpocher, Height, ViewDelta},
     Reporters,
 };
 use commonware_cryptography::{
-    certificate::{ConstantProvider, Verifier as _},
+    certificate::{Provider as CertificateProvider, Scoped, Verifier as _},
     Digested, Digestible as _, Sha256, Signer as _,
 };
-use commonware_p2p::{Blocker, Provider, Receiver, Sender};
+use commonware_p2p::{
+    utils::mux::{Builder as _, MuxHandle, Muxer},
+    Blocker, Provider, Receiver, Sender,
+};
 use commonware_parallel::Sequential;
-use commonware_runtime::{buffer::paged::CacheRef, Clock, Metrics, Quota, Spawner, Storage};
+use commonware_runtime::{
+    buffer::paged::CacheRef, Clock, Handle, Metrics, Quota, Spawner, Storage,
+};
 use commonware_storage::archive::immutable;
-use commonware_utils::{ordered::Set, NZUsize, NonZeroDuration, NZU16, NZU32, NZU64};
-use futures::future::select_all;
-use std::{num::NonZeroUsize, time::Duration};
-use tracing::info;
+use commonware_utils::{
+    channel::mpsc, ordered::Set, vec::NonEmptyVec, NZUsize, NonZeroDuration, NZU16, NZU32, NZU64,
+};
+use futures::future::{select, select_all, Either};
+use std::{
+    collections::BTreeMap,
+    num::{NonZeroU64, NonZeroUsize},
+    sync::{Arc, Mutex},
+    time::{Duration, SystemTime},
+};
+use tracing::{info, warn};
 
 /// p2p channel carrying individual votes.
 pub const VOTES: u64 = 0;
@@ -150,6 +170,10 @@ pub struct EngineConfig {
     pub max_block_bytes: usize,
     /// Capacity of internal actor mailboxes.
     pub mailbox_size: NonZeroUsize,
+    /// Blocks per consensus epoch; must match the runtime's
+    /// [`EPOCH_LENGTH`](phalanx_runtime::system::EPOCH_LENGTH) for the real chain, whose
+    /// validator-set changes take effect at epoch boundaries.
+    pub epoch_length: NonZeroU64,
 }
 
 impl EngineConfig {
@@ -163,6 +187,7 @@ impl EngineConfig {
             timeouts: Timeouts::default(),
             max_block_bytes: DEFAULT_MAX_BLOCK_BYTES,
             mailbox_size: NZUsize!(1_024),
+            epoch_length: NZU64!(phalanx_runtime::system::EPOCH_LENGTH),
         }
     }
 
@@ -172,17 +197,21 @@ impl EngineConfig {
     }
 }
 
+/// Bytes the per-epoch multiplexing of the simplex channels adds to a message (a varint epoch).
+const MUX_OVERHEAD: u32 = 16;
+
 /// Largest payload any consensus channel carries, for `validators` and blocks up to
 /// `max_block_bytes` (the p2p network must admit it).
 pub fn max_message_size(validators: usize, max_block_bytes: usize) -> u32 {
     let participants = u32::try_from(validators).unwrap_or(u32::MAX);
-    commonware_p2p::max_message_size(&[
-        simplex::max_payload_size::<Scheme, Digest>(participants),
-        marshal::max_payload_size::<Standard<ConsensusBlock<RawBlock>>, Scheme>(
-            participants,
-            &max_block_bytes,
-        ),
-    ])
+    MUX_OVERHEAD
+        + commonware_p2p::max_message_size(&[
+            simplex::max_payload_size::<Scheme, Digest>(participants),
+            marshal::max_payload_size::<Standard<ConsensusBlock<RawBlock>>, Scheme>(
+                participants,
+                &max_block_bytes,
+            ),
+        ])
 }
 
 /// The sender/receiver pairs of the five consensus channels.
@@ -200,17 +229,86 @@ pub struct Channels<S, R> {
     pub backfill: (S, R),
 }
 
+/// The validator set of every epoch this node has seen, as marshal's certificate provider: a
+/// certificate verifies only against the set of the epoch it belongs to.
+#[derive(Clone, Debug)]
+pub struct EpochSchemes {
+    namespace: Vec<u8>,
+    signer: PrivateKey,
+    schemes: Arc<Mutex<BTreeMap<u64, Scoped<Scheme>>>>,
+}
+
+impl EpochSchemes {
+    fn new(namespace: Vec<u8>, signer: PrivateKey) -> Self {
+        Self {
+            namespace,
+            signer,
+            schemes: Arc::default(),
+        }
+    }
+
+    /// Records the set of `epoch`; returns the signing scheme if this node is in it.
+    fn insert(&self, epoch: u64, participants: Set<PublicKey>) -> Option<Scheme> {
+        let signing = Scheme::signer(&self.namespace, participants.clone(), self.signer.clone());
+        let scoped = match &signing {
+            Some(scheme) => Scoped::scheme(Arc::new(scheme.clone())),
+            None => Scoped::verifier(Arc::new(Scheme::verifier(&self.namespace, participants))),
+        };
+        self.schemes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(epoch, scoped);
+        signing
+    }
+}
+
+impl CertificateProvider for EpochSchemes {
+    type Scope = Epoch;
+    type Scheme = Scheme;
+
+    fn scoped(&self, epoch: Epoch) -> Option<Scoped<Scheme>> {
+        self.schemes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&epoch.get())
+            .cloned()
+    }
+}
+
+/// Sorted, duplicate-free participant set of an epoch.
+fn participant_set(mut validators: Vec<PublicKey>) -> Result<Set<PublicKey>> {
+    validators.sort();
+    validators.dedup();
+    if validators.is_empty() {
+        return Err(Error::InvalidValidatorSet);
+    }
+    Set::try_from(validators).map_err(|_| Error::InvalidValidatorSet)
+}
+
 /// Runs a validator's consensus stack until the runtime stops or a component fails.
 ///
 /// `blocker` disconnects peers caught misbehaving; `peers` tells the block broadcaster and the
-/// backfill resolver who is in the validator set.
-pub async fn run<E, A, S, R, B, P>(
+/// backfill resolver who is in the validator set. `peer_sets` is told the participants of every
+/// epoch this node enters (the production network tracks them as its peer set).
+///
+/// # Epochs
+///
+/// Heights are split into epochs of `config.epoch_length` blocks. Each epoch runs its own simplex
+/// instance (own journal, own vote channels multiplexed by epoch number) over that epoch's
+/// validator set; marshal and block delivery span all epochs. When the chain has applied the last
+/// block of epoch `e` (the boundary block), the set for `e + 1` is read from the chain
+/// ([`Application::next_validators`]), epoch `e`'s instance stops and `e + 1`'s starts with the
+/// boundary block as its genesis. A node outside the new set stops voting. A node that hears
+/// votes of a later epoch asks marshal to fetch the finalization of its epoch's boundary block,
+/// so a validator that missed the boundary catches up.
+pub async fn run<E, A, S, R, B, P, F>(
     context: E,
     config: EngineConfig,
     application: A,
     channels: Channels<S, R>,
     blocker: B,
     peers: P,
+    peer_sets: F,
 ) -> Result<()>
 where
     E: Spawner + Clock + Storage + Metrics + rand_core_010::CryptoRng,
@@ -219,22 +317,28 @@ where
     R: Receiver<PublicKey = PublicKey>,
     B: Blocker<PublicKey = PublicKey>,
     P: Provider<PublicKey = PublicKey>,
+    F: FnMut(u64, &[PublicKey]) + Send + 'static,
 {
     config.timeouts.check()?;
-    let public_key = config.signer.public_key();
-    let participants =
-        Set::try_from(config.validators.clone()).map_err(|_| Error::InvalidValidatorSet)?;
-    if participants.is_empty() {
-        return Err(Error::InvalidValidatorSet);
+    if config.epoch_length.get() < 2 {
+        return Err(Error::InvalidConfig(
+            "the epoch length must exceed one block",
+        ));
     }
-    let scheme = Scheme::signer(&config.namespace, participants, config.signer.clone())
-        .ok_or(Error::NotAValidator)?;
+    let public_key = config.signer.public_key();
+    let genesis_set = participant_set(config.validators.clone())?;
+    if Scheme::signer(&config.namespace, genesis_set, config.signer.clone()).is_none()
+        && application.finalized_height() == 0
+    {
+        return Err(Error::NotAValidator);
+    }
     let prefix = &config.partition_prefix;
     let page_cache = CacheRef::new(NZU16!(4_096), NZUsize!(1_024));
-    let epocher = FixedEpocher::new(NZU64!(u64::MAX));
+    let epocher = FixedEpocher::new(config.epoch_length);
     let buffer_size = NZUsize!(1 << 20);
     let fetch_timeout = NonZeroDuration::new(config.timeouts.fetch)
         .ok_or(Error::InvalidConfig("the fetch timeout must be positive"))?;
+    let schemes = EpochSchemes::new(config.namespace.clone(), config.signer.clone());
 
     // Durable archives of finalized certificates and blocks, indexed by height.
     let finalizations = immutable::Archive::init(
@@ -266,7 +370,7 @@ where
     let genesis = ConsensusBlock::new(application.genesis());
     let genesis_digest = genesis.digest();
     let marshal_config = marshal::Config {
-        provider: ConstantProvider::<Scheme, Epoch>::new(scheme.clone()),
+        provider: schemes.clone(),
         epocher: epocher.clone(),
         start: marshal::Start::Genesis(Digested::precomputed(genesis, genesis_digest)),
         partition_prefix: format!("{prefix}-marshal"),
@@ -290,12 +394,43 @@ where
     )
     .await;
     let processed = floor.processed().map(|processed| processed.height().get());
+    let applied = application.finalized_height();
     info!(
         validator = %public_key,
         processed = ?processed,
-        chain_height = application.finalized_height(),
+        chain_height = applied,
         "consensus storage opened"
     );
+
+    // The epoch of the next block the chain needs, its set and its genesis (the boundary block
+    // of the previous epoch, or the chain's genesis).
+    let first_epoch = epocher
+        .containing(Height::new(applied.saturating_add(1)))
+        .map(|info| info.epoch().get())
+        .ok_or(Error::InvalidConfig("height outside every epoch"))?;
+    let first = if first_epoch == 0 {
+        Transition {
+            epoch: 0,
+            validators: Some(config.validators.clone()),
+            boundary: genesis_digest,
+        }
+    } else {
+        let boundary = epocher
+            .last(Epoch::new(first_epoch - 1))
+            .ok_or(Error::InvalidConfig("height outside every epoch"))?;
+        let block: Digested<BlockOf<A>> =
+            marshal_mailbox.get_block(boundary).await.ok_or_else(|| {
+                Error::Storage(format!(
+                    "the boundary block {} is missing from consensus storage",
+                    boundary.get()
+                ))
+            })?;
+        Transition {
+            epoch: first_epoch,
+            validators: application.next_validators(),
+            boundary: block.digest(),
+        }
+    };
 
     // Block broadcast and backfill.
     let (broadcast, buffer) = buffered::Engine::<_, _, BlockOf<A>, _, _>::new(
@@ -326,71 +461,82 @@ where
         channels.backfill,
     );
 
-    // Finalized blocks flow marshal -> queue -> chain.
+    // Finalized blocks flow marshal -> queue -> chain; boundary blocks announce the next epoch.
     let (finalized_reporter, queue) = FinalizedReporter::<A>::new();
+    let (transitions, transitions_rx) = mpsc::unbounded_channel();
     let delivery_handle = context.child("delivery").spawn({
         let application = application.clone();
         let marshal = marshal_mailbox.clone();
-        move |context| deliver(context, application, marshal, processed, queue)
+        let epocher = epocher.clone();
+        move |context| {
+            deliver(
+                context,
+                application,
+                marshal,
+                processed,
+                queue,
+                epocher,
+                transitions,
+            )
+        }
     });
     let marshal_handle = marshal_actor.start(finalized_reporter, buffer, resolver);
+
+    // The simplex channels are multiplexed by epoch, so each epoch's instance has its own.
+    let (votes_mux, votes, backup) = Muxer::builder(
+        context.child("votes_mux"),
+        channels.votes.0,
+        channels.votes.1,
+    )
+    .with_backup()
+    .build();
+    let (certificates_mux, certificates) = Muxer::new(
+        context.child("certificates_mux"),
+        channels.certificates.0,
+        channels.certificates.1,
+    );
+    let (resolver_mux, certificate_resolver) = Muxer::new(
+        context.child("resolver_mux"),
+        channels.certificate_resolver.0,
+        channels.certificate_resolver.1,
+    );
+    let _muxers = (
+        votes_mux.start(),
+        certificates_mux.start(),
+        resolver_mux.start(),
+    );
 
     // Simplex over the marshal-wrapped chain; faults go to the chain as evidence.
     let inline = Inline::new(
         context.child("application"),
         Builder::new(application.clone(), config.timeouts.block_interval),
-        marshal_mailbox,
+        marshal_mailbox.clone(),
+        epocher.clone(),
+    );
+    let epochs = Epochs {
+        config: config.clone(),
+        application,
+        inline,
+        marshal: marshal_mailbox,
         epocher,
-    );
-    let evidence = AttributableReporter::new(
-        context.child("evidence"),
-        scheme.clone(),
-        EvidenceReporter::new(scheme.clone(), application),
-        Sequential,
-        true,
-    );
-    let timeouts = config.timeouts;
-    let engine = simplex::Engine::new(
-        context.child("simplex"),
-        simplex::Config {
-            scheme,
-            elector: RoundRobin::<Sha256>::default(),
-            blocker,
-            automaton: inline.clone(),
-            relay: inline.clone(),
-            reporter: Reporters::from((inline, evidence)),
-            track_historical_votes: false,
-            strategy: Sequential,
-            partition: format!("{prefix}-simplex-0"),
-            mailbox_size: config.mailbox_size,
-            epoch: Epoch::zero(),
-            floor: simplex::Floor::Genesis(genesis_digest),
-            replay_buffer: buffer_size,
-            write_buffer: buffer_size,
-            page_cache,
-            leader_timeout: timeouts.leader,
-            certification_timeout: timeouts.notarization,
-            timeout_retry: timeouts.nullify_retry,
-            view_retention: ViewDelta::new(1_024),
-            skip: SkipPolicy::Enabled {
-                timeout: timeouts.skip_silent_leader,
-                budget: SkipBudget::Participants,
-            },
-            fetch_timeout,
-            fetch_retry_delay: Duration::from_millis(100),
-            forward: ForwardPolicy::SilentLeader,
-        },
-    );
-    let engine_handle = engine.start(
-        channels.votes,
-        channels.certificates,
-        channels.certificate_resolver,
-    );
-    info!(validator = %public_key, "consensus started");
+        schemes,
+        blocker,
+        votes,
+        certificates,
+        certificate_resolver,
+        page_cache,
+        fetch_timeout,
+        peer_sets,
+        current: None,
+    };
+    let orchestrator_handle = context
+        .child("epochs")
+        .spawn(move |context| epochs.run(context, first, transitions_rx, backup));
+    info!(validator = %public_key, epoch = first_epoch, "consensus started");
 
     // Run until any component stops (or the runtime stops them all).
     let (_, stopped, _) = select_all([
-        Box::pin(engine_handle),
+        Box::pin(orchestrator_handle),
         Box::pin(marshal_handle),
         Box::pin(broadcast_handle),
         Box::pin(delivery_handle),
@@ -398,6 +544,201 @@ where
     .await;
     info!(validator = %public_key, component = stopped, "consensus stopped");
     Ok(())
+}
+
+/// Messages of a simplex channel for an epoch this node has no instance for.
+type Backup = mpsc::Receiver<(u64, commonware_p2p::Message<PublicKey>)>;
+
+/// How often at most a node that hears a later epoch asks for its boundary finalization.
+const HINT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Starts and stops the per-epoch simplex instances.
+struct Epochs<E, A, B, S, F>
+where
+    E: Spawner + Clock + Storage + Metrics + rand_core_010::CryptoRng,
+    A: Application,
+    S: Sender,
+{
+    config: EngineConfig,
+    application: A,
+    inline: Inline<E, Scheme, Builder<A>, BlockOf<A>, FixedEpocher>,
+    marshal: MarshalOf<A>,
+    epocher: FixedEpocher,
+    schemes: EpochSchemes,
+    blocker: B,
+    votes: MuxHandle<S>,
+    certificates: MuxHandle<S>,
+    certificate_resolver: MuxHandle<S>,
+    page_cache: CacheRef,
+    fetch_timeout: NonZeroDuration,
+    peer_sets: F,
+    /// The epoch running now and its instance (`None` while this node is not in the set).
+    current: Option<(u64, Option<Handle<()>>)>,
+}
+
+impl<E, A, B, S, F> Epochs<E, A, B, S, F>
+where
+    E: Spawner + Clock + Storage + Metrics + rand_core_010::CryptoRng,
+    A: Application,
+    S: Sender<PublicKey = PublicKey>,
+    B: Blocker<PublicKey = PublicKey>,
+    F: FnMut(u64, &[PublicKey]) + Send + 'static,
+{
+    async fn run(
+        mut self,
+        context: E,
+        first: Transition,
+        mut transitions: mpsc::UnboundedReceiver<Transition>,
+        mut backup: Backup,
+    ) {
+        let mut set = participant_set(self.config.validators.clone()).ok();
+        self.enter(&context, first, &mut set).await;
+        let mut last_hint: Option<SystemTime> = None;
+        loop {
+            let next = select(Box::pin(transitions.recv()), Box::pin(backup.recv())).await;
+            match next {
+                Either::Left((Some(transition), _)) => {
+                    let current = self.current.as_ref().map(|(epoch, _)| *epoch);
+                    if current.is_some_and(|current| transition.epoch <= current) {
+                        continue;
+                    }
+                    if let Some((epoch, Some(handle))) = self.current.take() {
+                        handle.abort();
+                        let _ = handle.await;
+                        info!(epoch, "epoch ended");
+                    }
+                    self.enter(&context, transition, &mut set).await;
+                }
+                Either::Right((Some((channel, (peer, _))), _)) => {
+                    // A peer votes in a later epoch: we missed our boundary's finalization.
+                    let Some((epoch, _)) = self.current else {
+                        continue;
+                    };
+                    if channel <= epoch {
+                        continue;
+                    }
+                    let now = context.current();
+                    if last_hint.is_some_and(|last| {
+                        now.duration_since(last).unwrap_or_default() < HINT_INTERVAL
+                    }) {
+                        continue;
+                    }
+                    last_hint = Some(now);
+                    if let Some(boundary) = self.epocher.last(Epoch::new(epoch)) {
+                        info!(epoch, ahead = channel, %peer, "a peer is in a later epoch; fetching the boundary");
+                        self.marshal
+                            .hint_finalized(boundary, NonEmptyVec::new(peer));
+                    }
+                }
+                // The delivery task or the muxer stopped: the node is shutting down.
+                Either::Left((None, _)) | Either::Right((None, _)) => return,
+            }
+        }
+    }
+
+    /// Enters `transition.epoch`: records its set and, if this node is in it, starts its
+    /// simplex instance rooted at the boundary block.
+    async fn enter(
+        &mut self,
+        context: &E,
+        transition: Transition,
+        set: &mut Option<Set<PublicKey>>,
+    ) {
+        let epoch = transition.epoch;
+        if let Some(next) = transition
+            .validators
+            .and_then(|validators| participant_set(validators).ok())
+        {
+            *set = Some(next);
+        }
+        let Some(participants) = set.clone() else {
+            warn!(epoch, "no valid validator set for the epoch");
+            self.current = Some((epoch, None));
+            return;
+        };
+        let keys: Vec<PublicKey> = participants.iter().cloned().collect();
+        (self.peer_sets)(epoch, &keys);
+        let Some(scheme) = self.schemes.insert(epoch, participants) else {
+            info!(
+                epoch,
+                validators = keys.len(),
+                "not in this epoch's validator set; not voting"
+            );
+            self.current = Some((epoch, None));
+            return;
+        };
+        let handle = match self
+            .start(context, epoch, scheme, transition.boundary)
+            .await
+        {
+            Ok(handle) => Some(handle),
+            Err(err) => {
+                warn!(epoch, %err, "could not start the epoch's consensus");
+                None
+            }
+        };
+        info!(epoch, validators = keys.len(), boundary = %transition.boundary, "epoch started");
+        self.current = Some((epoch, handle));
+    }
+
+    async fn start(
+        &mut self,
+        context: &E,
+        epoch: u64,
+        scheme: Scheme,
+        boundary: Digest,
+    ) -> Result<Handle<()>> {
+        let network = |err: commonware_p2p::utils::mux::Error| Error::Network(err.to_string());
+        let votes = self.votes.register(epoch).await.map_err(network)?;
+        let certificates = self.certificates.register(epoch).await.map_err(network)?;
+        let resolver = self
+            .certificate_resolver
+            .register(epoch)
+            .await
+            .map_err(network)?;
+        let context = context.child("simplex").with_attribute("epoch", epoch);
+        let evidence = AttributableReporter::new(
+            context.child("evidence"),
+            scheme.clone(),
+            EvidenceReporter::new(scheme.clone(), self.application.clone()),
+            Sequential,
+            true,
+        );
+        let timeouts = self.config.timeouts;
+        let buffer_size = NZUsize!(1 << 20);
+        let engine = simplex::Engine::new(
+            context.child("engine"),
+            simplex::Config {
+                scheme,
+                elector: RoundRobin::<Sha256>::default(),
+                blocker: self.blocker.clone(),
+                automaton: self.inline.clone(),
+                relay: self.inline.clone(),
+                reporter: Reporters::from((self.inline.clone(), evidence)),
+                track_historical_votes: false,
+                strategy: Sequential,
+                partition: format!("{}-simplex-{epoch}", self.config.partition_prefix),
+                mailbox_size: self.config.mailbox_size,
+                epoch: Epoch::new(epoch),
+                floor: simplex::Floor::Genesis(boundary),
+                replay_buffer: buffer_size,
+                write_buffer: buffer_size,
+                page_cache: self.page_cache.clone(),
+                leader_timeout: timeouts.leader,
+                certification_timeout: timeouts.notarization,
+                timeout_retry: timeouts.nullify_retry,
+                view_retention: ViewDelta::new(1_024),
+                skip: SkipPolicy::Enabled {
+                    timeout: timeouts.skip_silent_leader,
+                    budget: SkipBudget::Participants,
+                },
+                fetch_timeout: self.fetch_timeout,
+                fetch_retry_delay: Duration::from_millis(100),
+                forward: ForwardPolicy::SilentLeader,
+            },
+        );
+        Ok(engine.start(votes, certificates, resolver))
+    }
 }
 
 /// Storage layout of one of marshal's height-indexed archives.

@@ -27,6 +27,16 @@
 //! certificate it is missing from peers (backfill). A validator that crashes and restarts
 //! replays its consensus journal, then catches up through backfill.
 //!
+//! # Epochs and validator-set changes
+//!
+//! Heights are split into epochs of [`EngineConfig::epoch_length`] blocks (the runtime's
+//! `EPOCH_LENGTH` for the real chain). Each epoch runs its own simplex instance over its own
+//! validator set; a block's certificate is signed by its epoch's set and names the epoch.
+//! The last block of an epoch (the boundary block) is re-proposed until the epoch ends. Once the
+//! chain has applied it, [`Application::next_validators`] names the next epoch's set (the chain
+//! reads it from the boundary block's state, where governance's scheduled change became
+//! active), and [`engine::run`] swaps instances. See [`engine`] for the details.
+//!
 //! # Invariants
 //!
 //! - A block's consensus digest is its Phalanx hash (sha256 of the SCALE-encoded header).
@@ -137,6 +147,14 @@ pub trait Application: Clone + Send + Sync + 'static {
     /// Last finalized height the chain has durably applied (so consensus can replay what the
     /// chain is missing after a crash).
     fn finalized_height(&self) -> u64;
+
+    /// The validator set of the epoch after the last finalized block, as the chain's state names
+    /// it (read right after the last block of an epoch is applied, and at start). `None` keeps the
+    /// current set (the default, for chains without validator-set changes). Must be a function
+    /// of the finalized state only, so every node reads the same set.
+    fn next_validators(&self) -> Option<Vec<PublicKey>> {
+        None
+    }
 
     /// Consensus observed provable misbehaviour of a validator (already verified and logged).
     /// The chain may store the evidence for slashing. The default ignores it.

@@ -31,7 +31,7 @@ use commonware_stream::{
     cups::{self, Cups},
     sake::{self, Sake},
 };
-use commonware_utils::{ordered::Map, NZUsize};
+use commonware_utils::{ordered::Map, NZUsize, NZU64};
 use std::{net::SocketAddr, num::NonZeroUsize, path::PathBuf, time::Duration};
 use tracing::info;
 
@@ -131,6 +131,7 @@ pub async fn run_validator<A: Application>(
         timeouts: config.timeouts,
         max_block_bytes: config.max_block_bytes,
         mailbox_size: NZUsize!(1_024),
+        epoch_length: NZU64!(phalanx_runtime::system::EPOCH_LENGTH),
     };
 
     // Authenticated, encrypted transport keyed by validator identities.
@@ -173,7 +174,7 @@ pub async fn run_validator<A: Application>(
         .collect::<Vec<_>>()
         .try_into()
         .map_err(|_| Error::InvalidValidatorSet)?;
-    oracle.track(0, peers);
+    oracle.track(0, peers.clone());
 
     let channels = Channels {
         votes: network.register(engine::VOTES, channel_quota()),
@@ -185,6 +186,32 @@ pub async fn run_validator<A: Application>(
     let _network = network.start();
     info!(validator = %me, listen = %config.listen, validators = config.validators.len(), "p2p started");
 
+    // Each epoch's validators become the tracked peer set (those with a configured address; a
+    // validator added by governance needs its address in this node's config to be reachable).
+    let mut tracker = oracle.clone();
+    let peer_sets = move |epoch: u64, keys: &[PublicKey]| {
+        if epoch == 0 {
+            return;
+        }
+        let known: Vec<(PublicKey, Address)> = keys
+            .iter()
+            .filter_map(|key| {
+                peers
+                    .get_value(key)
+                    .map(|address| (key.clone(), address.clone()))
+            })
+            .collect();
+        if known.len() < keys.len() {
+            tracing::warn!(
+                epoch,
+                missing = keys.len() - known.len(),
+                "validators without a known address"
+            );
+        }
+        if let Ok(map) = Map::try_from(known) {
+            tracker.track(epoch, map);
+        }
+    };
     engine::run(
         context.child("consensus"),
         engine_config,
@@ -192,6 +219,7 @@ pub async fn run_validator<A: Application>(
         channels,
         oracle.clone(),
         oracle,
+        peer_sets,
     )
     .await
 }

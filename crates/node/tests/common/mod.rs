@@ -4,7 +4,10 @@
 
 use commonware_consensus::simplex::mocks::conflicter::{self, Conflicter};
 use commonware_cryptography::{ed25519, Sha256, Signer as _};
-use commonware_p2p::simulated::{self, Link, Network, Oracle};
+use commonware_p2p::{
+    simulated::{self, Link, Network, Oracle},
+    utils::mux::Muxer,
+};
 use commonware_runtime::{deterministic, Handle, Spawner as _, Supervisor as _};
 use commonware_utils::{ordered::Set, probability, NZUsize};
 use phalanx_node::consensus::{
@@ -117,6 +120,7 @@ impl Harness {
                     channels,
                     control,
                     oracle.manager(),
+                    |_, _: &[PublicKey]| {},
                 )
                 .await
                 .expect("consensus runs");
@@ -124,21 +128,33 @@ impl Harness {
     }
 
     /// Starts the byzantine validator: commonware's `Conflicter`, which votes for everything it
-    /// sees twice, with conflicting payloads (it never proposes).
+    /// sees twice, with conflicting payloads (it never proposes). It votes in epoch 0, on the
+    /// epoch-0 subchannel of the vote channel (the engine multiplexes simplex channels by epoch).
+    // Not every simulation has a byzantine validator.
+    #[allow(dead_code)]
     pub async fn start_byzantine(
         &self,
         context: &deterministic::Context,
         key: ed25519::PrivateKey,
     ) -> Handle<()> {
         let control = self.oracle.control(key.public_key());
-        let votes = control
+        let (sender, receiver) = control
             .register(engine::VOTES, channel_quota())
             .await
             .expect("register votes");
         let participants = Set::try_from(self.validators.clone()).expect("distinct validators");
         let scheme =
             Scheme::signer(NAMESPACE, participants, key).expect("byzantine is a validator");
-        Conflicter::<_, _, Sha256>::new(context.child("byzantine"), conflicter::Config { scheme })
+        context.child("byzantine").spawn(move |context| async move {
+            let (muxer, mut mux) = Muxer::new(context.child("mux"), sender, receiver);
+            let _muxer = muxer.start();
+            let votes = mux.register(0).await.expect("epoch 0 subchannel");
+            let _ = Conflicter::<_, _, Sha256>::new(
+                context.child("conflicter"),
+                conflicter::Config { scheme },
+            )
             .start(votes)
+            .await;
+        })
     }
 }

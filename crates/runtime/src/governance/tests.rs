@@ -239,9 +239,10 @@ fn passed_proposals_take_effect_validators_treasury_and_governance_params() {
     assert!(treasury_at_vote > treasury_before);
     let p = chain.finish(id);
     assert_eq!(p.status, ProposalStatus::Enacted { error: None });
+    // The new set is scheduled; it takes over at the next epoch boundary.
     assert_eq!(
-        crate::system::validators(&chain.state).expect("validators"),
-        new_validators
+        crate::system::pending_validators(&chain.state).expect("validators"),
+        Some(new_validators)
     );
     assert_eq!(chain.free(&dave), dave_before + PHA / 10);
     assert_eq!(params(&chain.state).expect("params"), new_params);
