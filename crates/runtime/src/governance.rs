@@ -84,6 +84,9 @@ pub enum GovernanceError {
     /// Corrupted state.
     #[error("corrupted governance state: {0}")]
     Corrupted(String),
+    /// A validator key is not a valid ed25519 key, or a key is listed twice.
+    #[error("every validator key must be a distinct, valid ed25519 public key")]
+    InvalidValidatorKeys,
 }
 
 impl From<CodecError> for GovernanceError {

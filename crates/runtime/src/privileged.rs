@@ -36,6 +36,16 @@ pub fn execute(
             if keys.is_empty() {
                 return Err(governance::GovernanceError::EmptyValidatorSet.into());
             }
+            // Every node must derive the same participant set from this list, so refuse
+            // anything a node would have to skip or merge: invalid points and duplicates.
+            let distinct: std::collections::BTreeSet<&[u8; 32]> = keys.iter().collect();
+            if distinct.len() != keys.len()
+                || keys
+                    .iter()
+                    .any(|k| ed25519_dalek::VerifyingKey::from_bytes(k).is_err())
+            {
+                return Err(governance::GovernanceError::InvalidValidatorKeys.into());
+            }
             system::schedule_validators(state, keys);
             events.push(Event::ValidatorsChanged {
                 count: keys.len() as u32,

@@ -354,7 +354,7 @@ mod tests {
     fn scheduled_validators_take_over_at_the_epoch_boundary() {
         let (mut state, ctx) = dev_chain();
         let genesis_set = validators(&state).expect("validators");
-        let next = vec![[1u8; 32], [2u8; 32]];
+        let next: Vec<[u8; 32]> = ["v1", "v2"].iter().map(|n| key(n).account().0).collect();
         let mut events = Vec::new();
         crate::privileged::execute(
             &mut state,

@@ -215,7 +215,10 @@ fn passed_proposals_take_effect_validators_treasury_and_governance_params() {
     // Fill the treasury a little through fees first, then spend part of it.
     chain.block(vec![]);
     let treasury_before = treasury::balance(&chain.state).expect("treasury");
-    let new_validators = vec![[1u8; 32], [2u8; 32], [3u8; 32]];
+    let new_validators: Vec<[u8; 32]> = ["v1", "v2", "v3"]
+        .iter()
+        .map(|n| key(n).account().0)
+        .collect();
     let new_params = GovernanceParams {
         voting_period: 3,
         enactment_delay: 1,
@@ -449,5 +452,31 @@ fn cancelling_as_spam_forfeits_the_deposit_and_unlocks_votes() {
     assert_eq!(
         treasury::balance(&chain.state).expect("t"),
         treasury_before + deposit + r.fee
+    );
+}
+
+#[test]
+fn invalid_or_duplicate_validator_keys_are_refused() {
+    let mut chain = Chain::new();
+    let alice = key("alice");
+    let good = key("v1").account().0;
+    // Find 32 bytes that are not a valid ed25519 point.
+    let bad = (0u8..=255)
+        .map(|b| [b; 32])
+        .find(|k| ed25519_dalek::VerifyingKey::from_bytes(k).is_err())
+        .expect("some byte pattern is not a curve point");
+    for keys in [vec![good, bad], vec![good, good]] {
+        let call = Call::Root(phalanx_primitives::call::RootCall::Dispatch(
+            PrivilegedCall::SetValidators(keys),
+        ));
+        let receipt = chain.call(&alice, call);
+        assert_eq!(
+            receipt.error,
+            Some(GovernanceError::InvalidValidatorKeys.to_string())
+        );
+    }
+    assert_eq!(
+        crate::system::pending_validators(&chain.state).expect("pending"),
+        None
     );
 }
