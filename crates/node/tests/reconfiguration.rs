@@ -33,27 +33,21 @@
 
 mod common;
 
+use common::real_chain::{genesis, open_chain, RuntimeClock, GENESIS_MS};
 use common::{keys, Harness};
 use commonware_codec::Encode as _;
 use commonware_cryptography::Signer as _;
-use commonware_runtime::{deterministic, Clock as _, Runner as _, Supervisor as _};
-use phalanx_node::chain::Clock;
+use commonware_runtime::{deterministic, Clock as _, Runner as _};
 use phalanx_node::consensus::{
-    adapter::now_ms, block::DEFAULT_MAX_BLOCK_BYTES, verify_finalization, PublicKey, NAMESPACE,
+    block::DEFAULT_MAX_BLOCK_BYTES, verify_finalization, PublicKey, NAMESPACE,
 };
-use phalanx_node::{Chain, ChainConfig};
+use phalanx_node::Chain;
 use phalanx_primitives::call::{Call, PrivilegedCall, RootCall};
 use phalanx_primitives::{Hash, Keypair, SignedTransaction, Transaction, PHA};
 use phalanx_runtime::events::Event;
 use phalanx_runtime::system::{last_height_of_epoch, EPOCH_LENGTH};
-use phalanx_runtime::GenesisConfig;
 use std::{
     collections::BTreeMap,
-    path::Path,
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc, Mutex,
-    },
     time::{Duration, UNIX_EPOCH},
 };
 
@@ -67,63 +61,10 @@ const REMOVED: usize = 3;
 const CRASHED: usize = 2;
 /// Validators whose mempools receive the root call.
 const SUBMIT_VIA: [usize; 2] = [0, 1];
-/// Genesis time; the runtime's clock starts a second later.
-const GENESIS_MS: u64 = 1_700_000_000_000;
 /// Blocks the new set must finalize after the boundary.
 const AFTER_BOUNDARY: u64 = 20;
 /// Height the remaining validators must pass.
 const TARGET: u64 = EPOCH_LENGTH + AFTER_BOUNDARY;
-
-fn genesis(validators: &[PublicKey]) -> GenesisConfig {
-    GenesisConfig::dev(
-        validators
-            .iter()
-            .map(|key| hex::encode(key.encode()))
-            .collect(),
-        GENESIS_MS,
-    )
-}
-
-/// The runtime's clock, lent to the chains (see `simulation_chain.rs`).
-#[derive(Clone)]
-struct RuntimeClock {
-    context: Arc<Mutex<Option<deterministic::Context>>>,
-    last_ms: Arc<AtomicU64>,
-}
-
-impl RuntimeClock {
-    fn new(context: &deterministic::Context) -> Self {
-        Self {
-            context: Arc::new(Mutex::new(Some(context.child("chain_clock")))),
-            last_ms: Arc::new(AtomicU64::new(now_ms(context))),
-        }
-    }
-
-    fn chain_clock(&self) -> Clock {
-        let clock = self.clone();
-        Arc::new(move || {
-            if let Some(context) = clock.context.lock().unwrap().as_ref() {
-                clock.last_ms.store(now_ms(context), Ordering::SeqCst);
-            }
-            clock.last_ms.load(Ordering::SeqCst)
-        })
-    }
-
-    fn stop(&self) {
-        self.context.lock().unwrap().take();
-    }
-}
-
-fn open_chain(dir: &Path, genesis: &GenesisConfig, clock: Clock) -> Chain {
-    Chain::open(
-        ChainConfig {
-            data_dir: dir.to_path_buf(),
-            genesis: genesis.clone(),
-        },
-        clock,
-    )
-    .expect("chain opens")
-}
 
 /// Alice (dev root) dispatches `SetValidators(keys)`.
 fn set_validators(genesis_hash: &Hash, height: u64, keys: &[PublicKey]) -> SignedTransaction {

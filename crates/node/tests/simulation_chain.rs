@@ -40,25 +40,21 @@
 
 mod common;
 
+use common::real_chain::{genesis, open_chain, RuntimeClock, GENESIS_MS};
 use common::{keys, Harness};
 use commonware_codec::Encode as _;
 use commonware_cryptography::Signer as _;
-use commonware_runtime::{deterministic, Clock as _, Handle, Runner as _, Supervisor as _};
-use phalanx_node::chain::Clock;
+use commonware_runtime::{deterministic, Clock as _, Handle, Runner as _};
 use phalanx_node::consensus::{
-    adapter::now_ms, block::DEFAULT_MAX_BLOCK_BYTES, verify_finalization, PublicKey, NAMESPACE,
+    block::DEFAULT_MAX_BLOCK_BYTES, verify_finalization, PublicKey, NAMESPACE,
 };
-use phalanx_node::{Chain, ChainConfig};
+use phalanx_node::Chain;
 use phalanx_primitives::call::{BalancesCall, Call};
 use phalanx_primitives::{Hash, Keypair, SignedTransaction, Transaction, PHA};
 use phalanx_runtime::GenesisConfig;
 use std::{
     collections::BTreeMap,
-    path::{Path, PathBuf},
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc, Mutex,
-    },
+    path::PathBuf,
     time::{Duration, UNIX_EPOCH},
 };
 
@@ -74,8 +70,6 @@ const CRASHED: usize = 2;
 const ALICE_VIA: [usize; 2] = [0, 1];
 /// Validator whose mempool receives charlie's transfers while [`CRASHED`] is down.
 const CHARLIE_VIA: usize = 1;
-/// Genesis time; the runtime's clock starts a second later.
-const GENESIS_MS: u64 = 1_700_000_000_000;
 /// Height after which [`CRASHED`] crashes.
 const CRASH_AT: u64 = 8;
 /// Height every honest validator must pass before the whole network is stopped uncleanly.
@@ -88,60 +82,6 @@ const EVE_VIA: usize = 0;
 const TRANSFERS: u64 = 4;
 /// Dev accounts start with this much.
 const DEV_BALANCE: u128 = 1_000_000 * PHA;
-
-fn genesis(validators: &[PublicKey]) -> GenesisConfig {
-    GenesisConfig::dev(
-        validators
-            .iter()
-            .map(|key| hex::encode(key.encode()))
-            .collect(),
-        GENESIS_MS,
-    )
-}
-
-/// The runtime's clock, lent to the chains. The runtime refuses to finish while anything still
-/// holds one of its contexts, so the test returns it with [`RuntimeClock::stop`] before the run
-/// ends; the chains' clocks then stay at the last time read.
-#[derive(Clone)]
-struct RuntimeClock {
-    context: Arc<Mutex<Option<deterministic::Context>>>,
-    last_ms: Arc<AtomicU64>,
-}
-
-impl RuntimeClock {
-    fn new(context: &deterministic::Context) -> Self {
-        Self {
-            context: Arc::new(Mutex::new(Some(context.child("chain_clock")))),
-            last_ms: Arc::new(AtomicU64::new(now_ms(context))),
-        }
-    }
-
-    /// A chain clock reading the runtime's time while it runs.
-    fn chain_clock(&self) -> Clock {
-        let clock = self.clone();
-        Arc::new(move || {
-            if let Some(context) = clock.context.lock().unwrap().as_ref() {
-                clock.last_ms.store(now_ms(context), Ordering::SeqCst);
-            }
-            clock.last_ms.load(Ordering::SeqCst)
-        })
-    }
-
-    fn stop(&self) {
-        self.context.lock().unwrap().take();
-    }
-}
-
-fn open_chain(dir: &Path, genesis: &GenesisConfig, clock: Clock) -> Chain {
-    Chain::open(
-        ChainConfig {
-            data_dir: dir.to_path_buf(),
-            genesis: genesis.clone(),
-        },
-        clock,
-    )
-    .expect("chain opens")
-}
 
 /// `from`'s transfer number `nonce` to bob: `nonce + 1` PHA, expiring 200 blocks after `height`.
 fn transfer(genesis_hash: &Hash, from: &str, nonce: u64, height: u64) -> SignedTransaction {

@@ -2,6 +2,10 @@
 //! starting honest validators (the real consensus stack over any [`Application`]) and the
 //! byzantine one.
 
+/// Real-chain setup; the toy-chain simulation does not use it.
+#[allow(dead_code)]
+pub mod real_chain;
+
 use commonware_consensus::simplex::mocks::conflicter::{self, Conflicter};
 use commonware_cryptography::{ed25519, Sha256, Signer as _};
 use commonware_p2p::{
