@@ -72,14 +72,25 @@ fn rpc_error(result: Result<Value, jsonrpsee::core::ClientError>) -> (i32, Strin
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rpc_refuses_bad_input_with_structured_errors_and_serves_queries() {
+/// A fresh chain in a temp dir with RPC on a free loopback port.
+async fn serve() -> (
+    tempfile::TempDir,
+    Chain,
+    std::net::SocketAddr,
+    jsonrpsee::server::ServerHandle,
+) {
     let dir = tempfile::tempdir().expect("tempdir");
     let chain = chain(dir.path());
     let (addr, handle) =
         phalanx_node::rpc::serve(chain.clone(), "127.0.0.1:0".parse().expect("addr"))
             .await
             .expect("serves");
+    (dir, chain, addr, handle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_refuses_bad_input_with_structured_errors_and_serves_queries() {
+    let (_dir, chain, addr, handle) = serve().await;
     let http = HttpClientBuilder::default()
         .build(format!("http://{addr}"))
         .expect("client");
@@ -204,12 +215,7 @@ async fn rpc_refuses_bad_input_with_structured_errors_and_serves_queries() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_subscribers_see_each_finalized_block() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let chain = chain(dir.path());
-    let (addr, handle) =
-        phalanx_node::rpc::serve(chain.clone(), "127.0.0.1:0".parse().expect("addr"))
-            .await
-            .expect("serves");
+    let (_dir, chain, addr, handle) = serve().await;
     let ws = WsClientBuilder::default()
         .build(format!("ws://{addr}"))
         .await
