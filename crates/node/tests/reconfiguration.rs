@@ -33,7 +33,7 @@
 
 mod common;
 
-use common::real_chain::{genesis, open_chain, RuntimeClock, GENESIS_MS};
+use common::real_chain::{all_reached, genesis, open_chain, wait_until, RuntimeClock, GENESIS_MS};
 use common::{keys, Harness};
 use commonware_codec::Encode as _;
 use commonware_cryptography::Signer as _;
@@ -81,30 +81,6 @@ fn set_validators(genesis_hash: &Hash, height: u64, keys: &[PublicKey]) -> Signe
         call: Call::Root(RootCall::Dispatch(PrivilegedCall::SetValidators(keys))),
     }
     .sign(&alice, genesis_hash)
-}
-
-async fn wait_until(
-    context: &deterministic::Context,
-    chains: &BTreeMap<usize, Chain>,
-    what: &str,
-    done: impl Fn(&BTreeMap<usize, Chain>) -> bool,
-) {
-    let mut polls = 0u64;
-    while !done(chains) {
-        polls += 1;
-        if polls.is_multiple_of(40) {
-            let heights: Vec<u64> = chains.values().map(Chain::height).collect();
-            eprintln!(
-                "waiting for {what}: heights {heights:?} at {:?}",
-                context.current()
-            );
-        }
-        context.sleep(Duration::from_millis(250)).await;
-    }
-}
-
-fn all_reached(height: u64) -> impl Fn(&BTreeMap<usize, Chain>) -> bool {
-    move |chains| chains.values().all(|chain| chain.height() >= height)
 }
 
 /// What one run leaves behind.

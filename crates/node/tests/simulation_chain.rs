@@ -40,7 +40,7 @@
 
 mod common;
 
-use common::real_chain::{genesis, open_chain, RuntimeClock, GENESIS_MS};
+use common::real_chain::{all_reached, genesis, open_chain, wait_until, RuntimeClock, GENESIS_MS};
 use common::{keys, Harness};
 use commonware_codec::Encode as _;
 use commonware_cryptography::Signer as _;
@@ -129,31 +129,6 @@ fn included_everywhere(chains: &BTreeMap<usize, Chain>, transfers: &[SignedTrans
                 .is_some()
         })
     })
-}
-
-/// Sleeps in simulated time until `done` holds, reporting the heights now and then.
-async fn wait_until(
-    context: &deterministic::Context,
-    chains: &BTreeMap<usize, Chain>,
-    what: &str,
-    done: impl Fn(&BTreeMap<usize, Chain>) -> bool,
-) {
-    let mut polls = 0u64;
-    while !done(chains) {
-        polls += 1;
-        if polls.is_multiple_of(40) {
-            let heights: Vec<u64> = chains.values().map(Chain::height).collect();
-            eprintln!(
-                "waiting for {what}: heights {heights:?} at {:?}",
-                context.current()
-            );
-        }
-        context.sleep(Duration::from_millis(250)).await;
-    }
-}
-
-fn all_reached(height: u64) -> impl Fn(&BTreeMap<usize, Chain>) -> bool {
-    move |chains| chains.values().all(|chain| chain.height() >= height)
 }
 
 /// Opens each listed validator's chain from its data directory and starts it.

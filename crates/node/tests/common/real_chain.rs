@@ -2,14 +2,16 @@
 //! deterministic runtime, and opening a chain on disk.
 
 use commonware_codec::Encode as _;
-use commonware_runtime::{deterministic, Supervisor as _};
+use commonware_runtime::{deterministic, Clock as _, Supervisor as _};
 use phalanx_node::chain::Clock;
 use phalanx_node::consensus::{adapter::now_ms, PublicKey};
 use phalanx_node::{Chain, ChainConfig};
 use phalanx_runtime::GenesisConfig;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Genesis time; the runtime's clock starts a second later.
 pub const GENESIS_MS: u64 = 1_700_000_000_000;
@@ -67,4 +69,30 @@ pub fn open_chain(dir: &Path, genesis: &GenesisConfig, clock: Clock) -> Chain {
         clock,
     )
     .expect("chain opens")
+}
+
+/// Sleeps in simulated time until `done` holds, reporting the heights now and then.
+pub async fn wait_until(
+    context: &deterministic::Context,
+    chains: &BTreeMap<usize, Chain>,
+    what: &str,
+    done: impl Fn(&BTreeMap<usize, Chain>) -> bool,
+) {
+    let mut polls = 0u64;
+    while !done(chains) {
+        polls += 1;
+        if polls.is_multiple_of(40) {
+            let heights: Vec<u64> = chains.values().map(Chain::height).collect();
+            eprintln!(
+                "waiting for {what}: heights {heights:?} at {:?}",
+                context.current()
+            );
+        }
+        context.sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Whether every chain reached `height`.
+pub fn all_reached(height: u64) -> impl Fn(&BTreeMap<usize, Chain>) -> bool {
+    move |chains| chains.values().all(|chain| chain.height() >= height)
 }
