@@ -208,6 +208,18 @@ impl Keypair {
     }
 }
 
+/// Whether `bytes` is an ed25519 public key others can trust signatures of, as a validator's
+/// consensus key must be: a point on the curve, encoded canonically, and not of small order.
+///
+/// A small-order key (the identity or another point of the 8-element torsion subgroup) has no
+/// secret behind it: under cofactored (ZIP-215) verification, which consensus uses, anyone can
+/// make signatures that verify for it. A non-canonical encoding names the same point as other
+/// bytes, so one key could sit twice in a set whose byte strings are all distinct.
+pub fn is_strong_public_key(bytes: &[u8; 32]) -> bool {
+    VerifyingKey::from_bytes(bytes)
+        .is_ok_and(|key| !key.is_weak() && key.to_edwards().compress().to_bytes() == *bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
