@@ -131,6 +131,14 @@ pub struct ChainParams {
     pub max_block_txs: u32,
     /// How many blocks ahead a transaction's expiry may lie.
     pub max_expiry_blocks: u64,
+    /// Extra fee, in units, of a worker registration carrying a DCAP quote: every validator
+    /// verifies the quote and its collateral, which costs far more than the bytes say.
+    #[serde(default = "default_dcap_verification_fee")]
+    pub dcap_verification_fee: Balance,
+}
+
+fn default_dcap_verification_fee() -> Balance {
+    ChainParams::default().dcap_verification_fee
 }
 
 impl Default for ChainParams {
@@ -141,6 +149,7 @@ impl Default for ChainParams {
             max_tx_bytes: 64 * 1024,
             max_block_txs: 10_000,
             max_expiry_blocks: 14_400,
+            dcap_verification_fee: PHA / 10,
         }
     }
 }
