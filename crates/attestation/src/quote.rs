@@ -60,6 +60,20 @@ impl Quote {
         }
     }
 
+    /// The kind an encoded quote declares in its first byte (the kind index of the wire
+    /// format), without decoding or verifying the rest; `None` for empty bytes or an unknown
+    /// kind. Enough to price a registration before any verification work is done: decoding
+    /// reads the same byte, so a quote that decodes at all is of the kind it declares and never
+    /// reaches a verifier it did not pay for.
+    pub fn declared_kind(encoded: &[u8]) -> Option<QuoteKind> {
+        match encoded.first()? {
+            0 => Some(QuoteKind::Simulated),
+            1 => Some(QuoteKind::SgxDcap),
+            2 => Some(QuoteKind::TdxDcap),
+            _ => None,
+        }
+    }
+
     /// Decodes exactly one quote from untrusted bytes: at most [`MAX_QUOTE_BYTES`], well-formed,
     /// no trailing bytes. Never panics.
     pub fn decode_strict(bytes: &[u8]) -> Result<Self, QuoteError> {
@@ -152,6 +166,24 @@ mod tests {
             vec![1, 8, 0xaa, 0xbb]
         );
         assert_eq!(Quote::TdxDcap(vec![]).encode(), vec![2, 0]);
+    }
+
+    #[test]
+    fn the_declared_kind_is_the_first_byte_of_the_encoding() {
+        assert_eq!(
+            Quote::declared_kind(&golden_quote().encode()),
+            Some(QuoteKind::Simulated)
+        );
+        assert_eq!(
+            Quote::declared_kind(&Quote::SgxDcap(vec![1]).encode()),
+            Some(QuoteKind::SgxDcap)
+        );
+        assert_eq!(
+            Quote::declared_kind(&Quote::TdxDcap(vec![]).encode()),
+            Some(QuoteKind::TdxDcap)
+        );
+        assert_eq!(Quote::declared_kind(&[]), None);
+        assert_eq!(Quote::declared_kind(&[3, 0]), None);
     }
 
     #[test]
