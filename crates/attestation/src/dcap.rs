@@ -10,6 +10,13 @@
 //! [`Claims::debug`] and the [`crate::AttestationPolicy`] refuses them, so the decision is made
 //! in one place for every quote kind. All other attribute checks of `dcap-qvl` (TDX
 //! migratable, SEPT_VE_DISABLE, service TDs, reserved bits) stay strict.
+//!
+//! `dcap-qvl` parses attacker-chosen bytes on every validator, so a panic in it would take
+//! them all down with the same transaction. Each call into it runs under
+//! [`std::panic::catch_unwind`] and a panic refuses the quote
+//! ([`DcapError::VerifierPanicked`]) like any other verification failure: deterministic, so
+//! every node reaches the same outcome. (This relies on the workspace building with
+//! `panic = "unwind"`, Rust's default; the process still prints the panic message.)
 
 use dcap_qvl::configs::RustCryptoConfig;
 use dcap_qvl::quote::{EnclaveReport, Report, TDReport10};
@@ -75,6 +82,9 @@ pub enum DcapError {
         "collateral bytes are malformed ({0}); re-encode the collateral with phalanx-attestation"
     )]
     MalformedCollateral(String),
+    /// `dcap-qvl` panicked on this quote or collateral (a bug in the verifier, contained).
+    #[error("the dcap verifier crashed on this quote and refused it; submit the quote and collateral exactly as the quoting enclave and pccs produced them, and report the crash if they were")]
+    VerifierPanicked,
 }
 
 /// DCAP collateral for one quote: TCB info, QE identity, CRLs and issuer chains, as served by
@@ -93,13 +103,16 @@ impl Collateral {
 
     /// Decodes SCALE-encoded collateral from untrusted bytes: bounded, strict, never panics.
     pub fn decode_strict(bytes: &[u8]) -> Result<Self, DcapError> {
-        decode_bounded(bytes, MAX_COLLATERAL_BYTES).map_err(|e| {
-            DcapError::MalformedCollateral(match e {
-                BoundedDecodeError::TooLarge { len, max } => {
-                    format!("{len} bytes, over the {max}-byte limit")
-                }
-                BoundedDecodeError::Malformed(m) => m,
-                BoundedDecodeError::TrailingBytes(n) => format!("{n} trailing bytes"),
+        // The decoder is `dcap-qvl`'s own (derived) one: guarded like every call into it.
+        contain_panic(|| {
+            decode_bounded(bytes, MAX_COLLATERAL_BYTES).map_err(|e| {
+                DcapError::MalformedCollateral(match e {
+                    BoundedDecodeError::TooLarge { len, max } => {
+                        format!("{len} bytes, over the {max}-byte limit")
+                    }
+                    BoundedDecodeError::Malformed(m) => m,
+                    BoundedDecodeError::TrailingBytes(n) => format!("{n} trailing bytes"),
+                })
             })
         })
     }
@@ -157,19 +170,21 @@ pub fn verify_dcap(
         });
     }
     let collateral = collateral.ok_or(DcapError::MissingCollateral)?;
-    let verified = QuoteVerifier::new_prod()
-        .with_config::<RustCryptoConfig>()
-        .allow_debug(true)
-        .verify_with_policy(
-            raw_quote,
-            collateral.0.clone(),
-            now_unix_secs,
-            // Only supplies the time: judging the TCB is the Phalanx policy's job.
-            &QuotePolicy::claims_only(now_unix_secs),
-        )
-        .map_err(|e| DcapError::Rejected {
-            reason: format!("{e:#}"),
-        })?;
+    let verified = contain_panic(|| {
+        QuoteVerifier::new_prod()
+            .with_config::<RustCryptoConfig>()
+            .allow_debug(true)
+            .verify_with_policy(
+                raw_quote,
+                collateral.0.clone(),
+                now_unix_secs,
+                // Only supplies the time: judging the TCB is the Phalanx policy's job.
+                &QuotePolicy::claims_only(now_unix_secs),
+            )
+            .map_err(|e| DcapError::Rejected {
+                reason: format!("{e:#}"),
+            })
+    })?;
 
     let tcb_status = tcb_status(verified.tcb.status);
     let advisory_ids = verified.tcb.advisory_ids;
@@ -199,6 +214,16 @@ pub fn verify_dcap(
         tcb_status,
         advisory_ids,
     })
+}
+
+/// Runs `call`, a call into `dcap-qvl`, turning a panic into [`DcapError::VerifierPanicked`]
+/// (see the module docs).
+///
+/// `AssertUnwindSafe` holds because the closures passed here only read their inputs and build
+/// a fresh verifier; nothing they could leave half-updated outlives the panic.
+fn contain_panic<T>(call: impl FnOnce() -> Result<T, DcapError>) -> Result<T, DcapError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call))
+        .unwrap_or(Err(DcapError::VerifierPanicked))
 }
 
 /// The report-body part of [`Claims`].
@@ -303,6 +328,32 @@ mod tests {
                 max: MAX_QUOTE_BYTES
             })
         );
+    }
+
+    #[test]
+    #[allow(clippy::panic)]
+    fn a_panic_in_the_verifier_refuses_the_quote_instead_of_crashing() {
+        // No input known to make dcap-qvl 0.7.1 panic, so the guard gets a panicking stand-in.
+        let crashed = contain_panic::<Claims>(|| panic!("index out of bounds in a parser"));
+        assert_eq!(crashed, Err(DcapError::VerifierPanicked));
+        assert!(
+            crashed
+                .expect_err("refused")
+                .to_string()
+                .contains("dcap verifier crashed"),
+            "the error tells the user what happened"
+        );
+        // Outcomes of calls that do not panic pass through unchanged.
+        assert_eq!(contain_panic(|| Ok(7)), Ok(7));
+        assert_eq!(
+            contain_panic::<()>(|| Err(DcapError::MissingCollateral)),
+            Err(DcapError::MissingCollateral)
+        );
+        // And the guarded verifier still refuses garbage the ordinary way.
+        assert!(matches!(
+            verify_dcap(&[0u8; 48], QuoteKind::SgxDcap, Some(&empty_collateral()), 0),
+            Err(DcapError::Rejected { .. })
+        ));
     }
 
     #[test]
