@@ -43,7 +43,10 @@ pub mod verify;
 
 pub use claims::{Claims, QuoteKind, TcbStatus};
 pub use dcap::{Collateral, DcapError};
-pub use policy::{AttestationPolicy, Confidence, PolicyError, TcbConfidence};
+pub use policy::{
+    AttestationPolicy, Confidence, PolicyError, TcbConfidence, MAX_ALLOWED_MEASUREMENTS,
+    MAX_SIMULATED_ROOTS,
+};
 pub use quote::{Quote, QuoteError, MAX_QUOTE_BYTES};
 pub use report_data::{check_report_data, report_data, ReportDataError, REPORT_DATA_DOMAIN};
 pub use simulated::{

@@ -56,7 +56,24 @@ pub enum PolicyError {
     /// The policy itself is inconsistent (only possible if governance set a bad value).
     #[error("the attestation policy is invalid: {0}; governance must correct it")]
     InvalidPolicy(String),
+    /// A list of the policy is longer than its bound.
+    #[error("the attestation policy lists {len} {field}, more than the {max} allowed; drop the ones no longer needed")]
+    TooManyEntries {
+        /// Which list.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+        /// Its bound.
+        max: usize,
+    },
 }
+
+/// Most worker builds a policy may allow at once: releases still in service, with room to
+/// spare. The list is read on every registration, so it must stay short.
+pub const MAX_ALLOWED_MEASUREMENTS: usize = 256;
+
+/// Most simulated quoting enclaves a (dev or test) policy may trust.
+pub const MAX_SIMULATED_ROOTS: usize = 16;
 
 /// How much the chain trusts an accepted worker, in per-mille (0..=1000).
 #[derive(
@@ -198,8 +215,25 @@ impl AttestationPolicy {
         self
     }
 
-    /// Checks the policy is consistent; governance should call this before storing one.
+    /// Checks the policy is consistent and its lists within [`MAX_ALLOWED_MEASUREMENTS`] and
+    /// [`MAX_SIMULATED_ROOTS`]; governance should call this before storing one.
     pub fn validate(&self) -> Result<(), PolicyError> {
+        for (field, len, max) in [
+            (
+                "allowed measurements",
+                self.allowed_measurements.len(),
+                MAX_ALLOWED_MEASUREMENTS,
+            ),
+            (
+                "simulated roots",
+                self.accepted_simulated_roots.len(),
+                MAX_SIMULATED_ROOTS,
+            ),
+        ] {
+            if len > max {
+                return Err(PolicyError::TooManyEntries { field, len, max });
+            }
+        }
         if self.minimum_tcb_status == TcbStatus::Revoked {
             return Err(PolicyError::InvalidPolicy(
                 "the minimum tcb status cannot be revoked".into(),
@@ -445,6 +479,35 @@ mod tests {
             Err(PolicyError::InvalidPolicy(_))
         ));
         assert!(AttestationPolicy::production().validate().is_ok());
+    }
+
+    #[test]
+    fn overlong_lists_are_an_invalid_policy_and_the_bound_itself_is_fine() {
+        let (_, mut policy) = setup();
+        policy.allowed_measurements = (0..MAX_ALLOWED_MEASUREMENTS)
+            .map(|i| measure_worker_binary(&i.to_be_bytes()))
+            .collect();
+        assert_eq!(policy.validate(), Ok(()));
+        policy.allowed_measurements.push([0xee; 32]);
+        assert_eq!(
+            policy.validate(),
+            Err(PolicyError::TooManyEntries {
+                field: "allowed measurements",
+                len: MAX_ALLOWED_MEASUREMENTS + 1,
+                max: MAX_ALLOWED_MEASUREMENTS
+            })
+        );
+        let (_, mut policy) = setup();
+        policy.accepted_simulated_roots = vec![[1; 32]; MAX_SIMULATED_ROOTS];
+        assert_eq!(policy.validate(), Ok(()));
+        policy.accepted_simulated_roots.push([2; 32]);
+        assert!(matches!(
+            policy.validate(),
+            Err(PolicyError::TooManyEntries {
+                field: "simulated roots",
+                ..
+            })
+        ));
     }
 
     #[test]
