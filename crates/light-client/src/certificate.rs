@@ -7,6 +7,11 @@
 //! against the quorum and verify every signature. This is what the worker enclave's light client
 //! does before it trusts a block's state root.
 //!
+//! A validator set is refused if any key is of small order or not canonically encoded
+//! ([`is_strong_public_key`]): consensus verifies signatures the cofactored (ZIP-215) way, under
+//! which anyone can sign for a small-order key, so such a key in the set would be a vote any
+//! forger can cast.
+//!
 //! Nothing here needs a runtime: randomness for batch verification comes from the OS.
 
 use commonware_codec::{Copying, Decode, Encode};
@@ -14,6 +19,7 @@ use commonware_consensus::{Epochable, Viewable};
 use commonware_cryptography::certificate::Scheme as _;
 use commonware_parallel::Sequential;
 use commonware_utils::ordered::Set;
+use phalanx_primitives::account::is_strong_public_key;
 use phalanx_primitives::Hash;
 
 /// The consensus namespace of the Phalanx network: every vote is signed under it (suffixed per
@@ -70,6 +76,13 @@ pub enum Error {
         /// The certificate's epoch.
         found: u64,
     },
+    /// A key of the validator set is of small order or not canonically encoded, so anyone
+    /// could sign for it.
+    #[error("validator key {key} is of small order or not canonically encoded, so anyone could sign for it; take the validator set from the chain's verified state")]
+    WeakValidatorKey {
+        /// The key, hex.
+        key: String,
+    },
 }
 
 /// A result of this module.
@@ -89,8 +102,24 @@ pub struct FinalizedAt {
     pub signers: usize,
 }
 
-/// Builds the verifying scheme for a validator set (any order; duplicates are rejected).
+/// Checks that every key of a validator set is a strong ed25519 key (see the module docs).
+pub fn check_validator_keys(validators: &[PublicKey]) -> Result<()> {
+    for key in validators {
+        let bytes: &[u8] = key.as_ref();
+        let strong = <&[u8; 32]>::try_from(bytes).is_ok_and(is_strong_public_key);
+        if !strong {
+            return Err(Error::WeakValidatorKey {
+                key: key.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Builds the verifying scheme for a validator set (any order; duplicates and keys of small
+/// order or in non-canonical encoding are rejected).
 pub fn verifier(validators: &[PublicKey], namespace: &[u8]) -> Result<Scheme> {
+    check_validator_keys(validators)?;
     let participants =
         Set::try_from(validators.to_vec()).map_err(|_| Error::InvalidValidatorSet)?;
     if participants.is_empty() {
@@ -239,6 +268,120 @@ mod tests {
         let cert = certify(&forged_set, &[0, 1, 3], NS, hash);
         let err = verify_finalization(&publics(&all), NS, &cert, &hash).expect_err("outsider");
         assert!(matches!(err, Error::InvalidSignatures));
+    }
+
+    /// The eight points of small order, canonically encoded, and six non-canonical encodings
+    /// of them (y + p where that fits in 255 bits, or the sign bit set on x = 0).
+    const SMALL_ORDER: [&str; 14] = [
+        "0100000000000000000000000000000000000000000000000000000000000000", // identity
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // order 2
+        "0000000000000000000000000000000000000000000000000000000000000000", // order 4
+        "0000000000000000000000000000000000000000000000000000000000000080", // order 4
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a", // order 8
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa", // order 8
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05", // order 8
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85", // order 8
+        "0100000000000000000000000000000000000000000000000000000000000080", // identity, -0
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // identity, y = p + 1
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff", // both
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // order 4, y = p
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff", // order 4, y = p
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff", // order 2, -0
+    ];
+
+    fn public_key(hex_bytes: &str) -> PublicKey {
+        let bytes: Vec<u8> = (0..hex_bytes.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex_bytes[i..i + 2], 16).expect("hex"))
+            .collect();
+        // Consensus decodes keys the ZIP-215 way: all of these are accepted as points.
+        PublicKey::decode_cfg(Copying(&bytes[..]), &()).expect("decodes as a point")
+    }
+
+    #[test]
+    fn small_order_and_non_canonical_keys_are_refused_in_a_validator_set() {
+        let all = keys(3);
+        let hash = Hash([4; 32]);
+        let cert = certify(&all, &[0, 1, 2], NS, hash);
+        assert!(verify_finalization(&publics(&all), NS, &cert, &hash).is_ok());
+        for encoding in SMALL_ORDER {
+            let mut set = publics(&all);
+            set.push(public_key(encoding));
+            for result in [
+                verifier(&set, NS).map(|_| ()),
+                check_validator_keys(&set),
+                verify_finalization(&set, NS, &cert, &hash).map(|_| ()),
+            ] {
+                assert!(
+                    matches!(result, Err(Error::WeakValidatorKey { ref key }) if key == encoding),
+                    "{encoding}: {result:?}"
+                );
+            }
+        }
+    }
+
+    /// The attack the check closes: with the identity point in a set of four, two honest votes
+    /// and a signature anyone can make (R = identity, s = 0) form a quorum.
+    #[test]
+    fn a_small_order_key_would_let_anyone_cast_its_vote() {
+        use commonware_codec::DecodeExt;
+        use commonware_consensus::simplex::types::{Finalize, Proposal};
+        use commonware_consensus::types::{Epoch, Round, View};
+        use commonware_utils::{non_empty, Participant};
+
+        let honest = keys(3);
+        let weak = public_key(SMALL_ORDER[0]);
+        let mut set = publics(&honest);
+        set.push(weak.clone());
+        let participants = Set::try_from(set.clone()).expect("distinct keys");
+        let hash = Hash([5; 32]);
+        let proposal = Proposal::new(
+            Round::new(Epoch::new(0), View::new(7)),
+            View::new(6),
+            digest_of(&hash),
+        );
+        let finalizes: Vec<Finalize<Scheme, _>> = honest
+            .iter()
+            .map(|key| {
+                let scheme = Scheme::signer(NS, participants.clone(), key.clone()).expect("member");
+                Finalize::sign(&scheme, proposal.clone()).expect("signs")
+            })
+            .collect();
+        let assembler = Scheme::verifier(NS, participants.clone());
+        let mut finalization: Finalization =
+            Finalization::from_finalizes(&assembler, non_empty![@finalizes.iter()], &Sequential)
+                .expect("assembles");
+
+        // Keep the first two honest signatures and add the forged one for the weak key.
+        let honest_signers: Vec<_> = finalization.certificate.signers.iter().collect();
+        let mut entries: Vec<_> = honest_signers
+            .into_iter()
+            .zip(finalization.certificate.signatures.drain(..))
+            .take(2)
+            .collect();
+        let forged: [u8; 64] = std::array::from_fn(|i| u8::from(i == 0));
+        let forged = commonware_cryptography::ed25519::Signature::decode(Copying(&forged[..]))
+            .expect("64 bytes");
+        let weak_index = participants.position(&weak).expect("member");
+        entries.push((Participant::from_usize(weak_index), forged.into()));
+        entries.sort_by_key(|(signer, _)| *signer);
+        finalization.certificate.signers =
+            Signers::new(4, entries.iter().map(|(signer, _)| *signer)).expect("valid signers");
+        finalization.certificate.signatures = entries
+            .into_iter()
+            .map(|(_, signature)| signature)
+            .collect();
+        let forged_certificate = encode_finalization(&finalization);
+
+        // Without the key check, the forged quorum verifies.
+        let unchecked = Scheme::verifier(NS, participants);
+        let decoded = decode_finalization(4, &forged_certificate).expect("decodes");
+        assert!(decoded.verify(&mut commonware_utils::sys_rng(), &unchecked, &Sequential));
+        // With it, the set itself is refused.
+        assert!(matches!(
+            verify_finalization(&set, NS, &forged_certificate, &hash),
+            Err(Error::WeakValidatorKey { .. })
+        ));
     }
 
     #[test]
