@@ -5,18 +5,20 @@
 //! chain trusts the message only because of the origin's signature. Rules of
 //! [`MessageQueueCall::Push`], each with its own [`MessageQueueError`], cheap checks first:
 //! 1. the topic is at most [`MAX_TOPIC_BYTES`] and the payload at most [`MAX_PAYLOAD_BYTES`];
-//! 2. the sequence is exactly the origin's next one: a lower one is a replay, a higher one a
+//! 2. the chain knows the origin: a worker origin must be a registered worker; gatekeeper,
+//!    cluster and contract origins are refused ([`MessageQueueError::UnknownOriginKind`]) until
+//!    the chain keeps a registry of them;
+//! 3. the sequence is exactly the origin's next one: a lower one is a replay, a higher one a
 //!    gap (the host dropped or reordered messages and must relay the missing ones first);
-//! 3. a worker origin must be a registered worker;
 //! 4. the signature verifies under the origin's key over
 //!    [`SignedMessage::signing_payload`] with this chain's genesis hash.
 //!
 //! The origin's key: for [`Origin::Worker`] it is the registered worker's identity key, which is
-//! the origin's 32 bytes (so registration is what makes the key trusted). For gatekeepers,
-//! clusters and contracts it is, for now, simply the origin's 32 bytes taken as an ed25519 key:
-//! anyone holding that key speaks for that origin. Their registration (gatekeeper approval,
-//! cluster and contract keys derived from the master key) comes later and will add the check
-//! that the origin is known, as rule 3 does for workers.
+//! the origin's 32 bytes (so registration is what makes the key trusted). Gatekeepers, clusters
+//! and contracts have no registration yet (gatekeeper approval, cluster and contract keys
+//! derived from the master key come later), so the chain cannot know who speaks for them:
+//! taking any 32 bytes as a key would let anyone open queues in their name and fill the state.
+//! Each kind is accepted once its registry exists and rule 2 checks it, as it does for workers.
 //!
 //! Accepted messages are kept in state, so an enclave reads them with a state proof against a
 //! finalized root (DESIGN.md §9: enclaves accept chain messages only from verified state).
@@ -87,6 +89,12 @@ pub enum MessageQueueError {
     /// Corrupted state.
     #[error("corrupted message queue state: {0}")]
     Corrupted(String),
+    /// An origin of a kind the chain keeps no registry of yet, so it cannot know its key.
+    #[error("{kind} origins are not accepted yet: the chain has no registry of them to know their keys; relay messages from registered workers only")]
+    UnknownOriginKind {
+        /// The origin's kind (`gatekeeper`, `cluster` or `contract`).
+        kind: &'static str,
+    },
 }
 
 impl From<CodecError> for MessageQueueError {
@@ -148,6 +156,24 @@ pub fn dispatch(
     Ok(())
 }
 
+/// Rule 2: the chain knows `origin`.
+fn check_known(state: &State, origin: &Origin) -> Result<(), MessageQueueError> {
+    let kind = match origin {
+        Origin::Worker(identity) => {
+            if registry::worker(state, identity)?.is_none() {
+                return Err(MessageQueueError::UnregisteredWorker {
+                    identity: hex::encode(identity),
+                });
+            }
+            return Ok(());
+        }
+        Origin::Gatekeeper(_) => "gatekeeper",
+        Origin::Cluster(_) => "cluster",
+        Origin::Contract(_) => "contract",
+    };
+    Err(MessageQueueError::UnknownOriginKind { kind })
+}
+
 /// Appends `message` to its origin's queue (rules in the module docs, in order).
 pub fn push(
     state: &mut State,
@@ -168,6 +194,7 @@ pub fn push(
         });
     }
     let origin = message.origin;
+    check_known(state, &origin)?;
     let expected = next_sequence(state, &origin)?;
     let got = message.sequence;
     if got < expected {
@@ -176,14 +203,7 @@ pub fn push(
     if got > expected {
         return Err(MessageQueueError::SequenceGap { got, expected });
     }
-    if let Origin::Worker(identity) = &origin {
-        if registry::worker(state, identity)?.is_none() {
-            return Err(MessageQueueError::UnregisteredWorker {
-                identity: hex::encode(identity),
-            });
-        }
-    }
-    // Every origin's signing key is its id; for workers, rule 3 made sure it is registered.
+    // A worker's signing key is its id, which rule 2 found registered.
     if !message.verify_signature(origin.id(), &ctx.genesis_hash) {
         return Err(MessageQueueError::BadSignature);
     }
