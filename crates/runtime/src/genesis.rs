@@ -11,9 +11,14 @@
 //! A config without an `attestation_policy` gets the production policy (no simulated roots, no
 //! allowed measurements yet: governance adds each worker release).
 //!
+//! Every parameter and the validator set are checked with the same bounds as a governance
+//! change ([`crate::params`], [`system::check_validator_set`]), so no chain starts bricked.
+//!
 //! Dev chains trust the well-known SIMULATED quoting enclave [`dev_quoting_enclave`] and the
 //! simulated worker build [`dev_worker_measurement`]: anyone can produce quotes they accept.
 
+use crate::params::{self, ParamsError};
+use crate::system::ValidatorSetError;
 use crate::{balances, governance, registry, root, system};
 use phalanx_attestation::{
     measure_worker_binary, AttestationPolicy, PolicyError, SimulatedQuotingEnclave,
@@ -72,6 +77,13 @@ pub enum GenesisError {
     /// The attestation policy is inconsistent.
     #[error("genesis attestation policy: {0}")]
     InvalidAttestationPolicy(PolicyError),
+    /// A chain or governance parameter is outside its bounds.
+    #[error("genesis parameters: {0}")]
+    InvalidParams(#[from] ParamsError),
+    /// The validator set is unfit: a key of small order, not canonical, not a point, listed
+    /// twice, or too many keys.
+    #[error("genesis validators: {0}")]
+    InvalidValidatorSet(#[from] ValidatorSetError),
 }
 
 /// Seed of the well-known dev quoting enclave. **SIMULATED, dev-only**: it is public, so anyone
@@ -226,7 +238,9 @@ impl GenesisConfig {
         if self.validators.is_empty() {
             return Err(GenesisError::NoValidators);
         }
-        self.validator_keys()?;
+        system::check_validator_set(&self.validator_keys()?)?;
+        params::check_chain(&self.chain_params)?;
+        params::check_governance(&self.governance)?;
         let needed: Balance = self
             .dev_accounts
             .iter()
@@ -270,7 +284,7 @@ mod tests {
     use crate::testing::check_invariants;
 
     fn dev() -> GenesisConfig {
-        GenesisConfig::dev(vec![hex::encode([7u8; 32])], 1_700_000_000_000)
+        GenesisConfig::dev(vec![crate::testing::validator_hex()], 1_700_000_000_000)
     }
 
     #[test]
@@ -408,6 +422,81 @@ mod tests {
             config.validate(),
             Err(GenesisError::BadValidatorKey(_))
         ));
+    }
+
+    #[test]
+    fn genesis_refuses_parameters_a_vote_could_not_set() {
+        let mut config = dev();
+        config.chain_params.max_block_txs = 0;
+        assert!(matches!(
+            build_state(&config),
+            Err(GenesisError::InvalidParams(ParamsError::OutOfBounds {
+                param: params::Param::MaxBlockTxs,
+                value: 0,
+                ..
+            }))
+        ));
+        let mut config = dev();
+        config.governance.voting_period = 0;
+        assert!(matches!(
+            build_state(&config),
+            Err(GenesisError::InvalidParams(ParamsError::OutOfBounds {
+                param: params::Param::VotingPeriod,
+                ..
+            }))
+        ));
+        let mut config = dev();
+        config.governance.voting_period = params::MIN_VOTING_PERIOD;
+        config.chain_params.max_block_txs = params::MIN_BLOCK_TXS;
+        assert!(build_state(&config).is_ok(), "the boundary values are fine");
+    }
+
+    #[test]
+    fn genesis_refuses_small_order_invalid_and_repeated_validator_keys() {
+        let good = crate::testing::validator_hex();
+        let identity = "01".to_string() + &"00".repeat(31);
+        let order_8 = "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a";
+        let not_a_point = hex::encode([2u8; 32]);
+        for (validators, expected) in [
+            (
+                vec![good.clone(), identity],
+                ValidatorSetError::WeakKey { index: 1 },
+            ),
+            (
+                vec![order_8.to_string()],
+                ValidatorSetError::WeakKey { index: 0 },
+            ),
+            (
+                vec![good.clone(), not_a_point],
+                ValidatorSetError::InvalidKey { index: 1 },
+            ),
+            (
+                vec![good.clone(), good.clone()],
+                ValidatorSetError::Duplicate { index: 1 },
+            ),
+        ] {
+            let mut config = dev();
+            config.validators = validators;
+            assert_eq!(
+                build_state(&config).err(),
+                Some(GenesisError::InvalidValidatorSet(expected))
+            );
+        }
+        let mut config = dev();
+        config.validators = (0..=params::MAX_VALIDATORS)
+            .map(|i| hex::encode(Keypair::dev(&format!("validator/{i}")).account().0))
+            .collect();
+        assert_eq!(
+            build_state(&config).err(),
+            Some(GenesisError::InvalidValidatorSet(
+                ValidatorSetError::TooMany {
+                    count: params::MAX_VALIDATORS + 1,
+                    max: params::MAX_VALIDATORS
+                }
+            ))
+        );
+        config.validators.pop();
+        assert!(build_state(&config).is_ok());
     }
 
     #[test]

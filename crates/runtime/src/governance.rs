@@ -15,13 +15,26 @@
 //!    proposal executes at most once (its status moves to `Enacted` before anything else).
 //! 5. A privileged `CancelProposal` ends a proposal as spam: votes unlock, the deposit goes to
 //!    the treasury, nothing executes.
+//! 6. A finished proposal (rejected, enacted or cancelled) stays readable for
+//!    [`FINISHED_PROPOSAL_RETENTION`] blocks, so voters and tools see how it ended, and is then
+//!    pruned from state. Its outcome stays for good in the events of the block that ended it.
+//!
+//! Cost: the end-of-block hook never scans proposals. Each proposal is put, when its next step
+//! is known, on one of three queues keyed by the height that step falls due (tally at
+//! `voting_ends_at`, enactment at `enact_at`, pruning after the retention), and a block end
+//! takes only the entries due at its height, so its work is proportional to what falls due
+//! then, however many proposals are open. What falls due in one block was submitted (or
+//! passed) in one earlier block, so it is bounded by that block's transactions; tallying a
+//! proposal also unlocks its votes, one per voting transaction.
 //!
 //! Storage keys: `governance/params` → [`GovernanceParams`], `governance/next` → u32,
 //! `governance/proposal/<id BE>` → [`Proposal`], `governance/vote/<id BE>/<account>` →
-//! [`Vote`], `governance/active` → ids not yet finished (scanned at every block end).
+//! [`Vote`], and the queues `governance/due/tally/<height BE><id BE>`,
+//! `governance/due/enact/<height BE><id BE>`, `governance/due/prune/<height BE><id BE>` → id.
 
 use crate::balances::{self, BalancesError};
 use crate::events::Event;
+use crate::system::ValidatorSetError;
 use crate::{privileged, treasury, BlockContext, DispatchResult};
 use parity_scale_codec::{Decode, Encode};
 use phalanx_primitives::call::{GovernanceCall, GovernanceParams, PrivilegedCall};
@@ -31,7 +44,9 @@ use serde::Serialize;
 
 const PARAMS: &[u8] = b"governance/params";
 const NEXT_ID: &[u8] = b"governance/next";
-const ACTIVE: &[u8] = b"governance/active";
+const TALLY_QUEUE: &[u8] = b"governance/due/tally/";
+const ENACT_QUEUE: &[u8] = b"governance/due/enact/";
+const PRUNE_QUEUE: &[u8] = b"governance/due/prune/";
 const PROPOSAL_PREFIX: &[u8] = b"governance/proposal/";
 const VOTE_PREFIX: &[u8] = b"governance/vote/";
 
@@ -39,6 +54,10 @@ const VOTE_PREFIX: &[u8] = b"governance/vote/";
 pub const MAX_DESCRIPTION: usize = 4 * 1024;
 /// Most privileged calls one proposal may carry (nested batches count every call).
 pub const MAX_CALLS: usize = 64;
+/// Blocks a finished proposal stays in state before it is pruned: about two hours of 500 ms
+/// blocks, for voters and tools polling `phalanx_proposal` to see the outcome. After that the
+/// outcome is in the events of the block that ended it.
+pub const FINISHED_PROPOSAL_RETENTION: u64 = 14_400;
 
 /// Why a governance call failed. Chain-visible: variants only grow at the end.
 #[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
@@ -87,11 +106,40 @@ pub enum GovernanceError {
     /// A validator key is not a valid ed25519 key, or a key is listed twice.
     #[error("every validator key must be a distinct, valid ed25519 public key")]
     InvalidValidatorKeys,
+    /// A validator key is of small order or not canonically encoded: anyone could sign for it.
+    #[error("validator key #{index} is of small order or not canonically encoded, so anyone could sign for it; name the validator's real consensus key")]
+    WeakValidatorKey {
+        /// Its position in the set.
+        index: usize,
+    },
+    /// More validators than consensus can carry.
+    #[error("a validator set has at most {max} keys, not {count}; name fewer validators")]
+    TooManyValidators {
+        /// Keys in the set.
+        count: usize,
+        /// Most allowed.
+        max: usize,
+    },
 }
 
 impl From<CodecError> for GovernanceError {
     fn from(e: CodecError) -> Self {
         GovernanceError::Corrupted(e.to_string())
+    }
+}
+
+impl From<ValidatorSetError> for GovernanceError {
+    fn from(e: ValidatorSetError) -> Self {
+        match e {
+            ValidatorSetError::Empty => GovernanceError::EmptyValidatorSet,
+            ValidatorSetError::InvalidKey { .. } | ValidatorSetError::Duplicate { .. } => {
+                GovernanceError::InvalidValidatorKeys
+            }
+            ValidatorSetError::WeakKey { index } => GovernanceError::WeakValidatorKey { index },
+            ValidatorSetError::TooMany { count, max } => {
+                GovernanceError::TooManyValidators { count, max }
+            }
+        }
     }
 }
 
@@ -160,7 +208,9 @@ pub fn params(state: &State) -> Result<GovernanceParams, CodecError> {
     Ok(state.get_decoded(PARAMS)?.unwrap_or_default())
 }
 
-/// Replaces governance parameters (privileged; applies to proposals submitted afterwards).
+/// Stores governance parameters as given (they apply to proposals submitted afterwards).
+/// Callers check them first with [`crate::params::check_governance`]: the privileged path and
+/// genesis both do.
 pub fn set_params(state: &mut State, params: &GovernanceParams) {
     state.put(PARAMS.to_vec(), params);
 }
@@ -177,12 +227,50 @@ fn vote_key(id: u32, who: &AccountId) -> Vec<u8> {
     [vote_prefix(id).as_slice(), who.as_bytes()].concat()
 }
 
-/// A proposal by id.
+fn due_key(queue: &[u8], height: u64, id: u32) -> Vec<u8> {
+    [queue, &height.to_be_bytes(), &id.to_be_bytes()].concat()
+}
+
+/// Puts proposal `id` on `queue` for the end of block `height`.
+fn schedule(state: &mut State, queue: &[u8], height: u64, id: u32) {
+    state.put(due_key(queue, height, id), &id);
+}
+
+/// Takes off `queue` every id due at or before `height`, in (height, id) order. Keys sort by
+/// height first, so this reads only the due entries and stops at the first later one.
+fn take_due(state: &mut State, queue: &[u8], height: u64) -> Vec<u32> {
+    let due: Vec<(Vec<u8>, u32)> = state
+        .scan_prefix(queue)
+        .map_while(|(key, _)| {
+            let rest = key.get(queue.len()..)?;
+            let at = u64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
+            let id = u32::from_be_bytes(rest.get(8..)?.try_into().ok()?);
+            (at <= height).then(|| (key.clone(), id))
+        })
+        .collect();
+    for (key, _) in &due {
+        state.remove(key);
+    }
+    due.into_iter().map(|(_, id)| id).collect()
+}
+
+/// Schedules finished proposal `id` to be pruned after the retention period.
+fn schedule_prune(state: &mut State, ended_at: u64, id: u32) {
+    schedule(
+        state,
+        PRUNE_QUEUE,
+        ended_at.saturating_add(FINISHED_PROPOSAL_RETENTION),
+        id,
+    );
+}
+
+/// A proposal by id: open, passed and awaiting enactment, or finished within the last
+/// [`FINISHED_PROPOSAL_RETENTION`] blocks.
 pub fn proposal(state: &State, id: u32) -> Result<Option<Proposal>, CodecError> {
     state.get_decoded(&proposal_key(id))
 }
 
-/// Every proposal, oldest first.
+/// Every proposal still in state (see [`proposal`]), oldest first.
 pub fn proposals(state: &State) -> Vec<Proposal> {
     state
         .scan_prefix(PROPOSAL_PREFIX)
@@ -193,10 +281,6 @@ pub fn proposals(state: &State) -> Vec<Proposal> {
 /// `who`'s vote on proposal `id`.
 pub fn vote(state: &State, id: u32, who: &AccountId) -> Result<Option<Vote>, CodecError> {
     state.get_decoded(&vote_key(id, who))
-}
-
-fn active(state: &State) -> Result<Vec<u32>, CodecError> {
-    Ok(state.get_decoded(ACTIVE)?.unwrap_or_default())
 }
 
 fn count_calls(calls: &[PrivilegedCall]) -> usize {
@@ -278,9 +362,7 @@ fn propose(
         status: ProposalStatus::Voting,
     };
     state.put(proposal_key(id), &proposal);
-    let mut ids = active(state)?;
-    ids.push(id);
-    state.put(ACTIVE.to_vec(), &ids);
+    schedule(state, TALLY_QUEUE, voting_ends_at, id);
     events.push(Event::Proposed {
         proposal: id,
         proposer: *who,
@@ -403,14 +485,13 @@ fn settle(state: &mut State, proposal: &Proposal, forfeit: bool) -> Result<(), G
     Ok(())
 }
 
-fn remove_active(state: &mut State, id: u32) -> Result<(), GovernanceError> {
-    let ids: Vec<u32> = active(state)?.into_iter().filter(|x| *x != id).collect();
-    state.put(ACTIVE.to_vec(), &ids);
-    Ok(())
-}
-
 /// Ends proposal `id` as spam (privileged): votes unlock, the deposit goes to the treasury.
-pub fn cancel(state: &mut State, id: u32, events: &mut Vec<Event>) -> Result<(), GovernanceError> {
+pub fn cancel(
+    state: &mut State,
+    ctx: &BlockContext,
+    id: u32,
+    events: &mut Vec<Event>,
+) -> Result<(), GovernanceError> {
     let mut proposal = proposal(state, id)?.ok_or(GovernanceError::UnknownProposal(id))?;
     if proposal.status != ProposalStatus::Voting {
         return Err(GovernanceError::AlreadyEnded(id));
@@ -418,57 +499,73 @@ pub fn cancel(state: &mut State, id: u32, events: &mut Vec<Event>) -> Result<(),
     settle(state, &proposal, true)?;
     proposal.status = ProposalStatus::Cancelled;
     state.put(proposal_key(id), &proposal);
-    remove_active(state, id)?;
+    state.remove(&due_key(TALLY_QUEUE, proposal.voting_ends_at, id));
+    schedule_prune(state, ctx.height, id);
     events.push(Event::ProposalCancelled { proposal: id });
     Ok(())
 }
 
-/// End-of-block hook: tallies proposals whose voting ended and enacts those whose delay passed.
+/// End-of-block hook: tallies the proposals whose voting ends in this block, enacts the passed
+/// ones whose delay ends in it, and prunes those whose retention ended (see the module docs).
 /// Never fails the block: a failure is recorded on the proposal and in the events.
 pub fn on_block_end(state: &mut State, ctx: &BlockContext) -> Vec<Event> {
     let mut events = Vec::new();
-    let ids = match active(state) {
-        Ok(ids) => ids,
-        Err(_) => return events,
-    };
+    // Read once, before any enactment in this block can change it.
     let delay = params(state).map(|p| p.enactment_delay).unwrap_or_default();
-    for id in ids {
+    for id in take_due(state, TALLY_QUEUE, ctx.height) {
+        tally(state, ctx, id, delay, &mut events);
+    }
+    // After the tallies, so a proposal passed with no delay executes in this same block.
+    for id in take_due(state, ENACT_QUEUE, ctx.height) {
         let Ok(Some(mut proposal)) = proposal(state, id) else {
             continue;
         };
-        if proposal.status == ProposalStatus::Voting && ctx.height >= proposal.voting_ends_at {
-            let checkpoint = state.clone();
-            if settle(state, &proposal, false).is_err() {
-                *state = checkpoint;
-                continue;
-            }
-            if passes(proposal.aye, proposal.nay, proposal.min_turnout) {
-                let enact_at = ctx.height.saturating_add(delay);
-                proposal.status = ProposalStatus::Passed { enact_at };
-                events.push(Event::ProposalPassed {
-                    proposal: id,
-                    aye: proposal.aye,
-                    nay: proposal.nay,
-                    enact_at,
-                });
-            } else {
-                proposal.status = ProposalStatus::Rejected;
-                events.push(Event::ProposalRejected {
-                    proposal: id,
-                    aye: proposal.aye,
-                    nay: proposal.nay,
-                });
-                let _ = remove_active(state, id);
-            }
-            state.put(proposal_key(id), &proposal);
-        }
-        if let ProposalStatus::Passed { enact_at } = proposal.status {
-            if ctx.height >= enact_at {
-                events.extend(enact(state, ctx, &mut proposal));
-            }
+        if matches!(proposal.status, ProposalStatus::Passed { .. }) {
+            events.extend(enact(state, ctx, &mut proposal));
         }
     }
+    for id in take_due(state, PRUNE_QUEUE, ctx.height) {
+        state.remove(&proposal_key(id));
+    }
     events
+}
+
+/// Ends voting on proposal `id`: unlocks votes, returns the deposit, and either schedules the
+/// enactment `delay` blocks on or records the rejection.
+fn tally(state: &mut State, ctx: &BlockContext, id: u32, delay: u64, events: &mut Vec<Event>) {
+    let Ok(Some(mut proposal)) = proposal(state, id) else {
+        return;
+    };
+    if proposal.status != ProposalStatus::Voting {
+        return;
+    }
+    let checkpoint = state.clone();
+    if settle(state, &proposal, false).is_err() {
+        // Only corrupted state gets here; leave everything as it was and try again next block.
+        *state = checkpoint;
+        schedule(state, TALLY_QUEUE, ctx.height.saturating_add(1), id);
+        return;
+    }
+    if passes(proposal.aye, proposal.nay, proposal.min_turnout) {
+        let enact_at = ctx.height.saturating_add(delay);
+        proposal.status = ProposalStatus::Passed { enact_at };
+        events.push(Event::ProposalPassed {
+            proposal: id,
+            aye: proposal.aye,
+            nay: proposal.nay,
+            enact_at,
+        });
+        schedule(state, ENACT_QUEUE, enact_at, id);
+    } else {
+        proposal.status = ProposalStatus::Rejected;
+        events.push(Event::ProposalRejected {
+            proposal: id,
+            aye: proposal.aye,
+            nay: proposal.nay,
+        });
+        schedule_prune(state, ctx.height, id);
+    }
+    state.put(proposal_key(id), &proposal);
 }
 
 /// Executes a passed proposal's calls atomically and marks it enacted; returns the calls'
@@ -492,7 +589,7 @@ fn enact(state: &mut State, ctx: &BlockContext, proposal: &mut Proposal) -> Vec<
         error: error.clone(),
     };
     state.put(proposal_key(proposal.id), proposal);
-    let _ = remove_active(state, proposal.id);
+    schedule_prune(state, ctx.height, proposal.id);
     call_events.push(Event::ProposalEnacted {
         proposal: proposal.id,
         error,

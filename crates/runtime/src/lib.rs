@@ -12,6 +12,7 @@
 //! - [`governance`]: proposals, votes, tallies and enactment of privileged calls;
 //! - [`registry`]: the attestation policy and the attested TEE workers;
 //! - [`message_queue`]: signed, sequenced messages from enclaves, per origin;
+//! - [`params`]: the bounds of every parameter a privileged call or genesis sets;
 //! - [`genesis`]: the initial state from a genesis config.
 //!
 //! Invariants (checked by [`invariants::check`] after every block in tests): total issuance never
@@ -29,6 +30,7 @@ pub mod genesis;
 pub mod governance;
 pub mod invariants;
 pub mod message_queue;
+pub mod params;
 pub mod privileged;
 pub mod registry;
 pub mod root;
@@ -67,6 +69,9 @@ pub enum DispatchError {
     /// A message-queue error.
     #[error(transparent)]
     MessageQueue(#[from] message_queue::MessageQueueError),
+    /// A privileged call set a parameter outside its bounds.
+    #[error(transparent)]
+    Params(#[from] params::ParamsError),
 }
 
 impl From<phalanx_primitives::CodecError> for DispatchError {

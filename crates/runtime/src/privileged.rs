@@ -5,15 +5,15 @@
 //! adding its variant here and nothing else.
 
 use crate::events::Event;
-use crate::{governance, registry, system, treasury, BlockContext, DispatchResult};
+use crate::governance::GovernanceError;
+use crate::{governance, params, registry, system, treasury, BlockContext, DispatchResult};
 use phalanx_primitives::call::PrivilegedCall;
 use phalanx_state::State;
 
 /// Executes `call` with privileged authority. A batch stops at its first failure; callers roll
-/// back the whole batch (transactions and enactments both run on a checkpoint).
-// `ctx` is part of the privileged-call contract: calls added later (tokenomics, slashing) need
-// the block, even though none of today's uses it outside a batch.
-#[allow(clippy::only_used_in_recursion)]
+/// back the whole batch (transactions and enactments both run on a checkpoint). Every parameter
+/// it sets is checked against its bounds first ([`crate::params`]), so a refused value never
+/// takes effect.
 pub fn execute(
     state: &mut State,
     ctx: &BlockContext,
@@ -22,10 +22,13 @@ pub fn execute(
 ) -> DispatchResult {
     match call {
         PrivilegedCall::SetChainParams(params) => {
+            // Bounded, so no vote can brick the chain (see `crate::params`).
+            params::check_chain(params)?;
             system::set_params(state, params);
             events.push(Event::ChainParamsChanged);
         }
         PrivilegedCall::SetGovernanceParams(params) => {
+            params::check_governance(params)?;
             governance::set_params(state, params);
             events.push(Event::GovernanceParamsChanged);
         }
@@ -33,26 +36,17 @@ pub fn execute(
             treasury::spend(state, to, *amount, events)?
         }
         PrivilegedCall::SetValidators(keys) => {
-            if keys.is_empty() {
-                return Err(governance::GovernanceError::EmptyValidatorSet.into());
-            }
             // Every node must derive the same participant set from this list, so refuse
-            // anything a node would have to skip or merge: invalid points and duplicates.
-            let distinct: std::collections::BTreeSet<&[u8; 32]> = keys.iter().collect();
-            if distinct.len() != keys.len()
-                || keys
-                    .iter()
-                    .any(|k| ed25519_dalek::VerifyingKey::from_bytes(k).is_err())
-            {
-                return Err(governance::GovernanceError::InvalidValidatorKeys.into());
-            }
+            // anything a node would have to skip or merge (invalid points, duplicates), and
+            // keys of small order, for which anyone could sign.
+            system::check_validator_set(keys).map_err(GovernanceError::from)?;
             system::schedule_validators(state, keys);
             events.push(Event::ValidatorsChanged {
                 count: keys.len() as u32,
             });
         }
         PrivilegedCall::CancelProposal { proposal } => {
-            governance::cancel(state, *proposal, events)?
+            governance::cancel(state, ctx, *proposal, events)?
         }
         PrivilegedCall::Batch(calls) => {
             for call in calls {

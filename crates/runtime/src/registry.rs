@@ -25,6 +25,12 @@
 //!    block hash): the quote was made for these keys, on this chain, after that block;
 //! 10. the policy accepts the claims (debug, measurement, TCB) and gives them a confidence.
 //!
+//! Pricing: a registration whose quote declares a DCAP kind pays
+//! [`ChainParams::dcap_verification_fee`](phalanx_primitives::call::ChainParams) on top of the
+//! size-based fee, as part of its envelope's required fee ([`system::required_fee_for`]), so
+//! the fee is paid before rule 1 and kept whatever the outcome. Simulated quotes cost one
+//! signature check and pay no surcharge.
+//!
 //! A first registration stores a [`WorkerInfo`]; a re-registration by the same operator
 //! refreshes everything the attestation and benchmark say (keys, quote kind, measurement, TCB,
 //! confidence, P, endpoint) and keeps `registered_at`.
@@ -39,7 +45,7 @@ use phalanx_attestation::{
     check_report_data, report_data, verify, AttestationError, AttestationPolicy, Collateral,
     PolicyError, Quote, QuoteKind, ReportDataError, TcbStatus,
 };
-use phalanx_primitives::call::{Registration, RegistryCall, MAX_ENDPOINT_BYTES};
+use phalanx_primitives::call::{Call, Registration, RegistryCall, MAX_ENDPOINT_BYTES};
 use phalanx_primitives::{AccountId, CodecError};
 use phalanx_state::{State, StateExt};
 use serde::Serialize;
@@ -246,6 +252,18 @@ pub fn dispatch(
         RegistryCall::Register(registration) => register(state, ctx, who, registration, events)?,
     }
     Ok(())
+}
+
+/// Whether `call` registers a worker with a quote that declares a DCAP kind (SGX or TDX): such
+/// a registration pays the DCAP verification surcharge (see the module docs).
+pub fn declares_dcap_quote(call: &Call) -> bool {
+    match call {
+        Call::Registry(RegistryCall::Register(registration)) => matches!(
+            Quote::declared_kind(&registration.quote),
+            Some(QuoteKind::SgxDcap | QuoteKind::TdxDcap)
+        ),
+        _ => false,
+    }
 }
 
 fn valid_endpoint(endpoint: &str) -> bool {

@@ -155,7 +155,8 @@ pub fn params(state: &State) -> Result<ChainParams, CodecError> {
     Ok(state.get_decoded(PARAMS)?.unwrap_or_default())
 }
 
-/// Replaces the chain parameters (privileged).
+/// Stores the chain parameters as given. Callers check them first with
+/// [`crate::params::check_chain`]: the privileged path and genesis both do.
 pub fn set_params(state: &mut State, params: &ChainParams) {
     state.put(PARAMS.to_vec(), params);
 }
@@ -177,6 +178,73 @@ pub fn is_production(state: &State) -> Result<bool, CodecError> {
 /// module docs): after block `h`, the set of the epoch containing `h + 1`.
 pub fn validators(state: &State) -> Result<Vec<[u8; 32]>, CodecError> {
     Ok(state.get_decoded(VALIDATORS)?.unwrap_or_default())
+}
+
+/// What is wrong with a validator set. Genesis reports it as is; `SetValidators` maps it onto
+/// [`GovernanceError`](crate::governance::GovernanceError), whose codes are chain-visible.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
+pub enum ValidatorSetError {
+    /// The set has no keys.
+    #[error("a validator set needs at least one key")]
+    Empty,
+    /// The set has more keys than consensus can carry.
+    #[error("a validator set has at most {max} keys, not {count}; name fewer validators")]
+    TooMany {
+        /// Keys in the set.
+        count: usize,
+        /// Most allowed ([`crate::params::MAX_VALIDATORS`]).
+        max: usize,
+    },
+    /// A key is not an ed25519 point.
+    #[error("validator key #{index} is not a valid ed25519 public key; use the consensus key the validator printed")]
+    InvalidKey {
+        /// Its position in the set.
+        index: usize,
+    },
+    /// A key is of small order or not canonically encoded.
+    #[error("validator key #{index} is of small order or not canonically encoded, so anyone could sign for it; generate a fresh key")]
+    WeakKey {
+        /// Its position in the set.
+        index: usize,
+    },
+    /// A key is listed twice.
+    #[error("validator key #{index} is listed twice; list each validator once")]
+    Duplicate {
+        /// The position of its second listing.
+        index: usize,
+    },
+}
+
+/// Checks a validator set before it enters the state (genesis or `SetValidators`): 1 to
+/// [`MAX_VALIDATORS`](crate::params::MAX_VALIDATORS) keys, each a canonically encoded ed25519
+/// point outside the small-order subgroup
+/// ([`is_strong_public_key`](phalanx_primitives::account::is_strong_public_key)), none twice.
+/// Every node derives its consensus participants from this list, so it must hold nothing a node
+/// would have to skip or merge, and no key anyone could sign for.
+pub fn check_validator_set(keys: &[[u8; 32]]) -> Result<(), ValidatorSetError> {
+    if keys.is_empty() {
+        return Err(ValidatorSetError::Empty);
+    }
+    if keys.len() > crate::params::MAX_VALIDATORS {
+        return Err(ValidatorSetError::TooMany {
+            count: keys.len(),
+            max: crate::params::MAX_VALIDATORS,
+        });
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (index, key) in keys.iter().enumerate() {
+        if ed25519_dalek::VerifyingKey::from_bytes(key).is_err() {
+            return Err(ValidatorSetError::InvalidKey { index });
+        }
+        if !phalanx_primitives::account::is_strong_public_key(key) {
+            return Err(ValidatorSetError::WeakKey { index });
+        }
+        // Canonical encodings only (above), so distinct bytes are distinct points.
+        if !seen.insert(key) {
+            return Err(ValidatorSetError::Duplicate { index });
+        }
+    }
+    Ok(())
 }
 
 /// Replaces the active validator set at once (genesis only; later changes go through
@@ -254,11 +322,30 @@ pub fn nonce(state: &State, who: &AccountId) -> Result<u64, CodecError> {
     Ok(state.get_decoded(&nonce_key(who))?.unwrap_or(0))
 }
 
-/// The fee a transaction of `len` encoded bytes must offer at least.
+/// The fee a transaction of `len` encoded bytes must offer at least, before any surcharge for
+/// its call (see [`required_fee_for`]).
 pub fn required_fee(params: &ChainParams, len: usize) -> Balance {
     params
         .base_fee
         .saturating_add(params.byte_fee.saturating_mul(len as Balance))
+}
+
+/// The fee `tx` must offer at least: [`required_fee`] of its size, plus
+/// [`ChainParams::dcap_verification_fee`] if it registers a worker with a DCAP quote.
+///
+/// Why a surcharge, and why here: every validator verifies a DCAP quote and its collateral
+/// (about 5 ms of CPU, a hundred signature checks), which its bytes do not pay for. Being part
+/// of the required fee, the surcharge is checked with the envelope — by the mempool before
+/// admission and by every block — and is paid even when the registration then fails, so
+/// nobody can make validators verify quotes for free. The quote's kind is read from its first
+/// byte ([`phalanx_attestation::Quote::declared_kind`]), without decoding it.
+pub fn required_fee_for(params: &ChainParams, tx: &SignedTransaction) -> Balance {
+    let base = required_fee(params, tx.encoded_size());
+    if crate::registry::declares_dcap_quote(&tx.tx.call) {
+        base.saturating_add(params.dcap_verification_fee)
+    } else {
+        base
+    }
 }
 
 /// Checks an envelope for inclusion in block `ctx`; returns the fee to charge.
@@ -311,7 +398,7 @@ pub fn check_envelope_with(
     if got > expected.saturating_add(future_allowed) {
         return Err(TxError::FutureNonce { got, expected });
     }
-    let required = required_fee(&params, len);
+    let required = required_fee_for(&params, tx);
     if tx.tx.fee < required {
         return Err(TxError::FeeTooLow {
             offered: tx.tx.fee,

@@ -5,9 +5,15 @@ use phalanx_primitives::call::{BalancesCall, Call};
 use phalanx_primitives::{Keypair, SignedTransaction, Transaction, PHA};
 use phalanx_state::State;
 
+/// The consensus key of the one validator of test chains, hex (a real key: genesis refuses
+/// invalid and small-order keys).
+pub fn validator_hex() -> String {
+    hex::encode(key("validator").account().0)
+}
+
 /// A dev genesis state and the context of block 1.
 pub fn dev_chain() -> (State, BlockContext) {
-    let config = GenesisConfig::dev(vec![hex::encode([7u8; 32])], 1_700_000_000_000);
+    let config = GenesisConfig::dev(vec![validator_hex()], 1_700_000_000_000);
     let (block, state) = crate::genesis_block(&config).expect("dev genesis builds");
     let ctx = BlockContext {
         height: 1,

@@ -1,6 +1,7 @@
 use super::*;
+use crate::params::{Param, ParamsError, MIN_BLOCK_TXS};
 use crate::testing::*;
-use crate::{execute_block, BlockContext, Receipt};
+use crate::{execute_block, system, BlockContext, DispatchError, Receipt};
 use phalanx_primitives::call::{Call, ChainParams};
 use phalanx_primitives::{Keypair, SignedTransaction, PHA};
 
@@ -220,7 +221,7 @@ fn passed_proposals_take_effect_validators_treasury_and_governance_params() {
         .map(|n| key(n).account().0)
         .collect();
     let new_params = GovernanceParams {
-        voting_period: 3,
+        voting_period: 10,
         enactment_delay: 1,
         proposal_deposit: 5 * PHA,
         min_turnout: 0,
@@ -259,7 +260,7 @@ fn passed_proposals_take_effect_validators_treasury_and_governance_params() {
     // New proposals use the new periods.
     let next = chain.propose(&alice, vec![set_base_fee(9)]);
     let p = chain.proposal(next);
-    assert_eq!(p.voting_ends_at - p.submitted_at, 3);
+    assert_eq!(p.voting_ends_at - p.submitted_at, 10);
     assert_eq!(p.deposit, 5 * PHA);
 }
 
@@ -426,7 +427,7 @@ fn a_proposal_executes_once_only() {
     // Cancelling an ended proposal is refused.
     let mut events = Vec::new();
     assert_eq!(
-        cancel(&mut chain.state, id, &mut events),
+        cancel(&mut chain.state, &chain.ctx, id, &mut events),
         Err(GovernanceError::AlreadyEnded(id))
     );
 }
@@ -478,5 +479,367 @@ fn invalid_or_duplicate_validator_keys_are_refused() {
     assert_eq!(
         crate::system::pending_validators(&chain.state).expect("pending"),
         None
+    );
+}
+
+fn root(call: PrivilegedCall) -> Call {
+    Call::Root(phalanx_primitives::call::RootCall::Dispatch(call))
+}
+
+/// The due-queue entries of `queue` (`tally`, `enact` or `prune`), as (height, id).
+fn queued(state: &State, queue: &str) -> Vec<(u64, u32)> {
+    let prefix = format!("governance/due/{queue}/");
+    state
+        .scan_prefix(prefix.as_bytes())
+        .map(|(key, _)| {
+            let rest = &key[prefix.len()..];
+            let height = u64::from_be_bytes(rest[..8].try_into().expect("8 bytes"));
+            let id = u32::from_be_bytes(rest[8..].try_into().expect("4 bytes"));
+            (height, id)
+        })
+        .collect()
+}
+
+#[test]
+fn a_vote_for_max_block_txs_zero_never_takes_effect_and_a_corrective_vote_still_passes() {
+    let (alice, bob, charlie) = (key("alice"), key("bob"), key("charlie"));
+    let zero_txs = |params: &ChainParams| ChainParams {
+        max_block_txs: 0,
+        ..params.clone()
+    };
+
+    // The attack, with the bounds bypassed: once max_block_txs is 0, every block carrying a
+    // transaction is invalid, the proposal that would fix it included.
+    let mut bricked = Chain::new();
+    let params = system::params(&bricked.state).expect("params");
+    system::set_params(&mut bricked.state, &zero_txs(&params));
+    let fix = bricked.tx(
+        &alice,
+        Call::Governance(GovernanceCall::Propose {
+            calls: vec![PrivilegedCall::SetChainParams(params.clone())],
+            description: b"undo".to_vec(),
+        }),
+    );
+    assert_eq!(
+        execute_block(&mut bricked.state.clone(), &bricked.ctx, &[fix]),
+        Err(system::TxError::TooManyTransactions(0))
+    );
+
+    // Through governance the same value passes the vote but is refused at enactment.
+    let mut chain = Chain::new();
+    let before = system::params(&chain.state).expect("params");
+    let bad = chain.propose(
+        &alice,
+        vec![PrivilegedCall::SetChainParams(zero_txs(&before))],
+    );
+    assert_eq!(chain.vote(&bob, bad, true, 1_000 * PHA).error, None);
+    let refusal = DispatchError::from(ParamsError::OutOfBounds {
+        param: Param::MaxBlockTxs,
+        value: 0,
+        min: MIN_BLOCK_TXS.into(),
+        max: crate::params::MAX_BLOCK_TXS.into(),
+    });
+    assert_eq!(
+        chain.finish(bad).status,
+        ProposalStatus::Enacted {
+            error: Some(refusal.to_string())
+        }
+    );
+    assert!(chain.events.contains(&Event::ProposalEnacted {
+        proposal: bad,
+        error: Some(refusal.to_string())
+    }));
+    assert_eq!(system::params(&chain.state).expect("params"), before);
+
+    // The chain still takes blocks with transactions: a corrective proposal, then two votes
+    // in one block, pass and take effect.
+    let corrective = PrivilegedCall::SetChainParams(ChainParams {
+        base_fee: PHA / 500,
+        ..before.clone()
+    });
+    let fix = chain.propose(&alice, vec![corrective]);
+    let votes = [(&bob, true), (&charlie, false)]
+        .into_iter()
+        .map(|(who, aye)| {
+            let amount = if aye { 2_000 * PHA } else { 1_000 * PHA };
+            chain.tx(
+                who,
+                Call::Governance(GovernanceCall::Vote {
+                    proposal: fix,
+                    aye,
+                    amount,
+                }),
+            )
+        })
+        .collect();
+    let receipts = chain.block(votes);
+    assert!(receipts.iter().all(|r| r.error.is_none()), "{receipts:?}");
+    assert_eq!(
+        chain.finish(fix).status,
+        ProposalStatus::Enacted { error: None }
+    );
+    assert_eq!(
+        system::params(&chain.state).expect("params").base_fee,
+        PHA / 500
+    );
+}
+
+#[test]
+fn block_ends_take_only_the_proposals_that_fall_due() {
+    let mut chain = Chain::new();
+    let alice = key("alice");
+    let ids: Vec<u32> = (0..12)
+        .map(|i| chain.propose(&alice, vec![set_base_fee(100 + i)]))
+        .collect();
+    // One tally entry per proposal, at its end height; no list of open proposals to scan.
+    let expected: Vec<(u64, u32)> = ids
+        .iter()
+        .map(|id| (chain.proposal(*id).voting_ends_at, *id))
+        .collect();
+    assert_eq!(queued(&chain.state, "tally"), expected);
+    assert!(chain.state.get(b"governance/active").is_none());
+
+    // A block end with nothing due changes nothing at all.
+    let first_end = expected[0].0;
+    let quiet = BlockContext {
+        height: first_end - 1,
+        ..chain.ctx
+    };
+    let mut state = chain.state.clone();
+    let root = state.root();
+    assert!(on_block_end(&mut state, &quiet).is_empty());
+    assert_eq!(state.root(), root);
+
+    // The block where the first ends tallies that one only (it has no votes, so it fails).
+    chain.until(first_end);
+    let tallied: Vec<&Event> = chain
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::ProposalRejected { .. } | Event::ProposalPassed { .. }
+            )
+        })
+        .collect();
+    assert_eq!(
+        tallied,
+        vec![&Event::ProposalRejected {
+            proposal: ids[0],
+            aye: 0,
+            nay: 0
+        }]
+    );
+    assert_eq!(queued(&chain.state, "tally"), expected[1..].to_vec());
+    assert_eq!(
+        queued(&chain.state, "prune"),
+        vec![(first_end + FINISHED_PROPOSAL_RETENTION, ids[0])]
+    );
+    for id in &ids[1..] {
+        assert_eq!(chain.proposal(*id).status, ProposalStatus::Voting);
+    }
+}
+
+#[test]
+fn finished_proposals_are_pruned_after_the_retention_and_their_outcome_stays_in_events() {
+    let mut chain = Chain::new();
+    let (alice, bob) = (key("alice"), key("bob"));
+    let passed = chain.propose(&alice, vec![set_base_fee(11)]);
+    let rejected = chain.propose(&alice, vec![set_base_fee(12)]);
+    let cancelled = chain.propose(&alice, vec![set_base_fee(13)]);
+    chain.vote(&alice, passed, true, PHA);
+    chain.vote(&bob, rejected, false, PHA);
+    let cancelled_at = chain.ctx.height;
+    let receipt = chain.call(
+        &alice,
+        root(PrivilegedCall::CancelProposal {
+            proposal: cancelled,
+        }),
+    );
+    assert_eq!(receipt.error, None);
+    assert!(receipt.events.contains(&Event::ProposalCancelled {
+        proposal: cancelled
+    }));
+    let rejected_at = chain.proposal(rejected).voting_ends_at;
+    let enacted = chain.finish(passed);
+    let enacted_at = chain.ctx.height - 1;
+    chain.finish(rejected);
+    assert_eq!(enacted.status, ProposalStatus::Enacted { error: None });
+    // Finished proposals stay readable while retained.
+    assert_eq!(chain.proposal(rejected).status, ProposalStatus::Rejected);
+    assert_eq!(chain.proposal(cancelled).status, ProposalStatus::Cancelled);
+    assert_eq!(proposals(&chain.state).len(), 3);
+    assert!(queued(&chain.state, "tally").is_empty());
+    assert!(queued(&chain.state, "enact").is_empty());
+    assert_eq!(
+        queued(&chain.state, "prune"),
+        vec![
+            (cancelled_at + FINISHED_PROPOSAL_RETENTION, cancelled),
+            (rejected_at + FINISHED_PROPOSAL_RETENTION, rejected),
+            (enacted_at + FINISHED_PROPOSAL_RETENTION, passed),
+        ]
+    );
+
+    // Nothing falls due in between, so the test jumps straight to the last block before the
+    // first pruning, then to each pruning height.
+    chain.ctx.height = cancelled_at + FINISHED_PROPOSAL_RETENTION - 1;
+    chain.block(vec![]);
+    assert_eq!(proposals(&chain.state).len(), 3);
+    chain.block(vec![]);
+    assert_eq!(proposal(&chain.state, cancelled), Ok(None));
+    assert_eq!(proposals(&chain.state).len(), 2);
+    chain.ctx.height = enacted_at + FINISHED_PROPOSAL_RETENTION;
+    chain.block(vec![]);
+    assert!(proposals(&chain.state).is_empty());
+    let left: Vec<_> = chain
+        .state
+        .scan_prefix(b"governance/")
+        .map(|(key, _)| String::from_utf8_lossy(key).into_owned())
+        .collect();
+    assert_eq!(left, vec!["governance/next", "governance/params"]);
+    // Pruned proposals are unknown to calls; their outcome is in the events.
+    assert_eq!(
+        chain.vote(&bob, passed, true, PHA).error,
+        Some(GovernanceError::UnknownProposal(passed).to_string())
+    );
+    for event in [
+        Event::ProposalEnacted {
+            proposal: passed,
+            error: None,
+        },
+        Event::ProposalRejected {
+            proposal: rejected,
+            aye: 0,
+            nay: PHA,
+        },
+    ] {
+        assert!(chain.events.contains(&event), "{event:?}");
+    }
+}
+
+#[test]
+fn a_proposal_passed_without_delay_executes_in_the_block_that_tallies_it() {
+    let mut chain = Chain::new();
+    let alice = key("alice");
+    let no_delay = GovernanceParams {
+        enactment_delay: 0,
+        ..params(&chain.state).expect("params")
+    };
+    let receipt = chain.call(&alice, root(PrivilegedCall::SetGovernanceParams(no_delay)));
+    assert_eq!(receipt.error, None);
+    let id = chain.propose(&alice, vec![set_base_fee(21)]);
+    chain.vote(&alice, id, true, PHA);
+    let ends = chain.proposal(id).voting_ends_at;
+    chain.until(ends - 1);
+    let before = chain.events.len();
+    chain.until(ends);
+    assert_eq!(
+        chain.events[before..].to_vec(),
+        vec![
+            Event::ProposalPassed {
+                proposal: id,
+                aye: PHA,
+                nay: 0,
+                enact_at: ends
+            },
+            Event::ChainParamsChanged,
+            Event::ProposalEnacted {
+                proposal: id,
+                error: None
+            },
+        ]
+    );
+    assert_eq!(system::params(&chain.state).expect("params").base_fee, 21);
+}
+
+#[test]
+fn small_order_and_non_canonical_validator_keys_are_refused() {
+    let mut chain = Chain::new();
+    let alice = key("alice");
+    let good = key("v1").account().0;
+    let unhex = |text: &str| -> [u8; 32] {
+        hex::decode(text)
+            .expect("hex")
+            .try_into()
+            .expect("32 bytes")
+    };
+    // The eight points of small order, canonically encoded.
+    let mut weak: Vec<[u8; 32]> = [
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0000000000000000000000000000000000000000000000000000000000000080",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+        // Non-canonical encodings of the identity (sign bit on x = 0, y = p + 1).
+        "0100000000000000000000000000000000000000000000000000000000000080",
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    ]
+    .iter()
+    .map(|text| unhex(text))
+    .collect();
+    // A point of full order whose y < 19 also has the encoding y + p: the same point under
+    // other bytes, which would let one validator sit twice in a set.
+    let (y, strong) = (2u8..19)
+        .map(|y| {
+            let mut bytes = [0u8; 32];
+            bytes[0] = y;
+            (y, bytes)
+        })
+        .find(|(_, bytes)| phalanx_primitives::account::is_strong_public_key(bytes))
+        .expect("some small y is on the curve with full order");
+    let mut aliased = unhex("edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f");
+    aliased[0] += y;
+    assert!(ed25519_dalek::VerifyingKey::from_bytes(&aliased).is_ok());
+    weak.push(aliased);
+    for key in weak {
+        assert!(ed25519_dalek::VerifyingKey::from_bytes(&key).is_ok());
+        let receipt = chain.call(&alice, root(PrivilegedCall::SetValidators(vec![good, key])));
+        assert_eq!(
+            receipt.error,
+            Some(GovernanceError::WeakValidatorKey { index: 1 }.to_string()),
+            "{}",
+            hex::encode(key)
+        );
+    }
+    assert_eq!(system::pending_validators(&chain.state), Ok(None));
+    // The canonical encoding of that same point is a fine key.
+    let receipt = chain.call(
+        &alice,
+        root(PrivilegedCall::SetValidators(vec![good, strong])),
+    );
+    assert_eq!(receipt.error, None);
+}
+
+#[test]
+fn a_validator_set_larger_than_the_bound_is_refused() {
+    let mut chain = Chain::new();
+    let alice = key("alice");
+    let keys = |n: usize| -> Vec<[u8; 32]> {
+        (0..n)
+            .map(|i| key(&format!("validator/{i}")).account().0)
+            .collect()
+    };
+    let max = crate::params::MAX_VALIDATORS;
+    let receipt = chain.call(&alice, root(PrivilegedCall::SetValidators(keys(max + 1))));
+    assert_eq!(
+        receipt.error,
+        Some(
+            GovernanceError::TooManyValidators {
+                count: max + 1,
+                max
+            }
+            .to_string()
+        )
+    );
+    let receipt = chain.call(&alice, root(PrivilegedCall::SetValidators(keys(max))));
+    assert_eq!(receipt.error, None);
+    assert_eq!(
+        system::pending_validators(&chain.state)
+            .expect("pending")
+            .map(|set| set.len()),
+        Some(max)
     );
 }

@@ -634,7 +634,8 @@ fn re_registration_refreshes_the_worker_and_replays_are_refused() {
 
 #[test]
 fn a_production_chain_refuses_a_policy_with_simulated_trust() {
-    let mut config = crate::GenesisConfig::dev(vec![hex::encode([7u8; 32])], 1_700_000_000_000);
+    let mut config =
+        crate::GenesisConfig::dev(vec![crate::testing::validator_hex()], 1_700_000_000_000);
     config.production = true;
     config.root = None;
     config.dev_accounts.clear();
@@ -657,4 +658,97 @@ fn a_production_chain_refuses_a_policy_with_simulated_trust() {
         crate::registry::policy(&state).expect("policy"),
         phalanx_attestation::AttestationPolicy::production()
     );
+}
+
+#[test]
+fn a_dcap_registration_pays_the_verification_fee_even_when_refused() {
+    let (mut state, ctx) = chain();
+    let (alice, worker) = (key("alice"), worker_identity("tee"));
+    let params = system::params(&state).expect("params");
+    let mut dcap = registration(&state, &ctx, &worker, &alice.account());
+    dcap.quote = Quote::SgxDcap(vec![0; 4_600]).encode();
+    let dcap = resign(dcap, &worker, &ctx);
+    let call = Call::Registry(RegistryCall::Register(dcap));
+    assert!(declares_dcap_quote(&call));
+
+    // Offering only the size-based fee is not enough: the envelope is refused outright.
+    let unsigned = |fee| phalanx_primitives::Transaction {
+        signer: alice.account(),
+        nonce: 0,
+        fee,
+        expires_at: ctx.height + 10,
+        call: call.clone(),
+    };
+    let probe = unsigned(0).sign(&alice, &ctx.genesis_hash);
+    let by_size = system::required_fee(&params, probe.encoded_size());
+    let required = system::required_fee_for(&params, &probe);
+    assert_eq!(required, by_size + params.dcap_verification_fee);
+    let cheap = unsigned(by_size).sign(&alice, &ctx.genesis_hash);
+    assert_eq!(
+        system::check_envelope(&state, &ctx, &cheap),
+        Err(system::TxError::FeeTooLow {
+            offered: by_size,
+            required
+        })
+    );
+    let mut mempool_view = state.clone();
+    assert!(matches!(
+        apply_transaction(&mut mempool_view, &ctx, &cheap),
+        Err(system::TxError::FeeTooLow { .. })
+    ));
+
+    // With the surcharge it is included; the quote fails verification (no collateral), and
+    // the whole fee, surcharge included, stays paid.
+    let treasury_before = crate::treasury::balance(&state).expect("treasury");
+    let paid = unsigned(required).sign(&alice, &ctx.genesis_hash);
+    let receipt = apply_transaction(&mut state, &ctx, &paid).expect("valid envelope");
+    assert_eq!(receipt.fee, required);
+    assert_eq!(
+        receipt.error,
+        Some(
+            DispatchError::from(RegistryError::Attestation(AttestationError::Dcap(
+                phalanx_attestation::DcapError::MissingCollateral
+            )))
+            .to_string()
+        )
+    );
+    assert_eq!(
+        crate::treasury::balance(&state).expect("treasury"),
+        treasury_before + required
+    );
+    assert_eq!(super::worker(&state, &worker.account().0), Ok(None));
+    check_invariants(&state);
+}
+
+#[test]
+fn simulated_registrations_and_other_calls_pay_no_surcharge() {
+    let (state, ctx) = chain();
+    let (alice, worker) = (key("alice"), worker_identity("1"));
+    let params = system::params(&state).expect("params");
+    let simulated = Call::Registry(RegistryCall::Register(registration(
+        &state,
+        &ctx,
+        &worker,
+        &alice.account(),
+    )));
+    for call in [simulated, transfer_to("bob", 1)] {
+        assert!(!declares_dcap_quote(&call));
+        let tx = signed(&alice, 0, call, &ctx);
+        assert_eq!(
+            system::required_fee_for(&params, &tx),
+            system::required_fee(&params, tx.encoded_size())
+        );
+    }
+    // A TDX quote pays it too; an empty or unknown kind byte does not (it fails to decode
+    // before any verification).
+    for (quote, surcharged) in [
+        (Quote::TdxDcap(vec![1]).encode(), true),
+        (vec![], false),
+        (vec![9, 9], false),
+    ] {
+        let mut registration = registration(&state, &ctx, &worker, &alice.account());
+        registration.quote = quote;
+        let call = Call::Registry(RegistryCall::Register(registration));
+        assert_eq!(declares_dcap_quote(&call), surcharged);
+    }
 }

@@ -1,0 +1,259 @@
+//! Bounds on every parameter a privileged call can set, so that no vote can brick the chain.
+//!
+//! The chain's own rules are chain state, changed by governance (or the dev root) and fixed at
+//! genesis. A value outside its bounds is refused on both paths with
+//! [`ParamsError::OutOfBounds`] naming the parameter, so the bad value never takes effect: a
+//! governance batch carrying it rolls back whole and records the error.
+//!
+//! What each bound protects (values below):
+//! - `max_block_txs` at least [`MIN_BLOCK_TXS`]: with 0 no block could carry a transaction, not
+//!   even the vote that would fix it; at most [`MAX_BLOCK_TXS`], beyond which the byte limit
+//!   of a block is what binds anyway.
+//! - `max_tx_bytes` at least [`MIN_TX_BYTES`]: a proposal with its longest description and a
+//!   DCAP registration must still fit; at most [`MAX_TX_BYTES`], the decoder's own limit.
+//! - fees at most [`MAX_BASE_FEE`] and [`MAX_BYTE_FEE`], so every holder of a few PHA can still
+//!   pay for a vote; and a transaction of [`SMALLEST_TX_BYTES`] costs at least [`MIN_TX_FEE`],
+//!   so spam is never free.
+//! - `max_expiry_blocks` at least [`MIN_EXPIRY_BLOCKS`], the window clients sign with; at most
+//!   [`MAX_EXPIRY_BLOCKS`].
+//! - `dcap_verification_fee` between [`MIN_DCAP_VERIFICATION_FEE`] and
+//!   [`MAX_DCAP_VERIFICATION_FEE`]: DCAP verification stays paid for, and real TEEs can still
+//!   afford to register.
+//! - `voting_period` between [`MIN_VOTING_PERIOD`] and [`MAX_VOTING_PERIOD`]: voters get time
+//!   to vote, and a proposal (with its locked PHA) always ends; `enactment_delay` at most
+//!   [`MAX_ENACTMENT_DELAY`].
+//! - `proposal_deposit` between [`MIN_PROPOSAL_DEPOSIT`] and [`MAX_PROPOSAL_DEPOSIT`]: proposals
+//!   are never free, and an ordinary holder can still make the corrective one.
+//! - `min_turnout` at most [`MAX_MIN_TURNOUT`], so a quorum stays reachable.
+//! - a validator set has at most [`MAX_VALIDATORS`] keys (checked with the keys themselves in
+//!   [`crate::system::check_validator_set`]).
+//!
+//! The attestation policy's own consistency is checked by
+//! [`AttestationPolicy::validate`](phalanx_attestation::AttestationPolicy::validate).
+
+use phalanx_primitives::call::{ChainParams, GovernanceParams};
+use phalanx_primitives::{Balance, MAX_SUPPLY, PHA};
+use std::fmt;
+
+/// Fewest transactions a block may be limited to. A block always has room for a corrective
+/// vote next to a burst of ordinary traffic (0 would make every transaction impossible).
+pub const MIN_BLOCK_TXS: u32 = 100;
+/// Most transactions a block may be allowed: a block is at most
+/// [`MAX_BLOCK_BYTES`](phalanx_primitives::block::MAX_BLOCK_BYTES) (8 MiB) and no transaction
+/// is shorter than [`SMALLEST_TX_BYTES`], so a higher limit could never be reached.
+pub const MAX_BLOCK_TXS: u32 =
+    (phalanx_primitives::block::MAX_BLOCK_BYTES / SMALLEST_TX_BYTES) as u32;
+
+/// Smallest limit on a transaction's size, in bytes: room for a proposal with its longest
+/// description (4 KiB) and many calls, and for a DCAP registration (a ~5 KiB quote and
+/// 14–25 KiB of collateral).
+pub const MIN_TX_BYTES: u32 = 32 * 1024;
+/// Largest limit on a transaction's size: what the strict decoder accepts at all
+/// ([`phalanx_primitives::transaction::MAX_TX_BYTES`], 1 MiB).
+pub const MAX_TX_BYTES: u32 = phalanx_primitives::transaction::MAX_TX_BYTES as u32;
+
+/// No transaction encodes shorter than this: signer (32), nonce (8), fee (16), expiry (8) and
+/// signature (64) alone take 128 bytes.
+pub const SMALLEST_TX_BYTES: usize = 128;
+/// Least a transaction of [`SMALLEST_TX_BYTES`] must cost (0.00001 PHA), so that spam is never
+/// free whatever the split between base and byte fee.
+pub const MIN_TX_FEE: Balance = PHA / 100_000;
+/// Highest base fee (10 PHA). With [`MAX_BYTE_FEE`], a governance vote (~200 bytes) costs at
+/// most about 10.2 PHA, which any voter can pay.
+pub const MAX_BASE_FEE: Balance = 10 * PHA;
+/// Highest fee per byte (0.001 PHA): the largest transaction the bounds allow (1 MiB) then
+/// costs at most about 1,060 PHA.
+pub const MAX_BYTE_FEE: Balance = PHA / 1_000;
+
+/// Smallest expiry window, in blocks: the client SDK signs transactions to expire 600 blocks
+/// ahead, so a smaller window would make every transaction it sends (a corrective vote
+/// included) too far ahead to be accepted.
+pub const MIN_EXPIRY_BLOCKS: u64 = 600;
+/// Largest expiry window: a week of 500 ms blocks. A signed transaction should not stay
+/// includable for longer than its signer can be expected to remember it.
+pub const MAX_EXPIRY_BLOCKS: u64 = 7 * 24 * 3_600 * 2;
+
+/// Least extra fee of a registration with a DCAP quote (0.001 PHA, a hundred times
+/// [`MIN_TX_FEE`]): verifying a quote and its collateral costs each validator about 5 ms of CPU
+/// (`cargo bench -p phalanx-attestation`: `verify_dcap_sgx` ≈ 5.3 ms, `verify_simulated` ≈
+/// 0.14 ms), the work of roughly a hundred signature checks.
+pub const MIN_DCAP_VERIFICATION_FEE: Balance = 100 * MIN_TX_FEE;
+/// Most extra fee of a registration with a DCAP quote (100 PHA): more would price real TEEs
+/// out of registering.
+pub const MAX_DCAP_VERIFICATION_FEE: Balance = 100 * PHA;
+
+/// Shortest voting period, in blocks: voters need a few seconds to see a proposal and vote
+/// (0 would close voting in the block that opened it).
+pub const MIN_VOTING_PERIOD: u64 = 10;
+/// Longest voting period, and longest enactment delay: 30 days of 500 ms blocks. Voters' PHA is
+/// locked while voting runs, and a passed fix must not wait longer than this to apply.
+pub const MAX_VOTING_PERIOD: u64 = 30 * 24 * 3_600 * 2;
+/// Longest enactment delay (see [`MAX_VOTING_PERIOD`]).
+pub const MAX_ENACTMENT_DELAY: u64 = MAX_VOTING_PERIOD;
+/// Least proposal deposit (1 PHA): proposals are never free to spam.
+pub const MIN_PROPOSAL_DEPOSIT: Balance = PHA;
+/// Largest proposal deposit (100,000 PHA, 0.01% of the supply): an ordinary holder must still
+/// be able to propose the corrective change.
+pub const MAX_PROPOSAL_DEPOSIT: Balance = 100_000 * PHA;
+/// Highest minimum turnout: 5% of the maximum supply (50,000,000 PHA), well under the 30%
+/// that circulates from genesis (the mining pot does not vote), so a quorum stays reachable.
+pub const MAX_MIN_TURNOUT: Balance = MAX_SUPPLY / 20;
+
+/// Most validators a set may have. Every vote is sent to every validator and a certificate
+/// carries up to 2f + 1 signatures, so consensus traffic grows with the square of the set.
+pub const MAX_VALIDATORS: usize = 128;
+
+/// A bounded parameter, as named in [`ChainParams`] and [`GovernanceParams`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Param {
+    /// [`ChainParams::base_fee`].
+    BaseFee,
+    /// [`ChainParams::byte_fee`].
+    ByteFee,
+    /// [`ChainParams::max_tx_bytes`].
+    MaxTxBytes,
+    /// [`ChainParams::max_block_txs`].
+    MaxBlockTxs,
+    /// [`ChainParams::max_expiry_blocks`].
+    MaxExpiryBlocks,
+    /// [`ChainParams::dcap_verification_fee`].
+    DcapVerificationFee,
+    /// [`GovernanceParams::voting_period`].
+    VotingPeriod,
+    /// [`GovernanceParams::enactment_delay`].
+    EnactmentDelay,
+    /// [`GovernanceParams::proposal_deposit`].
+    ProposalDeposit,
+    /// [`GovernanceParams::min_turnout`].
+    MinTurnout,
+    /// The fee of a transaction of [`SMALLEST_TX_BYTES`] (`base_fee + byte_fee × 128`).
+    SmallestTxFee,
+}
+
+impl fmt::Display for Param {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Param::BaseFee => "base_fee",
+            Param::ByteFee => "byte_fee",
+            Param::MaxTxBytes => "max_tx_bytes",
+            Param::MaxBlockTxs => "max_block_txs",
+            Param::MaxExpiryBlocks => "max_expiry_blocks",
+            Param::DcapVerificationFee => "dcap_verification_fee",
+            Param::VotingPeriod => "voting_period",
+            Param::EnactmentDelay => "enactment_delay",
+            Param::ProposalDeposit => "proposal_deposit",
+            Param::MinTurnout => "min_turnout",
+            Param::SmallestTxFee => "the fee of a 128-byte transaction (base_fee + 128 × byte_fee)",
+        })
+    }
+}
+
+/// Why a parameter value was refused. Chain-visible: variants only grow at the end.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
+pub enum ParamsError {
+    /// A parameter is outside its bounds (see the module docs for why each bound exists).
+    #[error("{param} = {value} is outside its bounds {min}..={max}; propose a value inside them")]
+    OutOfBounds {
+        /// Which parameter.
+        param: Param,
+        /// The refused value.
+        value: u128,
+        /// Least allowed.
+        min: u128,
+        /// Most allowed.
+        max: u128,
+    },
+}
+
+/// A [`Result`](std::result::Result) of this module.
+pub type Result<T = ()> = std::result::Result<T, ParamsError>;
+
+fn within(
+    param: Param,
+    value: impl Into<u128>,
+    min: impl Into<u128>,
+    max: impl Into<u128>,
+) -> Result {
+    let (value, min, max) = (value.into(), min.into(), max.into());
+    if value < min || value > max {
+        return Err(ParamsError::OutOfBounds {
+            param,
+            value,
+            min,
+            max,
+        });
+    }
+    Ok(())
+}
+
+/// Checks every field of `params` against its bounds.
+pub fn check_chain(params: &ChainParams) -> Result {
+    within(Param::BaseFee, params.base_fee, 0u128, MAX_BASE_FEE)?;
+    within(Param::ByteFee, params.byte_fee, 0u128, MAX_BYTE_FEE)?;
+    // Both fees are bounded above, so this cannot overflow; saturate anyway.
+    let smallest_fee = params
+        .base_fee
+        .saturating_add(params.byte_fee.saturating_mul(SMALLEST_TX_BYTES as Balance));
+    let most_smallest_fee = MAX_BASE_FEE + MAX_BYTE_FEE * SMALLEST_TX_BYTES as Balance;
+    within(
+        Param::SmallestTxFee,
+        smallest_fee,
+        MIN_TX_FEE,
+        most_smallest_fee,
+    )?;
+    within(
+        Param::MaxTxBytes,
+        params.max_tx_bytes,
+        MIN_TX_BYTES,
+        MAX_TX_BYTES,
+    )?;
+    within(
+        Param::MaxBlockTxs,
+        params.max_block_txs,
+        MIN_BLOCK_TXS,
+        MAX_BLOCK_TXS,
+    )?;
+    within(
+        Param::MaxExpiryBlocks,
+        params.max_expiry_blocks,
+        MIN_EXPIRY_BLOCKS,
+        MAX_EXPIRY_BLOCKS,
+    )?;
+    within(
+        Param::DcapVerificationFee,
+        params.dcap_verification_fee,
+        MIN_DCAP_VERIFICATION_FEE,
+        MAX_DCAP_VERIFICATION_FEE,
+    )
+}
+
+/// Checks every field of `params` against its bounds.
+pub fn check_governance(params: &GovernanceParams) -> Result {
+    within(
+        Param::VotingPeriod,
+        params.voting_period,
+        MIN_VOTING_PERIOD,
+        MAX_VOTING_PERIOD,
+    )?;
+    within(
+        Param::EnactmentDelay,
+        params.enactment_delay,
+        0u64,
+        MAX_ENACTMENT_DELAY,
+    )?;
+    within(
+        Param::ProposalDeposit,
+        params.proposal_deposit,
+        MIN_PROPOSAL_DEPOSIT,
+        MAX_PROPOSAL_DEPOSIT,
+    )?;
+    within(
+        Param::MinTurnout,
+        params.min_turnout,
+        0u128,
+        MAX_MIN_TURNOUT,
+    )
+}
+
+#[cfg(test)]
+mod tests;
