@@ -19,9 +19,9 @@
 //!    the hash the chain recorded for it;
 //! 7. if the identity is already registered: the sender is its operator, and the cited block is
 //!    newer than the one its last attestation cited (else it is a replay);
-//! 8. the quote (and DCAP collateral) authenticates with [`phalanx_attestation::verify`] at the
+//! 8. the quote (and DCAP collateral) authenticates with [`phalanx_attestation::verify()`] at the
 //!    block's time, trusting only the policy's simulated roots;
-//! 9. its report data is [`report_data`] of (identity, encryption key, genesis hash, recent
+//! 9. its report data is [`report_data()`] of (identity, encryption key, genesis hash, recent
 //!    block hash): the quote was made for these keys, on this chain, after that block;
 //! 10. the policy accepts the claims (debug, measurement, TCB) and gives them a confidence.
 //!
