@@ -1,44 +1,129 @@
-//! JSON-RPC over HTTP and WebSocket (one port, both protocols).
+//! JSON-RPC 2.0 over HTTP and WebSocket (one port, both protocols).
 //!
 //! Methods (all under `phalanx_`): `status`, `submitTransaction`, `account`, `block`, `rawBlock`
 //! (SCALE block and certificate, for light clients), `workers`,
 //! `finalizedHead`, `transaction`, `stateProof`, `storage`, `chainParams`, `proposals`,
-//! `proposal`, `treasury`, `faults`, `genesis`; and the subscription `subscribeFinalized`
-//! (notifications `phalanx_finalized`, unsubscribe `phalanx_unsubscribeFinalized`).
+//! `proposal`, `treasury`, `faults`, `genesis`; and the WebSocket-only subscription
+//! `subscribeFinalized` (notifications `phalanx_finalized`, unsubscribe
+//! `phalanx_unsubscribeFinalized`).
 //!
-//! Errors are structured: a stable numeric code per kind (see [`codes`]), a message that says
-//! what is wrong, and `data.reason`, a stable snake_case word scripts can match on. Amounts are
-//! JSON integers in units (1 PHA = 10^12 units); byte strings are `0x`-prefixed hex.
+//! # Parameters
+//! Pass them as a list in the documented order, or as an object by name. A wrong type, a
+//! missing required one or an extra one is `invalid_params`, with a message naming the
+//! parameter and what it must be.
+//!
+//! # Lists are paged
+//! `proposals`, `workers` and `faults` take optional `start` and `limit` (`[start, limit]` or
+//! `{"start": …, "limit": …}`) and return at most `limit` entries (default and maximum
+//! [`MAX_PAGE`]) from `start` on, plus `next`: the `start` of the following page, or `null`
+//! after the last. The cursor is the proposal id for `proposals`, the worker identity key
+//! (hex) for `workers`, and the position in the node's log of recent faults (oldest first;
+//! the log keeps the last 1000, so positions shift once it is full) for `faults`.
+//!
+//! # Limits
+//! A request body holds at most [`MAX_REQUEST_BYTES`], a batch at most [`MAX_BATCH`] requests,
+//! and a response at most [`MAX_RESPONSE_BYTES`], enough for the largest block in either view.
+//!
+//! # Where handlers run
+//! Handlers that read the block log, build proofs, verify signatures or walk a list run on
+//! tokio's blocking pool ([`RpcModule::register_blocking_method`]), never on the async workers
+//! the node's consensus shares; those that read a field or two of the head state run inline.
+//! No handler holds the chain lock across disk reads (the [`Chain`] accessors read the block
+//! log outside it).
+//!
+//! # Errors
+//! Every error has a stable numeric code (see [`codes`]), a message that says what is wrong,
+//! and `data.reason`, a stable snake_case word scripts can match on: Phalanx's own (`not_found`,
+//! `bad_signature`, `stale_nonce`, …) and, for the protocol errors, `parse_error`,
+//! `invalid_request`, `method_not_found`, `invalid_params`, `subscription_over_http`,
+//! `batch_too_large`, `request_too_large`, `response_too_large`, `malformed_body` (see
+//! [`envelope`] for how they are enforced). An id must be a string, an integer from 0 to
+//! 2^64 − 1, or null; any other id (`-1`, `1.0`, `2^64`, an object, a list) is answered with
+//! `invalid_request` and id `null`. HTTP status is 200 for every JSON-RPC answer, 400 for a
+//! body that is not JSON or whose framing is broken, 413 for one over the size limit.
+//!
+//! Amounts are JSON integers in units (1 PHA = 10^12 units); byte strings are `0x`-prefixed hex.
+
+pub mod envelope;
 
 use crate::chain::{Chain, SubmitError};
 use crate::mempool::MempoolError;
-use jsonrpsee::server::{RpcModule, Server, ServerHandle, SubscriptionMessage};
+use jsonrpsee::server::{
+    BatchRequestConfig, RpcModule, RpcServiceBuilder, Server, ServerHandle, SubscriptionMessage,
+};
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use parity_scale_codec::Encode;
-use phalanx_primitives::{AccountId, Block, Hash};
+use phalanx_primitives::block::MAX_BLOCK_BYTES;
+use phalanx_primitives::{AccountId, Block, CodecError, Hash};
 use phalanx_runtime::system::TxError;
 use phalanx_runtime::{balances, governance, system, treasury};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 
-/// Stable error codes.
+/// Stable error codes. The negative ones are JSON-RPC's and jsonrpsee's; each comes with the
+/// `data.reason` given in its doc.
 pub mod codes {
-    /// Parameters are missing or malformed (JSON-RPC standard code).
+    /// `parse_error` (or `malformed_body`): the body is not JSON, or could not be read.
+    pub const PARSE_ERROR: i32 = -32700;
+    /// `invalid_request`: not a JSON-RPC 2.0 request object (bad id, version, method, params).
+    pub const INVALID_REQUEST: i32 = -32600;
+    /// `method_not_found`: no method has that name.
+    pub const METHOD_NOT_FOUND: i32 = -32601;
+    /// `invalid_params` (or a more precise word such as `bad_address`): parameters are
+    /// missing or malformed.
     pub const INVALID_PARAMS: i32 = -32602;
-    /// The transaction bytes do not decode.
+    /// `internal`: jsonrpsee failed to run the call.
+    pub const INTERNAL_ERROR: i32 = -32603;
+    /// `batches_not_supported`.
+    pub const BATCHES_NOT_SUPPORTED: i32 = -32005;
+    /// `too_many_subscriptions`: this WebSocket connection holds the most it may.
+    pub const TOO_MANY_SUBSCRIPTIONS: i32 = -32006;
+    /// `request_too_large`: the body is over [`super::MAX_REQUEST_BYTES`].
+    pub const REQUEST_TOO_LARGE: i32 = -32007;
+    /// `response_too_large`: the answer would be over [`super::MAX_RESPONSE_BYTES`].
+    pub const RESPONSE_TOO_LARGE: i32 = -32008;
+    /// `server_busy`.
+    pub const SERVER_BUSY: i32 = -32009;
+    /// `batch_too_large`: more than [`super::MAX_BATCH`] requests in one batch.
+    pub const BATCH_TOO_LARGE: i32 = -32010;
+    /// `batch_response_too_large`: the batch's answers together are over
+    /// [`super::MAX_RESPONSE_BYTES`]; send fewer requests at once.
+    pub const BATCH_RESPONSE_TOO_LARGE: i32 = -32011;
+    /// The transaction bytes do not decode (`malformed`).
     pub const MALFORMED_TRANSACTION: i32 = 1001;
     /// The transaction envelope breaks a rule (signature, nonce, fee, expiry, size).
     pub const INVALID_TRANSACTION: i32 = 1002;
     /// The mempool refused the transaction.
     pub const MEMPOOL_REFUSED: i32 = 1003;
-    /// The thing asked for does not exist.
+    /// The thing asked for does not exist (`not_found`).
     pub const NOT_FOUND: i32 = 1004;
-    /// The node failed internally (storage).
+    /// The node failed internally (`internal`: storage).
     pub const INTERNAL: i32 = 1005;
+    /// `subscription_over_http`: a subscription method called over HTTP; use WebSocket.
+    pub const SUBSCRIPTION_OVER_HTTP: i32 = 1006;
 }
 
-/// Largest request body: a maximal transaction in hex plus envelope.
+/// Largest request body: a maximal transaction (1 MiB) in hex plus envelope, with room to spare.
 pub const MAX_REQUEST_BYTES: u32 = 4 << 20;
+
+/// Largest response body. The biggest answer is one block of [`MAX_BLOCK_BYTES`]: `rawBlock`
+/// hex-encodes it (2 bytes per byte) and `block` shows it as JSON, where a byte string inside a
+/// call (a quote, a description, a payload) is a list of numbers, at most 4 bytes per byte
+/// (`255,`), plus each transaction's hash, signer and receipt. 6× the block leaves room for
+/// both and for the certificate.
+pub const MAX_RESPONSE_BYTES: u32 = 6 * MAX_BLOCK_BYTES as u32;
+
+/// Most requests in one batch. Together with [`MAX_RESPONSE_BYTES`] (a batch's answers share
+/// it) this bounds what one HTTP request can make the node do; 256 leaves room for submitters
+/// that batch transactions (`phalanx bench` sends 250 per batch).
+pub const MAX_BATCH: u32 = 256;
+
+/// Most entries in one page of a list method, and the default page size.
+pub const MAX_PAGE: usize = 100;
+
+/// The methods that only make sense over WebSocket.
+pub const SUBSCRIPTION_METHODS: [&str; 2] =
+    ["phalanx_subscribeFinalized", "phalanx_unsubscribeFinalized"];
 
 fn error(code: i32, message: impl Into<String>, reason: &str) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(code, message.into(), Some(json!({ "reason": reason })))
@@ -70,6 +155,13 @@ pub fn tx_reason(e: &TxError) -> &'static str {
 
 fn submit_error(e: SubmitError) -> ErrorObjectOwned {
     match &e {
+        // The codec's own text names Rust types and fields (`Transaction::nonce`): say it plainly.
+        SubmitError::Malformed(CodecError::Malformed(_)) => error(
+            codes::MALFORMED_TRANSACTION,
+            "malformed transaction: the bytes are not a SCALE-encoded signed transaction (they \
+             end early, or hold an unknown call)",
+            "malformed",
+        ),
         SubmitError::Malformed(_) => {
             error(codes::MALFORMED_TRANSACTION, e.to_string(), "malformed")
         }
@@ -96,25 +188,128 @@ fn hex0x(bytes: &[u8]) -> String {
     format!("0x{}", hex::encode(bytes))
 }
 
-fn one<T: serde::de::DeserializeOwned>(params: &Params) -> Result<T, ErrorObjectOwned> {
-    let mut seq = params.sequence();
-    seq.next::<T>().map_err(|e| invalid_params(e.to_string()))
+/// A method's parameters, given by position (a list) or by name (an object).
+///
+/// Messages name the parameter and what it must be; serde's own messages are not passed on
+/// (they name Rust types).
+#[derive(Debug)]
+struct Args {
+    names: &'static [&'static str],
+    values: Vec<Value>,
 }
 
-fn optional<T: serde::de::DeserializeOwned>(
-    params: &Params,
-) -> Result<Option<T>, ErrorObjectOwned> {
-    if params.is_object() {
-        return Err(invalid_params("pass parameters as a list"));
+impl Args {
+    fn parse(params: &Params, names: &'static [&'static str]) -> Result<Args, ErrorObjectOwned> {
+        let takes = || {
+            if names.is_empty() {
+                "this method takes no parameters".to_string()
+            } else {
+                let listed: Vec<String> = names.iter().map(|name| format!("`{name}`")).collect();
+                format!("this method takes {}", listed.join(", "))
+            }
+        };
+        let value = match params.as_str() {
+            None => Value::Null,
+            Some(text) => serde_json::from_str(text)
+                .map_err(|_| invalid_params("the parameters are not valid JSON"))?,
+        };
+        let values = match value {
+            Value::Null => Vec::new(),
+            Value::Array(values) if values.len() <= names.len() => values,
+            Value::Array(values) => {
+                return Err(invalid_params(format!(
+                    "{} parameters given; {}",
+                    values.len(),
+                    takes()
+                )))
+            }
+            Value::Object(mut map) => {
+                let values = names
+                    .iter()
+                    .map(|name| map.remove(*name).unwrap_or(Value::Null))
+                    .collect();
+                if let Some(unknown) = map.keys().next() {
+                    return Err(invalid_params(format!(
+                        "unknown parameter `{unknown}`; {}",
+                        takes()
+                    )));
+                }
+                values
+            }
+            _ => return Err(invalid_params("pass the parameters as a list or an object")),
+        };
+        Ok(Args { names, values })
     }
-    let mut seq = params.sequence();
-    seq.optional_next::<T>()
-        .map_err(|e| invalid_params(e.to_string()))
+
+    fn name(&self, index: usize) -> &'static str {
+        self.names.get(index).copied().unwrap_or("?")
+    }
+
+    /// Parameter `index`, `None` if absent or null; `what` says what it must be.
+    fn optional<T: serde::de::DeserializeOwned>(
+        &self,
+        index: usize,
+        what: &str,
+    ) -> Result<Option<T>, ErrorObjectOwned> {
+        match self.values.get(index) {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => T::deserialize(value)
+                .map(Some)
+                .map_err(|_| invalid_params(format!("`{}` must be {what}", self.name(index)))),
+        }
+    }
+
+    /// Parameter `index`, which must be there.
+    fn required<T: serde::de::DeserializeOwned>(
+        &self,
+        index: usize,
+        what: &str,
+    ) -> Result<T, ErrorObjectOwned> {
+        self.optional(index, what)?.ok_or_else(|| {
+            invalid_params(format!("missing parameter `{}`: {what}", self.name(index)))
+        })
+    }
+}
+
+/// The `start` and `limit` of a list method.
+fn page_args<K: serde::de::DeserializeOwned>(
+    params: &Params,
+    start_is: &str,
+) -> Result<(Option<K>, usize), ErrorObjectOwned> {
+    let args = Args::parse(params, &["start", "limit"])?;
+    let start = args.optional::<K>(0, start_is)?;
+    let what = format!("an integer from 1 to {MAX_PAGE}");
+    let limit = match args.optional::<u64>(1, &what)? {
+        None => MAX_PAGE,
+        Some(limit) if (1..=MAX_PAGE as u64).contains(&limit) => limit as usize,
+        Some(_) => return Err(invalid_params(format!("`limit` must be {what}"))),
+    };
+    Ok((start, limit))
+}
+
+/// One page of `items`, which come in increasing `key` order: at most `limit` of those whose
+/// key is at least `start`, and the key of the first one left out (the next page's `start`).
+fn page<T, K: Ord>(
+    items: impl IntoIterator<Item = T>,
+    key: impl Fn(&T) -> K,
+    start: Option<&K>,
+    limit: usize,
+) -> (Vec<T>, Option<K>) {
+    let mut rest = items
+        .into_iter()
+        .skip_while(|item| start.is_some_and(|start| key(item) < *start));
+    let page: Vec<T> = rest.by_ref().take(limit).collect();
+    let next = rest.next().map(|item| key(&item));
+    (page, next)
 }
 
 fn parse_account(text: &str) -> Result<AccountId, ErrorObjectOwned> {
     AccountId::from_address(text)
         .map_err(|e| error(codes::INVALID_PARAMS, e.to_string(), "bad_address"))
+}
+
+fn not_found(message: impl Into<String>) -> ErrorObjectOwned {
+    error(codes::NOT_FOUND, message, "not_found")
 }
 
 /// JSON view of a block with receipts.
@@ -152,222 +347,214 @@ pub fn block_json(
     })
 }
 
+type Answer = Result<Value, ErrorObjectOwned>;
+
 /// Builds the RPC module for `chain`.
 pub fn module(chain: Chain) -> Result<RpcModule<Chain>, jsonrpsee::core::RegisterMethodError> {
     let mut module = RpcModule::new(chain);
 
-    module.register_method(
-        "phalanx_status",
-        |_, chain, _| -> Result<Value, ErrorObjectOwned> {
-            let head = chain.head();
-            let state = chain.head_state();
-            let validators: Vec<String> = system::validators(&state)
-                .map_err(internal)?
-                .iter()
-                .map(hex::encode)
-                .collect();
-            let genesis = chain.genesis_config();
-            Ok(json!({
-                "chain_id": genesis.chain_id,
-                "production": genesis.production,
-                "genesis_hash": chain.genesis_hash(),
-                "height": head.header.height,
-                "head_hash": head.hash(),
-                "state_root": head.header.state_root,
-                "timestamp_ms": head.header.timestamp_ms,
-                "mempool": chain.mempool_len(),
-                "validators": validators,
-                "faults": chain.faults().len(),
-                "halted": chain.halted(),
-            }))
-        },
-    )?;
+    // Cheap: a few head-state reads, run inline.
+    module.register_method("phalanx_status", |params, chain, _| -> Answer {
+        Args::parse(&params, &[])?;
+        let head = chain.head();
+        let state = chain.head_state();
+        let validators: Vec<String> = system::validators(&state)
+            .map_err(internal)?
+            .iter()
+            .map(hex::encode)
+            .collect();
+        let genesis = chain.genesis_config();
+        Ok(json!({
+            "chain_id": genesis.chain_id,
+            "production": genesis.production,
+            "genesis_hash": chain.genesis_hash(),
+            "height": head.header.height,
+            "head_hash": head.hash(),
+            "state_root": head.header.state_root,
+            "timestamp_ms": head.header.timestamp_ms,
+            "mempool": chain.mempool_len(),
+            "validators": validators,
+            "faults": chain.faults().len(),
+            "halted": chain.halted(),
+        }))
+    })?;
 
-    module.register_method(
-        "phalanx_submitTransaction",
-        |params, chain, _| -> Result<Value, ErrorObjectOwned> {
-            let text: String = one(&params)?;
-            let bytes = parse_hex(&text)?;
-            let hash = chain.submit(&bytes).map_err(submit_error)?;
-            Ok(json!({ "hash": hash }))
-        },
-    )?;
+    // Signature verification and mempool admission: real work.
+    module.register_blocking_method("phalanx_submitTransaction", |params, chain, _| -> Answer {
+        let args = Args::parse(&params, &["transaction"])?;
+        let text: String = args.required(0, "0x-hex of a SCALE-encoded signed transaction")?;
+        let bytes = parse_hex(&text)?;
+        let hash = chain.submit(&bytes).map_err(submit_error)?;
+        Ok(json!({ "hash": hash }))
+    })?;
 
-    module.register_method(
-        "phalanx_account",
-        |params, chain, _| -> Result<Value, ErrorObjectOwned> {
-            let who = parse_account(&one::<String>(&params)?)?;
-            let state = chain.head_state();
-            let data = balances::account(&state, &who).map_err(internal)?;
-            let nonce = system::nonce(&state, &who).map_err(internal)?;
-            Ok(json!({
-                "address": who,
-                "free": data.free,
-                "reserved": data.reserved,
-                "locked": data.locked,
-                "total": data.total(),
-                "nonce": nonce,
-                "height": chain.height(),
-            }))
-        },
-    )?;
+    module.register_method("phalanx_account", |params, chain, _| -> Answer {
+        let args = Args::parse(&params, &["address"])?;
+        let who = parse_account(&args.required::<String>(0, "an account address (pha1…)")?)?;
+        let state = chain.head_state();
+        let data = balances::account(&state, &who).map_err(internal)?;
+        let nonce = system::nonce(&state, &who).map_err(internal)?;
+        Ok(json!({
+            "address": who,
+            "free": data.free,
+            "reserved": data.reserved,
+            "locked": data.locked,
+            "total": data.total(),
+            "nonce": nonce,
+            "height": chain.height(),
+        }))
+    })?;
 
-    module.register_method(
-        "phalanx_block",
-        |params, chain, _| -> Result<Value, ErrorObjectOwned> {
-            let which: Option<Value> = optional(&params)?;
-            let stored = match which {
-                None | Some(Value::Null) => chain.block(chain.height()).map_err(internal)?,
-                Some(Value::Number(n)) => {
-                    let height = n
-                        .as_u64()
-                        .ok_or_else(|| invalid_params("height must be a non-negative integer"))?;
-                    chain.block(height).map_err(internal)?
-                }
-                Some(Value::String(text)) => match text.parse::<u64>() {
-                    Ok(height) => chain.block(height).map_err(internal)?,
-                    Err(_) => {
-                        let hash = Hash::from_hex(&text).ok_or_else(|| {
-                            invalid_params("expected a height or a 32-byte block hash")
-                        })?;
-                        chain.block_by_hash(&hash).map_err(internal)?
-                    }
-                },
-                Some(_) => return Err(invalid_params("expected a height or a block hash")),
-            };
-            let stored = stored.ok_or_else(|| {
-                error(
-                    codes::NOT_FOUND,
-                    "no finalized block there yet",
-                    "not_found",
-                )
-            })?;
-            Ok(block_json(
-                &stored.block,
-                &stored.certificate,
-                Some(&stored.outcome),
-            ))
-        },
-    )?;
-
-    module.register_method(
-        "phalanx_rawBlock",
-        |params, chain, _| -> Result<Value, ErrorObjectOwned> {
-            let height: u64 = one(&params)?;
-            let stored = chain.block(height).map_err(internal)?.ok_or_else(|| {
-                error(
-                    codes::NOT_FOUND,
-                    format!("no finalized block at height {height} yet"),
-                    "not_found",
-                )
-            })?;
-            Ok(json!({
-                "height": height,
-                "block": hex0x(&stored.block.encode()),
-                "certificate": hex0x(&stored.certificate),
-            }))
-        },
-    )?;
-
-    module.register_method(
-        "phalanx_workers",
-        |_, chain, _| -> Result<Value, ErrorObjectOwned> {
-            let state = chain.head_state();
-            Ok(json!({
-                "workers": phalanx_runtime::registry::workers(&state),
-                "policy": phalanx_runtime::registry::policy(&state).map_err(internal)?,
-                "height": chain.height(),
-            }))
-        },
-    )?;
-
-    module.register_method(
-        "phalanx_finalizedHead",
-        |_, chain, _| -> Result<Value, ErrorObjectOwned> {
-            let head = chain.head();
-            Ok(json!({
-                "height": head.header.height,
-                "hash": head.hash(),
-                "parent": head.header.parent,
-                "timestamp_ms": head.header.timestamp_ms,
-                "state_root": head.header.state_root,
-                "transactions": head.transactions.len(),
-            }))
-        },
-    )?;
-
-    module.register_method(
-        "phalanx_transaction",
-        |params, chain, _| -> Result<Value, ErrorObjectOwned> {
-            let text: String = one(&params)?;
-            let hash = Hash::from_hex(&text)
-                .ok_or_else(|| invalid_params("expected a 32-byte transaction hash"))?;
-            if let Some(location) = chain.transaction(&hash).map_err(internal)? {
-                return Ok(json!({ "status": "finalized", "location": location }));
+    module.register_blocking_method("phalanx_block", |params, chain, _| -> Answer {
+        let args = Args::parse(&params, &["block"])?;
+        let which: Option<Value> = args.optional(0, "a height or a block hash")?;
+        let stored = match which {
+            None => chain.block(chain.height()).map_err(internal)?,
+            Some(Value::Number(n)) => {
+                let height = n.as_u64().ok_or_else(|| {
+                    invalid_params("`block` must be a non-negative integer height or a block hash")
+                })?;
+                chain.block(height).map_err(internal)?
             }
-            let status = if chain.is_pending(&hash) {
-                "pending"
-            } else {
-                "unknown"
-            };
-            Ok(json!({ "status": status }))
-        },
-    )?;
+            Some(Value::String(text)) => match text.parse::<u64>() {
+                Ok(height) => chain.block(height).map_err(internal)?,
+                Err(_) => {
+                    let hash = Hash::from_hex(&text).ok_or_else(|| {
+                        invalid_params("`block` must be a height or a 32-byte block hash")
+                    })?;
+                    chain.block_by_hash(&hash).map_err(internal)?
+                }
+            },
+            Some(_) => return Err(invalid_params("`block` must be a height or a block hash")),
+        };
+        let stored = stored.ok_or_else(|| not_found("no finalized block there yet"))?;
+        Ok(block_json(
+            &stored.block,
+            &stored.certificate,
+            Some(&stored.outcome),
+        ))
+    })?;
 
-    module.register_method(
-        "phalanx_stateProof",
-        |params, chain, _| -> Result<Value, ErrorObjectOwned> {
-            let key = parse_hex(&one::<String>(&params)?)?;
-            let proven = chain.prove(&key).map_err(internal)?;
-            Ok(json!({
-                "height": proven.header.height,
-                "block_hash": proven.header.hash(),
-                "state_root": proven.header.state_root,
-                "header": hex0x(&proven.header.encode()),
-                "key": hex0x(&key),
-                "value": proven.value.as_deref().map(hex0x),
-                "proof": hex0x(&proven.proof.encode()),
-                "certificate": hex0x(&proven.certificate),
-            }))
-        },
-    )?;
+    module.register_blocking_method("phalanx_rawBlock", |params, chain, _| -> Answer {
+        let args = Args::parse(&params, &["height"])?;
+        let height: u64 = args.required(0, "a block height (a non-negative integer)")?;
+        let stored = chain
+            .block(height)
+            .map_err(internal)?
+            .ok_or_else(|| not_found(format!("no finalized block at height {height} yet")))?;
+        Ok(json!({
+            "height": height,
+            "block": hex0x(&stored.block.encode()),
+            "certificate": hex0x(&stored.certificate),
+        }))
+    })?;
 
-    module.register_method(
-        "phalanx_storage",
-        |params, chain, _| -> Result<Value, ErrorObjectOwned> {
-            let key = parse_hex(&one::<String>(&params)?)?;
-            Ok(json!(chain.head_state().get(&key).map(|v| hex0x(v))))
-        },
-    )?;
+    module.register_blocking_method("phalanx_workers", |params, chain, _| -> Answer {
+        let (start, limit) = page_args::<String>(&params, "a worker identity key (0x-hex)")?;
+        let start = start
+            .map(|text| {
+                parse_hex(&text)?.try_into().map_err(|_| {
+                    invalid_params("`start` must be a worker identity key: 32 bytes of hex")
+                })
+            })
+            .transpose()?;
+        let state = chain.head_state();
+        let (workers, next) = page(
+            phalanx_runtime::registry::workers(&state),
+            |worker| worker.identity,
+            start.as_ref(),
+            limit,
+        );
+        Ok(json!({
+            "workers": workers,
+            "next": next.map(|identity: [u8; 32]| hex0x(&identity)),
+            "policy": phalanx_runtime::registry::policy(&state).map_err(internal)?,
+            "height": chain.height(),
+        }))
+    })?;
 
-    module.register_method("phalanx_chainParams", |_, chain, _| -> Result<Value, ErrorObjectOwned> {
+    module.register_method("phalanx_finalizedHead", |params, chain, _| -> Answer {
+        Args::parse(&params, &[])?;
+        let head = chain.head();
+        Ok(json!({
+            "height": head.header.height,
+            "hash": head.hash(),
+            "parent": head.header.parent,
+            "timestamp_ms": head.header.timestamp_ms,
+            "state_root": head.header.state_root,
+            "transactions": head.transactions.len(),
+        }))
+    })?;
+
+    module.register_blocking_method("phalanx_transaction", |params, chain, _| -> Answer {
+        let args = Args::parse(&params, &["hash"])?;
+        let text: String = args.required(0, "a 32-byte transaction hash (0x-hex)")?;
+        let hash = Hash::from_hex(&text)
+            .ok_or_else(|| invalid_params("`hash` must be a 32-byte transaction hash (0x-hex)"))?;
+        if let Some(location) = chain.transaction(&hash).map_err(internal)? {
+            return Ok(json!({ "status": "finalized", "location": location }));
+        }
+        let status = if chain.is_pending(&hash) {
+            "pending"
+        } else {
+            "unknown"
+        };
+        Ok(json!({ "status": status }))
+    })?;
+
+    module.register_blocking_method("phalanx_stateProof", |params, chain, _| -> Answer {
+        let args = Args::parse(&params, &["key"])?;
+        let key = parse_hex(&args.required::<String>(0, "a storage key (0x-hex)")?)?;
+        let proven = chain.prove(&key).map_err(internal)?;
+        Ok(json!({
+            "height": proven.header.height,
+            "block_hash": proven.header.hash(),
+            "state_root": proven.header.state_root,
+            "header": hex0x(&proven.header.encode()),
+            "key": hex0x(&key),
+            "value": proven.value.as_deref().map(hex0x),
+            "proof": hex0x(&proven.proof.encode()),
+            "certificate": hex0x(&proven.certificate),
+        }))
+    })?;
+
+    // A stored value can be as large as a transaction let it be: hex-encode it off the workers.
+    module.register_blocking_method("phalanx_storage", |params, chain, _| -> Answer {
+        let args = Args::parse(&params, &["key"])?;
+        let key = parse_hex(&args.required::<String>(0, "a storage key (0x-hex)")?)?;
+        Ok(json!(chain.head_state().get(&key).map(|v| hex0x(v))))
+    })?;
+
+    module.register_method("phalanx_chainParams", |params, chain, _| -> Answer {
+        Args::parse(&params, &[])?;
         let state = chain.head_state();
         let params = system::params(&state).map_err(internal)?;
         Ok(json!({ "chain": params, "governance": governance::params(&state).map_err(internal)? }))
     })?;
 
-    module.register_method(
-        "phalanx_proposals",
-        |_, chain, _| -> Result<Value, ErrorObjectOwned> {
-            Ok(json!(governance::proposals(&chain.head_state())))
-        },
-    )?;
+    module.register_blocking_method("phalanx_proposals", |params, chain, _| -> Answer {
+        let (start, limit) = page_args::<u32>(&params, "a proposal id (a non-negative integer)")?;
+        let (proposals, next) = page(
+            governance::proposals(&chain.head_state()),
+            |proposal| proposal.id,
+            start.as_ref(),
+            limit,
+        );
+        Ok(json!({ "proposals": proposals, "next": next, "height": chain.height() }))
+    })?;
 
-    module.register_method(
-        "phalanx_proposal",
-        |params, chain, _| -> Result<Value, ErrorObjectOwned> {
-            let id: u32 = one(&params)?;
-            let state = chain.head_state();
-            let proposal = governance::proposal(&state, id)
-                .map_err(internal)?
-                .ok_or_else(|| {
-                    error(codes::NOT_FOUND, format!("no proposal #{id}"), "not_found")
-                })?;
-            Ok(json!({ "proposal": proposal, "height": chain.height() }))
-        },
-    )?;
+    module.register_method("phalanx_proposal", |params, chain, _| -> Answer {
+        let args = Args::parse(&params, &["id"])?;
+        let id: u32 = args.required(0, "a proposal id (a non-negative integer)")?;
+        let state = chain.head_state();
+        let proposal = governance::proposal(&state, id)
+            .map_err(internal)?
+            .ok_or_else(|| not_found(format!("no proposal #{id}")))?;
+        Ok(json!({ "proposal": proposal, "height": chain.height() }))
+    })?;
 
-    module.register_method("phalanx_treasury", |_, chain, _| -> Result<Value, ErrorObjectOwned> {
+    module.register_method("phalanx_treasury", |params, chain, _| -> Answer {
+        Args::parse(&params, &[])?;
         let state = chain.head_state();
         Ok(json!({
             "account": treasury::account(),
@@ -377,22 +564,30 @@ pub fn module(chain: Chain) -> Result<RpcModule<Chain>, jsonrpsee::core::Registe
         }))
     })?;
 
-    module.register_method(
-        "phalanx_faults",
-        |_, chain, _| -> Result<Value, ErrorObjectOwned> { Ok(json!(chain.faults())) },
-    )?;
+    module.register_blocking_method("phalanx_faults", |params, chain, _| -> Answer {
+        let (start, limit) = page_args::<usize>(
+            &params,
+            "a position in the fault log (a non-negative integer)",
+        )?;
+        let (faults, next) = page(
+            chain.faults().into_iter().enumerate(),
+            |(position, _)| *position,
+            start.as_ref(),
+            limit,
+        );
+        let faults: Vec<String> = faults.into_iter().map(|(_, fault)| fault).collect();
+        Ok(json!({ "faults": faults, "next": next }))
+    })?;
 
-    module.register_method(
-        "phalanx_genesis",
-        |_, chain, _| -> Result<Value, ErrorObjectOwned> {
-            Ok(json!({ "hash": chain.genesis_hash(), "config": chain.genesis_config() }))
-        },
-    )?;
+    module.register_method("phalanx_genesis", |params, chain, _| -> Answer {
+        Args::parse(&params, &[])?;
+        Ok(json!({ "hash": chain.genesis_hash(), "config": chain.genesis_config() }))
+    })?;
 
     module.register_subscription(
-        "phalanx_subscribeFinalized",
+        SUBSCRIPTION_METHODS[0],
         "phalanx_finalized",
-        "phalanx_unsubscribeFinalized",
+        SUBSCRIPTION_METHODS[1],
         |_, pending, chain, _| async move {
             let mut heads = chain.subscribe();
             let sink = pending.accept().await?;
@@ -420,9 +615,131 @@ pub async fn serve(chain: Chain, addr: SocketAddr) -> std::io::Result<(SocketAdd
     let module = module(chain).map_err(std::io::Error::other)?;
     let server = Server::builder()
         .max_request_body_size(MAX_REQUEST_BYTES)
+        .max_response_body_size(MAX_RESPONSE_BYTES)
+        .set_batch_request_config(BatchRequestConfig::Limit(MAX_BATCH))
         .max_connections(1_000)
+        .set_rpc_middleware(RpcServiceBuilder::new().layer_fn(envelope::Reasons::new))
+        .set_http_middleware(tower::ServiceBuilder::new().layer(envelope::GuardLayer))
         .build(addr)
         .await?;
     let bound = server.local_addr()?;
     Ok((bound, server.start(module)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(json: &str) -> Params<'_> {
+        Params::new(Some(json))
+    }
+
+    fn message(e: ErrorObjectOwned) -> (i32, String) {
+        (e.code(), e.message().to_string())
+    }
+
+    #[test]
+    fn pages_walk_a_list_once_in_order() {
+        let items: Vec<u32> = vec![1, 3, 4, 7, 9];
+        assert_eq!(page(items.clone(), |x| *x, None, 2), (vec![1, 3], Some(4)));
+        assert_eq!(
+            page(items.clone(), |x| *x, Some(&4), 2),
+            (vec![4, 7], Some(9))
+        );
+        assert_eq!(page(items.clone(), |x| *x, Some(&9), 2), (vec![9], None));
+        // A start between keys begins at the next one; past the end is empty.
+        assert_eq!(page(items.clone(), |x| *x, Some(&5), 2), (vec![7, 9], None));
+        assert_eq!(page(items.clone(), |x| *x, Some(&10), 2), (vec![], None));
+        assert_eq!(page(items, |x| *x, None, 5), (vec![1, 3, 4, 7, 9], None));
+    }
+
+    #[test]
+    fn page_arguments_are_bounded() {
+        assert_eq!(
+            page_args::<u32>(&Params::new(None), "an id").expect("defaults"),
+            (None, MAX_PAGE)
+        );
+        assert_eq!(
+            page_args::<u32>(&params("[3, 10]"), "an id").expect("positional"),
+            (Some(3), 10)
+        );
+        assert_eq!(
+            page_args::<u32>(&params(r#"{"limit": 1}"#), "an id").expect("named"),
+            (None, 1)
+        );
+        for bad in ["[null, 0]", "[null, 101]", "[null, -1]", "[null, 1.5]"] {
+            assert_eq!(
+                message(page_args::<u32>(&params(bad), "an id").expect_err(bad)),
+                (
+                    codes::INVALID_PARAMS,
+                    "`limit` must be an integer from 1 to 100".into()
+                ),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            message(page_args::<u32>(&params(r#"["x"]"#), "a proposal id").expect_err("type")),
+            (
+                codes::INVALID_PARAMS,
+                "`start` must be a proposal id".into()
+            )
+        );
+        assert_eq!(
+            message(page_args::<u32>(&params(r#"{"begin": 1}"#), "an id").expect_err("name")),
+            (
+                codes::INVALID_PARAMS,
+                "unknown parameter `begin`; this method takes `start`, `limit`".into()
+            )
+        );
+        assert_eq!(
+            message(page_args::<u32>(&params("[1, 2, 3]"), "an id").expect_err("count")),
+            (
+                codes::INVALID_PARAMS,
+                "3 parameters given; this method takes `start`, `limit`".into()
+            )
+        );
+    }
+
+    #[test]
+    fn parameter_errors_name_the_parameter_not_rust_types() {
+        let args = Args::parse(&params(r#"[{"a": 1}]"#), &["height"]).expect("parses");
+        let e = args
+            .required::<u64>(0, "a block height")
+            .expect_err("wrong type");
+        assert_eq!(
+            message(e),
+            (
+                codes::INVALID_PARAMS,
+                "`height` must be a block height".into()
+            )
+        );
+        let args = Args::parse(&params("[]"), &["height"]).expect("parses");
+        let e = args
+            .required::<u64>(0, "a block height")
+            .expect_err("missing");
+        assert_eq!(
+            message(e),
+            (
+                codes::INVALID_PARAMS,
+                "missing parameter `height`: a block height".into()
+            )
+        );
+        let e = Args::parse(&params("7"), &["height"]).expect_err("scalar");
+        assert_eq!(
+            message(e),
+            (
+                codes::INVALID_PARAMS,
+                "pass the parameters as a list or an object".into()
+            )
+        );
+    }
+
+    #[test]
+    fn response_limit_fits_the_largest_block_in_both_views() {
+        // rawBlock: hex doubles the block; block: byte strings as JSON numbers, up to 4×.
+        let overhead = 1 << 20;
+        assert!(MAX_RESPONSE_BYTES as usize >= 2 * MAX_BLOCK_BYTES + overhead);
+        assert!(MAX_RESPONSE_BYTES as usize >= 4 * MAX_BLOCK_BYTES + overhead);
+        assert!(MAX_REQUEST_BYTES as usize > 2 * phalanx_primitives::transaction::MAX_TX_BYTES);
+    }
 }
