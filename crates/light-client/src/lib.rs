@@ -18,7 +18,20 @@ mod client;
 pub mod testing;
 
 pub use certificate::{verify_finalization, FinalizedAt};
-pub use client::LightClient;
+/// The consensus signature namespace of the network whose genesis block is `genesis`: the base
+/// [`certificate::NAMESPACE`], then `/`, then the genesis hash. The genesis hash commits to the
+/// chain id and to everything else in the genesis state, so votes and certificates of one Phalanx
+/// network are worthless on any other, even one that reuses its chain id.
+pub fn network_namespace(genesis: &phalanx_primitives::Hash) -> Vec<u8> {
+    namespace_for(certificate::NAMESPACE, genesis)
+}
+
+/// [`network_namespace`] over another base (tests run networks under their own base).
+pub fn namespace_for(base: &[u8], genesis: &phalanx_primitives::Hash) -> Vec<u8> {
+    [base, b"/", &genesis.0[..]].concat()
+}
+
+pub use client::{epoch_of, last_height_of, LightClient, EPOCH_LENGTH, VALIDATORS_KEY};
 
 /// Why the light client refused something.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +65,22 @@ pub enum Error {
     /// A validator key is not a valid ed25519 key.
     #[error("validator key is not a valid ed25519 public key")]
     BadValidatorKey,
+    /// A header outside the epoch whose validator set the client holds.
+    #[error("header {height} is not in epoch {epoch}, whose validator set this client holds; feed the epoch's last block and the next set's proof first")]
+    WrongEpoch {
+        /// Offered height.
+        height: u64,
+        /// The client's epoch.
+        epoch: u64,
+    },
+    /// A new validator set was offered before the epoch's last block was accepted.
+    #[error("the head {head} is not the last block of epoch {epoch}; the next validator set can only be shown there")]
+    NotAtBoundary {
+        /// The head's height.
+        head: u64,
+        /// The client's epoch.
+        epoch: u64,
+    },
 }
 
 /// A crate-wide result.

@@ -34,11 +34,24 @@ pub fn raw_publics(keys: &[PrivateKey]) -> Vec<[u8; 32]> {
         .collect()
 }
 
-/// A finalization of `hash` signed by `signers` (indices into `all`) as the set `all`.
+/// A finalization of `hash` signed by `signers` (indices into `all`) as the set `all`, in
+/// epoch 0.
 pub fn certify(all: &[PrivateKey], signers: &[usize], namespace: &[u8], hash: Hash) -> Vec<u8> {
+    certify_in_epoch(all, signers, namespace, hash, 0)
+}
+
+/// A finalization of `hash` in `epoch` signed by `signers` (indices into `all`) as the set
+/// `all`.
+pub fn certify_in_epoch(
+    all: &[PrivateKey],
+    signers: &[usize],
+    namespace: &[u8],
+    hash: Hash,
+    epoch: u64,
+) -> Vec<u8> {
     let participants = Set::try_from(publics(all)).expect("distinct keys");
     let proposal = Proposal::new(
-        Round::new(Epoch::zero(), View::new(7)),
+        Round::new(Epoch::new(epoch), View::new(7)),
         View::new(6),
         digest_of(&hash),
     );
