@@ -268,9 +268,7 @@ impl Client {
         };
         // The fee field has a fixed width, so the size (and the fee) does not depend on it.
         let len = tx.clone().sign(key, genesis).encoded_size();
-        tx.fee = params
-            .base_fee
-            .saturating_add(params.byte_fee.saturating_mul(len as Balance));
+        tx.fee = params.required_fee(&tx.call, len);
         tx.sign(key, genesis)
     }
 

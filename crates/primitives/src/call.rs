@@ -141,6 +141,31 @@ fn default_dcap_verification_fee() -> Balance {
     ChainParams::default().dcap_verification_fee
 }
 
+/// First byte of an encoded quote of each DCAP kind (the attestation crate's `QuoteKind`
+/// discriminants for SGX-DCAP and TDX-DCAP; a runtime test checks they agree).
+pub const DCAP_QUOTE_TAGS: [u8; 2] = [1, 2];
+
+impl ChainParams {
+    /// The least fee a transaction of `encoded_len` bytes carrying `call` must offer:
+    /// `base_fee + byte_fee × encoded_len`, plus `dcap_verification_fee` for a worker
+    /// registration whose quote declares a DCAP kind. Clients compute the fee they offer with it.
+    pub fn required_fee(&self, call: &Call, encoded_len: usize) -> Balance {
+        let base = self
+            .base_fee
+            .saturating_add(self.byte_fee.saturating_mul(encoded_len as Balance));
+        let dcap = matches!(
+            call,
+            Call::Registry(RegistryCall::Register(registration))
+                if registration.quote.first().is_some_and(|tag| DCAP_QUOTE_TAGS.contains(tag))
+        );
+        if dcap {
+            base.saturating_add(self.dcap_verification_fee)
+        } else {
+            base
+        }
+    }
+}
+
 impl Default for ChainParams {
     fn default() -> Self {
         ChainParams {

@@ -340,12 +340,7 @@ pub fn required_fee(params: &ChainParams, len: usize) -> Balance {
 /// nobody can make validators verify quotes for free. The quote's kind is read from its first
 /// byte ([`phalanx_attestation::Quote::declared_kind`]), without decoding it.
 pub fn required_fee_for(params: &ChainParams, tx: &SignedTransaction) -> Balance {
-    let base = required_fee(params, tx.encoded_size());
-    if crate::registry::declares_dcap_quote(&tx.tx.call) {
-        base.saturating_add(params.dcap_verification_fee)
-    } else {
-        base
-    }
+    params.required_fee(&tx.tx.call, tx.encoded_size())
 }
 
 /// Checks an envelope for inclusion in block `ctx`; returns the fee to charge.

@@ -752,3 +752,21 @@ fn simulated_registrations_and_other_calls_pay_no_surcharge() {
         assert_eq!(declares_dcap_quote(&call), surcharged);
     }
 }
+
+/// The fee rule clients use (`ChainParams::required_fee`, in primitives, which cannot see the
+/// attestation crate) agrees with the quote kinds the attestation crate declares.
+#[test]
+fn the_primitives_dcap_tags_are_the_attestation_crates_dcap_kinds() {
+    use phalanx_attestation::{Quote, QuoteKind};
+    for tag in 0..=u8::MAX {
+        let dcap = matches!(
+            Quote::declared_kind(&[tag]),
+            Some(QuoteKind::SgxDcap | QuoteKind::TdxDcap)
+        );
+        assert_eq!(
+            phalanx_primitives::call::DCAP_QUOTE_TAGS.contains(&tag),
+            dcap,
+            "tag {tag}"
+        );
+    }
+}
