@@ -1,6 +1,6 @@
 //! The chain as consensus sees it: [`Application`] for [`Chain`], [`ChainBlock`] for [`Block`].
 
-use crate::chain::Chain;
+use crate::chain::{Chain, FinalizeError};
 use crate::consensus::{Application, ChainBlock, Misbehaviour, PublicKey, Verdict};
 use commonware_codec::DecodeExt as _;
 use parity_scale_codec::Encode;
@@ -27,8 +27,13 @@ impl ChainBlock for Block {
         self.encode()
     }
 
+    /// Strict, and the body must match the header: consensus agrees on the header hash only,
+    /// so a peer serving the right header with other transactions is refused here, at decode
+    /// time, and blocked by the network layer.
     fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        Block::decode_strict(bytes).ok()
+        Block::decode_strict(bytes)
+            .ok()
+            .filter(|block| block.tx_root_matches())
     }
 }
 
@@ -55,11 +60,21 @@ impl Application for Chain {
     }
 
     fn finalized(&self, block: Block, certificate: Option<Vec<u8>>) {
-        self.finalize(block, certificate.unwrap_or_default());
+        match self.finalize(block, certificate.unwrap_or_default()) {
+            Ok(()) | Err(FinalizeError::AlreadyApplied(_)) => {}
+            Err(err) => tracing::warn!(%err, "finalized block not applied"),
+        }
     }
 
     fn finalized_height(&self) -> u64 {
         self.height()
+    }
+
+    fn finalized_hash(&self, height: u64) -> Option<Hash> {
+        self.block(height)
+            .ok()
+            .flatten()
+            .map(|stored| stored.block.hash())
     }
 
     fn next_validators(&self) -> Option<Vec<PublicKey>> {
@@ -69,6 +84,14 @@ impl Application for Chain {
             .filter_map(|key| PublicKey::decode(commonware_codec::Copying(&key[..])).ok())
             .collect();
         (!keys.is_empty()).then_some(keys)
+    }
+
+    fn take_gossip(&self, max_bytes: usize) -> Vec<Vec<u8>> {
+        Chain::take_gossip(self, max_bytes)
+    }
+
+    fn admit_gossip(&self, batch: &[u8]) -> bool {
+        Chain::admit_gossip(self, batch)
     }
 
     fn misbehaviour(&self, evidence: Misbehaviour) {

@@ -11,8 +11,8 @@
 //! computes differently from the validators that signed it — a bug, never a user error. The node
 //! refuses to move past such a block and says so loudly rather than serve a wrong state.
 
-use crate::mempool::{Mempool, MempoolError, NONCE_WINDOW};
-use crate::store::{Store, StoreError, StoredBlock};
+use crate::mempool::{Mempool, MempoolError, SenderState, NONCE_WINDOW};
+use crate::store::{Store, StoreError, StoredBlock, ValidatorSetProof};
 use parity_scale_codec::Encode;
 use phalanx_primitives::block::{tx_root, MAX_BLOCK_BYTES};
 use phalanx_primitives::{AccountId, Block, CodecError, Hash, Header, SignedTransaction};
@@ -72,6 +72,87 @@ pub enum ChainError {
     /// State bytes were unreadable.
     #[error("unreadable state: {0}")]
     Codec(#[from] CodecError),
+}
+
+/// Below this many signatures, verifying on one thread beats starting others.
+const PARALLEL_VERIFY_MIN: usize = 32;
+
+/// Whether each transaction's signature is its signer's for the chain `genesis`, verified
+/// strictly and spread over the machine's cores.
+pub fn verify_signatures(txs: &[SignedTransaction], genesis: &Hash) -> Vec<bool> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    if txs.len() < PARALLEL_VERIFY_MIN || cores == 1 {
+        return txs.iter().map(|tx| tx.verify_signature(genesis)).collect();
+    }
+    let chunk = txs.len().div_ceil(cores);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = txs
+            .chunks(chunk)
+            .map(|part| {
+                let worker = scope.spawn(move || {
+                    part.iter()
+                        .map(|tx| tx.verify_signature(genesis))
+                        .collect::<Vec<bool>>()
+                });
+                (part.len(), worker)
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|(len, worker)| {
+                // A verifying thread cannot panic; if it somehow did, count its part invalid.
+                worker.join().unwrap_or_else(|_| vec![false; len])
+            })
+            .collect()
+    })
+}
+
+/// Records, when `height` is genesis or an epoch's last block, the validator set its state names
+/// for the next epoch, with a proof (served as `phalanx_validatorSet` to light clients).
+fn record_validator_set(store: &mut Store, height: u64, state: &State) -> Result<(), ChainError> {
+    use phalanx_light_client::{epoch_of, last_height_of, VALIDATORS_KEY};
+    let epoch = if height == 0 {
+        0
+    } else if height == last_height_of(epoch_of(height)) {
+        epoch_of(height) + 1
+    } else {
+        return Ok(());
+    };
+    if store.validator_set(epoch).is_some() {
+        return Ok(());
+    }
+    let validators = system::validators(state)?;
+    let proof = state.clone().prove(VALIDATORS_KEY);
+    store.record_validator_set(ValidatorSetProof {
+        epoch,
+        height,
+        validators,
+        proof,
+    })?;
+    Ok(())
+}
+
+/// Why [`Chain::finalize`] did not apply a block.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FinalizeError {
+    /// The height is already applied (a redelivery after a restart); nothing to do.
+    #[error("block {0} is already applied")]
+    AlreadyApplied(u64),
+    /// The block does not extend the head (a gap or another parent).
+    #[error("block {height} does not extend the head at {head}")]
+    NotNext {
+        /// Height offered.
+        height: u64,
+        /// Height of the head.
+        head: u64,
+    },
+    /// The transactions do not match the header's transaction root (or the block is oversized):
+    /// the bytes are bad, not the block. Fetch it again from another source.
+    #[error("block {0}'s body does not match its header; fetch it again")]
+    BadBody(u64),
+    /// The chain halted (this block or an earlier one failed here); see the message.
+    #[error("the chain halted: {0}")]
+    Halted(String),
 }
 
 /// Why a submitted transaction was refused.
@@ -170,7 +251,13 @@ struct Inner {
     faults: Vec<String>,
     /// Set when a finalized block failed to re-execute; the node then refuses to continue.
     halted: Option<String>,
+    /// Encoded transactions admitted from this node's clients, waiting to be gossiped.
+    gossip: std::collections::VecDeque<Vec<u8>>,
 }
+
+/// Most client transactions waiting to be gossiped; beyond it the oldest are not gossiped (they
+/// stay in this node's mempool and are included when it leads).
+pub const MAX_GOSSIP_QUEUE: usize = 16_384;
 
 /// A wall clock in ms since the Unix epoch (the deterministic runtime supplies its own).
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -225,6 +312,7 @@ impl Chain {
             });
         }
         // Start from the newest usable snapshot, else from genesis.
+        record_validator_set(&mut store, 0, &genesis_state)?;
         let mut state = genesis_state;
         let mut from = 0;
         if let Some(snapshot) = store.read_snapshot()? {
@@ -269,6 +357,7 @@ impl Chain {
                         expected: stored.block.header.state_root,
                     });
                 }
+                record_validator_set(&mut store, height, &state)?;
             }
             head = stored.block;
         }
@@ -288,6 +377,7 @@ impl Chain {
                 height_by_hash,
                 faults: Vec::new(),
                 halted: None,
+                gossip: std::collections::VecDeque::new(),
             })),
             genesis: Arc::new(config.genesis),
             genesis_block: Arc::new(genesis_block),
@@ -364,27 +454,27 @@ impl Chain {
         self.lock().halted.clone()
     }
 
-    /// The stored block at `height`.
+    /// The stored block at `height` (read from disk without holding the chain's lock).
     pub fn block(&self, height: u64) -> Result<Option<StoredBlock>, StoreError> {
-        self.lock().store.get(height)
+        let location = self.lock().store.locate(height);
+        location.map(|location| location.read()).transpose()
     }
 
     /// The stored block with `hash`.
     pub fn block_by_hash(&self, hash: &Hash) -> Result<Option<StoredBlock>, StoreError> {
-        let inner = self.lock();
-        match inner.height_by_hash.get(hash) {
-            Some(height) => inner.store.get(*height),
+        let height = self.lock().height_by_hash.get(hash).copied();
+        match height {
+            Some(height) => self.block(height),
             None => Ok(None),
         }
     }
 
     /// Where an included transaction is, with its receipt.
     pub fn transaction(&self, hash: &Hash) -> Result<Option<TxLocation>, StoreError> {
-        let inner = self.lock();
-        let Some(&(height, index)) = inner.tx_index.get(hash) else {
+        let Some((height, index)) = self.lock().tx_index.get(hash).copied() else {
             return Ok(None);
         };
-        let Some(stored) = inner.store.get(height)? else {
+        let Some(stored) = self.block(height)? else {
             return Ok(None);
         };
         let block = stored.block.hash();
@@ -442,8 +532,88 @@ impl Chain {
         self.submit_tx(tx)
     }
 
-    /// Admits a decoded transaction into the mempool.
+    /// Admits a decoded transaction from a client into the mempool and queues it for gossip to
+    /// the other validators.
     pub fn submit_tx(&self, tx: SignedTransaction) -> Result<Hash, SubmitError> {
+        self.submit_checked(tx, SignatureCheck::Verify)
+    }
+
+    /// Admits many client transactions at once. Their signatures are verified first, in
+    /// parallel on every core (each one strictly, as block execution does), then each is admitted
+    /// as [`Self::submit_tx`] would. One result per transaction, in order.
+    pub fn submit_batch(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, SubmitError>> {
+        let valid = verify_signatures(&txs, &self.genesis_hash());
+        txs.into_iter()
+            .zip(valid)
+            .map(|(tx, valid)| {
+                if valid {
+                    self.submit_checked(tx, SignatureCheck::AlreadyVerified)
+                } else {
+                    Err(SubmitError::Invalid(TxError::BadSignature))
+                }
+            })
+            .collect()
+    }
+
+    fn submit_checked(
+        &self,
+        tx: SignedTransaction,
+        signature: SignatureCheck,
+    ) -> Result<Hash, SubmitError> {
+        let bytes = tx.encode();
+        let hash = self.admit(tx, signature)?;
+        let mut inner = self.lock();
+        if inner.gossip.len() >= MAX_GOSSIP_QUEUE {
+            inner.gossip.pop_front();
+        }
+        inner.gossip.push_back(bytes);
+        Ok(hash)
+    }
+
+    /// Client transactions admitted since the last call, up to about `max_bytes`, for gossip.
+    pub fn take_gossip(&self, max_bytes: usize) -> Vec<Vec<u8>> {
+        let mut inner = self.lock();
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        while let Some(next) = inner.gossip.front() {
+            if !out.is_empty() && bytes + next.len() > max_bytes {
+                break;
+            }
+            bytes += next.len();
+            out.extend(inner.gossip.pop_front());
+        }
+        out
+    }
+
+    /// Admits a batch of transactions a peer gossiped (a SCALE `Vec<Vec<u8>>`), without gossiping
+    /// them again. `false` if the batch is malformed or carries a forged signature.
+    pub fn admit_gossip(&self, batch: &[u8]) -> bool {
+        let Ok(encoded) = phalanx_primitives::decode_strict::<Vec<Vec<u8>>>(
+            batch,
+            crate::consensus::engine::MAX_GOSSIP_BYTES + 1024,
+        ) else {
+            return false;
+        };
+        let mut txs = Vec::with_capacity(encoded.len());
+        for bytes in encoded {
+            let Ok(tx) = SignedTransaction::decode_strict(&bytes) else {
+                return false;
+            };
+            txs.push(tx);
+        }
+        let valid = verify_signatures(&txs, &self.genesis_hash());
+        if valid.contains(&false) {
+            return false;
+        }
+        for tx in txs {
+            // Known, stale, or refused by the pool's bounds: not the peer's fault.
+            let _ = self.admit(tx, SignatureCheck::AlreadyVerified);
+        }
+        true
+    }
+
+    /// Checks a transaction against the finalized state and pools it.
+    fn admit(&self, tx: SignedTransaction, signature: SignatureCheck) -> Result<Hash, SubmitError> {
         let (state, head) = {
             let inner = self.lock();
             (inner.head_state.clone(), inner.head.clone())
@@ -455,8 +625,12 @@ impl Chain {
             &ctx,
             &tx,
             NonceCheck::AllowFuture(NONCE_WINDOW),
-            SignatureCheck::Verify,
+            signature,
         )?;
+        let sender = SenderState {
+            nonce: system::nonce(&state, &tx.tx.signer)?,
+            free: phalanx_runtime::balances::account(&state, &tx.tx.signer)?.free,
+        };
         let mut inner = self.lock();
         if inner.tx_index.contains_key(&tx.hash()) {
             return Err(TxError::StaleNonce {
@@ -465,7 +639,7 @@ impl Chain {
             }
             .into());
         }
-        Ok(inner.mempool.insert(tx)?)
+        Ok(inner.mempool.insert(tx, sender)?)
     }
 
     /// The state after `parent`, if this node has executed it.
@@ -586,6 +760,15 @@ impl Chain {
     }
 
     fn execute(&self, parent: &Block, block: &Block) -> Result<Arc<Executed>, String> {
+        // The cache is keyed by the header hash, which commits to the body only through
+        // `tx_root`: check the body against it first, or a peer could pair an executed header
+        // with other transactions and have them stored with the honest receipts.
+        if !block.tx_root_matches() {
+            return Err("transaction root does not match the transactions".into());
+        }
+        if block.encoded_size() > MAX_BLOCK_BYTES {
+            return Err("block is too large".into());
+        }
         let hash = block.hash();
         if let Some(done) = self.lock().pending.get(&hash) {
             return Ok(done.clone());
@@ -605,12 +788,6 @@ impl Chain {
             return Err("timestamp goes backwards".into());
         }
         // No clock check here: a finalized block is final whatever this node's clock says.
-        if !block.tx_root_matches() {
-            return Err("transaction root does not match the transactions".into());
-        }
-        if block.encoded_size() > MAX_BLOCK_BYTES {
-            return Err("block is too large".into());
-        }
         let mut state = self
             .state_after(&parent_hash)
             .ok_or("parent state unknown")?;
@@ -658,22 +835,32 @@ impl Chain {
 
     /// Applies a finalized block (see [`crate::consensus::Application`]): executes it if needed,
     /// stores it durably, makes it the head and prunes forks and the mempool.
-    pub fn finalize(&self, block: Block, certificate: Vec<u8>) {
+    ///
+    /// Bytes that do not match their own header ([`FinalizeError::BadBody`]) are refused without
+    /// consequence: the caller fetches the block again. Only a block that is well formed, extends
+    /// the head and still fails to execute here halts the chain, because then this node computes
+    /// differently from the validators that certified it.
+    pub fn finalize(&self, block: Block, certificate: Vec<u8>) -> Result<(), FinalizeError> {
         let head = self.head();
         if block.height() <= head.height() {
-            return;
+            return Err(FinalizeError::AlreadyApplied(block.height()));
         }
         if let Some(reason) = self.halted() {
-            tracing::error!(%reason, "halted; ignoring finalized block {}", block.height());
-            return;
+            return Err(FinalizeError::Halted(reason));
         }
         if block.height() != head.height() + 1 || block.header.parent != head.hash() {
-            tracing::error!(
+            return Err(FinalizeError::NotNext {
+                height: block.height(),
+                head: head.height(),
+            });
+        }
+        if !block.tx_root_matches() || block.encoded_size() > MAX_BLOCK_BYTES {
+            tracing::warn!(
                 height = block.height(),
-                head = head.height(),
-                "finalized block does not extend the head"
+                hash = %block.hash(),
+                "finalized header arrived with a body that does not match it; refusing the bytes"
             );
-            return;
+            return Err(FinalizeError::BadBody(block.height()));
         }
         let executed = match self.execute(&head, &block) {
             Ok(executed) => executed,
@@ -686,8 +873,8 @@ impl Chain {
                 tracing::error!(
                     "{message}; this node disagrees with the network and stops following it"
                 );
-                self.lock().halted = Some(message);
-                return;
+                self.lock().halted = Some(message.clone());
+                return Err(FinalizeError::Halted(message));
             }
         };
         // Debug builds (every test) check the runtime's invariants after every finalized block:
@@ -696,8 +883,8 @@ impl Chain {
         if let Err(e) = phalanx_runtime::invariants::check(&executed.state) {
             let message = format!("invariant broken after block {}: {e}", block.height());
             tracing::error!("{message}");
-            self.lock().halted = Some(message);
-            return;
+            self.lock().halted = Some(message.clone());
+            return Err(FinalizeError::Halted(message));
         }
         let mut inner = self.lock();
         let stored = StoredBlock {
@@ -705,11 +892,21 @@ impl Chain {
             certificate,
             outcome: executed.outcome.clone(),
         };
-        if let Err(e) = inner.store.append(&stored) {
+        if let Err(e) = inner.store.append(&stored).and_then(|()| {
+            record_validator_set(&mut inner.store, block.height(), &executed.state).map_err(|e| {
+                match e {
+                    ChainError::Store(e) => e,
+                    other => StoreError::Corrupt {
+                        height: block.height(),
+                        reason: other.to_string(),
+                    },
+                }
+            })
+        }) {
             let message = format!("cannot store finalized block {}: {e}", block.height());
             tracing::error!("{message}");
-            inner.halted = Some(message);
-            return;
+            inner.halted = Some(message.clone());
+            return Err(FinalizeError::Halted(message));
         }
         let height = block.height();
         let hash = block.hash();
@@ -731,6 +928,13 @@ impl Chain {
         }
         drop(inner);
         let _ = self.heads.send(HeadInfo::of(&block));
+        Ok(())
+    }
+
+    /// The validator set of `epoch` with its proof against the state that names it, if this node
+    /// recorded it (it records every epoch it finalizes the boundary of).
+    pub fn validator_set(&self, epoch: u64) -> Option<ValidatorSetProof> {
+        self.lock().store.validator_set(epoch).cloned()
     }
 
     /// Writes a snapshot of the head state (on clean shutdown), so a restart replays nothing.

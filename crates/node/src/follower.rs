@@ -15,7 +15,8 @@
 
 use crate::chain::Chain;
 use phalanx_client::Client;
-use phalanx_light_client::certificate::{verify_finalization_in_epoch, PublicKey, NAMESPACE};
+use phalanx_light_client::certificate::{verify_finalization_in_epoch, PublicKey};
+use phalanx_light_client::network_namespace;
 use phalanx_primitives::{Block, Hash};
 use serde::Deserialize;
 use std::time::Duration;
@@ -48,10 +49,27 @@ pub enum FollowError {
     /// The genesis validator keys are unusable.
     #[error("genesis validator key is not an ed25519 key")]
     BadValidatorKey,
-    /// The local chain refused to apply a certified block (it halted).
-    #[error("the local chain refused block {0}; see the node log")]
-    Refused(u64),
+    /// The local chain refused to apply a certified block.
+    #[error("the local chain refused block {height}: {reason}")]
+    Refused {
+        /// Height.
+        height: u64,
+        /// Why.
+        reason: crate::chain::FinalizeError,
+    },
+    /// Too many blocks without a certificate in a row: a source that withholds certificates
+    /// cannot make this node buffer without bound.
+    #[error("more than {MAX_UNCERTIFIED} blocks in a row without a certificate from {0}")]
+    TooManyUncertified(u64),
 }
+
+/// Most blocks a follower buffers while waiting for a certified descendant. Marshal certifies
+/// most heights itself; an honest source never has this many uncertified heights in a row,
+/// and they could not cross an epoch boundary anyway.
+pub const MAX_UNCERTIFIED: usize = 64;
+/// Most heights one round of following fetches before asking the source's height again, so a
+/// source claiming an absurd height costs nothing but its own answers.
+pub const MAX_HEIGHTS_PER_ROUND: u64 = 1_024;
 
 #[derive(Deserialize)]
 struct RawBlock {
@@ -98,7 +116,9 @@ async fn fetch(source: &Client, height: u64) -> Result<(Block, Vec<u8>), FollowE
     let bytes = unhex(&raw.block).ok_or(FollowError::Malformed(height))?;
     let block = Block::decode_strict(&bytes).map_err(|_| FollowError::Malformed(height))?;
     let certificate = unhex(&raw.certificate).ok_or(FollowError::Malformed(height))?;
-    if block.height() != height {
+    // The certificate signs the header only; a body that does not match it is a bad answer,
+    // refused before anything is buffered or executed.
+    if block.height() != height || !block.tx_root_matches() {
         return Err(FollowError::Malformed(height));
     }
     Ok((block, certificate))
@@ -122,9 +142,13 @@ pub async fn sync_to(chain: &Chain, source: &Client, target: u64) -> Result<(), 
     use phalanx_runtime::system::epoch_of;
     let mut pending: Vec<Block> = Vec::new();
     let mut height = chain.height() + 1;
+    let target = target.min(chain.height().saturating_add(MAX_HEIGHTS_PER_ROUND));
     while height <= target {
         let (block, certificate) = fetch(source, height).await?;
         if certificate.is_empty() {
+            if pending.len() >= MAX_UNCERTIFIED {
+                return Err(FollowError::TooManyUncertified(pending[0].height()));
+            }
             pending.push(block);
             height += 1;
             continue;
@@ -137,11 +161,12 @@ pub async fn sync_to(chain: &Chain, source: &Client, target: u64) -> Result<(), 
             });
         }
         let validators = next_validators(chain)?;
-        verify_finalization_in_epoch(&validators, NAMESPACE, &certificate, &block.hash(), epoch)
+        let namespace = network_namespace(&chain.genesis_hash());
+        verify_finalization_in_epoch(&validators, &namespace, &certificate, &block.hash(), epoch)
             .map_err(|e| FollowError::BadCertificate {
-                height,
-                reason: e.to_string(),
-            })?;
+            height,
+            reason: e.to_string(),
+        })?;
         // Uncertified ancestors must link, by parent hashes, to this certified block.
         let mut expected: Hash = block.header.parent;
         for ancestor in pending.iter().rev() {
@@ -155,15 +180,13 @@ pub async fn sync_to(chain: &Chain, source: &Client, target: u64) -> Result<(), 
         }
         for ancestor in pending.drain(..) {
             let h = ancestor.height();
-            chain.finalize(ancestor, Vec::new());
-            if chain.height() != h {
-                return Err(FollowError::Refused(h));
-            }
+            chain
+                .finalize(ancestor, Vec::new())
+                .map_err(|reason| FollowError::Refused { height: h, reason })?;
         }
-        chain.finalize(block, certificate);
-        if chain.height() != height {
-            return Err(FollowError::Refused(height));
-        }
+        chain
+            .finalize(block, certificate)
+            .map_err(|reason| FollowError::Refused { height, reason })?;
         height += 1;
     }
     Ok(())

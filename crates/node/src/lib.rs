@@ -20,4 +20,4 @@ pub mod rpc;
 pub mod service;
 pub mod store;
 
-pub use chain::{Chain, ChainConfig, ChainError, HeadInfo};
+pub use chain::{Chain, ChainConfig, ChainError, FinalizeError, HeadInfo};

@@ -1,23 +1,63 @@
-//! The mempool: transactions admitted over RPC, waiting for a block.
+//! The mempool: transactions admitted over RPC or gossip, waiting for a block.
 //!
 //! Admission (done by the chain before calling [`Mempool::insert`]) checks the envelope against
 //! the latest finalized state, allowing nonces up to [`NONCE_WINDOW`] ahead. The pool keeps, per
 //! sender, one transaction per nonce; a second transaction for a taken nonce replaces the first
-//! only if it offers a higher fee. Block building takes each sender's transactions in nonce
-//! order starting from the sender's next nonce in the parent state, so gaps wait.
+//! only if it offers a higher fee.
 //!
-//! Bounds: [`MAX_POOL`] transactions in all and [`MAX_PER_SENDER`] per sender; beyond that a
-//! submission is refused with a clear error rather than evicting someone else's.
+//! # Bounds and priority
+//!
+//! A spammer pays nothing for what never reaches a block, so everything the pool holds is
+//! bounded, and what it holds is what pays best:
+//! - at most [`Limits::max_count`] transactions and [`Limits::max_bytes`] encoded bytes. When
+//!   either is reached, a newcomer evicts the pooled transactions with the lowest *fee per byte*
+//!   (each with the same sender's later nonces, which could no longer execute), if it pays more
+//!   per byte than they do; otherwise it is refused with [`MempoolError::FeeTooLow`];
+//! - at most [`Limits::max_per_sender`] transactions per sender;
+//! - *future* transactions — those behind a nonce gap, which cannot execute until the gap is
+//!   filled — at most [`Limits::max_future_per_sender`] per sender and
+//!   [`Limits::max_future_total`] in all;
+//! - a sender's pooled transactions must be payable together: the sum of their fees and
+//!   transferred amounts may not exceed the sender's free balance in the finalized state.
+//!
+//! Block building takes, among every sender's next executable transaction, the one paying the
+//! most per byte first (ties: sender, then nonce), so a flood of cheap transactions waits behind
+//! a normal transfer instead of crowding it out.
 
+use phalanx_primitives::call::{BalancesCall, Call};
 use phalanx_primitives::{AccountId, Hash, SignedTransaction};
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
 /// How far ahead of the account's next nonce a pooled transaction may be.
 pub const NONCE_WINDOW: u64 = 256;
-/// Most transactions in the pool.
-pub const MAX_POOL: usize = 200_000;
-/// Most transactions from one sender.
-pub const MAX_PER_SENDER: usize = NONCE_WINDOW as usize;
+
+/// The pool's bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Most transactions in the pool.
+    pub max_count: usize,
+    /// Most encoded bytes in the pool.
+    pub max_bytes: usize,
+    /// Most transactions from one sender.
+    pub max_per_sender: usize,
+    /// Most transactions behind a nonce gap from one sender.
+    pub max_future_per_sender: usize,
+    /// Most transactions behind a nonce gap in all.
+    pub max_future_total: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_count: 100_000,
+            max_bytes: 64 << 20,
+            max_per_sender: NONCE_WINDOW as usize,
+            max_future_per_sender: 16,
+            max_future_total: 8_192,
+        }
+    }
+}
 
 /// Why the pool refused a transaction.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -28,30 +68,102 @@ pub enum MempoolError {
     /// Another transaction with this nonce offers at least this fee.
     #[error("nonce {0} is already taken by a pooled transaction with an equal or higher fee; raise the fee to replace it")]
     NonceTaken(u64),
-    /// The pool is full.
-    #[error("the mempool is full ({MAX_POOL} transactions); try again shortly")]
-    Full,
+    /// The pool is full of transactions paying at least as much per byte.
+    #[error("the mempool is full and this transaction pays {offered} fee units per KiB; pay more than {lowest} per KiB to get in")]
+    FeeTooLow {
+        /// What this transaction pays per 1024 bytes.
+        offered: u128,
+        /// What the cheapest pooled transaction pays per 1024 bytes.
+        lowest: u128,
+    },
     /// This sender has too many pooled transactions.
-    #[error("this account already has {MAX_PER_SENDER} pooled transactions; wait for some to be included")]
-    SenderFull,
+    #[error("this account already has {0} pooled transactions; wait for some to be included")]
+    SenderFull(usize),
+    /// This sender has too many transactions behind a nonce gap.
+    #[error("this account already has {0} pooled transactions behind a nonce gap; send the missing nonce {1} first")]
+    TooManyFuture(usize, u64),
+    /// The pool holds too many transactions behind nonce gaps.
+    #[error("the mempool holds too many transactions behind nonce gaps; send nonce {0} (the account's next) instead")]
+    FutureFull(u64),
+    /// The sender cannot pay for all its pooled transactions together.
+    #[error("the account's pooled transactions would cost {needed} units with this one, but it has {free} free")]
+    CannotAfford {
+        /// Fees and amounts of the sender's pooled transactions plus this one.
+        needed: u128,
+        /// The sender's free balance in the finalized state.
+        free: u128,
+    },
 }
 
-/// Pending transactions by sender and nonce.
+/// What the pool needs to know about a sender from the latest finalized state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SenderState {
+    /// The account's next nonce.
+    pub nonce: u64,
+    /// Its free balance.
+    pub free: u128,
+}
+
+#[derive(Debug)]
+struct Entry {
+    tx: SignedTransaction,
+    bytes: usize,
+    rate: u128,
+    cost: u128,
+}
+
+/// Fee per 1024 encoded bytes (what eviction and block building compare).
+fn rate(fee: u128, bytes: usize) -> u128 {
+    fee.saturating_mul(1024) / (bytes.max(1) as u128)
+}
+
+/// What a transaction can take from its sender's free balance: its fee and any amount it sends.
+fn cost(tx: &SignedTransaction) -> u128 {
+    let moved = match &tx.tx.call {
+        Call::Balances(BalancesCall::Transfer { amount, .. }) => *amount,
+        _ => 0,
+    };
+    tx.tx.fee.saturating_add(moved)
+}
+
+/// Pending transactions by sender and nonce, with a fee-per-byte index.
 #[derive(Debug, Default)]
 pub struct Mempool {
-    by_hash: HashMap<Hash, SignedTransaction>,
+    limits: Limits,
+    by_hash: HashMap<Hash, Entry>,
     by_sender: BTreeMap<AccountId, BTreeMap<u64, Hash>>,
+    /// Every pooled transaction by (fee per byte, hash): the cheapest first.
+    by_rate: BTreeSet<(u128, Hash)>,
+    /// Each sender's next nonce as last seen (at admission or pruning).
+    next_nonce: HashMap<AccountId, u64>,
+    /// Each sender's pooled transactions behind a gap, and their total.
+    future: HashMap<AccountId, usize>,
+    future_total: usize,
+    bytes: usize,
 }
 
 impl Mempool {
-    /// An empty pool.
+    /// An empty pool with the default [`Limits`].
     pub fn new() -> Mempool {
-        Mempool::default()
+        Mempool::with_limits(Limits::default())
+    }
+
+    /// An empty pool with `limits`.
+    pub fn with_limits(limits: Limits) -> Mempool {
+        Mempool {
+            limits,
+            ..Mempool::default()
+        }
     }
 
     /// Number of pooled transactions.
     pub fn len(&self) -> usize {
         self.by_hash.len()
+    }
+
+    /// Encoded bytes pooled.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// Whether the pool is empty.
@@ -64,54 +176,184 @@ impl Mempool {
         self.by_hash.contains_key(hash)
     }
 
-    /// Adds an already-admitted transaction.
-    pub fn insert(&mut self, tx: SignedTransaction) -> Result<Hash, MempoolError> {
+    /// The pooled transaction `hash`.
+    pub fn get(&self, hash: &Hash) -> Option<&SignedTransaction> {
+        self.by_hash.get(hash).map(|entry| &entry.tx)
+    }
+
+    /// Transactions behind a nonce gap, in all.
+    pub fn future_len(&self) -> usize {
+        self.future_total
+    }
+
+    /// The nonce after `sender`'s pooled consecutive run from `next` (its next nonce).
+    fn run_end(&self, sender: &AccountId, next: u64) -> u64 {
+        let Some(txs) = self.by_sender.get(sender) else {
+            return next;
+        };
+        let mut end = next;
+        for nonce in txs.range(next..).map(|(nonce, _)| *nonce) {
+            if nonce != end {
+                break;
+            }
+            end += 1;
+        }
+        end
+    }
+
+    /// Recounts `sender`'s transactions behind a gap, given its next nonce.
+    fn recount_future(&mut self, sender: &AccountId) {
+        let next = self.next_nonce.get(sender).copied().unwrap_or(0);
+        let end = self.run_end(sender, next);
+        let now = self
+            .by_sender
+            .get(sender)
+            .map_or(0, |txs| txs.range(end..).count());
+        let before = if now == 0 {
+            self.future.remove(sender).unwrap_or(0)
+        } else {
+            self.future.insert(*sender, now).unwrap_or(0)
+        };
+        self.future_total = self.future_total + now - before;
+    }
+
+    /// Adds an already-admitted transaction from a sender whose finalized state is `sender`.
+    pub fn insert(
+        &mut self,
+        tx: SignedTransaction,
+        sender_state: SenderState,
+    ) -> Result<Hash, MempoolError> {
+        use parity_scale_codec::Encode as _;
         let hash = tx.hash();
         if self.by_hash.contains_key(&hash) {
             return Err(MempoolError::AlreadyKnown(hash));
         }
         let sender = tx.tx.signer;
         let nonce = tx.tx.nonce;
-        let existing = self
-            .by_sender
-            .get(&sender)
-            .and_then(|m| m.get(&nonce))
-            .copied();
-        match existing {
-            Some(old) => {
-                let old_fee = self.by_hash.get(&old).map_or(0, |t| t.tx.fee);
-                if tx.tx.fee <= old_fee {
-                    return Err(MempoolError::NonceTaken(nonce));
-                }
-                self.by_hash.remove(&old);
+        self.next_nonce.insert(sender, sender_state.nonce);
+        let bytes = tx.encoded_size();
+        let entry = Entry {
+            rate: rate(tx.tx.fee, bytes),
+            cost: cost(&tx),
+            bytes,
+            tx,
+        };
+        let pooled = self.by_sender.get(&sender);
+        let replaced = pooled.and_then(|txs| txs.get(&nonce)).copied();
+        if let Some(old) = replaced {
+            let old_fee = self.by_hash.get(&old).map_or(0, |e| e.tx.tx.fee);
+            if entry.tx.tx.fee <= old_fee {
+                return Err(MempoolError::NonceTaken(nonce));
             }
-            None => {
-                if self.by_hash.len() >= MAX_POOL {
-                    return Err(MempoolError::Full);
+        } else {
+            let count = pooled.map_or(0, BTreeMap::len);
+            if count >= self.limits.max_per_sender {
+                return Err(MempoolError::SenderFull(count));
+            }
+            // Behind a gap? (Counted against the gap limits.)
+            let end = self.run_end(&sender, sender_state.nonce);
+            if nonce > end {
+                let mine = self.future.get(&sender).copied().unwrap_or(0);
+                if mine >= self.limits.max_future_per_sender {
+                    return Err(MempoolError::TooManyFuture(mine, end));
                 }
-                if self.by_sender.get(&sender).map_or(0, BTreeMap::len) >= MAX_PER_SENDER {
-                    return Err(MempoolError::SenderFull);
+                if self.future_total >= self.limits.max_future_total {
+                    return Err(MempoolError::FutureFull(end));
                 }
             }
         }
+        // Everything the sender has pooled must be payable together.
+        let others: u128 = pooled
+            .into_iter()
+            .flat_map(|txs| txs.values())
+            .filter(|pooled| Some(**pooled) != replaced)
+            .filter_map(|pooled| self.by_hash.get(pooled))
+            .fold(0u128, |sum, e| sum.saturating_add(e.cost));
+        let needed = others.saturating_add(entry.cost);
+        if needed > sender_state.free {
+            return Err(MempoolError::CannotAfford {
+                needed,
+                free: sender_state.free,
+            });
+        }
+        // Make room: evict the cheapest per byte (never the sender's own, whose order matters),
+        // as long as they pay less per byte than the newcomer.
+        let (count_after, bytes_after) = match replaced.and_then(|old| self.by_hash.get(&old)) {
+            Some(old) => (self.len(), self.bytes - old.bytes + entry.bytes),
+            None => (self.len() + 1, self.bytes + entry.bytes),
+        };
+        let mut over_count = count_after.saturating_sub(self.limits.max_count);
+        let mut over_bytes = bytes_after.saturating_sub(self.limits.max_bytes);
+        let mut victims = Vec::new();
+        if over_count > 0 || over_bytes > 0 {
+            for (victim_rate, victim) in &self.by_rate {
+                if over_count == 0 && over_bytes == 0 {
+                    break;
+                }
+                let Some(found) = self.by_hash.get(victim) else {
+                    continue;
+                };
+                if found.tx.tx.signer == sender {
+                    continue;
+                }
+                if *victim_rate >= entry.rate {
+                    break;
+                }
+                victims.push(*victim);
+                over_count = over_count.saturating_sub(1);
+                over_bytes = over_bytes.saturating_sub(found.bytes);
+            }
+            if over_count > 0 || over_bytes > 0 {
+                let lowest = self.by_rate.iter().next().map_or(0, |(lowest, _)| *lowest);
+                return Err(MempoolError::FeeTooLow {
+                    offered: entry.rate,
+                    lowest,
+                });
+            }
+        }
+        for victim in victims {
+            self.evict(&victim);
+        }
+        if let Some(old) = replaced {
+            self.remove(&old);
+        }
+        self.bytes += entry.bytes;
+        self.by_rate.insert((entry.rate, hash));
         self.by_sender
             .entry(sender)
             .or_default()
             .insert(nonce, hash);
-        self.by_hash.insert(hash, tx);
+        self.by_hash.insert(hash, entry);
+        self.recount_future(&sender);
         Ok(hash)
     }
 
+    /// Removes `hash` and the same sender's later nonces (which could no longer execute).
+    fn evict(&mut self, hash: &Hash) {
+        let Some(entry) = self.by_hash.get(hash) else {
+            return;
+        };
+        let (sender, nonce) = (entry.tx.tx.signer, entry.tx.tx.nonce);
+        let later: Vec<Hash> = self
+            .by_sender
+            .get(&sender)
+            .map(|txs| txs.range(nonce..).map(|(_, h)| *h).collect())
+            .unwrap_or_default();
+        for hash in later {
+            self.remove(&hash);
+        }
+    }
+
     /// Transactions ready to execute after a state where sender `s` has next nonce `nonce(s)`:
-    /// each sender's consecutive run from that nonce, senders interleaved round-robin so one
-    /// busy account cannot starve the others. At most `limit` transactions.
+    /// each sender's consecutive run from that nonce, the best fee per byte first among the
+    /// senders' next transactions. At most `limit` transactions.
     pub fn ready(&self, nonce: impl Fn(&AccountId) -> u64, limit: usize) -> Vec<SignedTransaction> {
-        let mut queues: Vec<Vec<&SignedTransaction>> = self
+        // Each sender's consecutive run from its next nonce.
+        let runs: Vec<Vec<&Entry>> = self
             .by_sender
             .iter()
             .map(|(sender, txs)| {
                 let first = nonce(sender);
-                // The consecutive run of nonces starting at the account's next one.
                 txs.range(first..)
                     .zip(first..)
                     .take_while(|((n, _), expected)| *n == expected)
@@ -120,68 +362,89 @@ impl Mempool {
             })
             .filter(|run| !run.is_empty())
             .collect();
+        // Max-heap on (rate, then the lowest run index and position for a stable order).
+        let mut heads: BinaryHeap<(u128, Reverse<usize>, Reverse<usize>)> = runs
+            .iter()
+            .enumerate()
+            .map(|(run, txs)| (txs[0].rate, Reverse(run), Reverse(0)))
+            .collect();
         let mut out = Vec::new();
-        let mut round = 0;
         while out.len() < limit {
-            let mut any = false;
-            for queue in &mut queues {
-                if let Some(tx) = queue.get(round) {
-                    out.push((*tx).clone());
-                    any = true;
-                    if out.len() == limit {
-                        break;
-                    }
-                }
-            }
-            if !any {
+            let Some((_, Reverse(run), Reverse(position))) = heads.pop() else {
                 break;
+            };
+            out.push(runs[run][position].tx.clone());
+            if let Some(next) = runs[run].get(position + 1) {
+                heads.push((next.rate, Reverse(run), Reverse(position + 1)));
             }
-            round += 1;
         }
         out
     }
 
     /// Drops what can never be included again: nonces below the sender's next nonce, and
-    /// transactions that expire before `next_height`.
+    /// transactions that expire before `next_height`. Recounts the transactions behind gaps.
     pub fn prune(&mut self, nonce: impl Fn(&AccountId) -> u64, next_height: u64) {
-        let by_hash = &mut self.by_hash;
-        self.by_sender.retain(|sender, txs| {
+        let mut dropped = Vec::new();
+        for (sender, txs) in &self.by_sender {
             let next = nonce(sender);
-            txs.retain(|n, hash| {
+            self.next_nonce.insert(*sender, next);
+            for (n, hash) in txs {
                 let keep = *n >= next
-                    && by_hash
+                    && self
+                        .by_hash
                         .get(hash)
-                        .is_some_and(|tx| tx.tx.expires_at >= next_height);
+                        .is_some_and(|e| e.tx.tx.expires_at >= next_height);
                 if !keep {
-                    by_hash.remove(hash);
+                    dropped.push(*hash);
                 }
-                keep
-            });
-            !txs.is_empty()
-        });
+            }
+        }
+        for hash in dropped {
+            self.remove(&hash);
+        }
+        self.next_nonce
+            .retain(|sender, _| self.by_sender.contains_key(sender));
+        self.future.clear();
+        self.future_total = 0;
+        let senders: Vec<AccountId> = self.by_sender.keys().copied().collect();
+        for sender in senders {
+            self.recount_future(&sender);
+        }
     }
 
     /// Removes one transaction (e.g. found invalid while building a block).
     pub fn remove(&mut self, hash: &Hash) {
-        if let Some(tx) = self.by_hash.remove(hash) {
-            if let Some(txs) = self.by_sender.get_mut(&tx.tx.signer) {
-                txs.remove(&tx.tx.nonce);
-                if txs.is_empty() {
-                    self.by_sender.remove(&tx.tx.signer);
-                }
+        let Some(entry) = self.by_hash.remove(hash) else {
+            return;
+        };
+        self.bytes -= entry.bytes;
+        self.by_rate.remove(&(entry.rate, *hash));
+        let sender = entry.tx.tx.signer;
+        if let Some(txs) = self.by_sender.get_mut(&sender) {
+            txs.remove(&entry.tx.tx.nonce);
+            if txs.is_empty() {
+                self.by_sender.remove(&sender);
             }
         }
+        self.recount_future(&sender);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use phalanx_primitives::call::{BalancesCall, Call};
-    use phalanx_primitives::{Keypair, Transaction};
+    use phalanx_primitives::{Keypair, Transaction, PHA};
+
+    const RICH: SenderState = SenderState {
+        nonce: 0,
+        free: u128::MAX,
+    };
 
     fn tx(who: &str, nonce: u64, fee: u128) -> SignedTransaction {
-        let key = Keypair::dev(who);
+        transfer(&Keypair::dev(who), nonce, fee, 1)
+    }
+
+    fn transfer(key: &Keypair, nonce: u64, fee: u128, amount: u128) -> SignedTransaction {
         Transaction {
             signer: key.account(),
             nonce,
@@ -189,28 +452,43 @@ mod tests {
             expires_at: 100,
             call: Call::Balances(BalancesCall::Transfer {
                 to: key.account(),
-                amount: 1,
+                amount,
             }),
         }
-        .sign(&key, &Hash::ZERO)
+        .sign(key, &Hash::ZERO)
+    }
+
+    fn small_limits() -> Limits {
+        Limits {
+            max_count: 8,
+            max_bytes: 1 << 20,
+            max_per_sender: 6,
+            max_future_per_sender: 2,
+            max_future_total: 3,
+        }
     }
 
     #[test]
-    fn ready_takes_consecutive_nonces_round_robin() {
+    fn ready_takes_consecutive_nonces_best_fee_first() {
         let mut pool = Mempool::new();
         for n in [0, 1, 3] {
-            pool.insert(tx("alice", n, 1)).expect("insert");
+            pool.insert(tx("alice", n, 1), RICH).expect("insert");
         }
         for n in [0, 1] {
-            pool.insert(tx("bob", n, 1)).expect("insert");
+            pool.insert(tx("bob", n, 5), RICH).expect("insert");
         }
         let ready = pool.ready(|_| 0, 10);
         let order: Vec<(AccountId, u64)> =
             ready.iter().map(|t| (t.tx.signer, t.tx.nonce)).collect();
-        assert_eq!(order.len(), 4, "alice's nonce 3 waits for 2");
-        assert_eq!(order[0].1, 0);
-        assert_eq!(order[1].1, 0);
-        assert_ne!(order[0].0, order[1].0, "senders interleave");
+        let (alice, bob) = (
+            Keypair::dev("alice").account(),
+            Keypair::dev("bob").account(),
+        );
+        assert_eq!(
+            order,
+            vec![(bob, 0), (bob, 1), (alice, 0), (alice, 1)],
+            "bob pays more per byte; alice's nonce 3 waits for 2"
+        );
         assert_eq!(pool.ready(|_| 0, 3).len(), 3);
     }
 
@@ -218,22 +496,20 @@ mod tests {
     fn duplicates_and_replacements() {
         let mut pool = Mempool::new();
         let first = tx("alice", 0, 10);
-        pool.insert(first.clone()).expect("insert");
+        pool.insert(first.clone(), RICH).expect("insert");
         assert_eq!(
-            pool.insert(first.clone()),
+            pool.insert(first.clone(), RICH),
             Err(MempoolError::AlreadyKnown(first.hash()))
         );
         assert_eq!(
-            pool.insert(tx("alice", 0, 10)),
-            Err(MempoolError::AlreadyKnown(first.hash()))
-        );
-        assert_eq!(
-            pool.insert(tx("alice", 0, 5)),
+            pool.insert(tx("alice", 0, 5), RICH),
             Err(MempoolError::NonceTaken(0))
         );
+        let bytes = pool.bytes();
         let better = tx("alice", 0, 11);
-        pool.insert(better.clone()).expect("replace");
+        pool.insert(better.clone(), RICH).expect("replace");
         assert_eq!(pool.len(), 1);
+        assert_eq!(pool.bytes(), bytes, "the replacement has the same size");
         assert!(pool.contains(&better.hash()));
         assert!(!pool.contains(&first.hash()));
     }
@@ -242,24 +518,194 @@ mod tests {
     fn prune_drops_included_and_expired() {
         let mut pool = Mempool::new();
         for n in 0..4 {
-            pool.insert(tx("alice", n, 1)).expect("insert");
+            pool.insert(tx("alice", n, 1), RICH).expect("insert");
         }
         pool.prune(|_| 2, 50);
         assert_eq!(pool.len(), 2);
         pool.prune(|_| 2, 101);
         assert!(pool.is_empty());
+        assert_eq!(pool.bytes(), 0);
     }
 
     #[test]
     fn a_sender_cannot_fill_the_pool() {
         let mut pool = Mempool::new();
-        for n in 0..MAX_PER_SENDER as u64 {
-            pool.insert(tx("alice", n, 1)).expect("insert");
+        let max = Limits::default().max_per_sender;
+        for n in 0..max as u64 {
+            pool.insert(tx("alice", n, 1), RICH).expect("insert");
         }
         assert_eq!(
-            pool.insert(tx("alice", MAX_PER_SENDER as u64, 1)),
-            Err(MempoolError::SenderFull)
+            pool.insert(tx("alice", max as u64, 1), RICH),
+            Err(MempoolError::SenderFull(max))
         );
-        pool.insert(tx("bob", 0, 1)).expect("others still get in");
+        pool.insert(tx("bob", 0, 1), RICH)
+            .expect("others still get in");
+    }
+
+    #[test]
+    fn transactions_behind_a_gap_are_limited_per_sender_and_in_all() {
+        let mut pool = Mempool::with_limits(Limits {
+            max_count: 100,
+            max_per_sender: 10,
+            ..small_limits()
+        });
+        // Alice's next nonce is 0: nonces 5 and 6 are behind a gap.
+        pool.insert(tx("alice", 5, 1), RICH).expect("first future");
+        pool.insert(tx("alice", 6, 1), RICH).expect("second future");
+        assert_eq!(
+            pool.insert(tx("alice", 7, 1), RICH),
+            Err(MempoolError::TooManyFuture(2, 0))
+        );
+        // Consecutive nonces from the account's next one are never limited as future.
+        for n in 0..3 {
+            pool.insert(tx("alice", n, 1), RICH).expect("executable");
+        }
+        assert_eq!(pool.future_len(), 2);
+        pool.insert(tx("bob", 9, 1), RICH)
+            .expect("bob's first future");
+        assert_eq!(
+            pool.insert(tx("charlie", 9, 1), RICH),
+            Err(MempoolError::FutureFull(0)),
+            "the pool-wide future bound"
+        );
+        // Filling alice's gap (3, 4) makes 5 and 6 executable and frees future room.
+        pool.insert(tx("alice", 3, 1), RICH).expect("gap");
+        assert_eq!(pool.future_len(), 3);
+        pool.insert(tx("alice", 4, 1), RICH).expect("gap closed");
+        assert_eq!(pool.future_len(), 1, "only bob's is behind a gap now");
+        pool.insert(tx("charlie", 9, 1), RICH).expect("room again");
+        // Once blocks include alice's run, pruning recounts.
+        pool.prune(
+            |who| {
+                if *who == Keypair::dev("bob").account() {
+                    9
+                } else {
+                    0
+                }
+            },
+            1,
+        );
+        assert_eq!(
+            pool.future_len(),
+            1,
+            "bob's is executable now, charlie's is not"
+        );
+    }
+
+    #[test]
+    fn a_sender_must_afford_all_its_pooled_transactions_together() {
+        let mut pool = Mempool::new();
+        let alice = Keypair::dev("alice");
+        let funds = SenderState {
+            nonce: 0,
+            free: 100 * PHA,
+        };
+        pool.insert(transfer(&alice, 0, PHA, 60 * PHA), funds)
+            .expect("61 of 100");
+        assert_eq!(
+            pool.insert(transfer(&alice, 1, PHA, 39 * PHA), funds),
+            Err(MempoolError::CannotAfford {
+                needed: 101 * PHA,
+                free: 100 * PHA
+            }),
+            "each alone is affordable, both together are not"
+        );
+        pool.insert(transfer(&alice, 1, PHA, 38 * PHA), funds)
+            .expect("exactly 100");
+        // A replacement counts instead of the transaction it replaces.
+        pool.insert(transfer(&alice, 1, 2 * PHA, 37 * PHA), funds)
+            .expect("replacing within the balance");
+        assert_eq!(pool.len(), 2);
+    }
+
+    #[test]
+    fn a_full_pool_evicts_the_lowest_fee_per_byte_and_its_successors() {
+        let mut pool = Mempool::with_limits(small_limits());
+        // Eight cheap transactions fill the pool: four senders, two nonces each.
+        for who in ["alice", "bob", "charlie", "dave"] {
+            for n in 0..2 {
+                pool.insert(tx(who, n, 10 + n as u128), RICH).expect("fits");
+            }
+        }
+        assert_eq!(pool.len(), 8);
+        // Paying no more per byte than the cheapest: refused.
+        let refused = pool.insert(tx("eve", 0, 10), RICH);
+        assert!(
+            matches!(refused, Err(MempoolError::FeeTooLow { .. })),
+            "{refused:?}"
+        );
+        // Paying more: evicts the cheapest (alice's nonce 0, fee 10, first by hash order among
+        // equals) together with everything after it from the same sender.
+        let rich = tx("eve", 0, 1_000);
+        pool.insert(rich.clone(), RICH).expect("evicts");
+        assert!(pool.contains(&rich.hash()));
+        assert_eq!(
+            pool.len(),
+            8 - 2 + 1,
+            "one fee-10 tx and its successor left"
+        );
+        let left: Vec<(AccountId, u64)> = pool
+            .ready(|_| 0, 100)
+            .iter()
+            .map(|t| (t.tx.signer, t.tx.nonce))
+            .collect();
+        assert_eq!(left[0], (Keypair::dev("eve").account(), 0), "best first");
+        for (sender, nonce) in &left {
+            if *nonce == 1 {
+                assert!(
+                    left.contains(&(*sender, 0)),
+                    "no sender is left with a gap after eviction"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_byte_bound_holds() {
+        let limits = Limits {
+            max_bytes: 1_000,
+            ..Limits::default()
+        };
+        let mut pool = Mempool::with_limits(limits);
+        let mut admitted = 0;
+        for n in 0..20 {
+            if pool.insert(tx("alice", n, 1), RICH).is_ok() {
+                admitted += 1;
+            }
+            assert!(pool.bytes() <= 1_000);
+        }
+        assert!(admitted > 0 && admitted < 20, "admitted {admitted}");
+    }
+
+    /// The flood: many funded accounts fill the pool with future-nonce and low-fee
+    /// transactions. A normal transfer paying an ordinary fee still gets in, and is the first
+    /// thing the next block takes.
+    #[test]
+    fn a_flood_does_not_keep_a_normal_transfer_out() {
+        let limits = Limits {
+            max_count: 500,
+            max_future_total: 100,
+            ..Limits::default()
+        };
+        let mut pool = Mempool::with_limits(limits);
+        let spammers: Vec<Keypair> = (0..300u32)
+            .map(|i| Keypair::dev(&format!("spammer{i}")))
+            .collect();
+        let mut refused = 0;
+        for key in &spammers {
+            // A low-fee executable transaction and a couple of future ones each.
+            for nonce in [0, 50, 51] {
+                if pool.insert(transfer(key, nonce, 1, 1), RICH).is_err() {
+                    refused += 1;
+                }
+            }
+        }
+        assert!(pool.len() <= 500 && pool.future_len() <= 100);
+        assert!(refused > 0, "the flood hit the bounds");
+        let normal = tx("alice", 0, PHA / 1000);
+        pool.insert(normal.clone(), RICH)
+            .expect("a normal fee gets in");
+        let next_block = pool.ready(|_| 0, 10);
+        assert_eq!(next_block[0].hash(), normal.hash());
     }
 }

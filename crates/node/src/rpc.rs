@@ -1,7 +1,7 @@
 //! JSON-RPC 2.0 over HTTP and WebSocket (one port, both protocols).
 //!
 //! Methods (all under `phalanx_`): `status`, `submitTransaction`, `account`, `block`, `rawBlock`
-//! (SCALE block and certificate, for light clients), `workers`,
+//! (SCALE block and certificate, for light clients), `validatorSet`, `workers`,
 //! `finalizedHead`, `transaction`, `stateProof`, `storage`, `chainParams`, `proposals`,
 //! `proposal`, `treasury`, `faults`, `genesis`; and the WebSocket-only subscription
 //! `subscribeFinalized` (notifications `phalanx_finalized`, unsubscribe
@@ -170,8 +170,11 @@ fn submit_error(e: SubmitError) -> ErrorObjectOwned {
             let reason = match m {
                 MempoolError::AlreadyKnown(_) => "already_known",
                 MempoolError::NonceTaken(_) => "nonce_taken",
-                MempoolError::Full => "mempool_full",
-                MempoolError::SenderFull => "sender_full",
+                MempoolError::FeeTooLow { .. } => "fee_too_low",
+                MempoolError::SenderFull(_) => "sender_full",
+                MempoolError::TooManyFuture(..) => "too_many_future",
+                MempoolError::FutureFull(_) => "future_full",
+                MempoolError::CannotAfford { .. } => "cannot_afford",
             };
             error(codes::MEMPOOL_REFUSED, e.to_string(), reason)
         }
@@ -446,6 +449,23 @@ pub fn module(chain: Chain) -> Result<RpcModule<Chain>, jsonrpsee::core::Registe
             "height": height,
             "block": hex0x(&stored.block.encode()),
             "certificate": hex0x(&stored.certificate),
+        }))
+    })?;
+
+    module.register_blocking_method("phalanx_validatorSet", |params, chain, _| -> Answer {
+        let args = Args::parse(&params, &["epoch"])?;
+        let epoch: u64 = args.required(0, "an epoch number (a non-negative integer)")?;
+        let set = chain.validator_set(epoch).ok_or_else(|| {
+            not_found(format!(
+                "this node has no validator set for epoch {epoch}: it starts once the \
+                 previous epoch's last block is finalized"
+            ))
+        })?;
+        Ok(json!({
+            "epoch": set.epoch,
+            "height": set.height,
+            "validators": set.validators.iter().map(|key| hex0x(key)).collect::<Vec<_>>(),
+            "proof": hex0x(&set.proof.encode()),
         }))
     })?;
 

@@ -25,6 +25,68 @@ const SNAPSHOT_MAGIC: [u8; 4] = *b"PHXS";
 /// Largest stored entry (a block plus certificate plus outcome).
 const MAX_ENTRY: usize = 64 << 20;
 
+/// `magic ‖ len ‖ payload ‖ checksum`.
+fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(payload.len() + 16);
+    frame.extend_from_slice(&MAGIC);
+    frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    frame.extend_from_slice(payload);
+    frame.extend_from_slice(&checksum(payload));
+    frame
+}
+
+/// Opens `epochs.log`, cutting a torn tail. Entries are small and few (one per epoch), so they
+/// are all held in memory.
+fn open_epochs(dir: &Path) -> Result<(File, std::collections::BTreeMap<u64, ValidatorSetProof>)> {
+    let path = dir.join("epochs.log");
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(io(&path))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(io(&path))?;
+    let mut epochs = std::collections::BTreeMap::new();
+    let mut offset = 0usize;
+    while let Some(len) = frame_at(&bytes, offset) {
+        let payload = &bytes[offset + 8..offset + 8 + len];
+        let set: ValidatorSetProof =
+            decode_strict(payload, MAX_ENTRY).map_err(|e| StoreError::Corrupt {
+                height: epochs.len() as u64,
+                reason: format!("epochs.log: {e}"),
+            })?;
+        epochs.insert(set.epoch, set);
+        offset += len + 16;
+    }
+    if offset < bytes.len() {
+        tracing::warn!(
+            kept = epochs.len(),
+            "epochs.log had a torn tail; cutting it off"
+        );
+        file.set_len(offset as u64).map_err(io(&path))?;
+        file.sync_all().map_err(io(&path))?;
+    }
+    Ok((file, epochs))
+}
+
+/// Length of the payload of the whole, checksummed entry starting at `offset`, if there is one.
+fn frame_at(bytes: &[u8], offset: usize) -> Option<usize> {
+    let header = bytes.get(offset..offset.checked_add(8)?)?;
+    if header[..4] != MAGIC {
+        return None;
+    }
+    let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
+    if len > MAX_ENTRY {
+        return None;
+    }
+    let start = offset + 8;
+    let payload = bytes.get(start..start + len)?;
+    let sum = bytes.get(start + len..start + len + 8)?;
+    (sum == checksum(payload)).then_some(len)
+}
+
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -43,6 +105,20 @@ pub enum StoreError {
         height: u64,
         /// Why.
         reason: String,
+    },
+    /// The block log is damaged before its end (not a torn last write).
+    #[error(
+        "the block log {path} is corrupt at byte {offset} (height {height}) and has intact \
+         entries after it; this is disk damage, not an interrupted write. Restore the data \
+         directory from a backup, or move it aside and let the node resync from its peers"
+    )]
+    CorruptLog {
+        /// The log file.
+        path: PathBuf,
+        /// Byte offset of the first bad entry.
+        offset: u64,
+        /// Height the bad entry would have held.
+        height: u64,
     },
     /// A block was appended out of order.
     #[error("block {got} appended after {have}: finalized blocks must be stored in order")]
@@ -68,6 +144,45 @@ pub struct StoredBlock {
     pub outcome: BlockOutcome,
 }
 
+/// An epoch's validator set with its proof against the state of the block before the epoch (the
+/// genesis block for epoch 0, else the previous epoch's last block), so a light client can move
+/// to the epoch's set (`phalanx_validatorSet`).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct ValidatorSetProof {
+    /// The epoch the set certifies.
+    pub epoch: u64,
+    /// Height of the block whose state holds the set.
+    pub height: u64,
+    /// The validators' ed25519 keys, as the state stores them.
+    pub validators: Vec<[u8; 32]>,
+    /// Proof of `system/validators` against that block's state root.
+    pub proof: phalanx_state::Proof,
+}
+
+/// Where one stored block lies in the block log.
+#[derive(Clone, Debug)]
+pub struct Location {
+    path: PathBuf,
+    height: u64,
+    offset: u64,
+    len: u32,
+}
+
+impl Location {
+    /// Reads and decodes the entry.
+    pub fn read(&self) -> Result<StoredBlock> {
+        let path = &self.path;
+        let mut file = File::open(path).map_err(io(path))?;
+        file.seek(SeekFrom::Start(self.offset)).map_err(io(path))?;
+        let mut payload = vec![0u8; self.len as usize];
+        file.read_exact(&mut payload).map_err(io(path))?;
+        decode_strict(&payload, MAX_ENTRY).map_err(|e| StoreError::Corrupt {
+            height: self.height,
+            reason: e.to_string(),
+        })
+    }
+}
+
 /// A state snapshot as loaded from disk.
 #[derive(Debug)]
 pub struct Snapshot {
@@ -86,6 +201,9 @@ pub struct Store {
     log: File,
     /// Byte offset and length of each height's payload; index = height.
     index: Vec<(u64, u32)>,
+    /// `epochs.log`: one [`ValidatorSetProof`] per epoch, framed like the block log.
+    epochs_log: File,
+    epochs: std::collections::BTreeMap<u64, ValidatorSetProof>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -118,25 +236,23 @@ impl Store {
         log.read_to_end(&mut bytes).map_err(io(&path))?;
         let mut index = Vec::new();
         let mut offset = 0usize;
-        while let Some(header) = bytes.get(offset..offset + 8) {
-            if header[..4] != MAGIC {
-                break;
-            }
-            let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
-            let start = offset + 8;
-            let Some(payload) = bytes.get(start..start + len) else {
-                break;
-            };
-            let Some(sum) = bytes.get(start + len..start + len + 8) else {
-                break;
-            };
-            if sum != checksum(payload) {
-                break;
-            }
-            index.push((start as u64, len as u32));
-            offset = start + len + 8;
+        while let Some(len) = frame_at(&bytes, offset) {
+            index.push(((offset + 8) as u64, len as u32));
+            offset += len + 16;
         }
         if offset < bytes.len() {
+            // A crash mid-append leaves at most the one entry being written, at the end. A whole
+            // entry after the bad bytes means the log was damaged in the middle: cutting there
+            // would silently forget finalized blocks, so refuse to start instead.
+            let intact_after = (offset + 1..bytes.len())
+                .any(|at| bytes[at..].starts_with(&MAGIC) && frame_at(&bytes, at).is_some());
+            if intact_after {
+                return Err(StoreError::CorruptLog {
+                    path,
+                    offset: offset as u64,
+                    height: index.len() as u64,
+                });
+            }
             tracing::warn!(
                 kept = index.len(),
                 cut_bytes = bytes.len() - offset,
@@ -146,11 +262,34 @@ impl Store {
             log.sync_all().map_err(io(&path))?;
         }
         log.seek(SeekFrom::End(0)).map_err(io(&path))?;
+        let (epochs_log, epochs) = open_epochs(dir)?;
         Ok(Store {
             dir: dir.to_path_buf(),
             log,
             index,
+            epochs_log,
+            epochs,
         })
+    }
+
+    /// The validator set of `epoch` with its proof, if recorded.
+    pub fn validator_set(&self, epoch: u64) -> Option<&ValidatorSetProof> {
+        self.epochs.get(&epoch)
+    }
+
+    /// Records an epoch's validator set and syncs it; an epoch already recorded is ignored.
+    pub fn record_validator_set(&mut self, set: ValidatorSetProof) -> Result<()> {
+        if self.epochs.contains_key(&set.epoch) {
+            return Ok(());
+        }
+        let path = self.dir.join("epochs.log");
+        self.epochs_log.seek(SeekFrom::End(0)).map_err(io(&path))?;
+        self.epochs_log
+            .write_all(&frame(&set.encode()))
+            .map_err(io(&path))?;
+        self.epochs_log.sync_data().map_err(io(&path))?;
+        self.epochs.insert(set.epoch, set);
+        Ok(())
     }
 
     /// Number of stored heights (the next height to append).
@@ -175,12 +314,7 @@ impl Store {
         let payload = entry.encode();
         let path = self.dir.join("blocks.log");
         let start = self.log.seek(SeekFrom::End(0)).map_err(io(&path))?;
-        let mut frame = Vec::with_capacity(payload.len() + 16);
-        frame.extend_from_slice(&MAGIC);
-        frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        frame.extend_from_slice(&payload);
-        frame.extend_from_slice(&checksum(&payload));
-        self.log.write_all(&frame).map_err(io(&path))?;
+        self.log.write_all(&frame(&payload)).map_err(io(&path))?;
         self.log.sync_data().map_err(io(&path))?;
         self.index.push((start + 8, payload.len() as u32));
         Ok(())
@@ -188,20 +322,22 @@ impl Store {
 
     /// The stored block at `height`.
     pub fn get(&self, height: u64) -> Result<Option<StoredBlock>> {
-        let Some(&(offset, len)) = self.index.get(height as usize) else {
-            return Ok(None);
-        };
-        let path = self.dir.join("blocks.log");
-        let mut file = File::open(&path).map_err(io(&path))?;
-        file.seek(SeekFrom::Start(offset)).map_err(io(&path))?;
-        let mut payload = vec![0u8; len as usize];
-        file.read_exact(&mut payload).map_err(io(&path))?;
-        decode_strict(&payload, MAX_ENTRY)
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt {
-                height,
-                reason: e.to_string(),
-            })
+        match self.locate(height) {
+            Some(location) => location.read().map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Where the entry for `height` lies, to read it later without holding the store (entries
+    /// are never rewritten once appended).
+    pub fn locate(&self, height: u64) -> Option<Location> {
+        let &(offset, len) = self.index.get(usize::try_from(height).ok()?)?;
+        Some(Location {
+            path: self.dir.join("blocks.log"),
+            height,
+            offset,
+            len,
+        })
     }
 
     /// Writes a snapshot atomically (temporary file, fsync, rename).
@@ -300,6 +436,43 @@ mod tests {
         store.append(&entry(5)).expect("append after the cut");
         let store = Store::open(dir.path()).expect("reopen again");
         assert_eq!(store.len(), 6);
+    }
+
+    #[test]
+    fn a_damaged_entry_in_the_middle_refuses_to_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(dir.path()).expect("open");
+        for h in 0..5 {
+            store.append(&entry(h)).expect("append");
+        }
+        let (second_offset, _) = store.index[2];
+        drop(store);
+        let path = dir.path().join("blocks.log");
+        let original = std::fs::read(&path).expect("read");
+        // A flipped payload byte and a clobbered length, each in entry 2 of 5.
+        for damage in [second_offset as usize + 3, second_offset as usize - 2] {
+            let mut bytes = original.clone();
+            bytes[damage] ^= 0x5a;
+            std::fs::write(&path, &bytes).expect("write");
+            match Store::open(dir.path()) {
+                Err(StoreError::CorruptLog { height, .. }) => assert_eq!(height, 2),
+                other => panic!("damage at byte {damage} opened as {other:?}"),
+            }
+            assert_eq!(
+                std::fs::read(&path).expect("read"),
+                bytes,
+                "nothing was cut off a damaged log"
+            );
+        }
+        let message = {
+            let mut bytes = original.clone();
+            bytes[second_offset as usize + 3] ^= 0x5a;
+            std::fs::write(&path, &bytes).expect("write");
+            Store::open(dir.path()).expect_err("refused").to_string()
+        };
+        assert!(message.contains("corrupt at byte"), "{message}");
+        std::fs::write(&path, &original).expect("restore");
+        assert_eq!(Store::open(dir.path()).expect("whole again").len(), 5);
     }
 
     #[test]

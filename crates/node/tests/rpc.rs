@@ -60,7 +60,7 @@ fn produce(chain: &Chain) {
     let block = chain
         .build(&head, head.header.timestamp_ms + 500)
         .expect("builds");
-    chain.finalize(block, vec![]);
+    chain.finalize(block, vec![]).expect("finalizes");
 }
 
 fn rpc_error(result: Result<Value, jsonrpsee::core::ClientError>) -> (i32, String, String) {
@@ -851,6 +851,7 @@ fn handlers_that_read_disk_or_work_run_on_the_blocking_pool() {
         "phalanx_submitTransaction",
         "phalanx_block",
         "phalanx_rawBlock",
+        "phalanx_validatorSet",
         "phalanx_transaction",
         "phalanx_stateProof",
         "phalanx_storage",

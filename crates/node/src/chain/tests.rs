@@ -10,8 +10,13 @@ struct Node {
     _dir: Option<tempfile::TempDir>,
 }
 
+/// The one validator's key (the chain tests run no consensus, but genesis names a set).
+fn validator_key() -> [u8; 32] {
+    Keypair::dev("validator").account().0
+}
+
 fn genesis() -> GenesisConfig {
-    GenesisConfig::dev(vec![hex::encode([7u8; 32])], T0)
+    GenesisConfig::dev(vec![hex::encode(validator_key())], T0)
 }
 
 fn clock() -> (Clock, Arc<AtomicU64>) {
@@ -66,7 +71,9 @@ fn produce(chain: &Chain) -> Block {
     let block = chain
         .build(&head, head.header.timestamp_ms + 500)
         .expect("builds on the head");
-    chain.finalize(block.clone(), vec![1, 2, 3]);
+    chain
+        .finalize(block.clone(), vec![1, 2, 3])
+        .expect("finalizes");
     assert_eq!(chain.head().hash(), block.hash());
     phalanx_runtime::invariants::check(&chain.head_state()).expect("invariants hold");
     block
@@ -84,8 +91,12 @@ fn a_block_built_by_one_node_verifies_and_finalizes_on_another() {
     let block = a.chain.build(&genesis, T0 + 500).expect("built");
     assert_eq!(block.transactions.len(), 3);
     assert!(b.chain.check(&genesis, &block), "the other node accepts it");
-    b.chain.finalize(block.clone(), vec![]);
-    a.chain.finalize(block.clone(), vec![]);
+    b.chain
+        .finalize(block.clone(), vec![])
+        .expect("b finalizes");
+    a.chain
+        .finalize(block.clone(), vec![])
+        .expect("a finalizes");
     assert_eq!(a.chain.head_state().root(), b.chain.head_state().root());
     assert_eq!(free(&b.chain, "bob"), 1_000_003 * PHA);
     assert_eq!(
@@ -310,7 +321,9 @@ fn forks_keep_separate_states_and_only_the_finalized_one_stays() {
     };
     assert!(chain.check(&genesis, &empty_fork));
     assert_ne!(with_tx.hash(), empty_fork.hash());
-    chain.finalize(empty_fork.clone(), vec![]);
+    chain
+        .finalize(empty_fork.clone(), vec![])
+        .expect("the fork finalizes");
     assert_eq!(chain.head().hash(), empty_fork.hash());
     assert_eq!(free(chain, "bob"), 1_000_000 * PHA);
     // The transaction is still pooled and lands in the next block.
@@ -326,7 +339,171 @@ fn a_finalized_block_that_does_not_execute_halts_the_node() {
     let genesis = n.chain.head();
     let mut bad = n.chain.build(&genesis, T0 + 500).expect("built");
     bad.header.state_root = Hash::of(b"wrong");
-    n.chain.finalize(bad, vec![]);
+    assert!(matches!(
+        n.chain.finalize(bad, vec![]),
+        Err(FinalizeError::Halted(_))
+    ));
     assert!(n.chain.halted().is_some());
     assert_eq!(n.chain.height(), 0, "the head did not move");
+}
+
+/// The attack: a peer pairs a header this node already executed (so its post-state is cached
+/// by header hash) with other transactions. Neither verification nor finalization may take the
+/// cached result for the forged body, and finalization must refuse the bytes without halting,
+/// so the honest body can still be applied.
+#[test]
+fn a_header_with_a_swapped_body_is_refused_and_never_halts_the_node() {
+    let n = node();
+    let chain = &n.chain;
+    for nonce in 0..2 {
+        chain
+            .submit_tx(transfer(chain, "alice", "bob", nonce, PHA))
+            .expect("admitted");
+    }
+    let genesis = chain.head();
+    let honest = chain.build(&genesis, T0 + 500).expect("built");
+    assert_eq!(honest.transactions.len(), 2);
+    assert!(
+        chain.check(&genesis, &honest),
+        "executed, so its state is cached"
+    );
+
+    // Same header, other transactions: drop one, or replace one with a different transfer.
+    let mut dropped = honest.clone();
+    dropped.transactions.pop();
+    let mut replaced = honest.clone();
+    replaced.transactions[1] = transfer(chain, "alice", "charlie", 1, 7 * PHA);
+    for forged in [dropped, replaced] {
+        assert_eq!(forged.hash(), honest.hash(), "the header is the honest one");
+        assert!(!forged.tx_root_matches());
+        assert!(!chain.check(&genesis, &forged), "verification refuses it");
+        assert_eq!(
+            chain.finalize(forged.clone(), vec![]),
+            Err(FinalizeError::BadBody(1))
+        );
+        assert_eq!(chain.halted(), None, "bad bytes never halt the node");
+        assert_eq!(chain.height(), 0);
+        // Consensus never even sees such bytes: they do not decode as a block.
+        use crate::consensus::ChainBlock as _;
+        assert!(Block::from_bytes(&forged.encode()).is_none());
+    }
+    chain
+        .finalize(honest.clone(), vec![])
+        .expect("the honest block applies");
+    let stored = chain.block(1).expect("readable").expect("stored");
+    assert_eq!(stored.block, honest, "the honest body is what was stored");
+    assert_eq!(free(chain, "bob"), 1_000_002 * PHA);
+}
+
+#[test]
+fn a_batch_is_verified_in_parallel_and_each_transaction_answered() {
+    let n = node();
+    let chain = &n.chain;
+    let mut txs: Vec<SignedTransaction> = (0..40)
+        .map(|nonce| transfer(chain, "alice", "bob", nonce, PHA))
+        .collect();
+    // The last one is forged (a forged one in the middle would leave the rest behind a gap).
+    txs[39].signature[0] ^= 1;
+    let results = chain.submit_batch(txs.clone());
+    assert_eq!(results.len(), 40);
+    for (index, result) in results.iter().enumerate() {
+        if index == 39 {
+            assert!(matches!(
+                result,
+                Err(SubmitError::Invalid(TxError::BadSignature))
+            ));
+        } else {
+            assert_eq!(result.as_ref().ok(), Some(&txs[index].hash()));
+        }
+    }
+    assert_eq!(chain.mempool_len(), 39);
+    let gossip = chain.take_gossip(usize::MAX);
+    assert_eq!(
+        gossip.len(),
+        39,
+        "every admitted client transaction is gossiped"
+    );
+    assert!(chain.take_gossip(usize::MAX).is_empty(), "once");
+}
+
+#[test]
+fn gossip_admits_a_peers_transactions_and_refuses_forged_or_malformed_batches() {
+    let (a, b) = (node(), node());
+    for nonce in 0..3 {
+        a.chain
+            .submit_tx(transfer(&a.chain, "alice", "bob", nonce, PHA))
+            .expect("admitted");
+    }
+    let batch = a.chain.take_gossip(1 << 20).encode();
+    assert!(b.chain.admit_gossip(&batch));
+    assert_eq!(b.chain.mempool_len(), 3);
+    assert!(
+        b.chain.take_gossip(usize::MAX).is_empty(),
+        "gossiped transactions are not gossiped again"
+    );
+    assert!(
+        b.chain.admit_gossip(&batch),
+        "known transactions are no fault"
+    );
+
+    let mut forged = transfer(&a.chain, "charlie", "bob", 0, PHA);
+    forged.signature[5] ^= 0x10;
+    let honest = transfer(&a.chain, "dave", "bob", 0, PHA);
+    let bad_batch = vec![honest.encode(), forged.encode()].encode();
+    assert!(
+        !b.chain.admit_gossip(&bad_batch),
+        "a forged signature blocks the peer"
+    );
+    assert!(
+        !b.chain.admit_gossip(&[0xff, 0x01]),
+        "undecodable bytes block the peer"
+    );
+    let mut trailing = batch.clone();
+    trailing.push(0);
+    assert!(!b.chain.admit_gossip(&trailing));
+    assert_eq!(
+        b.chain.mempool_len(),
+        3,
+        "nothing of a refused batch was pooled"
+    );
+}
+
+#[test]
+fn each_epochs_validator_set_is_recorded_with_a_proof() {
+    use phalanx_light_client::{last_height_of, VALIDATORS_KEY};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chain = open_at(dir.path());
+    let genesis_set = chain.validator_set(0).expect("epoch 0 from genesis");
+    assert_eq!(genesis_set.height, 0);
+    assert_eq!(genesis_set.validators, vec![validator_key()]);
+    genesis_set
+        .proof
+        .verify(
+            &chain.genesis_block().header.state_root,
+            VALIDATORS_KEY,
+            Some(&genesis_set.validators.encode()),
+        )
+        .expect("the light client's key and encoding are the runtime's");
+    assert!(chain.validator_set(1).is_none());
+    while chain.height() < last_height_of(0) {
+        produce(&chain);
+    }
+    let boundary = chain.head();
+    let next = chain.validator_set(1).expect("recorded at the boundary");
+    assert_eq!(next.height, boundary.height());
+    next.proof
+        .verify(
+            &boundary.header.state_root,
+            VALIDATORS_KEY,
+            Some(&next.validators.encode()),
+        )
+        .expect("proven against the boundary block");
+    assert_eq!(
+        phalanx_light_client::EPOCH_LENGTH,
+        phalanx_runtime::system::EPOCH_LENGTH
+    );
+    // Recorded durably: a restart serves the same sets.
+    drop(chain);
+    let reopened = open_at(dir.path());
+    assert_eq!(reopened.validator_set(1), Some(next));
 }

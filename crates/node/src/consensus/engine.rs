@@ -82,6 +82,13 @@ pub const CERTIFICATE_RESOLVER: u64 = 2;
 pub const BLOCKS: u64 = 3;
 /// p2p channel on which marshal fetches missing blocks and finalizations.
 pub const BACKFILL: u64 = 4;
+/// p2p channel on which validators gossip the transactions their clients submitted.
+pub const TRANSACTIONS: u64 = 5;
+
+/// How often a validator sends the transactions it admitted since the last time.
+const GOSSIP_INTERVAL: Duration = Duration::from_millis(50);
+/// Largest batch of gossiped transactions in one message.
+pub const MAX_GOSSIP_BYTES: usize = 1 << 20;
 
 /// Per-peer rate limit of every consensus channel.
 pub fn channel_quota() -> Quota {
@@ -227,6 +234,8 @@ pub struct Channels<S, R> {
     pub blocks: (S, R),
     /// [`BACKFILL`].
     pub backfill: (S, R),
+    /// [`TRANSACTIONS`].
+    pub transactions: (S, R),
 }
 
 /// The validator set of every epoch this node has seen, as marshal's certificate provider: a
@@ -402,36 +411,6 @@ where
         "consensus storage opened"
     );
 
-    // The epoch of the next block the chain needs, its set and its genesis (the boundary block
-    // of the previous epoch, or the chain's genesis).
-    let first_epoch = epocher
-        .containing(Height::new(applied.saturating_add(1)))
-        .map(|info| info.epoch().get())
-        .ok_or(Error::InvalidConfig("height outside every epoch"))?;
-    let first = if first_epoch == 0 {
-        Transition {
-            epoch: 0,
-            validators: Some(config.validators.clone()),
-            boundary: genesis_digest,
-        }
-    } else {
-        let boundary = epocher
-            .last(Epoch::new(first_epoch - 1))
-            .ok_or(Error::InvalidConfig("height outside every epoch"))?;
-        let block: Digested<BlockOf<A>> =
-            marshal_mailbox.get_block(boundary).await.ok_or_else(|| {
-                Error::Storage(format!(
-                    "the boundary block {} is missing from consensus storage",
-                    boundary.get()
-                ))
-            })?;
-        Transition {
-            epoch: first_epoch,
-            validators: application.next_validators(),
-            boundary: block.digest(),
-        }
-    };
-
     // Block broadcast and backfill.
     let (broadcast, buffer) = buffered::Engine::<_, _, BlockOf<A>, _, _>::new(
         context.child("broadcast"),
@@ -480,7 +459,33 @@ where
             )
         }
     });
+    // Marshal must be running before anything waits on its mailbox: requests only queue up
+    // until the actor starts, so asking it for a block first would wait forever (a node
+    // restarted past the first epoch boundary used to hang exactly there).
     let marshal_handle = marshal_actor.start(finalized_reporter, buffer, resolver);
+
+    // The epoch of the next block the chain needs, its set and its genesis (the boundary block
+    // of the previous epoch, or the chain's genesis).
+    let first_epoch = epocher
+        .containing(Height::new(applied.saturating_add(1)))
+        .map(|info| info.epoch().get())
+        .ok_or(Error::InvalidConfig("height outside every epoch"))?;
+    let first = if first_epoch == 0 {
+        Transition {
+            epoch: 0,
+            validators: Some(config.validators.clone()),
+            boundary: genesis_digest,
+        }
+    } else {
+        let boundary = epocher
+            .last(Epoch::new(first_epoch - 1))
+            .ok_or(Error::InvalidConfig("height outside every epoch"))?;
+        Transition {
+            epoch: first_epoch,
+            validators: application.next_validators(),
+            boundary: boundary_digest(&application, &marshal_mailbox, boundary).await?,
+        }
+    };
 
     // The simplex channels are multiplexed by epoch, so each epoch's instance has its own.
     let (votes_mux, votes, backup) = Muxer::builder(
@@ -513,6 +518,8 @@ where
         marshal_mailbox.clone(),
         epocher.clone(),
     );
+    let epochs_application = application.clone();
+    let gossip_blocker = blocker.clone();
     let epochs = Epochs {
         config: config.clone(),
         application,
@@ -534,16 +541,92 @@ where
         .spawn(move |context| epochs.run(context, first, transitions_rx, backup));
     info!(validator = %public_key, epoch = first_epoch, "consensus started");
 
+    let gossip_handle = context.child("gossip").spawn({
+        let application = epochs_application;
+        move |context| gossip(context, application, channels.transactions, gossip_blocker)
+    });
+
     // Run until any component stops (or the runtime stops them all).
     let (_, stopped, _) = select_all([
         Box::pin(orchestrator_handle),
         Box::pin(marshal_handle),
         Box::pin(broadcast_handle),
         Box::pin(delivery_handle),
+        Box::pin(gossip_handle),
     ])
     .await;
     info!(validator = %public_key, component = stopped, "consensus stopped");
     Ok(())
+}
+
+/// The digest of the finalized block at `boundary`: from the chain's own durable log first
+/// (marshal's archive makes no durability promise across an unclean stop), else from marshal.
+async fn boundary_digest<A: Application>(
+    application: &A,
+    marshal: &MarshalOf<A>,
+    boundary: Height,
+) -> Result<Digest> {
+    if let Some(hash) = application.finalized_hash(boundary.get()) {
+        return Ok(super::digest_of(&hash));
+    }
+    let block: Digested<BlockOf<A>> = marshal.get_block(boundary).await.ok_or_else(|| {
+        Error::Storage(format!(
+            "the boundary block {} is missing from the chain and from consensus storage",
+            boundary.get()
+        ))
+    })?;
+    Ok(block.digest())
+}
+
+/// Gossips the transactions this node's clients submitted to every peer, and admits what peers
+/// gossip (blocking a peer that sends undecodable bytes or forged signatures).
+async fn gossip<E, A, S, R, B>(
+    context: E,
+    application: A,
+    (mut sender, mut receiver): (S, R),
+    mut blocker: B,
+) where
+    E: Spawner + Clock,
+    A: Application,
+    S: Sender<PublicKey = PublicKey>,
+    R: Receiver<PublicKey = PublicKey>,
+    B: Blocker<PublicKey = PublicKey>,
+{
+    let mut next_flush = context.current() + GOSSIP_INTERVAL;
+    loop {
+        let flush = context.sleep_until(next_flush);
+        match select(Box::pin(receiver.recv()), Box::pin(flush)).await {
+            Either::Left((Ok((peer, message)), _)) => {
+                let batch: Vec<u8> = message.into();
+                let application = application.clone();
+                let admitted = context
+                    .child("admit")
+                    .shared(true)
+                    .spawn(move |_| async move { application.admit_gossip(&batch) })
+                    .await;
+                if let Ok(false) = admitted {
+                    warn!(%peer, "peer gossiped malformed or forged transactions; blocking it");
+                    let _ = blocker.block(peer);
+                }
+            }
+            // The network stopped: the node is shutting down.
+            Either::Left((Err(_), _)) => return,
+            Either::Right(((), _)) => {
+                next_flush = context.current() + GOSSIP_INTERVAL;
+                let batch = application.take_gossip(MAX_GOSSIP_BYTES);
+                if !batch.is_empty() {
+                    let message = encode_gossip(&batch);
+                    sender.send(commonware_p2p::Recipients::All, message, false);
+                }
+            }
+        }
+    }
+}
+
+/// A gossip message: a SCALE `Vec<Vec<u8>>` of encoded transactions.
+fn encode_gossip(batch: &[Vec<u8>]) -> Vec<u8> {
+    use parity_scale_codec::Encode as _;
+    batch.encode()
 }
 
 /// Messages of a simplex channel for an epoch this node has no instance for.

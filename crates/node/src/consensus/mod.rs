@@ -148,12 +148,37 @@ pub trait Application: Clone + Send + Sync + 'static {
     /// chain is missing after a crash).
     fn finalized_height(&self) -> u64;
 
+    /// Hash of the finalized block at `height`, if the chain has it durably (`None` lets
+    /// consensus read it from its own storage instead). Consensus asks for the last block of the
+    /// previous epoch when it starts in the middle of the chain.
+    fn finalized_hash(&self, height: u64) -> Option<Hash> {
+        let _ = height;
+        None
+    }
+
     /// The validator set of the epoch after the last finalized block, as the chain's state names
     /// it (read right after the last block of an epoch is applied, and at start). `None` keeps the
     /// current set (the default, for chains without validator-set changes). Must be a function
     /// of the finalized state only, so every node reads the same set.
     fn next_validators(&self) -> Option<Vec<PublicKey>> {
         None
+    }
+
+    /// Transactions this node admitted from its own clients since the last call, encoded, to
+    /// gossip to the other validators (at most about `max_bytes` in all). The default gossips
+    /// nothing.
+    fn take_gossip(&self, max_bytes: usize) -> Vec<Vec<u8>> {
+        let _ = max_bytes;
+        Vec::new()
+    }
+
+    /// Encoded transactions a peer gossiped; they are admitted like a client's but not gossiped
+    /// again (every validator hears every other directly). Returns `false` if the batch holds
+    /// something provably bad (undecodable bytes or a forged signature), so the peer is blocked;
+    /// a transaction that is merely stale or known is not the peer's fault.
+    fn admit_gossip(&self, batch: &[u8]) -> bool {
+        let _ = batch;
+        true
     }
 
     /// Consensus observed provable misbehaviour of a validator (already verified and logged).

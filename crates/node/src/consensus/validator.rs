@@ -65,7 +65,9 @@ pub struct ValidatorConfig {
     /// Accept peers on private/loopback addresses and use fast local dial settings (dev and
     /// single-machine networks). Disable on public networks.
     pub local_network: bool,
-    /// Signature namespace; [`NAMESPACE`] on the Phalanx network.
+    /// Base of the signature namespace; [`NAMESPACE`] on the Phalanx network. Votes are signed
+    /// under the base followed by the genesis hash
+    /// ([`phalanx_light_client::network_namespace`]).
     pub namespace: Vec<u8>,
 }
 
@@ -123,10 +125,13 @@ pub async fn run_validator<A: Application>(
         .iter()
         .map(|peer| peer.public_key.clone())
         .collect();
+    // Votes are signed for this network only: the base namespace plus the genesis hash.
+    let genesis = super::ChainBlock::block_hash(&application.genesis());
+    let namespace = phalanx_light_client::namespace_for(&config.namespace, &genesis);
     let engine_config = EngineConfig {
         signer: config.signer.clone(),
         validators: keys,
-        namespace: config.namespace.clone(),
+        namespace,
         partition_prefix: "phalanx".into(),
         timeouts: config.timeouts,
         max_block_bytes: config.max_block_bytes,
@@ -144,7 +149,7 @@ pub async fn run_validator<A: Application>(
         },
         cups::Version::V1,
     );
-    let p2p_namespace = [config.namespace.as_slice(), P2P_SUFFIX].concat();
+    let p2p_namespace = [engine_config.namespace.as_slice(), P2P_SUFFIX].concat();
     let max_peers = NonZeroUsize::new(config.validators.len()).ok_or(Error::InvalidValidatorSet)?;
     let max_message_size = engine_config.max_message_size();
     let p2p_config = if config.local_network {
@@ -182,6 +187,7 @@ pub async fn run_validator<A: Application>(
         certificate_resolver: network.register(engine::CERTIFICATE_RESOLVER, channel_quota()),
         blocks: network.register(engine::BLOCKS, channel_quota()),
         backfill: network.register(engine::BACKFILL, channel_quota()),
+        transactions: network.register(engine::TRANSACTIONS, channel_quota()),
     };
     let _network = network.start();
     info!(validator = %me, listen = %config.listen, validators = config.validators.len(), "p2p started");

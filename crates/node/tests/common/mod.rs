@@ -11,13 +11,17 @@ use commonware_cryptography::{ed25519, Sha256, Signer as _};
 use commonware_p2p::{
     simulated::{self, Link, Network, Oracle},
     utils::mux::Muxer,
+    Message, Receiver,
 };
-use commonware_runtime::{deterministic, Handle, Spawner as _, Supervisor as _};
+use commonware_runtime::{deterministic, Handle, IoBuf, Spawner as _, Supervisor as _};
 use commonware_utils::{ordered::Set, probability, NZUsize};
 use phalanx_node::consensus::{
     engine::{self, channel_quota, Channels, EngineConfig},
     Application, PublicKey, Scheme, NAMESPACE,
 };
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The validators' signing keys, in key-seed order (fixed, so every run has the same set).
@@ -82,6 +86,8 @@ impl Harness {
     /// Starts an honest validator running `application`; aborting the returned handle crashes
     /// it. Its consensus storage is named after `index`, so a restart with the same index
     /// resumes from it (`label` must then differ, metric names are unique).
+    // Not every simulation starts validators without tampering.
+    #[allow(dead_code)]
     pub fn start_honest<A: Application>(
         &self,
         context: &deterministic::Context,
@@ -89,6 +95,21 @@ impl Harness {
         index: usize,
         key: ed25519::PrivateKey,
         application: A,
+    ) -> Handle<()> {
+        self.start_honest_with(context, label, index, key, application, None)
+    }
+
+    /// Like [`Self::start_honest`], but every block this validator receives from
+    /// `tamper.from` (broadcast or backfill) first goes through `tamper`, as if that peer served
+    /// altered bytes.
+    pub fn start_honest_with<A: Application>(
+        &self,
+        context: &deterministic::Context,
+        label: &'static str,
+        index: usize,
+        key: ed25519::PrivateKey,
+        application: A,
+        tamper: Option<Tamper>,
     ) -> Handle<()> {
         let oracle = self.oracle.clone();
         let validators = self.validators.clone();
@@ -101,11 +122,21 @@ impl Harness {
                 let control = oracle.control(me.clone());
                 let register = |channel| {
                     let control = control.clone();
+                    let tamper = tamper
+                        .clone()
+                        .filter(|_| channel == engine::BLOCKS || channel == engine::BACKFILL);
                     async move {
-                        control
+                        let (sender, receiver) = control
                             .register(channel, channel_quota())
                             .await
-                            .expect("register channel")
+                            .expect("register channel");
+                        (
+                            sender,
+                            Tampering {
+                                inner: receiver,
+                                tamper,
+                            },
+                        )
                     }
                 };
                 let channels = Channels {
@@ -114,6 +145,7 @@ impl Harness {
                     certificate_resolver: register(engine::CERTIFICATE_RESOLVER).await,
                     blocks: register(engine::BLOCKS).await,
                     backfill: register(engine::BACKFILL).await,
+                    transactions: register(engine::TRANSACTIONS).await,
                 };
                 let mut config = EngineConfig::new(key, validators, format!("validator{index}"));
                 config.max_block_bytes = max_block_bytes;
@@ -160,5 +192,72 @@ impl Harness {
             .start(votes)
             .await;
         })
+    }
+}
+
+/// Alters what one peer sends: each listed 64-byte pattern (a transaction signature) found in a
+/// message from `from` gets one bit flipped. The block keeps its header and length, but its
+/// transactions no longer match the header's transaction root: a peer serving the real header
+/// with another body.
+#[derive(Clone, Debug)]
+pub struct Tamper {
+    /// The peer whose messages are altered.
+    pub from: PublicKey,
+    /// Byte patterns to alter.
+    pub patterns: Arc<Mutex<Vec<[u8; 64]>>>,
+    /// How many messages were altered.
+    pub altered: Arc<AtomicU64>,
+}
+
+impl Tamper {
+    /// Alters `from`'s messages containing any of `patterns` (more can be added later).
+    // Not every simulation tampers.
+    #[allow(dead_code)]
+    pub fn new(from: PublicKey) -> Self {
+        Self {
+            from,
+            patterns: Arc::default(),
+            altered: Arc::default(),
+        }
+    }
+
+    fn apply(&self, bytes: &mut [u8]) -> bool {
+        let patterns = self.patterns.lock().expect("patterns");
+        let mut changed = false;
+        for pattern in patterns.iter() {
+            if let Some(at) = bytes.windows(64).position(|window| window == pattern) {
+                bytes[at] ^= 1;
+                changed = true;
+            }
+        }
+        changed
+    }
+}
+
+/// A receiver that passes messages through [`Tamper`] when one is set.
+#[derive(Debug)]
+pub struct Tampering<R> {
+    inner: R,
+    tamper: Option<Tamper>,
+}
+
+impl<R: Receiver<PublicKey = PublicKey>> Receiver for Tampering<R> {
+    type Error = R::Error;
+    type PublicKey = PublicKey;
+
+    async fn recv(&mut self) -> Result<Message<PublicKey>, Self::Error> {
+        let (peer, message) = self.inner.recv().await?;
+        let Some(tamper) = self.tamper.as_ref().filter(|tamper| tamper.from == peer) else {
+            return Ok((peer, message));
+        };
+        let mut bytes: Vec<u8> = message.into();
+        if tamper.apply(&mut bytes) {
+            tamper.altered.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok((peer, IoBuf::from(bytes)))
+    }
+
+    fn capacity(&self) -> NonZeroUsize {
+        self.inner.capacity()
     }
 }
