@@ -7,6 +7,7 @@
 //! key_file = "node0.key"        # 64 hex characters: the validator's ed25519 secret
 //! p2p = "127.0.0.1:30300"
 //! local_network = true          # allow loopback/private peer addresses
+//! block_interval_ms = 500       # optional: least time between blocks (below the 1 s leader timeout)
 //!
 //! [[validators]]                # every validator, this one included
 //! public_key = "…64 hex…"
@@ -15,6 +16,10 @@
 //!
 //! The validator list must name exactly the genesis validators; the node refuses to start
 //! otherwise, rather than run a network that can never reach quorum.
+//!
+//! `rpc` may use port 0 (any free port; the node prints the address it bound). `p2p` may use
+//! port 0 only on a single-validator network: the other validators must know the address ahead
+//! of time.
 //!
 //! A full node leaves out `key_file` and `p2p` and names a node to follow instead:
 //!
@@ -26,9 +31,11 @@
 //! validators = []
 //! ```
 
+use crate::consensus::Timeouts;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Problems with a config or key file.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +62,30 @@ pub enum ConfigError {
     /// The validator list does not match genesis.
     #[error("the config's validators do not match the genesis validators: {0}")]
     ValidatorMismatch(String),
+    /// The block interval is zero, or not below the leader timeout (leaders would time out).
+    #[error("block interval {interval_ms} ms is out of range: it must be at least 1 ms and below the {leader_ms} ms leader timeout (the default is 500 ms)")]
+    BlockInterval {
+        /// The configured interval.
+        interval_ms: u64,
+        /// The leader timeout it must stay below.
+        leader_ms: u64,
+    },
+}
+
+/// Consensus timing with blocks spaced at least `interval_ms` apart, checked against the leader
+/// timeout: a leader that waits for its interval longer than the others wait for it is skipped
+/// every view, and the chain stops.
+pub fn timeouts_with_block_interval(interval_ms: u64) -> Result<Timeouts, ConfigError> {
+    let mut timeouts = Timeouts::default();
+    let leader_ms = u64::try_from(timeouts.leader.as_millis()).unwrap_or(u64::MAX);
+    if interval_ms == 0 || interval_ms >= leader_ms {
+        return Err(ConfigError::BlockInterval {
+            interval_ms,
+            leader_ms,
+        });
+    }
+    timeouts.block_interval = Duration::from_millis(interval_ms);
+    Ok(timeouts)
 }
 
 /// A validator entry: its consensus key and where it listens.
@@ -88,6 +119,10 @@ pub struct NodeConfig {
     /// Allow loopback and private peer addresses (single machine and LAN networks).
     #[serde(default = "default_true")]
     pub local_network: bool,
+    /// Least time between blocks, in milliseconds (default 500); must stay below the leader
+    /// timeout. Every validator of a network should use the same value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_interval_ms: Option<u64>,
     /// Every validator.
     pub validators: Vec<ValidatorEntry>,
 }
@@ -121,6 +156,14 @@ impl NodeConfig {
             }
         }
         Ok(config)
+    }
+
+    /// The consensus timing this config asks for (defaults, with `block_interval_ms` applied).
+    pub fn timeouts(&self) -> Result<Timeouts, ConfigError> {
+        match self.block_interval_ms {
+            Some(ms) => timeouts_with_block_interval(ms),
+            None => Ok(Timeouts::default()),
+        }
     }
 
     /// Writes the config as TOML.
@@ -185,6 +228,7 @@ mod tests {
             p2p: Some("127.0.0.1:30300".parse().expect("addr")),
             follow: None,
             local_network: true,
+            block_interval_ms: Some(100),
             validators: vec![ValidatorEntry {
                 public_key: hex::encode([1u8; 32]),
                 address: "127.0.0.1:30300".parse().expect("addr"),
@@ -196,6 +240,37 @@ mod tests {
         assert_eq!(loaded.data_dir, dir.path().join("data"));
         assert_eq!(loaded.key_file, Some(dir.path().join("node.key")));
         assert_eq!(loaded.validators, config.validators);
+        assert_eq!(
+            loaded.timeouts().expect("valid").block_interval,
+            Duration::from_millis(100)
+        );
+    }
+
+    #[test]
+    fn block_interval_must_stay_below_the_leader_timeout() {
+        assert_eq!(
+            timeouts_with_block_interval(250)
+                .expect("valid")
+                .block_interval,
+            Duration::from_millis(250)
+        );
+        for bad in [0, 1_000, 5_000] {
+            let err = timeouts_with_block_interval(bad).expect_err("refused");
+            assert!(
+                matches!(err, ConfigError::BlockInterval { interval_ms, leader_ms: 1_000 } if interval_ms == bad),
+                "{err}"
+            );
+            assert!(
+                err.to_string().contains("below the 1000 ms leader timeout"),
+                "{err}"
+            );
+        }
+        let defaults = toml::from_str::<NodeConfig>(
+            "data_dir = \"d\"\ngenesis = \"g\"\nrpc = \"127.0.0.1:0\"\nvalidators = []\n",
+        )
+        .expect("parses");
+        assert_eq!(defaults.block_interval_ms, None);
+        assert_eq!(defaults.timeouts().expect("defaults"), Timeouts::default());
     }
 
     #[test]
