@@ -1,8 +1,14 @@
 //! Running a whole node: the chain, its RPC server and the consensus validator, on
-//! commonware's tokio runtime, until Ctrl-C.
+//! commonware's tokio runtime, until the caller's shutdown signal (Ctrl-C, SIGTERM).
 //!
 //! Data layout under the node's data directory: `chain/` (block log and state snapshots, see
 //! [`crate::store`]) and `consensus/` (commonware's journals and marshal archives).
+//!
+//! A full disk stops the node cleanly with [`ServiceError::DiskFull`]: a finalized block that
+//! cannot be stored halts the chain (nothing unstored is ever reported finalized), the service
+//! notices the halt, stops consensus and RPC and returns. Once space is freed the next start
+//! cuts off any torn tail of the block log and resumes. Other halts (this node computes a
+//! certified block differently) keep the node up, serving RPC, so the operator can inspect it.
 
 use crate::chain::{system_clock, Chain, ChainConfig, ChainError};
 use crate::consensus::{self, PrivateKey, ValidatorConfig};
@@ -10,6 +16,10 @@ use commonware_runtime::Runner as _;
 use phalanx_runtime::GenesisConfig;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How often the service looks whether the chain halted on a full disk.
+const HALT_POLL: Duration = Duration::from_millis(250);
 
 /// Why a node stopped.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +41,80 @@ pub enum ServiceError {
     /// A full node could not follow its source.
     #[error("following: {0}")]
     Follow(String),
+    /// The disk holding the data directory is full; the node stopped cleanly.
+    #[error("disk full at {}: free space and restart ({detail})", path.display())]
+    DiskFull {
+        /// The node's data directory.
+        path: PathBuf,
+        /// What could not be written.
+        detail: String,
+    },
+}
+
+impl ServiceError {
+    /// Whether the node stopped because its disk is full.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, ServiceError::DiskFull { .. })
+    }
+
+    /// Turns an error caused by a full disk into [`ServiceError::DiskFull`] at `data_dir`.
+    fn or_disk_full(self, data_dir: &Path) -> ServiceError {
+        if self.is_disk_full()
+            || !(caused_by_full_disk(&self) || mentions_full_disk(&self.to_string()))
+        {
+            return self;
+        }
+        ServiceError::DiskFull {
+            path: data_dir.to_path_buf(),
+            detail: self.to_string(),
+        }
+    }
+}
+
+/// Whether `error` or one of its sources is an I/O error saying the disk (or the user's quota)
+/// is full.
+pub fn caused_by_full_disk(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ) {
+                return true;
+            }
+        }
+        next = error.source();
+    }
+    false
+}
+
+/// Whether an error message (the chain's halt reason, a panic message from the storage layer)
+/// says the disk or the quota is full. Errors that reach us only as text are matched on the
+/// operating system's wording (`ENOSPC` = 28, `EDQUOT` = 122 on Linux).
+pub fn mentions_full_disk(text: &str) -> bool {
+    [
+        "No space left on device",
+        "StorageFull",
+        "os error 28)",
+        "code: 28,",
+        "Disk quota exceeded",
+        "QuotaExceeded",
+        "os error 122)",
+    ]
+    .iter()
+    .any(|marker| text.contains(marker))
+}
+
+/// Completes once the chain halted because it could not store a block on a full disk, with the
+/// halt reason.
+async fn halted_on_full_disk(chain: &Chain) -> String {
+    loop {
+        if let Some(reason) = chain.halted().filter(|reason| mentions_full_disk(reason)) {
+            return reason;
+        }
+        tokio::time::sleep(HALT_POLL).await;
+    }
 }
 
 /// Everything one node needs.
@@ -107,38 +191,49 @@ pub fn run_follower(
         .enable_all()
         .build()
         .map_err(|source| ServiceError::Rpc { addr: rpc, source })?;
-    runtime.block_on(async move {
-        let chain = Chain::open(
-            ChainConfig {
-                data_dir: chain_dir(&data_dir),
-                genesis,
-            },
-            system_clock(),
-        )?;
-        let (bound, server) = crate::rpc::serve(chain.clone(), rpc)
-            .await
-            .map_err(|source| ServiceError::Rpc { addr: rpc, source })?;
-        on_ready(&chain, bound);
-        let outcome = crate::follower::follow(chain.clone(), source, shutdown)
-            .await
-            .map_err(|e| ServiceError::Follow(e.to_string()));
-        if let Err(e) = chain.checkpoint() {
-            tracing::warn!(error = %e, "could not write the shutdown snapshot");
-        }
-        let _ = server.stop();
-        outcome
-    })
+    let dir = data_dir.clone();
+    runtime
+        .block_on(async move {
+            let chain = Chain::open(
+                ChainConfig {
+                    data_dir: chain_dir(&data_dir),
+                    genesis,
+                },
+                system_clock(),
+            )?;
+            let (bound, server) = crate::rpc::serve(chain.clone(), rpc)
+                .await
+                .map_err(|source| ServiceError::Rpc { addr: rpc, source })?;
+            on_ready(&chain, bound);
+            let outcome = tokio::select! {
+                result = crate::follower::follow(chain.clone(), source, shutdown) => {
+                    result.map_err(|e| ServiceError::Follow(e.to_string()))
+                }
+                reason = halted_on_full_disk(&chain) => Err(ServiceError::DiskFull {
+                    path: data_dir.clone(),
+                    detail: reason,
+                }),
+            };
+            if let Err(e) = chain.checkpoint() {
+                tracing::warn!(error = %e, "could not write the shutdown snapshot");
+            }
+            let _ = server.stop();
+            outcome
+        })
+        .map_err(|e| e.or_disk_full(&dir))
 }
 
-/// Runs the node until `shutdown` completes (e.g. Ctrl-C) or a fatal error. `on_ready` is
-/// called once the chain is open and RPC is listening, with the chain handle and the bound RPC
-/// address.
+/// Runs the node until `shutdown` completes (e.g. Ctrl-C or SIGTERM), the disk fills up, or a
+/// fatal error. `on_ready` is called once the chain is open and RPC is listening, with the
+/// chain handle and the bound RPC address (the real port when `setup.rpc` asks for port 0).
+/// Every way out writes the chain's shutdown snapshot (when the disk lets it).
 pub fn run(
     setup: NodeSetup,
     on_ready: impl FnOnce(&Chain, SocketAddr) + Send + 'static,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServiceError> {
     let runner = consensus::runner(&setup.validator);
+    let data_dir = setup.data_dir.clone();
     runner.start(|context| async move {
         let chain = Chain::open(
             ChainConfig { data_dir: chain_dir(&setup.data_dir), genesis: setup.genesis.clone() },
@@ -150,6 +245,10 @@ pub fn run(
         on_ready(&chain, bound);
         let outcome = tokio::select! {
             result = consensus::run_validator(context, setup.validator.clone(), chain.clone()) => result.map_err(ServiceError::from),
+            reason = halted_on_full_disk(&chain) => {
+                tracing::error!(%reason, "the disk is full; stopping");
+                Err(ServiceError::DiskFull { path: setup.data_dir.clone(), detail: reason })
+            }
             _ = shutdown => {
                 tracing::info!("stopping");
                 Ok(())
@@ -161,4 +260,36 @@ pub fn run(
         let _ = rpc.stop();
         outcome
     })
+    .map_err(|e| e.or_disk_full(&data_dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_disk_errors_are_recognised_by_kind_and_by_text() {
+        let full = std::io::Error::from_raw_os_error(28);
+        assert!(caused_by_full_disk(&full));
+        assert!(mentions_full_disk(&full.to_string()), "{full}");
+        assert!(mentions_full_disk(&format!("{full:?}")), "{full:?}");
+        let store = crate::store::StoreError::Io {
+            path: "blocks.log".into(),
+            source: std::io::Error::from_raw_os_error(28),
+        };
+        let chain = ServiceError::Chain(ChainError::from(store));
+        assert!(caused_by_full_disk(&chain) || mentions_full_disk(&chain.to_string()));
+        let classified = chain.or_disk_full(Path::new("/data"));
+        assert!(classified.is_disk_full());
+        assert!(
+            classified
+                .to_string()
+                .starts_with("disk full at /data: free space and restart"),
+            "{classified}"
+        );
+        let other = ServiceError::Follow("connection refused".into());
+        assert!(!other.or_disk_full(Path::new("/data")).is_disk_full());
+        assert!(!caused_by_full_disk(&std::io::Error::from_raw_os_error(13)));
+        assert!(!mentions_full_disk("permission denied (os error 13)"));
+    }
 }
