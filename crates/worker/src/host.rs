@@ -60,9 +60,18 @@ pub enum HostError {
     /// The simulated platform could not be set up.
     #[error(transparent)]
     Platform(#[from] PlatformError),
-    /// The enclave refused a call (at start: the sealed file).
+    /// The enclave refused a call.
     #[error("enclave: {0}")]
     Enclave(#[from] EnclaveError),
+    /// The enclave refused its sealed state file at start-up: corrupt, truncated, sealed by
+    /// another enclave measurement or on another machine.
+    #[error("cannot start the enclave: its sealed state file {} is corrupt or not this enclave's: {source}", path.display())]
+    SealedFile {
+        /// The sealed state file.
+        path: PathBuf,
+        /// Why the enclave refused it (the message says what to do).
+        source: EnclaveError,
+    },
     /// A file in the data directory could not be read or written.
     #[error("cannot use {path}: {source}; check the worker's data directory")]
     Io {
@@ -118,6 +127,7 @@ impl HostError {
             self,
             HostError::Config(_)
                 | HostError::Platform(_)
+                | HostError::SealedFile { .. }
                 | HostError::WrongChain { .. }
                 | HostError::ProductionChain
                 | HostError::OwnedByAnotherOperator { .. }
@@ -424,10 +434,12 @@ impl Host {
 }
 
 /// Runs a worker until `shutdown` completes or a fatal error; `commands` and `status` connect
-/// it to a [`crate::WorkerHandle`].
+/// it to a [`crate::WorkerHandle`]. `listening` is told the query endpoint's bound address (the
+/// real port when `listen` asks for port 0).
 pub(crate) async fn run_host(
     config: WorkerConfig,
     options: HostOptions,
+    listening: impl FnOnce(std::net::SocketAddr) + Send,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     mut commands: mpsc::UnboundedReceiver<Command>,
     status: watch::Sender<Option<WorkerStatus>>,
@@ -451,7 +463,11 @@ pub(crate) async fn run_host(
             })
         }
     };
-    let (enclave, started) = Enclave::start(platform, sealed.as_deref())?;
+    let (enclave, started) =
+        Enclave::start(platform, sealed.as_deref()).map_err(|source| HostError::SealedFile {
+            path: sealed_path.clone(),
+            source,
+        })?;
     crate::fs::write_atomic(&sealed_path, &started.sealed).map_err(|source| HostError::Io {
         path: sealed_path.clone(),
         source,
@@ -463,6 +479,8 @@ pub(crate) async fn run_host(
     );
 
     let (listener, bound) = endpoint::bind(config.listen).await?;
+    tracing::info!(%bound, "query endpoint listening");
+    listening(bound);
     let endpoint_url = config
         .public_endpoint
         .clone()

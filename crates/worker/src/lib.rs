@@ -60,6 +60,12 @@ pub enum Error {
     /// The worker's thread panicked (a bug).
     #[error("the worker thread panicked; this is a bug, please report it with the log")]
     Panicked,
+    /// The worker neither started nor failed in time.
+    #[error("the worker did not start within {0:?}; check its data directory and the log")]
+    StartTimeout(std::time::Duration),
+    /// The worker stopped before its enclave started, without an error.
+    #[error("the worker stopped before its enclave started")]
+    StoppedBeforeStart,
 }
 
 /// The crate's result type.
@@ -76,6 +82,7 @@ pub async fn run(
     host::run_host(
         config,
         host::HostOptions::default(),
+        |_| {},
         shutdown,
         receiver,
         status,
@@ -84,25 +91,41 @@ pub async fn run(
     Ok(())
 }
 
-/// `phalanx worker --config FILE`: loads the config and runs the worker until Ctrl-C.
-pub fn cli_run(config_path: &Path) -> Result<()> {
+/// `phalanx worker --config FILE`: loads the config and runs the worker until `shutdown`
+/// completes (the binary passes Ctrl-C or SIGTERM; it is polled inside the worker's runtime).
+/// Once the query endpoint listens it prints `query endpoint listening on http://<addr>`.
+pub fn cli_run(
+    config_path: &Path,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let config = WorkerConfig::load(config_path)?;
     println!(
         "Phalanx worker — SIMULATED enclave (no TEE hardware: its keys are only as safe as this \
          machine's files, and its attestation is signed by the public dev quoting key)\n  \
-         node {}\n  data {}\n  query endpoint http://{}\nCtrl-C stops cleanly.",
+         node {}\n  data {}\nCtrl-C or SIGTERM stops cleanly.",
         config.node_rpc,
         config.data_dir.display(),
-        config.listen
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;
-    runtime.block_on(run(config, async {
-        let _ = tokio::signal::ctrl_c().await;
-    }))
+    runtime.block_on(async move {
+        let (_commands, receiver) = mpsc::unbounded_channel();
+        let (status, _) = watch::channel(None);
+        let listening = |bound| println!("  query endpoint listening on http://{bound}");
+        host::run_host(
+            config,
+            host::HostOptions::default(),
+            listening,
+            shutdown,
+            receiver,
+            status,
+        )
+        .await?;
+        Ok(())
+    })
 }
 
 /// A worker running on its own thread (see [`spawn`]). Dropping it stops the worker.
@@ -112,6 +135,8 @@ pub struct WorkerHandle {
     status: watch::Receiver<Option<WorkerStatus>>,
     commands: mpsc::UnboundedSender<Command>,
     stop: Option<oneshot::Sender<()>>,
+    /// Receives `()` once the enclave has started; disconnects if the worker stopped first.
+    started: std::sync::mpsc::Receiver<()>,
     thread: Option<std::thread::JoinHandle<Result<()>>>,
 }
 
@@ -130,6 +155,24 @@ impl WorkerHandle {
     /// worker has stopped.
     pub fn reregister(&self) -> bool {
         self.commands.send(Command::Reregister).is_ok()
+    }
+
+    /// Waits until the worker's enclave has started (its sealed state accepted, its query
+    /// endpoint listening) and returns its status, or returns why it stopped before that: a
+    /// corrupt sealed file, a busy port, … A worker that failed is stopped for good.
+    pub fn wait_started(&mut self, limit: std::time::Duration) -> Result<WorkerStatus> {
+        use std::sync::mpsc::RecvTimeoutError;
+        match self.started.recv_timeout(limit) {
+            Ok(()) => self.status().ok_or(Error::StoppedBeforeStart),
+            Err(RecvTimeoutError::Timeout) => Err(Error::StartTimeout(limit)),
+            Err(RecvTimeoutError::Disconnected) => {
+                if let Some(status) = self.status() {
+                    return Ok(status);
+                }
+                self.shutdown()?;
+                Err(Error::StoppedBeforeStart)
+            }
+        }
     }
 
     /// Whether the worker is still running.
@@ -166,6 +209,18 @@ pub fn spawn(name: &str, config: WorkerConfig) -> Result<WorkerHandle> {
     spawn_with(name, config, host::HostOptions::default())
 }
 
+/// [`spawn`], printing the worker's registrations on stdout under `name` (as `phalanx dev`
+/// does for its workers).
+pub fn spawn_announced(name: &str, config: WorkerConfig) -> Result<WorkerHandle> {
+    spawn_with(
+        name,
+        config,
+        host::HostOptions {
+            announce: Some(name.to_string()),
+        },
+    )
+}
+
 pub(crate) fn spawn_with(
     name: &str,
     config: WorkerConfig,
@@ -175,6 +230,8 @@ pub(crate) fn spawn_with(
     let (stop, stopped) = oneshot::channel::<()>();
     let (commands, receiver) = mpsc::unbounded_channel();
     let (status_tx, status) = watch::channel(None);
+    let (started_tx, started) = std::sync::mpsc::sync_channel::<()>(1);
+    let mut first_status = status_tx.subscribe();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -185,11 +242,22 @@ pub(crate) fn spawn_with(
             let shutdown = async move {
                 let _ = stopped.await;
             };
-            runtime
-                .block_on(host::run_host(
-                    config, options, shutdown, receiver, status_tx,
-                ))
+            runtime.block_on(async move {
+                let host = host::run_host(config, options, |_| {}, shutdown, receiver, status_tx);
+                tokio::pin!(host);
+                // The host publishes its first status once the enclave started; if it stops
+                // before, the status sender and then `started_tx` are dropped unsent.
+                let announce = async move {
+                    if first_status.wait_for(Option::is_some).await.is_ok() {
+                        let _ = started_tx.send(());
+                    }
+                };
+                tokio::select! {
+                    outcome = &mut host => outcome,
+                    () = announce => host.await,
+                }
                 .map_err(Error::from)
+            })
         })
         .map_err(Error::Runtime)?;
     Ok(WorkerHandle {
@@ -197,6 +265,7 @@ pub(crate) fn spawn_with(
         status,
         commands,
         stop: Some(stop),
+        started,
         thread: Some(thread),
     })
 }

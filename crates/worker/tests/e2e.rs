@@ -1,7 +1,7 @@
 //! End to end: an in-process dev node, two dev workers beside it. Both register on chain with
 //! simulated attestation, serve `GET /info`, re-register on request, and a restarted worker
-//! keeps its identity. Ports: RPC 19944 and p2p 39300 (unused by other tests); the workers'
-//! endpoints take free ports.
+//! keeps its identity. Every port is 0 (a free port): the node reports the RPC address it bound,
+//! and a single validator's p2p address is dialled by nobody.
 
 #![allow(clippy::panic)] // integration-test helpers fail the test by panicking
 
@@ -16,8 +16,6 @@ use phalanx_runtime::GenesisConfig;
 use phalanx_worker::{registered_workers, spawn_dev_workers_on, OnChainWorker, WorkerHandle};
 use serde_json::Value;
 
-const RPC: u16 = 19944;
-const P2P: u16 = 39300;
 const DEADLINE: Duration = Duration::from_secs(120);
 
 struct Node {
@@ -35,14 +33,14 @@ impl Node {
             .expect("clock after 1970")
             .as_millis() as u64;
         let genesis = GenesisConfig::dev(vec![hex::encode(public)], now);
-        let p2p = SocketAddr::from(([127, 0, 0, 1], P2P));
+        let p2p = SocketAddr::from(([127, 0, 0, 1], 0));
         let validator = service::validator_config(secret, &[(public, p2p)], p2p, dir, true)
             .expect("validator config");
         let setup = NodeSetup {
             data_dir: dir.to_path_buf(),
             genesis,
             validator,
-            rpc: SocketAddr::from(([127, 0, 0, 1], RPC)),
+            rpc: SocketAddr::from(([127, 0, 0, 1], 0)),
         };
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
