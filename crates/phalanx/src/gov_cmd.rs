@@ -72,6 +72,25 @@ pub struct RootArgs {
     pub call: String,
 }
 
+/// Every proposal, following `phalanx_proposals`' pages (`{"proposals": […], "next": id}`);
+/// a node that answers with a bare array gives everything at once.
+async fn all_proposals(client: &Client) -> Result<Vec<Value>> {
+    let mut all = Vec::new();
+    let mut start = Value::Null;
+    loop {
+        let page: Value = client.call("phalanx_proposals", vec![start]).await?;
+        if let Value::Array(list) = page {
+            all.extend(list);
+            return Ok(all);
+        }
+        all.extend(page["proposals"].as_array().cloned().unwrap_or_default());
+        match &page["next"] {
+            Value::Null => return Ok(all),
+            next => start = next.clone(),
+        }
+    }
+}
+
 /// Parses a privileged call from JSON, with the serde error as the message.
 pub fn parse_call(text: &str) -> Result<PrivilegedCall> {
     serde_json::from_str(text).map_err(|e| {
@@ -152,7 +171,7 @@ pub async fn run(client: &Client, command: GovCommand, json_mode: bool) -> Resul
             report_inclusion(client, &hash, json_mode, true).await
         }
         GovCommand::List => {
-            let proposals: Value = client.call("phalanx_proposals", vec![]).await?;
+            let proposals = Value::Array(all_proposals(client).await?);
             print(json_mode, &proposals, || {
                 let list = proposals.as_array().cloned().unwrap_or_default();
                 if list.is_empty() {
