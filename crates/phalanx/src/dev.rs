@@ -3,10 +3,15 @@
 //! First start: makes the folder, a validator key and a dev genesis (dev accounts funded from the
 //! ecosystem allocation, alice as root, short governance periods) and writes them there. Later
 //! starts with the same folder resume the same chain where it stopped.
+//!
+//! Port 0 for `--rpc-listen`, `--p2p-listen` (one validator: nobody dials it) or
+//! `--worker-port` picks free ports; the banner prints the bound RPC address
+//! (`  RPC         http://<addr>`) and each worker's endpoint. A worker that cannot start (a
+//! corrupt sealed file, a busy port) is listed as FAILED with the reason; the chain runs on.
 
 use crate::Result;
 use clap::Args;
-use phalanx_node::config::{read_key_file, write_key_file};
+use phalanx_node::config::{read_key_file, timeouts_with_block_interval, write_key_file};
 use phalanx_node::service::{self, NodeSetup};
 use phalanx_primitives::account::DEV_ACCOUNTS;
 use phalanx_primitives::units::format_pha;
@@ -15,6 +20,7 @@ use phalanx_runtime::GenesisConfig;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// `phalanx dev` options.
 #[derive(Debug, Args)]
@@ -34,9 +40,12 @@ pub struct DevArgs {
     /// SIMULATED TEE workers to start beside the validator (operators charlie, dave, …).
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
-    /// Query endpoint port of the first worker (the next ones count up).
+    /// Query endpoint port of the first worker (the next ones count up; 0: free ports).
     #[arg(long, default_value_t = 8100)]
     pub worker_port: u16,
+    /// Least time between blocks, in milliseconds (below the 1000 ms leader timeout).
+    #[arg(long, default_value_t = 500)]
+    pub block_interval_ms: u64,
 }
 
 /// Loads the dev validator key and genesis from `dir`, creating them on first start.
@@ -68,20 +77,23 @@ pub fn load_or_create(dir: &Path) -> Result<([u8; 32], GenesisConfig)> {
     Ok((secret, genesis))
 }
 
-/// Runs the dev network until Ctrl-C.
+/// Runs the dev network until Ctrl-C or SIGTERM.
 pub fn run(args: DevArgs) -> Result<()> {
+    let timeouts = timeouts_with_block_interval(args.block_interval_ms)?;
     if args.reset && args.data_dir.exists() {
         std::fs::remove_dir_all(&args.data_dir)?;
     }
+    crate::shutdown::watch_storage_panics(&args.data_dir);
     let (secret, genesis) = load_or_create(&args.data_dir)?;
     let public = service::validator_public_key(&secret);
-    let validator = service::validator_config(
+    let mut validator = service::validator_config(
         secret,
         &[(public, args.p2p_listen)],
         args.p2p_listen,
         &args.data_dir,
         true,
     )?;
+    validator.timeouts = timeouts;
     let setup = NodeSetup {
         data_dir: args.data_dir.clone(),
         genesis: genesis.clone(),
@@ -92,6 +104,7 @@ pub fn run(args: DevArgs) -> Result<()> {
     let workers: Arc<Mutex<Vec<phalanx_worker::WorkerHandle>>> = Arc::default();
     let started = workers.clone();
     let (worker_count, worker_port) = (args.workers, args.worker_port);
+    let block_interval_ms = args.block_interval_ms;
     service::run(
         setup,
         move |chain, rpc| {
@@ -99,7 +112,7 @@ pub fn run(args: DevArgs) -> Result<()> {
                 format!("Phalanx dev network — chain {} (genesis {})", genesis.chain_id, chain.genesis_hash()),
                 format!("  RPC         http://{rpc}  (WebSocket ws://{rpc})"),
                 format!("  data        {}  (height {}; the same --data-dir resumes)", data_dir.display(), chain.height()),
-                format!("  validator   {}  (1 of 1)", hex::encode(public)),
+                format!("  validator   {}  (1 of 1; blocks at least {block_interval_ms} ms apart)", hex::encode(public)),
                 "  dev accounts (well-known keys: anyone can sign for them; never use them outside a dev chain)".to_string(),
             ];
             let state = chain.head_state();
@@ -116,25 +129,20 @@ pub fn run(args: DevArgs) -> Result<()> {
             );
             println!("{}", lines.join("\n"));
             if worker_count > 0 {
-                let url = format!("http://{rpc}");
-                match phalanx_worker::spawn_dev_workers_on(
-                    &url,
+                let handles = start_workers(
+                    &format!("http://{rpc}"),
                     &data_dir.join("workers"),
                     worker_count,
                     worker_port,
-                ) {
-                    Ok(handles) => started
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .extend(handles),
-                    Err(e) => eprintln!("error: the dev workers did not start: {e}"),
-                }
+                );
+                started
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend(handles);
             }
-            println!("Ctrl-C stops cleanly.");
+            println!("Ctrl-C or SIGTERM stops cleanly.");
         },
-        async {
-            let _ = tokio::signal::ctrl_c().await;
-        },
+        crate::shutdown::signal(),
     )?;
     // Stop the workers (each seals its state) before saying we stopped.
     for worker in std::mem::take(&mut *workers.lock().unwrap_or_else(|p| p.into_inner())) {
@@ -147,4 +155,52 @@ pub fn run(args: DevArgs) -> Result<()> {
         args.data_dir.display()
     );
     Ok(())
+}
+
+/// How long a dev worker may take to open its sealed state and bind its endpoint.
+const WORKER_START_LIMIT: Duration = Duration::from_secs(30);
+
+/// Starts the dev workers (worker `i`: data in `base_dir/worker<i>`, operator
+/// `DEV_OPERATORS[i % 4]`, endpoint port `first_port + i`, or a free port when 0), waits until
+/// each has started or failed, and lists them: running ones with their endpoint, failed ones
+/// with the reason. Returns the running ones.
+fn start_workers(
+    rpc_url: &str,
+    base_dir: &Path,
+    count: usize,
+    first_port: u16,
+) -> Vec<phalanx_worker::WorkerHandle> {
+    println!(
+        "  workers     {count} SIMULATED TEE workers: no enclave hardware, their keys sit in files under {} and their quotes are signed by the public dev key; trust nothing they compute",
+        base_dir.display()
+    );
+    let mut running = Vec::with_capacity(count);
+    for i in 0..count {
+        let name = format!("worker{i}");
+        let operators = phalanx_worker::DEV_OPERATORS;
+        let operator = operators[i % operators.len()];
+        let port = match first_port {
+            0 => 0,
+            first => first.saturating_add(u16::try_from(i).unwrap_or(u16::MAX)),
+        };
+        let listen = SocketAddr::from(([127, 0, 0, 1], port));
+        let config =
+            phalanx_worker::WorkerConfig::dev(rpc_url, base_dir.join(&name), operator, listen);
+        let started = phalanx_worker::spawn_announced(&name, config)
+            .and_then(|mut handle| handle.wait_started(WORKER_START_LIMIT).map(|s| (handle, s)));
+        match started {
+            Ok((handle, status)) => {
+                println!(
+                    "    {name:<8} operator {operator:<8} query endpoint {}  running (SIMULATED)",
+                    status.endpoint
+                );
+                running.push(handle);
+            }
+            Err(e) => {
+                println!("    {name:<8} operator {operator:<8} FAILED: {e}");
+                eprintln!("error: dev {name} did not start: {e}");
+            }
+        }
+    }
+    running
 }

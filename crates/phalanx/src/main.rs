@@ -5,6 +5,10 @@
 //! or `$PHALANX_RPC`); `--json` prints machine-readable output for scripts. Wherever an account
 //! is expected, a `pha1…` address works, and on dev chains so does a dev account name
 //! (`alice`, `bob`, `charlie`, `dave`, `eve`, `ferdie`).
+//!
+//! Exit codes: 0 success (also a clean stop by Ctrl-C or SIGTERM), 1 any error,
+//! [`shutdown::EXIT_DISK_FULL`] (75) the disk holding the data directory is full,
+//! [`shutdown::EXIT_STORAGE`] (74) another storage failure.
 
 mod accounts;
 mod bench;
@@ -12,6 +16,7 @@ mod client_cmd;
 mod dev;
 mod gov_cmd;
 mod node_cmd;
+mod shutdown;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -106,7 +111,7 @@ fn main() -> ExitCode {
         Command::Dev(args) => dev::run(args),
         Command::Node { config } => node_cmd::run_node(&config),
         Command::Worker { config } => {
-            phalanx_worker::cli_run(&config).map_err(|e| CliError(e.to_string()))
+            phalanx_worker::cli_run(&config, shutdown::signal()).map_err(worker_error)
         }
         Command::Testnet(args) => node_cmd::testnet(args, cli.json),
         Command::Bench(args) => bench::run(args),
@@ -116,19 +121,49 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(e.exit_code)
         }
     }
 }
 
-/// A CLI-level error: a message for the user.
+/// A worker's error; a full disk gets its own exit code, like the node's.
+fn worker_error(e: phalanx_worker::Error) -> CliError {
+    if phalanx_node::service::caused_by_full_disk(&e) {
+        return CliError {
+            message: format!("disk full: free space and restart ({e})"),
+            exit_code: shutdown::EXIT_DISK_FULL,
+        };
+    }
+    CliError::new(e.to_string())
+}
+
+/// A CLI-level error: a message for the user and the process's exit code.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct CliError(pub String);
+#[error("{message}")]
+pub struct CliError {
+    message: String,
+    exit_code: u8,
+}
 
 impl CliError {
     fn new(message: impl Into<String>) -> CliError {
-        CliError(message.into())
+        CliError {
+            message: message.into(),
+            exit_code: 1,
+        }
+    }
+}
+
+impl From<phalanx_node::service::ServiceError> for CliError {
+    fn from(e: phalanx_node::service::ServiceError) -> Self {
+        CliError {
+            exit_code: if e.is_disk_full() {
+                shutdown::EXIT_DISK_FULL
+            } else {
+                1
+            },
+            message: e.to_string(),
+        }
     }
 }
 
@@ -136,7 +171,7 @@ macro_rules! impl_from_display {
     ($($t:ty),*) => {$(
         impl From<$t> for CliError {
             fn from(e: $t) -> Self {
-                CliError(e.to_string())
+                CliError::new(e.to_string())
             }
         }
     )*};
@@ -144,7 +179,6 @@ macro_rules! impl_from_display {
 impl_from_display!(
     phalanx_client::ClientError,
     phalanx_node::config::ConfigError,
-    phalanx_node::service::ServiceError,
     phalanx_node::consensus::Error,
     phalanx_primitives::account::AccountError,
     std::io::Error,

@@ -5,7 +5,8 @@ use crate::client_cmd::print;
 use crate::{CliError, Result};
 use clap::Args;
 use phalanx_node::config::{
-    parse_key_hex, read_key_file, write_key_file, NodeConfig, ValidatorEntry,
+    parse_key_hex, read_key_file, timeouts_with_block_interval, write_key_file, NodeConfig,
+    ValidatorEntry,
 };
 use phalanx_node::service::{self, NodeSetup};
 use phalanx_primitives::Keypair;
@@ -26,9 +27,17 @@ pub struct TestnetArgs {
     /// First p2p port (validator i listens on base + i).
     #[arg(long, default_value_t = 30400)]
     pub p2p_base: u16,
-    /// First RPC port (validator i serves on base + i).
+    /// Explicit p2p ports, one per validator (comma-separated), instead of `--p2p-base`.
+    #[arg(long, value_delimiter = ',', conflicts_with = "p2p_base")]
+    pub p2p_ports: Option<Vec<u16>>,
+    /// First RPC port (validator i serves on base + i); 0: every node picks a free port and
+    /// prints it at start-up.
     #[arg(long, default_value_t = 9950)]
     pub rpc_base: u16,
+    /// Least time between blocks, in milliseconds, written into every config (default: the
+    /// node's default, 500).
+    #[arg(long)]
+    pub block_interval_ms: Option<u64>,
 }
 
 /// Writes a genesis and one key + config per validator.
@@ -36,13 +45,48 @@ pub fn testnet(args: TestnetArgs, json_mode: bool) -> Result<()> {
     if args.validators == 0 {
         return Err(CliError::new("a network needs at least one validator"));
     }
+    if let Some(ms) = args.block_interval_ms {
+        timeouts_with_block_interval(ms)?;
+    }
+    let p2p_ports = match &args.p2p_ports {
+        Some(ports) if ports.len() != args.validators => {
+            return Err(CliError::new(format!(
+                "--p2p-ports lists {} ports for {} validators; give one port per validator",
+                ports.len(),
+                args.validators
+            )))
+        }
+        Some(ports) if ports.contains(&0) => {
+            return Err(CliError::new(
+                "--p2p-ports cannot use port 0: every validator must know the others' addresses ahead of time",
+            ))
+        }
+        Some(ports) => ports.clone(),
+        None => (0..args.validators)
+            .map(|i| {
+                u16::try_from(i)
+                    .ok()
+                    .and_then(|i| args.p2p_base.checked_add(i))
+                    .ok_or_else(|| CliError::new("--p2p-base plus the validator count passes port 65535"))
+            })
+            .collect::<Result<Vec<u16>>>()?,
+    };
+    let rpc_port = |i: usize| -> Result<u16> {
+        if args.rpc_base == 0 {
+            return Ok(0);
+        }
+        u16::try_from(i)
+            .ok()
+            .and_then(|i| args.rpc_base.checked_add(i))
+            .ok_or_else(|| CliError::new("--rpc-base plus the validator count passes port 65535"))
+    };
     std::fs::create_dir_all(&args.dir)?;
     let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let mut secrets = Vec::new();
     let mut entries = Vec::new();
-    for i in 0..args.validators {
+    for port in &p2p_ports {
         let secret = Keypair::generate().secret();
-        let address = SocketAddr::new(loopback, args.p2p_base + i as u16);
+        let address = SocketAddr::new(loopback, *port);
         entries.push(ValidatorEntry {
             public_key: hex::encode(service::validator_public_key(&secret)),
             address,
@@ -65,11 +109,12 @@ pub fn testnet(args: TestnetArgs, json_mode: bool) -> Result<()> {
         let config = NodeConfig {
             data_dir: format!("node{i}").into(),
             genesis: "genesis.json".into(),
-            rpc: SocketAddr::new(loopback, args.rpc_base + i as u16),
+            rpc: SocketAddr::new(loopback, rpc_port(i)?),
             key_file: Some(key_file),
             p2p: Some(entries[i].address),
             follow: None,
             local_network: true,
+            block_interval_ms: args.block_interval_ms,
             validators: entries.clone(),
         };
         let path = args.dir.join(format!("node{i}.toml"));
@@ -86,18 +131,24 @@ pub fn testnet(args: TestnetArgs, json_mode: bool) -> Result<()> {
         for path in &configs {
             text.push_str(&format!("\n  phalanx node --config {}", path.display()));
         }
-        text.push_str(&format!(
-            "\nthen e.g. `phalanx --rpc http://127.0.0.1:{} status`",
-            args.rpc_base
-        ));
+        if args.rpc_base == 0 {
+            text.push_str("\neach node prints the RPC address it bound (`RPC http://…`)");
+        } else {
+            text.push_str(&format!(
+                "\nthen e.g. `phalanx --rpc http://127.0.0.1:{} status`",
+                args.rpc_base
+            ));
+        }
         text
     });
     Ok(())
 }
 
-/// Runs a validator (or a full node) from its config until Ctrl-C.
+/// Runs a validator (or a full node) from its config until Ctrl-C or SIGTERM.
 pub fn run_node(path: &Path) -> Result<()> {
     let config = NodeConfig::load(path)?;
+    let timeouts = config.timeouts()?;
+    crate::shutdown::watch_storage_panics(&config.data_dir);
     let genesis: GenesisConfig = serde_json::from_slice(&std::fs::read(&config.genesis)?)?;
     let (key_file, p2p) = match (&config.key_file, config.p2p, &config.follow) {
         (Some(key_file), Some(p2p), None) => (key_file.clone(), p2p),
@@ -109,9 +160,7 @@ pub fn run_node(path: &Path) -> Result<()> {
                 config.rpc,
                 source,
                 move |chain, rpc| println!("phalanx full node: height {}, RPC http://{rpc}, following {source_url}", chain.height()),
-                async {
-                    let _ = tokio::signal::ctrl_c().await;
-                },
+                crate::shutdown::signal(),
             )?;
             return Ok(());
         }
@@ -146,13 +195,14 @@ pub fn run_node(path: &Path) -> Result<()> {
         );
     }
     configured.sort();
-    let validator = service::validator_config(
+    let mut validator = service::validator_config(
         secret,
         &configured,
         p2p,
         &config.data_dir,
         config.local_network,
     )?;
+    validator.timeouts = timeouts;
     let setup = NodeSetup {
         data_dir: config.data_dir.clone(),
         genesis,
@@ -168,9 +218,7 @@ pub fn run_node(path: &Path) -> Result<()> {
                 chain.height()
             );
         },
-        async {
-            let _ = tokio::signal::ctrl_c().await;
-        },
+        crate::shutdown::signal(),
     )?;
     Ok(())
 }
