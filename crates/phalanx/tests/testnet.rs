@@ -1,79 +1,74 @@
 //! The documented 4-validator loopback network, through the real binary: `phalanx testnet`
-//! writes the configs, four `phalanx node` processes and one full node (following validator 0,
-//! checking every certificate) run them; a transfer sent to one validator is seen by all;
-//! with one validator stopped the other three keep finalizing.
+//! writes the configs (100 ms blocks), four `phalanx node` processes and one full node
+//! (following validator 0, checking every certificate) run them. A transfer sent to one
+//! validator is seen by all. Past the first epoch boundary (height 64) validator 3 is killed
+//! with kill -9: the other three keep finalizing. Restarted, it reopens at least where it was,
+//! catches up and takes part again: with validator 2 then stopped by SIGTERM (a clean exit),
+//! the network needs validator 3's votes to finalize, and it does. All nodes agree on the block
+//! hashes at common heights.
+//!
+//! Ports: RPC on port 0 (each node prints the address it bound). Validators must know each
+//! other's p2p addresses ahead of time, so the test picks free p2p ports by binding port 0 and
+//! releasing it (`common::free_ports`).
 
 #![allow(clippy::panic)] // integration-test helpers fail the test by panicking
 
-use serde_json::Value;
+mod common;
+
+use common::{block_hash, cli, height, wait_until, Proc, EPOCH, PHA};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_phalanx");
-const P2P_BASE: u16 = 39400;
-const RPC_BASE: u16 = 19960;
-const FULL_RPC: u16 = 19970;
+const LIMIT: Duration = Duration::from_secs(90);
 
-struct Proc(Child);
+struct Node {
+    proc: Proc,
+    rpc: String,
+}
 
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+fn start_node(dir: &Path, config: &str, log: &str) -> Node {
+    let path = dir.join(config);
+    let proc = Proc::spawn(
+        config,
+        &["node", "--config", path.to_str().expect("utf-8")],
+        &dir.join(log),
+    );
+    let rpc = proc.rpc_url();
+    Node { proc, rpc }
+}
+
+/// Asserts that every node in `nodes` has the same block hash at each of `heights`.
+fn agree(nodes: &[&Node], heights: &[u64]) {
+    for &at in heights {
+        let hashes: Vec<Option<String>> = nodes.iter().map(|n| block_hash(&n.rpc, at)).collect();
+        assert!(
+            hashes[0].is_some() && hashes.iter().all(|h| *h == hashes[0]),
+            "block hashes at height {at} differ: {:?}",
+            nodes
+                .iter()
+                .map(|n| &n.proc.name)
+                .zip(&hashes)
+                .collect::<Vec<_>>()
+        );
     }
-}
-
-fn spawn_node(config: &Path) -> Proc {
-    Proc(
-        Command::new(BIN)
-            .args(["node", "--config"])
-            .arg(config)
-            .env("PHALANX_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("phalanx node starts"),
-    )
-}
-
-fn cli(rpc_port: u16, args: &[&str]) -> Option<Value> {
-    let out = Command::new(BIN)
-        .args(["--rpc", &format!("http://127.0.0.1:{rpc_port}"), "--json"])
-        .args(args)
-        .output()
-        .expect("runs");
-    out.status
-        .success()
-        .then(|| serde_json::from_slice(&out.stdout).expect("json output"))
-}
-
-fn height(rpc_port: u16) -> Option<u64> {
-    cli(rpc_port, &["status"]).and_then(|s| s["height"].as_u64())
-}
-
-fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    panic!("timed out waiting until {what}");
 }
 
 #[test]
-fn four_validators_and_a_full_node_agree_and_survive_one_crash() {
+fn four_validators_and_a_full_node_agree_and_a_validator_restarted_past_an_epoch_rejoins() {
+    let began = Instant::now();
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = Command::new(BIN)
+    let dir = dir.path();
+    let ports: Vec<String> = common::free_ports(4).iter().map(u16::to_string).collect();
+    let out = std::process::Command::new(common::BIN)
         .args(["--json", "testnet", "--validators", "4", "--dir"])
-        .arg(dir.path())
+        .arg(dir)
         .args([
-            "--p2p-base",
-            &P2P_BASE.to_string(),
+            "--p2p-ports",
+            &ports.join(","),
             "--rpc-base",
-            &RPC_BASE.to_string(),
+            "0",
+            "--block-interval-ms",
+            "100",
         ])
         .output()
         .expect("testnet runs");
@@ -82,68 +77,145 @@ fn four_validators_and_a_full_node_agree_and_survive_one_crash() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut nodes: Vec<Option<Proc>> = (0..4)
-        .map(|i| Some(spawn_node(&dir.path().join(format!("node{i}.toml")))))
+    let mut nodes: Vec<Option<Node>> = (0..4)
+        .map(|i| {
+            Some(start_node(
+                dir,
+                &format!("node{i}.toml"),
+                &format!("node{i}-a.log"),
+            ))
+        })
         .collect();
+    let rpc = |nodes: &[Option<Node>], i: usize| nodes[i].as_ref().expect("running").rpc.clone();
     std::fs::write(
-        dir.path().join("full.toml"),
+        dir.join("full.toml"),
         format!(
-            "data_dir = \"full\"\ngenesis = \"genesis.json\"\nrpc = \"127.0.0.1:{FULL_RPC}\"\nfollow = \"http://127.0.0.1:{RPC_BASE}\"\nvalidators = []\n"
+            "data_dir = \"full\"\ngenesis = \"genesis.json\"\nrpc = \"127.0.0.1:0\"\nfollow = \"{}\"\nvalidators = []\n",
+            rpc(&nodes, 0)
         ),
     )
     .expect("write full node config");
-    let _full = spawn_node(&dir.path().join("full.toml"));
+    let full = start_node(dir, "full.toml", "full.log");
 
-    wait_until(
-        Duration::from_secs(90),
-        "all validators finalize past height 3",
-        || (0..4).all(|i| height(RPC_BASE + i).is_some_and(|h| h >= 3)),
-    );
-    let sent = cli(
-        RPC_BASE + 1,
+    wait_until(LIMIT, "all validators finalize past height 3", || {
+        (0..4).all(|i| height(&rpc(&nodes, i)).is_some_and(|h| h >= 3))
+    });
+    let (sent_ok, sent) = cli(
+        &rpc(&nodes, 1),
         &[
             "transfer", "--from", "alice", "--to", "bob", "--amount", "3",
         ],
-    )
-    .expect("transfer via validator 1");
+    );
+    assert!(sent_ok && sent["status"] == "finalized", "{sent}");
     let at = sent["height"].as_u64().expect("finalized height");
-    let expected: u128 = 1_000_003 * 1_000_000_000_000;
-    for port in (0..4).map(|i| RPC_BASE + i).chain([FULL_RPC]) {
-        wait_until(
-            Duration::from_secs(60),
-            &format!("node at {port} reaches height {at}"),
-            || height(port).is_some_and(|h| h >= at),
-        );
-        let bob = cli(port, &["balance", "bob"]).expect("balance");
+    let mut everyone: Vec<&Node> = nodes.iter().flatten().collect();
+    everyone.push(&full);
+    for node in &everyone {
+        node.proc.wait(LIMIT, &format!("height {at}"), || {
+            height(&node.rpc).is_some_and(|h| h >= at)
+        });
+        let bob = cli(&node.rpc, &["balance", "bob"]).1;
         assert_eq!(
-            serde_json::from_value::<u128>(bob["free"].clone()).expect("amount"),
-            expected,
-            "node at {port}"
+            common::amount(&bob["free"]),
+            1_000_003 * PHA,
+            "{}",
+            node.proc.name
         );
-        let block = cli(port, &["block", &at.to_string()]).expect("block");
         assert_eq!(
-            block["hash"], sent["block"],
-            "node at {port} has the same block at {at}"
+            block_hash(&node.rpc, at).as_deref(),
+            sent["block"].as_str(),
+            "{} has the same block at {at}",
+            node.proc.name
         );
     }
 
-    // Stop validator 3: three of four still finalize.
-    nodes[3] = None;
-    let before = height(RPC_BASE).expect("height");
-    wait_until(
-        Duration::from_secs(90),
-        "the remaining three keep finalizing",
-        || height(RPC_BASE).is_some_and(|h| h >= before + 5),
-    );
-    let sent = cli(
-        RPC_BASE + 2,
+    // Past the first epoch boundary, kill -9 validator 3.
+    let node3 = nodes[3].as_ref().expect("running");
+    node3
+        .proc
+        .wait(LIMIT, "validator 3 passes the first epoch boundary", || {
+            height(&node3.rpc).is_some_and(|h| h >= EPOCH + 3)
+        });
+    let reported = height(&node3.rpc).expect("height");
+    if let Some(mut node) = nodes[3].take() {
+        node.proc.kill_hard();
+    }
+    let before = height(&rpc(&nodes, 0)).expect("height");
+    wait_until(LIMIT, "the remaining three keep finalizing", || {
+        height(&rpc(&nodes, 0)).is_some_and(|h| h >= before + 5)
+    });
+    let (sent_ok, sent) = cli(
+        &rpc(&nodes, 2),
         &[
             "transfer", "--from", "alice", "--to", "bob", "--amount", "1",
         ],
-    )
-    .expect("transfer with one validator down");
-    assert_eq!(sent["status"], "finalized");
-    wait_until(Duration::from_secs(60), "the full node follows", || {
-        height(FULL_RPC).is_some_and(|h| h >= sent["height"].as_u64().unwrap_or(u64::MAX))
-    });
+    );
+    assert!(
+        sent_ok && sent["status"] == "finalized",
+        "with one validator down: {sent}"
+    );
+
+    // Restart validator 3: it reopens at least where it was and catches up.
+    let node3 = start_node(dir, "node3.toml", "node3-b.log");
+    let opened = node3
+        .proc
+        .wait_line(LIMIT, "the start-up line", |l| l.contains(": height "));
+    let opened: u64 = opened
+        .split(": height ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no height in {opened:?}"));
+    assert!(
+        opened >= reported,
+        "validator 3 reopened at {opened}, below its {reported}"
+    );
+    let target = height(&rpc(&nodes, 0)).expect("height");
+    node3.proc.wait(
+        LIMIT,
+        &format!("validator 3 catches up to {target}"),
+        || height(&node3.rpc).is_some_and(|h| h >= target),
+    );
+    nodes[3] = Some(node3);
+
+    // Stop validator 2 cleanly: now no block finalizes without validator 3's votes.
+    if let Some(mut node) = nodes[2].take() {
+        node.proc.signal("TERM");
+        let status = node.proc.wait_exit(Duration::from_secs(30));
+        if !status.success() {
+            node.proc
+                .fail(&format!("SIGTERM did not stop it cleanly: {status}"));
+        }
+    }
+    let before = height(&rpc(&nodes, 3)).expect("height");
+    let node3 = nodes[3].as_ref().expect("running");
+    node3.proc.wait(
+        LIMIT,
+        "validators 0, 1 and the restarted 3 finalize together",
+        || height(&node3.rpc).is_some_and(|h| h >= before + 5),
+    );
+    let (sent_ok, sent) = cli(
+        &node3.rpc,
+        &[
+            "transfer", "--from", "alice", "--to", "bob", "--amount", "1",
+        ],
+    );
+    assert!(
+        sent_ok && sent["status"] == "finalized",
+        "via the restarted validator: {sent}"
+    );
+    let last = sent["height"].as_u64().expect("height");
+
+    let mut running: Vec<&Node> = nodes.iter().flatten().collect();
+    running.push(&full);
+    for node in &running {
+        node.proc.wait(LIMIT, &format!("height {last}"), || {
+            height(&node.rpc).is_some_and(|h| h >= last)
+        });
+    }
+    agree(
+        &running,
+        &[1, at, EPOCH - 1, EPOCH, EPOCH + 1, reported, before, last],
+    );
+    eprintln!("testnet scenario took {:?}", began.elapsed());
 }
