@@ -3,7 +3,8 @@
 //!
 //! Method: build a chain of `BLOCKS` empty blocks certified by 3 of 4 validators (not timed),
 //! pin a fresh enclave to it, then time relaying every block through `Ecall::SyncBlock` (strict
-//! decode, height/order checks, certificate verification, parent link, transaction root). Then
+//! decode, height/order checks, certificate verification, parent link, transaction root), and
+//! each epoch's next validator set through `Ecall::AdvanceEpoch` (a state proof). Then
 //! time `QUOTES` simulated quotes, one full `Ecall::Register` (benchmark + quote + signature)
 //! and sealing the state.
 //!
@@ -26,7 +27,15 @@ fn main() {
     let chain = common::FakeChain::new(BLOCKS);
     let (mut enclave, _) = common::enclave(1);
     enclave.ecall(chain.init()).expect("pins the chain");
-    let calls: Vec<Ecall> = (1..=BLOCKS).map(|h| chain.sync(h)).collect();
+    // Each epoch's last block is followed by the next set's proof, as the host relays it.
+    let calls: Vec<Ecall> = (1..=BLOCKS)
+        .flat_map(|h| {
+            let boundary =
+                h == phalanx_light_client::last_height_of(phalanx_light_client::epoch_of(h));
+            let next = boundary.then(|| chain.advance(phalanx_light_client::epoch_of(h) + 1));
+            std::iter::once(chain.sync(h)).chain(next)
+        })
+        .collect();
     let start = Instant::now();
     for call in calls {
         enclave.ecall(call).expect("an honest block");

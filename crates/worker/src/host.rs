@@ -281,18 +281,13 @@ impl Host {
             }),
             None => {
                 let (genesis_block, _) = self.raw_block(0).await?;
-                let validators = status
-                    .validators
-                    .iter()
-                    .map(|text| {
-                        hex_bytes(text)?.try_into().map_err(|_| {
-                            HostError::BadNodeAnswer("a validator key is not 32 bytes".into())
-                        })
-                    })
-                    .collect::<Result<Vec<[u8; 32]>, HostError>>()?;
+                // The genesis set with its proof: the enclave checks it against the genesis
+                // state root, so neither this host nor the node can pin keys of its own.
+                let (validators, validators_proof) = self.validator_set(0).await?;
                 match self.enclave.ecall(Ecall::InitChain {
                     genesis_block,
                     validators,
+                    validators_proof,
                 })? {
                     Reply::ChainPinned {
                         genesis_hash,
@@ -308,19 +303,52 @@ impl Host {
         }
     }
 
+    /// The validator set of `epoch` and its proof, as the node serves them.
+    async fn validator_set(&self, epoch: u64) -> Result<(Vec<[u8; 32]>, Vec<u8>), HostError> {
+        #[derive(serde::Deserialize)]
+        struct Raw {
+            validators: Vec<String>,
+            proof: String,
+        }
+        let raw: Raw = self
+            .client
+            .call("phalanx_validatorSet", vec![json!(epoch)])
+            .await?;
+        let validators = raw
+            .validators
+            .iter()
+            .map(|text| {
+                hex_bytes(text)?
+                    .try_into()
+                    .map_err(|_| HostError::BadNodeAnswer("a validator key is not 32 bytes".into()))
+            })
+            .collect::<Result<Vec<[u8; 32]>, HostError>>()?;
+        Ok((validators, hex_bytes(&raw.proof)?))
+    }
+
+    /// Relays block `height`, first showing the enclave the validator set of its epoch if the
+    /// enclave does not hold it yet (the previous block ended an epoch).
+    async fn relay(&mut self, height: u64) -> Result<(), HostError> {
+        let epoch = phalanx_light_client::epoch_of(height);
+        if self.info()?.epoch.is_some_and(|held| held < epoch) {
+            let (validators, proof) = self.validator_set(epoch).await?;
+            self.enclave
+                .ecall(Ecall::AdvanceEpoch { validators, proof })?;
+            tracing::info!(epoch, "enclave moved to the next validator set");
+        }
+        let (block, certificate) = self.raw_block(height).await?;
+        self.enclave
+            .ecall(Ecall::SyncBlock { block, certificate })?;
+        Ok(())
+    }
+
     /// Relays blocks up to `target` (at most [`SYNC_BATCH`]), then seals the progress.
     async fn sync_to(&mut self, target: u64) -> Result<(), HostError> {
         let start = self.info()?.head.map_or(0, |(height, _)| height);
         let end = target.min(start + SYNC_BATCH);
         let mut outcome = Ok(());
         for height in start + 1..=end {
-            let relayed = match self.raw_block(height).await {
-                Ok((block, certificate)) => self
-                    .enclave
-                    .ecall(Ecall::SyncBlock { block, certificate })
-                    .map_err(HostError::from),
-                Err(e) => Err(e),
-            };
+            let relayed = self.relay(height).await;
             if let Err(e) = relayed {
                 outcome = Err(e);
                 break;

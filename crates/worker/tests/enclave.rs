@@ -370,3 +370,125 @@ proptest! {
         prop_assert_eq!(head(&mut enclave), 1);
     }
 }
+
+/// The enclave follows validator-set changes: at each epoch's last block the host must show the
+/// next set by proof; before that nothing later is accepted, a forged set is refused, and once
+/// the set changed the retired one certifies nothing.
+#[test]
+fn the_enclave_follows_the_validator_set_across_epochs() {
+    use phalanx_light_client::testing::{certify_in_epoch, keys};
+    use phalanx_light_client::{last_height_of, EPOCH_LENGTH};
+    let old_set = keys(4);
+    let new_set: Vec<_> = (20..24).map(phalanx_light_client::testing::key).collect();
+    let chain = FakeChain::with_sets(EPOCH_LENGTH + 3, vec![old_set.clone(), new_set.clone()]);
+    let boundary = last_height_of(0);
+    let (mut enclave, _) = enclave(7);
+    synced(&chain, &mut enclave, boundary - 1);
+    match enclave
+        .ecall(chain.sync(boundary))
+        .expect("the boundary block")
+    {
+        Reply::Synced { needs_next_set, .. } => assert!(needs_next_set),
+        other => panic!("unexpected reply {other:?}"),
+    }
+
+    // A host that skips the set change: the first block of epoch 1 is refused.
+    let err = enclave
+        .ecall(chain.sync(boundary + 1))
+        .expect_err("no set for epoch 1 yet");
+    assert!(err.to_string().contains("epoch"), "{err}");
+    assert_eq!(head(&mut enclave), boundary);
+
+    // A host that shows its own keys as the next set, with a proof of the real state.
+    let Ecall::AdvanceEpoch { proof, .. } = chain.advance(1) else {
+        panic!("advance is an AdvanceEpoch");
+    };
+    let own = phalanx_light_client::testing::raw_publics(&keys(1));
+    assert!(enclave
+        .ecall(Ecall::AdvanceEpoch {
+            validators: own,
+            proof: proof.clone(),
+        })
+        .is_err());
+    // Truncated proof bytes.
+    assert!(enclave
+        .ecall(Ecall::AdvanceEpoch {
+            validators: phalanx_light_client::testing::raw_publics(&new_set),
+            proof: proof[..proof.len() / 2].to_vec(),
+        })
+        .is_err());
+
+    // A restart here (sealed before the change) keeps the pending boundary.
+    let sealed = seal(&mut enclave);
+    let mut enclave = restart(7, &sealed);
+    enclave.ecall(chain.advance(1)).expect("the proven set");
+    assert!(
+        enclave.ecall(chain.advance(1)).is_err(),
+        "a second change at the same boundary is refused"
+    );
+
+    // The retired set can no longer certify: block 64 signed by the old set in epoch 1 or 0.
+    let next = &chain.blocks[usize::try_from(boundary + 1).expect("small")];
+    for epoch in [0, 1] {
+        let by_old = certify_in_epoch(
+            &old_set,
+            &[0, 1, 2, 3],
+            &chain.namespace(),
+            next.hash(),
+            epoch,
+        );
+        assert!(enclave
+            .ecall(Ecall::SyncBlock {
+                block: parity_scale_codec::Encode::encode(next),
+                certificate: by_old,
+            })
+            .is_err());
+    }
+    enclave
+        .ecall(chain.sync(boundary + 1))
+        .expect("the new set");
+
+    // The progress survives sealing: after a restart the new set still certifies.
+    let sealed = seal(&mut enclave);
+    let mut enclave = restart(7, &sealed);
+    enclave
+        .ecall(chain.sync(boundary + 2))
+        .expect("after restart");
+    assert_eq!(head(&mut enclave), boundary + 2);
+}
+
+/// A host (or lying node) that pins its own or the current validator set as the genesis set
+/// is refused: the set must be the one the genesis state holds.
+#[test]
+fn the_genesis_set_is_checked_against_the_genesis_state() {
+    use phalanx_light_client::testing::keys;
+    let chain = FakeChain::new(1);
+    let Ecall::InitChain {
+        genesis_block,
+        validators_proof,
+        ..
+    } = chain.init()
+    else {
+        panic!("init is an InitChain");
+    };
+    let (mut enclave, _) = enclave(8);
+    for lie in [
+        phalanx_light_client::testing::raw_publics(&keys(1)),
+        phalanx_light_client::testing::raw_publics(
+            &(30..34)
+                .map(phalanx_light_client::testing::key)
+                .collect::<Vec<_>>(),
+        ),
+    ] {
+        let err = enclave
+            .ecall(Ecall::InitChain {
+                genesis_block: genesis_block.clone(),
+                validators: lie,
+                validators_proof: validators_proof.clone(),
+            })
+            .expect_err("not the genesis set");
+        assert!(err.to_string().contains("genesis"), "{err}");
+    }
+    assert_eq!(info(&mut enclave).genesis_hash, None, "nothing pinned");
+    enclave.ecall(chain.init()).expect("the real genesis set");
+}

@@ -9,17 +9,21 @@
 //! # Protocol
 //! 1. **Start.** [`Enclave::start`] with no sealed state creates an ed25519 identity key and an
 //!    X25519 encryption key from platform randomness; with sealed state it unseals them (see
-//!    [`sealing`]) and re-verifies its sealed chain head. Either way it returns a fresh sealed
-//!    blob for the host to store.
-//! 2. **Pin the chain.** [`Ecall::InitChain`] takes the genesis block and the validator set and
-//!    starts the light client there. This is trust on first use: a simulated enclave has no
+//!    [`sealing`]) and resumes its light client where it was (the sealing authenticates the
+//!    head, epoch and validator set). Either way it returns a fresh sealed blob for the host to
+//!    store.
+//! 2. **Pin the chain.** [`Ecall::InitChain`] takes the genesis block, the genesis validator set
+//!    and a proof of that set against the genesis state root, and starts the light client
+//!    there. Trust in the genesis block is trust on first use: a simulated enclave has no
 //!    measured configuration to carry the chain's identity, so the first pin is sealed and
 //!    every later pin must match it. (A real build would bake the genesis hash into its
-//!    measured configuration.)
+//!    measured configuration.) The validator set is never taken as given.
 //! 3. **Sync.** [`Ecall::SyncBlock`] accepts exactly the block after the head, and only if the
-//!    validators' finalization certificate covers it, its transactions match its header and
-//!    its parent is the head. A replayed or reordered block, a gap, a forged certificate and a
-//!    non-linking block are each refused and the head stays where it was.
+//!    finalization certificate of the head's epoch's validators covers it (naming that epoch),
+//!    its transactions match its header and its parent is the head. A replayed or reordered
+//!    block, a gap, a forged certificate and a non-linking block are each refused and the head
+//!    stays where it was. After an epoch's last block, [`Ecall::AdvanceEpoch`] must show the
+//!    next epoch's set by a proof against that block's state root before any later block.
 //! 4. **Read the chain.** [`Ecall::VerifyValue`] checks a state proof against the synced head's
 //!    state root; nothing the host says about chain state is believed without one.
 //! 5. **Register.** [`Ecall::Register`] runs the [`benchmark`], binds both public keys, the
@@ -48,8 +52,7 @@ pub mod sealing;
 use std::time::Duration;
 
 use parity_scale_codec::{Decode, Encode};
-use phalanx_light_client::certificate::NAMESPACE;
-use phalanx_light_client::LightClient;
+use phalanx_light_client::{network_namespace, LightClient};
 use phalanx_primitives::call::{
     Origin, Registration, SignedMessage, MAX_ENDPOINT_BYTES, MAX_PAYLOAD_BYTES, MAX_TOPIC_BYTES,
 };
@@ -152,8 +155,19 @@ pub enum Ecall {
     InitChain {
         /// The SCALE-encoded genesis block (`phalanx_rawBlock(0)`).
         genesis_block: Vec<u8>,
-        /// The validators' ed25519 consensus keys.
+        /// The genesis validators' ed25519 consensus keys.
         validators: Vec<[u8; 32]>,
+        /// The SCALE-encoded proof of that set in the genesis state
+        /// (`phalanx_validatorSet(0)`).
+        validators_proof: Vec<u8>,
+    },
+    /// Move to the next epoch's validator set: the head must be the current epoch's last block,
+    /// and the proof must show the set in its state (`phalanx_validatorSet(epoch)`).
+    AdvanceEpoch {
+        /// The next epoch's validators' ed25519 consensus keys.
+        validators: Vec<[u8; 32]>,
+        /// The SCALE-encoded proof of that set in the head's state.
+        proof: Vec<u8>,
     },
     /// Accept the next finalized block.
     SyncBlock {
@@ -202,6 +216,8 @@ pub struct EnclaveInfo {
     pub genesis_hash: Option<Hash>,
     /// The verified head (height, hash), if a chain is pinned.
     pub head: Option<(u64, Hash)>,
+    /// The epoch whose validator set the light client holds, if a chain is pinned.
+    pub epoch: Option<u64>,
     /// The sequence the next message will carry.
     pub next_sequence: u64,
     /// Always true in this build: the platform is SIMULATED and protects nothing.
@@ -226,6 +242,14 @@ pub enum Reply {
         height: u64,
         /// Its hash.
         hash: Hash,
+        /// True when it is its epoch's last block: relay the next validator set
+        /// ([`Ecall::AdvanceEpoch`]) before the next block.
+        needs_next_set: bool,
+    },
+    /// For [`Ecall::AdvanceEpoch`]: the epoch whose set the enclave now holds.
+    EpochAdvanced {
+        /// The new epoch.
+        epoch: u64,
     },
     /// For [`Ecall::VerifyValue`]: the head the value was proven against.
     ValueVerified {
@@ -270,54 +294,46 @@ impl Drop for SealedState {
     }
 }
 
+/// The light client's progress as sealed: the head it verified, the epoch whose validator set
+/// it holds and that set. The sealing authenticates it, so it is resumed as is.
 #[derive(Clone, Encode, Decode)]
 struct SealedChain {
-    genesis: Header,
-    validators: Vec<[u8; 32]>,
+    genesis: Hash,
     head: Header,
-    head_certificate: Vec<u8>,
+    epoch: u64,
+    validators: Vec<[u8; 32]>,
 }
 
-/// The followed chain: the light client and what is needed to seal and restore it.
+/// The followed chain: the light client (which can be sealed and restored).
 struct Chain {
     client: LightClient,
-    genesis: Header,
-    validators: Vec<[u8; 32]>,
-    /// The certificate of the head (empty at genesis), so a restart can re-verify it.
-    head_certificate: Vec<u8>,
 }
 
 impl Chain {
-    fn pin(genesis: Header, validators: Vec<[u8; 32]>) -> Result<Chain> {
-        let client = LightClient::new(genesis.clone(), &validators, NAMESPACE)
+    fn pin(genesis: Header, validators: &[[u8; 32]], proof: &Proof) -> Result<Chain> {
+        let namespace = network_namespace(&genesis.hash());
+        let client = LightClient::new(genesis, validators, proof, &namespace)
             .map_err(|e| EnclaveError::BadGenesis(e.to_string()))?;
-        Ok(Chain {
-            client,
-            genesis,
-            validators,
-            head_certificate: Vec::new(),
-        })
+        Ok(Chain { client })
     }
 
     fn restore(sealed: SealedChain) -> Result<Chain> {
-        let mut chain = Chain::pin(sealed.genesis, sealed.validators)?;
-        if sealed.head.height > 0 {
-            // Defence in depth: the sealed head is authenticated already, but re-verifying its
-            // certificate costs one check per start and catches a sealing bug.
-            chain
-                .client
-                .accept_header(&sealed.head, &sealed.head_certificate)?;
-            chain.head_certificate = sealed.head_certificate;
-        }
-        Ok(chain)
+        let client = LightClient::resume(
+            sealed.genesis,
+            sealed.head,
+            sealed.epoch,
+            &sealed.validators,
+            &network_namespace(&sealed.genesis),
+        )?;
+        Ok(Chain { client })
     }
 
     fn sealed(&self) -> SealedChain {
         SealedChain {
-            genesis: self.genesis.clone(),
-            validators: self.validators.clone(),
+            genesis: self.client.genesis_hash(),
             head: self.client.head().clone(),
-            head_certificate: self.head_certificate.clone(),
+            epoch: self.client.epoch(),
+            validators: self.client.validators().to_vec(),
         }
     }
 
@@ -400,7 +416,9 @@ impl Enclave {
             Ecall::InitChain {
                 genesis_block,
                 validators,
-            } => self.init_chain(&genesis_block, validators),
+                validators_proof,
+            } => self.init_chain(&genesis_block, &validators, &validators_proof),
+            Ecall::AdvanceEpoch { validators, proof } => self.advance_epoch(&validators, &proof),
             Ecall::SyncBlock { block, certificate } => self.sync_block(&block, certificate),
             Ecall::VerifyValue { key, value, proof } => {
                 self.verify_value(&key, value.as_deref(), &proof)
@@ -418,6 +436,7 @@ impl Enclave {
             measurement: self.platform.measurement(),
             genesis_hash: self.chain.as_ref().map(|c| c.client.genesis_hash()),
             head: self.chain.as_ref().map(Chain::head),
+            epoch: self.chain.as_ref().map(|c| c.client.epoch()),
             next_sequence: self.next_sequence,
             simulated: true,
         }
@@ -442,7 +461,12 @@ impl Enclave {
         self.chain.as_ref().ok_or(EnclaveError::ChainNotPinned)
     }
 
-    fn init_chain(&mut self, genesis_block: &[u8], validators: Vec<[u8; 32]>) -> Result<Reply> {
+    fn init_chain(
+        &mut self,
+        genesis_block: &[u8],
+        validators: &[[u8; 32]],
+        proof: &[u8],
+    ) -> Result<Reply> {
         let block = Block::decode_strict(genesis_block).map_err(EnclaveError::MalformedBlock)?;
         if !block.tx_root_matches() {
             return Err(EnclaveError::BadGenesis(
@@ -452,11 +476,13 @@ impl Enclave {
         let offered = block.hash();
         if let Some(chain) = &self.chain {
             let pinned = chain.client.genesis_hash();
-            if pinned != offered || chain.validators != validators {
+            if pinned != offered {
                 return Err(EnclaveError::AlreadyPinned { pinned, offered });
             }
         } else {
-            self.chain = Some(Chain::pin(block.header, validators)?);
+            // The genesis set is believed only with a proof against the genesis state root.
+            let proof = Proof::decode_strict(proof).map_err(EnclaveError::MalformedProof)?;
+            self.chain = Some(Chain::pin(block.header, validators, &proof)?);
         }
         Ok(Reply::ChainPinned {
             genesis_hash: offered,
@@ -476,12 +502,21 @@ impl Enclave {
         if height != expected {
             return Err(EnclaveError::Gap { height, expected });
         }
-        // Certificate, linking and transaction root; the head moves only if all hold.
+        // Epoch, certificate, linking and transaction root; the head moves only if all hold.
         chain.client.accept_block(&block, &certificate)?;
-        chain.head_certificate = certificate;
         Ok(Reply::Synced {
             height,
             hash: block.hash(),
+            needs_next_set: chain.client.needs_next_set(),
+        })
+    }
+
+    fn advance_epoch(&mut self, validators: &[[u8; 32]], proof: &[u8]) -> Result<Reply> {
+        let chain = self.chain.as_mut().ok_or(EnclaveError::ChainNotPinned)?;
+        let proof = Proof::decode_strict(proof).map_err(EnclaveError::MalformedProof)?;
+        chain.client.advance_epoch(validators, &proof)?;
+        Ok(Reply::EpochAdvanced {
+            epoch: chain.client.epoch(),
         })
     }
 

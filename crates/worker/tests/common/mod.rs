@@ -4,16 +4,18 @@
 
 use commonware_cryptography::ed25519::PrivateKey;
 use parity_scale_codec::Encode;
-use phalanx_light_client::certificate::NAMESPACE;
-use phalanx_light_client::testing::{certify, keys, raw_publics};
+use phalanx_light_client::testing::{certify, certify_in_epoch, keys, raw_publics};
+use phalanx_light_client::{epoch_of, last_height_of, network_namespace, VALIDATORS_KEY};
 use phalanx_primitives::block::tx_root;
 use phalanx_primitives::{Block, Hash, Header};
 use phalanx_state::State;
 use phalanx_worker::{Ecall, Enclave, EnclaveInfo, Reply, SimulatedPlatform};
 
-/// A chain of certified blocks, each with the state it commits to.
+/// A chain of certified blocks, each with the state it commits to. Each epoch is certified by
+/// its own set: `sets[e]` (the last set keeps certifying once the list runs out).
 pub struct FakeChain {
     pub validators: Vec<PrivateKey>,
+    pub sets: Vec<Vec<PrivateKey>>,
     pub blocks: Vec<Block>,
     pub certificates: Vec<Vec<u8>>,
     pub states: Vec<State>,
@@ -35,14 +37,20 @@ pub fn block(parent: Hash, height: u64, state: &mut State) -> Block {
 
 impl FakeChain {
     /// Genesis plus `length` blocks, certified by 3 of 4 validators. Block `h`'s state holds
-    /// `counter` → `h` and `block/<h>` → `h`.
+    /// `counter` → `h`, `block/<h>` → `h` and the validator set of the epoch of `h + 1`.
     pub fn new(length: u64) -> FakeChain {
-        let validators = keys(4);
+        FakeChain::with_sets(length, vec![keys(4)])
+    }
+
+    /// Like [`Self::new`], with epoch `e` certified by `sets[e]`.
+    pub fn with_sets(length: u64, sets: Vec<Vec<PrivateKey>>) -> FakeChain {
         let mut state = State::new();
         state.insert(b"counter".to_vec(), 0u64.encode());
+        state.insert(VALIDATORS_KEY.to_vec(), raw_publics(&sets[0]).encode());
         let genesis = block(Hash::ZERO, 0, &mut state);
         let mut chain = FakeChain {
-            validators,
+            validators: sets[0].clone(),
+            sets,
             blocks: vec![genesis],
             certificates: vec![vec![]],
             states: vec![state],
@@ -53,6 +61,14 @@ impl FakeChain {
         chain
     }
 
+    /// The set certifying `epoch`.
+    pub fn set(&self, epoch: u64) -> &[PrivateKey] {
+        let index = usize::try_from(epoch)
+            .expect("small")
+            .min(self.sets.len() - 1);
+        &self.sets[index]
+    }
+
     /// Appends one certified block.
     pub fn extend(&mut self) {
         let parent = self.blocks.last().expect("genesis exists");
@@ -61,6 +77,10 @@ impl FakeChain {
         let mut state = self.states.last().expect("genesis state").clone();
         state.insert(b"counter".to_vec(), height.encode());
         state.insert(format!("block/{height}").into_bytes(), height.encode());
+        state.insert(
+            VALIDATORS_KEY.to_vec(),
+            raw_publics(self.set(epoch_of(height + 1))).encode(),
+        );
         let block = block(parent_hash, height, &mut state);
         let certificate = self.certify(&block);
         self.blocks.push(block);
@@ -68,19 +88,26 @@ impl FakeChain {
         self.states.push(state);
     }
 
-    /// A certificate by 3 of the 4 honest validators.
+    /// A certificate by 3 of the 4 honest validators of the block's epoch.
     pub fn certify(&self, block: &Block) -> Vec<u8> {
-        certify(&self.validators, &[0, 1, 2], NAMESPACE, block.hash())
+        let epoch = epoch_of(block.height());
+        certify_in_epoch(
+            self.set(epoch),
+            &[0, 1, 2],
+            &self.namespace(),
+            block.hash(),
+            epoch,
+        )
     }
 
     /// A certificate by 4 outsiders who are not the validator set.
     pub fn forge(&self, block: &Block) -> Vec<u8> {
         let outsiders: Vec<PrivateKey> =
             (100..104).map(phalanx_light_client::testing::key).collect();
-        certify(&outsiders, &[0, 1, 2, 3], NAMESPACE, block.hash())
+        certify(&outsiders, &[0, 1, 2, 3], &self.namespace(), block.hash())
     }
 
-    /// The validators' raw public keys.
+    /// The genesis validators' raw public keys.
     pub fn validator_keys(&self) -> Vec<[u8; 32]> {
         raw_publics(&self.validators)
     }
@@ -89,11 +116,28 @@ impl FakeChain {
         self.blocks[0].hash()
     }
 
-    /// The ecall that pins this chain.
+    /// The network's consensus namespace (the base plus this genesis hash).
+    pub fn namespace(&self) -> Vec<u8> {
+        network_namespace(&self.genesis_hash())
+    }
+
+    /// The ecall that pins this chain (the genesis set with its proof).
     pub fn init(&self) -> Ecall {
+        let mut genesis_state = self.states[0].clone();
         Ecall::InitChain {
             genesis_block: self.blocks[0].encode(),
             validators: self.validator_keys(),
+            validators_proof: genesis_state.prove(VALIDATORS_KEY).encode(),
+        }
+    }
+
+    /// The ecall that shows the set of `epoch` (proven in the previous epoch's last block).
+    pub fn advance(&self, epoch: u64) -> Ecall {
+        let boundary = usize::try_from(last_height_of(epoch - 1)).expect("small");
+        let mut state = self.states[boundary].clone();
+        Ecall::AdvanceEpoch {
+            validators: raw_publics(self.set(epoch)),
+            proof: state.prove(VALIDATORS_KEY).encode(),
         }
     }
 
@@ -139,10 +183,21 @@ pub fn seal(enclave: &mut Enclave) -> Vec<u8> {
     }
 }
 
-/// Pins `chain` and syncs blocks `1..=to`.
+/// Pins `chain` and syncs blocks `1..=to`, showing each epoch's set at its boundary.
 pub fn synced(chain: &FakeChain, enclave: &mut Enclave, to: u64) {
     enclave.ecall(chain.init()).expect("pins");
     for height in 1..=to {
-        enclave.ecall(chain.sync(height)).expect("honest block");
+        match enclave.ecall(chain.sync(height)).expect("honest block") {
+            Reply::Synced {
+                needs_next_set: true,
+                ..
+            } => {
+                enclave
+                    .ecall(chain.advance(epoch_of(height) + 1))
+                    .expect("proven next set");
+            }
+            Reply::Synced { .. } => {}
+            other => panic!("unexpected reply {other:?}"),
+        }
     }
 }
