@@ -14,6 +14,7 @@
 
 pub mod certificate;
 mod client;
+pub mod evidence;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

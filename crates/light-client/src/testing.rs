@@ -69,3 +69,32 @@ pub fn certify_in_epoch(
             .expect("assembles");
     encode_finalization(&finalization)
 }
+
+/// Evidence that `all[signer]` notarized two different blocks in `(epoch, view)`: the encoded
+/// `ConflictingNotarize` activity, as consensus reports it.
+pub fn conflicting_notarize(
+    all: &[PrivateKey],
+    signer: usize,
+    namespace: &[u8],
+    epoch: u64,
+    view: u64,
+) -> Vec<u8> {
+    use commonware_codec::Encode as _;
+    use commonware_consensus::simplex::types::{Activity, ConflictingNotarize, Notarize};
+    let participants = Set::try_from(publics(all)).expect("distinct keys");
+    let scheme = Scheme::signer(namespace, participants, all[signer].clone())
+        .expect("signer is a participant");
+    let vote = |block: &[u8]| {
+        let proposal = Proposal::new(
+            Round::new(Epoch::new(epoch), View::new(view)),
+            View::new(view.saturating_sub(1)),
+            digest_of(&Hash::of(block)),
+        );
+        Notarize::sign(&scheme, proposal).expect("signer can sign")
+    };
+    let fault = ConflictingNotarize::new(vote(b"one block"), vote(b"another block"));
+    Activity::ConflictingNotarize(fault).encode().to_vec()
+}
+
+/// A validator's consensus signing key, for crates that build evidence or certificates in tests.
+pub type ValidatorKey = PrivateKey;

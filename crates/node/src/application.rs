@@ -96,5 +96,9 @@ impl Application for Chain {
 
     fn misbehaviour(&self, evidence: Misbehaviour) {
         self.report_fault(format!("{evidence:?}"));
+        match self.report_evidence(evidence.evidence) {
+            Ok(hash) => tracing::info!(%hash, "submitted the fault evidence to the chain"),
+            Err(reason) => tracing::warn!(%reason, "fault evidence not submitted"),
+        }
     }
 }

@@ -239,6 +239,15 @@ pub fn run(
             ChainConfig { data_dir: chain_dir(&setup.data_dir), genesis: setup.genesis.clone() },
             system_clock(),
         )?;
+        // Evidence this validator sees is reported from its own account (the fee comes back
+        // when the evidence is new; the account must hold at least one fee).
+        {
+            use commonware_codec::Encode as _;
+            let secret = setup.validator.signer.encode();
+            if let Ok(secret) = <[u8; 32]>::try_from(secret.as_ref()) {
+                chain.set_reporter(phalanx_primitives::Keypair::from_secret(secret));
+            }
+        }
         let (bound, rpc) = crate::rpc::serve(chain.clone(), setup.rpc)
             .await
             .map_err(|source| ServiceError::Rpc { addr: setup.rpc, source })?;

@@ -30,7 +30,7 @@
 //! stored finalization certificate verifies; every transfer succeeded at the same place on every
 //! chain, and bob's balance and the senders' nonces are the expected ones everywhere; the runtime
 //! invariants hold on each head state, whose root is the head's; the equivocation was reported
-//! by exactly the validators the seed fixes (validator 1, in phase one) and names the byzantine
+//! by exactly the validators the seed fixes (0, 1 and 2) and names the byzantine
 //! validator; the network did not finalize without a quorum;
 //! the crashed validator re-opened at the height it had finalized and caught up; after the
 //! unclean stop every chain re-opened where it was. A second test replays the seed and gets the
@@ -80,7 +80,7 @@ const TARGET: u64 = 40;
 /// Validator whose mempool receives eve's transfers after the whole network recovered.
 const EVE_VIA: usize = 0;
 /// The honest validators that catch the byzantine validator's conflicting votes with [`SEED`].
-const EQUIVOCATION_REPORTERS: [usize; 1] = [1];
+const EQUIVOCATION_REPORTERS: [usize; 3] = [0, 1, 2];
 /// Transfers per sender.
 const TRANSFERS: u64 = 4;
 /// Dev accounts start with this much.
@@ -146,6 +146,7 @@ fn start_validators(
     let mut handles = BTreeMap::new();
     for (&index, dir) in &setup.data_dirs {
         let chain = open_chain(dir, &setup.genesis, clock.chain_clock());
+        chain.set_reporter(Keypair::dev(REPORTER));
         let handle = harness.start_honest(
             context,
             label,
@@ -169,6 +170,17 @@ struct Setup {
     data_dirs: BTreeMap<usize, PathBuf>,
 }
 
+impl Setup {
+    /// The network's vote namespace, as production derives it from the genesis block.
+    fn namespace(&self) -> Vec<u8> {
+        let (genesis, _) = phalanx_runtime::genesis_block(&self.genesis).expect("genesis");
+        phalanx_light_client::network_namespace(&genesis.hash())
+    }
+}
+
+/// The account honest validators sign evidence reports with.
+const REPORTER: &str = "ferdie";
+
 /// What the first phase saw of the crash.
 struct Crash {
     /// The crashed validator's finalized height and head when it crashed.
@@ -189,7 +201,9 @@ async fn phase_one(
     context: deterministic::Context,
     setup: Setup,
 ) -> (Vec<SignedTransaction>, Crash, BTreeMap<usize, u64>) {
-    let harness = Harness::start(&context, &setup.validators, DEFAULT_MAX_BLOCK_BYTES).await;
+    let harness = Harness::start(&context, &setup.validators, DEFAULT_MAX_BLOCK_BYTES)
+        .await
+        .with_namespace(setup.namespace());
     let clock = RuntimeClock::new(&context);
     let (mut chains, mut handles) =
         start_validators(&context, &harness, &clock, &setup, "validator");
@@ -226,6 +240,7 @@ async fn phase_one(
         &setup.genesis,
         clock.chain_clock(),
     );
+    chain.set_reporter(Keypair::dev(REPORTER));
     let reopened = chain.height();
     let restarted = harness.start_honest(
         &context,
@@ -285,7 +300,9 @@ async fn phase_two(
     BTreeMap<usize, u64>,
     Vec<SignedTransaction>,
 ) {
-    let harness = Harness::start(&context, &setup.validators, DEFAULT_MAX_BLOCK_BYTES).await;
+    let harness = Harness::start(&context, &setup.validators, DEFAULT_MAX_BLOCK_BYTES)
+        .await
+        .with_namespace(setup.namespace());
     let clock = RuntimeClock::new(&context);
     let (chains, _handles) = start_validators(&context, &harness, &clock, &setup, "recovered");
     let reopened = chains
@@ -397,6 +414,7 @@ fn honest_validators_agree_on_every_state_root_through_crash_restart_and_equivoc
     }
 
     // (b) Same block, so same state root, at every height; linked; certificates verify.
+    let namespace = phalanx_light_client::network_namespace(&chains[&0].genesis_hash());
     let common = chains.values().map(Chain::height).min().unwrap();
     let mut certified = BTreeMap::<usize, u64>::new();
     for height in 0..=common {
@@ -429,7 +447,7 @@ fn honest_validators_agree_on_every_state_root_through_crash_restart_and_equivoc
                 assert!(ours.block.header.timestamp_ms >= parent.block.header.timestamp_ms);
             }
             if !ours.certificate.is_empty() {
-                verify_finalization(validators, NAMESPACE, &ours.certificate, &hash)
+                verify_finalization(validators, &namespace, &ours.certificate, &hash)
                     .unwrap_or_else(|err| {
                         panic!("validator {index}: certificate at {height} fails: {err}")
                     });
@@ -516,6 +534,37 @@ fn honest_validators_agree_on_every_state_root_through_crash_restart_and_equivoc
         "the seed fixes who catches the equivocation"
     );
     assert!(all_faults.iter().any(|f| f.contains("ConflictingNotarize")));
+
+    // (e') The evidence reached the chain: the validator that caught it submitted it, every
+    // chain verified and stored it (it survives the restarts that wiped the in-memory reports),
+    // and the reporter's fee came back.
+    let byzantine_key: [u8; 32] = validators[BYZANTINE]
+        .encode()
+        .as_ref()
+        .try_into()
+        .expect("32-byte key");
+    let mut stored = Vec::new();
+    for (index, chain) in chains {
+        let records = phalanx_runtime::evidence::all(&chain.head_state()).expect("readable");
+        eprintln!("validator {index} stores {} fault record(s)", records.len());
+        assert!(!records.is_empty(), "validator {index} stores no evidence");
+        for record in &records {
+            assert_eq!(
+                record.validator, byzantine_key,
+                "only the byzantine is accused"
+            );
+            assert_eq!(record.reporter, Keypair::dev(REPORTER).account());
+        }
+        stored.push(records);
+    }
+    assert!(
+        stored.iter().all(|records| records == &stored[0]),
+        "same records everywhere"
+    );
+    assert!(
+        stored[0].iter().any(|record| record.kind == 0),
+        "a conflicting notarize"
+    );
 
     // (f) The crashed validator recovered its finalized chain from disk, caught up and agrees
     // (its blocks were compared above). While it was down, one crashed plus one byzantine

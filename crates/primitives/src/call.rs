@@ -35,6 +35,21 @@ pub enum Call {
     Registry(RegistryCall),
     /// Relay signed, sequenced messages from enclaves to the chain.
     MessageQueue(MessageQueueCall),
+    /// Store proof that a validator misbehaved in consensus.
+    Evidence(EvidenceCall),
+}
+
+/// Calls of the evidence module.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvidenceCall {
+    /// Two conflicting votes signed by one validator: the commonware-codec encoding of the
+    /// consensus fault (`phalanx_light_client::evidence`). Anyone may report it; each fault is
+    /// stored once, and the reporter's fee is refunded when it is new.
+    ReportEquivocation {
+        /// The encoded fault.
+        evidence: Vec<u8>,
+    },
 }
 
 /// Calls of the balances module.

@@ -161,6 +161,21 @@ pub enum Event {
         /// How many validators it has.
         count: u32,
     },
+    /// Proof that a validator signed two conflicting votes was stored (see
+    /// [`crate::evidence`]).
+    MisbehaviourReported {
+        /// The validator's ed25519 consensus key.
+        #[serde(serialize_with = "hex_bytes")]
+        validator: [u8; 32],
+        /// 0 conflicting notarize, 1 conflicting finalize, 2 nullify and finalize.
+        kind: u8,
+        /// Epoch of the votes.
+        epoch: u64,
+        /// View of the votes.
+        view: u64,
+        /// Who reported it (its fee was refunded).
+        reporter: AccountId,
+    },
 }
 
 /// Serializes bytes as lowercase hex (keys and topics read better that way in receipts).

@@ -26,6 +26,7 @@
 
 pub mod balances;
 pub mod events;
+pub mod evidence;
 pub mod genesis;
 pub mod governance;
 pub mod invariants;
@@ -72,6 +73,9 @@ pub enum DispatchError {
     /// A privileged call set a parameter outside its bounds.
     #[error(transparent)]
     Params(#[from] params::ParamsError),
+    /// An evidence error.
+    #[error(transparent)]
+    Evidence(#[from] evidence::EvidenceError),
 }
 
 impl From<phalanx_primitives::CodecError> for DispatchError {
@@ -192,7 +196,14 @@ pub fn apply_transaction_with(
     });
     let checkpoint = state.clone();
     let mut call_events = Vec::new();
-    let error = match dispatch(state, ctx, &tx.tx.signer, &tx.tx.call, &mut call_events) {
+    let error = match dispatch(
+        state,
+        ctx,
+        &tx.tx.signer,
+        &tx.tx.call,
+        fee,
+        &mut call_events,
+    ) {
         Ok(()) => {
             events.append(&mut call_events);
             None
@@ -219,9 +230,11 @@ fn dispatch(
     ctx: &BlockContext,
     who: &phalanx_primitives::AccountId,
     call: &Call,
+    fee: phalanx_primitives::Balance,
     events: &mut Vec<Event>,
 ) -> DispatchResult {
     match call {
+        Call::Evidence(call) => evidence::dispatch(state, ctx, who, call, fee, events),
         Call::Balances(call) => balances::dispatch(state, who, call, events),
         Call::Root(call) => root::dispatch(state, ctx, who, call, events),
         Call::Governance(call) => governance::dispatch(state, ctx, who, call, events),

@@ -25,6 +25,7 @@ use phalanx_state::{State, StateExt};
 const PARAMS: &[u8] = b"system/params";
 const BLOCK: &[u8] = b"system/block";
 const VALIDATORS: &[u8] = b"system/validators";
+const PREVIOUS_VALIDATORS: &[u8] = b"system/previous_validators";
 const NEXT_VALIDATORS: &[u8] = b"system/next_validators";
 const NONCE_PREFIX: &[u8] = b"system/nonce/";
 const BLOCK_HASH_PREFIX: &[u8] = b"system/block_hash/";
@@ -247,6 +248,22 @@ pub fn check_validator_set(keys: &[[u8; 32]]) -> Result<(), ValidatorSetError> {
     Ok(())
 }
 
+/// The validator set of `epoch`, while a block of epoch `current` executes: the current set, or
+/// the one that retired at the last boundary. `None` for any older or later epoch.
+pub fn validators_of_epoch(
+    state: &State,
+    epoch: u64,
+    current: u64,
+) -> Result<Option<Vec<[u8; 32]>>, CodecError> {
+    if epoch == current {
+        return validators(state).map(Some);
+    }
+    let previous: Option<(u64, Vec<[u8; 32]>)> = state.get_decoded(PREVIOUS_VALIDATORS)?;
+    Ok(previous
+        .filter(|(retired, _)| *retired == epoch && epoch.saturating_add(1) == current)
+        .map(|(_, set)| set))
+}
+
 /// Replaces the active validator set at once (genesis only; later changes go through
 /// [`schedule_validators`]).
 pub fn set_validators(state: &mut State, validators: &[[u8; 32]]) {
@@ -269,6 +286,14 @@ pub fn pending_validators(state: &State) -> Result<Option<Vec<[u8; 32]>>, CodecE
 pub fn on_block_end(state: &mut State, ctx: &BlockContext) -> Vec<Event> {
     if ctx.height != last_height_of_epoch(epoch_of(ctx.height)) {
         return Vec::new();
+    }
+    // The retiring set stays readable for one more epoch, so evidence of its votes can still be
+    // checked after the boundary.
+    if let Ok(current) = validators(state) {
+        state.put(
+            PREVIOUS_VALIDATORS.to_vec(),
+            &(epoch_of(ctx.height), current),
+        );
     }
     match pending_validators(state) {
         Ok(Some(next)) => {

@@ -40,6 +40,9 @@ pub struct Harness {
     pub validators: Vec<PublicKey>,
     /// Largest block consensus carries.
     pub max_block_bytes: usize,
+    /// The namespace votes are signed under ([`NAMESPACE`] unless set with
+    /// [`Harness::with_namespace`]).
+    pub namespace: Vec<u8>,
 }
 
 impl Harness {
@@ -80,7 +83,16 @@ impl Harness {
             oracle,
             validators: validators.to_vec(),
             max_block_bytes,
+            namespace: NAMESPACE.to_vec(),
         }
+    }
+
+    /// Signs votes under `namespace` (a real network's is `network_namespace(genesis hash)`).
+    // Not every simulation needs the real network's namespace.
+    #[allow(dead_code)]
+    pub fn with_namespace(mut self, namespace: Vec<u8>) -> Self {
+        self.namespace = namespace;
+        self
     }
 
     /// Starts an honest validator running `application`; aborting the returned handle crashes
@@ -114,6 +126,7 @@ impl Harness {
         let oracle = self.oracle.clone();
         let validators = self.validators.clone();
         let max_block_bytes = self.max_block_bytes;
+        let namespace = self.namespace.clone();
         context
             .child(label)
             .with_attribute("index", index)
@@ -149,6 +162,7 @@ impl Harness {
                 };
                 let mut config = EngineConfig::new(key, validators, format!("validator{index}"));
                 config.max_block_bytes = max_block_bytes;
+                config.namespace = namespace;
                 engine::run(
                     context,
                     config,
@@ -180,7 +194,7 @@ impl Harness {
             .expect("register votes");
         let participants = Set::try_from(self.validators.clone()).expect("distinct validators");
         let scheme =
-            Scheme::signer(NAMESPACE, participants, key).expect("byzantine is a validator");
+            Scheme::signer(&self.namespace, participants, key).expect("byzantine is a validator");
         context.child("byzantine").spawn(move |context| async move {
             let (muxer, mut mux) = Muxer::new(context.child("mux"), sender, receiver);
             let _muxer = muxer.start();
