@@ -9,7 +9,10 @@
 //! the genesis state root (never a set taken as given), accepts headers of that epoch only
 //! (their certificates must name it), and once its head is an epoch's last block it must be
 //! shown the next set by a proof against that block's state root before it accepts anything
-//! later. A retired set can therefore certify nothing the client accepts.
+//! later. Once the client is past an epoch, that epoch's retired set can certify nothing it
+//! accepts. (A client starting from genesis, or one rolled back to older saved progress, walks
+//! through old epochs again and trusts their sets there: keys that leak after they retire are
+//! a long-range risk that a checkpoint or a monotonic counter closes.)
 
 use crate::certificate::{verify_finalization_in_epoch, FinalizedAt, PublicKey};
 use crate::{Error, Result};
@@ -228,6 +231,12 @@ impl LightClient {
         value: Option<&[u8]>,
         proof: &Proof,
     ) -> Result<FinalizedAt> {
+        if header.height < self.head.height {
+            return Err(Error::NotNewer {
+                height: header.height,
+                head: self.head.height,
+            });
+        }
         if epoch_of(header.height) != self.epoch {
             return Err(Error::WrongEpoch {
                 height: header.height,

@@ -15,7 +15,7 @@ use crate::mempool::{Mempool, MempoolError, SenderState, NONCE_WINDOW};
 use crate::store::{Store, StoreError, StoredBlock, ValidatorSetProof};
 use parity_scale_codec::Encode;
 use phalanx_primitives::block::{tx_root, MAX_BLOCK_BYTES};
-use phalanx_primitives::{AccountId, Block, CodecError, Hash, Header, SignedTransaction};
+use phalanx_primitives::{AccountId, Block, CodecError, Hash, Header, Keypair, SignedTransaction};
 use phalanx_runtime::system::{self, NonceCheck, SignatureCheck, TxError};
 use phalanx_runtime::{BlockContext, BlockOutcome, GenesisConfig, Receipt};
 use phalanx_state::{Proof, State};
@@ -251,13 +251,19 @@ struct Inner {
     faults: Vec<String>,
     /// Set when a finalized block failed to re-execute; the node then refuses to continue.
     halted: Option<String>,
-    /// Encoded transactions admitted from this node's clients, waiting to be gossiped.
-    gossip: std::collections::VecDeque<Vec<u8>>,
+    /// Transactions admitted from this node's clients, waiting to be gossiped (hash, bytes).
+    gossip: std::collections::VecDeque<(Hash, Vec<u8>)>,
+    /// Bytes in `gossip`.
+    gossip_bytes: usize,
+    /// The account that signs this node's evidence reports.
+    reporter: Option<Keypair>,
 }
 
-/// Most client transactions waiting to be gossiped; beyond it the oldest are not gossiped (they
-/// stay in this node's mempool and are included when it leads).
-pub const MAX_GOSSIP_QUEUE: usize = 16_384;
+/// Most bytes of client transactions waiting to be gossiped; beyond it the oldest are not
+/// gossiped (they stay in this node's mempool and are included when it leads).
+pub const MAX_GOSSIP_QUEUE_BYTES: usize = 4 << 20;
+/// Most transactions in one gossip message.
+pub const MAX_GOSSIP_TXS: usize = 4_096;
 
 /// A wall clock in ms since the Unix epoch (the deterministic runtime supplies its own).
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -378,6 +384,8 @@ impl Chain {
                 faults: Vec::new(),
                 halted: None,
                 gossip: std::collections::VecDeque::new(),
+                gossip_bytes: 0,
+                reporter: None,
             })),
             genesis: Arc::new(config.genesis),
             genesis_block: Arc::new(genesis_block),
@@ -447,6 +455,49 @@ impl Chain {
         if inner.faults.len() > 1_000 {
             inner.faults.remove(0);
         }
+    }
+
+    /// Names the account that signs (and pays for) this node's evidence reports. Without one,
+    /// faults are only logged and kept in memory.
+    pub fn set_reporter(&self, key: Keypair) {
+        self.lock().reporter = Some(key);
+    }
+
+    /// Submits encoded consensus fault evidence in a transaction signed by the reporter
+    /// account, so the fault is stored on chain (the runtime verifies it and refunds the fee
+    /// when it is new). Returns the transaction hash, or why it was not submitted.
+    pub fn report_evidence(&self, evidence: Vec<u8>) -> Result<Hash, String> {
+        let Some(reporter) = self.lock().reporter.clone() else {
+            return Err("no evidence reporter account is configured".into());
+        };
+        let state = self.head_state();
+        let params = system::params(&state).map_err(|e| e.to_string())?;
+        let account = reporter.account();
+        // The next nonce after whatever this node already pooled for the reporter.
+        let mut nonce = system::nonce(&state, &account).map_err(|e| e.to_string())?;
+        {
+            let inner = self.lock();
+            while inner.mempool.has_nonce(&account, nonce) {
+                nonce += 1;
+            }
+        }
+        let call = phalanx_primitives::call::Call::Evidence(
+            phalanx_primitives::call::EvidenceCall::ReportEquivocation { evidence },
+        );
+        let mut tx = phalanx_primitives::Transaction {
+            signer: account,
+            nonce,
+            fee: 0,
+            expires_at: self.height() + 100,
+            call,
+        };
+        let len = tx
+            .clone()
+            .sign(&reporter, &self.genesis_hash())
+            .encoded_size();
+        tx.fee = params.required_fee(&tx.call, len);
+        let signed = tx.sign(&reporter, &self.genesis_hash());
+        self.submit_tx(signed).map_err(|e| e.to_string())
     }
 
     /// Why the node stopped following the chain, if it did.
@@ -563,50 +614,106 @@ impl Chain {
         let bytes = tx.encode();
         let hash = self.admit(tx, signature)?;
         let mut inner = self.lock();
-        if inner.gossip.len() >= MAX_GOSSIP_QUEUE {
-            inner.gossip.pop_front();
+        inner.gossip_bytes += bytes.len();
+        inner.gossip.push_back((hash, bytes));
+        while inner.gossip_bytes > MAX_GOSSIP_QUEUE_BYTES {
+            let Some((_, dropped)) = inner.gossip.pop_front() else {
+                break;
+            };
+            inner.gossip_bytes -= dropped.len();
         }
-        inner.gossip.push_back(bytes);
         Ok(hash)
     }
 
-    /// Client transactions admitted since the last call, up to about `max_bytes`, for gossip.
+    /// Client transactions admitted since the last call and still pooled, for gossip: at most
+    /// [`MAX_GOSSIP_TXS`] whose encoding as a gossip message (a SCALE `Vec<Vec<u8>>`, length
+    /// prefixes included) stays within `max_bytes`.
     pub fn take_gossip(&self, max_bytes: usize) -> Vec<Vec<u8>> {
+        use parity_scale_codec::{Compact, CompactLen};
         let mut inner = self.lock();
         let mut out = Vec::new();
-        let mut bytes = 0;
-        while let Some(next) = inner.gossip.front() {
-            if !out.is_empty() && bytes + next.len() > max_bytes {
+        // The outer length prefix, at most 5 bytes for any count we send.
+        let mut size = 5;
+        while let Some((hash, next)) = inner.gossip.front() {
+            let framed = next.len() + Compact::<u32>::compact_len(&(next.len() as u32));
+            if out.len() >= MAX_GOSSIP_TXS || size + framed > max_bytes {
+                if out.is_empty() {
+                    // Larger than any message: never gossiped (this node still includes it).
+                    if let Some((_, dropped)) = inner.gossip.pop_front() {
+                        inner.gossip_bytes -= dropped.len();
+                    }
+                    continue;
+                }
                 break;
             }
-            bytes += next.len();
-            out.extend(inner.gossip.pop_front());
+            let pooled = inner.mempool.contains(hash);
+            let Some((_, bytes)) = inner.gossip.pop_front() else {
+                break;
+            };
+            inner.gossip_bytes -= bytes.len();
+            // Replaced, evicted or already included: not worth a peer's time.
+            if pooled {
+                size += framed;
+                out.push(bytes);
+            }
         }
         out
     }
 
     /// Admits a batch of transactions a peer gossiped (a SCALE `Vec<Vec<u8>>`), without gossiping
     /// them again. `false` if the batch is malformed or carries a forged signature.
+    ///
+    /// Signatures are the costly part, so they are checked last, and only for transactions
+    /// this node does not know yet and whose envelope passes every cheap rule: a peer resending
+    /// known or hopeless transactions costs a lookup each, not a verification.
     pub fn admit_gossip(&self, batch: &[u8]) -> bool {
         let Ok(encoded) = phalanx_primitives::decode_strict::<Vec<Vec<u8>>>(
             batch,
-            crate::consensus::engine::MAX_GOSSIP_BYTES + 1024,
+            crate::consensus::engine::MAX_GOSSIP_BYTES,
         ) else {
             return false;
         };
-        let mut txs = Vec::with_capacity(encoded.len());
+        if encoded.len() > MAX_GOSSIP_TXS {
+            return false;
+        }
+        let (state, head) = {
+            let inner = self.lock();
+            (inner.head_state.clone(), inner.head.clone())
+        };
+        let ctx = self.next_context(&head);
+        let mut seen = std::collections::HashSet::new();
+        let mut fresh = Vec::with_capacity(encoded.len());
         for bytes in encoded {
             let Ok(tx) = SignedTransaction::decode_strict(&bytes) else {
                 return false;
             };
-            txs.push(tx);
+            let hash = tx.hash();
+            if !seen.insert(hash) {
+                continue;
+            }
+            {
+                let inner = self.lock();
+                if inner.mempool.contains(&hash) || inner.tx_index.contains_key(&hash) {
+                    continue;
+                }
+            }
+            let cheap = system::check_envelope_with(
+                &state,
+                &ctx,
+                &tx,
+                NonceCheck::AllowFuture(NONCE_WINDOW),
+                SignatureCheck::AlreadyVerified,
+            );
+            if cheap.is_ok() {
+                fresh.push(tx);
+            }
         }
-        let valid = verify_signatures(&txs, &self.genesis_hash());
+        let valid = verify_signatures(&fresh, &self.genesis_hash());
         if valid.contains(&false) {
             return false;
         }
-        for tx in txs {
-            // Known, stale, or refused by the pool's bounds: not the peer's fault.
+        for tx in fresh {
+            // Refused by the pool's bounds: not the peer's fault.
             let _ = self.admit(tx, SignatureCheck::AlreadyVerified);
         }
         true
@@ -714,7 +821,8 @@ impl Chain {
         let hash = block.hash();
         let mut inner = self.lock();
         for bad in rejected {
-            inner.mempool.remove(&bad);
+            // Its later nonces could not execute either.
+            inner.mempool.evict(&bad);
         }
         inner.pending.insert(
             hash,

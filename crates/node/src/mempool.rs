@@ -10,13 +10,17 @@
 //! A spammer pays nothing for what never reaches a block, so everything the pool holds is
 //! bounded, and what it holds is what pays best:
 //! - at most [`Limits::max_count`] transactions and [`Limits::max_bytes`] encoded bytes. When
-//!   either is reached, a newcomer evicts the pooled transactions with the lowest *fee per byte*
-//!   (each with the same sender's later nonces, which could no longer execute), if it pays more
-//!   per byte than they do; otherwise it is refused with [`MempoolError::FeeTooLow`];
+//!   either is reached, a newcomer evicts, cheapest first, pooled transactions paying less per
+//!   byte than it does (each victim takes the same sender's later nonces with it, whatever they
+//!   pay, since they could no longer execute); a newcomer behind a nonce gap only evicts others
+//!   behind a gap. Otherwise it is refused with [`MempoolError::FeeTooLow`];
+//! - a replacement (same sender and nonce) must pay at least 10% more than what it replaces;
 //! - at most [`Limits::max_per_sender`] transactions per sender;
 //! - *future* transactions — those behind a nonce gap, which cannot execute until the gap is
-//!   filled — at most [`Limits::max_future_per_sender`] per sender and
-//!   [`Limits::max_future_total`] in all;
+//!   filled — at most [`Limits::max_future_per_sender`] per sender, and
+//!   [`Limits::max_future_total`] and [`Limits::max_future_bytes`] in all, checked at admission
+//!   (pruning can leave more behind a gap, e.g. when an earlier nonce expires, and then takes
+//!   the expired transaction's successors with it);
 //! - a sender's pooled transactions must be payable together: the sum of their fees and
 //!   transferred amounts may not exceed the sender's free balance in the finalized state.
 //!
@@ -45,6 +49,9 @@ pub struct Limits {
     pub max_future_per_sender: usize,
     /// Most transactions behind a nonce gap in all.
     pub max_future_total: usize,
+    /// Most encoded bytes behind a nonce gap in all: such transactions pay nothing until the
+    /// gap is filled, so they get a small share of the pool.
+    pub max_future_bytes: usize,
 }
 
 impl Default for Limits {
@@ -55,6 +62,7 @@ impl Default for Limits {
             max_per_sender: NONCE_WINDOW as usize,
             max_future_per_sender: 16,
             max_future_total: 8_192,
+            max_future_bytes: 8 << 20,
         }
     }
 }
@@ -136,9 +144,10 @@ pub struct Mempool {
     by_rate: BTreeSet<(u128, Hash)>,
     /// Each sender's next nonce as last seen (at admission or pruning).
     next_nonce: HashMap<AccountId, u64>,
-    /// Each sender's pooled transactions behind a gap, and their total.
-    future: HashMap<AccountId, usize>,
+    /// Each sender's pooled transactions behind a gap (count, bytes), and the totals.
+    future: HashMap<AccountId, (usize, usize)>,
     future_total: usize,
+    future_bytes: usize,
     bytes: usize,
 }
 
@@ -181,6 +190,13 @@ impl Mempool {
         self.by_hash.get(hash).map(|entry| &entry.tx)
     }
 
+    /// Whether `sender` has a pooled transaction with `nonce`.
+    pub fn has_nonce(&self, sender: &AccountId, nonce: u64) -> bool {
+        self.by_sender
+            .get(sender)
+            .is_some_and(|txs| txs.contains_key(&nonce))
+    }
+
     /// Transactions behind a nonce gap, in all.
     pub fn future_len(&self) -> usize {
         self.future_total
@@ -205,16 +221,27 @@ impl Mempool {
     fn recount_future(&mut self, sender: &AccountId) {
         let next = self.next_nonce.get(sender).copied().unwrap_or(0);
         let end = self.run_end(sender, next);
-        let now = self
-            .by_sender
-            .get(sender)
-            .map_or(0, |txs| txs.range(end..).count());
-        let before = if now == 0 {
-            self.future.remove(sender).unwrap_or(0)
+        let now = self.by_sender.get(sender).map_or((0, 0), |txs| {
+            txs.range(end..)
+                .filter_map(|(_, hash)| self.by_hash.get(hash))
+                .fold((0, 0), |(count, bytes), entry| {
+                    (count + 1, bytes + entry.bytes)
+                })
+        });
+        let before = if now.0 == 0 {
+            self.future.remove(sender).unwrap_or((0, 0))
         } else {
-            self.future.insert(*sender, now).unwrap_or(0)
+            self.future.insert(*sender, now).unwrap_or((0, 0))
         };
-        self.future_total = self.future_total + now - before;
+        self.future_total = self.future_total + now.0 - before.0;
+        self.future_bytes = self.future_bytes + now.1 - before.1;
+    }
+
+    /// Whether the pooled `hash` is behind a nonce gap.
+    fn is_future(&self, entry: &Entry) -> bool {
+        let sender = entry.tx.tx.signer;
+        let next = self.next_nonce.get(&sender).copied().unwrap_or(0);
+        entry.tx.tx.nonce >= self.run_end(&sender, next)
     }
 
     /// Adds an already-admitted transaction from a sender whose finalized state is `sender`.
@@ -240,11 +267,15 @@ impl Mempool {
         };
         let pooled = self.by_sender.get(&sender);
         let replaced = pooled.and_then(|txs| txs.get(&nonce)).copied();
+        let mut future = false;
         if let Some(old) = replaced {
+            // A replacement must pay at least 10% more, so re-sending one transaction with a
+            // tiny bump cannot make every validator re-verify and re-gossip it for free.
             let old_fee = self.by_hash.get(&old).map_or(0, |e| e.tx.tx.fee);
-            if entry.tx.tx.fee <= old_fee {
+            if entry.tx.tx.fee <= old_fee.saturating_add(old_fee / 10) {
                 return Err(MempoolError::NonceTaken(nonce));
             }
+            future = self.by_hash.get(&old).is_some_and(|e| self.is_future(e));
         } else {
             let count = pooled.map_or(0, BTreeMap::len);
             if count >= self.limits.max_per_sender {
@@ -253,11 +284,14 @@ impl Mempool {
             // Behind a gap? (Counted against the gap limits.)
             let end = self.run_end(&sender, sender_state.nonce);
             if nonce > end {
-                let mine = self.future.get(&sender).copied().unwrap_or(0);
+                future = true;
+                let (mine, _) = self.future.get(&sender).copied().unwrap_or((0, 0));
                 if mine >= self.limits.max_future_per_sender {
                     return Err(MempoolError::TooManyFuture(mine, end));
                 }
-                if self.future_total >= self.limits.max_future_total {
+                if self.future_total >= self.limits.max_future_total
+                    || self.future_bytes + entry.bytes > self.limits.max_future_bytes
+                {
                     return Err(MempoolError::FutureFull(end));
                 }
             }
@@ -296,6 +330,10 @@ impl Mempool {
                 if found.tx.tx.signer == sender {
                     continue;
                 }
+                // What cannot execute yet never pushes out what can.
+                if future && !self.is_future(found) {
+                    continue;
+                }
                 if *victim_rate >= entry.rate {
                     break;
                 }
@@ -329,7 +367,7 @@ impl Mempool {
     }
 
     /// Removes `hash` and the same sender's later nonces (which could no longer execute).
-    fn evict(&mut self, hash: &Hash) {
+    pub fn evict(&mut self, hash: &Hash) {
         let Some(entry) = self.by_hash.get(hash) else {
             return;
         };
@@ -400,12 +438,22 @@ impl Mempool {
             }
         }
         for hash in dropped {
-            self.remove(&hash);
+            // An expired transaction takes its later nonces with it: they could never execute.
+            let expired = self
+                .by_hash
+                .get(&hash)
+                .is_some_and(|e| e.tx.tx.expires_at < next_height);
+            if expired {
+                self.evict(&hash);
+            } else {
+                self.remove(&hash);
+            }
         }
         self.next_nonce
             .retain(|sender, _| self.by_sender.contains_key(sender));
         self.future.clear();
         self.future_total = 0;
+        self.future_bytes = 0;
         let senders: Vec<AccountId> = self.by_sender.keys().copied().collect();
         for sender in senders {
             self.recount_future(&sender);
@@ -465,6 +513,7 @@ mod tests {
             max_per_sender: 6,
             max_future_per_sender: 2,
             max_future_total: 3,
+            max_future_bytes: 1 << 20,
         }
     }
 
@@ -505,8 +554,13 @@ mod tests {
             pool.insert(tx("alice", 0, 5), RICH),
             Err(MempoolError::NonceTaken(0))
         );
+        assert_eq!(
+            pool.insert(tx("alice", 0, 11), RICH),
+            Err(MempoolError::NonceTaken(0)),
+            "a replacement must pay at least 10% more"
+        );
         let bytes = pool.bytes();
-        let better = tx("alice", 0, 11);
+        let better = tx("alice", 0, 12);
         pool.insert(better.clone(), RICH).expect("replace");
         assert_eq!(pool.len(), 1);
         assert_eq!(pool.bytes(), bytes, "the replacement has the same size");
@@ -707,5 +761,74 @@ mod tests {
             .expect("a normal fee gets in");
         let next_block = pool.ready(|_| 0, 10);
         assert_eq!(next_block[0].hash(), normal.hash());
+    }
+
+    /// Transactions behind a gap pay nothing until it is filled: they get a small byte budget
+    /// and never push out what can execute, however much they offer.
+    #[test]
+    fn future_transactions_have_a_byte_budget_and_never_evict_executable_ones() {
+        let probe = tx("alice", 0, 1);
+        let one = parity_scale_codec::Encode::encoded_size(&probe);
+        let mut pool = Mempool::with_limits(Limits {
+            max_count: 4,
+            max_future_bytes: 2 * one,
+            ..Limits::default()
+        });
+        for who in ["alice", "bob", "charlie", "ferdie"] {
+            pool.insert(tx(who, 0, 1), RICH).expect("executable");
+        }
+        // Full of cheap executable transactions: a rich future one may not push them out.
+        let refused = pool.insert(tx("eve", 5, 1_000_000), RICH);
+        assert!(
+            matches!(refused, Err(MempoolError::FeeTooLow { .. })),
+            "{refused:?}"
+        );
+        assert_eq!(pool.len(), 4);
+        assert_eq!(pool.future_len(), 0);
+
+        // With room in count, future transactions stop at their byte budget.
+        let mut pool = Mempool::with_limits(Limits {
+            max_future_bytes: 2 * one,
+            ..Limits::default()
+        });
+        pool.insert(tx("dave", 5, 1), RICH).expect("first future");
+        pool.insert(tx("eve", 5, 1), RICH).expect("second future");
+        assert_eq!(
+            pool.insert(tx("charlie", 5, 1), RICH),
+            Err(MempoolError::FutureFull(0))
+        );
+        pool.insert(tx("charlie", 0, 1), RICH)
+            .expect("executable ones are not limited by it");
+    }
+
+    #[test]
+    fn an_expired_transaction_takes_its_successors_with_it() {
+        let mut pool = Mempool::new();
+        let alice = Keypair::dev("alice");
+        let mut first = Transaction {
+            signer: alice.account(),
+            nonce: 0,
+            fee: 1,
+            expires_at: 10,
+            call: Call::Balances(BalancesCall::Transfer {
+                to: alice.account(),
+                amount: 1,
+            }),
+        };
+        pool.insert(first.clone().sign(&alice, &Hash::ZERO), RICH)
+            .expect("short-lived");
+        first.expires_at = 100;
+        for nonce in 1..5 {
+            first.nonce = nonce;
+            pool.insert(first.clone().sign(&alice, &Hash::ZERO), RICH)
+                .expect("long-lived");
+        }
+        pool.prune(|_| 0, 11);
+        assert!(
+            pool.is_empty(),
+            "nothing after an expired nonce 0 could execute"
+        );
+        assert_eq!(pool.future_len(), 0);
+        assert_eq!(pool.bytes(), 0);
     }
 }

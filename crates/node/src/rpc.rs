@@ -106,6 +106,17 @@ pub mod codes {
 /// Largest request body: a maximal transaction (1 MiB) in hex plus envelope, with room to spare.
 pub const MAX_REQUEST_BYTES: u32 = 4 << 20;
 
+/// Most transactions one `phalanx_submitTransactions` call carries.
+pub const MAX_SUBMIT_BATCH: usize = 1_024;
+
+/// An error object as JSON (for per-entry answers inside one result).
+fn error_json(e: &ErrorObjectOwned) -> Value {
+    let data = e
+        .data()
+        .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok());
+    json!({ "code": e.code(), "message": e.message(), "data": data })
+}
+
 /// Largest response body. The biggest answer is one block of [`MAX_BLOCK_BYTES`]: `rawBlock`
 /// hex-encodes it (2 bytes per byte) and `block` shows it as JSON, where a byte string inside a
 /// call (a quote, a description, a payload) is a list of numbers, at most 4 bytes per byte
@@ -390,6 +401,45 @@ pub fn module(chain: Chain) -> Result<RpcModule<Chain>, jsonrpsee::core::Registe
         let hash = chain.submit(&bytes).map_err(submit_error)?;
         Ok(json!({ "hash": hash }))
     })?;
+
+    module.register_blocking_method(
+        "phalanx_submitTransactions",
+        |params, chain, _| -> Answer {
+            let args = Args::parse(&params, &["transactions"])?;
+            let texts: Vec<String> =
+                args.required(0, "a list of 0x-hex SCALE-encoded signed transactions")?;
+            if texts.len() > MAX_SUBMIT_BATCH {
+                return Err(invalid_params(format!(
+                    "at most {MAX_SUBMIT_BATCH} transactions per call"
+                )));
+            }
+            // Undecodable entries are answered in place; the rest are verified together, in
+            // parallel on every core.
+            let mut answers: Vec<Value> = vec![Value::Null; texts.len()];
+            let mut txs = Vec::new();
+            let mut positions = Vec::new();
+            for (index, text) in texts.iter().enumerate() {
+                let decoded = parse_hex(text).and_then(|bytes| {
+                    phalanx_primitives::SignedTransaction::decode_strict(&bytes)
+                        .map_err(|e| submit_error(crate::chain::SubmitError::Malformed(e)))
+                });
+                match decoded {
+                    Ok(tx) => {
+                        txs.push(tx);
+                        positions.push(index);
+                    }
+                    Err(e) => answers[index] = json!({ "error": error_json(&e) }),
+                }
+            }
+            for (index, result) in positions.into_iter().zip(chain.submit_batch(txs)) {
+                answers[index] = match result {
+                    Ok(hash) => json!({ "hash": hash }),
+                    Err(e) => json!({ "error": error_json(&submit_error(e)) }),
+                };
+            }
+            Ok(json!(answers))
+        },
+    )?;
 
     module.register_method("phalanx_account", |params, chain, _| -> Answer {
         let args = Args::parse(&params, &["address"])?;

@@ -507,3 +507,33 @@ fn each_epochs_validator_set_is_recorded_with_a_proof() {
     let reopened = open_at(dir.path());
     assert_eq!(reopened.validator_set(1), Some(next));
 }
+
+/// A gossip message never exceeds the size its receiver accepts, length prefixes included,
+/// however much is queued: an honest peer must never look like a spammer.
+#[test]
+fn gossip_messages_stay_within_the_receivers_bound() {
+    let (a, b) = (node(), node());
+    let txs: Vec<_> = (0..200)
+        .map(|nonce| transfer(&a.chain, "alice", "bob", nonce, PHA))
+        .collect();
+    for result in a.chain.submit_batch(txs) {
+        result.expect("admitted");
+    }
+    let limit = 10_000;
+    let mut messages = 0;
+    let mut carried = 0;
+    loop {
+        let batch = a.chain.take_gossip(limit);
+        if batch.is_empty() {
+            break;
+        }
+        let message = batch.encode();
+        assert!(message.len() <= limit, "{} bytes", message.len());
+        assert!(b.chain.admit_gossip(&message), "the receiver accepts it");
+        messages += 1;
+        carried += batch.len();
+    }
+    assert_eq!(carried, 200);
+    assert!(messages > 1, "the queue was split into several messages");
+    assert_eq!(b.chain.mempool_len(), 200);
+}

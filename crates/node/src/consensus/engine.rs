@@ -87,12 +87,20 @@ pub const TRANSACTIONS: u64 = 5;
 
 /// How often a validator sends the transactions it admitted since the last time.
 const GOSSIP_INTERVAL: Duration = Duration::from_millis(50);
-/// Largest batch of gossiped transactions in one message.
-pub const MAX_GOSSIP_BYTES: usize = 1 << 20;
+/// Largest batch of gossiped transactions in one message (room for the largest transaction a
+/// governance vote can allow, 1 MiB).
+pub const MAX_GOSSIP_BYTES: usize = 2 << 20;
 
 /// Per-peer rate limit of every consensus channel.
 pub fn channel_quota() -> Quota {
     Quota::per_second(NZU32!(1_024))
+}
+
+/// Per-peer rate limit of the transaction gossip channel: an honest validator sends one
+/// message every 50 ms, so 40 a second leaves room and caps what a byzantine peer can make
+/// this node decode.
+pub fn gossip_quota() -> Quota {
+    Quota::per_second(NZU32!(40))
 }
 
 /// Consensus timing.
@@ -404,6 +412,8 @@ where
     .await;
     let processed = floor.processed().map(|processed| processed.height().get());
     let applied = application.finalized_height();
+    // Read with `applied`, before delivery can move the chain on: the set of the epoch after it.
+    let next_validators = application.next_validators();
     info!(
         validator = %public_key,
         processed = ?processed,
@@ -482,7 +492,7 @@ where
             .ok_or(Error::InvalidConfig("height outside every epoch"))?;
         Transition {
             epoch: first_epoch,
-            validators: application.next_validators(),
+            validators: next_validators,
             boundary: boundary_digest(&application, &marshal_mailbox, boundary).await?,
         }
     };

@@ -187,7 +187,7 @@ pub async fn run_validator<A: Application>(
         certificate_resolver: network.register(engine::CERTIFICATE_RESOLVER, channel_quota()),
         blocks: network.register(engine::BLOCKS, channel_quota()),
         backfill: network.register(engine::BACKFILL, channel_quota()),
-        transactions: network.register(engine::TRANSACTIONS, channel_quota()),
+        transactions: network.register(engine::TRANSACTIONS, engine::gossip_quota()),
     };
     let _network = network.start();
     info!(validator = %me, listen = %config.listen, validators = config.validators.len(), "p2p started");
