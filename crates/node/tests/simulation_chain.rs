@@ -46,9 +46,7 @@ use common::{keys, Harness};
 use commonware_codec::Encode as _;
 use commonware_cryptography::Signer as _;
 use commonware_runtime::{deterministic, Clock as _, Handle, Runner as _};
-use phalanx_node::consensus::{
-    block::DEFAULT_MAX_BLOCK_BYTES, verify_finalization, PublicKey, NAMESPACE,
-};
+use phalanx_node::consensus::{block::DEFAULT_MAX_BLOCK_BYTES, verify_finalization, PublicKey};
 use phalanx_node::Chain;
 use phalanx_primitives::call::{BalancesCall, Call};
 use phalanx_primitives::{Hash, Keypair, SignedTransaction, Transaction, PHA};
