@@ -65,7 +65,10 @@ fn a_worker_keeps_its_identity_and_refuses_a_tampered_sealed_file() {
     assert!(
         matches!(
             err,
-            Error::Host(HostError::Enclave(EnclaveError::Seal(SealError::Tampered)))
+            Error::Host(HostError::SealedFile {
+                source: EnclaveError::Seal(SealError::Tampered),
+                ..
+            })
         ),
         "{err}"
     );
