@@ -3,7 +3,8 @@
 //! A validator restarted past the first epoch boundary used to never finalize again: at start
 //! the consensus engine asked marshal for the previous epoch's last block before marshal's actor
 //! was running, and waited forever. This simulation restarts validators, one at a time and all
-//! together, in epoch 0, epoch 1 and epoch 5, each time both "cleanly" (the chain writes its
+//! together, in epoch 0, epoch 1 and epoch 5 (and one kept down from epoch 2 into epoch 4, more
+//! than an epoch behind), each time both "cleanly" (the chain writes its
 //! checkpoint first, as Ctrl-C and SIGTERM do) and "killed" (the task tree is aborted with no
 //! warning, as kill -9 does; for the whole network the runtime also loses every unsynced write,
 //! as a power cut would). After every restart a transfer is submitted to the restarted
@@ -119,6 +120,11 @@ impl Net {
     /// Stops validator `index` the given way, keeps it down for a few seconds, restarts it from
     /// its data directory and consensus storage.
     async fn restart(&mut self, index: usize, how: Stop) {
+        self.restart_after(index, how, None).await;
+    }
+
+    /// Like [`Self::restart`], but keeps it down until the others reach `until` (if given).
+    async fn restart_after(&mut self, index: usize, how: Stop, until: Option<u64>) {
         let chain = self.chains.remove(&index).expect("running");
         if let Stop::Clean = how {
             chain.checkpoint().expect("checkpoint on a clean stop");
@@ -129,6 +135,15 @@ impl Net {
         let before = chain.height();
         drop(chain);
         self.context.sleep(Duration::from_secs(3)).await;
+        if let Some(until) = until {
+            wait_until(
+                &self.context,
+                &self.chains,
+                "the others to move on",
+                all_reached(until),
+            )
+            .await;
+        }
         let n = self.restarts.len() + 1;
         self.launch(index, label("restarted", index, n));
         let reopened = self.chains[&index].height();
@@ -264,6 +279,12 @@ fn validators_restarted_in_epochs_0_1_and_5_finalize_again() {
                 let mut net = Net::start(context, setup, "phase2_").await;
                 let reopened = net.heights();
                 net.transfer_via(0).await;
+                // A validator more than one epoch behind catches up: down from epoch 2 until
+                // the others are well into epoch 4.
+                net.reach(epoch_start(2) + 8).await;
+                net.restart_after(1, Stop::Kill, Some(epoch_start(4) + 8))
+                    .await;
+                net.transfer_via(1).await;
                 net.reach(epoch_start(5) + 8).await;
                 net.restart(2, Stop::Kill).await;
                 net.transfer_via(2).await;
@@ -293,7 +314,7 @@ fn validators_restarted_in_epochs_0_1_and_5_finalize_again() {
         .chain(&second.restarts)
         .chain(&third.restarts)
         .collect();
-    assert_eq!(restarts.len(), 6);
+    assert_eq!(restarts.len(), 7);
     for (index, how, before, reopened) in &restarts {
         assert_eq!(
             before, reopened,
@@ -301,7 +322,7 @@ fn validators_restarted_in_epochs_0_1_and_5_finalize_again() {
         );
     }
     let epochs: Vec<u64> = restarts.iter().map(|(_, _, at, _)| epoch_of(*at)).collect();
-    assert_eq!(epochs, vec![0, 0, 1, 1, 5, 5], "restart epochs");
+    assert_eq!(epochs, vec![0, 0, 1, 1, 2, 5, 5], "restart epochs");
     assert_eq!(reopened_in_epoch_1, first.heights);
     assert_eq!(reopened_in_epoch_5, second.heights);
     assert!(first.heights.values().all(|h| epoch_of(*h) == 1));
@@ -354,7 +375,7 @@ fn validators_restarted_in_epochs_0_1_and_5_finalize_again() {
         .chain(&second.transfers)
         .chain(&third.transfers)
         .collect();
-    assert_eq!(transfers.len(), 8);
+    assert_eq!(transfers.len(), 9);
     for tx in &transfers {
         let at: Vec<_> = chains
             .values()
@@ -367,7 +388,7 @@ fn validators_restarted_in_epochs_0_1_and_5_finalize_again() {
     for chain in chains.values() {
         assert_eq!(
             phalanx_runtime::system::nonce(&chain.head_state(), &alice).unwrap(),
-            8
+            9
         );
     }
     drop(dirs);
