@@ -14,6 +14,7 @@
 //! there.
 
 use crate::chain::Chain;
+use parity_scale_codec::Encode;
 use phalanx_client::Client;
 use phalanx_light_client::certificate::{verify_finalization_in_epoch, PublicKey};
 use phalanx_light_client::network_namespace;
@@ -59,7 +60,7 @@ pub enum FollowError {
     },
     /// Too many blocks without a certificate in a row: a source that withholds certificates
     /// cannot make this node buffer without bound.
-    #[error("more than {MAX_UNCERTIFIED} blocks in a row without a certificate from {0}")]
+    #[error("more than {MAX_UNCERTIFIED} blocks (or {MAX_UNCERTIFIED_BYTES} bytes) in a row without a certificate from {0}")]
     TooManyUncertified(u64),
 }
 
@@ -67,6 +68,8 @@ pub enum FollowError {
 /// most heights itself; an honest source never has this many uncertified heights in a row,
 /// and they could not cross an epoch boundary anyway.
 pub const MAX_UNCERTIFIED: usize = 64;
+/// Most bytes of uncertified blocks a follower buffers (a few full blocks).
+pub const MAX_UNCERTIFIED_BYTES: usize = 32 << 20;
 /// Most heights one round of following fetches before asking the source's height again, so a
 /// source claiming an absurd height costs nothing but its own answers.
 pub const MAX_HEIGHTS_PER_ROUND: u64 = 1_024;
@@ -146,8 +149,13 @@ pub async fn sync_to(chain: &Chain, source: &Client, target: u64) -> Result<(), 
     while height <= target {
         let (block, certificate) = fetch(source, height).await?;
         if certificate.is_empty() {
-            if pending.len() >= MAX_UNCERTIFIED {
-                return Err(FollowError::TooManyUncertified(pending[0].height()));
+            let buffered: usize = pending.iter().map(Encode::encoded_size).sum();
+            if pending.len() >= MAX_UNCERTIFIED
+                || buffered + block.encoded_size() > MAX_UNCERTIFIED_BYTES
+            {
+                return Err(FollowError::TooManyUncertified(
+                    pending.first().map_or(height, Block::height),
+                ));
             }
             pending.push(block);
             height += 1;

@@ -28,7 +28,7 @@ pub enum ServiceError {
     #[error(transparent)]
     Chain(#[from] ChainError),
     /// The RPC port could not be bound.
-    #[error("cannot serve RPC on {addr}: {source} (is another node running? pick another --rpc)")]
+    #[error("cannot serve RPC on {addr}: {source} (is another node running? pick another address: --rpc-listen for phalanx dev, rpc = in a node config)")]
     Rpc {
         /// Address.
         addr: SocketAddr,

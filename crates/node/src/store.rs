@@ -61,6 +61,17 @@ fn open_epochs(dir: &Path) -> Result<(File, std::collections::BTreeMap<u64, Vali
         offset += len + 16;
     }
     if offset < bytes.len() {
+        // As for the block log: only a torn last write is cut; damage before whole entries is
+        // refused, or recorded validator sets would silently go missing.
+        let intact_after = (offset + 1..bytes.len())
+            .any(|at| bytes[at..].starts_with(&MAGIC) && frame_at(&bytes, at).is_some());
+        if intact_after {
+            return Err(StoreError::CorruptLog {
+                path,
+                offset: offset as u64,
+                height: epochs.len() as u64,
+            });
+        }
         tracing::warn!(
             kept = epochs.len(),
             "epochs.log had a torn tail; cutting it off"
@@ -106,9 +117,9 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
-    /// The block log is damaged before its end (not a torn last write).
+    /// The block log (or `epochs.log`) is damaged before its end (not a torn last write).
     #[error(
-        "the block log {path} is corrupt at byte {offset} (height {height}) and has intact \
+        "the log {path} is corrupt at byte {offset} (entry {height}) and has intact \
          entries after it; this is disk damage, not an interrupted write. Restore the data \
          directory from a backup, or move it aside and let the node resync from its peers"
     )]

@@ -185,12 +185,17 @@ async fn measure(url: &str, args: &BenchArgs) -> Result<(usize, f64)> {
         .map(|t| format!("0x{}", hex::encode(t.encode())))
         .collect();
     let chunks: Vec<Vec<String>> = encoded.chunks(args.batch).map(|c| c.to_vec()).collect();
-    let per_connection = chunks.len().div_ceil(args.connections.max(1));
+    // Chunks go round-robin over the connections, so every sender's nonces arrive roughly in
+    // order (the mempool keeps only a few transactions per sender behind a nonce gap).
+    let connections = args.connections.max(1);
+    let mut groups: Vec<Vec<Vec<String>>> = vec![Vec::new(); connections];
+    for (index, chunk) in chunks.into_iter().enumerate() {
+        groups[index % connections].push(chunk);
+    }
 
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for group in chunks.chunks(per_connection.max(1)) {
-        let group = group.to_vec();
+    for group in groups {
         let url = url.to_string();
         tasks.push(tokio::spawn(async move {
             let http = HttpClientBuilder::default()
