@@ -521,4 +521,35 @@ mod tests {
         std::fs::write(&path, bytes).expect("write");
         assert!(store.read_snapshot().expect("read").is_none());
     }
+
+    #[test]
+    fn a_damaged_epochs_log_refuses_to_open_and_a_torn_one_is_cut() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let set = |epoch: u64| ValidatorSetProof {
+            epoch,
+            height: epoch * 64,
+            validators: vec![[epoch as u8; 32]],
+            proof: phalanx_state::State::new().prove(b"system/validators"),
+        };
+        let mut store = Store::open(dir.path()).expect("open");
+        for epoch in 0..3 {
+            store.record_validator_set(set(epoch)).expect("record");
+        }
+        drop(store);
+        let path = dir.path().join("epochs.log");
+        let original = std::fs::read(&path).expect("read");
+        let mut damaged = original.clone();
+        damaged[12] ^= 0x40;
+        std::fs::write(&path, &damaged).expect("write");
+        assert!(matches!(
+            Store::open(dir.path()),
+            Err(StoreError::CorruptLog { height: 0, .. })
+        ));
+        let mut torn = original.clone();
+        torn.truncate(original.len() - 5);
+        std::fs::write(&path, &torn).expect("write");
+        let store = Store::open(dir.path()).expect("a torn tail is cut");
+        assert!(store.validator_set(1).is_some());
+        assert!(store.validator_set(2).is_none());
+    }
 }
