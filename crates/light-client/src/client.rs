@@ -67,6 +67,12 @@ fn decode_set(validators: &[[u8; 32]]) -> Result<Vec<PublicKey>> {
     Ok(keys)
 }
 
+/// Checks that `proof` shows `validators` under [`VALIDATORS_KEY`] in the state with `root`.
+fn verify_set(root: &Hash, validators: &[[u8; 32]], proof: &Proof) -> Result<()> {
+    proof.verify(root, VALIDATORS_KEY, Some(&validators.to_vec().encode()))?;
+    Ok(())
+}
+
 impl LightClient {
     /// Starts at the genesis header. `validators` must be the genesis state's set, shown by
     /// `proof` against the genesis state root; blocks are certified under `namespace` (the
@@ -80,11 +86,7 @@ impl LightClient {
         if genesis.height != 0 {
             return Err(Error::NotGenesis(genesis.height));
         }
-        proof.verify(
-            &genesis.state_root,
-            VALIDATORS_KEY,
-            Some(&validators.to_vec().encode()),
-        )?;
+        verify_set(&genesis.state_root, validators, proof)?;
         Ok(LightClient {
             namespace: namespace.to_vec(),
             validators: decode_set(validators)?,
@@ -161,19 +163,7 @@ impl LightClient {
                 head: self.head.height,
             });
         }
-        if epoch_of(header.height) != self.epoch {
-            return Err(Error::WrongEpoch {
-                height: header.height,
-                epoch: self.epoch,
-            });
-        }
-        let at = verify_finalization_in_epoch(
-            &self.validators,
-            &self.namespace,
-            certificate,
-            &header.hash(),
-            self.epoch,
-        )?;
+        let at = self.certified(header, certificate)?;
         if header.height == self.head.height + 1 && header.parent != self.head.hash() {
             // Two certified headers at consecutive heights that do not link: the validator set
             // signed a fork, which only more than a third of byzantine validators can do.
@@ -183,6 +173,24 @@ impl LightClient {
         }
         self.head = header.clone();
         Ok(at)
+    }
+
+    /// Checks that `header` is in the client's epoch and `certificate` finalizes it under that
+    /// epoch's set.
+    fn certified(&self, header: &Header, certificate: &[u8]) -> Result<FinalizedAt> {
+        if epoch_of(header.height) != self.epoch {
+            return Err(Error::WrongEpoch {
+                height: header.height,
+                epoch: self.epoch,
+            });
+        }
+        Ok(verify_finalization_in_epoch(
+            &self.validators,
+            &self.namespace,
+            certificate,
+            &header.hash(),
+            self.epoch,
+        )?)
     }
 
     /// Accepts a whole block: its header as in [`Self::accept_header`] and its transactions
@@ -203,11 +211,7 @@ impl LightClient {
                 epoch: self.epoch,
             });
         }
-        proof.verify(
-            &self.head.state_root,
-            VALIDATORS_KEY,
-            Some(&validators.to_vec().encode()),
-        )?;
+        verify_set(&self.head.state_root, validators, proof)?;
         self.validators = decode_set(validators)?;
         self.raw_validators = validators.to_vec();
         self.epoch += 1;
@@ -237,19 +241,7 @@ impl LightClient {
                 head: self.head.height,
             });
         }
-        if epoch_of(header.height) != self.epoch {
-            return Err(Error::WrongEpoch {
-                height: header.height,
-                epoch: self.epoch,
-            });
-        }
-        let at = verify_finalization_in_epoch(
-            &self.validators,
-            &self.namespace,
-            certificate,
-            &header.hash(),
-            self.epoch,
-        )?;
+        let at = self.certified(header, certificate)?;
         proof.verify(&header.state_root, key, value)?;
         Ok(at)
     }

@@ -484,19 +484,14 @@ impl Chain {
         let call = phalanx_primitives::call::Call::Evidence(
             phalanx_primitives::call::EvidenceCall::ReportEquivocation { evidence },
         );
-        let mut tx = phalanx_primitives::Transaction {
-            signer: account,
+        let signed = phalanx_client::Client::sign_with_nonce(
+            &reporter,
+            &self.genesis_hash(),
+            &params,
             nonce,
-            fee: 0,
-            expires_at: self.height() + 100,
+            self.height() + 100,
             call,
-        };
-        let len = tx
-            .clone()
-            .sign(&reporter, &self.genesis_hash())
-            .encoded_size();
-        tx.fee = params.required_fee(&tx.call, len);
-        let signed = tx.sign(&reporter, &self.genesis_hash());
+        );
         self.submit_tx(signed).map_err(|e| e.to_string())
     }
 

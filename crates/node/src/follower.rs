@@ -144,19 +144,19 @@ fn next_validators(chain: &Chain) -> Result<Vec<PublicKey>, FollowError> {
 pub async fn sync_to(chain: &Chain, source: &Client, target: u64) -> Result<(), FollowError> {
     use phalanx_runtime::system::epoch_of;
     let mut pending: Vec<Block> = Vec::new();
+    let mut pending_bytes = 0usize;
     let mut height = chain.height() + 1;
     let target = target.min(chain.height().saturating_add(MAX_HEIGHTS_PER_ROUND));
     while height <= target {
         let (block, certificate) = fetch(source, height).await?;
         if certificate.is_empty() {
-            let buffered: usize = pending.iter().map(Encode::encoded_size).sum();
-            if pending.len() >= MAX_UNCERTIFIED
-                || buffered + block.encoded_size() > MAX_UNCERTIFIED_BYTES
-            {
+            let size = block.encoded_size();
+            if pending.len() >= MAX_UNCERTIFIED || pending_bytes + size > MAX_UNCERTIFIED_BYTES {
                 return Err(FollowError::TooManyUncertified(
                     pending.first().map_or(height, Block::height),
                 ));
             }
+            pending_bytes += size;
             pending.push(block);
             height += 1;
             continue;
@@ -186,6 +186,7 @@ pub async fn sync_to(chain: &Chain, source: &Client, target: u64) -> Result<(), 
             }
             expected = ancestor.header.parent;
         }
+        pending_bytes = 0;
         for ancestor in pending.drain(..) {
             let h = ancestor.height();
             chain

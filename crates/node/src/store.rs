@@ -35,49 +35,66 @@ fn frame(payload: &[u8]) -> Vec<u8> {
     frame
 }
 
-/// Opens `epochs.log`, cutting a torn tail. Entries are small and few (one per epoch), so they
-/// are all held in memory.
-fn open_epochs(dir: &Path) -> Result<(File, std::collections::BTreeMap<u64, ValidatorSetProof>)> {
-    let path = dir.join("epochs.log");
+/// A log as [`open_log`] opens it: the file, its bytes, and each whole entry's payload
+/// `(offset, len)`.
+type OpenedLog = (File, Vec<u8>, Vec<(usize, usize)>);
+
+/// Opens (or creates) the framed log at `path` and returns it positioned at its end, with its
+/// bytes and each whole entry's payload as `(offset, len)`. A crash mid-append leaves at most
+/// the one entry being written, at the end: such a torn tail is cut off. A whole entry after
+/// bad bytes means the log was damaged in the middle: cutting there would silently forget what
+/// it holds, so that is refused.
+fn open_log(path: &Path) -> Result<OpenedLog> {
     let mut file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .read(true)
         .write(true)
-        .open(&path)
-        .map_err(io(&path))?;
+        .open(path)
+        .map_err(io(path))?;
     let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).map_err(io(&path))?;
-    let mut epochs = std::collections::BTreeMap::new();
+    file.read_to_end(&mut bytes).map_err(io(path))?;
+    let mut entries = Vec::new();
     let mut offset = 0usize;
     while let Some(len) = frame_at(&bytes, offset) {
-        let payload = &bytes[offset + 8..offset + 8 + len];
-        let set: ValidatorSetProof =
-            decode_strict(payload, MAX_ENTRY).map_err(|e| StoreError::Corrupt {
-                height: epochs.len() as u64,
-                reason: format!("epochs.log: {e}"),
-            })?;
-        epochs.insert(set.epoch, set);
+        entries.push((offset + 8, len));
         offset += len + 16;
     }
     if offset < bytes.len() {
-        // As for the block log: only a torn last write is cut; damage before whole entries is
-        // refused, or recorded validator sets would silently go missing.
         let intact_after = (offset + 1..bytes.len())
             .any(|at| bytes[at..].starts_with(&MAGIC) && frame_at(&bytes, at).is_some());
         if intact_after {
             return Err(StoreError::CorruptLog {
-                path,
+                path: path.to_path_buf(),
                 offset: offset as u64,
-                height: epochs.len() as u64,
+                height: entries.len() as u64,
             });
         }
         tracing::warn!(
-            kept = epochs.len(),
-            "epochs.log had a torn tail; cutting it off"
+            log = %path.display(),
+            kept = entries.len(),
+            cut_bytes = bytes.len() - offset,
+            "torn tail; cutting it off"
         );
-        file.set_len(offset as u64).map_err(io(&path))?;
-        file.sync_all().map_err(io(&path))?;
+        file.set_len(offset as u64).map_err(io(path))?;
+        file.sync_all().map_err(io(path))?;
+    }
+    file.seek(SeekFrom::End(0)).map_err(io(path))?;
+    Ok((file, bytes, entries))
+}
+
+/// Opens `epochs.log` (see [`open_log`]). Entries are small and few (one per epoch), so they
+/// are all held in memory.
+fn open_epochs(dir: &Path) -> Result<(File, std::collections::BTreeMap<u64, ValidatorSetProof>)> {
+    let (file, bytes, entries) = open_log(&dir.join("epochs.log"))?;
+    let mut epochs = std::collections::BTreeMap::new();
+    for (index, (offset, len)) in entries.into_iter().enumerate() {
+        let set: ValidatorSetProof = decode_strict(&bytes[offset..offset + len], MAX_ENTRY)
+            .map_err(|e| StoreError::Corrupt {
+                height: index as u64,
+                reason: format!("epochs.log: {e}"),
+            })?;
+        epochs.insert(set.epoch, set);
     }
     Ok((file, epochs))
 }
@@ -235,44 +252,11 @@ impl Store {
     /// Opens (or creates) the store in `dir`, cutting off a torn last entry.
     pub fn open(dir: &Path) -> Result<Store> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
-        let path = dir.join("blocks.log");
-        let mut log = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(io(&path))?;
-        let mut bytes = Vec::new();
-        log.read_to_end(&mut bytes).map_err(io(&path))?;
-        let mut index = Vec::new();
-        let mut offset = 0usize;
-        while let Some(len) = frame_at(&bytes, offset) {
-            index.push(((offset + 8) as u64, len as u32));
-            offset += len + 16;
-        }
-        if offset < bytes.len() {
-            // A crash mid-append leaves at most the one entry being written, at the end. A whole
-            // entry after the bad bytes means the log was damaged in the middle: cutting there
-            // would silently forget finalized blocks, so refuse to start instead.
-            let intact_after = (offset + 1..bytes.len())
-                .any(|at| bytes[at..].starts_with(&MAGIC) && frame_at(&bytes, at).is_some());
-            if intact_after {
-                return Err(StoreError::CorruptLog {
-                    path,
-                    offset: offset as u64,
-                    height: index.len() as u64,
-                });
-            }
-            tracing::warn!(
-                kept = index.len(),
-                cut_bytes = bytes.len() - offset,
-                "block log had a torn tail; cutting it off"
-            );
-            log.set_len(offset as u64).map_err(io(&path))?;
-            log.sync_all().map_err(io(&path))?;
-        }
-        log.seek(SeekFrom::End(0)).map_err(io(&path))?;
+        let (log, _, entries) = open_log(&dir.join("blocks.log"))?;
+        let index = entries
+            .into_iter()
+            .map(|(offset, len)| (offset as u64, len as u32))
+            .collect();
         let (epochs_log, epochs) = open_epochs(dir)?;
         Ok(Store {
             dir: dir.to_path_buf(),

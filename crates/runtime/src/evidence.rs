@@ -21,9 +21,7 @@
 use crate::events::Event;
 use crate::{balances, system, treasury, BlockContext, DispatchResult};
 use parity_scale_codec::{Decode, Encode};
-use phalanx_light_client::evidence::{
-    claimed_epoch, verify_fault, EvidenceError as CheckError, FaultKind,
-};
+use phalanx_light_client::evidence::{claimed_epoch, verify_fault, EvidenceError as CheckError};
 use phalanx_primitives::call::EvidenceCall;
 use phalanx_primitives::{AccountId, Balance, CodecError};
 use phalanx_state::{State, StateExt};
@@ -113,7 +111,7 @@ fn report(
         .ok_or(EvidenceError::EpochOutOfRange { epoch, current })?;
     let namespace = phalanx_light_client::network_namespace(&ctx.genesis_hash);
     let fault = verify_fault(&set, epoch, &namespace, evidence).map_err(EvidenceError::Invalid)?;
-    let kind = fault_code(fault.kind);
+    let kind = fault.kind as u8;
     let key = key(&fault.validator, fault.epoch, fault.view, kind);
     if state.get(&key).is_some() {
         return Err(EvidenceError::AlreadyReported.into());
@@ -137,10 +135,6 @@ fn report(
         reporter: *who,
     });
     Ok(())
-}
-
-fn fault_code(kind: FaultKind) -> u8 {
-    kind as u8
 }
 
 /// Every stored fault, ordered by validator, epoch, view and kind.
