@@ -19,6 +19,7 @@
 //! unfinalized block and forks cost nothing. Writes go to the key-value map at once and to the
 //! tree when the root is next asked for, so a key written many times in a block is hashed once.
 
+mod hashing;
 mod proof;
 mod tree;
 

@@ -1,6 +1,6 @@
 //! State proofs and their verification, usable without the state itself.
 
-use crate::tree::{bit, internal_hash, leaf_hash, KEY_BITS};
+use crate::hashing::{bit, internal_hash, leaf_hash, KEY_BITS};
 use parity_scale_codec::{Decode, Encode};
 use phalanx_primitives::{decode_strict, CodecError, Hash};
 

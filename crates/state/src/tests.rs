@@ -148,7 +148,15 @@ fn golden_root_of_a_small_state() {
     state.insert(b"x".to_vec(), b"1".to_vec());
     // One key: the root is its leaf hash.
     let path = Hash::of(b"x");
-    assert_eq!(state.root(), crate::tree::leaf_hash(&path, &Hash::of(b"1")));
+    assert_eq!(
+        state.root(),
+        crate::hashing::leaf_hash(&path, &Hash::of(b"1"))
+    );
+    // sha256(0x00 ‖ sha256("x") ‖ sha256("1")), pinned so a change of the hashing rules shows.
+    assert_eq!(
+        state.root().to_hex(),
+        "5f369f9045f45c4d32a2704d475bb9d4a227427eb768c32f611bba876af8986f"
+    );
 }
 
 proptest! {

@@ -1,11 +1,9 @@
 //! The compact sparse Merkle tree's nodes and their pure operations.
 
+use crate::hashing::{bit, internal_hash, leaf_hash, KEY_BITS};
 use crate::proof::{Proof, Terminal};
 use phalanx_primitives::Hash;
 use std::sync::Arc;
-
-/// Depth of the full path (bits of a SHA-256 key hash).
-pub(crate) const KEY_BITS: usize = 256;
 
 /// A node of the tree; `None` stands for an empty subtree.
 #[derive(Debug)]
@@ -43,21 +41,6 @@ impl Node {
         let hash = internal_hash(&hash_of(left.as_ref()), &hash_of(right.as_ref()));
         Arc::new(Node::Internal { left, right, hash })
     }
-}
-
-/// `H(0x00 ‖ path ‖ value_hash)`.
-pub(crate) fn leaf_hash(path: &Hash, value_hash: &Hash) -> Hash {
-    Hash::of_parts(&[&[0u8], path.as_bytes(), value_hash.as_bytes()])
-}
-
-/// `H(0x01 ‖ left ‖ right)`.
-pub(crate) fn internal_hash(left: &Hash, right: &Hash) -> Hash {
-    Hash::of_parts(&[&[1u8], left.as_bytes(), right.as_bytes()])
-}
-
-/// Bit `depth` of `path`, most significant bit of byte 0 first.
-pub(crate) fn bit(path: &Hash, depth: usize) -> bool {
-    (path.0[depth / 8] >> (7 - depth % 8)) & 1 == 1
 }
 
 /// The hash of a possibly empty subtree.
