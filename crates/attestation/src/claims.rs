@@ -134,3 +134,49 @@ pub struct Claims {
     /// Intel security advisories (`INTEL-SA-xxxxx`) that apply to this platform.
     pub advisory_ids: Vec<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pins the SCALE and JSON encodings of claims and of the enums the registry stores.
+    #[test]
+    fn golden_encodings_of_claims() {
+        let claims = Claims {
+            kind: QuoteKind::SgxDcap,
+            measurement: [0x33; 32],
+            signer: [0x44; 32],
+            svn: 2,
+            debug: true,
+            report_data: [0x55; 64],
+            tcb_status: TcbStatus::OutOfDate,
+            advisory_ids: vec!["INTEL-SA-00615".into()],
+        };
+        let scale = concat!(
+            "01", // kind = SgxDcap
+            "3333333333333333333333333333333333333333333333333333333333333333", // measurement
+            "4444444444444444444444444444444444444444444444444444444444444444", // signer
+            "0200", // svn = 2 (u16 LE)
+            "01",   // debug = true
+            "55555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555", // report_data
+            "04",   // tcb_status = OutOfDate
+            "04",   // advisory_ids: 1 entry
+            "38494e54454c2d53412d3030363135", // compact len 14 + "INTEL-SA-00615"
+        );
+        assert_eq!(hex::encode(claims.encode()), scale);
+        let json = concat!(
+            r#"{"kind":"SgxDcap","#,
+            r#""measurement":"3333333333333333333333333333333333333333333333333333333333333333","#,
+            r#""signer":"4444444444444444444444444444444444444444444444444444444444444444","#,
+            r#""svn":2,"debug":true,"#,
+            r#""report_data":"55555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555","#,
+            r#""tcb_status":"OutOfDate","advisory_ids":["INTEL-SA-00615"]}"#,
+        );
+        assert_eq!(serde_json::to_string(&claims).expect("serializable"), json);
+        assert_eq!(TcbStatus::ALL.map(|s| s.encode()[0]), [0, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(
+            [QuoteKind::Simulated, QuoteKind::SgxDcap, QuoteKind::TdxDcap].map(|k| k.encode()[0]),
+            [0, 1, 2]
+        );
+    }
+}

@@ -534,6 +534,43 @@ mod tests {
         );
     }
 
+    /// Pins the SCALE and JSON encodings of a policy: it is chain state, carried in a
+    /// governance call and written in genesis files.
+    #[test]
+    fn golden_encodings_of_a_policy() {
+        let policy = AttestationPolicy::dev([0x11; 32], [0x22; 32]);
+        let scale = concat!(
+            "04", // allowed_measurements: 1 entry
+            "2222222222222222222222222222222222222222222222222222222222222222",
+            "04", // accepted_simulated_roots: 1 entry
+            "1111111111111111111111111111111111111111111111111111111111111111",
+            "05", // minimum_tcb_status = OutOfDateConfigurationNeeded
+            "e803",
+            "8403",
+            "5203",
+            "2003",
+            "bc02",
+            "8a02", // tcb_confidence, u16 LE each
+            "00",   // allow_debug
+            "00",   // registration_frozen
+        );
+        assert_eq!(hex::encode(policy.encode()), scale);
+        let json = concat!(
+            r#"{"allowed_measurements":["2222222222222222222222222222222222222222222222222222222222222222"],"#,
+            r#""accepted_simulated_roots":["1111111111111111111111111111111111111111111111111111111111111111"],"#,
+            r#""minimum_tcb_status":"OutOfDateConfigurationNeeded","#,
+            r#""tcb_confidence":{"up_to_date":1000,"sw_hardening_needed":900,"configuration_needed":850,"#,
+            r#""configuration_and_sw_hardening_needed":800,"out_of_date":700,"out_of_date_configuration_needed":650},"#,
+            r#""allow_debug":false,"registration_frozen":false}"#,
+        );
+        assert_eq!(serde_json::to_string(&policy).expect("serializable"), json);
+        assert_eq!(hex::encode(Confidence::FULL.encode()), "e803");
+        assert_eq!(
+            serde_json::to_string(&Confidence::FULL).ok(),
+            Some("1000".into())
+        );
+    }
+
     #[test]
     fn a_minimal_genesis_policy_gets_the_defaults() {
         let json = r#"{"allowed_measurements":["0x0101010101010101010101010101010101010101010101010101010101010101"],
