@@ -25,8 +25,10 @@ use dcap_qvl::{QuoteCollateralV3, QuotePolicy};
 use parity_scale_codec::{Decode, Encode};
 use sha2::{Digest, Sha256};
 
-use crate::claims::{Claims, QuoteKind, TcbStatus};
-use crate::quote::{decode_bounded, BoundedDecodeError, MAX_QUOTE_BYTES};
+use phalanx_primitives::attestation::{Claims, QuoteKind, TcbStatus};
+use phalanx_primitives::{decode_strict, CodecError};
+
+use crate::quote::MAX_QUOTE_BYTES;
 
 /// The largest encoded collateral accepted by [`Collateral::decode_strict`]. Real collateral is
 /// 14–25 KiB, mostly the PCK CRL.
@@ -105,13 +107,13 @@ impl Collateral {
     pub fn decode_strict(bytes: &[u8]) -> Result<Self, DcapError> {
         // The decoder is `dcap-qvl`'s own (derived) one: guarded like every call into it.
         contain_panic(|| {
-            decode_bounded(bytes, MAX_COLLATERAL_BYTES).map_err(|e| {
+            decode_strict(bytes, MAX_COLLATERAL_BYTES).map_err(|e| {
                 DcapError::MalformedCollateral(match e {
-                    BoundedDecodeError::TooLarge { len, max } => {
+                    CodecError::TooLarge { len, max } => {
                         format!("{len} bytes, over the {max}-byte limit")
                     }
-                    BoundedDecodeError::Malformed(m) => m,
-                    BoundedDecodeError::TrailingBytes(n) => format!("{n} trailing bytes"),
+                    CodecError::Malformed(m) => m,
+                    CodecError::TrailingBytes(n) => format!("{n} trailing bytes"),
                 })
             })
         })

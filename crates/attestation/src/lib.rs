@@ -13,8 +13,12 @@
 //! Verification *authenticates*; it does not *judge*. A debug enclave, an unknown measurement or
 //! an out-of-date platform all verify and come back as honest [`Claims`]; the chain's
 //! [`AttestationPolicy`] (governance-controlled chain state) then accepts or refuses them and
-//! turns the TCB status into a [`Confidence`]. [`AttestationPolicy::verify_and_evaluate`] does
-//! both in one call, which is what registration should use.
+//! turns the TCB status into a [`Confidence`]. [`verify_and_evaluate()`] does both in one call,
+//! which is what registration should use.
+//!
+//! The claims and the policy are plain data with pure rules, defined in
+//! [`phalanx_primitives::attestation`] (a call carries the policy, and the client SDK must build
+//! that call without a quote verifier) and re-exported here.
 //!
 //! Invariants:
 //! - A simulated quote is accepted only if its signing key is one of the simulated roots the
@@ -23,30 +27,30 @@
 //! - [`report_data()`] binds a quote to one worker identity key, one encryption key, one chain
 //!   (genesis hash) and one recent block; [`check_report_data`] refuses any other binding.
 //! - Every decoder of untrusted bytes ([`Quote::decode_strict`], [`Collateral::decode_strict`])
+//!   goes through the chain's one strict decoder ([`phalanx_primitives::decode_strict`]): it
 //!   refuses oversized input and trailing bytes and never panics (property-tested).
 //! - Everything here is pure: no clock, no network, no files. The caller passes the time and the
 //!   collateral (fetched elsewhere from a PCCS), so verification is deterministic and replayable
 //!   by every node.
 //!
 //! It sits below the runtime (worker registration) and the worker/enclave crates (which produce
-//! quotes), and depends on nothing of Phalanx.
+//! quotes), and above `phalanx-primitives` only.
 
-pub mod claims;
 pub mod dcap;
 pub mod policy;
 pub mod quote;
 pub mod report_data;
-mod serde_hex;
 pub mod simulated;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod verify;
 
-pub use claims::{Claims, QuoteKind, TcbStatus};
 pub use dcap::{Collateral, DcapError};
-pub use policy::{
-    AttestationPolicy, Confidence, PolicyError, TcbConfidence, MAX_ALLOWED_MEASUREMENTS,
-    MAX_SIMULATED_ROOTS,
+pub use phalanx_primitives::attestation::{
+    AttestationPolicy, Claims, Confidence, PolicyError, QuoteKind, TcbConfidence, TcbStatus,
+    MAX_ALLOWED_MEASUREMENTS, MAX_SIMULATED_ROOTS,
 };
+pub use policy::verify_and_evaluate;
 pub use quote::{Quote, QuoteError, MAX_QUOTE_BYTES};
 pub use report_data::{check_report_data, report_data, ReportDataError, REPORT_DATA_DOMAIN};
 pub use simulated::{

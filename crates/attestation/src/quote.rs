@@ -5,17 +5,15 @@
 //! bytes (each a SCALE `Vec<u8>`: compact length, then the bytes). A chain-visible enum: new
 //! kinds are only ever added at the end.
 
-use parity_scale_codec::{Decode, DecodeLimit, Encode};
+use parity_scale_codec::{Decode, Encode};
+use phalanx_primitives::attestation::QuoteKind;
+use phalanx_primitives::{decode_strict, CodecError};
 
-use crate::claims::QuoteKind;
 use crate::simulated::SimulatedQuote;
 
 /// The largest encoded quote accepted. Real DCAP quotes are about 5 KiB (the PCK chain
 /// dominates); 64 KiB leaves room without letting a registration carry megabytes.
 pub const MAX_QUOTE_BYTES: usize = 64 * 1024;
-
-/// Nesting depth allowed while decoding (a quote is shallow; this only bounds recursion).
-const MAX_DEPTH: u32 = 16;
 
 /// Why quote bytes were refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -75,52 +73,22 @@ impl Quote {
     }
 
     /// Decodes exactly one quote from untrusted bytes: at most [`MAX_QUOTE_BYTES`], well-formed,
-    /// no trailing bytes. Never panics.
+    /// no trailing bytes, nesting bounded. Never panics. The decoder is the chain's one strict
+    /// decoder ([`phalanx_primitives::decode_strict`]); its refusals keep their own wording here.
     pub fn decode_strict(bytes: &[u8]) -> Result<Self, QuoteError> {
-        decode_bounded(bytes, MAX_QUOTE_BYTES).map_err(|e| match e {
-            BoundedDecodeError::TooLarge { len, max } => QuoteError::TooLarge { len, max },
-            BoundedDecodeError::Malformed(m) => QuoteError::Malformed(m),
-            BoundedDecodeError::TrailingBytes(n) => QuoteError::TrailingBytes(n),
+        decode_strict(bytes, MAX_QUOTE_BYTES).map_err(|e| match e {
+            CodecError::TooLarge { len, max } => QuoteError::TooLarge { len, max },
+            CodecError::Malformed(m) => QuoteError::Malformed(m),
+            CodecError::TrailingBytes(n) => QuoteError::TrailingBytes(n),
         })
     }
-}
-
-/// Outcome of [`decode_bounded`], mapped by each caller into its own module's error.
-pub(crate) enum BoundedDecodeError {
-    TooLarge { len: usize, max: usize },
-    Malformed(String),
-    TrailingBytes(usize),
-}
-
-/// Decodes exactly one `T` from at most `max_len` bytes, with bounded nesting.
-///
-/// SCALE's `Vec` decoding checks a length prefix against the remaining input before
-/// allocating, so with the total size bounded no prefix can make it allocate more than
-/// `max_len`-ish bytes.
-pub(crate) fn decode_bounded<T: Decode>(
-    bytes: &[u8],
-    max_len: usize,
-) -> Result<T, BoundedDecodeError> {
-    if bytes.len() > max_len {
-        return Err(BoundedDecodeError::TooLarge {
-            len: bytes.len(),
-            max: max_len,
-        });
-    }
-    let mut input = bytes;
-    let value = T::decode_with_depth_limit(MAX_DEPTH, &mut input)
-        .map_err(|e| BoundedDecodeError::Malformed(e.to_string()))?;
-    if !input.is_empty() {
-        return Err(BoundedDecodeError::TrailingBytes(input.len()));
-    }
-    Ok(value)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::claims::TcbStatus;
     use crate::simulated::{SimulatedQuotingEnclave, SimulatedReport};
+    use phalanx_primitives::attestation::TcbStatus;
     use proptest::prelude::*;
 
     fn golden_quote() -> Quote {

@@ -16,7 +16,7 @@
 
 use sha2::{Digest, Sha512};
 
-use crate::claims::Claims;
+use phalanx_primitives::attestation::Claims;
 
 /// Domain separation for report data; bump the version to change the layout.
 pub const REPORT_DATA_DOMAIN: &[u8] = b"phalanx/attestation/report-data/v1";

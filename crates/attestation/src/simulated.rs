@@ -16,7 +16,9 @@ use parity_scale_codec::{Decode, Encode};
 use rand_core::CryptoRngCore;
 use sha2::{Digest, Sha256};
 
-use crate::claims::{Claims, QuoteKind, TcbStatus};
+use phalanx_primitives::attestation::{Claims, QuoteKind, TcbStatus};
+
+pub use phalanx_primitives::attestation::SimulatedRoot;
 
 /// Domain separation for the simulated quoting enclave's signatures.
 pub const SIMULATED_QUOTE_DOMAIN: &[u8] = b"phalanx/attestation/simulated-quote/v1";
@@ -49,9 +51,6 @@ pub enum SimulatedError {
     )]
     BadSignature,
 }
-
-/// The public key of a simulated quoting enclave, as listed in the attestation policy.
-pub type SimulatedRoot = [u8; 32];
 
 /// The measurement of a worker binary in simulation: sha256 of its bytes.
 pub fn measure_worker_binary(binary: &[u8]) -> [u8; 32] {

@@ -1,6 +1,8 @@
 //! Adversarial doubles for tests in this and other crates: forged and tampered quotes.
 //!
 //! None of these can pass verification against an honest policy; that is what they are for.
+//! Built only for this crate's tests and with the `testing` feature, which dependents enable in
+//! their `[dev-dependencies]`, so no production build carries them.
 
 use crate::quote::Quote;
 use crate::simulated::{SimulatedQuote, SimulatedQuotingEnclave, SimulatedReport, SimulatedRoot};

@@ -1,8 +1,8 @@
 //! The one verification path: any [`Quote`] in, the same [`Claims`] out.
 
-use crate::claims::Claims;
+use phalanx_primitives::attestation::{Claims, PolicyError};
+
 use crate::dcap::{verify_dcap, Collateral, DcapError};
-use crate::policy::PolicyError;
 use crate::quote::{Quote, QuoteError};
 use crate::report_data::ReportDataError;
 use crate::simulated::{SimulatedError, SimulatedRoot};
@@ -36,7 +36,7 @@ pub enum AttestationError {
 ///
 /// The claims are authentic, not acceptable: judge them with
 /// [`crate::AttestationPolicy::evaluate`] and [`crate::check_report_data`], or call
-/// [`crate::AttestationPolicy::verify_and_evaluate`] which does all three.
+/// [`crate::verify_and_evaluate`] which does all three.
 pub fn verify(
     quote: &Quote,
     collateral: Option<&Collateral>,

@@ -10,8 +10,8 @@ use parity_scale_codec::Encode;
 use phalanx_attestation::dcap::TDX_MEASUREMENT_DOMAIN;
 use phalanx_attestation::verify::verify_encoded;
 use phalanx_attestation::{
-    report_data, testing, verify, AttestationError, AttestationPolicy, Claims, Collateral,
-    Confidence, DcapError, PolicyError, Quote, QuoteKind, ReportDataError, TcbStatus,
+    report_data, testing, verify, verify_and_evaluate, AttestationError, AttestationPolicy, Claims,
+    Collateral, Confidence, DcapError, PolicyError, Quote, QuoteKind, ReportDataError, TcbStatus,
 };
 use sha2::{Digest, Sha256};
 
@@ -217,14 +217,14 @@ fn the_policy_judges_real_claims() {
     let policy = AttestationPolicy::production().with_measurement(claims.measurement);
 
     // Allowed, with the confidence of ConfigurationAndSWHardeningNeeded.
-    let (_, confidence) = policy
-        .verify_and_evaluate(
-            &quote,
-            Some(&sample.collateral),
-            sample.now,
-            &claims.report_data,
-        )
-        .unwrap();
+    let (_, confidence) = verify_and_evaluate(
+        &policy,
+        &quote,
+        Some(&sample.collateral),
+        sample.now,
+        &claims.report_data,
+    )
+    .unwrap();
     assert_eq!(confidence, Confidence::from_per_mille(800).unwrap());
 
     // Not allowed: another release.
@@ -249,7 +249,13 @@ fn the_policy_judges_real_claims() {
     // The sample's report data ("Hello, world!") binds no Phalanx registration.
     let expected = report_data(&[1; 32], &[2; 32], &[3; 32], &[4; 32]);
     assert!(matches!(
-        policy.verify_and_evaluate(&quote, Some(&sample.collateral), sample.now, &expected),
+        verify_and_evaluate(
+            &policy,
+            &quote,
+            Some(&sample.collateral),
+            sample.now,
+            &expected
+        ),
         Err(AttestationError::ReportData(
             ReportDataError::Mismatch { .. }
         ))

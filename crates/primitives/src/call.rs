@@ -15,10 +15,10 @@
 //! encoding of every other field, so a signature is valid for one purpose on one chain only.
 
 use crate::account::{AccountId, Keypair};
+use crate::attestation::AttestationPolicy;
 use crate::hash::Hash;
 use crate::units::{Balance, PHA};
 use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
-use phalanx_attestation::AttestationPolicy;
 use serde::{Deserialize, Serialize};
 
 /// Everything an account can ask the chain to do.

@@ -1,8 +1,9 @@
 //! Phalanx primitives: the wire types every other crate speaks.
 //!
 //! This crate holds what crosses a trust boundary — accounts and their `pha1…` addresses, PHA
-//! amounts, hashes, the signed transaction envelope, the calls it can carry and the block — and
-//! the one strict decoder every untrusted byte string goes through.
+//! amounts, hashes, the signed transaction envelope, the calls it can carry, the block and the
+//! attestation policy (with the claims it judges) — and the one strict decoder every untrusted
+//! byte string goes through.
 //!
 //! Invariants:
 //! - Every type here has exactly one encoding (SCALE); golden tests pin it, so a format change
@@ -11,15 +12,16 @@
 //!   panics on arbitrary input (property-tested).
 //! - Calls and events are chain-visible enums: their variants only ever grow at the end.
 //!
-//! It sits at the bottom of the dependency graph: the runtime, node, light client, worker and
-//! client SDK all build on it. Its only Phalanx dependency is `phalanx-attestation`, whose
-//! policy type a privileged call carries.
+//! It sits at the bottom of the dependency graph and depends on nothing of Phalanx: the
+//! attestation verifier, runtime, node, light client, worker and client SDK all build on it.
 
 pub mod account;
+pub mod attestation;
 pub mod block;
 pub mod call;
 pub mod codec;
 pub mod hash;
+mod serde_hex;
 pub mod transaction;
 pub mod units;
 

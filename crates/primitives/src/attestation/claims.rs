@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
     Clone, Copy, Debug, PartialEq, Eq, Hash, Encode, Decode, MaxEncodedLen, Serialize, Deserialize,
 )]
 pub enum QuoteKind {
-    /// A [`crate::SimulatedQuote`]: no hardware, a dev/test double signed by a simulated root.
+    /// A simulated quote (`phalanx_attestation::SimulatedQuote`): no hardware, a dev/test
+    /// double signed by a simulated root.
     #[codec(index = 0)]
     Simulated,
     /// An Intel SGX enclave, verified with DCAP.
@@ -107,17 +108,18 @@ impl fmt::Display for TcbStatus {
 /// What a verified quote proves, identical in shape for every [`QuoteKind`].
 ///
 /// Claims are authenticated but not judged: check them against the chain's
-/// [`crate::AttestationPolicy`] and the expected [`crate::report_data()`] before trusting them.
+/// [`AttestationPolicy`](super::AttestationPolicy) and the expected report data
+/// (`phalanx_attestation::report_data()`) before trusting them.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 pub struct Claims {
     /// Which kind of quote these claims came from.
     pub kind: QuoteKind,
     /// The code identity: sha256 of the worker binary (simulated), `MRENCLAVE` (SGX), or the
-    /// hash of `MRTD ‖ RTMR0..3` described at [`crate::dcap::tdx_measurement`] (TDX).
+    /// hash of `MRTD ‖ RTMR0..3` described at `phalanx_attestation::dcap::tdx_measurement` (TDX).
     #[serde(with = "crate::serde_hex")]
     pub measurement: [u8; 32],
     /// Who vouches for the code: the simulated root key (simulated), `MRSIGNER` (SGX), or the
-    /// hash of `MRSIGNERSEAM` described at [`crate::dcap::tdx_signer`] (TDX).
+    /// hash of `MRSIGNERSEAM` described at `phalanx_attestation::dcap::tdx_signer` (TDX).
     #[serde(with = "crate::serde_hex")]
     pub signer: [u8; 32],
     /// Security version: `ISVSVN` (SGX), the claimed SVN (simulated), 0 for TDX (a TD has no
@@ -126,7 +128,7 @@ pub struct Claims {
     /// Whether the host can inspect the enclave: SGX `DEBUG` attribute, or TDX `TUD` debug or
     /// profiling bits. Such an enclave keeps no secret.
     pub debug: bool,
-    /// The 64 bytes the enclave bound into its report; see [`crate::report_data()`].
+    /// The 64 bytes the enclave bound into its report; see `phalanx_attestation::report_data()`.
     #[serde(with = "crate::serde_hex")]
     pub report_data: [u8; 64],
     /// The platform's TCB status, converged over platform and quoting enclave.
