@@ -35,7 +35,7 @@
 use crate::balances::{self, BalancesError};
 use crate::events::Event;
 use crate::system::ValidatorSetError;
-use crate::{privileged, treasury, BlockContext, DispatchResult};
+use crate::{treasury, BlockContext, DispatchResult};
 use parity_scale_codec::{Decode, Encode};
 use phalanx_primitives::call::{GovernanceCall, GovernanceParams, PrivilegedCall};
 use phalanx_primitives::{AccountId, Balance, CodecError};
@@ -505,10 +505,20 @@ pub fn cancel(
     Ok(())
 }
 
+/// How enactment runs one privileged call: the runtime passes `privileged::execute`, the single
+/// privileged path (the one the dev root uses too).
+///
+/// Governance takes it as an argument instead of importing it because the privileged path
+/// itself reaches into governance (its parameters, cancelling a proposal): the dependency runs
+/// from `privileged` to `governance` only.
+pub type Execute =
+    fn(&mut State, &BlockContext, &PrivilegedCall, &mut Vec<Event>) -> DispatchResult;
+
 /// End-of-block hook: tallies the proposals whose voting ends in this block, enacts the passed
-/// ones whose delay ends in it, and prunes those whose retention ended (see the module docs).
-/// Never fails the block: a failure is recorded on the proposal and in the events.
-pub fn on_block_end(state: &mut State, ctx: &BlockContext) -> Vec<Event> {
+/// ones whose delay ends in it through `execute`, and prunes those whose retention ended (see
+/// the module docs). Never fails the block: a failure is recorded on the proposal and in the
+/// events.
+pub fn on_block_end(state: &mut State, ctx: &BlockContext, execute: Execute) -> Vec<Event> {
     let mut events = Vec::new();
     // Read once, before any enactment in this block can change it.
     let delay = params(state).map(|p| p.enactment_delay).unwrap_or_default();
@@ -521,7 +531,7 @@ pub fn on_block_end(state: &mut State, ctx: &BlockContext) -> Vec<Event> {
             continue;
         };
         if matches!(proposal.status, ProposalStatus::Passed { .. }) {
-            events.extend(enact(state, ctx, &mut proposal));
+            events.extend(enact(state, ctx, &mut proposal, execute));
         }
     }
     for id in take_due(state, PRUNE_QUEUE, ctx.height) {
@@ -568,15 +578,20 @@ fn tally(state: &mut State, ctx: &BlockContext, id: u32, delay: u64, events: &mu
     state.put(proposal_key(id), &proposal);
 }
 
-/// Executes a passed proposal's calls atomically and marks it enacted; returns the calls'
-/// events (when they succeeded) followed by the enactment event.
-fn enact(state: &mut State, ctx: &BlockContext, proposal: &mut Proposal) -> Vec<Event> {
+/// Executes a passed proposal's calls atomically with `execute` and marks it enacted; returns
+/// the calls' events (when they succeeded) followed by the enactment event.
+fn enact(
+    state: &mut State,
+    ctx: &BlockContext,
+    proposal: &mut Proposal,
+    execute: Execute,
+) -> Vec<Event> {
     let checkpoint = state.clone();
     let mut call_events = Vec::new();
     let result = proposal
         .calls
         .iter()
-        .try_for_each(|call| privileged::execute(state, ctx, call, &mut call_events));
+        .try_for_each(|call| execute(state, ctx, call, &mut call_events));
     let error = match result {
         Ok(()) => None,
         Err(e) => {

@@ -164,7 +164,7 @@ pub fn begin_block(state: &mut State, ctx: &BlockContext) {
 
 /// Hooks that run after a block's transactions; returns their events.
 pub fn end_block(state: &mut State, ctx: &BlockContext) -> Vec<Event> {
-    let mut events = governance::on_block_end(state, ctx);
+    let mut events = governance::on_block_end(state, ctx, privileged::execute);
     // After governance, so a set enacted in a boundary block takes over at that boundary.
     events.extend(system::on_block_end(state, ctx));
     events

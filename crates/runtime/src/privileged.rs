@@ -2,7 +2,9 @@
 //!
 //! Governance (when a proposal passes) and the dev root are its only callers, so a privileged
 //! call added later — tokenomics, slashing, gatekeepers, key rotation — becomes governable by
-//! adding its variant here and nothing else.
+//! adding its variant here and nothing else. Governance does not import this module: the runtime
+//! hands [`execute`] to `governance::on_block_end`, so the dependency runs one way, from here
+//! into the modules whose rules a call changes (governance among them).
 
 use crate::events::Event;
 use crate::governance::GovernanceError;

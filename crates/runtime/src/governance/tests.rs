@@ -607,7 +607,7 @@ fn block_ends_take_only_the_proposals_that_fall_due() {
     };
     let mut state = chain.state.clone();
     let root = state.root();
-    assert!(on_block_end(&mut state, &quiet).is_empty());
+    assert!(on_block_end(&mut state, &quiet, crate::privileged::execute).is_empty());
     assert_eq!(state.root(), root);
 
     // The block where the first ends tallies that one only (it has no votes, so it fails).
