@@ -86,6 +86,28 @@ impl Application for Chain {
         (!keys.is_empty()).then_some(keys)
     }
 
+    fn block_interval(&self) -> Option<std::time::Duration> {
+        let params = phalanx_runtime::system::params(&self.head_state()).ok()?;
+        Some(std::time::Duration::from_millis(params.block_interval_ms))
+    }
+
+    fn genesis_validators(&self) -> Option<Vec<PublicKey>> {
+        let keys = self.genesis_config().validator_keys().ok()?;
+        let keys: Vec<PublicKey> = keys
+            .iter()
+            .filter_map(|key| PublicKey::decode(commonware_codec::Copying(&key[..])).ok())
+            .collect();
+        (!keys.is_empty()).then_some(keys)
+    }
+
+    fn peer_address(&self, validator: &PublicKey) -> Option<std::net::SocketAddr> {
+        use commonware_codec::Encode as _;
+        let key = <[u8; 32]>::try_from(validator.encode().as_ref()).ok()?;
+        phalanx_runtime::peers::address(&self.head_state(), &phalanx_primitives::AccountId(key))
+            .ok()
+            .flatten()
+    }
+
     fn take_gossip(&self, max_bytes: usize) -> Vec<Vec<u8>> {
         Chain::take_gossip(self, max_bytes)
     }

@@ -457,23 +457,36 @@ impl Chain {
         }
     }
 
-    /// Names the account that signs (and pays for) this node's evidence reports. Without one,
-    /// faults are only logged and kept in memory.
+    /// Names the account that signs (and pays for) the transactions this node sends on its own:
+    /// evidence reports and its published p2p address. A validator uses its consensus key.
+    /// Without one, faults are only logged and kept in memory.
     pub fn set_reporter(&self, key: Keypair) {
         self.lock().reporter = Some(key);
+    }
+
+    /// The account set by [`Chain::set_reporter`], if any.
+    pub fn reporter(&self) -> Option<phalanx_primitives::AccountId> {
+        self.lock().reporter.as_ref().map(Keypair::account)
     }
 
     /// Submits encoded consensus fault evidence in a transaction signed by the reporter
     /// account, so the fault is stored on chain (the runtime verifies it and refunds the fee
     /// when it is new). Returns the transaction hash, or why it was not submitted.
     pub fn report_evidence(&self, evidence: Vec<u8>) -> Result<Hash, String> {
+        self.submit_as_reporter(phalanx_primitives::call::Call::Evidence(
+            phalanx_primitives::call::EvidenceCall::ReportEquivocation { evidence },
+        ))
+    }
+
+    /// Signs `call` with the reporter account (next nonce after what this node already pooled
+    /// for it, the required fee) and submits it. Returns the hash, or why it was not submitted.
+    pub fn submit_as_reporter(&self, call: phalanx_primitives::call::Call) -> Result<Hash, String> {
         let Some(reporter) = self.lock().reporter.clone() else {
-            return Err("no evidence reporter account is configured".into());
+            return Err("no reporter account is configured".into());
         };
         let state = self.head_state();
         let params = system::params(&state).map_err(|e| e.to_string())?;
         let account = reporter.account();
-        // The next nonce after whatever this node already pooled for the reporter.
         let mut nonce = system::nonce(&state, &account).map_err(|e| e.to_string())?;
         {
             let inner = self.lock();
@@ -481,9 +494,6 @@ impl Chain {
                 nonce += 1;
             }
         }
-        let call = phalanx_primitives::call::Call::Evidence(
-            phalanx_primitives::call::EvidenceCall::ReportEquivocation { evidence },
-        );
         let signed = phalanx_client::Client::sign_with_nonce(
             &reporter,
             &self.genesis_hash(),

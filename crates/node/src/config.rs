@@ -7,15 +7,23 @@
 //! key_file = "node0.key"        # 64 hex characters: the validator's ed25519 secret
 //! p2p = "127.0.0.1:30300"
 //! local_network = true          # allow loopback/private peer addresses
-//! block_interval_ms = 500       # optional: least time between blocks (below the 1 s leader timeout)
 //!
-//! [[validators]]                # every validator, this one included
+//! public_address = "203.0.113.7:30300"  # optional: what other validators dial (default `p2p`)
+//!
+//! [[validators]]                # every genesis validator (this one included, if it is one)
 //! public_key = "…64 hex…"
 //! address = "127.0.0.1:30300"
 //! ```
 //!
-//! The validator list must name exactly the genesis validators; the node refuses to start
-//! otherwise, rather than run a network that can never reach quorum.
+//! The validator list is an address book: it must name every genesis validator (the node
+//! refuses to start otherwise, rather than run a network that can never reach quorum) and may
+//! name more. A validator that governance adds later needs no entry in anyone's config: each
+//! validator publishes its `public_address` on chain, signed by its key (`Peers(SetAddress)`),
+//! and the others dial that. A node whose key is not (yet) a validator follows the chain and
+//! starts voting in the epoch after a `SetValidators` naming it.
+//!
+//! Block spacing is a chain parameter (`chain_params.block_interval_ms` in the genesis, changed
+//! by governance), not a node setting: every leader of the network waits the same time.
 //!
 //! `rpc` may use port 0 (any free port; the node prints the address it bound). `p2p` may use
 //! port 0 only on a single-validator network: the other validators must know the address ahead
@@ -35,7 +43,6 @@ use crate::consensus::Timeouts;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// Problems with a config or key file.
 #[derive(Debug, thiserror::Error)]
@@ -62,30 +69,9 @@ pub enum ConfigError {
     /// The validator list does not match genesis.
     #[error("the config's validators do not match the genesis validators: {0}")]
     ValidatorMismatch(String),
-    /// The block interval is zero, or not below the leader timeout (leaders would time out).
-    #[error("block interval {interval_ms} ms is out of range: it must be at least 1 ms and below the {leader_ms} ms leader timeout (the default is 500 ms)")]
-    BlockInterval {
-        /// The configured interval.
-        interval_ms: u64,
-        /// The leader timeout it must stay below.
-        leader_ms: u64,
-    },
-}
-
-/// Consensus timing with blocks spaced at least `interval_ms` apart, checked against the leader
-/// timeout: a leader that waits for its interval longer than the others wait for it is skipped
-/// every view, and the chain stops.
-pub fn timeouts_with_block_interval(interval_ms: u64) -> Result<Timeouts, ConfigError> {
-    let mut timeouts = Timeouts::default();
-    let leader_ms = u64::try_from(timeouts.leader.as_millis()).unwrap_or(u64::MAX);
-    if interval_ms == 0 || interval_ms >= leader_ms {
-        return Err(ConfigError::BlockInterval {
-            interval_ms,
-            leader_ms,
-        });
-    }
-    timeouts.block_interval = Duration::from_millis(interval_ms);
-    Ok(timeouts)
+    /// The config still sets the block interval, which is now a chain parameter.
+    #[error("`block_interval_ms` is no longer a node setting: block spacing is the chain parameter `chain_params.block_interval_ms` (set in the genesis, changed by governance); remove the line from the node config")]
+    BlockIntervalMoved,
 }
 
 /// A validator entry: its consensus key and where it listens.
@@ -119,11 +105,16 @@ pub struct NodeConfig {
     /// Allow loopback and private peer addresses (single machine and LAN networks).
     #[serde(default = "default_true")]
     pub local_network: bool,
-    /// Least time between blocks, in milliseconds (default 500); must stay below the leader
-    /// timeout. Every validator of a network should use the same value.
+    /// No longer used: block spacing is the chain parameter `chain_params.block_interval_ms`.
+    /// A config that still sets it is refused with [`ConfigError::BlockIntervalMoved`] rather
+    /// than silently ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub block_interval_ms: Option<u64>,
-    /// Every validator.
+    /// Validators: the address other validators should dial, published on chain from this
+    /// node's key (default: `p2p`, unless that is an unspecified address like 0.0.0.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_address: Option<SocketAddr>,
+    /// Known validators and their p2p addresses: at least every genesis validator.
     pub validators: Vec<ValidatorEntry>,
 }
 
@@ -158,10 +149,10 @@ impl NodeConfig {
         Ok(config)
     }
 
-    /// The consensus timing this config asks for (defaults, with `block_interval_ms` applied).
+    /// The consensus timing of this node (the defaults; block spacing comes from the chain).
     pub fn timeouts(&self) -> Result<Timeouts, ConfigError> {
         match self.block_interval_ms {
-            Some(ms) => timeouts_with_block_interval(ms),
+            Some(_) => Err(ConfigError::BlockIntervalMoved),
             None => Ok(Timeouts::default()),
         }
     }
@@ -228,7 +219,8 @@ mod tests {
             p2p: Some("127.0.0.1:30300".parse().expect("addr")),
             follow: None,
             local_network: true,
-            block_interval_ms: Some(100),
+            block_interval_ms: None,
+            public_address: Some("203.0.113.7:30300".parse().expect("addr")),
             validators: vec![ValidatorEntry {
                 public_key: hex::encode([1u8; 32]),
                 address: "127.0.0.1:30300".parse().expect("addr"),
@@ -240,36 +232,25 @@ mod tests {
         assert_eq!(loaded.data_dir, dir.path().join("data"));
         assert_eq!(loaded.key_file, Some(dir.path().join("node.key")));
         assert_eq!(loaded.validators, config.validators);
-        assert_eq!(
-            loaded.timeouts().expect("valid").block_interval,
-            Duration::from_millis(100)
-        );
+        assert_eq!(loaded.timeouts().expect("valid"), Timeouts::default());
     }
 
     #[test]
-    fn block_interval_must_stay_below_the_leader_timeout() {
-        assert_eq!(
-            timeouts_with_block_interval(250)
-                .expect("valid")
-                .block_interval,
-            Duration::from_millis(250)
+    fn a_config_that_still_sets_the_block_interval_is_refused() {
+        let old = toml::from_str::<NodeConfig>(
+            "data_dir = \"d\"\ngenesis = \"g\"\nrpc = \"127.0.0.1:0\"\nblock_interval_ms = 100\nvalidators = []\n",
+        )
+        .expect("parses");
+        let err = old.timeouts().expect_err("refused");
+        assert!(matches!(err, ConfigError::BlockIntervalMoved));
+        assert!(
+            err.to_string().contains("chain_params.block_interval_ms"),
+            "{err}"
         );
-        for bad in [0, 1_000, 5_000] {
-            let err = timeouts_with_block_interval(bad).expect_err("refused");
-            assert!(
-                matches!(err, ConfigError::BlockInterval { interval_ms, leader_ms: 1_000 } if interval_ms == bad),
-                "{err}"
-            );
-            assert!(
-                err.to_string().contains("below the 1000 ms leader timeout"),
-                "{err}"
-            );
-        }
         let defaults = toml::from_str::<NodeConfig>(
             "data_dir = \"d\"\ngenesis = \"g\"\nrpc = \"127.0.0.1:0\"\nvalidators = []\n",
         )
         .expect("parses");
-        assert_eq!(defaults.block_interval_ms, None);
         assert_eq!(defaults.timeouts().expect("defaults"), Timeouts::default());
     }
 

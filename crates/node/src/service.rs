@@ -12,7 +12,7 @@
 
 use crate::chain::{system_clock, Chain, ChainConfig, ChainError};
 use crate::consensus::{self, PrivateKey, ValidatorConfig};
-use commonware_runtime::Runner as _;
+use commonware_runtime::{Runner as _, Spawner as _, Supervisor as _};
 use phalanx_runtime::GenesisConfig;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -248,6 +248,12 @@ pub fn run(
                 chain.set_reporter(phalanx_primitives::Keypair::from_secret(secret));
             }
         }
+        let chain_for_announce = chain.clone();
+        if let Some(address) = setup.validator.public_address {
+            context
+                .child("announce")
+                .spawn(move |context| publish_address(context, chain_for_announce, address));
+        }
         let (bound, rpc) = crate::rpc::serve(chain.clone(), setup.rpc)
             .await
             .map_err(|source| ServiceError::Rpc { addr: setup.rpc, source })?;
@@ -270,6 +276,63 @@ pub fn run(
         outcome
     })
     .map_err(|e| e.or_disk_full(&data_dir))
+}
+
+/// How often a validator checks that the chain has its current p2p address.
+const ANNOUNCE_INTERVAL: Duration = Duration::from_secs(20);
+
+/// Keeps this validator's p2p address published on chain (`Peers(SetAddress)`, signed by its
+/// consensus key), so validators that governance adds later, or that join after it, can reach
+/// it without any config naming it. Re-sends only when the finalized address differs and no
+/// earlier announcement is still pooled. An unfunded key can't pay the fee: that is reported
+/// once (a genesis validator is in everyone's config, so it only matters for one added later).
+async fn publish_address<E>(context: E, chain: Chain, address: SocketAddr)
+where
+    E: commonware_runtime::Clock,
+{
+    let mut pending: Option<phalanx_primitives::Hash> = None;
+    let mut reported = false;
+    loop {
+        // Only once caught up: a node still syncing would sign with a stale nonce and expiry.
+        let head_age_ms = (system_clock())().saturating_sub(chain.head().header.timestamp_ms);
+        if head_age_ms > 30_000 {
+            context.sleep(ANNOUNCE_INTERVAL / 4).await;
+            continue;
+        }
+        if let Some(me) = chain.reporter() {
+            let published = phalanx_runtime::peers::address(&chain.head_state(), &me)
+                .ok()
+                .flatten();
+            let waiting = pending.is_some_and(|hash| chain.is_pending(&hash));
+            if published != Some(address) && !waiting {
+                let call = phalanx_primitives::call::Call::Peers(
+                    phalanx_primitives::call::PeersCall::SetAddress {
+                        address: address.to_string(),
+                    },
+                );
+                match chain.submit_as_reporter(call) {
+                    Ok(hash) => {
+                        tracing::info!(%address, %hash, "publishing this validator's p2p address on chain");
+                        pending = Some(hash);
+                    }
+                    Err(reason) if !reported => {
+                        reported = true;
+                        let genesis = chain
+                            .genesis_config()
+                            .validator_keys()
+                            .is_ok_and(|keys| keys.contains(&me.0));
+                        if genesis {
+                            tracing::info!(%reason, account = %me, "p2p address not published on chain (other genesis validators have it in their configs)");
+                        } else {
+                            tracing::warn!(%reason, account = %me, "cannot publish this validator's p2p address on chain; fund its account so the others can reach it once governance adds it");
+                        }
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        context.sleep(ANNOUNCE_INTERVAL).await;
+    }
 }
 
 #[cfg(test)]

@@ -69,7 +69,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     let verify_rate = ed25519_verify_rate(20_000);
     let dir = tempfile::tempdir()?;
-    let (secret, genesis) = crate::dev::load_or_create(dir.path())?;
+    let (secret, genesis) = crate::dev::load_or_create(dir.path(), None)?;
     let public = service::validator_public_key(&secret);
     let p2p = std::net::SocketAddr::from(([127, 0, 0, 1], args.p2p_port));
     let rpc = std::net::SocketAddr::from(([127, 0, 0, 1], args.rpc_port));

@@ -9,9 +9,9 @@
 //! (`  RPC         http://<addr>`) and each worker's endpoint. A worker that cannot start (a
 //! corrupt sealed file, a busy port) is listed as FAILED with the reason; the chain runs on.
 
-use crate::Result;
+use crate::{CliError, Result};
 use clap::Args;
-use phalanx_node::config::{read_key_file, timeouts_with_block_interval, write_key_file};
+use phalanx_node::config::{read_key_file, write_key_file};
 use phalanx_node::service::{self, NodeSetup};
 use phalanx_primitives::account::DEV_ACCOUNTS;
 use phalanx_primitives::units::format_pha;
@@ -43,13 +43,18 @@ pub struct DevArgs {
     /// Query endpoint port of the first worker (the next ones count up; 0: free ports).
     #[arg(long, default_value_t = 8100)]
     pub worker_port: u16,
-    /// Least time between blocks, in milliseconds (below the 1000 ms leader timeout).
-    #[arg(long, default_value_t = 500)]
-    pub block_interval_ms: u64,
+    /// Least time between blocks, in milliseconds (10 to 900), written into the genesis of a
+    /// new chain (the chain parameter `block_interval_ms`; default 500). An existing chain keeps
+    /// its own (change it by governance, or start over with --reset).
+    #[arg(long)]
+    pub block_interval_ms: Option<u64>,
 }
 
 /// Loads the dev validator key and genesis from `dir`, creating them on first start.
-pub fn load_or_create(dir: &Path) -> Result<([u8; 32], GenesisConfig)> {
+pub fn load_or_create(
+    dir: &Path,
+    block_interval_ms: Option<u64>,
+) -> Result<([u8; 32], GenesisConfig)> {
     std::fs::create_dir_all(dir)?;
     let key_path = dir.join("validator.key");
     let genesis_path = dir.join("genesis.json");
@@ -67,10 +72,13 @@ pub fn load_or_create(dir: &Path) -> Result<([u8; 32], GenesisConfig)> {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        let genesis = GenesisConfig::dev(
+        let mut genesis = GenesisConfig::dev(
             vec![hex::encode(service::validator_public_key(&secret))],
             now,
         );
+        if let Some(ms) = block_interval_ms {
+            genesis.chain_params.block_interval_ms = ms;
+        }
         std::fs::write(&genesis_path, serde_json::to_vec_pretty(&genesis)?)?;
         genesis
     };
@@ -79,21 +87,27 @@ pub fn load_or_create(dir: &Path) -> Result<([u8; 32], GenesisConfig)> {
 
 /// Runs the dev network until Ctrl-C or SIGTERM.
 pub fn run(args: DevArgs) -> Result<()> {
-    let timeouts = timeouts_with_block_interval(args.block_interval_ms)?;
+    if let Some(ms) = args.block_interval_ms {
+        let params = phalanx_primitives::call::ChainParams {
+            block_interval_ms: ms,
+            ..Default::default()
+        };
+        phalanx_runtime::params::check_chain(&params)
+            .map_err(|e| CliError::new(format!("--block-interval-ms {ms}: {e}")))?;
+    }
     if args.reset && args.data_dir.exists() {
         std::fs::remove_dir_all(&args.data_dir)?;
     }
     crate::shutdown::watch_storage_panics(&args.data_dir);
-    let (secret, genesis) = load_or_create(&args.data_dir)?;
+    let (secret, genesis) = load_or_create(&args.data_dir, args.block_interval_ms)?;
     let public = service::validator_public_key(&secret);
-    let mut validator = service::validator_config(
+    let validator = service::validator_config(
         secret,
         &[(public, args.p2p_listen)],
         args.p2p_listen,
         &args.data_dir,
         true,
     )?;
-    validator.timeouts = timeouts;
     let setup = NodeSetup {
         data_dir: args.data_dir.clone(),
         genesis: genesis.clone(),
@@ -104,10 +118,16 @@ pub fn run(args: DevArgs) -> Result<()> {
     let workers: Arc<Mutex<Vec<phalanx_worker::WorkerHandle>>> = Arc::default();
     let started = workers.clone();
     let (worker_count, worker_port) = (args.workers, args.worker_port);
-    let block_interval_ms = args.block_interval_ms;
+    let asked_interval_ms = args.block_interval_ms;
     service::run(
         setup,
         move |chain, rpc| {
+            let block_interval_ms = phalanx_runtime::system::params(&chain.head_state())
+                .map(|p| p.block_interval_ms)
+                .unwrap_or_default();
+            if asked_interval_ms.is_some_and(|ms| ms != block_interval_ms) {
+                eprintln!("note: this chain's block interval is {block_interval_ms} ms (a chain parameter); --block-interval-ms only sets it for a new chain (--reset starts one)");
+            }
             let mut lines = vec![
                 format!("Phalanx dev network — chain {} (genesis {})", genesis.chain_id, chain.genesis_hash()),
                 format!("  RPC         http://{rpc}  (WebSocket ws://{rpc})"),

@@ -5,8 +5,7 @@ use crate::client_cmd::print;
 use crate::{CliError, Result};
 use clap::Args;
 use phalanx_node::config::{
-    parse_key_hex, read_key_file, timeouts_with_block_interval, write_key_file, NodeConfig,
-    ValidatorEntry,
+    parse_key_hex, read_key_file, write_key_file, NodeConfig, ValidatorEntry,
 };
 use phalanx_node::service::{self, NodeSetup};
 use phalanx_primitives::Keypair;
@@ -34,10 +33,14 @@ pub struct TestnetArgs {
     /// prints it at start-up.
     #[arg(long, default_value_t = 9950)]
     pub rpc_base: u16,
-    /// Least time between blocks, in milliseconds, written into every config (default: the
-    /// node's default, 500).
+    /// Least time between blocks, in milliseconds (10 to 900), written into the genesis as the
+    /// chain parameter `block_interval_ms` (default 500).
     #[arg(long)]
     pub block_interval_ms: Option<u64>,
+    /// Also write keys and configs for this many validators that are NOT in genesis (named
+    /// `joinK`): they follow the chain until a governance vote adds them (see README).
+    #[arg(long, default_value_t = 0)]
+    pub joining: usize,
 }
 
 /// Writes a genesis and one key + config per validator.
@@ -46,14 +49,21 @@ pub fn testnet(args: TestnetArgs, json_mode: bool) -> Result<()> {
         return Err(CliError::new("a network needs at least one validator"));
     }
     if let Some(ms) = args.block_interval_ms {
-        timeouts_with_block_interval(ms)?;
+        let params = phalanx_primitives::call::ChainParams {
+            block_interval_ms: ms,
+            ..Default::default()
+        };
+        phalanx_runtime::params::check_chain(&params)
+            .map_err(|e| CliError::new(format!("--block-interval-ms {ms}: {e}")))?;
     }
+    let nodes = args.validators.saturating_add(args.joining);
     let p2p_ports = match &args.p2p_ports {
-        Some(ports) if ports.len() != args.validators => {
+        Some(ports) if ports.len() != nodes => {
             return Err(CliError::new(format!(
-                "--p2p-ports lists {} ports for {} validators; give one port per validator",
+                "--p2p-ports lists {} ports for {} validators ({} joining); give one port per validator",
                 ports.len(),
-                args.validators
+                nodes,
+                args.joining
             )))
         }
         Some(ports) if ports.contains(&0) => {
@@ -62,7 +72,7 @@ pub fn testnet(args: TestnetArgs, json_mode: bool) -> Result<()> {
             ))
         }
         Some(ports) => ports.clone(),
-        None => (0..args.validators)
+        None => (0..nodes)
             .map(|i| {
                 u16::try_from(i)
                     .ok()
@@ -97,31 +107,54 @@ pub fn testnet(args: TestnetArgs, json_mode: bool) -> Result<()> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
-    let genesis = GenesisConfig::dev(entries.iter().map(|e| e.public_key.clone()).collect(), now);
+    let (founders, joiners) = entries.split_at(args.validators);
+    let mut genesis =
+        GenesisConfig::dev(founders.iter().map(|e| e.public_key.clone()).collect(), now);
+    if let Some(ms) = args.block_interval_ms {
+        genesis.chain_params.block_interval_ms = ms;
+    }
     std::fs::write(
         args.dir.join("genesis.json"),
         serde_json::to_vec_pretty(&genesis)?,
     )?;
     let mut configs = Vec::new();
+    let mut joining = Vec::new();
     for (i, secret) in secrets.iter().enumerate() {
-        let key_file = PathBuf::from(format!("node{i}.key"));
+        // Joining validators know the genesis validators; nobody's config names them.
+        let name = if i < args.validators {
+            format!("node{i}")
+        } else {
+            format!("join{}", i - args.validators)
+        };
+        let key_file = PathBuf::from(format!("{name}.key"));
         write_key_file(&args.dir.join(&key_file), secret)?;
         let config = NodeConfig {
-            data_dir: format!("node{i}").into(),
+            data_dir: name.clone().into(),
             genesis: "genesis.json".into(),
             rpc: SocketAddr::new(loopback, rpc_port(i)?),
             key_file: Some(key_file),
             p2p: Some(entries[i].address),
             follow: None,
             local_network: true,
-            block_interval_ms: args.block_interval_ms,
-            validators: entries.clone(),
+            block_interval_ms: None,
+            public_address: None,
+            validators: founders.to_vec(),
         };
-        let path = args.dir.join(format!("node{i}.toml"));
+        let path = args.dir.join(format!("{name}.toml"));
         config.save(&path)?;
-        configs.push(path);
+        if i < args.validators {
+            configs.push(path);
+        } else {
+            joining.push(path);
+        }
     }
-    let value = json!({ "dir": args.dir, "configs": configs, "validators": entries.iter().map(|e| &e.public_key).collect::<Vec<_>>() });
+    let value = json!({
+        "dir": args.dir,
+        "configs": configs,
+        "validators": founders.iter().map(|e| &e.public_key).collect::<Vec<_>>(),
+        "joining_configs": joining,
+        "joining": joiners.iter().map(|e| &e.public_key).collect::<Vec<_>>(),
+    });
     print(json_mode, &value, || {
         let mut text = format!(
             "wrote a {}-validator network to {}; start each validator in its own terminal:",
@@ -130,6 +163,13 @@ pub fn testnet(args: TestnetArgs, json_mode: bool) -> Result<()> {
         );
         for path in &configs {
             text.push_str(&format!("\n  phalanx node --config {}", path.display()));
+        }
+        for (path, entry) in joining.iter().zip(joiners) {
+            text.push_str(&format!(
+                "\njoining (not in genesis; it votes once governance adds key {}): phalanx node --config {}",
+                entry.public_key,
+                path.display()
+            ));
         }
         if args.rpc_base == 0 {
             text.push_str("\neach node prints the RPC address it bound (`RPC http://…`)");
@@ -171,8 +211,9 @@ pub fn run_node(path: &Path) -> Result<()> {
         }
     };
     let secret = read_key_file(&key_file)?;
-    // The configured validators must be exactly the genesis validators.
-    let mut configured = config
+    // The configured validators are an address book that must cover the genesis set; any
+    // validator added later is found through the address it publishes on chain.
+    let configured = config
         .validators
         .iter()
         .map(|v| Ok((parse_key_hex(&v.public_key)?, v.address)))
@@ -180,20 +221,18 @@ pub fn run_node(path: &Path) -> Result<()> {
     let genesis_keys = genesis
         .validator_keys()
         .map_err(|e| CliError::new(e.to_string()))?;
-    let mut listed: Vec<[u8; 32]> = configured.iter().map(|(k, _)| *k).collect();
-    listed.sort();
-    let mut expected = genesis_keys.clone();
-    expected.sort();
-    if listed != expected {
-        return Err(
-            phalanx_node::config::ConfigError::ValidatorMismatch(format!(
-                "config lists {} keys, genesis {}; they must be the same set",
-                listed.len(),
-                expected.len()
-            ))
-            .into(),
-        );
+    let missing = genesis_keys
+        .iter()
+        .filter(|key| !configured.iter().any(|(listed, _)| listed == *key))
+        .count();
+    if missing > 0 {
+        return Err(phalanx_node::config::ConfigError::ValidatorMismatch(format!(
+            "{missing} of the {} genesis validators have no entry; list every genesis validator with its p2p address",
+            genesis_keys.len()
+        ))
+        .into());
     }
+    let mut configured = configured;
     configured.sort();
     let mut validator = service::validator_config(
         secret,
@@ -203,6 +242,9 @@ pub fn run_node(path: &Path) -> Result<()> {
         config.local_network,
     )?;
     validator.timeouts = timeouts;
+    validator.public_address = config
+        .public_address
+        .or((!p2p.ip().is_unspecified() && p2p.port() != 0).then_some(p2p));
     let setup = NodeSetup {
         data_dir: config.data_dir.clone(),
         genesis,

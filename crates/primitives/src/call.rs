@@ -37,6 +37,22 @@ pub enum Call {
     MessageQueue(MessageQueueCall),
     /// Store proof that a validator misbehaved in consensus.
     Evidence(EvidenceCall),
+    /// Publish where this account's consensus node listens (validators joining by governance).
+    Peers(PeersCall),
+}
+
+/// Calls of the peers module: validators' p2p addresses, published on chain so a validator
+/// added by governance is reachable without editing any other node's config.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PeersCall {
+    /// Records `address` (`ip:port`, at most 64 bytes of text) as where the consensus node whose
+    /// key is the sending account listens. The transaction's signature is the proof that the key
+    /// holder published it. A later call replaces it; an empty address removes it.
+    SetAddress {
+        /// The p2p address, e.g. `203.0.113.7:30300` or `[2001:db8::1]:30300`.
+        address: String,
+    },
 }
 
 /// Calls of the evidence module.
@@ -150,10 +166,19 @@ pub struct ChainParams {
     /// verifies the quote and its collateral, which costs far more than the bytes say.
     #[serde(default = "default_dcap_verification_fee")]
     pub dcap_verification_fee: Balance,
+    /// Least time between blocks, in milliseconds: a leader waits this long after its parent's
+    /// timestamp before proposing, so an idle network does not spin out empty blocks. Read from
+    /// the finalized state when a block is proposed, so a change applies from the next block.
+    #[serde(default = "default_block_interval_ms")]
+    pub block_interval_ms: u64,
 }
 
 fn default_dcap_verification_fee() -> Balance {
     ChainParams::default().dcap_verification_fee
+}
+
+fn default_block_interval_ms() -> u64 {
+    ChainParams::default().block_interval_ms
 }
 
 /// First byte of an encoded quote of each DCAP kind (the attestation crate's `QuoteKind`
@@ -190,6 +215,7 @@ impl Default for ChainParams {
             max_block_txs: 10_000,
             max_expiry_blocks: 14_400,
             dcap_verification_fee: PHA / 10,
+            block_interval_ms: 500,
         }
     }
 }

@@ -176,6 +176,14 @@ pub enum Event {
         /// Who reported it (its fee was refunded).
         reporter: AccountId,
     },
+    /// An account published (or, with an empty address, removed) its consensus node's p2p
+    /// address ([`crate::peers`]).
+    PeerAddressSet {
+        /// The account, which is also the node's consensus key.
+        who: AccountId,
+        /// The address, empty when removed.
+        address: String,
+    },
 }
 
 /// Serializes bytes as lowercase hex (keys and topics read better that way in receipts).

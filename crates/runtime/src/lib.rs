@@ -12,6 +12,7 @@
 //! - [`governance`]: proposals, votes, tallies and enactment of privileged calls;
 //! - [`registry`]: the attestation policy and the attested TEE workers;
 //! - [`message_queue`]: signed, sequenced messages from enclaves, per origin;
+//! - [`peers`]: the p2p addresses validators publish, so governance can add new ones;
 //! - [`params`]: the bounds of every parameter a privileged call or genesis sets;
 //! - [`genesis`]: the initial state from a genesis config.
 //!
@@ -32,6 +33,7 @@ pub mod governance;
 pub mod invariants;
 pub mod message_queue;
 pub mod params;
+pub mod peers;
 pub mod privileged;
 pub mod registry;
 pub mod root;
@@ -76,6 +78,9 @@ pub enum DispatchError {
     /// An evidence error.
     #[error(transparent)]
     Evidence(#[from] evidence::EvidenceError),
+    /// A peers error.
+    #[error(transparent)]
+    Peers(#[from] peers::PeersError),
 }
 
 impl From<phalanx_primitives::CodecError> for DispatchError {
@@ -240,6 +245,7 @@ fn dispatch(
         Call::Governance(call) => governance::dispatch(state, ctx, who, call, events),
         Call::Registry(call) => registry::dispatch(state, ctx, who, call, events),
         Call::MessageQueue(call) => message_queue::dispatch(state, ctx, who, call, events),
+        Call::Peers(call) => peers::dispatch(state, who, call, events),
     }
 }
 

@@ -19,6 +19,8 @@
 //! - `dcap_verification_fee` between [`MIN_DCAP_VERIFICATION_FEE`] and
 //!   [`MAX_DCAP_VERIFICATION_FEE`]: DCAP verification stays paid for, and real TEEs can still
 //!   afford to register.
+//! - `block_interval_ms` between [`MIN_BLOCK_INTERVAL_MS`] and [`MAX_BLOCK_INTERVAL_MS`]: a
+//!   spacing at or past the leader timeout would have every leader skipped, forever.
 //! - `voting_period` between [`MIN_VOTING_PERIOD`] and [`MAX_VOTING_PERIOD`]: voters get time
 //!   to vote, and a proposal (with its locked PHA) always ends; `enactment_delay` at most
 //!   [`MAX_ENACTMENT_DELAY`].
@@ -72,6 +74,12 @@ pub const MIN_EXPIRY_BLOCKS: u64 = 600;
 /// Largest expiry window: a week of 500 ms blocks. A signed transaction should not stay
 /// includable for longer than its signer can be expected to remember it.
 pub const MAX_EXPIRY_BLOCKS: u64 = 7 * 24 * 3_600 * 2;
+
+/// Least block spacing: below it, empty blocks would cost more than they are worth.
+pub const MIN_BLOCK_INTERVAL_MS: u64 = 10;
+/// Most block spacing: it must stay below the validators' 1 s leader timeout, or every leader
+/// is skipped for being late and the chain stops for good.
+pub const MAX_BLOCK_INTERVAL_MS: u64 = 900;
 
 /// Least extra fee of a registration with a DCAP quote (0.001 PHA, a hundred times
 /// [`MIN_TX_FEE`]): verifying a quote and its collateral costs each validator about 5 ms of CPU
@@ -128,6 +136,8 @@ pub enum Param {
     MinTurnout,
     /// The fee of a transaction of [`SMALLEST_TX_BYTES`] (`base_fee + byte_fee × 128`).
     SmallestTxFee,
+    /// [`ChainParams::block_interval_ms`].
+    BlockIntervalMs,
 }
 
 impl fmt::Display for Param {
@@ -144,6 +154,7 @@ impl fmt::Display for Param {
             Param::ProposalDeposit => "proposal_deposit",
             Param::MinTurnout => "min_turnout",
             Param::SmallestTxFee => "the fee of a 128-byte transaction (base_fee + 128 × byte_fee)",
+            Param::BlockIntervalMs => "block_interval_ms",
         })
     }
 }
@@ -224,6 +235,12 @@ pub fn check_chain(params: &ChainParams) -> Result {
         params.dcap_verification_fee,
         MIN_DCAP_VERIFICATION_FEE,
         MAX_DCAP_VERIFICATION_FEE,
+    )?;
+    within(
+        Param::BlockIntervalMs,
+        params.block_interval_ms,
+        MIN_BLOCK_INTERVAL_MS,
+        MAX_BLOCK_INTERVAL_MS,
     )
 }
 

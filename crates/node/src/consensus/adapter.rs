@@ -1,8 +1,8 @@
 //! Glue between marshal and the chain's [`Application`].
 //!
 //! - [`Builder`] implements marshal's application interface: it builds blocks on the parent
-//!   consensus picked and re-executes proposed blocks. It spaces blocks at least
-//!   `block_interval` apart (the leader waits, measured from its parent's timestamp), so an idle
+//!   consensus picked and re-executes proposed blocks. It spaces blocks at least the chain's
+//!   block interval apart (the leader waits, measured from its parent's timestamp), so an idle
 //!   network does not spin out empty blocks as fast as messages travel.
 //! - When the chain lacks the post-state of a parent (it was notarized while this validator was
 //!   away, or the validator restarted), [`Builder`] walks the parent's ancestry back to the
@@ -167,9 +167,12 @@ where
     ) -> Option<Digested<Self::Block>> {
         let parent = ancestry.next().await?.inner().clone();
 
-        // Space blocks: wait until `block_interval` after the parent's timestamp.
-        let earliest =
-            UNIX_EPOCH + Duration::from_millis(parent.block().timestamp_ms()) + self.block_interval;
+        // Space blocks: wait until the chain's block interval after the parent's timestamp.
+        let interval = self
+            .application
+            .block_interval()
+            .unwrap_or(self.block_interval);
+        let earliest = UNIX_EPOCH + Duration::from_millis(parent.block().timestamp_ms()) + interval;
         if context.current() < earliest {
             context.sleep_until(earliest).await;
         }

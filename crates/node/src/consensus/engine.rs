@@ -124,10 +124,17 @@ pub struct Timeouts {
     pub skip_silent_leader: Duration,
 }
 
+/// The default leader timeout, in milliseconds.
+const LEADER_TIMEOUT_MS: u64 = 1_000;
+
+// The chain's block interval parameter can never reach the leader timeout (every leader would be
+// skipped for being late, forever).
+const _: () = assert!(phalanx_runtime::params::MAX_BLOCK_INTERVAL_MS < LEADER_TIMEOUT_MS);
+
 impl Default for Timeouts {
     fn default() -> Self {
         Self {
-            leader: Duration::from_secs(1),
+            leader: Duration::from_millis(LEADER_TIMEOUT_MS),
             notarization: Duration::from_secs(2),
             nullify_retry: Duration::from_secs(5),
             block_interval: Duration::from_millis(500),
@@ -344,10 +351,11 @@ where
     }
     let public_key = config.signer.public_key();
     let genesis_set = participant_set(config.validators.clone())?;
-    if Scheme::signer(&config.namespace, genesis_set, config.signer.clone()).is_none()
-        && application.finalized_height() == 0
-    {
-        return Err(Error::NotAValidator);
+    if genesis_set.position(&public_key).is_none() && application.finalized_height() == 0 {
+        info!(
+            validator = %public_key,
+            "this key is not a genesis validator: following the chain; it votes from the epoch after governance adds it (SetValidators)"
+        );
     }
     let prefix = &config.partition_prefix;
     let page_cache = CacheRef::new(NZU16!(4_096), NZUsize!(1_024));

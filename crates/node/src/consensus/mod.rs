@@ -164,6 +164,28 @@ pub trait Application: Clone + Send + Sync + 'static {
         None
     }
 
+    /// Least time between blocks as the chain's finalized state sets it (a chain parameter, so
+    /// every leader waits the same). `None` (the default) uses the consensus config's
+    /// `block_interval`.
+    fn block_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// The validator set of epoch 0 as the genesis state names it. `None` (the default) takes
+    /// the keys of the consensus config's peer list instead.
+    fn genesis_validators(&self) -> Option<Vec<PublicKey>> {
+        None
+    }
+
+    /// The p2p address `validator` published on chain (its own signed transaction), if any, as
+    /// of the last finalized block. Validators dial the members of each epoch's set that their
+    /// config does not list at this address, so a validator added by governance is reachable
+    /// without editing any config. The default knows no address.
+    fn peer_address(&self, validator: &PublicKey) -> Option<std::net::SocketAddr> {
+        let _ = validator;
+        None
+    }
+
     /// Transactions this node admitted from its own clients since the last call, encoded, to
     /// gossip to the other validators (at most about `max_bytes` in all). The default gossips
     /// nothing.
@@ -191,9 +213,6 @@ pub trait Application: Clone + Send + Sync + 'static {
 /// Errors of the consensus wiring.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The local key is not in the validator set.
-    #[error("this node's key is not in the validator set; check the validator list in the config")]
-    NotAValidator,
     /// The validator set is empty or lists a key twice.
     #[error("the validator set must be non-empty and list each key once")]
     InvalidValidatorSet,

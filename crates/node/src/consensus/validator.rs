@@ -26,14 +26,76 @@ use commonware_p2p::{
     authenticated::lookup::{self, Network},
     Address, AddressableManager as _,
 };
-use commonware_runtime::{tokio as cw_tokio, Supervisor as _};
+use commonware_runtime::{tokio as cw_tokio, Clock as _, Spawner as _, Supervisor as _};
 use commonware_stream::{
     cups::{self, Cups},
     sake::{self, Sake},
 };
 use commonware_utils::{ordered::Map, NZUsize, NZU64};
-use std::{net::SocketAddr, num::NonZeroUsize, path::PathBuf, time::Duration};
+use std::{
+    net::SocketAddr,
+    num::NonZeroUsize,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 use tracing::info;
+
+/// How often a validator re-reads the on-chain addresses of its epoch's set.
+const ADDRESS_REFRESH: Duration = Duration::from_secs(5);
+
+/// Placeholder for a validator with no known address: tracked (so it is a member of the set)
+/// but never dialed, and no inbound connection matches it, until its real address is known.
+const UNKNOWN_ADDRESS: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::UNSPECIFIED,
+    0,
+));
+
+/// Where validators listen: the config's entries first, then addresses published on chain.
+#[derive(Clone)]
+struct PeerBook<A> {
+    configured: Arc<Vec<(PublicKey, SocketAddr)>>,
+    application: A,
+}
+
+impl<A: Application> PeerBook<A> {
+    fn new(configured: Vec<(PublicKey, SocketAddr)>, application: A) -> Self {
+        Self {
+            configured: Arc::new(configured),
+            application,
+        }
+    }
+
+    fn address(&self, key: &PublicKey) -> Option<SocketAddr> {
+        self.configured
+            .iter()
+            .find(|(known, _)| known == key)
+            .map(|(_, address)| *address)
+            .or_else(|| self.application.peer_address(key))
+    }
+
+    /// `keys` with their addresses; unknown ones get [`UNKNOWN_ADDRESS`] (and a warning).
+    fn resolve(&self, keys: &[PublicKey]) -> Map<PublicKey, Address> {
+        let mut missing = 0usize;
+        let entries: Vec<(PublicKey, Address)> = keys
+            .iter()
+            .map(|key| {
+                let address = self.address(key).unwrap_or_else(|| {
+                    missing += 1;
+                    UNKNOWN_ADDRESS
+                });
+                (key.clone(), Address::from(address))
+            })
+            .collect();
+        if missing > 0 {
+            tracing::warn!(
+                missing,
+                "validators with no address in the config or on chain (they publish one with `Peers(SetAddress)`)"
+            );
+        }
+        Map::from_iter_dedup(entries)
+    }
+}
 
 /// Suffix of the p2p handshake namespace (kept apart from the vote namespace).
 const P2P_SUFFIX: &[u8] = b"_P2P";
@@ -69,6 +131,10 @@ pub struct ValidatorConfig {
     /// under the base followed by the genesis hash
     /// ([`phalanx_light_client::network_namespace`]).
     pub namespace: Vec<u8>,
+    /// The address other validators should dial, published on chain from this validator's key
+    /// (`Peers(SetAddress)`) so it is reachable once governance adds it. `None` publishes
+    /// nothing (single-validator and test networks).
+    pub public_address: Option<SocketAddr>,
 }
 
 impl ValidatorConfig {
@@ -88,6 +154,7 @@ impl ValidatorConfig {
             max_block_bytes: super::block::DEFAULT_MAX_BLOCK_BYTES,
             local_network: true,
             namespace: NAMESPACE.to_vec(),
+            public_address: None,
         }
     }
 
@@ -117,20 +184,20 @@ pub async fn run_validator<A: Application>(
     application: A,
 ) -> Result<()> {
     let me = config.signer.public_key();
-    if !config.validators.iter().any(|peer| peer.public_key == me) {
-        return Err(Error::NotAValidator);
-    }
-    let keys: Vec<PublicKey> = config
-        .validators
-        .iter()
-        .map(|peer| peer.public_key.clone())
-        .collect();
+    // Epoch 0 runs the genesis set; the config's list is an address book that must cover it.
+    let keys: Vec<PublicKey> = application.genesis_validators().unwrap_or_else(|| {
+        config
+            .validators
+            .iter()
+            .map(|peer| peer.public_key.clone())
+            .collect()
+    });
     // Votes are signed for this network only: the base namespace plus the genesis hash.
     let genesis = super::ChainBlock::block_hash(&application.genesis());
     let namespace = phalanx_light_client::namespace_for(&config.namespace, &genesis);
     let engine_config = EngineConfig {
         signer: config.signer.clone(),
-        validators: keys,
+        validators: keys.clone(),
         namespace,
         partition_prefix: "phalanx".into(),
         timeouts: config.timeouts,
@@ -150,9 +217,15 @@ pub async fn run_validator<A: Application>(
         cups::Version::V1,
     );
     let p2p_namespace = [engine_config.namespace.as_slice(), P2P_SUFFIX].concat();
-    let max_peers = NonZeroUsize::new(config.validators.len()).ok_or(Error::InvalidValidatorSet)?;
-    let max_message_size = engine_config.max_message_size();
-    let p2p_config = if config.local_network {
+    // Sized for the largest set governance may name, not today's: tracking a larger set than
+    // the network was configured for would fail.
+    let largest_set = config
+        .validators
+        .len()
+        .max(phalanx_runtime::params::MAX_VALIDATORS);
+    let max_peers = NonZeroUsize::new(largest_set).ok_or(Error::InvalidValidatorSet)?;
+    let max_message_size = super::engine::max_message_size(largest_set, config.max_block_bytes);
+    let mut p2p_config = if config.local_network {
         lookup::Config::local(
             handshake,
             &p2p_namespace,
@@ -171,15 +244,20 @@ pub async fn run_validator<A: Application>(
             NZUsize!(1_024),
         )
     };
+    // A peer is admitted by the key it proves in the handshake, from whatever IP: a validator
+    // governance just added must be able to connect in before its published address is known
+    // (and validators behind NAT dial out from another IP than the one they listen on). The
+    // handshake's per-IP and per-subnet rate limits still bound what strangers can cost.
+    p2p_config.bypass_ip_check = true;
     let (mut network, mut oracle) = Network::new(context.child("p2p"), p2p_config);
-    let peers: Map<PublicKey, Address> = config
+    // The configured addresses are the address book; epoch 0 dials the genesis set from it.
+    let book: Vec<(PublicKey, SocketAddr)> = config
         .validators
         .iter()
-        .map(|peer| (peer.public_key.clone(), Address::from(peer.address)))
-        .collect::<Vec<_>>()
-        .try_into()
-        .map_err(|_| Error::InvalidValidatorSet)?;
-    oracle.track(0, peers.clone());
+        .map(|peer| (peer.public_key.clone(), peer.address))
+        .collect();
+    let peers = PeerBook::new(book, application.clone());
+    oracle.track(0, peers.resolve(&keys));
 
     let channels = Channels {
         votes: network.register(engine::VOTES, channel_quota()),
@@ -190,34 +268,39 @@ pub async fn run_validator<A: Application>(
         transactions: network.register(engine::TRANSACTIONS, engine::gossip_quota()),
     };
     let _network = network.start();
-    info!(validator = %me, listen = %config.listen, validators = config.validators.len(), "p2p started");
+    info!(validator = %me, listen = %config.listen, known = config.validators.len(), "p2p started");
 
-    // Each epoch's validators become the tracked peer set (those with a configured address; a
-    // validator added by governance needs its address in this node's config to be reachable).
+    // Each epoch's validators become the tracked peer set, at the address the config gives or,
+    // for a validator governance added, the one it published on chain. An address published
+    // after its epoch started is picked up by the refresher below.
+    let current = Arc::new(Mutex::new(Vec::<PublicKey>::new()));
     let mut tracker = oracle.clone();
-    let peer_sets = move |epoch: u64, keys: &[PublicKey]| {
-        if epoch == 0 {
-            return;
-        }
-        let known: Vec<(PublicKey, Address)> = keys
-            .iter()
-            .filter_map(|key| {
-                peers
-                    .get_value(key)
-                    .map(|address| (key.clone(), address.clone()))
-            })
-            .collect();
-        if known.len() < keys.len() {
-            tracing::warn!(
-                epoch,
-                missing = keys.len() - known.len(),
-                "validators without a known address"
-            );
-        }
-        if let Ok(map) = Map::try_from(known) {
-            tracker.track(epoch, map);
+    let peer_sets = {
+        let peers = peers.clone();
+        let current = current.clone();
+        move |epoch: u64, keys: &[PublicKey]| {
+            *current.lock().unwrap_or_else(|p| p.into_inner()) = keys.to_vec();
+            if epoch == 0 {
+                return;
+            }
+            tracker.track(epoch, peers.resolve(keys));
         }
     };
+    let mut overwriter = oracle.clone();
+    context
+        .child("peer_addresses")
+        .spawn(move |context| async move {
+            let mut known: Map<PublicKey, Address> = Map::default();
+            loop {
+                context.sleep(ADDRESS_REFRESH).await;
+                let keys = current.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let resolved = peers.resolve(&keys);
+                if resolved != known {
+                    overwriter.overwrite(resolved.clone());
+                    known = resolved;
+                }
+            }
+        });
     engine::run(
         context.child("consensus"),
         engine_config,
@@ -234,7 +317,7 @@ pub async fn run_validator<A: Application>(
 mod tests {
     use super::*;
     use crate::consensus::{ChainBlock, Verdict};
-    use commonware_runtime::{Clock as _, Runner as _, Spawner as _};
+    use commonware_runtime::Runner as _;
     use phalanx_primitives::Hash;
     use std::sync::{Arc, Mutex};
 
@@ -338,7 +421,7 @@ mod tests {
             let _validator = context
                 .child("validator")
                 .spawn(move |context| run_validator(context, config, app));
-            for _ in 0..200 {
+            for _ in 0..600 {
                 if watched.lock().expect("lock").len() >= 5 {
                     break;
                 }

@@ -113,6 +113,13 @@ fn each_chain_parameter_is_refused_outside_its_bounds() {
     );
     check_both_ends(
         check_chain,
+        Param::BlockIntervalMs,
+        MIN_BLOCK_INTERVAL_MS.into(),
+        MAX_BLOCK_INTERVAL_MS.into(),
+        |p, v| p.block_interval_ms = v as u64,
+    );
+    check_both_ends(
+        check_chain,
         Param::MaxExpiryBlocks,
         MIN_EXPIRY_BLOCKS.into(),
         MAX_EXPIRY_BLOCKS.into(),
