@@ -197,6 +197,13 @@ impl Mempool {
             .is_some_and(|txs| txs.contains_key(&nonce))
     }
 
+    /// The nonce `sender`'s next transaction should carry, given its finalized next nonce
+    /// `finalized`: past the pooled transactions with consecutive nonces from there (those
+    /// execute first). A pooled transaction behind a gap does not count: the gap comes first.
+    pub fn next_nonce(&self, sender: &AccountId, finalized: u64) -> u64 {
+        self.run_end(sender, finalized)
+    }
+
     /// Transactions behind a nonce gap, in all.
     pub fn future_len(&self) -> usize {
         self.future_total
@@ -539,6 +546,35 @@ mod tests {
             "bob pays more per byte; alice's nonce 3 waits for 2"
         );
         assert_eq!(pool.ready(|_| 0, 3).len(), 3);
+    }
+
+    #[test]
+    fn next_nonce_counts_the_pooled_run_but_not_a_gap() {
+        let mut pool = Mempool::new();
+        let alice = Keypair::dev("alice").account();
+        assert_eq!(pool.next_nonce(&alice, 4), 4, "nothing pooled");
+        let at_4 = SenderState { nonce: 4, ..RICH };
+        for n in [4, 5, 7] {
+            pool.insert(tx("alice", n, 1), at_4).expect("insert");
+        }
+        assert_eq!(
+            pool.next_nonce(&alice, 4),
+            6,
+            "4 and 5 pooled; 7 waits behind 6"
+        );
+        assert_eq!(pool.next_nonce(&alice, 6), 6);
+        assert_eq!(
+            pool.next_nonce(&alice, 7),
+            8,
+            "once 6 is finalized, 7 counts"
+        );
+        assert_eq!(
+            pool.next_nonce(&Keypair::dev("bob").account(), 0),
+            0,
+            "another sender's pool is its own"
+        );
+        pool.insert(tx("alice", 6, 1), at_4).expect("fill the gap");
+        assert_eq!(pool.next_nonce(&alice, 4), 8);
     }
 
     #[test]
