@@ -13,8 +13,11 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The SDK holds no long-term state: nonces come from the node at signing time, so one signer
-//! sending from two places at once should manage nonces itself ([`Client::sign_with_nonce`]).
+//! The SDK holds no long-term state: nonces come from the node at signing time
+//! (`phalanx_nextNonce`, which counts the account's transactions already waiting in that node's
+//! mempool, so several submissions in a row each get the next one). One signer sending through
+//! several nodes at once should manage nonces itself ([`Client::sign_with_nonce`], or
+//! [`Client::sign_and_submit_with_nonce`] with `Some(nonce)`).
 
 use jsonrpsee::core::client::ClientT;
 use jsonrpsee::core::ClientError as RpcClientError;
@@ -33,6 +36,10 @@ pub const DEFAULT_RPC: &str = "http://127.0.0.1:9944";
 
 /// Blocks ahead that a transaction built by the SDK stays valid.
 pub const DEFAULT_EXPIRY_BLOCKS: u64 = 600;
+
+/// How many following nonces [`Client::sign_and_submit`] tries when the node finds the one it
+/// picked already taken by a pooled transaction.
+pub const MAX_NONCE_RETRIES: u32 = 64;
 
 /// What went wrong talking to a node.
 #[derive(Debug, thiserror::Error)]
@@ -128,12 +135,20 @@ pub struct Included {
 }
 
 impl Included {
-    /// The call's error, if it failed (the fee is paid either way).
+    /// The call's error, if it failed (the fee is paid either way): the receipt's text, or,
+    /// for a receipt that records the error as an object, its `message` or `reason`.
     pub fn error(&self) -> Option<String> {
-        self.receipt
-            .get("error")
-            .and_then(Value::as_str)
-            .map(str::to_string)
+        match self.receipt.get("error")? {
+            Value::Null => None,
+            Value::String(text) => Some(text.clone()),
+            Value::Object(fields) => Some(
+                ["message", "reason"]
+                    .iter()
+                    .find_map(|key| fields.get(*key).and_then(Value::as_str))
+                    .map_or_else(|| Value::Object(fields.clone()).to_string(), str::to_string),
+            ),
+            other => Some(other.to_string()),
+        }
     }
 }
 
@@ -272,20 +287,106 @@ impl Client {
         tx.sign(key, genesis)
     }
 
-    /// Signs `call` as `key` with its next nonce and the required fee, and submits it.
-    pub async fn sign_and_submit(&self, key: &Keypair, call: Call) -> Result<Hash> {
+    /// The nonce `who`'s next transaction should carry: its finalized nonce moved past its
+    /// transactions already waiting in the node's mempool (`phalanx_nextNonce`). A node
+    /// without that method gives the finalized nonce (`phalanx_account`).
+    pub async fn next_nonce(&self, who: &AccountId) -> Result<u64> {
+        #[derive(Deserialize)]
+        struct Answer {
+            nonce: u64,
+        }
+        let address = Value::String(who.to_address());
+        match self
+            .call::<Answer>("phalanx_nextNonce", vec![address])
+            .await
+        {
+            Ok(answer) => Ok(answer.nonce),
+            Err(ClientError::Rpc { reason, .. })
+                if reason.as_deref() == Some("method_not_found") =>
+            {
+                Ok(self.account(who).await?.nonce)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The fee a transaction from `key` carrying `call` must offer on this chain now.
+    pub async fn fee(&self, key: &Keypair, call: &Call) -> Result<Balance> {
         let status = self.status().await?;
-        let account = self.account(&key.account()).await?;
         let (params, _) = self.params().await?;
-        let tx = Client::sign_with_nonce(
+        // The nonce and expiry have fixed widths, so the size (and the fee) does not depend
+        // on them.
+        let tx = Client::sign_with_nonce(key, &status.genesis_hash, &params, 0, 0, call.clone());
+        Ok(tx.tx.fee)
+    }
+
+    /// Signs `call` as `key` with the required fee and `nonce` (by default the account's
+    /// next, see [`Client::next_nonce`]), and returns it ready to submit.
+    pub async fn sign(
+        &self,
+        key: &Keypair,
+        call: Call,
+        nonce: Option<u64>,
+    ) -> Result<SignedTransaction> {
+        let nonce = match nonce {
+            Some(nonce) => nonce,
+            None => self.next_nonce(&key.account()).await?,
+        };
+        let status = self.status().await?;
+        let (params, _) = self.params().await?;
+        Ok(Client::sign_with_nonce(
             key,
             &status.genesis_hash,
             &params,
-            account.nonce,
+            nonce,
             status.height + DEFAULT_EXPIRY_BLOCKS,
             call,
-        );
-        self.submit(&tx).await
+        ))
+    }
+
+    /// Signs `call` as `key` with its next nonce and the required fee, and submits it.
+    pub async fn sign_and_submit(&self, key: &Keypair, call: Call) -> Result<Hash> {
+        self.sign_and_submit_with_nonce(key, call, None).await
+    }
+
+    /// Signs `call` as `key` with the required fee and `nonce`, and submits it. Without a
+    /// nonce it takes the account's next ([`Client::next_nonce`]); should the node still find
+    /// that nonce taken by a pooled transaction (another submission got there first, or the
+    /// node predates `phalanx_nextNonce`), it moves on to the following nonce, at most
+    /// [`MAX_NONCE_RETRIES`] times. An explicit nonce is tried once.
+    pub async fn sign_and_submit_with_nonce(
+        &self,
+        key: &Keypair,
+        call: Call,
+        nonce: Option<u64>,
+    ) -> Result<Hash> {
+        let (mut next, retries) = match nonce {
+            Some(nonce) => (nonce, 0),
+            None => (self.next_nonce(&key.account()).await?, MAX_NONCE_RETRIES),
+        };
+        let status = self.status().await?;
+        let (params, _) = self.params().await?;
+        let mut tries = 0;
+        loop {
+            let tx = Client::sign_with_nonce(
+                key,
+                &status.genesis_hash,
+                &params,
+                next,
+                status.height + DEFAULT_EXPIRY_BLOCKS,
+                call.clone(),
+            );
+            match self.submit(&tx).await {
+                Err(ClientError::Rpc { reason, .. })
+                    if tries < retries
+                        && matches!(reason.as_deref(), Some("nonce_taken" | "already_known")) =>
+                {
+                    tries += 1;
+                    next += 1;
+                }
+                answer => return answer,
+            }
+        }
     }
 
     /// Where a transaction is: `Some` once finalized.
