@@ -1,125 +1,169 @@
-//! Client commands: keys, status, balances, transfers, blocks, transactions, treasury.
+//! Client commands: keys, status, balances, transfers, blocks, transactions, treasury,
+//! workers. Governance (`gov`, `root`) is in `gov_cmd`; both share `submit` and `output`.
 
-use crate::accounts::{account, signer};
-use crate::{CliError, Command, Result};
+use crate::accounts::{account, inspect, pha_amount, signer};
+use crate::flags::{JsonFlag, NodeFlags, Target, TopFlags};
+use crate::submit::{dev_chain, receipt_text, report_inclusion, sign_and_submit, NonceFlag};
+use crate::{CliError, Result};
 use clap::{Args, Subcommand};
 use phalanx_client::Client;
 use phalanx_primitives::call::{BalancesCall, Call};
-use phalanx_primitives::units::{format_pha, parse_pha};
-use phalanx_primitives::{AccountId, Hash, Keypair};
+use phalanx_primitives::units::format_pha;
+use phalanx_primitives::{Hash, Keypair};
 use serde_json::{json, Value};
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+
+// `node_cmd` and `bench` reach these through here.
+pub use crate::output::print;
+pub use crate::submit::block_on;
+
+/// The client commands that are not governance.
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Create or inspect keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Chain status: height, head, validators.
+    Status {
+        #[command(flatten)]
+        node: NodeFlags,
+    },
+    /// An account's balance and nonce.
+    Balance {
+        /// Address or dev account name.
+        who: String,
+        #[command(flatten)]
+        node: NodeFlags,
+    },
+    /// Send PHA.
+    Transfer(TransferArgs),
+    /// Show a finalized block (default: the head).
+    Block {
+        /// Height or block hash.
+        which: Option<String>,
+        #[command(flatten)]
+        node: NodeFlags,
+    },
+    /// Show a transaction's status and receipt.
+    Tx {
+        /// Transaction hash.
+        hash: String,
+        #[command(flatten)]
+        node: NodeFlags,
+    },
+    /// The treasury's balance (and the mining pot and issuance).
+    Treasury {
+        #[command(flatten)]
+        node: NodeFlags,
+    },
+    /// Registered TEE workers and the attestation policy.
+    Workers {
+        #[command(flatten)]
+        node: NodeFlags,
+    },
+}
+
+impl ClientCommand {
+    /// Where the command connects and how it prints.
+    pub fn target(&self, top: &TopFlags) -> Target {
+        match self {
+            ClientCommand::Key { command } => match command {
+                KeyCommand::New { output, .. } | KeyCommand::Inspect { output, .. } => {
+                    Target::new(top, None, Some(output))
+                }
+            },
+            ClientCommand::Transfer(args) => Target::new(top, Some(&args.node), None),
+            ClientCommand::Status { node }
+            | ClientCommand::Balance { node, .. }
+            | ClientCommand::Block { node, .. }
+            | ClientCommand::Tx { node, .. }
+            | ClientCommand::Treasury { node }
+            | ClientCommand::Workers { node } => Target::new(top, Some(node), None),
+        }
+    }
+}
 
 /// `phalanx key …`
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
     /// Create a new key (24-word mnemonic by default).
     New {
-        /// Write the key to this file (mode 600) instead of printing the secret.
+        /// Write the key to this new file (mode 600) instead of printing the secret; an
+        /// existing file is never overwritten.
         #[arg(long)]
         out: Option<PathBuf>,
         /// Create a raw 32-byte secret instead of a mnemonic.
         #[arg(long)]
         raw: bool,
+        #[command(flatten)]
+        output: JsonFlag,
     },
-    /// Show the address behind an address, dev name, key file or quoted mnemonic.
+    /// Show the address behind an address, dev name, key file, or `-` (a mnemonic or secret
+    /// read from stdin).
     Inspect {
         /// What to inspect.
         what: String,
+        #[command(flatten)]
+        output: JsonFlag,
     },
 }
 
 /// `phalanx transfer …`
 #[derive(Debug, Args)]
 pub struct TransferArgs {
-    /// Who pays: dev account name, key file or quoted mnemonic.
+    /// Who pays: dev account name, key file, or `-` to read a mnemonic from stdin.
     #[arg(long)]
     pub from: String,
     /// Who receives: address or dev account name.
     #[arg(long)]
     pub to: String,
-    /// Amount in PHA (decimals allowed, e.g. 1.5).
-    #[arg(long)]
+    /// Amount in PHA (up to 12 decimals, e.g. 1.5).
+    #[arg(long, allow_hyphen_values = true)]
     pub amount: String,
     /// Return once submitted instead of waiting for finalization.
     #[arg(long)]
     pub no_wait: bool,
-}
-
-/// Prints `value` as JSON, or `text` otherwise.
-pub fn print(json_mode: bool, value: &Value, text: impl FnOnce() -> String) {
-    if json_mode {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(value).unwrap_or_default()
-        );
-    } else {
-        println!("{}", text());
-    }
-}
-
-/// Runs a future on a fresh runtime.
-pub fn block_on<T>(future: impl std::future::Future<Output = Result<T>>) -> Result<T> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?
-        .block_on(future)
-}
-
-/// Whether the node runs a dev chain (dev names allowed).
-pub async fn dev_chain(client: &Client) -> Result<bool> {
-    Ok(!client.status().await?.production)
-}
-
-/// Waits for `hash` and prints the outcome.
-pub async fn report_inclusion(
-    client: &Client,
-    hash: &Hash,
-    json_mode: bool,
-    wait: bool,
-) -> Result<()> {
-    if !wait {
-        print(
-            json_mode,
-            &json!({ "hash": hash, "status": "submitted" }),
-            || format!("submitted {hash}"),
-        );
-        return Ok(());
-    }
-    let included = client.wait_finalized(hash, Duration::from_secs(60)).await?;
-    let error = included.error();
-    let fee = serde_json::from_value::<u128>(included.receipt["fee"].clone()).unwrap_or(0);
-    print(
-        json_mode,
-        &json!({ "hash": hash, "status": "finalized", "height": included.height, "block": included.block, "receipt": included.receipt }),
-        || match &error {
-            None => format!(
-                "finalized in block {} (tx {hash}, fee {})",
-                included.height,
-                format_pha(fee)
-            ),
-            Some(e) => format!(
-                "included in block {} but the call failed: {e} (fee {} was paid)",
-                included.height,
-                format_pha(fee)
-            ),
-        },
-    );
-    match error {
-        Some(e) => Err(CliError::new(format!("call failed: {e}"))),
-        None => Ok(()),
-    }
+    #[command(flatten)]
+    pub nonce: NonceFlag,
+    #[command(flatten)]
+    pub node: NodeFlags,
 }
 
 fn key_json(key: &Keypair) -> Value {
     json!({ "address": key.account(), "public_key": hex::encode(key.account().0) })
 }
 
+/// Creates `path` for a new key (mode 600 from the start) and writes `secret`; an existing
+/// file is refused (reason `file_exists`), so a key is never lost to a typo.
+fn write_new_key_file(path: &Path, secret: &str) -> Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => CliError::with_reason(
+            "file_exists",
+            format!(
+                "`{}` already exists; refusing to overwrite it (it may hold a key): choose another --out or move it away",
+                path.display()
+            ),
+        ),
+        _ => CliError::with_reason("io", format!("cannot create `{}`: {e}", path.display())),
+    })?;
+    file.write_all(secret.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
 fn key_command(command: KeyCommand, json_mode: bool) -> Result<()> {
     match command {
-        KeyCommand::New { out, raw } => {
+        KeyCommand::New { out, raw, .. } => {
             let (secret_text, key) = if raw {
                 let key = Keypair::generate();
                 (hex::encode(key.secret()), key)
@@ -129,12 +173,7 @@ fn key_command(command: KeyCommand, json_mode: bool) -> Result<()> {
             let mut value = key_json(&key);
             match &out {
                 Some(path) => {
-                    std::fs::write(path, &secret_text)?;
-                    #[cfg(unix)]
-                    {
-                        use std::os::unix::fs::PermissionsExt;
-                        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-                    }
+                    write_new_key_file(path, &secret_text)?;
                     value["file"] = json!(path);
                 }
                 None => value[if raw { "secret" } else { "mnemonic" }] = json!(secret_text),
@@ -153,12 +192,8 @@ fn key_command(command: KeyCommand, json_mode: bool) -> Result<()> {
             });
             Ok(())
         }
-        KeyCommand::Inspect { what } => {
-            let id: AccountId = if what.starts_with("pha1") {
-                AccountId::from_address(&what)?
-            } else {
-                signer(&what, true)?.account()
-            };
+        KeyCommand::Inspect { what, .. } => {
+            let id = inspect(&what)?;
             let value = json!({ "address": id, "public_key": hex::encode(id.0) });
             print(json_mode, &value, || {
                 format!("address:    {id}\npublic key: {}", hex::encode(id.0))
@@ -168,15 +203,50 @@ fn key_command(command: KeyCommand, json_mode: bool) -> Result<()> {
     }
 }
 
-/// Dispatches every client command.
-pub fn run(command: Command, rpc: &str, json_mode: bool) -> Result<()> {
-    if let Command::Key { command } = command {
+/// Sends PHA, refusing before any fee is paid what would surely fail: a zero amount, or more
+/// than the sender's free balance can cover together with the fee.
+async fn transfer(client: &Client, args: TransferArgs, json_mode: bool) -> Result<()> {
+    let amount = pha_amount(&args.amount)?;
+    if amount == 0 {
+        return Err(CliError::with_reason(
+            "zero_amount",
+            "the amount is zero: a transfer must move at least 0.000000000001 PHA",
+        ));
+    }
+    let dev = dev_chain(client).await?;
+    let key = signer(&args.from, dev)?;
+    let to = account(&args.to, dev)?;
+    let call = Call::Balances(BalancesCall::Transfer { to, amount });
+    let fee = client.fee(&key, &call).await?;
+    let sender = client.account(&key.account()).await?;
+    let needed = amount.saturating_add(fee);
+    if needed > sender.free {
+        return Err(CliError::with_reason(
+            "insufficient_balance",
+            format!(
+                "not enough free balance: {} has {} free, and sending {} costs {} with the fee of {}; nothing was sent",
+                key.account(),
+                format_pha(sender.free),
+                format_pha(amount),
+                format_pha(needed),
+                format_pha(fee)
+            ),
+        ));
+    }
+    let hash = sign_and_submit(client, &key, call, &args.nonce).await?;
+    report_inclusion(client, &hash, json_mode, !args.no_wait).await
+}
+
+/// Dispatches every client command but governance.
+pub fn run(command: ClientCommand, target: &Target) -> Result<()> {
+    let json_mode = target.json;
+    if let ClientCommand::Key { command } = command {
         return key_command(command, json_mode);
     }
-    let client = Client::new(rpc)?;
+    let client = Client::new(&target.rpc)?;
     block_on(async move {
         match command {
-            Command::Status => {
+            ClientCommand::Status { .. } => {
                 let status = client.status().await?;
                 let value: Value = client.call("phalanx_status", vec![]).await?;
                 print(json_mode, &value, || {
@@ -195,7 +265,7 @@ pub fn run(command: Command, rpc: &str, json_mode: bool) -> Result<()> {
                 });
                 Ok(())
             }
-            Command::Balance { who } => {
+            ClientCommand::Balance { who, .. } => {
                 let id = account(&who, dev_chain(&client).await?)?;
                 let info = client.account(&id).await?;
                 let value = json!({
@@ -214,22 +284,7 @@ pub fn run(command: Command, rpc: &str, json_mode: bool) -> Result<()> {
                 });
                 Ok(())
             }
-            Command::Transfer(args) => {
-                let dev = dev_chain(&client).await?;
-                let key = signer(&args.from, dev)?;
-                let to = account(&args.to, dev)?;
-                let amount = parse_pha(&args.amount).ok_or_else(|| {
-                    CliError::new(format!(
-                        "`{}` is not a PHA amount (e.g. 10 or 0.25)",
-                        args.amount
-                    ))
-                })?;
-                let hash = client
-                    .sign_and_submit(&key, Call::Balances(BalancesCall::Transfer { to, amount }))
-                    .await?;
-                report_inclusion(&client, &hash, json_mode, !args.no_wait).await
-            }
-            Command::Block { which } => {
+            ClientCommand::Block { which, .. } => {
                 let block = client.block(which.as_deref()).await?;
                 print(json_mode, &block, || {
                     let txs = block["transactions"].as_array().map(Vec::len).unwrap_or(0);
@@ -245,21 +300,7 @@ pub fn run(command: Command, rpc: &str, json_mode: bool) -> Result<()> {
                 });
                 Ok(())
             }
-            Command::Tx { hash } => {
-                let hash = Hash::from_hex(&hash)
-                    .ok_or_else(|| CliError::new("a transaction hash is 64 hex characters"))?;
-                let (status, included) = client.transaction(&hash).await?;
-                let value = json!({ "hash": hash, "status": status, "location": included.as_ref().map(|i| json!({"height": i.height, "block": i.block, "index": i.index, "receipt": i.receipt})) });
-                print(json_mode, &value, || match &included {
-                    Some(i) => format!(
-                        "finalized in block {} at index {}\nreceipt: {}",
-                        i.height, i.index, i.receipt
-                    ),
-                    None => status.clone(),
-                });
-                Ok(())
-            }
-            Command::Treasury => {
+            ClientCommand::Treasury { .. } => {
                 let value: Value = client.call("phalanx_treasury", vec![]).await?;
                 let amount =
                     |key: &str| serde_json::from_value::<u128>(value[key].clone()).unwrap_or(0);
@@ -274,7 +315,7 @@ pub fn run(command: Command, rpc: &str, json_mode: bool) -> Result<()> {
                 });
                 Ok(())
             }
-            Command::Workers => {
+            ClientCommand::Workers { .. } => {
                 let value: Value = client.call("phalanx_workers", vec![]).await?;
                 print(json_mode, &value, || {
                     let workers = value["workers"].as_array().cloned().unwrap_or_default();
@@ -321,14 +362,33 @@ pub fn run(command: Command, rpc: &str, json_mode: bool) -> Result<()> {
                 });
                 Ok(())
             }
-            Command::Gov { command } => crate::gov_cmd::run(&client, command, json_mode).await,
-            Command::Root(args) => crate::gov_cmd::root(&client, args, json_mode).await,
-            Command::Dev(_)
-            | Command::Node { .. }
-            | Command::Worker { .. }
-            | Command::Testnet(_)
-            | Command::Key { .. }
-            | Command::Bench(_) => Err(CliError::new("not a client command")),
+            ClientCommand::Transfer(args) => transfer(&client, args, json_mode).await,
+            ClientCommand::Tx { hash, .. } => {
+                let hash = Hash::from_hex(&hash).ok_or_else(|| {
+                    CliError::with_reason(
+                        "bad_hash",
+                        format!(
+                            "`{hash}` is not a transaction hash: 64 hex characters, 0x optional"
+                        ),
+                    )
+                })?;
+                let (status, included) = client.transaction(&hash).await?;
+                let value = json!({ "hash": hash, "status": status, "location": included.as_ref().map(|i| json!({"height": i.height, "block": i.block, "index": i.index, "receipt": i.receipt})) });
+                print(json_mode, &value, || {
+                    match &included {
+                    Some(included) => receipt_text(&hash, included),
+                    None if status == "pending" => {
+                        format!("transaction {hash}\n  pending: waiting in the node's mempool")
+                    }
+                    None if status == "unknown" => format!(
+                        "transaction {hash}\n  unknown to this node: neither in its mempool nor in a finalized block (dropped, expired, or never sent here)"
+                    ),
+                    None => format!("transaction {hash}\n  {status}"),
+                }
+                });
+                Ok(())
+            }
+            ClientCommand::Key { .. } => Err(CliError::new("key commands need no node")),
         }
     })
 }

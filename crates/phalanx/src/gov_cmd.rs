@@ -7,13 +7,15 @@
 //! - `{"set_governance_params":{"voting_period":20,"enactment_delay":5,"proposal_deposit":…,"min_turnout":0}}`
 //! - `{"cancel_proposal":{"proposal":3}}`
 
-use crate::accounts::signer;
-use crate::client_cmd::{dev_chain, print, report_inclusion};
+use crate::accounts::{pha_amount, signer};
+use crate::flags::{NodeFlags, Target};
+use crate::output::print;
+use crate::submit::{block_on, dev_chain, report_inclusion, sign_and_submit, NonceFlag};
 use crate::{CliError, Result};
 use clap::{Args, Subcommand};
 use phalanx_client::Client;
 use phalanx_primitives::call::{Call, GovernanceCall, PrivilegedCall, RootCall};
-use phalanx_primitives::units::{format_pha, parse_pha};
+use phalanx_primitives::units::format_pha;
 use serde_json::{json, Value};
 
 /// `phalanx gov …`
@@ -21,7 +23,7 @@ use serde_json::{json, Value};
 pub enum GovCommand {
     /// Submit a proposal (locks the proposal deposit until it ends).
     Propose {
-        /// Proposer: dev name, key file or quoted mnemonic.
+        /// Proposer: dev name, key file, or `-` to read a mnemonic from stdin.
         #[arg(long)]
         from: String,
         /// Privileged call as JSON; repeat for a batch executed together.
@@ -30,6 +32,10 @@ pub enum GovCommand {
         /// What the proposal does and why.
         #[arg(long, default_value = "")]
         description: String,
+        #[command(flatten)]
+        nonce: NonceFlag,
+        #[command(flatten)]
+        node: NodeFlags,
     },
     /// Vote aye or nay with an amount of PHA (locked until voting ends); voting again replaces.
     Vote {
@@ -38,11 +44,15 @@ pub enum GovCommand {
         /// `aye` or `nay`.
         side: String,
         /// PHA behind the vote.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         amount: String,
         /// Voter.
         #[arg(long)]
         from: String,
+        #[command(flatten)]
+        nonce: NonceFlag,
+        #[command(flatten)]
+        node: NodeFlags,
     },
     /// Withdraw your vote from an open proposal.
     Unvote {
@@ -51,14 +61,36 @@ pub enum GovCommand {
         /// Voter.
         #[arg(long)]
         from: String,
+        #[command(flatten)]
+        nonce: NonceFlag,
+        #[command(flatten)]
+        node: NodeFlags,
     },
     /// List proposals.
-    List,
+    List {
+        #[command(flatten)]
+        node: NodeFlags,
+    },
     /// Show one proposal with its tally.
     Show {
         /// Proposal id.
         proposal: u32,
+        #[command(flatten)]
+        node: NodeFlags,
     },
+}
+
+impl GovCommand {
+    /// The node flags given to the command.
+    pub fn flags(&self) -> &NodeFlags {
+        match self {
+            GovCommand::Propose { node, .. }
+            | GovCommand::Vote { node, .. }
+            | GovCommand::Unvote { node, .. }
+            | GovCommand::List { node }
+            | GovCommand::Show { node, .. } => node,
+        }
+    }
 }
 
 /// `phalanx root …`
@@ -70,6 +102,10 @@ pub struct RootArgs {
     /// Privileged call as JSON.
     #[arg(long)]
     pub call: String,
+    #[command(flatten)]
+    pub nonce: NonceFlag,
+    #[command(flatten)]
+    pub node: NodeFlags,
 }
 
 /// Every proposal, following `phalanx_proposals`' pages (`{"proposals": […], "next": id}`);
@@ -94,9 +130,10 @@ async fn all_proposals(client: &Client) -> Result<Vec<Value>> {
 /// Parses a privileged call from JSON, with the serde error as the message.
 pub fn parse_call(text: &str) -> Result<PrivilegedCall> {
     serde_json::from_str(text).map_err(|e| {
-        CliError::new(format!(
-            "`{text}` is not a privileged call: {e} (see `phalanx gov propose --help`)"
-        ))
+        CliError::with_reason(
+            "bad_call",
+            format!("`{text}` is not a privileged call: {e} (see `phalanx gov propose --help`)"),
+        )
     })
 }
 
@@ -117,13 +154,20 @@ fn pha(v: &Value) -> String {
     format_pha(serde_json::from_value::<u128>(v.clone()).unwrap_or(0))
 }
 
-/// Runs a `gov` command.
-pub async fn run(client: &Client, command: GovCommand, json_mode: bool) -> Result<()> {
+/// Runs a `gov` command against `target`.
+pub fn run(command: GovCommand, target: &Target) -> Result<()> {
+    let client = Client::new(&target.rpc)?;
+    block_on(run_on(&client, command, target.json))
+}
+
+async fn run_on(client: &Client, command: GovCommand, json_mode: bool) -> Result<()> {
     match command {
         GovCommand::Propose {
             from,
             calls,
             description,
+            nonce,
+            ..
         } => {
             let key = signer(&from, dev_chain(client).await?)?;
             let calls = calls
@@ -134,7 +178,7 @@ pub async fn run(client: &Client, command: GovCommand, json_mode: bool) -> Resul
                 calls,
                 description: description.into_bytes(),
             });
-            let hash = client.sign_and_submit(&key, call).await?;
+            let hash = sign_and_submit(client, &key, call, &nonce).await?;
             report_inclusion(client, &hash, json_mode, true).await
         }
         GovCommand::Vote {
@@ -142,35 +186,41 @@ pub async fn run(client: &Client, command: GovCommand, json_mode: bool) -> Resul
             side,
             amount,
             from,
+            nonce,
+            ..
         } => {
             let aye = match side.to_lowercase().as_str() {
                 "aye" | "yes" => true,
                 "nay" | "no" => false,
-                other => return Err(CliError::new(format!("vote `aye` or `nay`, not `{other}`"))),
+                other => {
+                    return Err(CliError::with_reason(
+                        "bad_vote",
+                        format!("vote `aye` or `nay`, not `{other}`"),
+                    ))
+                }
             };
-            let amount = parse_pha(&amount)
-                .ok_or_else(|| CliError::new(format!("`{amount}` is not a PHA amount")))?;
+            let amount = pha_amount(&amount)?;
             let key = signer(&from, dev_chain(client).await?)?;
-            let hash = client
-                .sign_and_submit(
-                    &key,
-                    Call::Governance(GovernanceCall::Vote {
-                        proposal,
-                        aye,
-                        amount,
-                    }),
-                )
-                .await?;
+            let call = Call::Governance(GovernanceCall::Vote {
+                proposal,
+                aye,
+                amount,
+            });
+            let hash = sign_and_submit(client, &key, call, &nonce).await?;
             report_inclusion(client, &hash, json_mode, true).await
         }
-        GovCommand::Unvote { proposal, from } => {
+        GovCommand::Unvote {
+            proposal,
+            from,
+            nonce,
+            ..
+        } => {
             let key = signer(&from, dev_chain(client).await?)?;
-            let hash = client
-                .sign_and_submit(&key, Call::Governance(GovernanceCall::Unvote { proposal }))
-                .await?;
+            let call = Call::Governance(GovernanceCall::Unvote { proposal });
+            let hash = sign_and_submit(client, &key, call, &nonce).await?;
             report_inclusion(client, &hash, json_mode, true).await
         }
-        GovCommand::List => {
+        GovCommand::List { .. } => {
             let proposals = Value::Array(all_proposals(client).await?);
             print(json_mode, &proposals, || {
                 let list = proposals.as_array().cloned().unwrap_or_default();
@@ -193,7 +243,7 @@ pub async fn run(client: &Client, command: GovCommand, json_mode: bool) -> Resul
             });
             Ok(())
         }
-        GovCommand::Show { proposal } => {
+        GovCommand::Show { proposal, .. } => {
             let answer: Value = client
                 .call("phalanx_proposal", vec![json!(proposal)])
                 .await?;
@@ -218,12 +268,13 @@ pub async fn run(client: &Client, command: GovCommand, json_mode: bool) -> Resul
     }
 }
 
-/// Runs `phalanx root`.
-pub async fn root(client: &Client, args: RootArgs, json_mode: bool) -> Result<()> {
-    let key = signer(&args.from, dev_chain(client).await?)?;
-    let call = parse_call(&args.call)?;
-    let hash = client
-        .sign_and_submit(&key, Call::Root(RootCall::Dispatch(call)))
-        .await?;
-    report_inclusion(client, &hash, json_mode, true).await
+/// Runs `phalanx root` against `target`.
+pub fn root(args: RootArgs, target: &Target) -> Result<()> {
+    let client = Client::new(&target.rpc)?;
+    block_on(async {
+        let key = signer(&args.from, dev_chain(&client).await?)?;
+        let call = Call::Root(RootCall::Dispatch(parse_call(&args.call)?));
+        let hash = sign_and_submit(&client, &key, call, &args.nonce).await?;
+        report_inclusion(&client, &hash, target.json, true).await
+    })
 }

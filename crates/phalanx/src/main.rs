@@ -2,23 +2,36 @@
 //! client action (keys, transfers, blocks, governance).
 //!
 //! Client commands talk JSON-RPC to `--rpc` (default the dev node, `http://127.0.0.1:9944`,
-//! or `$PHALANX_RPC`); `--json` prints machine-readable output for scripts. Wherever an account
-//! is expected, a `pha1…` address works, and on dev chains so does a dev account name
+//! or `$PHALANX_RPC`); `--json` prints machine-readable output for scripts, errors included
+//! (`{"error": …, "reason": …}` on stdout, see [`error`]). Both flags go before the subcommand
+//! or after it, and only the subcommands that use them list them ([`flags`]). Wherever an
+//! account is expected, a `pha1…` address works, and on dev chains so does a dev account name
 //! (`alice`, `bob`, `charlie`, `dave`, `eve`, `ferdie`).
 //!
-//! Exit codes: 0 success (also a clean stop by Ctrl-C or SIGTERM), 1 any error,
-//! [`shutdown::EXIT_DISK_FULL`] (75) the disk holding the data directory is full,
-//! [`shutdown::EXIT_STORAGE`] (74) another storage failure.
+//! Output goes through [`output`]: a closed stdout (`phalanx block | head -1`) ends the command
+//! quietly with exit code 0, and log lines carry colour codes only on a terminal.
+//!
+//! Exit codes: 0 success (also a clean stop by Ctrl-C or SIGTERM), 1 any error, 2 a malformed
+//! command line, [`shutdown::EXIT_DISK_FULL`] (75) the disk holding the data directory is
+//! full, [`shutdown::EXIT_STORAGE`] (74) another storage failure.
 
 mod accounts;
 mod bench;
 mod client_cmd;
 mod dev;
+mod error;
+mod flags;
 mod gov_cmd;
 mod node_cmd;
+mod output;
 mod shutdown;
+mod submit;
+
+pub use error::{CliError, Result};
 
 use clap::{Parser, Subcommand};
+use flags::{JsonFlag, Target, TopFlags};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -26,12 +39,8 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(name = "phalanx", version, about, propagate_version = true)]
 struct Cli {
-    /// Node RPC URL for client commands.
-    #[arg(long, global = true, env = "PHALANX_RPC", default_value = phalanx_client::DEFAULT_RPC)]
-    rpc: String,
-    /// Print JSON instead of text.
-    #[arg(long, global = true)]
-    json: bool,
+    #[command(flatten)]
+    top: TopFlags,
     #[command(subcommand)]
     command: Command,
 }
@@ -52,49 +61,70 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
-    /// Write configs for an N-validator network on loopback (see README).
-    Testnet(node_cmd::TestnetArgs),
-    /// Create or inspect keys.
-    Key {
-        #[command(subcommand)]
-        command: client_cmd::KeyCommand,
+    /// Write configs and a DEV genesis (funded dev accounts, dev root) for an N-validator
+    /// network on loopback (see README).
+    Testnet {
+        #[command(flatten)]
+        args: node_cmd::TestnetArgs,
+        #[command(flatten)]
+        output: JsonFlag,
     },
-    /// Chain status: height, head, validators.
-    Status,
-    /// An account's balance and nonce.
-    Balance {
-        /// Address or dev account name.
-        who: String,
-    },
-    /// Send PHA.
-    Transfer(client_cmd::TransferArgs),
-    /// Show a finalized block (default: the head).
-    Block {
-        /// Height or block hash.
-        which: Option<String>,
-    },
-    /// Show a transaction's status and receipt.
-    Tx {
-        /// Transaction hash.
-        hash: String,
-    },
+    #[command(flatten)]
+    Client(client_cmd::ClientCommand),
     /// Governance: propose, vote, list.
     Gov {
         #[command(subcommand)]
         command: gov_cmd::GovCommand,
     },
-    /// The treasury's balance (and the mining pot and issuance).
-    Treasury,
-    /// Registered TEE workers and the attestation policy.
-    Workers,
     /// Dispatch a privileged call as the dev root account (dev chains only).
     Root(gov_cmd::RootArgs),
     /// Benchmark: finalized transfers per second through an in-process dev node.
     Bench(bench::BenchArgs),
 }
 
+impl Command {
+    /// Where the command connects and how it prints, from its flags and those before it.
+    fn target(&self, top: &TopFlags) -> Target {
+        match self {
+            Command::Testnet { output, .. } => Target::new(top, None, Some(output)),
+            Command::Client(command) => command.target(top),
+            Command::Gov { command } => Target::new(top, Some(command.flags()), None),
+            Command::Root(args) => Target::new(top, Some(&args.node), None),
+            Command::Dev(_) | Command::Node { .. } | Command::Worker { .. } | Command::Bench(_) => {
+                Target::new(top, None, None)
+            }
+        }
+    }
+}
+
+/// Parses the command line. With `--json` anywhere in it, a malformed command line is also
+/// reported as a JSON object on stdout (reason `invalid_arguments`), as every other error is.
+fn parse() -> Cli {
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // `use_stderr` is false for --help and --version, which are not errors.
+            if e.use_stderr() && std::env::args_os().any(|arg| arg == "--json") {
+                let text = e.to_string();
+                let message = text
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .trim_start_matches("error: ");
+                output::print_error(
+                    true,
+                    &CliError::with_reason("invalid_arguments", message.trim()),
+                );
+                std::process::exit(e.exit_code());
+            }
+            e.exit()
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    output::exit_quietly_on_closed_stdout();
+    let cli = parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("PHALANX_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(match cli.command {
             Command::Dev(_) | Command::Node { .. } | Command::Worker { .. } => {
@@ -103,25 +133,31 @@ fn main() -> ExitCode {
             _ => "warn",
         })
     });
+    // Colour codes only on a terminal: a log file or pipe gets plain text.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .init();
+    let target = cli.command.target(&cli.top);
     let result = match cli.command {
         Command::Dev(args) => dev::run(args),
         Command::Node { config } => node_cmd::run_node(&config),
         Command::Worker { config } => {
             phalanx_worker::cli_run(&config, shutdown::signal()).map_err(worker_error)
         }
-        Command::Testnet(args) => node_cmd::testnet(args, cli.json),
+        Command::Testnet { args, .. } => node_cmd::testnet(args, target.json),
         Command::Bench(args) => bench::run(args),
-        command => client_cmd::run(command, &cli.rpc, cli.json),
+        Command::Client(command) => client_cmd::run(command, &target),
+        Command::Gov { command } => gov_cmd::run(command, &target),
+        Command::Root(args) => gov_cmd::root(args, &target),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(e.exit_code)
+            output::print_error(target.json, &e);
+            ExitCode::from(e.code())
         }
     }
 }
@@ -129,64 +165,24 @@ fn main() -> ExitCode {
 /// A worker's error; a full disk gets its own exit code, like the node's.
 fn worker_error(e: phalanx_worker::Error) -> CliError {
     if phalanx_node::service::caused_by_full_disk(&e) {
-        return CliError {
-            message: format!("disk full: free space and restart ({e})"),
-            exit_code: shutdown::EXIT_DISK_FULL,
-        };
+        return CliError::with_reason(
+            "disk_full",
+            format!("disk full: free space and restart ({e})"),
+        )
+        .exit_code(shutdown::EXIT_DISK_FULL);
     }
     CliError::new(e.to_string())
 }
 
-/// A CLI-level error: a message for the user and the process's exit code.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct CliError {
-    message: String,
-    exit_code: u8,
-}
-
-impl CliError {
-    fn new(message: impl Into<String>) -> CliError {
-        CliError {
-            message: message.into(),
-            exit_code: 1,
-        }
-    }
-}
-
 impl From<phalanx_node::service::ServiceError> for CliError {
     fn from(e: phalanx_node::service::ServiceError) -> Self {
-        CliError {
-            exit_code: if e.is_disk_full() {
-                shutdown::EXIT_DISK_FULL
-            } else {
-                1
-            },
-            message: e.to_string(),
+        if e.is_disk_full() {
+            CliError::with_reason("disk_full", e.to_string()).exit_code(shutdown::EXIT_DISK_FULL)
+        } else {
+            CliError::new(e.to_string())
         }
     }
 }
-
-macro_rules! impl_from_display {
-    ($($t:ty),*) => {$(
-        impl From<$t> for CliError {
-            fn from(e: $t) -> Self {
-                CliError::new(e.to_string())
-            }
-        }
-    )*};
-}
-impl_from_display!(
-    phalanx_client::ClientError,
-    phalanx_node::config::ConfigError,
-    phalanx_node::consensus::Error,
-    phalanx_primitives::account::AccountError,
-    std::io::Error,
-    serde_json::Error
-);
-
-/// The CLI's result type.
-pub type Result<T = ()> = std::result::Result<T, CliError>;
 
 #[cfg(test)]
 mod tests {
@@ -224,7 +220,7 @@ mod tests {
             "1.5",
         ])
         .expect("transfer parses");
-        assert_eq!(cli.rpc, "http://h:1");
+        assert_eq!(cli.top.rpc.as_deref(), Some("http://h:1"));
         assert!(
             Cli::try_parse_from(["phalanx", "transfer", "--from", "alice"]).is_err(),
             "missing --to and --amount"
