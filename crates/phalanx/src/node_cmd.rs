@@ -157,7 +157,7 @@ pub fn testnet(args: TestnetArgs, json_mode: bool) -> Result<()> {
     });
     print(json_mode, &value, || {
         let mut text = format!(
-            "wrote a {}-validator network to {}; start each validator in its own terminal:",
+            "wrote a {}-validator network to {} with a DEV genesis: the dev accounts (alice, bob, charlie, dave, eve, ferdie) are funded and their keys are public, and alice is the root account (privileged calls without a vote); for testing only, never for real value\nstart each validator in its own terminal:",
             args.validators,
             args.dir.display()
         );
