@@ -823,6 +823,7 @@ fn runtime_key(input: &Value) -> Option<Vec<u8>> {
         ("system", "nonce") => system::nonce_key(&account_of(&input["account"])),
         ("system", "validators") => VALIDATORS_KEY.to_vec(),
         ("balances", "account") => balances::account_key(&account_of(&input["account"])),
+        ("peers", "address") => phalanx_runtime::peers::address_key(&account_of(&input["account"])),
         ("registry", "policy") => registry::policy_key(),
         ("registry", "worker") => registry::worker_key(&unhex32(&input["identity"])),
         ("mq", "next") => message_queue::next_sequence_key(&origin()),
