@@ -323,10 +323,8 @@ fn addresses() {
 }
 
 /// BIP-350 requires decoders to accept an all-uppercase address as the same address; the
-/// vector pins that. `AccountId::from_address` compares the prefix case-sensitively and refuses
-/// it as `WrongPrefix("PHA")`, so this test waits for that fix.
+/// vector pins that.
 #[test]
-#[ignore = "AccountId::from_address refuses all-uppercase addresses (WrongPrefix); BIP-350 requires accepting them"]
 fn uppercase_addresses_are_accepted() {
     let mut file = VectorFile::open("addresses.json");
     file.check_if("decode", is_uppercase_case, decode_address);

@@ -7,7 +7,7 @@
 
 use crate::hash::Hash;
 use bech32::{primitives::decode::CheckedHrpstring, Bech32m, Hrp};
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -63,7 +63,9 @@ impl AccountId {
         let checked = CheckedHrpstring::new::<Bech32m>(text)
             .map_err(|e| AccountError::Bech32(e.to_string()))?;
         let hrp = checked.hrp();
-        if hrp.as_str() != ADDRESS_PREFIX {
+        // An all-uppercase address is the same address (BIP-350; QR codes use it); mixed case
+        // never gets here, the checksum decoder refuses it.
+        if !hrp.as_str().eq_ignore_ascii_case(ADDRESS_PREFIX) {
             return Err(AccountError::WrongPrefix(hrp.to_string()));
         }
         let bytes: Vec<u8> = checked.byte_iter().collect();
@@ -76,16 +78,14 @@ impl AccountId {
     }
 
     /// Verifies an ed25519 signature by this account over `message` (strict: rejects
-    /// small-order keys and non-canonical signatures).
+    /// small-order keys and `R` values, and non-canonical `s`). Strict verification checks the
+    /// same cofactorless equation as plain verification and more, so one check is enough.
     pub fn verify(&self, message: &[u8], signature: &[u8; 64]) -> bool {
         let Ok(key) = VerifyingKey::from_bytes(&self.0) else {
             return false;
         };
         key.verify_strict(message, &Signature::from_bytes(signature))
             .is_ok()
-            && key
-                .verify(message, &Signature::from_bytes(signature))
-                .is_ok()
     }
 
     /// A deterministic account for module-owned funds (pots, treasury, escrow) that no key
@@ -230,6 +230,14 @@ mod tests {
         let address = account.to_address();
         assert!(address.starts_with("pha1"), "{address}");
         assert_eq!(AccountId::from_address(&address), Ok(account));
+        // All uppercase is the same address (BIP-350); mixed case is refused.
+        assert_eq!(
+            AccountId::from_address(&address.to_uppercase()),
+            Ok(account)
+        );
+        let mut mixed = address.clone();
+        mixed.replace_range(0..1, "P");
+        assert!(AccountId::from_address(&mixed).is_err());
     }
 
     #[test]

@@ -16,7 +16,8 @@
 //! costs an honest node nothing while a spammer of bad or repeated evidence pays for every try.
 //! Slashing reads these records (the economics issue).
 //!
-//! Storage: `evidence/<validator 32>/<epoch BE>/<view BE>/<kind u8>` → [`Misbehaviour`].
+//! Storage: `evidence/` followed directly by the validator key (32 bytes), the epoch (u64 BE), the
+//! view (u64 BE) and the kind (u8), with no separators → [`Misbehaviour`].
 
 use crate::events::Event;
 use crate::{balances, system, treasury, BlockContext, DispatchResult};
