@@ -44,7 +44,7 @@ fn bech32_mistake(text: &str) -> Option<String> {
     let (_, data) = lower.rsplit_once('1')?;
     if let Some(bad) = data.chars().find(|c| !BECH32_CHARSET.contains(*c)) {
         return Some(format!(
-            "`{bad}` cannot appear in an address (after `pha1` there is never a 1, b, i or o); check for a typo"
+            "`{bad}` cannot appear in a bech32 address (after `pha1` there is never a 1, b, i or o); check for a typo"
         ));
     }
     if text.len() != ADDRESS_LEN {

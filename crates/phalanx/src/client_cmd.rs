@@ -1,5 +1,5 @@
 //! Client commands: keys, status, balances, transfers, blocks, transactions, treasury,
-//! workers. Governance (`gov`, `root`) is in `gov_cmd`; both share `submit` and `output`.
+//! workers. Governance (`gov`, `root`) has a module of its own; both share `submit` and `output`.
 
 use crate::accounts::{account, inspect, pha_amount, signer};
 use crate::flags::{JsonFlag, NodeFlags, Target, TopFlags};

@@ -133,8 +133,10 @@ fn main() -> ExitCode {
             _ => "warn",
         })
     });
-    // Colour codes only on a terminal: a log file or pipe gets plain text.
-    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    // Colour codes only on a terminal: a log file or pipe gets plain text. A non-empty
+    // NO_COLOR turns them off there too (https://no-color.org).
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
