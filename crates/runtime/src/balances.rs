@@ -8,9 +8,14 @@
 //! Storage keys: `balances/account/<account>` → [`AccountData`], `balances/issuance` → u128.
 
 use crate::events::Event;
-use crate::DispatchResult;
+use crate::genesis::{self, GenesisConfig, GenesisError};
+use crate::invariants::InvariantError;
+use crate::module::{ErrorCodes, Module};
+use crate::{BlockContext, DispatchResult};
 use parity_scale_codec::{Decode, Encode};
-use phalanx_primitives::{call::BalancesCall, AccountId, Balance, CodecError, MAX_SUPPLY};
+use phalanx_primitives::{
+    call::BalancesCall, AccountId, Balance, CodecError, Keypair, MAX_SUPPLY, PHA,
+};
 use phalanx_state::{State, StateExt};
 use serde::Serialize;
 
@@ -59,6 +64,33 @@ pub enum BalancesError {
     /// The stored state could not be decoded.
     #[error("corrupted balances state: {0}")]
     Corrupted(String),
+}
+
+impl ErrorCodes for BalancesError {
+    const CODES: &'static [(&'static str, &'static str)] = &[
+        ("insufficient_free", "not enough free balance"),
+        ("insufficient_reserved", "not enough reserved balance"),
+        ("insufficient_locked", "not enough locked balance"),
+        (
+            "exceeds_max_supply",
+            "minting would exceed the maximum supply",
+        ),
+        ("zero_amount", "the amount must be greater than zero"),
+        ("overflow", "a balance would overflow"),
+        ("corrupted", "the balances state could not be decoded"),
+    ];
+
+    fn code(&self) -> &'static str {
+        match self {
+            BalancesError::InsufficientFree { .. } => "insufficient_free",
+            BalancesError::InsufficientReserved { .. } => "insufficient_reserved",
+            BalancesError::InsufficientLocked { .. } => "insufficient_locked",
+            BalancesError::ExceedsMaxSupply { .. } => "exceeds_max_supply",
+            BalancesError::ZeroAmount => "zero_amount",
+            BalancesError::Overflow => "overflow",
+            BalancesError::Corrupted(_) => "corrupted",
+        }
+    }
 }
 
 impl From<CodecError> for BalancesError {
@@ -262,26 +294,73 @@ fn pay(
     Ok(())
 }
 
-/// Executes a balances call from `who`.
-pub fn dispatch(
-    state: &mut State,
-    who: &AccountId,
-    call: &BalancesCall,
-    events: &mut Vec<Event>,
-) -> DispatchResult {
-    match call {
-        BalancesCall::Transfer { to, amount } => {
-            if *amount == 0 {
-                return Err(BalancesError::ZeroAmount.into());
+/// The balances module.
+#[derive(Debug)]
+pub struct Balances;
+
+impl Module for Balances {
+    const NAME: &'static str = "balances";
+    const STORAGE_PREFIX: &'static str = "balances/";
+    type Call = BalancesCall;
+    type Error = BalancesError;
+
+    fn dispatch(
+        state: &mut State,
+        _ctx: &BlockContext,
+        who: &AccountId,
+        call: &BalancesCall,
+        _fee: Balance,
+        events: &mut Vec<Event>,
+    ) -> DispatchResult {
+        match call {
+            BalancesCall::Transfer { to, amount } => {
+                if *amount == 0 {
+                    return Err(BalancesError::ZeroAmount.into());
+                }
+                transfer_free(state, who, to, *amount)?;
+                events.push(Event::Transferred {
+                    from: *who,
+                    to: *to,
+                    amount: *amount,
+                });
+                Ok(())
             }
-            transfer_free(state, who, to, *amount)?;
-            events.push(Event::Transferred {
-                from: *who,
-                to: *to,
-                amount: *amount,
-            });
-            Ok(())
         }
+    }
+
+    /// Mints the whole maximum supply into its fixed shares, then funds the dev accounts out
+    /// of the ecosystem share.
+    fn genesis(state: &mut State, config: &GenesisConfig) -> Result<(), GenesisError> {
+        let a = &config.allocations;
+        mint(state, &a.private_sale, genesis::PRIVATE_SALE)?;
+        mint(state, &genesis::mining_pot(), genesis::MINING_REWARDS)?;
+        mint(state, &a.team, genesis::TEAM)?;
+        mint(state, &a.community, genesis::COMMUNITY)?;
+        mint(state, &a.ecosystem, genesis::ECOSYSTEM)?;
+        for dev in &config.dev_accounts {
+            let who = Keypair::dev(&dev.name).account();
+            transfer_free(state, &a.ecosystem, &who, Balance::from(dev.pha) * PHA)?;
+        }
+        Ok(())
+    }
+
+    /// Issuance ≤ max supply; the sum of all accounts' free + reserved + locked equals
+    /// issuance (so nothing was created or destroyed, and no balance went below zero — they are
+    /// unsigned and every subtraction is checked).
+    fn check_invariants(state: &State) -> Result<(), InvariantError> {
+        let issuance =
+            total_issuance(state).map_err(|e| InvariantError::Unreadable(e.to_string()))?;
+        if issuance > MAX_SUPPLY {
+            return Err(InvariantError::IssuanceAboveMax(issuance));
+        }
+        let sum = accounts(state)
+            .iter()
+            .try_fold(0u128, |acc, (_, data)| acc.checked_add(data.total()))
+            .ok_or(InvariantError::IssuanceAboveMax(Balance::MAX))?;
+        if sum != issuance {
+            return Err(InvariantError::AccountsDoNotSum { sum, issuance });
+        }
+        Ok(())
     }
 }
 
@@ -289,67 +368,65 @@ pub fn dispatch(
 mod tests {
     use super::*;
     use crate::testing::*;
-    use phalanx_primitives::PHA;
+
+    fn free(chain: &TestChain, who: &AccountId) -> Balance {
+        account(&chain.state, who).expect("account").free
+    }
 
     #[test]
     fn transfer_moves_exact_amounts_and_charges_fee_to_treasury() {
-        let (mut state, ctx) = dev_chain();
+        let mut chain = TestChain::new();
         let (alice, bob) = (key("alice").account(), key("bob").account());
-        let before_alice = account(&state, &alice).expect("alice").free;
-        let before_bob = account(&state, &bob).expect("bob").free;
-        let before_treasury = account(&state, &crate::treasury::account())
-            .expect("treasury")
-            .free;
-        let tx = signed(&key("alice"), 0, transfer_to("bob", 5 * PHA), &ctx);
-        let receipt = crate::apply_transaction(&mut state, &ctx, &tx).expect("valid");
+        let treasury = crate::treasury::account();
+        let (before_alice, before_bob, before_treasury) = (
+            free(&chain, &alice),
+            free(&chain, &bob),
+            free(&chain, &treasury),
+        );
+        let receipt = chain.apply(&key("alice"), transfer_to("bob", 5 * PHA));
         assert_eq!(receipt.error, None);
-        assert_eq!(
-            account(&state, &alice).expect("alice").free,
-            before_alice - 5 * PHA - receipt.fee
-        );
-        assert_eq!(
-            account(&state, &bob).expect("bob").free,
-            before_bob + 5 * PHA
-        );
-        assert_eq!(
-            account(&state, &crate::treasury::account())
-                .expect("treasury")
-                .free,
-            before_treasury + receipt.fee
-        );
+        assert_eq!(free(&chain, &alice), before_alice - 5 * PHA - receipt.fee);
+        assert_eq!(free(&chain, &bob), before_bob + 5 * PHA);
+        assert_eq!(free(&chain, &treasury), before_treasury + receipt.fee);
         assert!(receipt.events.contains(&Event::Transferred {
             from: alice,
             to: bob,
             amount: 5 * PHA
         }));
-        check_invariants(&state);
+        chain.end_block();
     }
 
     #[test]
     fn overdraft_fails_pays_fee_and_changes_nothing_else() {
-        let (mut state, ctx) = dev_chain();
+        let mut chain = TestChain::new();
         let alice = key("alice").account();
-        let free = account(&state, &alice).expect("alice").free;
-        let tx = signed(&key("alice"), 0, transfer_to("bob", free), &ctx);
-        let receipt = crate::apply_transaction(&mut state, &ctx, &tx).expect("envelope valid");
-        assert!(receipt
-            .error
-            .as_deref()
-            .is_some_and(|e| e.contains("not enough free balance")));
+        let before = free(&chain, &alice);
+        let receipt = chain.apply(&key("alice"), transfer_to("bob", before));
         assert_eq!(
-            account(&state, &alice).expect("alice").free,
-            free - receipt.fee
+            receipt.error,
+            Some(code(BalancesError::InsufficientFree {
+                free: before - receipt.fee,
+                needed: before
+            }))
         );
-        assert_eq!(crate::system::nonce(&state, &alice).expect("nonce"), 1);
-        check_invariants(&state);
+        assert_eq!(
+            receipt.error.as_ref().map(ToString::to_string).as_deref(),
+            Some("balances.insufficient_free")
+        );
+        assert_eq!(free(&chain, &alice), before - receipt.fee);
+        assert_eq!(
+            crate::system::nonce(&chain.state, &alice).expect("nonce"),
+            1
+        );
+        chain.end_block();
     }
 
     #[test]
     fn zero_transfer_is_refused() {
-        let (mut state, ctx) = dev_chain();
-        let tx = signed(&key("alice"), 0, transfer_to("bob", 0), &ctx);
-        let receipt = crate::apply_transaction(&mut state, &ctx, &tx).expect("envelope valid");
-        assert_eq!(receipt.error, Some(BalancesError::ZeroAmount.to_string()));
+        let mut chain = TestChain::new();
+        let receipt = chain.apply(&key("alice"), transfer_to("bob", 0));
+        assert_eq!(receipt.error, Some(code(BalancesError::ZeroAmount)));
+        chain.end_block();
     }
 
     #[test]
@@ -385,5 +462,18 @@ mod tests {
         slash_reserved(&mut state, &alice, &crate::treasury::account(), 10).expect("slash");
         assert_eq!(account(&state, &alice).expect("alice").total(), total - 10);
         check_invariants(&state);
+    }
+
+    #[test]
+    fn invariants_catch_pha_created_outside_mint() {
+        let (mut state, _) = dev_chain();
+        let alice = key("alice").account();
+        let mut data = account(&state, &alice).expect("alice");
+        data.free += 1;
+        set_account(&mut state, &alice, data);
+        assert!(matches!(
+            Balances::check_invariants(&state),
+            Err(InvariantError::AccountsDoNotSum { .. })
+        ));
     }
 }

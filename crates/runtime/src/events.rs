@@ -2,6 +2,7 @@
 //!
 //! Chain-visible: a variant's position is its code, so variants only ever grow at the end.
 
+use crate::module::ErrorCode;
 use parity_scale_codec::{Decode, Encode};
 use phalanx_primitives::call::Origin;
 use phalanx_primitives::{AccountId, Balance};
@@ -29,8 +30,8 @@ pub enum Event {
     },
     /// The call failed; its effects were rolled back (the fee stays paid).
     CallFailed {
-        /// What went wrong.
-        error: String,
+        /// What went wrong, as a stable code (its message: [`crate::describe`]).
+        error: ErrorCode,
     },
     /// The chain parameters were replaced.
     ChainParamsChanged,
@@ -102,8 +103,9 @@ pub enum Event {
     ProposalEnacted {
         /// Proposal id.
         proposal: u32,
-        /// `None` if every call succeeded; otherwise the first error (and nothing changed).
-        error: Option<String>,
+        /// `None` if every call succeeded; otherwise the first error's code (and nothing
+        /// changed).
+        error: Option<ErrorCode>,
     },
     /// A proposal was cancelled as spam; its deposit went to the treasury.
     ProposalCancelled {

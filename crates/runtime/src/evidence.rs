@@ -20,6 +20,7 @@
 //! view (u64 BE) and the kind (u8), with no separators → [`Misbehaviour`].
 
 use crate::events::Event;
+use crate::module::{ErrorCodes, Module};
 use crate::{balances, system, treasury, BlockContext, DispatchResult};
 use parity_scale_codec::{Decode, Encode};
 use phalanx_light_client::evidence::{claimed_epoch, verify_fault, EvidenceError as CheckError};
@@ -68,6 +69,52 @@ pub enum EvidenceError {
     AlreadyReported,
 }
 
+impl ErrorCodes for EvidenceError {
+    const CODES: &'static [(&'static str, &'static str)] = &[
+        ("evidence_too_large", "the evidence is over the size limit"),
+        (
+            "evidence_malformed",
+            "the evidence does not decode as a consensus activity",
+        ),
+        (
+            "not_a_fault",
+            "the activity is not two conflicting votes of one validator",
+        ),
+        (
+            "unknown_signer",
+            "the signer is not in the validator set of the votes' epoch",
+        ),
+        (
+            "wrong_epoch",
+            "the votes are from another epoch than the set they were checked against",
+        ),
+        ("bad_signature", "the votes' signatures do not verify"),
+        (
+            "invalid_validator_set",
+            "the epoch's validator set could not be used",
+        ),
+        (
+            "epoch_out_of_range",
+            "the votes are from an epoch whose validator set the chain does not keep",
+        ),
+        ("already_reported", "this fault was already reported"),
+    ];
+
+    fn code(&self) -> &'static str {
+        match self {
+            EvidenceError::Invalid(CheckError::TooLarge(_)) => "evidence_too_large",
+            EvidenceError::Invalid(CheckError::Malformed) => "evidence_malformed",
+            EvidenceError::Invalid(CheckError::NotAFault) => "not_a_fault",
+            EvidenceError::Invalid(CheckError::UnknownSigner) => "unknown_signer",
+            EvidenceError::Invalid(CheckError::WrongEpoch { .. }) => "wrong_epoch",
+            EvidenceError::Invalid(CheckError::BadSignature) => "bad_signature",
+            EvidenceError::Invalid(CheckError::ValidatorSet(_)) => "invalid_validator_set",
+            EvidenceError::EpochOutOfRange { .. } => "epoch_out_of_range",
+            EvidenceError::AlreadyReported => "already_reported",
+        }
+    }
+}
+
 fn key(validator: &[u8; 32], epoch: u64, view: u64, kind: u8) -> Vec<u8> {
     [
         PREFIX,
@@ -79,18 +126,29 @@ fn key(validator: &[u8; 32], epoch: u64, view: u64, kind: u8) -> Vec<u8> {
     .concat()
 }
 
-/// Dispatches an evidence call from `who`.
-pub fn dispatch(
-    state: &mut State,
-    ctx: &BlockContext,
-    who: &AccountId,
-    call: &EvidenceCall,
-    fee: Balance,
-    events: &mut Vec<Event>,
-) -> DispatchResult {
-    match call {
-        EvidenceCall::ReportEquivocation { evidence } => {
-            report(state, ctx, who, evidence, fee, events)
+/// The evidence module.
+#[derive(Debug)]
+pub struct Evidence;
+
+impl Module for Evidence {
+    const NAME: &'static str = "evidence";
+    const STORAGE_PREFIX: &'static str = "evidence/";
+    type Call = EvidenceCall;
+    type Error = EvidenceError;
+
+    /// Stores a new fault and refunds `fee`, the reporter's fee (see the module docs).
+    fn dispatch(
+        state: &mut State,
+        ctx: &BlockContext,
+        who: &AccountId,
+        call: &EvidenceCall,
+        fee: Balance,
+        events: &mut Vec<Event>,
+    ) -> DispatchResult {
+        match call {
+            EvidenceCall::ReportEquivocation { evidence } => {
+                report(state, ctx, who, evidence, fee, events)
+            }
         }
     }
 }
@@ -222,8 +280,8 @@ mod tests {
         )
         .expect("valid envelope");
         assert_eq!(
-            receipt.error.as_deref(),
-            Some(EvidenceError::AlreadyReported.to_string().as_str())
+            receipt.error,
+            Some(crate::testing::code(EvidenceError::AlreadyReported))
         );
         assert!(
             balances::account(&state, &reporter.account())

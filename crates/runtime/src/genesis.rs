@@ -19,7 +19,7 @@
 
 use crate::params::{self, ParamsError};
 use crate::system::ValidatorSetError;
-use crate::{balances, governance, registry, root, system};
+use crate::{balances, system};
 use phalanx_attestation::{
     measure_worker_binary, AttestationPolicy, PolicyError, SimulatedQuotingEnclave,
 };
@@ -253,28 +253,14 @@ impl GenesisConfig {
     }
 }
 
-/// Builds the genesis state.
+/// Builds the genesis state: validates `config`, then runs every module's genesis hook
+/// ([`Module::genesis`](crate::module::Module::genesis)) in [`crate::MODULES`] order.
 pub fn build_state(config: &GenesisConfig) -> Result<State, GenesisError> {
     config.validate()?;
     let mut state = State::new();
-    let a = &config.allocations;
-    balances::mint(&mut state, &a.private_sale, PRIVATE_SALE)?;
-    balances::mint(&mut state, &mining_pot(), MINING_REWARDS)?;
-    balances::mint(&mut state, &a.team, TEAM)?;
-    balances::mint(&mut state, &a.community, COMMUNITY)?;
-    balances::mint(&mut state, &a.ecosystem, ECOSYSTEM)?;
-    for dev in &config.dev_accounts {
-        let who = Keypair::dev(&dev.name).account();
-        balances::transfer_free(&mut state, &a.ecosystem, &who, Balance::from(dev.pha) * PHA)?;
+    for module in crate::MODULES {
+        (module.genesis)(&mut state, config)?;
     }
-    if let Some(root_account) = &config.root {
-        root::set_account(&mut state, root_account);
-    }
-    system::set_chain_info(&mut state, &config.chain_id, config.production);
-    system::set_params(&mut state, &config.chain_params);
-    system::set_validators(&mut state, &config.validator_keys()?);
-    governance::set_params(&mut state, &config.governance);
-    registry::set_policy(&mut state, &config.attestation_policy);
     Ok(state)
 }
 
@@ -282,6 +268,7 @@ pub fn build_state(config: &GenesisConfig) -> Result<State, GenesisError> {
 mod tests {
     use super::*;
     use crate::testing::check_invariants;
+    use crate::{registry, root};
 
     fn dev() -> GenesisConfig {
         GenesisConfig::dev(vec![crate::testing::validator_hex()], 1_700_000_000_000)

@@ -34,6 +34,9 @@
 
 use crate::balances::{self, BalancesError};
 use crate::events::Event;
+use crate::genesis::{GenesisConfig, GenesisError};
+use crate::invariants::InvariantError;
+use crate::module::{ErrorCode, ErrorCodes, Module, PrivilegedExecutor};
 use crate::system::ValidatorSetError;
 use crate::{treasury, BlockContext, DispatchResult};
 use parity_scale_codec::{Decode, Encode};
@@ -122,6 +125,65 @@ pub enum GovernanceError {
     },
 }
 
+impl ErrorCodes for GovernanceError {
+    const CODES: &'static [(&'static str, &'static str)] = &[
+        ("unknown_proposal", "no proposal has this id"),
+        ("voting_closed", "voting on the proposal has ended"),
+        (
+            "no_vote",
+            "the sender has no vote on the proposal to withdraw",
+        ),
+        ("zero_vote", "the vote amount must be greater than zero"),
+        (
+            "insufficient_free",
+            "not enough free PHA to back the vote or pay the deposit",
+        ),
+        ("no_calls", "a proposal must carry at least one call"),
+        ("too_many_calls", "the proposal carries too many calls"),
+        (
+            "bad_description",
+            "the description is too long or not UTF-8",
+        ),
+        ("already_ended", "the proposal has already ended"),
+        ("empty_validator_set", "the validator set cannot be empty"),
+        ("corrupted", "the governance state could not be decoded"),
+        (
+            "invalid_validator_keys",
+            "every validator key must be a distinct, valid ed25519 public key",
+        ),
+        (
+            "weak_validator_key",
+            "a validator key is of small order or not canonically encoded",
+        ),
+        (
+            "too_many_validators",
+            "the validator set has more keys than consensus can carry",
+        ),
+    ];
+
+    /// A balances failure keeps its own code (and module, see
+    /// [`DispatchError::code`](crate::DispatchError::code)).
+    fn code(&self) -> &'static str {
+        match self {
+            GovernanceError::UnknownProposal(_) => "unknown_proposal",
+            GovernanceError::VotingClosed(_) => "voting_closed",
+            GovernanceError::NoVote(_) => "no_vote",
+            GovernanceError::ZeroVote => "zero_vote",
+            GovernanceError::InsufficientFree { .. } => "insufficient_free",
+            GovernanceError::NoCalls => "no_calls",
+            GovernanceError::TooManyCalls => "too_many_calls",
+            GovernanceError::BadDescription => "bad_description",
+            GovernanceError::AlreadyEnded(_) => "already_ended",
+            GovernanceError::EmptyValidatorSet => "empty_validator_set",
+            GovernanceError::Balances(e) => e.code(),
+            GovernanceError::Corrupted(_) => "corrupted",
+            GovernanceError::InvalidValidatorKeys => "invalid_validator_keys",
+            GovernanceError::WeakValidatorKey { .. } => "weak_validator_key",
+            GovernanceError::TooManyValidators { .. } => "too_many_validators",
+        }
+    }
+}
+
 impl From<CodecError> for GovernanceError {
     fn from(e: CodecError) -> Self {
         GovernanceError::Corrupted(e.to_string())
@@ -156,10 +218,10 @@ pub enum ProposalStatus {
     },
     /// Did not pass.
     Rejected,
-    /// Executed; `error` is the first failure if the batch was rolled back.
+    /// Executed; `error` is the first failure's code if the batch was rolled back.
     Enacted {
         /// Why the batch failed, if it did.
-        error: Option<String>,
+        error: Option<ErrorCode>,
     },
     /// Cancelled as spam.
     Cancelled,
@@ -301,26 +363,82 @@ fn free_or_err(state: &State, who: &AccountId, needed: Balance) -> Result<(), Go
     Ok(())
 }
 
-/// Executes a governance call from `who`.
-pub fn dispatch(
-    state: &mut State,
-    ctx: &BlockContext,
-    who: &AccountId,
-    call: &GovernanceCall,
-    events: &mut Vec<Event>,
-) -> DispatchResult {
-    match call {
-        GovernanceCall::Propose { calls, description } => {
-            propose(state, ctx, who, calls, description, events)?
+/// The governance module.
+#[derive(Debug)]
+pub struct Governance;
+
+impl Module for Governance {
+    const NAME: &'static str = "governance";
+    const STORAGE_PREFIX: &'static str = "governance/";
+    type Call = GovernanceCall;
+    type Error = GovernanceError;
+
+    fn dispatch(
+        state: &mut State,
+        ctx: &BlockContext,
+        who: &AccountId,
+        call: &GovernanceCall,
+        _fee: Balance,
+        events: &mut Vec<Event>,
+    ) -> DispatchResult {
+        match call {
+            GovernanceCall::Propose { calls, description } => {
+                propose(state, ctx, who, calls, description, events)?
+            }
+            GovernanceCall::Vote {
+                proposal,
+                aye,
+                amount,
+            } => cast(state, ctx, who, *proposal, *aye, *amount, events)?,
+            GovernanceCall::Unvote { proposal } => withdraw(state, ctx, who, *proposal, events)?,
         }
-        GovernanceCall::Vote {
-            proposal,
-            aye,
-            amount,
-        } => cast(state, ctx, who, *proposal, *aye, *amount, events)?,
-        GovernanceCall::Unvote { proposal } => withdraw(state, ctx, who, *proposal, events)?,
+        Ok(())
     }
-    Ok(())
+
+    fn genesis(state: &mut State, config: &GenesisConfig) -> Result<(), GenesisError> {
+        set_params(state, &config.governance);
+        Ok(())
+    }
+
+    /// Tallies, enacts through `privileged` and prunes what falls due in this block (see
+    /// [`on_block_end`]).
+    fn on_block_end(
+        state: &mut State,
+        ctx: &BlockContext,
+        privileged: PrivilegedExecutor,
+    ) -> Vec<Event> {
+        on_block_end(state, ctx, privileged)
+    }
+
+    /// Votes are what lock PHA, and open proposals' deposits are what reserve it: the accounts'
+    /// locked units sum to the stored votes' amounts, and their reserved units to the deposits
+    /// of the proposals still voting. (Governance is the only module that locks or reserves
+    /// PHA; a module that starts to must count its own holds here.)
+    fn check_invariants(state: &State) -> Result<(), InvariantError> {
+        let accounts = balances::accounts(state);
+        let locked = accounts.iter().map(|(_, a)| a.locked).sum::<Balance>();
+        let reserved = accounts.iter().map(|(_, a)| a.reserved).sum::<Balance>();
+        let votes = state
+            .scan_prefix(VOTE_PREFIX)
+            .map(|(_, value)| {
+                Vote::decode(&mut value.as_slice())
+                    .map(|vote| vote.amount)
+                    .map_err(|e| InvariantError::Unreadable(e.to_string()))
+            })
+            .sum::<Result<Balance, InvariantError>>()?;
+        if locked != votes {
+            return Err(InvariantError::LocksDoNotMatchVotes { locked, votes });
+        }
+        let deposits = proposals(state)
+            .iter()
+            .filter(|p| p.status == ProposalStatus::Voting)
+            .map(|p| p.deposit)
+            .sum::<Balance>();
+        if reserved != deposits {
+            return Err(InvariantError::ReservesDoNotMatchDeposits { reserved, deposits });
+        }
+        Ok(())
+    }
 }
 
 fn propose(
@@ -505,20 +623,17 @@ pub fn cancel(
     Ok(())
 }
 
-/// How enactment runs one privileged call: the runtime passes `privileged::execute`, the single
-/// privileged path (the one the dev root uses too).
-///
-/// Governance takes it as an argument instead of importing it because the privileged path
-/// itself reaches into governance (its parameters, cancelling a proposal): the dependency runs
-/// from `privileged` to `governance` only.
-pub type Execute =
-    fn(&mut State, &BlockContext, &PrivilegedCall, &mut Vec<Event>) -> DispatchResult;
-
 /// End-of-block hook: tallies the proposals whose voting ends in this block, enacts the passed
 /// ones whose delay ends in it through `execute`, and prunes those whose retention ended (see
 /// the module docs). Never fails the block: a failure is recorded on the proposal and in the
 /// events.
-pub fn on_block_end(state: &mut State, ctx: &BlockContext, execute: Execute) -> Vec<Event> {
+///
+/// Enactment runs each call through `execute`, the privileged path the runtime hands every
+/// end-of-block hook ([`PrivilegedExecutor`]): governance does not import
+/// `crate::privileged`, because the privileged path itself reaches into governance (its
+/// parameters, cancelling a proposal), so the dependency runs from `privileged` to
+/// `governance` only.
+fn on_block_end(state: &mut State, ctx: &BlockContext, execute: PrivilegedExecutor) -> Vec<Event> {
     let mut events = Vec::new();
     // Read once, before any enactment in this block can change it.
     let delay = params(state).map(|p| p.enactment_delay).unwrap_or_default();
@@ -584,7 +699,7 @@ fn enact(
     state: &mut State,
     ctx: &BlockContext,
     proposal: &mut Proposal,
-    execute: Execute,
+    execute: PrivilegedExecutor,
 ) -> Vec<Event> {
     let checkpoint = state.clone();
     let mut call_events = Vec::new();
@@ -597,7 +712,7 @@ fn enact(
         Err(e) => {
             *state = checkpoint;
             call_events.clear();
-            Some(e.to_string())
+            Some(e.code())
         }
     };
     proposal.status = ProposalStatus::Enacted {

@@ -1,7 +1,9 @@
 //! State invariants, checkable after any block (like FRAME's `try_state`).
+//!
+//! Each module checks its own ([`Module::check_invariants`](crate::module::Module)); [`check`]
+//! runs them all, in [`crate::MODULES`] order.
 
-use crate::balances;
-use phalanx_primitives::{Balance, MAX_SUPPLY};
+use phalanx_primitives::Balance;
 use phalanx_state::State;
 
 /// A broken invariant.
@@ -21,23 +23,27 @@ pub enum InvariantError {
     /// The state could not be read.
     #[error("state unreadable: {0}")]
     Unreadable(String),
+    /// Locked PHA does not match the votes that lock it.
+    #[error("accounts hold {locked} locked units but open votes lock {votes}")]
+    LocksDoNotMatchVotes {
+        /// Sum of all accounts' locked units.
+        locked: Balance,
+        /// Sum of the amounts of all stored votes.
+        votes: Balance,
+    },
+    /// Reserved PHA does not match the deposits of open proposals.
+    #[error("accounts hold {reserved} reserved units but open proposals' deposits are {deposits}")]
+    ReservesDoNotMatchDeposits {
+        /// Sum of all accounts' reserved units.
+        reserved: Balance,
+        /// Sum of the deposits of proposals still voting.
+        deposits: Balance,
+    },
 }
 
-/// Checks: issuance ≤ max supply; the sum of all accounts' free + reserved + locked equals
-/// issuance (so nothing was created or destroyed, and no balance went below zero — they are
-/// unsigned and every subtraction is checked).
+/// Runs every module's invariants check; the first broken one is returned.
 pub fn check(state: &State) -> Result<(), InvariantError> {
-    let issuance =
-        balances::total_issuance(state).map_err(|e| InvariantError::Unreadable(e.to_string()))?;
-    if issuance > MAX_SUPPLY {
-        return Err(InvariantError::IssuanceAboveMax(issuance));
-    }
-    let sum = balances::accounts(state)
+    crate::MODULES
         .iter()
-        .try_fold(0u128, |acc, (_, data)| acc.checked_add(data.total()))
-        .ok_or(InvariantError::IssuanceAboveMax(Balance::MAX))?;
-    if sum != issuance {
-        return Err(InvariantError::AccountsDoNotSum { sum, issuance });
-    }
-    Ok(())
+        .try_for_each(|module| (module.check_invariants)(state))
 }

@@ -4,7 +4,11 @@
 //! transactions, it returns the next state and the receipts. It never reads a clock, a file or
 //! the network, so every validator and every light client computes the same result.
 //!
-//! Modules mirror each other (types, calls, events, errors, storage keys, genesis, tests):
+//! Every module has one shape, the [`Module`] trait ([`module`]): a name and storage prefix,
+//! its calls and its error (with a stable code per variant), dispatch, its part of genesis, an
+//! end-of-block hook and an invariants check. [`MODULES`] lists them; genesis, [`end_block`]
+//! and [`invariants::check`] iterate it, [`dispatch`] routes each call to its module, and
+//! module tests drive a chain through `testing::TestChain`. The modules:
 //! - [`system`]: chain parameters, nonces, fees, validation of the transaction envelope;
 //! - [`balances`]: free, reserved and locked PHA, transfers, total issuance;
 //! - [`treasury`]: the account that collects fees and slashes and spends only by privilege;
@@ -13,17 +17,20 @@
 //! - [`registry`]: the attestation policy and the attested TEE workers;
 //! - [`message_queue`]: signed, sequenced messages from enclaves, per origin;
 //! - [`peers`]: the p2p addresses validators publish, so governance can add new ones;
+//! - [`evidence`]: proof of consensus equivocation, stored for slashing;
 //! - [`params`]: the bounds of every parameter a privileged call or genesis sets;
 //! - [`genesis`]: the initial state from a genesis config.
 //!
 //! Invariants (checked by [`invariants::check`] after every block in tests): total issuance never
 //! exceeds [`MAX_SUPPLY`](phalanx_primitives::MAX_SUPPLY), the sum of all accounts equals total
-//! issuance, and no balance is negative (balances are unsigned; every subtraction is checked).
+//! issuance, no balance is negative (balances are unsigned; every subtraction is checked), and
+//! locked and reserved PHA match open votes and deposits.
 //!
 //! Transaction semantics: a transaction whose envelope is invalid (signature, nonce, expiry,
 //! size, fee) is not includable — a block carrying one is invalid. A valid envelope always pays
 //! its fee and bumps the nonce; if its call then fails, the call's effects are rolled back and
-//! the receipt records the error.
+//! the receipt records the error's [`ErrorCode`] — never its message, so rewording a message
+//! changes no receipt and no state root ([`describe`] gives the message at read time).
 
 pub mod balances;
 pub mod events;
@@ -32,6 +39,7 @@ pub mod genesis;
 pub mod governance;
 pub mod invariants;
 pub mod message_queue;
+pub mod module;
 pub mod params;
 pub mod peers;
 pub mod privileged;
@@ -47,6 +55,26 @@ use serde::Serialize;
 
 pub use events::Event;
 pub use genesis::GenesisConfig;
+pub use module::{ErrorCode, ErrorCodes, Module, ModuleEntry, PrivilegedExecutor};
+
+/// Every module, in the order their genesis and end-of-block hooks and their invariants run.
+/// Governance's hook runs before system's, so a validator set enacted in an epoch's boundary
+/// block takes over at that boundary. A new module is appended here (and routed to in
+/// [`dispatch`]).
+pub const MODULES: &[ModuleEntry] = &[
+    ModuleEntry::of::<balances::Balances>(),
+    ModuleEntry::of::<treasury::Treasury>(),
+    ModuleEntry::of::<root::Root>(),
+    ModuleEntry::of::<governance::Governance>(),
+    ModuleEntry::of::<registry::Registry>(),
+    ModuleEntry::of::<message_queue::MessageQueue>(),
+    ModuleEntry::of::<evidence::Evidence>(),
+    ModuleEntry::of::<peers::Peers>(),
+    ModuleEntry::of::<system::System>(),
+];
+
+/// The module name of [`DispatchError::Corrupted`]'s code.
+pub const RUNTIME: &str = "runtime";
 
 /// Why a call failed after its envelope was accepted.
 #[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
@@ -89,6 +117,49 @@ impl From<phalanx_primitives::CodecError> for DispatchError {
     }
 }
 
+impl DispatchError {
+    /// The stable code receipts, events and proposals record for this error: the module whose
+    /// rule refused and its reason. A lower layer's error lifted into a module's enum (a
+    /// balances failure inside governance or treasury) keeps its own module and code.
+    pub fn code(&self) -> ErrorCode {
+        let (module, reason) = match self {
+            DispatchError::Balances(e)
+            | DispatchError::Governance(governance::GovernanceError::Balances(e))
+            | DispatchError::Treasury(treasury::TreasuryError::Balances(e)) => {
+                (balances::Balances::NAME, e.code())
+            }
+            DispatchError::Root(e) => (root::Root::NAME, e.code()),
+            DispatchError::Governance(e) => (governance::Governance::NAME, e.code()),
+            DispatchError::Treasury(e) => (treasury::Treasury::NAME, e.code()),
+            DispatchError::Corrupted(_) => (RUNTIME, "corrupted"),
+            DispatchError::Registry(e) => (registry::Registry::NAME, e.code()),
+            DispatchError::MessageQueue(e) => (message_queue::MessageQueue::NAME, e.code()),
+            DispatchError::Params(e) => (params::NAME, e.code()),
+            DispatchError::Evidence(e) => (evidence::Evidence::NAME, e.code()),
+            DispatchError::Peers(e) => (peers::Peers::NAME, e.code()),
+        };
+        ErrorCode::new(module, reason)
+    }
+}
+
+/// The corrupted-state code of [`DispatchError::Corrupted`].
+const RUNTIME_CODES: &[(&str, &str)] = &[("corrupted", "the stored state could not be decoded")];
+
+/// What a stored error code means, in words (for RPC answers and the CLI), or `None` for a code
+/// this runtime does not know (a newer runtime's). Read time only: the words may be reworded
+/// freely, the codes never.
+pub fn describe(code: &ErrorCode) -> Option<&'static str> {
+    let codes = match code.module.as_str() {
+        RUNTIME => RUNTIME_CODES,
+        params::NAME => <params::ParamsError as ErrorCodes>::CODES,
+        name => MODULES.iter().find(|m| m.name == name)?.codes,
+    };
+    codes
+        .iter()
+        .find(|(reason, _)| *reason == code.reason)
+        .map(|(_, meaning)| *meaning)
+}
+
 /// A crate-wide result for dispatch.
 pub type DispatchResult<T = ()> = std::result::Result<T, DispatchError>;
 
@@ -112,8 +183,9 @@ pub struct Receipt {
     pub tx_hash: Hash,
     /// The fee charged.
     pub fee: u128,
-    /// `None` when the call succeeded; otherwise what went wrong (its effects were rolled back).
-    pub error: Option<String>,
+    /// `None` when the call succeeded; otherwise why it failed, as a stable code (its effects
+    /// were rolled back).
+    pub error: Option<ErrorCode>,
     /// What happened.
     pub events: Vec<Event>,
 }
@@ -167,12 +239,14 @@ pub fn begin_block(state: &mut State, ctx: &BlockContext) {
     system::set_block(state, ctx);
 }
 
-/// Hooks that run after a block's transactions; returns their events.
+/// Hooks that run after a block's transactions: every module's
+/// [`on_block_end`](Module::on_block_end) in [`MODULES`] order, each handed the privileged path
+/// ([`privileged::execute`]); returns their events.
 pub fn end_block(state: &mut State, ctx: &BlockContext) -> Vec<Event> {
-    let mut events = governance::on_block_end(state, ctx, privileged::execute);
-    // After governance, so a set enacted in a boundary block takes over at that boundary.
-    events.extend(system::on_block_end(state, ctx));
-    events
+    MODULES
+        .iter()
+        .flat_map(|module| (module.on_block_end)(state, ctx, privileged::execute))
+        .collect()
 }
 
 /// Applies one transaction: validates the envelope, charges the fee, bumps the nonce, then
@@ -215,10 +289,11 @@ pub fn apply_transaction_with(
         }
         Err(e) => {
             *state = checkpoint;
+            let code = e.code();
             events.push(Event::CallFailed {
-                error: e.to_string(),
+                error: code.clone(),
             });
-            Some(e.to_string())
+            Some(code)
         }
     };
     Ok(Receipt {
@@ -229,7 +304,7 @@ pub fn apply_transaction_with(
     })
 }
 
-/// Routes a call to its module.
+/// Routes a call to its module's [`Module::dispatch`]. A new module's call enum gets one arm.
 fn dispatch(
     state: &mut State,
     ctx: &BlockContext,
@@ -239,13 +314,17 @@ fn dispatch(
     events: &mut Vec<Event>,
 ) -> DispatchResult {
     match call {
-        Call::Evidence(call) => evidence::dispatch(state, ctx, who, call, fee, events),
-        Call::Balances(call) => balances::dispatch(state, who, call, events),
-        Call::Root(call) => root::dispatch(state, ctx, who, call, events),
-        Call::Governance(call) => governance::dispatch(state, ctx, who, call, events),
-        Call::Registry(call) => registry::dispatch(state, ctx, who, call, events),
-        Call::MessageQueue(call) => message_queue::dispatch(state, ctx, who, call, events),
-        Call::Peers(call) => peers::dispatch(state, who, call, events),
+        Call::Balances(call) => balances::Balances::dispatch(state, ctx, who, call, fee, events),
+        Call::Root(call) => root::Root::dispatch(state, ctx, who, call, fee, events),
+        Call::Governance(call) => {
+            governance::Governance::dispatch(state, ctx, who, call, fee, events)
+        }
+        Call::Registry(call) => registry::Registry::dispatch(state, ctx, who, call, fee, events),
+        Call::MessageQueue(call) => {
+            message_queue::MessageQueue::dispatch(state, ctx, who, call, fee, events)
+        }
+        Call::Evidence(call) => evidence::Evidence::dispatch(state, ctx, who, call, fee, events),
+        Call::Peers(call) => peers::Peers::dispatch(state, ctx, who, call, fee, events),
     }
 }
 
@@ -270,3 +349,6 @@ pub fn genesis_block(config: &GenesisConfig) -> Result<(Block, State), genesis::
 
 #[cfg(test)]
 pub(crate) mod testing;
+
+#[cfg(test)]
+mod tests;

@@ -28,12 +28,13 @@
 //! bytes (a variant byte and the id), so the keys are unambiguous.
 
 use crate::events::Event;
+use crate::module::{ErrorCodes, Module};
 use crate::{registry, BlockContext, DispatchResult};
 use parity_scale_codec::{Decode, Encode};
 use phalanx_primitives::call::{
     MessageQueueCall, Origin, SignedMessage, MAX_PAYLOAD_BYTES, MAX_TOPIC_BYTES,
 };
-use phalanx_primitives::{AccountId, CodecError};
+use phalanx_primitives::{AccountId, Balance, CodecError};
 use phalanx_state::{State, StateExt};
 use serde::Serialize;
 
@@ -97,6 +98,41 @@ pub enum MessageQueueError {
     },
 }
 
+impl ErrorCodes for MessageQueueError {
+    const CODES: &'static [(&'static str, &'static str)] = &[
+        ("topic_too_long", "the message topic is over the limit"),
+        ("payload_too_large", "the message payload is over the limit"),
+        (
+            "replayed_sequence",
+            "the message's sequence number was already accepted",
+        ),
+        ("sequence_gap", "the message's sequence number skips ahead"),
+        ("unregistered_worker", "the origin worker is not registered"),
+        (
+            "bad_signature",
+            "the message is not signed by its origin's key for this chain",
+        ),
+        ("corrupted", "the message queue state could not be decoded"),
+        (
+            "unknown_origin_kind",
+            "origins of this kind are not accepted yet",
+        ),
+    ];
+
+    fn code(&self) -> &'static str {
+        match self {
+            MessageQueueError::TopicTooLong { .. } => "topic_too_long",
+            MessageQueueError::PayloadTooLarge { .. } => "payload_too_large",
+            MessageQueueError::ReplayedSequence { .. } => "replayed_sequence",
+            MessageQueueError::SequenceGap { .. } => "sequence_gap",
+            MessageQueueError::UnregisteredWorker { .. } => "unregistered_worker",
+            MessageQueueError::BadSignature => "bad_signature",
+            MessageQueueError::Corrupted(_) => "corrupted",
+            MessageQueueError::UnknownOriginKind { .. } => "unknown_origin_kind",
+        }
+    }
+}
+
 impl From<CodecError> for MessageQueueError {
     fn from(e: CodecError) -> Self {
         MessageQueueError::Corrupted(e.to_string())
@@ -142,18 +178,31 @@ pub fn message(
     state.get_decoded(&message_key(origin, sequence))
 }
 
-/// Executes a message-queue call relayed by `who` (who only pays; it needs no authority).
-pub fn dispatch(
-    state: &mut State,
-    ctx: &BlockContext,
-    _who: &AccountId,
-    call: &MessageQueueCall,
-    events: &mut Vec<Event>,
-) -> DispatchResult {
-    match call {
-        MessageQueueCall::Push(message) => push(state, ctx, message, events)?,
+/// The message-queue module. Its storage prefix is the short `mq/`, kept from before modules
+/// were named by their prefix (changing it would change every message's state key).
+#[derive(Debug)]
+pub struct MessageQueue;
+
+impl Module for MessageQueue {
+    const NAME: &'static str = "message_queue";
+    const STORAGE_PREFIX: &'static str = "mq/";
+    type Call = MessageQueueCall;
+    type Error = MessageQueueError;
+
+    /// Executes a call relayed by `who` (who only pays; it needs no authority).
+    fn dispatch(
+        state: &mut State,
+        ctx: &BlockContext,
+        _who: &AccountId,
+        call: &MessageQueueCall,
+        _fee: Balance,
+        events: &mut Vec<Event>,
+    ) -> DispatchResult {
+        match call {
+            MessageQueueCall::Push(message) => push(state, ctx, message, events)?,
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Rule 2: the chain knows `origin`.

@@ -176,6 +176,77 @@ pub enum ParamsError {
     },
 }
 
+/// The module name of parameter errors' [`ErrorCode`](crate::module::ErrorCode)s: the bounds
+/// are not a module of their own, but their refusals need a code like any other.
+pub const NAME: &str = "params";
+
+/// One code per parameter, so the code alone still names the parameter that was refused.
+impl crate::module::ErrorCodes for ParamsError {
+    const CODES: &'static [(&'static str, &'static str)] = &[
+        ("base_fee_out_of_bounds", "base_fee is outside its bounds"),
+        ("byte_fee_out_of_bounds", "byte_fee is outside its bounds"),
+        (
+            "max_tx_bytes_out_of_bounds",
+            "max_tx_bytes is outside its bounds",
+        ),
+        (
+            "max_block_txs_out_of_bounds",
+            "max_block_txs is outside its bounds",
+        ),
+        (
+            "max_expiry_blocks_out_of_bounds",
+            "max_expiry_blocks is outside its bounds",
+        ),
+        (
+            "dcap_verification_fee_out_of_bounds",
+            "dcap_verification_fee is outside its bounds",
+        ),
+        (
+            "voting_period_out_of_bounds",
+            "voting_period is outside its bounds",
+        ),
+        (
+            "enactment_delay_out_of_bounds",
+            "enactment_delay is outside its bounds",
+        ),
+        (
+            "proposal_deposit_out_of_bounds",
+            "proposal_deposit is outside its bounds",
+        ),
+        (
+            "min_turnout_out_of_bounds",
+            "min_turnout is outside its bounds",
+        ),
+        (
+            "smallest_tx_fee_out_of_bounds",
+            "the fee of a 128-byte transaction (base_fee + 128 × byte_fee) is outside its bounds",
+        ),
+        (
+            "block_interval_ms_out_of_bounds",
+            "block_interval_ms is outside its bounds",
+        ),
+    ];
+
+    fn code(&self) -> &'static str {
+        match self {
+            ParamsError::OutOfBounds { param, .. } => match param {
+                Param::BaseFee => "base_fee_out_of_bounds",
+                Param::ByteFee => "byte_fee_out_of_bounds",
+                Param::MaxTxBytes => "max_tx_bytes_out_of_bounds",
+                Param::MaxBlockTxs => "max_block_txs_out_of_bounds",
+                Param::MaxExpiryBlocks => "max_expiry_blocks_out_of_bounds",
+                Param::DcapVerificationFee => "dcap_verification_fee_out_of_bounds",
+                Param::VotingPeriod => "voting_period_out_of_bounds",
+                Param::EnactmentDelay => "enactment_delay_out_of_bounds",
+                Param::ProposalDeposit => "proposal_deposit_out_of_bounds",
+                Param::MinTurnout => "min_turnout_out_of_bounds",
+                Param::SmallestTxFee => "smallest_tx_fee_out_of_bounds",
+                Param::BlockIntervalMs => "block_interval_ms_out_of_bounds",
+            },
+        }
+    }
+}
+
 /// A [`Result`](std::result::Result) of this module.
 pub type Result<T = ()> = std::result::Result<T, ParamsError>;
 

@@ -11,9 +11,10 @@
 //! Storage keys: `peers/address/<account>` → the address as text (`ip:port`).
 
 use crate::events::Event;
-use crate::DispatchResult;
+use crate::module::{ErrorCodes, Module};
+use crate::{BlockContext, DispatchResult};
 use phalanx_primitives::call::PeersCall;
-use phalanx_primitives::{AccountId, CodecError};
+use phalanx_primitives::{AccountId, Balance, CodecError};
 use phalanx_state::{State, StateExt};
 use std::net::SocketAddr;
 
@@ -39,6 +40,25 @@ pub enum PeersError {
     /// The sending account is not an ed25519 key anyone could use for consensus.
     #[error("the sending account is of small order or not canonically encoded, so it cannot be a consensus key")]
     WeakKey,
+}
+
+impl ErrorCodes for PeersError {
+    const CODES: &'static [(&'static str, &'static str)] = &[
+        ("too_long", "the address is over the length limit"),
+        (
+            "invalid_address",
+            "the address is not an ip:port other nodes can dial",
+        ),
+        ("weak_key", "the sending account cannot be a consensus key"),
+    ];
+
+    fn code(&self) -> &'static str {
+        match self {
+            PeersError::TooLong { .. } => "too_long",
+            PeersError::Invalid(_) => "invalid_address",
+            PeersError::WeakKey => "weak_key",
+        }
+    }
 }
 
 /// The storage key of `who`'s address.
@@ -69,30 +89,42 @@ pub fn address(state: &State, who: &AccountId) -> Result<Option<SocketAddr>, Cod
     Ok(text.and_then(|text| text.parse().ok()))
 }
 
-/// Executes a peers call sent by `who`.
-pub fn dispatch(
-    state: &mut State,
-    who: &AccountId,
-    call: &PeersCall,
-    events: &mut Vec<Event>,
-) -> DispatchResult {
-    match call {
-        PeersCall::SetAddress { address } => {
-            if !phalanx_primitives::account::is_strong_public_key(&who.0) {
-                return Err(PeersError::WeakKey.into());
+/// The peers module.
+#[derive(Debug)]
+pub struct Peers;
+
+impl Module for Peers {
+    const NAME: &'static str = "peers";
+    const STORAGE_PREFIX: &'static str = "peers/";
+    type Call = PeersCall;
+    type Error = PeersError;
+
+    fn dispatch(
+        state: &mut State,
+        _ctx: &BlockContext,
+        who: &AccountId,
+        call: &PeersCall,
+        _fee: Balance,
+        events: &mut Vec<Event>,
+    ) -> DispatchResult {
+        match call {
+            PeersCall::SetAddress { address } => {
+                if !phalanx_primitives::account::is_strong_public_key(&who.0) {
+                    return Err(PeersError::WeakKey.into());
+                }
+                if address.is_empty() {
+                    state.remove(&address_key(who));
+                } else {
+                    // Stored in its canonical form, so every reader parses the same thing.
+                    let parsed = parse_address(address)?;
+                    state.put(address_key(who), &parsed.to_string());
+                }
+                events.push(Event::PeerAddressSet {
+                    who: *who,
+                    address: address.clone(),
+                });
+                Ok(())
             }
-            if address.is_empty() {
-                state.remove(&address_key(who));
-            } else {
-                // Stored in its canonical form, so every reader parses the same thing.
-                let parsed = parse_address(address)?;
-                state.put(address_key(who), &parsed.to_string());
-            }
-            events.push(Event::PeerAddressSet {
-                who: *who,
-                address: address.clone(),
-            });
-            Ok(())
         }
     }
 }

@@ -39,14 +39,17 @@
 //! `registry/worker/<identity>` → [`WorkerInfo`].
 
 use crate::events::{hex_bytes, Event};
+use crate::genesis::{GenesisConfig, GenesisError};
+use crate::module::{ErrorCodes, Module};
 use crate::{system, BlockContext, DispatchResult};
 use parity_scale_codec::{Decode, Encode};
 use phalanx_attestation::{
     check_report_data, report_data, verify, AttestationError, AttestationPolicy, Collateral,
-    PolicyError, Quote, QuoteKind, ReportDataError, TcbStatus,
+    DcapError, PolicyError, Quote, QuoteError, QuoteKind, ReportDataError, SimulatedError,
+    TcbStatus,
 };
 use phalanx_primitives::call::{Call, Registration, RegistryCall, MAX_ENDPOINT_BYTES};
-use phalanx_primitives::{AccountId, CodecError};
+use phalanx_primitives::{AccountId, Balance, CodecError};
 use phalanx_state::{State, StateExt};
 use serde::Serialize;
 
@@ -129,6 +132,182 @@ pub enum RegistryError {
     /// A production chain was asked to trust simulated attestation or debug enclaves.
     #[error("a production chain cannot accept simulated quoting roots or debug enclaves")]
     SimulatedTrustInProduction,
+}
+
+impl ErrorCodes for RegistryError {
+    const CODES: &'static [(&'static str, &'static str)] = &[
+        (
+            "registration_frozen",
+            "worker registration is frozen by governance",
+        ),
+        (
+            "bad_endpoint",
+            "the query endpoint is empty, too long, or not a plain URL",
+        ),
+        (
+            "performance_too_low",
+            "the benchmark score is below the minimum",
+        ),
+        (
+            "operator_mismatch",
+            "the registration names another operator than the sender",
+        ),
+        (
+            "bad_identity_signature",
+            "the registration is not signed by its identity key for this chain",
+        ),
+        (
+            "stale_block",
+            "the cited block is not one of the recent blocks the chain keeps",
+        ),
+        (
+            "block_hash_mismatch",
+            "the cited block hash is not this chain's",
+        ),
+        (
+            "owned_by_another_operator",
+            "the worker is registered by another operator",
+        ),
+        (
+            "replayed_registration",
+            "the registration cites a block no newer than the worker's last attestation",
+        ),
+        ("corrupted", "the registry state could not be decoded"),
+        (
+            "simulated_trust_in_production",
+            "a production chain cannot accept simulated quoting roots or debug enclaves",
+        ),
+        // The attestation crate's errors, one code each (that crate's enums are not chain
+        // types; their codes are fixed here).
+        ("quote_too_large", "the quote is over the size limit"),
+        ("quote_malformed", "the quote bytes are malformed"),
+        ("quote_trailing_bytes", "bytes follow the encoded quote"),
+        (
+            "simulated_not_accepted",
+            "the chain's policy accepts no simulated attestation",
+        ),
+        (
+            "simulated_unknown_root",
+            "the simulated quote is signed by a quoting enclave the policy does not trust",
+        ),
+        (
+            "simulated_malformed_root",
+            "the simulated quoting enclave's key is malformed",
+        ),
+        (
+            "simulated_bad_signature",
+            "the simulated quote's signature does not verify",
+        ),
+        (
+            "dcap_missing_collateral",
+            "a DCAP quote needs its collateral",
+        ),
+        (
+            "dcap_too_large",
+            "the DCAP collateral is over the size limit",
+        ),
+        ("dcap_rejected", "the DCAP verifier rejected the quote"),
+        (
+            "dcap_kind_mismatch",
+            "the DCAP quote is of another kind than it declares",
+        ),
+        (
+            "dcap_malformed_collateral_json",
+            "the DCAP collateral is not valid JSON",
+        ),
+        (
+            "dcap_malformed_collateral",
+            "the DCAP collateral is malformed",
+        ),
+        (
+            "dcap_verifier_panicked",
+            "the DCAP verifier failed on the quote",
+        ),
+        (
+            "report_data_mismatch",
+            "the quote's report data binds other keys, another chain or another block",
+        ),
+        ("debug_enclave", "the enclave runs in debug mode"),
+        (
+            "measurement_not_allowed",
+            "the measurement is not an allowed worker build",
+        ),
+        (
+            "policy_simulated_not_accepted",
+            "the policy does not accept this simulated attestation",
+        ),
+        ("tcb_revoked", "the platform's TCB is revoked"),
+        (
+            "tcb_below_minimum",
+            "the TCB status is below the required minimum",
+        ),
+        ("invalid_policy", "the attestation policy is invalid"),
+        (
+            "policy_too_many_entries",
+            "the attestation policy lists too many entries",
+        ),
+    ];
+
+    fn code(&self) -> &'static str {
+        match self {
+            RegistryError::RegistrationFrozen => "registration_frozen",
+            RegistryError::BadEndpoint => "bad_endpoint",
+            RegistryError::PerformanceTooLow { .. } => "performance_too_low",
+            RegistryError::OperatorMismatch { .. } => "operator_mismatch",
+            RegistryError::BadIdentitySignature => "bad_identity_signature",
+            RegistryError::StaleBlock { .. } => "stale_block",
+            RegistryError::BlockHashMismatch { .. } => "block_hash_mismatch",
+            RegistryError::OwnedByAnotherOperator { .. } => "owned_by_another_operator",
+            RegistryError::ReplayedRegistration { .. } => "replayed_registration",
+            RegistryError::Attestation(e) => attestation_code(e),
+            RegistryError::ReportData(e) => report_data_code(e),
+            RegistryError::Policy(e) => policy_code(e),
+            RegistryError::Corrupted(_) => "corrupted",
+            RegistryError::SimulatedTrustInProduction => "simulated_trust_in_production",
+        }
+    }
+}
+
+fn attestation_code(e: &AttestationError) -> &'static str {
+    match e {
+        AttestationError::Quote(QuoteError::TooLarge { .. }) => "quote_too_large",
+        AttestationError::Quote(QuoteError::Malformed(_)) => "quote_malformed",
+        AttestationError::Quote(QuoteError::TrailingBytes(_)) => "quote_trailing_bytes",
+        AttestationError::Simulated(SimulatedError::NotAccepted) => "simulated_not_accepted",
+        AttestationError::Simulated(SimulatedError::UnknownRoot { .. }) => "simulated_unknown_root",
+        AttestationError::Simulated(SimulatedError::MalformedRoot) => "simulated_malformed_root",
+        AttestationError::Simulated(SimulatedError::BadSignature) => "simulated_bad_signature",
+        AttestationError::Dcap(DcapError::MissingCollateral) => "dcap_missing_collateral",
+        AttestationError::Dcap(DcapError::TooLarge { .. }) => "dcap_too_large",
+        AttestationError::Dcap(DcapError::Rejected { .. }) => "dcap_rejected",
+        AttestationError::Dcap(DcapError::KindMismatch { .. }) => "dcap_kind_mismatch",
+        AttestationError::Dcap(DcapError::MalformedCollateralJson(_)) => {
+            "dcap_malformed_collateral_json"
+        }
+        AttestationError::Dcap(DcapError::MalformedCollateral(_)) => "dcap_malformed_collateral",
+        AttestationError::Dcap(DcapError::VerifierPanicked) => "dcap_verifier_panicked",
+        AttestationError::ReportData(e) => report_data_code(e),
+        AttestationError::Policy(e) => policy_code(e),
+    }
+}
+
+fn report_data_code(e: &ReportDataError) -> &'static str {
+    match e {
+        ReportDataError::Mismatch { .. } => "report_data_mismatch",
+    }
+}
+
+fn policy_code(e: &PolicyError) -> &'static str {
+    match e {
+        PolicyError::RegistrationFrozen => "registration_frozen",
+        PolicyError::DebugEnclave => "debug_enclave",
+        PolicyError::MeasurementNotAllowed { .. } => "measurement_not_allowed",
+        PolicyError::SimulatedNotAccepted { .. } => "policy_simulated_not_accepted",
+        PolicyError::TcbRevoked => "tcb_revoked",
+        PolicyError::TcbBelowMinimum { .. } => "tcb_below_minimum",
+        PolicyError::InvalidPolicy(_) => "invalid_policy",
+        PolicyError::TooManyEntries { .. } => "policy_too_many_entries",
+    }
 }
 
 impl From<CodecError> for RegistryError {
@@ -240,18 +419,37 @@ pub fn freeze(
     Ok(())
 }
 
-/// Executes a registry call from `who`.
-pub fn dispatch(
-    state: &mut State,
-    ctx: &BlockContext,
-    who: &AccountId,
-    call: &RegistryCall,
-    events: &mut Vec<Event>,
-) -> DispatchResult {
-    match call {
-        RegistryCall::Register(registration) => register(state, ctx, who, registration, events)?,
+/// The registry module.
+#[derive(Debug)]
+pub struct Registry;
+
+impl Module for Registry {
+    const NAME: &'static str = "registry";
+    const STORAGE_PREFIX: &'static str = "registry/";
+    type Call = RegistryCall;
+    type Error = RegistryError;
+
+    fn dispatch(
+        state: &mut State,
+        ctx: &BlockContext,
+        who: &AccountId,
+        call: &RegistryCall,
+        _fee: Balance,
+        events: &mut Vec<Event>,
+    ) -> DispatchResult {
+        match call {
+            RegistryCall::Register(registration) => {
+                register(state, ctx, who, registration, events)?
+            }
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// The config's attestation policy (validated with the config).
+    fn genesis(state: &mut State, config: &GenesisConfig) -> Result<(), GenesisError> {
+        set_policy(state, &config.attestation_policy);
+        Ok(())
+    }
 }
 
 /// Whether `call` registers a worker with a quote that declares a DCAP kind (SGX or TDX): such

@@ -7,8 +7,10 @@
 //! Storage key: `root/account` → the root account.
 
 use crate::events::Event;
+use crate::genesis::{GenesisConfig, GenesisError};
+use crate::module::{ErrorCodes, Module};
 use crate::{privileged, BlockContext, DispatchResult};
-use phalanx_primitives::{call::RootCall, AccountId, CodecError};
+use phalanx_primitives::{call::RootCall, AccountId, Balance, CodecError};
 use phalanx_state::{State, StateExt};
 
 const ROOT: &[u8] = b"root/account";
@@ -24,6 +26,26 @@ pub enum RootError {
     NotRoot,
 }
 
+impl ErrorCodes for RootError {
+    const CODES: &'static [(&'static str, &'static str)] = &[
+        (
+            "no_root",
+            "this chain has no root account: privileged calls go through governance",
+        ),
+        (
+            "not_root",
+            "only the root account may dispatch privileged calls directly",
+        ),
+    ];
+
+    fn code(&self) -> &'static str {
+        match self {
+            RootError::NoRoot => "no_root",
+            RootError::NotRoot => "not_root",
+        }
+    }
+}
+
 /// The root account, if the chain has one.
 pub fn account(state: &State) -> Result<Option<AccountId>, CodecError> {
     state.get_decoded(ROOT)
@@ -34,24 +56,45 @@ pub fn set_account(state: &mut State, who: &AccountId) {
     state.put(ROOT.to_vec(), who);
 }
 
-/// Executes a root call from `who`.
-pub fn dispatch(
-    state: &mut State,
-    ctx: &BlockContext,
-    who: &AccountId,
-    call: &RootCall,
-    events: &mut Vec<Event>,
-) -> DispatchResult {
-    let root = account(state)?.ok_or(RootError::NoRoot)?;
-    if root != *who {
-        return Err(RootError::NotRoot.into());
-    }
-    match call {
-        RootCall::Dispatch(call) => {
-            privileged::execute(state, ctx, call, events)?;
-            events.push(Event::RootDispatched);
-            Ok(())
+/// The root module.
+#[derive(Debug)]
+pub struct Root;
+
+impl Module for Root {
+    const NAME: &'static str = "root";
+    const STORAGE_PREFIX: &'static str = "root/";
+    type Call = RootCall;
+    type Error = RootError;
+
+    /// Runs the privileged call if `who` is the root account; a failing privileged call fails
+    /// with its own module's code.
+    fn dispatch(
+        state: &mut State,
+        ctx: &BlockContext,
+        who: &AccountId,
+        call: &RootCall,
+        _fee: Balance,
+        events: &mut Vec<Event>,
+    ) -> DispatchResult {
+        let root = account(state)?.ok_or(RootError::NoRoot)?;
+        if root != *who {
+            return Err(RootError::NotRoot.into());
         }
+        match call {
+            RootCall::Dispatch(call) => {
+                privileged::execute(state, ctx, call, events)?;
+                events.push(Event::RootDispatched);
+                Ok(())
+            }
+        }
+    }
+
+    /// Names the dev root, if the config has one (a production config cannot).
+    fn genesis(state: &mut State, config: &GenesisConfig) -> Result<(), GenesisError> {
+        if let Some(root) = &config.root {
+            set_account(state, root);
+        }
+        Ok(())
     }
 }
 
@@ -63,7 +106,7 @@ mod tests {
 
     #[test]
     fn only_root_may_dispatch_and_its_call_takes_effect() {
-        let (mut state, ctx) = dev_chain();
+        let mut chain = TestChain::new();
         let params = ChainParams {
             base_fee: 7,
             ..ChainParams::default()
@@ -71,13 +114,26 @@ mod tests {
         let call = Call::Root(RootCall::Dispatch(PrivilegedCall::SetChainParams(
             params.clone(),
         )));
-        let by_bob = signed(&key("bob"), 0, call.clone(), &ctx);
-        let receipt = crate::apply_transaction(&mut state, &ctx, &by_bob).expect("envelope");
-        assert_eq!(receipt.error, Some(RootError::NotRoot.to_string()));
-        assert_ne!(crate::system::params(&state).expect("params"), params);
-        let by_alice = signed(&key("alice"), 0, call, &ctx);
-        let receipt = crate::apply_transaction(&mut state, &ctx, &by_alice).expect("envelope");
+        let receipt = chain.apply(&key("bob"), call.clone());
+        assert_eq!(receipt.error, Some(code(RootError::NotRoot)));
+        assert_ne!(crate::system::params(&chain.state).expect("params"), params);
+        let receipt = chain.apply(&key("alice"), call);
         assert_eq!(receipt.error, None);
-        assert_eq!(crate::system::params(&state).expect("params"), params);
+        assert!(receipt.events.contains(&Event::RootDispatched));
+        assert_eq!(crate::system::params(&chain.state).expect("params"), params);
+        chain.end_block();
+    }
+
+    #[test]
+    fn a_chain_without_root_refuses_every_root_call() {
+        let mut config = dev_config();
+        config.root = None;
+        let mut chain = TestChain::with_config(&config);
+        let call = Call::Root(RootCall::Dispatch(PrivilegedCall::SetRegistrationFrozen(
+            true,
+        )));
+        let receipt = chain.apply(&key("alice"), call);
+        assert_eq!(receipt.error, Some(code(RootError::NoRoot)));
+        chain.end_block();
     }
 }

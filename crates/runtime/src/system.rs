@@ -17,10 +17,13 @@
 
 use crate::balances;
 use crate::events::Event;
-use crate::BlockContext;
+use crate::genesis::{GenesisConfig, GenesisError};
+use crate::module::{ErrorCodes, Module, PrivilegedExecutor};
+use crate::{BlockContext, DispatchResult};
 use parity_scale_codec::Encode;
 use phalanx_primitives::{call::ChainParams, AccountId, Balance, CodecError, SignedTransaction};
 use phalanx_state::{State, StateExt};
+use std::convert::Infallible;
 
 const PARAMS: &[u8] = b"system/params";
 const BLOCK: &[u8] = b"system/block";
@@ -123,6 +126,49 @@ pub enum TxError {
     /// The stored state could not be decoded.
     #[error("corrupted state: {0}")]
     Corrupted(String),
+}
+
+/// The same words the node's RPC answers a refused transaction with (`data.reason`).
+impl ErrorCodes for TxError {
+    const CODES: &'static [(&'static str, &'static str)] = &[
+        ("too_large", "the transaction is over the size limit"),
+        (
+            "bad_signature",
+            "the signature is not the signer's for this chain",
+        ),
+        ("expired", "the transaction's expiry height has passed"),
+        ("expiry_too_far", "the expiry is further ahead than allowed"),
+        ("stale_nonce", "the nonce was already used"),
+        (
+            "future_nonce",
+            "the nonce is ahead of the account's next nonce",
+        ),
+        ("fee_too_low", "the fee is below what the chain requires"),
+        (
+            "insufficient_balance",
+            "the signer cannot pay the fee from free balance",
+        ),
+        (
+            "too_many_transactions",
+            "the block carries more transactions than allowed",
+        ),
+        ("internal", "the state could not be decoded"),
+    ];
+
+    fn code(&self) -> &'static str {
+        match self {
+            TxError::TooLarge { .. } => "too_large",
+            TxError::BadSignature => "bad_signature",
+            TxError::Expired { .. } => "expired",
+            TxError::ExpiryTooFar { .. } => "expiry_too_far",
+            TxError::StaleNonce { .. } => "stale_nonce",
+            TxError::FutureNonce { .. } => "future_nonce",
+            TxError::FeeTooLow { .. } => "fee_too_low",
+            TxError::CannotPayFee { .. } => "insufficient_balance",
+            TxError::TooManyTransactions(_) => "too_many_transactions",
+            TxError::Corrupted(_) => "internal",
+        }
+    }
 }
 
 impl From<CodecError> for TxError {
@@ -281,9 +327,50 @@ pub fn pending_validators(state: &State) -> Result<Option<Vec<[u8; 32]>>, CodecE
     state.get_decoded(NEXT_VALIDATORS)
 }
 
+/// The system module: no calls of its own (it checks every transaction's envelope instead).
+#[derive(Debug)]
+pub struct System;
+
+impl Module for System {
+    const NAME: &'static str = "system";
+    const STORAGE_PREFIX: &'static str = "system/";
+    type Call = Infallible;
+    type Error = TxError;
+
+    fn dispatch(
+        _state: &mut State,
+        _ctx: &BlockContext,
+        _who: &AccountId,
+        call: &Infallible,
+        _fee: Balance,
+        _events: &mut Vec<Event>,
+    ) -> DispatchResult {
+        match *call {}
+    }
+
+    /// The chain's name and kind, its parameters and the first validator set.
+    fn genesis(state: &mut State, config: &GenesisConfig) -> Result<(), GenesisError> {
+        set_chain_info(state, &config.chain_id, config.production);
+        set_params(state, &config.chain_params);
+        set_validators(state, &config.validator_keys()?);
+        Ok(())
+    }
+
+    /// The last block of an epoch activates the scheduled validator set, which then runs the
+    /// next epoch. Runs after governance's hook, so a set enacted in a boundary block takes
+    /// over at that boundary.
+    fn on_block_end(
+        state: &mut State,
+        ctx: &BlockContext,
+        _privileged: PrivilegedExecutor,
+    ) -> Vec<Event> {
+        on_block_end(state, ctx)
+    }
+}
+
 /// End-of-block hook: the last block of an epoch activates the scheduled validator set, which
 /// then runs the next epoch.
-pub fn on_block_end(state: &mut State, ctx: &BlockContext) -> Vec<Event> {
+fn on_block_end(state: &mut State, ctx: &BlockContext) -> Vec<Event> {
     if ctx.height != last_height_of_epoch(epoch_of(ctx.height)) {
         return Vec::new();
     }

@@ -5,8 +5,11 @@
 
 use crate::balances::{self, BalancesError};
 use crate::events::Event;
+use crate::module::{ErrorCodes, Module};
+use crate::{BlockContext, DispatchResult};
 use phalanx_primitives::{AccountId, Balance};
 use phalanx_state::State;
+use std::convert::Infallible;
 
 /// Why a treasury spend failed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
@@ -25,6 +28,49 @@ pub enum TreasuryError {
     /// A balances failure.
     #[error(transparent)]
     Balances(#[from] BalancesError),
+}
+
+impl ErrorCodes for TreasuryError {
+    const CODES: &'static [(&'static str, &'static str)] = &[
+        (
+            "insufficient_funds",
+            "the treasury holds less than asked for",
+        ),
+        ("zero_amount", "the spend amount must be greater than zero"),
+    ];
+
+    /// A balances failure keeps its own code (and module, see
+    /// [`DispatchError::code`](crate::DispatchError::code)).
+    fn code(&self) -> &'static str {
+        match self {
+            TreasuryError::InsufficientFunds { .. } => "insufficient_funds",
+            TreasuryError::ZeroAmount => "zero_amount",
+            TreasuryError::Balances(e) => e.code(),
+        }
+    }
+}
+
+/// The treasury module: no calls (it spends only through the privileged path) and no storage
+/// of its own (its PHA is an ordinary balance of [`account`]).
+#[derive(Debug)]
+pub struct Treasury;
+
+impl Module for Treasury {
+    const NAME: &'static str = "treasury";
+    const STORAGE_PREFIX: &'static str = "treasury/";
+    type Call = Infallible;
+    type Error = TreasuryError;
+
+    fn dispatch(
+        _state: &mut State,
+        _ctx: &BlockContext,
+        _who: &AccountId,
+        call: &Infallible,
+        _fee: Balance,
+        _events: &mut Vec<Event>,
+    ) -> DispatchResult {
+        match *call {}
+    }
 }
 
 /// The treasury's account.

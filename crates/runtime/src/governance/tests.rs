@@ -3,55 +3,13 @@ use crate::params::{Param, ParamsError, MIN_BLOCK_TXS};
 use crate::testing::*;
 use crate::{execute_block, system, BlockContext, DispatchError, Receipt};
 use phalanx_primitives::call::{Call, ChainParams};
-use phalanx_primitives::{Keypair, SignedTransaction, PHA};
+use phalanx_primitives::{Keypair, PHA};
 
-/// A small chain driver: executes blocks one after another and checks invariants after each.
-struct Chain {
-    state: State,
-    ctx: BlockContext,
-    nonces: std::collections::HashMap<AccountId, u64>,
-    events: Vec<Event>,
-}
+/// Governance's tests run on the shared driver, which checks invariants after every block.
+type Chain = TestChain;
 
-impl Chain {
-    fn new() -> Chain {
-        let (state, ctx) = dev_chain();
-        Chain {
-            state,
-            ctx,
-            nonces: Default::default(),
-            events: Vec::new(),
-        }
-    }
-
-    fn tx(&mut self, who: &Keypair, call: Call) -> SignedTransaction {
-        let nonce = self.nonces.entry(who.account()).or_insert(0);
-        let tx = signed(who, *nonce, call, &self.ctx);
-        *nonce += 1;
-        tx
-    }
-
-    /// Executes one block with `txs` and returns their receipts.
-    fn block(&mut self, txs: Vec<SignedTransaction>) -> Vec<Receipt> {
-        let outcome = execute_block(&mut self.state, &self.ctx, &txs).expect("valid block");
-        check_invariants(&self.state);
-        self.events.extend(outcome.block_events);
-        self.ctx.height += 1;
-        self.ctx.timestamp_ms += 1_000;
-        outcome.receipts
-    }
-
-    fn call(&mut self, who: &Keypair, call: Call) -> Receipt {
-        let tx = self.tx(who, call);
-        self.block(vec![tx]).remove(0)
-    }
-
-    fn until(&mut self, height: u64) {
-        while self.ctx.height <= height {
-            self.block(vec![]);
-        }
-    }
-
+/// Governance steps on the shared driver.
+impl TestChain {
     fn propose(&mut self, who: &Keypair, calls: Vec<PrivilegedCall>) -> u32 {
         let receipt = self.call(
             who,
@@ -104,7 +62,7 @@ impl Chain {
     fn finish(&mut self, id: u32) -> Proposal {
         let ends = self.proposal(id).voting_ends_at;
         let delay = params(&self.state).expect("params").enactment_delay;
-        self.until(ends + delay);
+        self.run_until(ends + delay);
         self.proposal(id)
     }
 }
@@ -171,7 +129,7 @@ fn votes_can_change_and_withdraw_while_open() {
         &bob,
         Call::Governance(GovernanceCall::Unvote { proposal: id }),
     );
-    assert_eq!(receipt.error, Some(GovernanceError::NoVote(id).to_string()));
+    assert_eq!(receipt.error, Some(code(GovernanceError::NoVote(id))));
 }
 
 #[test]
@@ -189,9 +147,9 @@ fn locks_and_deposit_are_released_when_voting_ends() {
     chain.vote(&bob, id, true, 300 * PHA);
     chain.vote(&charlie, id, false, 100 * PHA);
     let ends = chain.proposal(id).voting_ends_at;
-    chain.until(ends - 1);
+    chain.run_until(ends - 1);
     assert_eq!(chain.locked(&bob), 300 * PHA, "still locked while open");
-    chain.until(ends);
+    chain.run_until(ends);
     assert_eq!(chain.locked(&bob), 0);
     assert_eq!(chain.locked(&charlie), 0);
     assert_eq!(
@@ -251,11 +209,11 @@ fn passed_proposals_take_effect_validators_treasury_and_governance_params() {
     assert_eq!(chain.free(&dave), dave_before + PHA / 10);
     assert_eq!(params(&chain.state).expect("params"), new_params);
     assert!(chain
-        .events
+        .block_events
         .iter()
         .any(|e| matches!(e, Event::TreasurySpent { .. })));
     assert!(chain
-        .events
+        .block_events
         .contains(&Event::ValidatorsChanged { count: 3 }));
     // New proposals use the new periods.
     let next = chain.propose(&alice, vec![set_base_fee(9)]);
@@ -283,7 +241,7 @@ fn a_failing_call_rolls_back_the_whole_batch_and_records_the_error() {
     let p = chain.finish(id);
     match p.status {
         ProposalStatus::Enacted { error: Some(error) } => {
-            assert!(error.contains("treasury holds"), "{error}")
+            assert_eq!(error.to_string(), "treasury.insufficient_funds")
         }
         other => panic!("expected a recorded failure, got {other:?}"),
     }
@@ -304,7 +262,7 @@ fn a_rejected_proposal_changes_nothing() {
     let id = chain.propose(&alice, vec![set_base_fee(123)]);
     chain.vote(&bob, id, false, PHA);
     assert_eq!(chain.finish(id).status, ProposalStatus::Rejected);
-    chain.until(chain.ctx.height + 10);
+    chain.run_until(chain.ctx.height + 10);
     assert_eq!(crate::system::params(&chain.state).expect("params"), before);
 }
 
@@ -319,8 +277,8 @@ fn bad_votes_and_proposals_are_refused_and_lose_nothing() {
     let r = chain.vote(&bob, id, true, bob_free * 2);
     assert!(
         r.error
-            .as_deref()
-            .is_some_and(|e| e.contains("not enough free PHA")),
+            .as_ref()
+            .is_some_and(|e| e.to_string() == "governance.insufficient_free"),
         "{r:?}"
     );
     // The same PHA twice: after locking almost everything, a second proposal cannot reuse it.
@@ -330,25 +288,25 @@ fn bad_votes_and_proposals_are_refused_and_lose_nothing() {
     let r = chain.vote(&bob, other, true, bob_free - PHA);
     assert!(
         r.error
-            .as_deref()
-            .is_some_and(|e| e.contains("not enough free PHA")),
+            .as_ref()
+            .is_some_and(|e| e.to_string() == "governance.insufficient_free"),
         "{r:?}"
     );
     // Zero, unknown proposal.
     assert_eq!(
         chain.vote(&bob, id, true, 0).error,
-        Some(GovernanceError::ZeroVote.to_string())
+        Some(code(GovernanceError::ZeroVote))
     );
     assert_eq!(
         chain.vote(&bob, 999, true, 1).error,
-        Some(GovernanceError::UnknownProposal(999).to_string())
+        Some(code(GovernanceError::UnknownProposal(999)))
     );
     // After the end.
     let ends = chain.proposal(id).voting_ends_at;
-    chain.until(ends);
+    chain.run_until(ends);
     assert_eq!(
         chain.vote(&alice, id, true, PHA).error,
-        Some(GovernanceError::VotingClosed(id).to_string())
+        Some(code(GovernanceError::VotingClosed(id)))
     );
     // Proposing without the deposit.
     let pauper = Keypair::from_secret([9; 32]);
@@ -372,8 +330,8 @@ fn bad_votes_and_proposals_are_refused_and_lose_nothing() {
     );
     assert!(
         r.error
-            .as_deref()
-            .is_some_and(|e| e.contains("not enough free PHA")),
+            .as_ref()
+            .is_some_and(|e| e.to_string() == "governance.insufficient_free"),
         "{r:?}"
     );
     assert_eq!(
@@ -390,7 +348,7 @@ fn bad_votes_and_proposals_are_refused_and_lose_nothing() {
             description: vec![],
         }),
     );
-    assert_eq!(r.error, Some(GovernanceError::NoCalls.to_string()));
+    assert_eq!(r.error, Some(code(GovernanceError::NoCalls)));
     let r = chain.call(
         &alice,
         Call::Governance(GovernanceCall::Propose {
@@ -398,7 +356,7 @@ fn bad_votes_and_proposals_are_refused_and_lose_nothing() {
             description: vec![0xff],
         }),
     );
-    assert_eq!(r.error, Some(GovernanceError::BadDescription.to_string()));
+    assert_eq!(r.error, Some(code(GovernanceError::BadDescription)));
 }
 
 #[test]
@@ -416,10 +374,10 @@ fn a_proposal_executes_once_only() {
     chain.block(vec![]); // fees to the treasury
     let eve_before = chain.free(&eve);
     chain.finish(id);
-    chain.until(chain.ctx.height + 30);
+    chain.run_until(chain.ctx.height + 30);
     assert_eq!(chain.free(&eve), eve_before + PHA / 100);
     let enacted = chain
-        .events
+        .block_events
         .iter()
         .filter(|e| matches!(e, Event::ProposalEnacted { proposal, .. } if *proposal == id))
         .count();
@@ -473,7 +431,7 @@ fn invalid_or_duplicate_validator_keys_are_refused() {
         let receipt = chain.call(&alice, call);
         assert_eq!(
             receipt.error,
-            Some(GovernanceError::InvalidValidatorKeys.to_string())
+            Some(code(GovernanceError::InvalidValidatorKeys))
         );
     }
     assert_eq!(
@@ -542,12 +500,12 @@ fn a_vote_for_max_block_txs_zero_never_takes_effect_and_a_corrective_vote_still_
     assert_eq!(
         chain.finish(bad).status,
         ProposalStatus::Enacted {
-            error: Some(refusal.to_string())
+            error: Some(code(refusal.clone()))
         }
     );
-    assert!(chain.events.contains(&Event::ProposalEnacted {
+    assert!(chain.block_events.contains(&Event::ProposalEnacted {
         proposal: bad,
-        error: Some(refusal.to_string())
+        error: Some(code(refusal))
     }));
     assert_eq!(system::params(&chain.state).expect("params"), before);
 
@@ -611,9 +569,9 @@ fn block_ends_take_only_the_proposals_that_fall_due() {
     assert_eq!(state.root(), root);
 
     // The block where the first ends tallies that one only (it has no votes, so it fails).
-    chain.until(first_end);
+    chain.run_until(first_end);
     let tallied: Vec<&Event> = chain
-        .events
+        .block_events
         .iter()
         .filter(|e| {
             matches!(
@@ -700,7 +658,7 @@ fn finished_proposals_are_pruned_after_the_retention_and_their_outcome_stays_in_
     // Pruned proposals are unknown to calls; their outcome is in the events.
     assert_eq!(
         chain.vote(&bob, passed, true, PHA).error,
-        Some(GovernanceError::UnknownProposal(passed).to_string())
+        Some(code(GovernanceError::UnknownProposal(passed)))
     );
     for event in [
         Event::ProposalEnacted {
@@ -713,7 +671,7 @@ fn finished_proposals_are_pruned_after_the_retention_and_their_outcome_stays_in_
             nay: PHA,
         },
     ] {
-        assert!(chain.events.contains(&event), "{event:?}");
+        assert!(chain.block_events.contains(&event), "{event:?}");
     }
 }
 
@@ -730,11 +688,11 @@ fn a_proposal_passed_without_delay_executes_in_the_block_that_tallies_it() {
     let id = chain.propose(&alice, vec![set_base_fee(21)]);
     chain.vote(&alice, id, true, PHA);
     let ends = chain.proposal(id).voting_ends_at;
-    chain.until(ends - 1);
-    let before = chain.events.len();
-    chain.until(ends);
+    chain.run_until(ends - 1);
+    let before = chain.block_events.len();
+    chain.run_until(ends);
     assert_eq!(
-        chain.events[before..].to_vec(),
+        chain.block_events[before..].to_vec(),
         vec![
             Event::ProposalPassed {
                 proposal: id,
@@ -799,7 +757,7 @@ fn small_order_and_non_canonical_validator_keys_are_refused() {
         let receipt = chain.call(&alice, root(PrivilegedCall::SetValidators(vec![good, key])));
         assert_eq!(
             receipt.error,
-            Some(GovernanceError::WeakValidatorKey { index: 1 }.to_string()),
+            Some(code(GovernanceError::WeakValidatorKey { index: 1 })),
             "{}",
             hex::encode(key)
         );
@@ -826,13 +784,10 @@ fn a_validator_set_larger_than_the_bound_is_refused() {
     let receipt = chain.call(&alice, root(PrivilegedCall::SetValidators(keys(max + 1))));
     assert_eq!(
         receipt.error,
-        Some(
-            GovernanceError::TooManyValidators {
-                count: max + 1,
-                max
-            }
-            .to_string()
-        )
+        Some(code(GovernanceError::TooManyValidators {
+            count: max + 1,
+            max
+        }))
     );
     let receipt = chain.call(&alice, root(PrivilegedCall::SetValidators(keys(max))));
     assert_eq!(receipt.error, None);

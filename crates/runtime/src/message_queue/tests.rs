@@ -58,7 +58,7 @@ fn assert_refused(
 ) {
     let mut expected = state.clone();
     let receipt = relay(state, ctx, message);
-    assert_eq!(receipt.error, Some(DispatchError::from(error).to_string()));
+    assert_eq!(receipt.error, Some(code(DispatchError::from(error))));
     crate::system::charge(&mut expected, &key("bob").account(), receipt.fee).expect("fee");
     assert_eq!(
         state.root(),

@@ -241,7 +241,7 @@ fn the_dev_root_cannot_set_an_out_of_bounds_value_either() {
         min: MIN_TX_BYTES.into(),
         max: MAX_TX_BYTES.into(),
     });
-    assert_eq!(receipt.error, Some(expected.to_string()));
+    assert_eq!(receipt.error, Some(code(expected)));
     assert_eq!(crate::system::params(&state).expect("params"), before);
 
     // A bad governance parameter inside a batch rolls the good one before it back too.
@@ -260,8 +260,8 @@ fn the_dev_root_cannot_set_an_out_of_bounds_value_either() {
     assert!(
         receipt
             .error
-            .as_deref()
-            .is_some_and(|e| e.starts_with("proposal_deposit = 0 is outside its bounds")),
+            .as_ref()
+            .is_some_and(|e| e.to_string() == "params.proposal_deposit_out_of_bounds"),
         "{receipt:?}"
     );
     assert_eq!(crate::system::params(&state).expect("params"), before);

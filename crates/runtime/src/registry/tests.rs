@@ -129,7 +129,7 @@ fn assert_refused(
 ) {
     let mut expected = state.clone();
     let receipt = send(state, ctx, sender, registration);
-    assert_eq!(receipt.error, Some(DispatchError::from(error).to_string()));
+    assert_eq!(receipt.error, Some(code(DispatchError::from(error))));
     system::charge(&mut expected, &sender.account(), receipt.fee).expect("fee");
     assert_eq!(
         state.root(),
@@ -705,12 +705,9 @@ fn a_dcap_registration_pays_the_verification_fee_even_when_refused() {
     assert_eq!(receipt.fee, required);
     assert_eq!(
         receipt.error,
-        Some(
-            DispatchError::from(RegistryError::Attestation(AttestationError::Dcap(
-                phalanx_attestation::DcapError::MissingCollateral
-            )))
-            .to_string()
-        )
+        Some(code(RegistryError::Attestation(AttestationError::Dcap(
+            phalanx_attestation::DcapError::MissingCollateral
+        ))))
     );
     assert_eq!(
         crate::treasury::balance(&state).expect("treasury"),
