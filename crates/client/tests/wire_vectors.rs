@@ -1194,7 +1194,35 @@ fn dev_chain(input: &Value) -> Value {
         .verify(&light.head().state_root, &bob_key, bob_value.as_deref())
         .expect("bob's balance is proven against the certified head");
 
+    // A call that fails, in block 2: its receipt records the stable code of the error (module
+    // and reason), never the error's message, so rewording a message changes no byte.
+    let failing = sign(
+        &alice,
+        2,
+        Call::Balances(BalancesCall::Transfer {
+            to: bob.account(),
+            amount: 0,
+        }),
+    );
+    let context_2 = BlockContext {
+        height: 2,
+        timestamp_ms: timestamp_ms + 500,
+        genesis_hash,
+        parent_hash: block.hash(),
+    };
+    let mut state_2 = state.clone();
+    phalanx_runtime::begin_block(&mut state_2, &context_2);
+    let failed = phalanx_runtime::apply_transaction(&mut state_2, &context_2, &failing)
+        .expect("a valid envelope whose call fails");
+    assert!(failed.error.is_some(), "{failed:?}");
+
     json!({
+        "failed_receipt": {
+            "height": 2,
+            "signed_transaction": hex::encode(failing.encode()),
+            "receipt": serde_json::to_value(&failed).expect("receipt serializes"),
+            "receipt_scale": hex::encode(failed.encode()),
+        },
         "genesis": {
             "validators": validators.iter().map(hex::encode).collect::<Vec<_>>(),
             "header": hex::encode(genesis.header.encode()),
