@@ -106,15 +106,19 @@ fn parse() -> Cli {
             // `use_stderr` is false for --help and --version, which are not errors.
             if e.use_stderr() && std::env::args_os().any(|arg| arg == "--json") {
                 let text = e.to_string();
-                let message = text
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .trim_start_matches("error: ");
-                output::print_error(
-                    true,
-                    &CliError::with_reason("invalid_arguments", message.trim()),
-                );
+                let message = match e.kind() {
+                    // Its text is the whole help, not an error line.
+                    clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                        "a subcommand or argument is missing (see --help)"
+                    }
+                    _ => text
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .trim_start_matches("error: ")
+                        .trim(),
+                };
+                output::print_error(true, &CliError::with_reason("invalid_arguments", message));
                 std::process::exit(e.exit_code());
             }
             e.exit()

@@ -242,6 +242,16 @@ fn a_malformed_command_line_with_json_is_a_json_error() {
     let out = run(&["--json", "transfer", "--frm", "alice"]);
     assert_eq!(out.code, Some(2), "{}", out.stderr);
     assert_eq!(out.json()["reason"], "invalid_arguments");
+    let out = run(&["--json", "gov"]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    let error = out.json();
+    assert_eq!(error["reason"], "invalid_arguments");
+    assert!(
+        error["error"]
+            .as_str()
+            .is_some_and(|m| m.contains("missing")),
+        "{error}"
+    );
     // Without --json it is clap's usual message.
     let out = run(&["transfer", "--frm", "alice"]);
     assert_eq!(out.code, Some(2));
