@@ -135,18 +135,28 @@ pub struct Included {
 }
 
 impl Included {
-    /// The call's error, if it failed (the fee is paid either way): the receipt's text, or,
-    /// for a receipt that records the error as an object, its `message` or `reason`.
+    /// The call's error, if it failed (the fee is paid either way). Receipts record a stable
+    /// code, `{module, reason}`, to which the node adds `message`, its words for the code: this
+    /// gives `"<message> (<module>.<reason>)"`, or the code alone when the node has no words for
+    /// it. A receipt of an older node that recorded the error as text gives that text.
     pub fn error(&self) -> Option<String> {
         match self.receipt.get("error")? {
             Value::Null => None,
             Value::String(text) => Some(text.clone()),
-            Value::Object(fields) => Some(
-                ["message", "reason"]
-                    .iter()
-                    .find_map(|key| fields.get(*key).and_then(Value::as_str))
-                    .map_or_else(|| Value::Object(fields.clone()).to_string(), str::to_string),
-            ),
+            Value::Object(fields) => {
+                let text = |key: &str| fields.get(key).and_then(Value::as_str);
+                let code = match (text("module"), text("reason")) {
+                    (Some(module), Some(reason)) => Some(format!("{module}.{reason}")),
+                    (None, Some(reason)) => Some(reason.to_string()),
+                    _ => None,
+                };
+                Some(match (text("message"), code) {
+                    (Some(message), Some(code)) => format!("{message} ({code})"),
+                    (Some(message), None) => message.to_string(),
+                    (None, Some(code)) => code,
+                    (None, None) => Value::Object(fields.clone()).to_string(),
+                })
+            }
             other => Some(other.to_string()),
         }
     }
@@ -414,5 +424,42 @@ impl Client {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(error: Value) -> Option<String> {
+        Included {
+            height: 1,
+            block: Hash::ZERO,
+            index: 0,
+            receipt: serde_json::json!({ "fee": 1, "error": error, "events": [] }),
+        }
+        .error()
+    }
+
+    #[test]
+    fn included_error_reads_a_code_its_words_and_old_text() {
+        use serde_json::json;
+        assert_eq!(error_of(Value::Null), None);
+        assert_eq!(
+            error_of(json!({
+                "module": "balances",
+                "reason": "zero_amount",
+                "message": "the amount must be greater than zero",
+            })),
+            Some("the amount must be greater than zero (balances.zero_amount)".into())
+        );
+        assert_eq!(
+            error_of(json!({ "module": "newer", "reason": "unknown_here" })),
+            Some("newer.unknown_here".into())
+        );
+        assert_eq!(
+            error_of(json!("not enough free balance")),
+            Some("not enough free balance".into())
+        );
     }
 }

@@ -326,6 +326,19 @@ fn not_found(message: impl Into<String>) -> ErrorObjectOwned {
     error(codes::NOT_FOUND, message, "not_found")
 }
 
+/// A receipt as JSON: its stored fields, with `error` (`{module, reason}`, a stable code) given
+/// `message` too, the runtime's words for that code. The words are computed here, at read time,
+/// and never stored, so rewording them changes no receipt.
+pub fn receipt_json(receipt: &phalanx_runtime::Receipt) -> Value {
+    let mut value = json!(receipt);
+    if let (Some(code), Some(error)) = (&receipt.error, value.get_mut("error")) {
+        if let Some(message) = phalanx_runtime::describe(code) {
+            error["message"] = json!(message);
+        }
+    }
+    value
+}
+
 /// JSON view of a block with receipts.
 pub fn block_json(
     block: &Block,
@@ -344,7 +357,7 @@ pub fn block_json(
                 "fee": tx.tx.fee,
                 "expires_at": tx.tx.expires_at,
                 "call": tx.tx.call,
-                "receipt": outcome.and_then(|o| o.receipts.get(i)),
+                "receipt": outcome.and_then(|o| o.receipts.get(i)).map(receipt_json),
             })
         })
         .collect();
@@ -562,6 +575,9 @@ pub fn module(chain: Chain) -> Result<RpcModule<Chain>, jsonrpsee::core::Registe
         let hash = Hash::from_hex(&text)
             .ok_or_else(|| invalid_params("`hash` must be a 32-byte transaction hash (0x-hex)"))?;
         if let Some(location) = chain.transaction(&hash).map_err(internal)? {
+            let receipt = receipt_json(&location.receipt);
+            let mut location = json!(location);
+            location["receipt"] = receipt;
             return Ok(json!({ "status": "finalized", "location": location }));
         }
         let status = if chain.is_pending(&hash) {
@@ -706,6 +722,37 @@ mod tests {
 
     fn message(e: ErrorObjectOwned) -> (i32, String) {
         (e.code(), e.message().to_string())
+    }
+
+    #[test]
+    fn a_failed_receipt_shows_its_code_and_the_words_for_it() {
+        let code = phalanx_runtime::ErrorCode::new("balances", "zero_amount");
+        let receipt = phalanx_runtime::Receipt {
+            tx_hash: Hash::ZERO,
+            fee: 7,
+            error: Some(code.clone()),
+            events: vec![phalanx_runtime::Event::CallFailed { error: code }],
+        };
+        let json = receipt_json(&receipt);
+        assert_eq!(
+            json["error"],
+            json!({
+                "module": "balances",
+                "reason": "zero_amount",
+                "message": "the amount must be greater than zero",
+            })
+        );
+        // Events keep the stored code alone.
+        assert_eq!(
+            json["events"][0]["error"],
+            json!({ "module": "balances", "reason": "zero_amount" })
+        );
+        let ok = phalanx_runtime::Receipt {
+            error: None,
+            events: Vec::new(),
+            ..receipt
+        };
+        assert_eq!(receipt_json(&ok)["error"], Value::Null);
     }
 
     #[test]

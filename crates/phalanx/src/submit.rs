@@ -125,6 +125,13 @@ fn event_line(event: &Value) -> String {
                 }
                 Value::String(text) => text.clone(),
                 Value::Null => "none".to_string(),
+                // An error code (`call_failed`, `proposal_enacted`): `module.reason`.
+                Value::Object(code) => match (code.get("module"), code.get("reason")) {
+                    (Some(Value::String(module)), Some(Value::String(reason))) => {
+                        format!("{module}.{reason}")
+                    }
+                    _ => value.to_string(),
+                },
                 other => other.to_string(),
             };
             format!("{} {shown}", key.replace('_', " "))
@@ -203,13 +210,29 @@ mod tests {
             height: 3,
             block: Hash([2; 32]),
             index: 0,
-            receipt: json!({ "fee": 1, "error": "not enough free balance", "events": [] }),
+            receipt: json!({
+                "fee": 1,
+                "error": {
+                    "module": "balances",
+                    "reason": "insufficient_free",
+                    "message": "not enough free balance"
+                },
+                "events": [
+                    {
+                        "event": "call_failed",
+                        "error": { "module": "balances", "reason": "insufficient_free" }
+                    }
+                ]
+            }),
         };
         let text = receipt_text(&hash, &included);
         assert!(
-            text.contains("result:  FAILED: not enough free balance"),
+            text.contains("result:  FAILED: not enough free balance (balances.insufficient_free)"),
             "{text}"
         );
-        assert!(text.ends_with("events:  none"), "{text}");
+        assert!(
+            text.ends_with("events:\n    call failed: error balances.insufficient_free"),
+            "{text}"
+        );
     }
 }
