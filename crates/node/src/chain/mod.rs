@@ -2,25 +2,57 @@
 //! handle that consensus drives and RPC reads.
 //!
 //! Consensus may build on blocks that are notarized but not yet finalized, so every block this
-//! node proposes or verifies is executed on a copy of its parent's state and kept in `pending`
-//! (state copies are O(1), see `phalanx_state`). When a block is finalized it is written to the
-//! store *before* it becomes the head, forks that did not win are dropped, and the mempool
+//! node proposes or verifies is executed on a copy of its parent's state and kept in the fork
+//! tree (state copies are O(1), see `phalanx_state`). When a block is finalized it is written to
+//! the store *before* it becomes the head, forks that did not win are dropped, and the mempool
 //! forgets what can no longer be included.
 //!
 //! A finalized block whose re-executed state root differs from its header means this node
 //! computes differently from the validators that signed it — a bug, never a user error. The node
 //! refuses to move past such a block and says so loudly rather than serve a wrong state.
+//!
+//! # Parts
+//!
+//! - [`executor`]: building and executing blocks, pure (no locks, no I/O);
+//! - [`forks`]: the finalized head and the executed blocks above it;
+//! - [`index`]: where each finalized transaction and block is;
+//! - [`admission`]: the mempool's ways in (clients, gossip, the node's own reports);
+//! - [`crate::store`]: the durable block log, snapshots and validator-set proofs.
+//!
+//! # Locks
+//!
+//! Each part has its own lock, so a reader of the head does not wait for a block log fsync and
+//! a submission does not wait for a block's execution. No lock is held while a block executes
+//! or a signature is verified. Two paths hold two locks at once, always in this order:
+//!
+//! - `forks` then `index` ([`Chain::finalize`]), so a block's transactions are findable exactly
+//!   when it is the head: a client that sees its receipt reads the state after it;
+//! - `pool` then `index` (admission), so a transaction included meanwhile is not pooled again.
+//!
+//! Every other lock (`store`, `faults`, `halted`, `reporter`) is taken alone. `finalize` writes
+//! the store first and releases it before touching the head, so any head a reader sees is
+//! durably stored.
 
-use crate::mempool::{Mempool, MempoolError, SenderState, NONCE_WINDOW};
+mod admission;
+pub mod executor;
+mod forks;
+mod index;
+
+pub use admission::{verify_signatures, MAX_GOSSIP_QUEUE_BYTES, MAX_GOSSIP_TXS};
+pub use executor::BlockError;
+
+use crate::mempool::{Mempool, MempoolError};
 use crate::store::{Store, StoreError, StoredBlock, ValidatorSetProof};
-use parity_scale_codec::Encode;
-use phalanx_primitives::block::{tx_root, MAX_BLOCK_BYTES};
+use admission::{GossipQueue, Pool};
+use executor::Executed;
+use forks::Forks;
+use index::TxIndex;
 use phalanx_primitives::{AccountId, Block, CodecError, Hash, Header, Keypair, SignedTransaction};
-use phalanx_runtime::system::{self, NonceCheck, SignatureCheck, TxError};
+use phalanx_runtime::system::{self, TxError};
 use phalanx_runtime::{BlockContext, BlockOutcome, GenesisConfig, Receipt};
 use phalanx_state::{Proof, State};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::broadcast;
@@ -72,64 +104,6 @@ pub enum ChainError {
     /// State bytes were unreadable.
     #[error("unreadable state: {0}")]
     Codec(#[from] CodecError),
-}
-
-/// Below this many signatures, verifying on one thread beats starting others.
-const PARALLEL_VERIFY_MIN: usize = 32;
-
-/// Whether each transaction's signature is its signer's for the chain `genesis`, verified
-/// strictly and spread over the machine's cores.
-pub fn verify_signatures(txs: &[SignedTransaction], genesis: &Hash) -> Vec<bool> {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    if txs.len() < PARALLEL_VERIFY_MIN || cores == 1 {
-        return txs.iter().map(|tx| tx.verify_signature(genesis)).collect();
-    }
-    let chunk = txs.len().div_ceil(cores);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = txs
-            .chunks(chunk)
-            .map(|part| {
-                let worker = scope.spawn(move || {
-                    part.iter()
-                        .map(|tx| tx.verify_signature(genesis))
-                        .collect::<Vec<bool>>()
-                });
-                (part.len(), worker)
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|(len, worker)| {
-                // A verifying thread cannot panic; if it somehow did, count its part invalid.
-                worker.join().unwrap_or_else(|_| vec![false; len])
-            })
-            .collect()
-    })
-}
-
-/// Records, when `height` is genesis or an epoch's last block, the validator set its state names
-/// for the next epoch, with a proof (served as `phalanx_validatorSet` to light clients).
-fn record_validator_set(store: &mut Store, height: u64, state: &State) -> Result<(), ChainError> {
-    use phalanx_light_client::{epoch_of, last_height_of, VALIDATORS_KEY};
-    let epoch = if height == 0 {
-        0
-    } else if height == last_height_of(epoch_of(height)) {
-        epoch_of(height) + 1
-    } else {
-        return Ok(());
-    };
-    if store.validator_set(epoch).is_some() {
-        return Ok(());
-    }
-    let validators = system::validators(state)?;
-    let proof = state.clone().prove(VALIDATORS_KEY);
-    store.record_validator_set(ValidatorSetProof {
-        epoch,
-        height,
-        validators,
-        proof,
-    })?;
-    Ok(())
 }
 
 /// Why [`Chain::finalize`] did not apply a block.
@@ -234,44 +208,74 @@ pub struct ProvenValue {
     pub proof: Proof,
 }
 
-struct Executed {
-    block: Block,
-    state: State,
-    outcome: BlockOutcome,
+/// Records, when `height` is genesis or an epoch's last block, the validator set its state names
+/// for the next epoch, with a proof (served as `phalanx_validatorSet` to light clients).
+fn record_validator_set(store: &mut Store, height: u64, state: &State) -> Result<(), ChainError> {
+    use phalanx_light_client::{epoch_of, last_height_of, VALIDATORS_KEY};
+    let epoch = if height == 0 {
+        0
+    } else if height == last_height_of(epoch_of(height)) {
+        epoch_of(height) + 1
+    } else {
+        return Ok(());
+    };
+    if store.validator_set(epoch).is_some() {
+        return Ok(());
+    }
+    let validators = system::validators(state)?;
+    let proof = state.clone().prove(VALIDATORS_KEY);
+    store.record_validator_set(ValidatorSetProof {
+        epoch,
+        height,
+        validators,
+        proof,
+    })?;
+    Ok(())
 }
-
-struct Inner {
-    store: Store,
-    head: Block,
-    head_state: State,
-    pending: HashMap<Hash, Arc<Executed>>,
-    mempool: Mempool,
-    tx_index: HashMap<Hash, (u64, u32)>,
-    height_by_hash: HashMap<Hash, u64>,
-    faults: Vec<String>,
-    /// Set when a finalized block failed to re-execute; the node then refuses to continue.
-    halted: Option<String>,
-    /// Transactions admitted from this node's clients, waiting to be gossiped (hash, bytes).
-    gossip: std::collections::VecDeque<(Hash, Vec<u8>)>,
-    /// Bytes in `gossip`.
-    gossip_bytes: usize,
-    /// The account that signs this node's evidence reports.
-    reporter: Option<Keypair>,
-}
-
-/// Most bytes of client transactions waiting to be gossiped; beyond it the oldest are not
-/// gossiped (they stay in this node's mempool and are included when it leads).
-pub const MAX_GOSSIP_QUEUE_BYTES: usize = 4 << 20;
-/// Most transactions in one gossip message.
-pub const MAX_GOSSIP_TXS: usize = 4_096;
 
 /// A wall clock in ms since the Unix epoch (the deterministic runtime supplies its own).
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    })
+}
+
+/// Takes a lock. A poisoned lock means a panic elsewhere mid-update; the data is still the last
+/// consistent write of each field, so keep serving rather than cascade the panic.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// What the handles share, one lock per part (see the module docs for the order).
+struct Shared {
+    /// The durable block log, snapshots and validator-set proofs.
+    store: Mutex<Store>,
+    /// The finalized head, its state and the executed blocks above it.
+    forks: Mutex<Forks>,
+    /// Where each finalized transaction and block is.
+    index: Mutex<TxIndex>,
+    /// The mempool and the client transactions waiting to be gossiped.
+    pool: Mutex<Pool>,
+    /// Misbehaviour consensus reported, newest last.
+    faults: Mutex<Vec<String>>,
+    /// Set when a finalized block failed to re-execute; the node then refuses to continue.
+    halted: Mutex<Option<String>>,
+    /// The account that signs this node's evidence reports.
+    reporter: Mutex<Option<Keypair>>,
+}
+
 /// The shared handle to the chain.
 #[derive(Clone)]
 pub struct Chain {
-    inner: Arc<Mutex<Inner>>,
+    shared: Arc<Shared>,
     genesis: Arc<GenesisConfig>,
     genesis_block: Arc<Block>,
     heads: broadcast::Sender<HeadInfo>,
@@ -284,16 +288,6 @@ impl std::fmt::Debug for Chain {
             .field("genesis", &self.genesis_block.hash())
             .finish()
     }
-}
-
-/// The system clock.
-pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0)
-    })
 }
 
 impl Chain {
@@ -335,34 +329,15 @@ impl Chain {
                 );
             }
         }
-        let mut tx_index = HashMap::new();
-        let mut height_by_hash = HashMap::new();
+        let mut index = TxIndex::default();
         let mut head = genesis_block.clone();
         for height in 0..store.len() {
             let Some(stored) = store.get(height)? else {
                 break;
             };
-            for (index, tx) in stored.block.transactions.iter().enumerate() {
-                tx_index.insert(tx.hash(), (height, index as u32));
-            }
-            height_by_hash.insert(stored.block.hash(), height);
+            index.record(&stored.block);
             if height > from {
-                let ctx = BlockContext {
-                    height,
-                    timestamp_ms: stored.block.header.timestamp_ms,
-                    genesis_hash,
-                    parent_hash: stored.block.header.parent,
-                };
-                phalanx_runtime::execute_block(&mut state, &ctx, &stored.block.transactions)
-                    .map_err(|error| ChainError::Replay { height, error })?;
-                let computed = state.root();
-                if computed != stored.block.header.state_root {
-                    return Err(ChainError::RootMismatch {
-                        height,
-                        computed,
-                        expected: stored.block.header.state_root,
-                    });
-                }
+                executor::replay(&mut state, genesis_hash, &stored.block)?;
                 record_validator_set(&mut store, height, &state)?;
             }
             head = stored.block;
@@ -373,20 +348,18 @@ impl Chain {
         tracing::info!(height = head.height(), hash = %head.hash(), "chain opened");
         let (heads, _) = broadcast::channel(1024);
         Ok(Chain {
-            inner: Arc::new(Mutex::new(Inner {
-                store,
-                head,
-                head_state: state,
-                pending: HashMap::new(),
-                mempool: Mempool::new(),
-                tx_index,
-                height_by_hash,
-                faults: Vec::new(),
-                halted: None,
-                gossip: std::collections::VecDeque::new(),
-                gossip_bytes: 0,
-                reporter: None,
-            })),
+            shared: Arc::new(Shared {
+                store: Mutex::new(store),
+                forks: Mutex::new(Forks::new(head, state)),
+                index: Mutex::new(index),
+                pool: Mutex::new(Pool {
+                    mempool: Mempool::new(),
+                    gossip: GossipQueue::default(),
+                }),
+                faults: Mutex::new(Vec::new()),
+                halted: Mutex::new(None),
+                reporter: Mutex::new(None),
+            }),
             genesis: Arc::new(config.genesis),
             genesis_block: Arc::new(genesis_block),
             heads,
@@ -394,12 +367,30 @@ impl Chain {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A poisoned lock means a panic elsewhere mid-update; the data is still the last
-        // consistent write of each field, so keep serving rather than cascade the panic.
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn store(&self) -> MutexGuard<'_, Store> {
+        lock(&self.shared.store)
+    }
+
+    fn forks(&self) -> MutexGuard<'_, Forks> {
+        lock(&self.shared.forks)
+    }
+
+    fn index(&self) -> MutexGuard<'_, TxIndex> {
+        lock(&self.shared.index)
+    }
+
+    fn pool(&self) -> MutexGuard<'_, Pool> {
+        lock(&self.shared.pool)
+    }
+
+    fn set_halted(&self, message: String) {
+        *lock(&self.shared.halted) = Some(message);
+    }
+
+    /// The finalized state and head, read together.
+    fn finalized(&self) -> (State, Block) {
+        let forks = self.forks();
+        (forks.head_state().clone(), forks.head().clone())
     }
 
     /// The genesis config.
@@ -419,17 +410,17 @@ impl Chain {
 
     /// The last finalized block.
     pub fn head(&self) -> Block {
-        self.lock().head.clone()
+        self.forks().head().clone()
     }
 
     /// The state after the last finalized block (an O(1) copy).
     pub fn head_state(&self) -> State {
-        self.lock().head_state.clone()
+        self.forks().head_state().clone()
     }
 
     /// The last finalized height.
     pub fn height(&self) -> u64 {
-        self.lock().head.height()
+        self.forks().head().height()
     }
 
     /// Subscribes to finalized heads.
@@ -437,23 +428,18 @@ impl Chain {
         self.heads.subscribe()
     }
 
-    /// Transactions waiting in the mempool.
-    pub fn mempool_len(&self) -> usize {
-        self.lock().mempool.len()
-    }
-
     /// Misbehaviour consensus reported (equivocations), newest last.
     pub fn faults(&self) -> Vec<String> {
-        self.lock().faults.clone()
+        lock(&self.shared.faults).clone()
     }
 
     /// Records misbehaviour reported by consensus.
     pub fn report_fault(&self, description: String) {
         tracing::warn!(%description, "consensus fault");
-        let mut inner = self.lock();
-        inner.faults.push(description);
-        if inner.faults.len() > 1_000 {
-            inner.faults.remove(0);
+        let mut faults = lock(&self.shared.faults);
+        faults.push(description);
+        if faults.len() > 1_000 {
+            faults.remove(0);
         }
     }
 
@@ -461,64 +447,28 @@ impl Chain {
     /// evidence reports and its published p2p address. A validator uses its consensus key.
     /// Without one, faults are only logged and kept in memory.
     pub fn set_reporter(&self, key: Keypair) {
-        self.lock().reporter = Some(key);
+        *lock(&self.shared.reporter) = Some(key);
     }
 
     /// The account set by [`Chain::set_reporter`], if any.
-    pub fn reporter(&self) -> Option<phalanx_primitives::AccountId> {
-        self.lock().reporter.as_ref().map(Keypair::account)
-    }
-
-    /// Submits encoded consensus fault evidence in a transaction signed by the reporter
-    /// account, so the fault is stored on chain (the runtime verifies it and refunds the fee
-    /// when it is new). Returns the transaction hash, or why it was not submitted.
-    pub fn report_evidence(&self, evidence: Vec<u8>) -> Result<Hash, String> {
-        self.submit_as_reporter(phalanx_primitives::call::Call::Evidence(
-            phalanx_primitives::call::EvidenceCall::ReportEquivocation { evidence },
-        ))
-    }
-
-    /// Signs `call` with the reporter account (next nonce after what this node already pooled
-    /// for it, the required fee) and submits it. Returns the hash, or why it was not submitted.
-    pub fn submit_as_reporter(&self, call: phalanx_primitives::call::Call) -> Result<Hash, String> {
-        let Some(reporter) = self.lock().reporter.clone() else {
-            return Err("no reporter account is configured".into());
-        };
-        let state = self.head_state();
-        let params = system::params(&state).map_err(|e| e.to_string())?;
-        let account = reporter.account();
-        let mut nonce = system::nonce(&state, &account).map_err(|e| e.to_string())?;
-        {
-            let inner = self.lock();
-            while inner.mempool.has_nonce(&account, nonce) {
-                nonce += 1;
-            }
-        }
-        let signed = phalanx_client::Client::sign_with_nonce(
-            &reporter,
-            &self.genesis_hash(),
-            &params,
-            nonce,
-            self.height() + 100,
-            call,
-        );
-        self.submit_tx(signed).map_err(|e| e.to_string())
+    pub fn reporter(&self) -> Option<AccountId> {
+        lock(&self.shared.reporter).as_ref().map(Keypair::account)
     }
 
     /// Why the node stopped following the chain, if it did.
     pub fn halted(&self) -> Option<String> {
-        self.lock().halted.clone()
+        lock(&self.shared.halted).clone()
     }
 
     /// The stored block at `height` (read from disk without holding the chain's lock).
     pub fn block(&self, height: u64) -> Result<Option<StoredBlock>, StoreError> {
-        let location = self.lock().store.locate(height);
+        let location = self.store().locate(height);
         location.map(|location| location.read()).transpose()
     }
 
     /// The stored block with `hash`.
     pub fn block_by_hash(&self, hash: &Hash) -> Result<Option<StoredBlock>, StoreError> {
-        let height = self.lock().height_by_hash.get(hash).copied();
+        let height = self.index().height_of(hash);
         match height {
             Some(height) => self.block(height),
             None => Ok(None),
@@ -527,7 +477,7 @@ impl Chain {
 
     /// Where an included transaction is, with its receipt.
     pub fn transaction(&self, hash: &Hash) -> Result<Option<TxLocation>, StoreError> {
-        let Some((height, index)) = self.lock().tx_index.get(hash).copied() else {
+        let Some((height, index)) = self.index().transaction(hash) else {
             return Ok(None);
         };
         let Some(stored) = self.block(height)? else {
@@ -547,17 +497,9 @@ impl Chain {
             }))
     }
 
-    /// Whether `hash` is waiting in the mempool.
-    pub fn is_pending(&self, hash: &Hash) -> bool {
-        self.lock().mempool.contains(hash)
-    }
-
     /// `key`'s value in the finalized state, with a proof and the certificate of that block.
     pub fn prove(&self, key: &[u8]) -> Result<ProvenValue, StoreError> {
-        let (mut state, head) = {
-            let inner = self.lock();
-            (inner.head_state.clone(), inner.head.clone())
-        };
+        let (mut state, head) = self.finalized();
         let certificate = self
             .block(head.height())?
             .map(|s| s.certificate)
@@ -582,185 +524,9 @@ impl Chain {
         }
     }
 
-    /// Admits encoded transaction bytes into the mempool.
-    pub fn submit(&self, bytes: &[u8]) -> Result<Hash, SubmitError> {
-        let tx = SignedTransaction::decode_strict(bytes)?;
-        self.submit_tx(tx)
-    }
-
-    /// Admits a decoded transaction from a client into the mempool and queues it for gossip to
-    /// the other validators.
-    pub fn submit_tx(&self, tx: SignedTransaction) -> Result<Hash, SubmitError> {
-        self.submit_checked(tx, SignatureCheck::Verify)
-    }
-
-    /// Admits many client transactions at once. Their signatures are verified first, in
-    /// parallel on every core (each one strictly, as block execution does), then each is admitted
-    /// as [`Self::submit_tx`] would. One result per transaction, in order.
-    pub fn submit_batch(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, SubmitError>> {
-        let valid = verify_signatures(&txs, &self.genesis_hash());
-        txs.into_iter()
-            .zip(valid)
-            .map(|(tx, valid)| {
-                if valid {
-                    self.submit_checked(tx, SignatureCheck::AlreadyVerified)
-                } else {
-                    Err(SubmitError::Invalid(TxError::BadSignature))
-                }
-            })
-            .collect()
-    }
-
-    fn submit_checked(
-        &self,
-        tx: SignedTransaction,
-        signature: SignatureCheck,
-    ) -> Result<Hash, SubmitError> {
-        let bytes = tx.encode();
-        let hash = self.admit(tx, signature)?;
-        let mut inner = self.lock();
-        inner.gossip_bytes += bytes.len();
-        inner.gossip.push_back((hash, bytes));
-        while inner.gossip_bytes > MAX_GOSSIP_QUEUE_BYTES {
-            let Some((_, dropped)) = inner.gossip.pop_front() else {
-                break;
-            };
-            inner.gossip_bytes -= dropped.len();
-        }
-        Ok(hash)
-    }
-
-    /// Client transactions admitted since the last call and still pooled, for gossip: at most
-    /// [`MAX_GOSSIP_TXS`] whose encoding as a gossip message (a SCALE `Vec<Vec<u8>>`, length
-    /// prefixes included) stays within `max_bytes`.
-    pub fn take_gossip(&self, max_bytes: usize) -> Vec<Vec<u8>> {
-        use parity_scale_codec::{Compact, CompactLen};
-        let mut inner = self.lock();
-        let mut out = Vec::new();
-        // The outer length prefix, at most 5 bytes for any count we send.
-        let mut size = 5;
-        while let Some((hash, next)) = inner.gossip.front() {
-            let framed = next.len() + Compact::<u32>::compact_len(&(next.len() as u32));
-            if out.len() >= MAX_GOSSIP_TXS || size + framed > max_bytes {
-                if out.is_empty() {
-                    // Larger than any message: never gossiped (this node still includes it).
-                    if let Some((_, dropped)) = inner.gossip.pop_front() {
-                        inner.gossip_bytes -= dropped.len();
-                    }
-                    continue;
-                }
-                break;
-            }
-            let pooled = inner.mempool.contains(hash);
-            let Some((_, bytes)) = inner.gossip.pop_front() else {
-                break;
-            };
-            inner.gossip_bytes -= bytes.len();
-            // Replaced, evicted or already included: not worth a peer's time.
-            if pooled {
-                size += framed;
-                out.push(bytes);
-            }
-        }
-        out
-    }
-
-    /// Admits a batch of transactions a peer gossiped (a SCALE `Vec<Vec<u8>>`), without gossiping
-    /// them again. `false` if the batch is malformed or carries a forged signature.
-    ///
-    /// Signatures are the costly part, so they are checked last, and only for transactions
-    /// this node does not know yet and whose envelope passes every cheap rule: a peer resending
-    /// known or hopeless transactions costs a lookup each, not a verification.
-    pub fn admit_gossip(&self, batch: &[u8]) -> bool {
-        let Ok(encoded) = phalanx_primitives::decode_strict::<Vec<Vec<u8>>>(
-            batch,
-            crate::consensus::engine::MAX_GOSSIP_BYTES,
-        ) else {
-            return false;
-        };
-        if encoded.len() > MAX_GOSSIP_TXS {
-            return false;
-        }
-        let (state, head) = {
-            let inner = self.lock();
-            (inner.head_state.clone(), inner.head.clone())
-        };
-        let ctx = self.next_context(&head);
-        let mut seen = std::collections::HashSet::new();
-        let mut fresh = Vec::with_capacity(encoded.len());
-        for bytes in encoded {
-            let Ok(tx) = SignedTransaction::decode_strict(&bytes) else {
-                return false;
-            };
-            let hash = tx.hash();
-            if !seen.insert(hash) {
-                continue;
-            }
-            {
-                let inner = self.lock();
-                if inner.mempool.contains(&hash) || inner.tx_index.contains_key(&hash) {
-                    continue;
-                }
-            }
-            let cheap = system::check_envelope_with(
-                &state,
-                &ctx,
-                &tx,
-                NonceCheck::AllowFuture(NONCE_WINDOW),
-                SignatureCheck::AlreadyVerified,
-            );
-            if cheap.is_ok() {
-                fresh.push(tx);
-            }
-        }
-        let valid = verify_signatures(&fresh, &self.genesis_hash());
-        if valid.contains(&false) {
-            return false;
-        }
-        for tx in fresh {
-            // Refused by the pool's bounds: not the peer's fault.
-            let _ = self.admit(tx, SignatureCheck::AlreadyVerified);
-        }
-        true
-    }
-
-    /// Checks a transaction against the finalized state and pools it.
-    fn admit(&self, tx: SignedTransaction, signature: SignatureCheck) -> Result<Hash, SubmitError> {
-        let (state, head) = {
-            let inner = self.lock();
-            (inner.head_state.clone(), inner.head.clone())
-        };
-        let ctx = self.next_context(&head);
-        // Checked outside the lock: signature verification is the expensive part.
-        system::check_envelope_with(
-            &state,
-            &ctx,
-            &tx,
-            NonceCheck::AllowFuture(NONCE_WINDOW),
-            signature,
-        )?;
-        let sender = SenderState {
-            nonce: system::nonce(&state, &tx.tx.signer)?,
-            free: phalanx_runtime::balances::account(&state, &tx.tx.signer)?.free,
-        };
-        let mut inner = self.lock();
-        if inner.tx_index.contains_key(&tx.hash()) {
-            return Err(TxError::StaleNonce {
-                got: tx.tx.nonce,
-                expected: tx.tx.nonce + 1,
-            }
-            .into());
-        }
-        Ok(inner.mempool.insert(tx, sender)?)
-    }
-
     /// The state after `parent`, if this node has executed it.
     fn state_after(&self, parent: &Hash) -> Option<State> {
-        let inner = self.lock();
-        if inner.head.hash() == *parent {
-            return Some(inner.head_state.clone());
-        }
-        inner.pending.get(parent).map(|e| e.state.clone())
+        self.forks().state_after(parent)
     }
 
     /// Builds a block on `parent` at `timestamp_ms` from the mempool (see [`crate::consensus::Application`]).
@@ -769,7 +535,7 @@ impl Chain {
             return None;
         }
         let parent_hash = parent.hash();
-        let mut state = self.state_after(&parent_hash)?;
+        let state = self.state_after(&parent_hash)?;
         let params = system::params(&state).ok()?;
         let ctx = BlockContext {
             height: parent.height() + 1,
@@ -777,69 +543,21 @@ impl Chain {
             genesis_hash: self.genesis_hash(),
             parent_hash,
         };
-        let candidates = {
-            let inner = self.lock();
-            let nonce_state = state.clone();
-            inner.mempool.ready(
-                |who: &AccountId| system::nonce(&nonce_state, who).unwrap_or(u64::MAX),
-                params.max_block_txs as usize,
-            )
-        };
-        phalanx_runtime::begin_block(&mut state, &ctx);
-        let mut included = Vec::with_capacity(candidates.len());
-        let mut receipts = Vec::with_capacity(candidates.len());
-        let mut rejected = Vec::new();
-        let mut size = 0usize;
-        let started = std::time::Instant::now();
-        for tx in candidates {
-            let tx_size = tx.encoded_size();
-            if size + tx_size + 1024 > MAX_BLOCK_BYTES || started.elapsed() > BUILD_BUDGET {
-                break;
-            }
-            // Every pooled transaction passed signature verification at admission.
-            match phalanx_runtime::apply_transaction_with(
-                &mut state,
-                &ctx,
-                &tx,
-                SignatureCheck::AlreadyVerified,
-            ) {
-                Ok(receipt) => {
-                    size += tx_size;
-                    receipts.push(receipt);
-                    included.push(tx);
-                }
-                Err(_) => rejected.push(tx.hash()),
-            }
-        }
-        let block_events = phalanx_runtime::end_block(&mut state, &ctx);
-        let header = Header {
-            parent: parent_hash,
-            height: ctx.height,
-            timestamp_ms: ctx.timestamp_ms,
-            tx_root: tx_root(&included),
-            state_root: state.root(),
-        };
-        let block = Block {
-            header,
-            transactions: included,
-        };
-        let hash = block.hash();
-        let mut inner = self.lock();
-        for bad in rejected {
-            // Its later nonces could not execute either.
-            inner.mempool.evict(&bad);
-        }
-        inner.pending.insert(
-            hash,
-            Arc::new(Executed {
-                block: block.clone(),
-                state,
-                outcome: BlockOutcome {
-                    receipts,
-                    block_events,
-                },
-            }),
+        let candidates = self.pool().mempool.ready(
+            |who: &AccountId| system::nonce(&state, who).unwrap_or(u64::MAX),
+            params.max_block_txs as usize,
         );
+        // Every pooled transaction passed signature verification at admission.
+        let built = executor::build(state, &ctx, candidates, BUILD_BUDGET);
+        {
+            let mut pool = self.pool();
+            for bad in &built.rejected {
+                // Its later nonces could not execute either.
+                pool.mempool.evict(bad);
+            }
+        }
+        let block = built.executed.block.clone();
+        self.forks().insert(Arc::new(built.executed));
         Some(block)
     }
 
@@ -872,77 +590,37 @@ impl Chain {
         }
     }
 
-    fn execute(&self, parent: &Block, block: &Block) -> Result<Arc<Executed>, String> {
-        // The cache is keyed by the header hash, which commits to the body only through
-        // `tx_root`: check the body against it first, or a peer could pair an executed header
-        // with other transactions and have them stored with the honest receipts.
-        if !block.tx_root_matches() {
-            return Err("transaction root does not match the transactions".into());
-        }
-        if block.encoded_size() > MAX_BLOCK_BYTES {
-            return Err("block is too large".into());
-        }
+    /// Executes `block` on `parent` (the executor's rules in order), or returns the cached result
+    /// of an earlier execution, and keeps it in the fork tree.
+    fn execute(&self, parent: &Block, block: &Block) -> Result<Arc<Executed>, BlockError> {
+        executor::check_body(block)?;
         let hash = block.hash();
-        if let Some(done) = self.lock().pending.get(&hash) {
-            return Ok(done.clone());
+        if let Some(done) = self.forks().executed(&hash) {
+            return Ok(done);
         }
-        let parent_hash = parent.hash();
-        if block.header.parent != parent_hash {
-            return Err("parent hash does not match".into());
-        }
-        if block.height() != parent.height() + 1 {
-            return Err(format!(
-                "height {} does not follow {}",
-                block.height(),
-                parent.height()
-            ));
-        }
-        if block.header.timestamp_ms < parent.header.timestamp_ms {
-            return Err("timestamp goes backwards".into());
-        }
+        executor::check_link(parent, block)?;
         // No clock check here: a finalized block is final whatever this node's clock says.
-        let mut state = self
-            .state_after(&parent_hash)
-            .ok_or("parent state unknown")?;
-        let ctx = BlockContext {
-            height: block.height(),
-            timestamp_ms: block.header.timestamp_ms,
-            genesis_hash: self.genesis_hash(),
-            parent_hash,
-        };
+        let state = self
+            .state_after(&parent.hash())
+            .ok_or(BlockError::UnknownParent)?;
         // Transactions this node admitted to its mempool had their signatures verified then;
         // every other signature is verified here.
-        let admitted: std::collections::HashSet<Hash> = {
-            let inner = self.lock();
+        let admitted: HashSet<Hash> = {
+            let pool = self.pool();
             block
                 .transactions
                 .iter()
                 .map(SignedTransaction::hash)
-                .filter(|hash| inner.mempool.contains(hash))
+                .filter(|hash| pool.mempool.contains(hash))
                 .collect()
         };
-        let outcome =
-            phalanx_runtime::execute_block_with(&mut state, &ctx, &block.transactions, |tx| {
-                if admitted.contains(&tx.hash()) {
-                    SignatureCheck::AlreadyVerified
-                } else {
-                    SignatureCheck::Verify
-                }
-            })
-            .map_err(|e| e.to_string())?;
-        let computed = state.root();
-        if computed != block.header.state_root {
-            return Err(format!(
-                "state root {computed} does not match header {}",
-                block.header.state_root
-            ));
-        }
-        let executed = Arc::new(Executed {
-            block: block.clone(),
+        let executed = Arc::new(executor::execute(
             state,
-            outcome,
-        });
-        self.lock().pending.insert(hash, executed.clone());
+            self.genesis_hash(),
+            block,
+            &admitted,
+        )?);
+        self.forks().insert(executed.clone());
         Ok(executed)
     }
 
@@ -953,6 +631,8 @@ impl Chain {
     /// consequence: the caller fetches the block again. Only a block that is well formed, extends
     /// the head and still fails to execute here halts the chain, because then this node computes
     /// differently from the validators that certified it.
+    ///
+    /// Callers finalize one block at a time, in height order (marshal's delivery, the follower).
     pub fn finalize(&self, block: Block, certificate: Vec<u8>) -> Result<(), FinalizeError> {
         let head = self.head();
         if block.height() <= head.height() {
@@ -967,7 +647,7 @@ impl Chain {
                 head: head.height(),
             });
         }
-        if !block.tx_root_matches() || block.encoded_size() > MAX_BLOCK_BYTES {
+        if executor::check_body(&block).is_err() {
             tracing::warn!(
                 height = block.height(),
                 hash = %block.hash(),
@@ -986,7 +666,7 @@ impl Chain {
                 tracing::error!(
                     "{message}; this node disagrees with the network and stops following it"
                 );
-                self.lock().halted = Some(message.clone());
+                self.set_halted(message.clone());
                 return Err(FinalizeError::Halted(message));
             }
         };
@@ -996,50 +676,51 @@ impl Chain {
         if let Err(e) = phalanx_runtime::invariants::check(&executed.state) {
             let message = format!("invariant broken after block {}: {e}", block.height());
             tracing::error!("{message}");
-            self.lock().halted = Some(message.clone());
+            self.set_halted(message.clone());
             return Err(FinalizeError::Halted(message));
         }
-        let mut inner = self.lock();
+        let height = block.height();
+        let hash = block.hash();
+        // 1. Durably stored, before anything can see it as the head.
         let stored = StoredBlock {
             block: block.clone(),
             certificate,
             outcome: executed.outcome.clone(),
         };
-        if let Err(e) = inner.store.append(&stored).and_then(|()| {
-            record_validator_set(&mut inner.store, block.height(), &executed.state).map_err(|e| {
-                match e {
+        let written = {
+            let mut store = self.store();
+            store.append(&stored).and_then(|()| {
+                record_validator_set(&mut store, height, &executed.state).map_err(|e| match e {
                     ChainError::Store(e) => e,
                     other => StoreError::Corrupt {
-                        height: block.height(),
+                        height,
                         reason: other.to_string(),
                     },
-                }
+                })
             })
-        }) {
-            let message = format!("cannot store finalized block {}: {e}", block.height());
+        };
+        if let Err(e) = written {
+            let message = format!("cannot store finalized block {height}: {e}");
             tracing::error!("{message}");
-            inner.halted = Some(message.clone());
+            self.set_halted(message.clone());
             return Err(FinalizeError::Halted(message));
         }
-        let height = block.height();
-        let hash = block.hash();
-        for (index, tx) in block.transactions.iter().enumerate() {
-            inner.tx_index.insert(tx.hash(), (height, index as u32));
+        // 2. The head and the index together (lock order: forks, then index).
+        {
+            let mut forks = self.forks();
+            self.index().record(&block);
+            forks.finalize(block.clone(), executed.state.clone());
         }
-        inner.height_by_hash.insert(hash, height);
-        inner.head = block.clone();
-        inner.head_state = executed.state.clone();
-        inner.pending.retain(|_, e| e.block.height() > height);
-        let state = executed.state.clone();
-        inner
+        // 3. The pool forgets what the new head made stale, after the index has the block.
+        let state = &executed.state;
+        self.pool()
             .mempool
-            .prune(|who| system::nonce(&state, who).unwrap_or(0), height + 1);
+            .prune(|who| system::nonce(state, who).unwrap_or(0), height + 1);
         if height.is_multiple_of(SNAPSHOT_EVERY) {
-            if let Err(e) = inner.store.write_snapshot(height, hash, &state.snapshot()) {
+            if let Err(e) = self.store().write_snapshot(height, hash, &state.snapshot()) {
                 tracing::warn!(error = %e, "could not write a state snapshot; the block log still has everything");
             }
         }
-        drop(inner);
         let _ = self.heads.send(HeadInfo::of(&block));
         Ok(())
     }
@@ -1047,17 +728,14 @@ impl Chain {
     /// The validator set of `epoch` with its proof against the state that names it, if this node
     /// recorded it (it records every epoch it finalizes the boundary of).
     pub fn validator_set(&self, epoch: u64) -> Option<ValidatorSetProof> {
-        self.lock().store.validator_set(epoch).cloned()
+        self.store().validator_set(epoch).cloned()
     }
 
     /// Writes a snapshot of the head state (on clean shutdown), so a restart replays nothing.
     pub fn checkpoint(&self) -> Result<(), StoreError> {
-        let inner = self.lock();
-        inner.store.write_snapshot(
-            inner.head.height(),
-            inner.head.hash(),
-            &inner.head_state.snapshot(),
-        )
+        let (state, head) = self.finalized();
+        self.store()
+            .write_snapshot(head.height(), head.hash(), &state.snapshot())
     }
 }
 

@@ -1,4 +1,6 @@
 use super::*;
+use parity_scale_codec::Encode;
+use phalanx_primitives::block::tx_root;
 use phalanx_primitives::call::{BalancesCall, Call};
 use phalanx_primitives::{Keypair, Transaction, PHA};
 use std::sync::atomic::{AtomicU64, Ordering};

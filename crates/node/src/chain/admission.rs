@@ -1,0 +1,302 @@
+//! How transactions enter the mempool: from this node's clients (checked against the finalized
+//! state, then queued for gossip to the other validators), from peers' gossip, and from the
+//! node itself (evidence reports, signed by its reporter account).
+//!
+//! Signature verification is the costly part of admission, so it runs without any lock held,
+//! after every cheap rule, and for batches in parallel on every core ([`verify_signatures`]).
+
+use super::{Chain, SubmitError};
+use crate::mempool::{Mempool, SenderState, NONCE_WINDOW};
+use parity_scale_codec::{Compact, CompactLen, Encode};
+use phalanx_primitives::{Hash, SignedTransaction};
+use phalanx_runtime::system::{self, NonceCheck, SignatureCheck, TxError};
+use std::collections::{HashSet, VecDeque};
+
+/// Most bytes of client transactions waiting to be gossiped; beyond it the oldest are not
+/// gossiped (they stay in this node's mempool and are included when it leads).
+pub const MAX_GOSSIP_QUEUE_BYTES: usize = 4 << 20;
+/// Most transactions in one gossip message.
+pub const MAX_GOSSIP_TXS: usize = 4_096;
+
+/// Below this many signatures, verifying on one thread beats starting others.
+const PARALLEL_VERIFY_MIN: usize = 32;
+
+/// Whether each transaction's signature is its signer's for the chain `genesis`, verified
+/// strictly and spread over the machine's cores.
+pub fn verify_signatures(txs: &[SignedTransaction], genesis: &Hash) -> Vec<bool> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    if txs.len() < PARALLEL_VERIFY_MIN || cores == 1 {
+        return txs.iter().map(|tx| tx.verify_signature(genesis)).collect();
+    }
+    let chunk = txs.len().div_ceil(cores);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = txs
+            .chunks(chunk)
+            .map(|part| {
+                let worker = scope.spawn(move || {
+                    part.iter()
+                        .map(|tx| tx.verify_signature(genesis))
+                        .collect::<Vec<bool>>()
+                });
+                (part.len(), worker)
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|(len, worker)| {
+                // A verifying thread cannot panic; if it somehow did, count its part invalid.
+                worker.join().unwrap_or_else(|_| vec![false; len])
+            })
+            .collect()
+    })
+}
+
+/// The mempool and the queue of client transactions to gossip, behind one lock: what is
+/// gossiped is checked against what is pooled.
+#[derive(Debug)]
+pub(super) struct Pool {
+    pub(super) mempool: Mempool,
+    pub(super) gossip: GossipQueue,
+}
+
+/// Transactions admitted from this node's clients, oldest first, waiting to be gossiped.
+#[derive(Debug, Default)]
+pub(super) struct GossipQueue {
+    /// (hash, encoded transaction).
+    queue: VecDeque<(Hash, Vec<u8>)>,
+    /// Bytes in `queue`.
+    bytes: usize,
+}
+
+impl GossipQueue {
+    /// Queues a transaction, forgetting the oldest beyond [`MAX_GOSSIP_QUEUE_BYTES`].
+    fn push(&mut self, hash: Hash, bytes: Vec<u8>) {
+        self.bytes += bytes.len();
+        self.queue.push_back((hash, bytes));
+        while self.bytes > MAX_GOSSIP_QUEUE_BYTES {
+            let Some((_, dropped)) = self.queue.pop_front() else {
+                break;
+            };
+            self.bytes -= dropped.len();
+        }
+    }
+
+    /// Takes, oldest first, at most [`MAX_GOSSIP_TXS`] transactions that are still `pooled` and
+    /// whose gossip message stays within `max_bytes` (see [`Chain::take_gossip`]).
+    fn take(&mut self, max_bytes: usize, pooled: impl Fn(&Hash) -> bool) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        // The outer length prefix, at most 5 bytes for any count we send.
+        let mut size = 5;
+        while let Some((hash, next)) = self.queue.front() {
+            let framed = next.len() + Compact::<u32>::compact_len(&(next.len() as u32));
+            if out.len() >= MAX_GOSSIP_TXS || size + framed > max_bytes {
+                if out.is_empty() {
+                    // Larger than any message: never gossiped (this node still includes it).
+                    if let Some((_, dropped)) = self.queue.pop_front() {
+                        self.bytes -= dropped.len();
+                    }
+                    continue;
+                }
+                break;
+            }
+            let pooled = pooled(hash);
+            let Some((_, bytes)) = self.queue.pop_front() else {
+                break;
+            };
+            self.bytes -= bytes.len();
+            // Replaced, evicted or already included: not worth a peer's time.
+            if pooled {
+                size += framed;
+                out.push(bytes);
+            }
+        }
+        out
+    }
+}
+
+impl Chain {
+    /// Transactions waiting in the mempool.
+    pub fn mempool_len(&self) -> usize {
+        self.pool().mempool.len()
+    }
+
+    /// Whether `hash` is waiting in the mempool.
+    pub fn is_pending(&self, hash: &Hash) -> bool {
+        self.pool().mempool.contains(hash)
+    }
+
+    /// Submits encoded consensus fault evidence in a transaction signed by the reporter
+    /// account, so the fault is stored on chain (the runtime verifies it and refunds the fee
+    /// when it is new). Returns the transaction hash, or why it was not submitted.
+    pub fn report_evidence(&self, evidence: Vec<u8>) -> Result<Hash, String> {
+        self.submit_as_reporter(phalanx_primitives::call::Call::Evidence(
+            phalanx_primitives::call::EvidenceCall::ReportEquivocation { evidence },
+        ))
+    }
+
+    /// Signs `call` with the reporter account (next nonce after what this node already pooled
+    /// for it, the required fee) and submits it. Returns the hash, or why it was not submitted.
+    pub fn submit_as_reporter(&self, call: phalanx_primitives::call::Call) -> Result<Hash, String> {
+        let Some(reporter) = super::lock(&self.shared.reporter).clone() else {
+            return Err("no reporter account is configured".into());
+        };
+        let state = self.head_state();
+        let params = system::params(&state).map_err(|e| e.to_string())?;
+        let account = reporter.account();
+        let mut nonce = system::nonce(&state, &account).map_err(|e| e.to_string())?;
+        {
+            let pool = self.pool();
+            while pool.mempool.has_nonce(&account, nonce) {
+                nonce += 1;
+            }
+        }
+        let signed = phalanx_client::Client::sign_with_nonce(
+            &reporter,
+            &self.genesis_hash(),
+            &params,
+            nonce,
+            self.height() + 100,
+            call,
+        );
+        self.submit_tx(signed).map_err(|e| e.to_string())
+    }
+
+    /// Admits encoded transaction bytes into the mempool.
+    pub fn submit(&self, bytes: &[u8]) -> Result<Hash, SubmitError> {
+        let tx = SignedTransaction::decode_strict(bytes)?;
+        self.submit_tx(tx)
+    }
+
+    /// Admits a decoded transaction from a client into the mempool and queues it for gossip to
+    /// the other validators.
+    pub fn submit_tx(&self, tx: SignedTransaction) -> Result<Hash, SubmitError> {
+        self.submit_checked(tx, SignatureCheck::Verify)
+    }
+
+    /// Admits many client transactions at once. Their signatures are verified first, in
+    /// parallel on every core (each one strictly, as block execution does), then each is admitted
+    /// as [`Self::submit_tx`] would. One result per transaction, in order.
+    pub fn submit_batch(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, SubmitError>> {
+        let valid = verify_signatures(&txs, &self.genesis_hash());
+        txs.into_iter()
+            .zip(valid)
+            .map(|(tx, valid)| {
+                if valid {
+                    self.submit_checked(tx, SignatureCheck::AlreadyVerified)
+                } else {
+                    Err(SubmitError::Invalid(TxError::BadSignature))
+                }
+            })
+            .collect()
+    }
+
+    fn submit_checked(
+        &self,
+        tx: SignedTransaction,
+        signature: SignatureCheck,
+    ) -> Result<Hash, SubmitError> {
+        let bytes = tx.encode();
+        let hash = self.admit(tx, signature)?;
+        self.pool().gossip.push(hash, bytes);
+        Ok(hash)
+    }
+
+    /// Client transactions admitted since the last call and still pooled, for gossip: at most
+    /// [`MAX_GOSSIP_TXS`] whose encoding as a gossip message (a SCALE `Vec<Vec<u8>>`, length
+    /// prefixes included) stays within `max_bytes`.
+    pub fn take_gossip(&self, max_bytes: usize) -> Vec<Vec<u8>> {
+        let mut pool = self.pool();
+        let Pool { mempool, gossip } = &mut *pool;
+        gossip.take(max_bytes, |hash| mempool.contains(hash))
+    }
+
+    /// Admits a batch of transactions a peer gossiped (a SCALE `Vec<Vec<u8>>`), without gossiping
+    /// them again. `false` if the batch is malformed or carries a forged signature.
+    ///
+    /// Signatures are the costly part, so they are checked last, and only for transactions
+    /// this node does not know yet and whose envelope passes every cheap rule: a peer resending
+    /// known or hopeless transactions costs a lookup each, not a verification.
+    pub fn admit_gossip(&self, batch: &[u8]) -> bool {
+        let Ok(encoded) = phalanx_primitives::decode_strict::<Vec<Vec<u8>>>(
+            batch,
+            crate::consensus::engine::MAX_GOSSIP_BYTES,
+        ) else {
+            return false;
+        };
+        if encoded.len() > MAX_GOSSIP_TXS {
+            return false;
+        }
+        let (state, head) = self.finalized();
+        let ctx = self.next_context(&head);
+        let mut seen = HashSet::new();
+        let mut fresh = Vec::with_capacity(encoded.len());
+        for bytes in encoded {
+            let Ok(tx) = SignedTransaction::decode_strict(&bytes) else {
+                return false;
+            };
+            let hash = tx.hash();
+            if !seen.insert(hash) {
+                continue;
+            }
+            if self.knows(&hash) {
+                continue;
+            }
+            let cheap = system::check_envelope_with(
+                &state,
+                &ctx,
+                &tx,
+                NonceCheck::AllowFuture(NONCE_WINDOW),
+                SignatureCheck::AlreadyVerified,
+            );
+            if cheap.is_ok() {
+                fresh.push(tx);
+            }
+        }
+        let valid = verify_signatures(&fresh, &self.genesis_hash());
+        if valid.contains(&false) {
+            return false;
+        }
+        for tx in fresh {
+            // Refused by the pool's bounds: not the peer's fault.
+            let _ = self.admit(tx, SignatureCheck::AlreadyVerified);
+        }
+        true
+    }
+
+    /// Whether `hash` is pooled or already finalized.
+    fn knows(&self, hash: &Hash) -> bool {
+        // Lock order: pool, then index.
+        let pool = self.pool();
+        pool.mempool.contains(hash) || self.index().contains(hash)
+    }
+
+    /// Checks a transaction against the finalized state and pools it.
+    fn admit(&self, tx: SignedTransaction, signature: SignatureCheck) -> Result<Hash, SubmitError> {
+        let (state, head) = self.finalized();
+        let ctx = self.next_context(&head);
+        // Checked outside any lock: signature verification is the expensive part.
+        system::check_envelope_with(
+            &state,
+            &ctx,
+            &tx,
+            NonceCheck::AllowFuture(NONCE_WINDOW),
+            signature,
+        )?;
+        let sender = SenderState {
+            nonce: system::nonce(&state, &tx.tx.signer)?,
+            free: phalanx_runtime::balances::account(&state, &tx.tx.signer)?.free,
+        };
+        // Lock order: pool, then index. Holding the pool while checking the index keeps an
+        // included transaction out: `finalize` records a block in the index before it prunes
+        // the pool, so either this check sees the block or the prune drops the transaction.
+        let mut pool = self.pool();
+        if self.index().contains(&tx.hash()) {
+            return Err(TxError::StaleNonce {
+                got: tx.tx.nonce,
+                expected: tx.tx.nonce + 1,
+            }
+            .into());
+        }
+        Ok(pool.mempool.insert(tx, sender)?)
+    }
+}
