@@ -19,295 +19,49 @@
 //! The simplex part exists once per epoch (see [`run`]): the vote, certificate and
 //! certificate-resolver channels are multiplexed by epoch number
 //! (`commonware_p2p::utils::mux`, a varint epoch before each message), and an `Epochs` task
-//! stops an epoch's engine and starts the next one's once the chain has applied the epoch's last
-//! block. Marshal, broadcast, backfill and delivery span all epochs; marshal verifies each
+//! (`epochs.rs`) stops an epoch's engine and starts the next one's once the chain has applied the
+//! epoch's last block. Marshal, broadcast, backfill and delivery span all epochs; marshal verifies each
 //! certificate with [`EpochSchemes`], the validator set of the certificate's epoch.
+//!
+//! What the stack is configured with (keys, timing, channels, message sizes) is in
+//! [`config`](super::config); its public items are re-exported here.
 //!
 //! Everything runs under the given runtime context: aborting the task that awaits [`run`]
 //! tears the whole stack down (a crash), and running it again on the same storage resumes.
 
 use super::{
     adapter::{deliver, BlockOf, Builder, FinalizedReporter, MarshalOf, Transition},
-    block::DEFAULT_MAX_BLOCK_BYTES,
-    evidence::EvidenceReporter,
-    Application, ConsensusBlock, Digest, Error, PrivateKey, PublicKey, Result, Scheme, NAMESPACE,
+    epochs::{participant_set, Epochs},
+    Application, ConsensusBlock, Digest, Error, PublicKey, Result, Scheme,
 };
 use commonware_broadcast::buffered;
 use commonware_consensus::{
-    marshal::{
-        self,
-        core::Actor as Marshal,
-        resolver::p2p as marshal_resolver,
-        standard::{Inline, Standard},
-    },
-    simplex::{
-        self, elector::RoundRobin, scheme::reporter::AttributableReporter, ForwardPolicy,
-        SkipBudget, SkipPolicy,
-    },
+    marshal::{self, core::Actor as Marshal, resolver::p2p as marshal_resolver, standard::Inline},
     types::{Epoch, Epocher as _, FixedEpocher, Height, ViewDelta},
-    Reporters,
 };
-use commonware_cryptography::{
-    certificate::{Provider as CertificateProvider, Scoped, Verifier as _},
-    Digested, Digestible as _, Sha256, Signer as _,
-};
+use commonware_cryptography::{certificate::Verifier as _, Digested, Digestible as _, Signer as _};
 use commonware_p2p::{
-    utils::mux::{Builder as _, MuxHandle, Muxer},
+    utils::mux::{Builder as _, Muxer},
     Blocker, Provider, Receiver, Sender,
 };
 use commonware_parallel::Sequential;
-use commonware_runtime::{
-    buffer::paged::CacheRef, Clock, Handle, Metrics, Quota, Spawner, Storage,
-};
+use commonware_runtime::{buffer::paged::CacheRef, Clock, Metrics, Spawner, Storage};
 use commonware_storage::archive::immutable;
-use commonware_utils::{
-    channel::mpsc, ordered::Set, vec::NonEmptyVec, NZUsize, NonZeroDuration, NZU16, NZU32, NZU64,
-};
+use commonware_utils::{channel::mpsc, NZUsize, NonZeroDuration, NZU16, NZU64};
 use futures::future::{select, select_all, Either};
-use std::{
-    collections::BTreeMap,
-    num::{NonZeroU64, NonZeroUsize},
-    sync::{Arc, Mutex},
-    time::{Duration, SystemTime},
-};
+use std::{num::NonZeroUsize, time::Duration};
 use tracing::{info, warn};
 
-/// p2p channel carrying individual votes.
-pub const VOTES: u64 = 0;
-/// p2p channel carrying notarization / nullification / finalization certificates.
-pub const CERTIFICATES: u64 = 1;
-/// p2p channel on which simplex fetches certificates it missed.
-pub const CERTIFICATE_RESOLVER: u64 = 2;
-/// p2p channel on which the leader's block is broadcast.
-pub const BLOCKS: u64 = 3;
-/// p2p channel on which marshal fetches missing blocks and finalizations.
-pub const BACKFILL: u64 = 4;
-/// p2p channel on which validators gossip the transactions their clients submitted.
-pub const TRANSACTIONS: u64 = 5;
+// The configuration and the epoch orchestrator live in their own files; their public items stay
+// reachable here, where callers have always found them.
+pub use super::config::{
+    channel_quota, gossip_quota, max_message_size, Channels, EngineConfig, Timeouts, BACKFILL,
+    BLOCKS, CERTIFICATES, CERTIFICATE_RESOLVER, MAX_GOSSIP_BYTES, TRANSACTIONS, VOTES,
+};
+pub use super::epochs::EpochSchemes;
 
 /// How often a validator sends the transactions it admitted since the last time.
 const GOSSIP_INTERVAL: Duration = Duration::from_millis(50);
-/// Largest batch of gossiped transactions in one message (room for the largest transaction a
-/// governance vote can allow, 1 MiB).
-pub const MAX_GOSSIP_BYTES: usize = 2 << 20;
-
-/// Per-peer rate limit of every consensus channel.
-pub fn channel_quota() -> Quota {
-    Quota::per_second(NZU32!(1_024))
-}
-
-/// Per-peer rate limit of the transaction gossip channel: an honest validator sends one
-/// message every 50 ms, so 40 a second leaves room and caps what a byzantine peer can make
-/// this node decode.
-pub fn gossip_quota() -> Quota {
-    Quota::per_second(NZU32!(40))
-}
-
-/// Consensus timing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Timeouts {
-    /// How long to wait for the leader's proposal before voting to skip the view.
-    pub leader: Duration,
-    /// How long to wait for a view to be notarized and certified before voting to skip it.
-    /// Must exceed `leader`.
-    pub notarization: Duration,
-    /// How often to re-broadcast a skip vote while stuck in a view.
-    pub nullify_retry: Duration,
-    /// Minimum spacing of blocks: a leader proposes no earlier than this after its parent's
-    /// timestamp. Keep well below `leader`, or leaders time out.
-    pub block_interval: Duration,
-    /// How long to wait for a peer to answer a fetch of missing certificates or blocks.
-    pub fetch: Duration,
-    /// Skip a leader that has been silent this long while a quorum is active (a crashed
-    /// validator's views are then skipped at once). Must exceed `notarization` and
-    /// `nullify_retry`.
-    pub skip_silent_leader: Duration,
-}
-
-/// The default leader timeout, in milliseconds.
-const LEADER_TIMEOUT_MS: u64 = 1_000;
-
-// The chain's block interval parameter can never reach the leader timeout (every leader would be
-// skipped for being late, forever).
-const _: () = assert!(phalanx_runtime::params::MAX_BLOCK_INTERVAL_MS < LEADER_TIMEOUT_MS);
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self {
-            leader: Duration::from_millis(LEADER_TIMEOUT_MS),
-            notarization: Duration::from_secs(2),
-            nullify_retry: Duration::from_secs(5),
-            block_interval: Duration::from_millis(500),
-            fetch: Duration::from_secs(1),
-            skip_silent_leader: Duration::from_secs(10),
-        }
-    }
-}
-
-impl Timeouts {
-    fn check(&self) -> Result<()> {
-        if self.leader.is_zero() {
-            return Err(Error::InvalidConfig("the leader timeout must be positive"));
-        }
-        if self.notarization <= self.leader {
-            return Err(Error::InvalidConfig(
-                "the notarization timeout must exceed the leader timeout",
-            ));
-        }
-        if self.nullify_retry.is_zero() || self.fetch.is_zero() {
-            return Err(Error::InvalidConfig(
-                "the nullify retry and fetch timeouts must be positive",
-            ));
-        }
-        if self.block_interval >= self.leader {
-            return Err(Error::InvalidConfig(
-                "the block interval must be shorter than the leader timeout",
-            ));
-        }
-        if self.skip_silent_leader <= self.notarization
-            || self.skip_silent_leader <= self.nullify_retry
-        {
-            return Err(Error::InvalidConfig(
-                "the silent-leader skip timeout must exceed the notarization and retry timeouts",
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// Everything the consensus stack needs besides the network and the chain.
-#[derive(Clone, Debug)]
-pub struct EngineConfig {
-    /// This validator's signing (and p2p identity) key.
-    pub signer: PrivateKey,
-    /// The validator set (any order; consensus sorts it).
-    pub validators: Vec<PublicKey>,
-    /// Signature namespace; [`NAMESPACE`] on the Phalanx network.
-    pub namespace: Vec<u8>,
-    /// Prefix of every storage partition this validator writes.
-    pub partition_prefix: String,
-    /// Consensus timing.
-    pub timeouts: Timeouts,
-    /// Largest accepted encoded block.
-    pub max_block_bytes: usize,
-    /// Capacity of internal actor mailboxes.
-    pub mailbox_size: NonZeroUsize,
-    /// Blocks per consensus epoch; must match the runtime's
-    /// [`EPOCH_LENGTH`](phalanx_runtime::system::EPOCH_LENGTH) for the real chain, whose
-    /// validator-set changes take effect at epoch boundaries.
-    pub epoch_length: NonZeroU64,
-}
-
-impl EngineConfig {
-    /// A config with Phalanx defaults for `signer` in `validators`.
-    pub fn new(signer: PrivateKey, validators: Vec<PublicKey>, partition_prefix: String) -> Self {
-        Self {
-            signer,
-            validators,
-            namespace: NAMESPACE.to_vec(),
-            partition_prefix,
-            timeouts: Timeouts::default(),
-            max_block_bytes: DEFAULT_MAX_BLOCK_BYTES,
-            mailbox_size: NZUsize!(1_024),
-            epoch_length: NZU64!(phalanx_runtime::system::EPOCH_LENGTH),
-        }
-    }
-
-    /// Largest payload any consensus channel carries for this validator set.
-    pub fn max_message_size(&self) -> u32 {
-        max_message_size(self.validators.len(), self.max_block_bytes)
-    }
-}
-
-/// Bytes the per-epoch multiplexing of the simplex channels adds to a message (a varint epoch).
-const MUX_OVERHEAD: u32 = 16;
-
-/// Largest payload any consensus channel carries, for `validators` and blocks up to
-/// `max_block_bytes` (the p2p network must admit it).
-pub fn max_message_size(validators: usize, max_block_bytes: usize) -> u32 {
-    let participants = u32::try_from(validators).unwrap_or(u32::MAX);
-    MUX_OVERHEAD
-        + commonware_p2p::max_message_size(&[
-            simplex::max_payload_size::<Scheme, Digest>(participants),
-            marshal::max_payload_size::<Standard<ConsensusBlock<RawBlock>>, Scheme>(
-                participants,
-                &max_block_bytes,
-            ),
-        ])
-}
-
-/// The sender/receiver pairs of the five consensus channels.
-#[derive(Debug)]
-pub struct Channels<S, R> {
-    /// [`VOTES`].
-    pub votes: (S, R),
-    /// [`CERTIFICATES`].
-    pub certificates: (S, R),
-    /// [`CERTIFICATE_RESOLVER`].
-    pub certificate_resolver: (S, R),
-    /// [`BLOCKS`].
-    pub blocks: (S, R),
-    /// [`BACKFILL`].
-    pub backfill: (S, R),
-    /// [`TRANSACTIONS`].
-    pub transactions: (S, R),
-}
-
-/// The validator set of every epoch this node has seen, as marshal's certificate provider: a
-/// certificate verifies only against the set of the epoch it belongs to.
-#[derive(Clone, Debug)]
-pub struct EpochSchemes {
-    namespace: Vec<u8>,
-    signer: PrivateKey,
-    schemes: Arc<Mutex<BTreeMap<u64, Scoped<Scheme>>>>,
-}
-
-impl EpochSchemes {
-    fn new(namespace: Vec<u8>, signer: PrivateKey) -> Self {
-        Self {
-            namespace,
-            signer,
-            schemes: Arc::default(),
-        }
-    }
-
-    /// Records the set of `epoch`; returns the signing scheme if this node is in it.
-    fn insert(&self, epoch: u64, participants: Set<PublicKey>) -> Option<Scheme> {
-        let signing = Scheme::signer(&self.namespace, participants.clone(), self.signer.clone());
-        let scoped = match &signing {
-            Some(scheme) => Scoped::scheme(Arc::new(scheme.clone())),
-            None => Scoped::verifier(Arc::new(Scheme::verifier(&self.namespace, participants))),
-        };
-        self.schemes
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(epoch, scoped);
-        signing
-    }
-}
-
-impl CertificateProvider for EpochSchemes {
-    type Scope = Epoch;
-    type Scheme = Scheme;
-
-    fn scoped(&self, epoch: Epoch) -> Option<Scoped<Scheme>> {
-        self.schemes
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(&epoch.get())
-            .cloned()
-    }
-}
-
-/// Sorted, duplicate-free participant set of an epoch.
-fn participant_set(mut validators: Vec<PublicKey>) -> Result<Set<PublicKey>> {
-    validators.sort();
-    validators.dedup();
-    if validators.is_empty() {
-        return Err(Error::InvalidValidatorSet);
-    }
-    Set::try_from(validators).map_err(|_| Error::InvalidValidatorSet)
-}
 
 /// Runs a validator's consensus stack until the runtime stops or a component fails.
 ///
@@ -647,201 +401,6 @@ fn encode_gossip(batch: &[Vec<u8>]) -> Vec<u8> {
     batch.encode()
 }
 
-/// Messages of a simplex channel for an epoch this node has no instance for.
-type Backup = mpsc::Receiver<(u64, commonware_p2p::Message<PublicKey>)>;
-
-/// How often at most a node that hears a later epoch asks for its boundary finalization.
-const HINT_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Starts and stops the per-epoch simplex instances.
-struct Epochs<E, A, B, S, F>
-where
-    E: Spawner + Clock + Storage + Metrics + rand_core_010::CryptoRng,
-    A: Application,
-    S: Sender,
-{
-    config: EngineConfig,
-    application: A,
-    inline: Inline<E, Scheme, Builder<A>, BlockOf<A>, FixedEpocher>,
-    marshal: MarshalOf<A>,
-    epocher: FixedEpocher,
-    schemes: EpochSchemes,
-    blocker: B,
-    votes: MuxHandle<S>,
-    certificates: MuxHandle<S>,
-    certificate_resolver: MuxHandle<S>,
-    page_cache: CacheRef,
-    fetch_timeout: NonZeroDuration,
-    peer_sets: F,
-    /// The epoch running now and its instance (`None` while this node is not in the set).
-    current: Option<(u64, Option<Handle<()>>)>,
-}
-
-impl<E, A, B, S, F> Epochs<E, A, B, S, F>
-where
-    E: Spawner + Clock + Storage + Metrics + rand_core_010::CryptoRng,
-    A: Application,
-    S: Sender<PublicKey = PublicKey>,
-    B: Blocker<PublicKey = PublicKey>,
-    F: FnMut(u64, &[PublicKey]) + Send + 'static,
-{
-    async fn run(
-        mut self,
-        context: E,
-        first: Transition,
-        mut transitions: mpsc::UnboundedReceiver<Transition>,
-        mut backup: Backup,
-    ) {
-        let mut set = participant_set(self.config.validators.clone()).ok();
-        self.enter(&context, first, &mut set).await;
-        let mut last_hint: Option<SystemTime> = None;
-        loop {
-            let next = select(Box::pin(transitions.recv()), Box::pin(backup.recv())).await;
-            match next {
-                Either::Left((Some(transition), _)) => {
-                    let current = self.current.as_ref().map(|(epoch, _)| *epoch);
-                    if current.is_some_and(|current| transition.epoch <= current) {
-                        continue;
-                    }
-                    if let Some((epoch, Some(handle))) = self.current.take() {
-                        handle.abort();
-                        let _ = handle.await;
-                        info!(epoch, "epoch ended");
-                    }
-                    self.enter(&context, transition, &mut set).await;
-                }
-                Either::Right((Some((channel, (peer, _))), _)) => {
-                    // A peer votes in a later epoch: we missed our boundary's finalization.
-                    let Some((epoch, _)) = self.current else {
-                        continue;
-                    };
-                    if channel <= epoch {
-                        continue;
-                    }
-                    let now = context.current();
-                    if last_hint.is_some_and(|last| {
-                        now.duration_since(last).unwrap_or_default() < HINT_INTERVAL
-                    }) {
-                        continue;
-                    }
-                    last_hint = Some(now);
-                    if let Some(boundary) = self.epocher.last(Epoch::new(epoch)) {
-                        info!(epoch, ahead = channel, %peer, "a peer is in a later epoch; fetching the boundary");
-                        self.marshal
-                            .hint_finalized(boundary, NonEmptyVec::new(peer));
-                    }
-                }
-                // The delivery task or the muxer stopped: the node is shutting down.
-                Either::Left((None, _)) | Either::Right((None, _)) => return,
-            }
-        }
-    }
-
-    /// Enters `transition.epoch`: records its set and, if this node is in it, starts its
-    /// simplex instance rooted at the boundary block.
-    async fn enter(
-        &mut self,
-        context: &E,
-        transition: Transition,
-        set: &mut Option<Set<PublicKey>>,
-    ) {
-        let epoch = transition.epoch;
-        if let Some(next) = transition
-            .validators
-            .and_then(|validators| participant_set(validators).ok())
-        {
-            *set = Some(next);
-        }
-        let Some(participants) = set.clone() else {
-            warn!(epoch, "no valid validator set for the epoch");
-            self.current = Some((epoch, None));
-            return;
-        };
-        let keys: Vec<PublicKey> = participants.iter().cloned().collect();
-        (self.peer_sets)(epoch, &keys);
-        let Some(scheme) = self.schemes.insert(epoch, participants) else {
-            info!(
-                epoch,
-                validators = keys.len(),
-                "not in this epoch's validator set; not voting"
-            );
-            self.current = Some((epoch, None));
-            return;
-        };
-        let handle = match self
-            .start(context, epoch, scheme, transition.boundary)
-            .await
-        {
-            Ok(handle) => Some(handle),
-            Err(err) => {
-                warn!(epoch, %err, "could not start the epoch's consensus");
-                None
-            }
-        };
-        info!(epoch, validators = keys.len(), boundary = %transition.boundary, "epoch started");
-        self.current = Some((epoch, handle));
-    }
-
-    async fn start(
-        &mut self,
-        context: &E,
-        epoch: u64,
-        scheme: Scheme,
-        boundary: Digest,
-    ) -> Result<Handle<()>> {
-        let network = |err: commonware_p2p::utils::mux::Error| Error::Network(err.to_string());
-        let votes = self.votes.register(epoch).await.map_err(network)?;
-        let certificates = self.certificates.register(epoch).await.map_err(network)?;
-        let resolver = self
-            .certificate_resolver
-            .register(epoch)
-            .await
-            .map_err(network)?;
-        let context = context.child("simplex").with_attribute("epoch", epoch);
-        let evidence = AttributableReporter::new(
-            context.child("evidence"),
-            scheme.clone(),
-            EvidenceReporter::new(scheme.clone(), self.application.clone()),
-            Sequential,
-            true,
-        );
-        let timeouts = self.config.timeouts;
-        let buffer_size = NZUsize!(1 << 20);
-        let engine = simplex::Engine::new(
-            context.child("engine"),
-            simplex::Config {
-                scheme,
-                elector: RoundRobin::<Sha256>::default(),
-                blocker: self.blocker.clone(),
-                automaton: self.inline.clone(),
-                relay: self.inline.clone(),
-                reporter: Reporters::from((self.inline.clone(), evidence)),
-                track_historical_votes: false,
-                strategy: Sequential,
-                partition: format!("{}-simplex-{epoch}", self.config.partition_prefix),
-                mailbox_size: self.config.mailbox_size,
-                epoch: Epoch::new(epoch),
-                floor: simplex::Floor::Genesis(boundary),
-                replay_buffer: buffer_size,
-                write_buffer: buffer_size,
-                page_cache: self.page_cache.clone(),
-                leader_timeout: timeouts.leader,
-                certification_timeout: timeouts.notarization,
-                timeout_retry: timeouts.nullify_retry,
-                view_retention: ViewDelta::new(1_024),
-                skip: SkipPolicy::Enabled {
-                    timeout: timeouts.skip_silent_leader,
-                    budget: SkipBudget::Participants,
-                },
-                fetch_timeout: self.fetch_timeout,
-                fetch_retry_delay: Duration::from_millis(100),
-                forward: ForwardPolicy::SilentLeader,
-            },
-        );
-        Ok(engine.start(votes, certificates, resolver))
-    }
-}
-
 /// Storage layout of one of marshal's height-indexed archives.
 fn archive_config<C>(
     prefix: &str,
@@ -868,30 +427,5 @@ fn archive_config<C>(
         ordinal_write_buffer: buffer_size,
         replay_buffer: buffer_size,
         codec_config,
-    }
-}
-
-/// A block type used only to size messages (marshal's bound depends on the byte limit only).
-#[derive(Clone, Debug)]
-struct RawBlock;
-
-impl super::ChainBlock for RawBlock {
-    fn block_hash(&self) -> phalanx_primitives::Hash {
-        phalanx_primitives::Hash([0; 32])
-    }
-    fn block_height(&self) -> u64 {
-        0
-    }
-    fn parent_hash(&self) -> phalanx_primitives::Hash {
-        phalanx_primitives::Hash([0; 32])
-    }
-    fn timestamp_ms(&self) -> u64 {
-        0
-    }
-    fn to_bytes(&self) -> Vec<u8> {
-        Vec::new()
-    }
-    fn from_bytes(_: &[u8]) -> Option<Self> {
-        None
     }
 }

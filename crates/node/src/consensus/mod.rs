@@ -59,7 +59,9 @@
 pub mod adapter;
 pub mod block;
 pub mod certificate;
+pub mod config;
 pub mod engine;
+mod epochs;
 pub mod evidence;
 pub mod validator;
 
