@@ -13,10 +13,10 @@
 //!
 //! # Parts
 //!
-//! - [`executor`]: building and executing blocks, pure (no locks, no I/O);
-//! - [`forks`]: the finalized head and the executed blocks above it;
-//! - [`index`]: where each finalized transaction and block is;
-//! - [`admission`]: the mempool's ways in (clients, gossip, the node's own reports);
+//! - [`executor`] (`executor.rs`): building and executing blocks, pure (no locks, no I/O);
+//! - `forks.rs`: the finalized head and the executed blocks above it;
+//! - `index.rs`: where each finalized transaction and block is;
+//! - `admission.rs`: the mempool's ways in (clients, gossip, the node's own reports);
 //! - [`crate::store`]: the durable block log, snapshots and validator-set proofs.
 //!
 //! # Locks

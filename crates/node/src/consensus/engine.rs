@@ -13,7 +13,7 @@
 //! ```
 //!
 //! Simplex orders block hashes; marshal's `Inline` wrapper turns its propose/verify requests into
-//! calls on [`Builder`](super::adapter::Builder) and ships the full blocks; marshal persists
+//! calls on [`Builder`] and ships the full blocks; marshal persists
 //! finalized blocks and certificates under `partition_prefix` and delivers them in order.
 //!
 //! The simplex part exists once per epoch (see [`run`]): the vote, certificate and
