@@ -19,6 +19,16 @@
 //! several nodes at once should manage nonces itself ([`Client::sign_with_nonce`], or
 //! [`Client::sign_and_submit_with_nonce`] with `Some(nonce)`).
 
+pub mod config_file;
+pub mod types;
+
+pub use config_file::{load_toml, resolve_relative, ConfigFileError};
+pub use types::{
+    BlockTransaction, CallError, ErrorCode, Event, FinalizedBlock, Included, Proposal, ProposalAt,
+    ProposalStatus, ProposalsPage, RawBlock, Receipt, TransactionStatus, Treasury, ValidatorSet,
+    WorkerInfo, WorkersPage,
+};
+
 use jsonrpsee::core::client::ClientT;
 use jsonrpsee::core::ClientError as RpcClientError;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
@@ -121,47 +131,6 @@ pub struct AccountInfo {
     pub height: u64,
 }
 
-/// Where a finalized transaction landed.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Included {
-    /// Height.
-    pub height: u64,
-    /// Block hash.
-    pub block: Hash,
-    /// Index in the block.
-    pub index: u32,
-    /// The receipt (JSON).
-    pub receipt: Value,
-}
-
-impl Included {
-    /// The call's error, if it failed (the fee is paid either way). Receipts record a stable
-    /// code, `{module, reason}`, to which the node adds `message`, its words for the code: this
-    /// gives `"<message> (<module>.<reason>)"`, or the code alone when the node has no words for
-    /// it. A receipt of an older node that recorded the error as text gives that text.
-    pub fn error(&self) -> Option<String> {
-        match self.receipt.get("error")? {
-            Value::Null => None,
-            Value::String(text) => Some(text.clone()),
-            Value::Object(fields) => {
-                let text = |key: &str| fields.get(key).and_then(Value::as_str);
-                let code = match (text("module"), text("reason")) {
-                    (Some(module), Some(reason)) => Some(format!("{module}.{reason}")),
-                    (None, Some(reason)) => Some(reason.to_string()),
-                    _ => None,
-                };
-                Some(match (text("message"), code) {
-                    (Some(message), Some(code)) => format!("{message} ({code})"),
-                    (Some(message), None) => message.to_string(),
-                    (None, Some(code)) => code,
-                    (None, None) => Value::Object(fields.clone()).to_string(),
-                })
-            }
-            other => Some(other.to_string()),
-        }
-    }
-}
-
 /// A JSON-RPC client for one node.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -254,12 +223,84 @@ impl Client {
         Ok((p.chain, p.governance))
     }
 
-    /// A block by height, hash, or the head (`None`).
-    pub async fn block(&self, which: Option<&str>) -> Result<Value> {
+    /// A finalized block with its receipts, by height, hash, or the head (`None`).
+    pub async fn block(&self, which: Option<&str>) -> Result<FinalizedBlock> {
         let params = which
             .map(|w| vec![Value::String(w.to_string())])
             .unwrap_or_default();
         self.call("phalanx_block", params).await
+    }
+
+    /// The SCALE block at `height` and its certificate, for light clients.
+    pub async fn raw_block(&self, height: u64) -> Result<RawBlock> {
+        self.call("phalanx_rawBlock", vec![Value::from(height)])
+            .await
+    }
+
+    /// The validator set that certifies `epoch`, with its proof.
+    pub async fn validator_set(&self, epoch: u64) -> Result<ValidatorSet> {
+        self.call("phalanx_validatorSet", vec![Value::from(epoch)])
+            .await
+    }
+
+    /// One page of registered workers, in identity order, from identity `start` on (at most
+    /// `limit`, by default and at most the node's page size, 100).
+    pub async fn workers(
+        &self,
+        start: Option<&[u8; 32]>,
+        limit: Option<u32>,
+    ) -> Result<WorkersPage> {
+        let start = start.map_or(Value::Null, |key| format!("0x{}", hex::encode(key)).into());
+        self.call(
+            "phalanx_workers",
+            vec![start, limit.map_or(Value::Null, Value::from)],
+        )
+        .await
+    }
+
+    /// The worker with identity key `identity`, if registered.
+    pub async fn worker(&self, identity: &[u8; 32]) -> Result<Option<WorkerInfo>> {
+        // Pages start at the first identity at or after `start`: a page of one is the worker.
+        let page = self.workers(Some(identity), Some(1)).await?;
+        Ok(page
+            .workers
+            .into_iter()
+            .find(|worker| worker.identity == *identity))
+    }
+
+    /// One page of governance proposals, in id order, from id `start` on (at most `limit`, by
+    /// default and at most 100).
+    pub async fn proposals(&self, start: Option<u32>, limit: Option<u32>) -> Result<ProposalsPage> {
+        let start = start.map_or(Value::Null, Value::from);
+        self.call(
+            "phalanx_proposals",
+            vec![start, limit.map_or(Value::Null, Value::from)],
+        )
+        .await
+    }
+
+    /// Every proposal still readable, following the pages.
+    pub async fn all_proposals(&self) -> Result<Vec<Proposal>> {
+        let mut all = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self.proposals(start, None).await?;
+            all.extend(page.proposals);
+            match page.next {
+                Some(next) => start = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// Proposal `id` (`not_found` once pruned, 14,400 blocks after it ended).
+    pub async fn proposal(&self, id: u32) -> Result<ProposalAt> {
+        self.call("phalanx_proposal", vec![Value::from(id)]).await
+    }
+
+    /// The treasury's balance, the mining pot and the total issuance.
+    pub async fn treasury(&self) -> Result<Treasury> {
+        self.call("phalanx_treasury", vec![]).await
     }
 
     /// Submits a signed transaction; returns its hash.
@@ -399,24 +440,17 @@ impl Client {
         }
     }
 
-    /// Where a transaction is: `Some` once finalized.
-    pub async fn transaction(&self, hash: &Hash) -> Result<(String, Option<Included>)> {
-        #[derive(Deserialize)]
-        struct Answer {
-            status: String,
-            location: Option<Included>,
-        }
-        let answer: Answer = self
-            .call("phalanx_transaction", vec![Value::String(hash.to_hex())])
-            .await?;
-        Ok((answer.status, answer.location))
+    /// Where a transaction is, as far as this node knows.
+    pub async fn transaction(&self, hash: &Hash) -> Result<TransactionStatus> {
+        self.call("phalanx_transaction", vec![Value::String(hash.to_hex())])
+            .await
     }
 
     /// Polls until `hash` is finalized or `timeout` passes.
     pub async fn wait_finalized(&self, hash: &Hash, timeout: Duration) -> Result<Included> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            if let (_, Some(included)) = self.transaction(hash).await? {
+            if let TransactionStatus::Finalized(included) = self.transaction(hash).await? {
                 return Ok(included);
             }
             if tokio::time::Instant::now() >= deadline {
@@ -424,42 +458,5 @@ impl Client {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn error_of(error: Value) -> Option<String> {
-        Included {
-            height: 1,
-            block: Hash::ZERO,
-            index: 0,
-            receipt: serde_json::json!({ "fee": 1, "error": error, "events": [] }),
-        }
-        .error()
-    }
-
-    #[test]
-    fn included_error_reads_a_code_its_words_and_old_text() {
-        use serde_json::json;
-        assert_eq!(error_of(Value::Null), None);
-        assert_eq!(
-            error_of(json!({
-                "module": "balances",
-                "reason": "zero_amount",
-                "message": "the amount must be greater than zero",
-            })),
-            Some("the amount must be greater than zero (balances.zero_amount)".into())
-        );
-        assert_eq!(
-            error_of(json!({ "module": "newer", "reason": "unknown_here" })),
-            Some("newer.unknown_here".into())
-        );
-        assert_eq!(
-            error_of(json!("not enough free balance")),
-            Some("not enough free balance".into())
-        );
     }
 }

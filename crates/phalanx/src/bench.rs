@@ -424,11 +424,7 @@ impl Tracker {
         while self.height < head {
             self.height += 1;
             let block = self.client.block(Some(&self.height.to_string())).await?;
-            for tx in block["transactions"].as_array().into_iter().flatten() {
-                if let Ok(hash) = serde_json::from_value::<Hash>(tx["hash"].clone()) {
-                    seen.push(hash);
-                }
-            }
+            seen.extend(block.transactions.iter().map(|tx| tx.hash));
         }
         Ok(seen)
     }

@@ -6,7 +6,8 @@ use crate::flags::{JsonFlag, NodeFlags, Target, TopFlags};
 use crate::submit::{dev_chain, receipt_text, report_inclusion, sign_and_submit, NonceFlag};
 use crate::{CliError, Result};
 use clap::{Args, Subcommand};
-use phalanx_client::Client;
+use phalanx_client::{Client, TransactionStatus};
+use phalanx_primitives::attestation::QuoteKind;
 use phalanx_primitives::call::{BalancesCall, Call};
 use phalanx_primitives::units::format_pha;
 use phalanx_primitives::{Hash, Keypair};
@@ -286,77 +287,68 @@ pub fn run(command: ClientCommand, target: &Target) -> Result<()> {
             }
             ClientCommand::Block { which, .. } => {
                 let block = client.block(which.as_deref()).await?;
-                print(json_mode, &block, || {
-                    let txs = block["transactions"].as_array().map(Vec::len).unwrap_or(0);
+                print(json_mode, &json!(block), || {
                     format!(
-                        "block {}\n  hash:       {}\n  parent:     {}\n  time (ms):  {}\n  state root: {}\n  txs:        {txs}\n  certified:  {}",
-                        block["height"],
-                        block["hash"].as_str().unwrap_or(""),
-                        block["parent"].as_str().unwrap_or(""),
-                        block["timestamp_ms"],
-                        block["state_root"].as_str().unwrap_or(""),
-                        if block["certificate"].as_str().is_some_and(|c| c.len() > 2) { "yes" } else { "genesis or via descendant" },
+                        "block {}\n  hash:       0x{}\n  parent:     0x{}\n  time (ms):  {}\n  state root: 0x{}\n  txs:        {}\n  certified:  {}",
+                        block.height,
+                        block.hash,
+                        block.parent,
+                        block.timestamp_ms,
+                        block.state_root,
+                        block.transactions.len(),
+                        if block.certificate.is_empty() { "genesis or via descendant" } else { "yes" },
                     )
                 });
                 Ok(())
             }
             ClientCommand::Treasury { .. } => {
-                let value: Value = client.call("phalanx_treasury", vec![]).await?;
-                let amount =
-                    |key: &str| serde_json::from_value::<u128>(value[key].clone()).unwrap_or(0);
-                print(json_mode, &value, || {
+                let treasury = client.treasury().await?;
+                print(json_mode, &json!(treasury), || {
                     format!(
                         "treasury {}\n  balance:          {}\n  mining pot:       {}\n  total issuance:   {}",
-                        value["account"].as_str().unwrap_or(""),
-                        format_pha(amount("balance")),
-                        format_pha(amount("mining_pot")),
-                        format_pha(amount("total_issuance")),
+                        treasury.account,
+                        format_pha(treasury.balance),
+                        format_pha(treasury.mining_pot),
+                        format_pha(treasury.total_issuance),
                     )
                 });
                 Ok(())
             }
             ClientCommand::Workers { .. } => {
-                let value: Value = client.call("phalanx_workers", vec![]).await?;
-                print(json_mode, &value, || {
-                    let workers = value["workers"].as_array().cloned().unwrap_or_default();
+                let page = client.workers(None, None).await?;
+                print(json_mode, &json!(page), || {
                     let mut lines = vec![format!(
                         "{} registered worker(s) at height {}",
-                        workers.len(),
-                        value["height"]
+                        page.workers.len(),
+                        page.height
                     )];
-                    for w in &workers {
-                        let simulated = w["quote_kind"]
-                            .as_str()
-                            .is_some_and(|k| k.eq_ignore_ascii_case("simulated"));
+                    for w in &page.workers {
                         lines.push(format!(
                             "  {}{}
-    operator {}  P {}  confidence {}‰  tcb {}
+    operator {}  P {}  confidence {}‰  tcb {:?}
     endpoint {}  registered at {} (last attested at {})",
-                            w["identity"].as_str().unwrap_or(""),
-                            if simulated {
+                            hex::encode(w.identity),
+                            if w.quote_kind == QuoteKind::Simulated {
                                 "  [SIMULATED attestation: no real TEE]"
                             } else {
                                 ""
                             },
-                            w["operator"].as_str().unwrap_or(""),
-                            w["performance"],
-                            w["confidence"],
-                            w["tcb_status"].as_str().unwrap_or("?"),
-                            w["endpoint"].as_str().unwrap_or(""),
-                            w["registered_at"],
-                            w["last_attested_at"],
+                            w.operator,
+                            w.performance,
+                            w.confidence,
+                            w.tcb_status,
+                            w.endpoint,
+                            w.registered_at,
+                            w.last_attested_at,
                         ));
                     }
-                    let roots = value["policy"]["accepted_simulated_roots"]
-                        .as_array()
-                        .map(Vec::len)
-                        .unwrap_or(0);
+                    let roots = page.policy.accepted_simulated_roots.len();
                     lines.push(format!(
                         "policy: {} allowed measurement(s), {} simulated root(s){}, registration {}",
-                        value["policy"]["allowed_measurements"].as_array().map(Vec::len).unwrap_or(0),
+                        page.policy.allowed_measurements.len(),
                         roots,
                         if roots > 0 { " (SIMULATED trust accepted: dev chain)" } else { "" },
-                        if value["policy"]["registration_frozen"] == true { "frozen" } else { "open" },
+                        if page.policy.registration_frozen { "frozen" } else { "open" },
                     ));
                     lines.join("\n")
                 });
@@ -372,18 +364,18 @@ pub fn run(command: ClientCommand, target: &Target) -> Result<()> {
                         ),
                     )
                 })?;
-                let (status, included) = client.transaction(&hash).await?;
-                let value = json!({ "hash": hash, "status": status, "location": included.as_ref().map(|i| json!({"height": i.height, "block": i.block, "index": i.index, "receipt": i.receipt})) });
+                let status = client.transaction(&hash).await?;
+                let value =
+                    json!({ "hash": hash, "status": status.word(), "location": status.included() });
                 print(json_mode, &value, || {
-                    match &included {
-                    Some(included) => receipt_text(&hash, included),
-                    None if status == "pending" => {
+                    match &status {
+                    TransactionStatus::Finalized(included) => receipt_text(&hash, included),
+                    TransactionStatus::Pending => {
                         format!("transaction {hash}\n  pending: waiting in the node's mempool")
                     }
-                    None if status == "unknown" => format!(
+                    TransactionStatus::Unknown => format!(
                         "transaction {hash}\n  unknown to this node: neither in its mempool nor in a finalized block (dropped, expired, or never sent here)"
                     ),
-                    None => format!("transaction {hash}\n  {status}"),
                 }
                 });
                 Ok(())

@@ -13,10 +13,10 @@ use crate::output::print;
 use crate::submit::{block_on, dev_chain, report_inclusion, sign_and_submit, NonceFlag};
 use crate::{CliError, Result};
 use clap::{Args, Subcommand};
-use phalanx_client::Client;
+use phalanx_client::{Client, Proposal, ProposalStatus};
 use phalanx_primitives::call::{Call, GovernanceCall, PrivilegedCall, RootCall};
 use phalanx_primitives::units::format_pha;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// `phalanx gov …`
 #[derive(Debug, Subcommand)]
@@ -108,25 +108,6 @@ pub struct RootArgs {
     pub node: NodeFlags,
 }
 
-/// Every proposal, following `phalanx_proposals`' pages (`{"proposals": […], "next": id}`);
-/// a node that answers with a bare array gives everything at once.
-async fn all_proposals(client: &Client) -> Result<Vec<Value>> {
-    let mut all = Vec::new();
-    let mut start = Value::Null;
-    loop {
-        let page: Value = client.call("phalanx_proposals", vec![start]).await?;
-        if let Value::Array(list) = page {
-            all.extend(list);
-            return Ok(all);
-        }
-        all.extend(page["proposals"].as_array().cloned().unwrap_or_default());
-        match &page["next"] {
-            Value::Null => return Ok(all),
-            next => start = next.clone(),
-        }
-    }
-}
-
 /// Parses a privileged call from JSON, with the serde error as the message.
 pub fn parse_call(text: &str) -> Result<PrivilegedCall> {
     serde_json::from_str(text).map_err(|e| {
@@ -137,21 +118,15 @@ pub fn parse_call(text: &str) -> Result<PrivilegedCall> {
     })
 }
 
-fn status_text(p: &Value) -> String {
-    let status = p["status"]["status"].as_str().unwrap_or("?");
-    match status {
-        "passed" => format!("passed, executes at height {}", p["status"]["enact_at"]),
-        "enacted" => match p["status"]["error"].as_str() {
-            Some(e) => format!("enacted with error: {e}"),
-            None => "enacted".to_string(),
-        },
-        "voting" => format!("voting until height {}", p["voting_ends_at"]),
-        other => other.to_string(),
+fn status_text(p: &Proposal) -> String {
+    match &p.status {
+        ProposalStatus::Voting => format!("voting until height {}", p.voting_ends_at),
+        ProposalStatus::Passed { enact_at } => format!("passed, executes at height {enact_at}"),
+        ProposalStatus::Rejected => "rejected".to_string(),
+        ProposalStatus::Enacted { error: None } => "enacted".to_string(),
+        ProposalStatus::Enacted { error: Some(code) } => format!("enacted with error: {code}"),
+        ProposalStatus::Cancelled => "cancelled".to_string(),
     }
-}
-
-fn pha(v: &Value) -> String {
-    format_pha(serde_json::from_value::<u128>(v.clone()).unwrap_or(0))
 }
 
 /// Runs a `gov` command against `target`.
@@ -221,20 +196,20 @@ async fn run_on(client: &Client, command: GovCommand, json_mode: bool) -> Result
             report_inclusion(client, &hash, json_mode, true).await
         }
         GovCommand::List { .. } => {
-            let proposals = Value::Array(all_proposals(client).await?);
-            print(json_mode, &proposals, || {
-                let list = proposals.as_array().cloned().unwrap_or_default();
-                if list.is_empty() {
+            let proposals = client.all_proposals().await?;
+            print(json_mode, &json!(proposals), || {
+                if proposals.is_empty() {
                     return "no proposals".to_string();
                 }
-                list.iter()
+                proposals
+                    .iter()
                     .map(|p| {
                         format!(
                             "#{} {} — aye {} / nay {} — {}",
-                            p["id"],
-                            p["description"].as_str().unwrap_or(""),
-                            pha(&p["aye"]),
-                            pha(&p["nay"]),
+                            p.id,
+                            p.description,
+                            format_pha(p.aye),
+                            format_pha(p.nay),
                             status_text(p)
                         )
                     })
@@ -244,23 +219,21 @@ async fn run_on(client: &Client, command: GovCommand, json_mode: bool) -> Result
             Ok(())
         }
         GovCommand::Show { proposal, .. } => {
-            let answer: Value = client
-                .call("phalanx_proposal", vec![json!(proposal)])
-                .await?;
-            let p = &answer["proposal"];
-            print(json_mode, &answer, || {
+            let answer = client.proposal(proposal).await?;
+            let p = &answer.proposal;
+            print(json_mode, &json!(answer), || {
                 format!(
                     "proposal #{}\n  description: {}\n  proposer:    {}\n  deposit:     {}\n  calls:       {}\n  aye:         {}\n  nay:         {}\n  voters:      {}\n  status:      {}\n  (chain height {})",
-                    p["id"],
-                    p["description"].as_str().unwrap_or(""),
-                    p["proposer"].as_str().unwrap_or(""),
-                    pha(&p["deposit"]),
-                    p["calls"],
-                    pha(&p["aye"]),
-                    pha(&p["nay"]),
-                    p["voters"],
+                    p.id,
+                    p.description,
+                    p.proposer,
+                    format_pha(p.deposit),
+                    json!(p.calls),
+                    format_pha(p.aye),
+                    format_pha(p.nay),
+                    p.voters,
                     status_text(p),
-                    answer["height"],
+                    answer.height,
                 )
             });
             Ok(())

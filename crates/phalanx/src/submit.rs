@@ -3,7 +3,7 @@
 
 use crate::{CliError, Result};
 use clap::Args;
-use phalanx_client::{Client, Included};
+use phalanx_client::{Client, Event, Included};
 use phalanx_primitives::call::Call;
 use phalanx_primitives::units::format_pha;
 use phalanx_primitives::{Hash, Keypair};
@@ -62,7 +62,7 @@ pub async fn report_inclusion(
         return Ok(());
     }
     let included = client.wait_finalized(hash, Duration::from_secs(60)).await?;
-    let fee = amount(&included.receipt["fee"]);
+    let fee = included.receipt.fee;
     if let Some(error) = included.error() {
         return Err(CliError::with_reason(
             "call_failed",
@@ -75,7 +75,7 @@ pub async fn report_inclusion(
         .detail("hash", json!(hash))
         .detail("height", json!(included.height))
         .detail("block", json!(included.block))
-        .detail("receipt", included.receipt.clone()));
+        .detail("receipt", json!(included.receipt)));
     }
     crate::output::print(
         json_mode,
@@ -103,18 +103,10 @@ pub fn amount(value: &Value) -> u128 {
 const AMOUNT_FIELDS: [&str; 5] = ["amount", "deposit", "aye", "nay", "fee"];
 
 /// One event as a line: `transferred: from pha1…, to pha1…, amount 1 PHA`.
-fn event_line(event: &Value) -> String {
-    let Some(fields) = event.as_object() else {
-        return event.to_string();
-    };
-    let name = fields
-        .get("event")
-        .and_then(Value::as_str)
-        .unwrap_or("event")
-        .replace('_', " ");
+fn event_line(event: &Event) -> String {
+    let name = event.name.replace('_', " ");
     // Who and what first, then the amounts (the node's JSON comes with its keys sorted).
-    let mut shown: Vec<(&String, &Value)> =
-        fields.iter().filter(|(key, _)| *key != "event").collect();
+    let mut shown: Vec<(&String, &Value)> = event.fields.iter().collect();
     shown.sort_by_key(|(key, _)| AMOUNT_FIELDS.contains(&key.as_str()));
     let details: Vec<String> = shown
         .into_iter()
@@ -158,15 +150,19 @@ pub fn receipt_text(hash: &Hash, included: &Included) -> String {
             "  finalized in block {} ({}), index {}",
             included.height, included.block, included.index
         ),
-        format!("  fee:     {}", format_pha(amount(&receipt["fee"]))),
+        format!("  fee:     {}", format_pha(receipt.fee)),
         format!("  result:  {result}"),
     ];
-    let events = receipt["events"].as_array().cloned().unwrap_or_default();
-    if events.is_empty() {
+    if receipt.events.is_empty() {
         lines.push("  events:  none".to_string());
     } else {
         lines.push("  events:".to_string());
-        lines.extend(events.iter().map(|e| format!("    {}", event_line(e))));
+        lines.extend(
+            receipt
+                .events
+                .iter()
+                .map(|e| format!("    {}", event_line(e))),
+        );
     }
     lines.join("\n")
 }
@@ -182,7 +178,7 @@ mod tests {
             height: 12,
             block: Hash([9; 32]),
             index: 1,
-            receipt: json!({
+            receipt: serde_json::from_value(json!({
                 "tx_hash": hash,
                 "fee": 2_000_000_000u64,
                 "error": null,
@@ -191,7 +187,8 @@ mod tests {
                     { "event": "transferred", "from": "pha1a", "to": "pha1b", "amount": 1_500_000_000_000u64 },
                     { "event": "root_dispatched" }
                 ]
-            }),
+            }))
+            .expect("a receipt"),
         };
         let text = receipt_text(&hash, &included);
         assert_eq!(
@@ -210,7 +207,8 @@ mod tests {
             height: 3,
             block: Hash([2; 32]),
             index: 0,
-            receipt: json!({
+            receipt: serde_json::from_value(json!({
+                "tx_hash": hash,
                 "fee": 1,
                 "error": {
                     "module": "balances",
@@ -223,7 +221,8 @@ mod tests {
                         "error": { "module": "balances", "reason": "insufficient_free" }
                     }
                 ]
-            }),
+            }))
+            .expect("a receipt"),
         };
         let text = receipt_text(&hash, &included);
         assert!(

@@ -25,11 +25,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use phalanx_client::{Client, ClientError};
+use phalanx_client::{Client, ClientError, ValidatorSet};
 use phalanx_primitives::call::{Call, RegistryCall};
 use phalanx_primitives::{AccountId, Hash, Keypair};
-use serde::Deserialize;
-use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
 use crate::config::{ConfigError, WorkerConfig};
@@ -86,11 +84,6 @@ pub enum HostError {
     /// The node could not be reached or answered with an error.
     #[error("node: {0}")]
     Node(#[from] ClientError),
-    /// The node's answer is not what this worker understands.
-    #[error(
-        "unexpected answer from the node: {0}; check that the node runs the same phalanx release"
-    )]
-    BadNodeAnswer(String),
     /// The node serves another chain than the one sealed in the enclave.
     #[error("the node at {url} serves chain {node}, but this worker's enclave follows chain {pinned}; point `node_rpc` at its own chain or use a new `data_dir`")]
     WrongChain {
@@ -108,7 +101,7 @@ pub enum HostError {
     #[error("this worker is registered by operator {owner}, not {operator}; configure the owning operator's key")]
     OwnedByAnotherOperator {
         /// The owner on chain.
-        owner: String,
+        owner: AccountId,
         /// The configured operator.
         operator: AccountId,
     },
@@ -141,46 +134,6 @@ impl HostError {
 pub enum Command {
     /// Re-register now (fresh quote and benchmark), even if not due.
     Reregister,
-}
-
-/// A registered worker as `phalanx_workers` shows it (the runtime's `WorkerInfo` in JSON).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-pub struct OnChainWorker {
-    /// Identity key, hex.
-    pub identity: String,
-    /// Encryption key, hex.
-    pub encryption_key: String,
-    /// Operator address.
-    pub operator: String,
-    /// `Simulated`, `SgxDcap` or `TdxDcap`.
-    pub quote_kind: String,
-    /// Confidence, per-mille.
-    pub confidence: u16,
-    /// Benchmark score P.
-    pub performance: u32,
-    /// Endpoint URL.
-    pub endpoint: String,
-    /// Height of the first registration.
-    pub registered_at: u64,
-    /// Height of the last accepted (re-)registration.
-    pub last_attested_at: u64,
-    /// Height of the block the last attestation cited.
-    pub recent_block_height: u64,
-}
-
-/// Every registered worker, from the node (`phalanx_workers`).
-pub async fn registered_workers(client: &Client) -> Result<Vec<OnChainWorker>, ClientError> {
-    #[derive(Deserialize)]
-    struct Answer {
-        workers: Vec<OnChainWorker>,
-    }
-    let answer: Answer = client.call("phalanx_workers", vec![]).await?;
-    Ok(answer.workers)
-}
-
-fn hex_bytes(text: &str) -> Result<Vec<u8>, HostError> {
-    hex::decode(text.strip_prefix("0x").unwrap_or(text))
-        .map_err(|e| HostError::BadNodeAnswer(format!("bad hex: {e}")))
 }
 
 /// How the host reports to a person.
@@ -246,16 +199,8 @@ impl Host {
     }
 
     async fn raw_block(&self, height: u64) -> Result<(Vec<u8>, Vec<u8>), HostError> {
-        #[derive(Deserialize)]
-        struct Raw {
-            block: String,
-            certificate: String,
-        }
-        let raw: Raw = self
-            .client
-            .call("phalanx_rawBlock", vec![json!(height)])
-            .await?;
-        Ok((hex_bytes(&raw.block)?, hex_bytes(&raw.certificate)?))
+        let raw = self.client.raw_block(height).await?;
+        Ok((raw.block, raw.certificate))
     }
 
     async fn step(&mut self) -> Result<(), HostError> {
@@ -305,25 +250,10 @@ impl Host {
 
     /// The validator set of `epoch` and its proof, as the node serves them.
     async fn validator_set(&self, epoch: u64) -> Result<(Vec<[u8; 32]>, Vec<u8>), HostError> {
-        #[derive(serde::Deserialize)]
-        struct Raw {
-            validators: Vec<String>,
-            proof: String,
-        }
-        let raw: Raw = self
-            .client
-            .call("phalanx_validatorSet", vec![json!(epoch)])
-            .await?;
-        let validators = raw
-            .validators
-            .iter()
-            .map(|text| {
-                hex_bytes(text)?
-                    .try_into()
-                    .map_err(|_| HostError::BadNodeAnswer("a validator key is not 32 bytes".into()))
-            })
-            .collect::<Result<Vec<[u8; 32]>, HostError>>()?;
-        Ok((validators, hex_bytes(&raw.proof)?))
+        let ValidatorSet {
+            validators, proof, ..
+        } = self.client.validator_set(epoch).await?;
+        Ok((validators, proof))
     }
 
     /// Relays block `height`, first showing the enclave the validator set of its epoch if the
@@ -372,24 +302,18 @@ impl Host {
             // Still syncing: a registration citing an old head would be refused as stale.
             return Ok(());
         }
-        let identity = hex::encode(info.identity);
         let operator = self.operator.account();
-        let mine = registered_workers(&self.client)
-            .await?
-            .into_iter()
-            .find(|w| w.identity == identity);
+        let mine = self.client.worker(&info.identity).await?;
         let reason = match &mine {
             None => Some("not registered yet"),
-            Some(w) if w.operator != operator.to_address() => {
+            Some(w) if w.operator != operator => {
                 return Err(HostError::OwnedByAnotherOperator {
-                    owner: w.operator.clone(),
+                    owner: w.operator,
                     operator,
                 })
             }
             Some(w) if head <= w.recent_block_height => None, // a newer block must come first
-            Some(w) if w.encryption_key != hex::encode(info.encryption_key) => {
-                Some("encryption key changed")
-            }
+            Some(w) if w.encryption_key != info.encryption_key => Some("encryption key changed"),
             Some(w) if w.endpoint != self.endpoint => Some("endpoint changed"),
             Some(w)
                 if chain_height.saturating_sub(w.last_attested_at)

@@ -43,7 +43,7 @@ pub use config::{ConfigError, WorkerConfig};
 pub use dev::{spawn_dev_workers, spawn_dev_workers_on, DEV_FIRST_PORT, DEV_OPERATORS};
 pub use enclave::{Ecall, Enclave, EnclaveError, EnclaveInfo, Reply, SimulatedPlatform};
 pub use endpoint::WorkerStatus;
-pub use host::{registered_workers, Command, HostError, OnChainWorker};
+pub use host::{Command, HostError};
 
 /// Why a worker could not run.
 #[derive(Debug, thiserror::Error)]

@@ -9,11 +9,12 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use phalanx_client::Client;
+use phalanx_client::{Client, WorkerInfo};
 use phalanx_node::service::{self, NodeSetup};
+use phalanx_primitives::attestation::QuoteKind;
 use phalanx_primitives::Keypair;
 use phalanx_runtime::GenesisConfig;
-use phalanx_worker::{registered_workers, spawn_dev_workers_on, OnChainWorker, WorkerHandle};
+use phalanx_worker::{spawn_dev_workers_on, WorkerHandle};
 use serde_json::Value;
 
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -97,12 +98,9 @@ fn identity_of(handle: &WorkerHandle) -> Option<String> {
     handle.status().map(|s| s.identity)
 }
 
-async fn on_chain(client: &Client, identity: &str) -> Option<OnChainWorker> {
-    registered_workers(client)
-        .await
-        .ok()?
-        .into_iter()
-        .find(|w| w.identity == identity)
+async fn on_chain(client: &Client, identity: &str) -> Option<WorkerInfo> {
+    let identity: [u8; 32] = hex::decode(identity).ok()?.try_into().ok()?;
+    client.worker(&identity).await.ok()?
 }
 
 /// `GET /info` over a plain socket (the test needs no HTTP client library).
@@ -150,20 +148,17 @@ fn dev_workers_register_with_simulated_attestation_and_reregister() {
                 async move { on_chain(client, &identity).await }
             })
             .await;
-            assert_eq!(worker.quote_kind, "Simulated");
+            assert_eq!(worker.quote_kind, QuoteKind::Simulated);
             assert_eq!(worker.confidence, 1000, "dev policy: UpToDate = full");
             assert!(
                 worker.performance >= phalanx_runtime::registry::MIN_PERFORMANCE_SCORE,
                 "P = {}",
                 worker.performance
             );
-            assert_eq!(
-                worker.operator,
-                Keypair::dev(operator).account().to_address()
-            );
+            assert_eq!(worker.operator, Keypair::dev(operator).account());
             let status = handle.status().expect("started");
             assert_eq!(worker.endpoint, status.endpoint);
-            assert_eq!(worker.encryption_key, status.encryption_key);
+            assert_eq!(hex::encode(worker.encryption_key), status.encryption_key);
 
             // The query endpoint says who it is, and that it is simulated.
             let info = get_info(&status.endpoint);
@@ -183,7 +178,7 @@ fn dev_workers_register_with_simulated_attestation_and_reregister() {
         assert!(workers[0].reregister());
         let after = eventually("the re-registration", || {
             let client = &client;
-            let identity = before.identity.clone();
+            let identity = hex::encode(before.identity);
             let last = before.last_attested_at;
             async move {
                 on_chain(client, &identity)
@@ -194,9 +189,9 @@ fn dev_workers_register_with_simulated_attestation_and_reregister() {
         .await;
         assert_eq!(after.registered_at, before.registered_at);
         assert!(after.recent_block_height > before.recent_block_height);
-        assert_eq!(after.quote_kind, "Simulated");
+        assert_eq!(after.quote_kind, QuoteKind::Simulated);
         assert!(after.performance >= phalanx_runtime::registry::MIN_PERFORMANCE_SCORE);
-        (after, before.identity)
+        (after, hex::encode(before.identity))
     });
 
     // A restarted worker unseals the same identity and is still the registered one.

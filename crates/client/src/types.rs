@@ -1,0 +1,686 @@
+//! The node's JSON-RPC answers as Rust types (the shapes are in `docs/wire.md`, *JSON-RPC*).
+//!
+//! Each type has the fields of the node's answer, no more and no fewer: deserializing an answer
+//! and serializing it again gives back the same JSON, which `crates/node/tests/sdk_types.rs`
+//! checks against a node's real answers (blocks with receipts, failed calls, proposals in
+//! every state, registered workers). That test is what catches a node and this SDK drifting
+//! apart. Deserialization itself ignores fields it does not know, so an SDK keeps reading the
+//! answers of a newer node that adds one.
+//!
+//! Receipts, proposals and workers are the runtime's types as the node shows them. They are
+//! written out here rather than imported so that the SDK depends on `phalanx-primitives` alone
+//! (the runtime pulls in the attestation verifier); where the node adds to what the runtime
+//! stores (a receipt error's `message`) these types have the field. Events stay JSON objects
+//! ([`Event`]): the runtime's event enum grows with every module, and an SDK must read the
+//! events of modules newer than itself.
+//!
+//! Enums tagged by a field (`status`) and events are read through a plain struct or map first
+//! ([`ProposalStatus`], [`TransactionStatus`], [`Event`]): serde's tagged enums and flattened
+//! fields buffer what they read, and the buffer refuses u128 amounts under `serde_json`'s
+//! `arbitrary_precision`, which the workspace needs for them.
+
+use std::fmt;
+
+use phalanx_primitives::attestation::{AttestationPolicy, QuoteKind, TcbStatus};
+use phalanx_primitives::call::{Call, PrivilegedCall};
+use phalanx_primitives::{AccountId, Balance, Hash};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Why a call failed, as a stable code: `{"module": "balances", "reason": "zero_amount"}`.
+///
+/// Match on `module` and `reason`; `message` is the node's words for the code, added when it
+/// answers `phalanx_block` and `phalanx_transaction` (never stored, so it may change between
+/// node versions; absent in proposals and when the node has no words for the code).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorCode {
+    /// The module whose rule refused (`params` for a parameter out of bounds, `runtime` for
+    /// corrupted state).
+    pub module: String,
+    /// The snake_case reason, unique within the module; never renamed or reused.
+    pub reason: String,
+    /// The node's words for the code, when it gave them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl fmt::Display for ErrorCode {
+    /// `"<message> (<module>.<reason>)"`, or `"<module>.<reason>"` without words.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.message {
+            Some(message) => write!(f, "{message} ({}.{})", self.module, self.reason),
+            None => write!(f, "{}.{}", self.module, self.reason),
+        }
+    }
+}
+
+/// A receipt's error: a code, or the text an older node recorded before receipts carried codes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CallError {
+    /// A stable code (every current node).
+    Code(ErrorCode),
+    /// Free text (nodes from before error codes).
+    Text(String),
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Code(code) => code.fmt(f),
+            CallError::Text(text) => f.write_str(text),
+        }
+    }
+}
+
+/// One event: `{"event": "transferred", "from": "pha1…", "to": "pha1…", "amount": 5}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Map<String, Value>", into = "Map<String, Value>")]
+pub struct Event {
+    /// The snake_case event name (`fee_paid`, `transferred`, `call_failed`, …; see
+    /// `crates/runtime/src/events.rs`).
+    pub name: String,
+    /// Its other fields as the node gives them (accounts `pha1…`, amounts integers, keys hex,
+    /// error codes `{module, reason}`).
+    pub fields: Map<String, Value>,
+}
+
+impl TryFrom<Map<String, Value>> for Event {
+    type Error = String;
+
+    fn try_from(mut fields: Map<String, Value>) -> Result<Self, String> {
+        match fields.remove("event") {
+            Some(Value::String(name)) => Ok(Event { name, fields }),
+            _ => Err("an event without its `event` name".into()),
+        }
+    }
+}
+
+impl From<Event> for Map<String, Value> {
+    fn from(event: Event) -> Self {
+        let mut fields = event.fields;
+        fields.insert("event".into(), Value::String(event.name));
+        fields
+    }
+}
+
+/// What executing one transaction did: the fee it paid, its call's error, its events.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The transaction's hash.
+    pub tx_hash: Hash,
+    /// The fee charged (paid whether or not the call succeeded).
+    pub fee: Balance,
+    /// Why the call failed (its effects were rolled back); `None` when it succeeded.
+    pub error: Option<CallError>,
+    /// What happened, in order.
+    pub events: Vec<Event>,
+}
+
+/// Where a finalized transaction landed (`phalanx_transaction`'s `location`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Included {
+    /// Height.
+    pub height: u64,
+    /// Block hash.
+    pub block: Hash,
+    /// Index in the block.
+    pub index: u32,
+    /// The receipt.
+    pub receipt: Receipt,
+}
+
+impl Included {
+    /// The call's error, if it failed (the fee is paid either way): `"<message>
+    /// (<module>.<reason>)"`, the code alone when the node has no words for it, or the text an
+    /// older node recorded.
+    pub fn error(&self) -> Option<String> {
+        self.receipt.error.as_ref().map(CallError::to_string)
+    }
+}
+
+/// `phalanx_transaction`: where a transaction is, as far as the node asked knows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawTransactionStatus", into = "RawTransactionStatus")]
+pub enum TransactionStatus {
+    /// In a finalized block.
+    Finalized(Included),
+    /// Waiting in this node's mempool.
+    Pending,
+    /// Neither in this node's mempool nor in a finalized block.
+    Unknown,
+}
+
+impl TransactionStatus {
+    /// The node's word for the status: `finalized`, `pending` or `unknown`.
+    pub fn word(&self) -> &'static str {
+        match self {
+            TransactionStatus::Finalized(_) => "finalized",
+            TransactionStatus::Pending => "pending",
+            TransactionStatus::Unknown => "unknown",
+        }
+    }
+
+    /// Where it landed, once finalized.
+    pub fn included(&self) -> Option<&Included> {
+        match self {
+            TransactionStatus::Finalized(included) => Some(included),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct RawTransactionStatus {
+    status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    location: Option<Included>,
+}
+
+impl TryFrom<RawTransactionStatus> for TransactionStatus {
+    type Error = String;
+
+    fn try_from(raw: RawTransactionStatus) -> Result<Self, String> {
+        match (raw.status.as_str(), raw.location) {
+            ("finalized", Some(included)) => Ok(TransactionStatus::Finalized(included)),
+            ("finalized", None) => Err("a finalized transaction without its location".into()),
+            ("pending", _) => Ok(TransactionStatus::Pending),
+            ("unknown", _) => Ok(TransactionStatus::Unknown),
+            (other, _) => Err(format!("unknown transaction status `{other}`")),
+        }
+    }
+}
+
+impl From<TransactionStatus> for RawTransactionStatus {
+    fn from(status: TransactionStatus) -> Self {
+        let word = status.word().to_string();
+        let location = match status {
+            TransactionStatus::Finalized(included) => Some(included),
+            _ => None,
+        };
+        RawTransactionStatus {
+            status: word,
+            location,
+        }
+    }
+}
+
+/// A transaction inside [`FinalizedBlock`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockTransaction {
+    /// Its hash.
+    pub hash: Hash,
+    /// Who signed (and paid).
+    pub signer: AccountId,
+    /// Its nonce.
+    pub nonce: u64,
+    /// The fee it offered.
+    pub fee: Balance,
+    /// Last height it was valid at.
+    pub expires_at: u64,
+    /// What it called.
+    pub call: Call,
+    /// What executing it did; `None` only if the node has no outcome for the block.
+    pub receipt: Option<Receipt>,
+}
+
+/// `phalanx_block`: a finalized block with its transactions' receipts and its certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinalizedBlock {
+    /// The block (header) hash.
+    pub hash: Hash,
+    /// Height.
+    pub height: u64,
+    /// Parent hash.
+    pub parent: Hash,
+    /// Timestamp (ms since the Unix epoch).
+    pub timestamp_ms: u64,
+    /// Merkle root of the transactions.
+    pub tx_root: Hash,
+    /// State root after the block.
+    pub state_root: Hash,
+    /// The transactions, in order.
+    pub transactions: Vec<BlockTransaction>,
+    /// Events of the block's own hooks (governance tallies, enactments, epoch changes).
+    pub block_events: Option<Vec<Event>>,
+    /// The SCALE finalization certificate; empty for genesis, and for a block finalized by a
+    /// descendant's certificate (docs/wire.md, *Receipts and error codes*).
+    #[serde(with = "hex0x")]
+    pub certificate: Vec<u8>,
+}
+
+/// `phalanx_rawBlock`: the SCALE block and its certificate, for light clients.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawBlock {
+    /// Height.
+    pub height: u64,
+    /// The SCALE-encoded block.
+    #[serde(with = "hex0x")]
+    pub block: Vec<u8>,
+    /// The SCALE finalization certificate (empty for genesis).
+    #[serde(with = "hex0x")]
+    pub certificate: Vec<u8>,
+}
+
+/// `phalanx_validatorSet`: the set that certifies `epoch`, with its proof against the state
+/// root of block `height`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatorSet {
+    /// The epoch it certifies.
+    pub epoch: u64,
+    /// The block whose state root the proof is against.
+    pub height: u64,
+    /// The validators' ed25519 keys, in the order stored.
+    #[serde(with = "hex0x::list")]
+    pub validators: Vec<[u8; 32]>,
+    /// SCALE sparse-Merkle proof of `system/validators`.
+    #[serde(with = "hex0x")]
+    pub proof: Vec<u8>,
+}
+
+/// A registered worker (`phalanx_workers`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerInfo {
+    /// The enclave's ed25519 identity key: the worker's id (hex without `0x`).
+    #[serde(with = "hex_plain")]
+    pub identity: [u8; 32],
+    /// The enclave's X25519 key clients seal requests to.
+    #[serde(with = "hex_plain")]
+    pub encryption_key: [u8; 32],
+    /// The account that owns the worker.
+    pub operator: AccountId,
+    /// Which kind of quote attested it.
+    pub quote_kind: QuoteKind,
+    /// The attested code measurement.
+    #[serde(with = "hex_plain")]
+    pub measurement: [u8; 32],
+    /// The platform's TCB status.
+    pub tcb_status: TcbStatus,
+    /// The policy's confidence in it, per-mille.
+    pub confidence: u16,
+    /// The benchmark score P.
+    pub performance: u32,
+    /// Where clients send encrypted queries.
+    pub endpoint: String,
+    /// Height of its first registration.
+    pub registered_at: u64,
+    /// Height of its last accepted (re-)registration.
+    pub last_attested_at: u64,
+    /// Height of the block its last attestation cited.
+    pub recent_block_height: u64,
+}
+
+/// One page of `phalanx_workers`, in identity order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkersPage {
+    /// The workers.
+    pub workers: Vec<WorkerInfo>,
+    /// The identity the next page starts at; `None` after the last.
+    #[serde(with = "hex0x::option")]
+    pub next: Option<[u8; 32]>,
+    /// The attestation policy in force.
+    pub policy: AttestationPolicy,
+    /// The height read at.
+    pub height: u64,
+}
+
+/// Where a proposal stands (`{"status": "passed", "enact_at": 40}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawProposalStatus", into = "RawProposalStatus")]
+pub enum ProposalStatus {
+    /// Open for votes.
+    Voting,
+    /// Passed; its calls run at the end of block `enact_at`.
+    Passed {
+        /// Height whose end executes the calls.
+        enact_at: u64,
+    },
+    /// Did not pass.
+    Rejected,
+    /// Executed; `error` is the first failure's code if the batch was rolled back.
+    Enacted {
+        /// Why the batch failed, if it did.
+        error: Option<ErrorCode>,
+    },
+    /// Cancelled as spam.
+    Cancelled,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RawProposalStatus {
+    status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    enact_at: Option<u64>,
+    // `enacted` always carries `error` (null on success); the other states never do.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    error: Option<Option<ErrorCode>>,
+}
+
+/// Tells a field given as `null` (`Some(None)`) from a field left out (`None`, by default).
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<ErrorCode>>, D::Error> {
+    Option::<ErrorCode>::deserialize(deserializer).map(Some)
+}
+
+impl TryFrom<RawProposalStatus> for ProposalStatus {
+    type Error = String;
+
+    fn try_from(raw: RawProposalStatus) -> Result<Self, String> {
+        Ok(match raw.status.as_str() {
+            "voting" => ProposalStatus::Voting,
+            "passed" => ProposalStatus::Passed {
+                enact_at: raw.enact_at.ok_or("a passed proposal without `enact_at`")?,
+            },
+            "rejected" => ProposalStatus::Rejected,
+            "enacted" => ProposalStatus::Enacted {
+                error: raw.error.flatten(),
+            },
+            "cancelled" => ProposalStatus::Cancelled,
+            other => return Err(format!("unknown proposal status `{other}`")),
+        })
+    }
+}
+
+impl From<ProposalStatus> for RawProposalStatus {
+    fn from(status: ProposalStatus) -> Self {
+        let (word, enact_at, error) = match status {
+            ProposalStatus::Voting => ("voting", None, None),
+            ProposalStatus::Passed { enact_at } => ("passed", Some(enact_at), None),
+            ProposalStatus::Rejected => ("rejected", None, None),
+            ProposalStatus::Enacted { error } => ("enacted", None, Some(error)),
+            ProposalStatus::Cancelled => ("cancelled", None, None),
+        };
+        RawProposalStatus {
+            status: word.to_string(),
+            enact_at,
+            error,
+        }
+    }
+}
+
+/// A governance proposal and its running tally.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// Its id.
+    pub id: u32,
+    /// Who proposed it.
+    pub proposer: AccountId,
+    /// The privileged calls it runs if it passes.
+    pub calls: Vec<PrivilegedCall>,
+    /// What it is for.
+    pub description: String,
+    /// Reserved deposit.
+    pub deposit: Balance,
+    /// Height it was submitted at.
+    pub submitted_at: u64,
+    /// Last height at which votes count.
+    pub voting_ends_at: u64,
+    /// Units voting aye.
+    pub aye: Balance,
+    /// Units voting nay.
+    pub nay: Balance,
+    /// Number of voters.
+    pub voters: u32,
+    /// Minimum turnout in force when it was submitted.
+    pub min_turnout: Balance,
+    /// Where it stands.
+    pub status: ProposalStatus,
+}
+
+/// One page of `phalanx_proposals`, in id order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposalsPage {
+    /// The proposals.
+    pub proposals: Vec<Proposal>,
+    /// The id the next page starts at; `None` after the last.
+    pub next: Option<u32>,
+    /// The height read at.
+    pub height: u64,
+}
+
+/// `phalanx_proposal`: one proposal and the height it was read at.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposalAt {
+    /// The proposal.
+    pub proposal: Proposal,
+    /// The height read at.
+    pub height: u64,
+}
+
+/// `phalanx_treasury`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Treasury {
+    /// The treasury's account.
+    pub account: AccountId,
+    /// Its free balance.
+    pub balance: Balance,
+    /// What is left of the mining rewards.
+    pub mining_pot: Balance,
+    /// All PHA in existence.
+    pub total_issuance: Balance,
+}
+
+/// Byte strings as `"0x…"` (decoding accepts the prefix left out).
+mod hex0x {
+    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
+
+    pub(super) fn decode<T: TryFrom<Vec<u8>>>(text: &str) -> Result<T, String> {
+        let bytes = hex::decode(text.strip_prefix("0x").unwrap_or(text))
+            .map_err(|e| format!("`{text}` is not hex: {e}"))?;
+        let len = bytes.len();
+        T::try_from(bytes).map_err(|_| format!("{len} bytes of hex is the wrong length here"))
+    }
+
+    pub fn serialize<S: Serializer, T: AsRef<[u8]>>(
+        bytes: &T,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format!("0x{}", hex::encode(bytes)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: TryFrom<Vec<u8>>>(
+        deserializer: D,
+    ) -> Result<T, D::Error> {
+        decode(&String::deserialize(deserializer)?).map_err(D::Error::custom)
+    }
+
+    /// The same, or `null`.
+    pub mod option {
+        use super::*;
+
+        pub fn serialize<S: Serializer, T: AsRef<[u8]>>(
+            bytes: &Option<T>,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            match bytes {
+                Some(bytes) => super::serialize(bytes, serializer),
+                None => serializer.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>, T: TryFrom<Vec<u8>>>(
+            deserializer: D,
+        ) -> Result<Option<T>, D::Error> {
+            Option::<String>::deserialize(deserializer)?
+                .map(|text| decode(&text).map_err(D::Error::custom))
+                .transpose()
+        }
+    }
+
+    /// A list of them.
+    pub mod list {
+        use super::*;
+        use serde::ser::SerializeSeq;
+
+        pub fn serialize<S: Serializer, T: AsRef<[u8]>>(
+            list: &[T],
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            let mut seq = serializer.serialize_seq(Some(list.len()))?;
+            for bytes in list {
+                seq.serialize_element(&format!("0x{}", hex::encode(bytes)))?;
+            }
+            seq.end()
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>, T: TryFrom<Vec<u8>>>(
+            deserializer: D,
+        ) -> Result<Vec<T>, D::Error> {
+            Vec::<String>::deserialize(deserializer)?
+                .iter()
+                .map(|text| decode(text).map_err(D::Error::custom))
+                .collect()
+        }
+    }
+}
+
+/// Byte strings as bare hex, as the runtime writes keys inside records (workers, events).
+mod hex_plain {
+    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer, T: AsRef<[u8]>>(
+        bytes: &T,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex::encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: TryFrom<Vec<u8>>>(
+        deserializer: D,
+    ) -> Result<T, D::Error> {
+        super::hex0x::decode(&String::deserialize(deserializer)?).map_err(D::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Reads `json` as `T` and writes it back: the same JSON, nothing lost or added.
+    fn round_trip<T: serde::de::DeserializeOwned + Serialize>(json: Value) -> T {
+        let typed: T = serde_json::from_value(json.clone()).expect("deserializes");
+        assert_eq!(
+            serde_json::to_value(&typed).expect("serializes"),
+            json,
+            "round trip"
+        );
+        typed
+    }
+
+    #[test]
+    fn receipt_errors_read_as_code_words_or_old_text() {
+        let code: Receipt = round_trip(json!({
+            "tx_hash": Hash([1; 32]),
+            "fee": 340282366920938463463374607431768211455u128,
+            "error": {
+                "module": "balances",
+                "reason": "zero_amount",
+                "message": "the amount must be greater than zero",
+            },
+            "events": [
+                { "event": "fee_paid", "who": "pha1payer", "amount": 340282366920938463463374607431768211455u128 },
+                { "event": "call_failed", "error": { "module": "balances", "reason": "zero_amount" } },
+            ],
+        }));
+        assert_eq!(code.fee, u128::MAX, "amounts above 2^64 survive");
+        assert_eq!(
+            code.error.as_ref().map(ToString::to_string).as_deref(),
+            Some("the amount must be greater than zero (balances.zero_amount)")
+        );
+        assert_eq!(code.events[1].name, "call_failed");
+        assert_eq!(code.events[1].fields["error"]["reason"], "zero_amount");
+        let amount = serde_json::from_value::<u128>(code.events[0].fields["amount"].clone());
+        assert_eq!(amount.ok(), Some(u128::MAX), "event amounts survive too");
+        let bare: CallError = round_trip(json!({ "module": "newer", "reason": "unknown_here" }));
+        assert_eq!(bare.to_string(), "newer.unknown_here");
+        let text: CallError = round_trip(json!("not enough free balance"));
+        assert_eq!(text, CallError::Text("not enough free balance".into()));
+    }
+
+    #[test]
+    fn transaction_statuses_read_each_word_and_refuse_others() {
+        assert_eq!(
+            round_trip::<TransactionStatus>(json!({ "status": "pending" })),
+            TransactionStatus::Pending
+        );
+        assert_eq!(
+            round_trip::<TransactionStatus>(json!({ "status": "unknown" })),
+            TransactionStatus::Unknown
+        );
+        let finalized: TransactionStatus = round_trip(json!({
+            "status": "finalized",
+            "location": {
+                "height": 4, "block": Hash([2; 32]), "index": 1,
+                "receipt": { "tx_hash": Hash([3; 32]), "fee": 5, "error": null, "events": [] },
+            },
+        }));
+        assert_eq!(
+            finalized.included().map(|i| (i.height, i.index)),
+            Some((4, 1))
+        );
+        assert_eq!(finalized.included().and_then(Included::error), None);
+        for bad in [
+            json!({ "status": "finalized" }),
+            json!({ "status": "lost" }),
+        ] {
+            assert!(serde_json::from_value::<TransactionStatus>(bad).is_err());
+        }
+    }
+
+    #[test]
+    fn proposal_statuses_read_each_state() {
+        let states = [
+            (json!({ "status": "voting" }), ProposalStatus::Voting),
+            (
+                json!({ "status": "passed", "enact_at": 40 }),
+                ProposalStatus::Passed { enact_at: 40 },
+            ),
+            (json!({ "status": "rejected" }), ProposalStatus::Rejected),
+            (
+                json!({ "status": "enacted", "error": null }),
+                ProposalStatus::Enacted { error: None },
+            ),
+            (
+                json!({ "status": "enacted", "error": { "module": "params", "reason": "voting_period_out_of_bounds" } }),
+                ProposalStatus::Enacted {
+                    error: Some(ErrorCode {
+                        module: "params".into(),
+                        reason: "voting_period_out_of_bounds".into(),
+                        message: None,
+                    }),
+                },
+            ),
+            (json!({ "status": "cancelled" }), ProposalStatus::Cancelled),
+        ];
+        for (json, status) in states {
+            assert_eq!(round_trip::<ProposalStatus>(json), status);
+        }
+        assert!(serde_json::from_value::<ProposalStatus>(json!({ "status": "passed" })).is_err());
+    }
+
+    #[test]
+    fn byte_strings_keep_their_prefix_convention() {
+        let raw: RawBlock =
+            round_trip(json!({ "height": 0, "block": "0x0102", "certificate": "0x" }));
+        assert_eq!((raw.block, raw.certificate), (vec![1, 2], vec![]));
+        let set: ValidatorSet = round_trip(json!({
+            "epoch": 1, "height": 63,
+            "validators": [format!("0x{}", hex::encode([7u8; 32]))],
+            "proof": "0xff",
+        }));
+        assert_eq!(set.validators, vec![[7u8; 32]]);
+        assert!(
+            serde_json::from_value::<ValidatorSet>(json!({
+                "epoch": 1, "height": 63, "validators": ["0x0102"], "proof": "0x",
+            }))
+            .is_err(),
+            "a validator key must be 32 bytes"
+        );
+    }
+}
