@@ -40,6 +40,7 @@
 //! ```
 
 use crate::consensus::Timeouts;
+use phalanx_client::config_file::{load_toml, resolve_relative, ConfigFileError};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -63,6 +64,9 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// The config file is missing, unreadable or not valid node TOML.
+    #[error("node {0}")]
+    File(#[from] ConfigFileError),
     /// A key is not 32 bytes of hex.
     #[error("{0} is not 64 hex characters (an ed25519 key)")]
     BadKey(String),
@@ -125,27 +129,17 @@ fn default_true() -> bool {
 impl NodeConfig {
     /// Reads a config; relative paths inside it become relative to the file's folder.
     pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.into(),
-            source,
-        })?;
-        let mut config: NodeConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.into(),
-            message: e.to_string(),
-        })?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        for p in [
-            Some(&mut config.data_dir),
-            Some(&mut config.genesis),
-            config.key_file.as_mut(),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            if p.is_relative() {
-                *p = base.join(&*p);
-            }
-        }
+        let mut config: NodeConfig = load_toml(path)?;
+        resolve_relative(
+            path,
+            [
+                Some(&mut config.data_dir),
+                Some(&mut config.genesis),
+                config.key_file.as_mut(),
+            ]
+            .into_iter()
+            .flatten(),
+        );
         Ok(config)
     }
 
@@ -258,15 +252,27 @@ mod tests {
     fn bad_files_give_clear_errors() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("bad.toml");
-        std::fs::write(&path, "data_dir = 5").expect("write");
+        std::fs::write(&path, "rpc = \"127.0.0.1:0\"\ndata_dir = 5").expect("write");
         assert!(matches!(
             NodeConfig::load(&path),
-            Err(ConfigError::Parse { .. })
+            Err(ConfigError::File(ConfigFileError::Parse {
+                at: Some((2, 12)),
+                ..
+            }))
         ));
+        let missing = dir.path().join("missing.toml");
+        let err = NodeConfig::load(&missing).expect_err("missing");
         assert!(matches!(
-            NodeConfig::load(&dir.path().join("missing.toml")),
-            Err(ConfigError::Io { .. })
+            err,
+            ConfigError::File(ConfigFileError::Missing { .. })
         ));
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "node config file {} does not exist; check the path (or create it)",
+                missing.display()
+            )
+        );
         assert!(matches!(parse_key_hex("abcd"), Err(ConfigError::BadKey(_))));
         let key = dir.path().join("k");
         write_key_file(&key, &[3u8; 32]).expect("write");

@@ -15,6 +15,7 @@
 //! Relative paths are relative to the config file's folder. Exactly one of `operator_dev` and
 //! `operator_key_file` must be set.
 
+use phalanx_client::config_file::{load_toml, resolve_relative, ConfigFileError};
 use phalanx_primitives::Keypair;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -23,22 +24,9 @@ use std::path::{Path, PathBuf};
 /// Why a worker configuration was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read worker config {path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The file is not valid worker TOML.
-    #[error("worker config {path} is invalid: {message}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
+    /// The file is missing, unreadable, or not valid worker TOML.
+    #[error("worker {0}")]
+    File(#[from] ConfigFileError),
     /// `simulated` is not true.
     #[error("real enclaves (SGX/TDX builds) are not built yet: this worker only runs a SIMULATED enclave, which protects nothing; set `simulated = true` to run it on a dev or test chain")]
     NotSimulated,
@@ -113,26 +101,16 @@ impl WorkerConfig {
 
     /// Reads and checks a config file; relative paths become relative to its folder.
     pub fn load(path: &Path) -> Result<WorkerConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.into(),
-            source,
-        })?;
-        let mut config: WorkerConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.into(),
-            message: e.to_string(),
-        })?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        for p in [
-            Some(&mut config.data_dir),
-            config.operator_key_file.as_mut(),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            if p.is_relative() {
-                *p = base.join(&*p);
-            }
-        }
+        let mut config: WorkerConfig = load_toml(path)?;
+        resolve_relative(
+            path,
+            [
+                Some(&mut config.data_dir),
+                config.operator_key_file.as_mut(),
+            ]
+            .into_iter()
+            .flatten(),
+        );
         config.validate()?;
         Ok(config)
     }
@@ -200,6 +178,37 @@ listen = "127.0.0.1:8100"
         assert_eq!(
             config.operator().expect("dev key").account(),
             Keypair::dev("charlie").account()
+        );
+    }
+
+    #[test]
+    fn a_missing_file_or_an_unknown_setting_says_which_file_and_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("absent.toml");
+        let err = WorkerConfig::load(&missing).expect_err("missing");
+        assert!(matches!(
+            err,
+            ConfigError::File(ConfigFileError::Missing { .. })
+        ));
+        assert!(
+            err.to_string().starts_with(&format!(
+                "worker config file {} does not exist",
+                missing.display()
+            )),
+            "{err}"
+        );
+        let path = write(
+            dir.path(),
+            "simulated = true\ndata_dir = \"w\"\nnode_rpc = \"http://127.0.0.1:9944\"\nbogus = 1\n",
+        );
+        let err = WorkerConfig::load(&path).expect_err("unknown setting");
+        assert!(
+            matches!(
+                &err,
+                ConfigError::File(ConfigFileError::Parse { at: Some((4, 1)), message, .. })
+                    if message.contains("unknown field `bogus`")
+            ),
+            "{err}"
         );
     }
 
