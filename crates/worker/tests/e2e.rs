@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use phalanx_client::{Client, WorkerInfo};
+use phalanx_client::{Client, WorkerInfo, WorkersPage};
 use phalanx_node::service::{self, NodeSetup};
 use phalanx_primitives::attestation::QuoteKind;
 use phalanx_primitives::Keypair;
@@ -172,6 +172,14 @@ fn dev_workers_register_with_simulated_attestation_and_reregister() {
             registered.push(worker);
         }
         assert_ne!(registered[0].identity, registered[1].identity);
+        // The SDK reads the node's answer about real workers without losing a field.
+        let raw: Value = client
+            .call("phalanx_workers", vec![])
+            .await
+            .expect("workers");
+        let page: WorkersPage = serde_json::from_value(raw.clone()).expect("the SDK reads it");
+        assert_eq!(serde_json::to_value(&page).expect("serializes"), raw);
+        assert_eq!(page.workers.len(), 2);
 
         // A requested re-registration refreshes the attestation and keeps `registered_at`.
         let before = registered[0].clone();
