@@ -13,6 +13,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Answers come as typed results ([`types`]: blocks with receipts, transaction status, workers,
+//! proposals, …), each matching the node's JSON field for field; [`Client::call`] reaches any
+//! other method. [`config_file`] loads the TOML configs of the node and the worker.
+//!
 //! The SDK holds no long-term state: nonces come from the node at signing time
 //! (`phalanx_nextNonce`, which counts the account's transactions already waiting in that node's
 //! mempool, so several submissions in a row each get the next one). One signer sending through
