@@ -9,6 +9,7 @@
 //! local_network = true          # allow loopback/private peer addresses
 //!
 //! public_address = "203.0.113.7:30300"  # optional: what other validators dial (default `p2p`)
+//! joining = true                # only for a key outside the genesis set (added by governance)
 //!
 //! [[validators]]                # every genesis validator (this one included, if it is one)
 //! public_key = "…64 hex…"
@@ -118,6 +119,12 @@ pub struct NodeConfig {
     /// node's key (default: `p2p`, unless that is an unspecified address like 0.0.0.0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_address: Option<SocketAddr>,
+    /// Validators: this key is not a genesis validator; governance adds (or added) it with
+    /// `SetValidators`. Keep it set for as long as the node runs with this key. Without it, a
+    /// key outside the genesis set is refused at start, since that is far more often a wrong
+    /// key file than a planned join.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub joining: bool,
     /// Known validators and their p2p addresses: at least every genesis validator.
     pub validators: Vec<ValidatorEntry>,
 }
@@ -215,6 +222,7 @@ mod tests {
             local_network: true,
             block_interval_ms: None,
             public_address: Some("203.0.113.7:30300".parse().expect("addr")),
+            joining: false,
             validators: vec![ValidatorEntry {
                 public_key: hex::encode([1u8; 32]),
                 address: "127.0.0.1:30300".parse().expect("addr"),

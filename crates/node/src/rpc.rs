@@ -1,6 +1,8 @@
 //! JSON-RPC 2.0 over HTTP and WebSocket (one port, both protocols).
 //!
-//! Methods (all under `phalanx_`): `status`, `submitTransaction`, `account`, `block`, `rawBlock`
+//! Methods (all under `phalanx_`): `status`, `submitTransaction`, `account`, `nextNonce` (the
+//! nonce an account's next transaction should carry, past its transactions already waiting in
+//! this node's mempool), `block`, `rawBlock`
 //! (SCALE block and certificate, for light clients), `validatorSet`, `workers`,
 //! `finalizedHead`, `transaction`, `stateProof`, `storage`, `chainParams`, `proposals`,
 //! `proposal`, `treasury`, `faults`, `genesis`; and the WebSocket-only subscription
@@ -471,6 +473,19 @@ pub fn module(chain: Chain) -> Result<RpcModule<Chain>, jsonrpsee::core::Registe
         }))
     })?;
 
+    // One state read and a walk over one sender's pooled nonces: inline.
+    module.register_method("phalanx_nextNonce", |params, chain, _| -> Answer {
+        let args = Args::parse(&params, &["address"])?;
+        let who = parse_account(&args.required::<String>(0, "an account address (pha1…)")?)?;
+        let (finalized, nonce) = chain.next_nonce(&who).map_err(internal)?;
+        Ok(json!({
+            "address": who,
+            "nonce": nonce,
+            "pooled": nonce.saturating_sub(finalized),
+            "height": chain.height(),
+        }))
+    })?;
+
     module.register_blocking_method("phalanx_block", |params, chain, _| -> Answer {
         let args = Args::parse(&params, &["block"])?;
         let which: Option<Value> = args.optional(0, "a height or a block hash")?;
@@ -753,6 +768,92 @@ mod tests {
             ..receipt
         };
         assert_eq!(receipt_json(&ok)["error"], Value::Null);
+    }
+
+    #[test]
+    fn next_nonce_counts_the_pooled_run_of_nonces() {
+        use crate::chain::{system_clock, ChainConfig};
+        use phalanx_primitives::call::{BalancesCall, Call};
+        use phalanx_primitives::{Keypair, Transaction, PHA};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as u64;
+        let genesis = phalanx_runtime::GenesisConfig::dev(
+            vec![hex::encode(Keypair::dev("validator").account().0)],
+            now - 10_000,
+        );
+        let chain = Chain::open(
+            ChainConfig {
+                data_dir: dir.path().to_path_buf(),
+                genesis,
+            },
+            system_clock(),
+        )
+        .expect("chain opens");
+        let rpc = module(chain.clone()).expect("module");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let ask = |who: &str| runtime.block_on(rpc.call::<_, Value>("phalanx_nextNonce", [who]));
+        let alice = Keypair::dev("alice");
+        let address = alice.account().to_address();
+        let send = |nonce: u64| {
+            let tx = Transaction {
+                signer: alice.account(),
+                nonce,
+                fee: PHA / 100,
+                expires_at: chain.height() + 100,
+                call: Call::Balances(BalancesCall::Transfer {
+                    to: Keypair::dev("bob").account(),
+                    amount: PHA,
+                }),
+            }
+            .sign(&alice, &chain.genesis_hash());
+            chain.submit_tx(tx).expect("admitted");
+        };
+        let answer = ask(&address).expect("answers");
+        assert_eq!(
+            (&answer["nonce"], &answer["pooled"]),
+            (&json!(0), &json!(0))
+        );
+        send(0);
+        send(1);
+        send(3); // behind a gap: it cannot run before nonce 2, so 2 is next
+        let answer = ask(&address).expect("answers");
+        assert_eq!(
+            (&answer["nonce"], &answer["pooled"]),
+            (&json!(2), &json!(2))
+        );
+        assert_eq!(answer["address"], json!(address));
+        let bob = ask(&Keypair::dev("bob").account().to_address()).expect("answers");
+        assert_eq!(bob["nonce"], json!(0), "another account's pool is its own");
+        // Once 0 and 1 are finalized, the answer is the same nonce, none of it pooled.
+        let head = chain.head();
+        let block = chain
+            .build(&head, head.header.timestamp_ms + 500)
+            .expect("builds");
+        chain.finalize(block, vec![]).expect("finalizes");
+        let answer = ask(&address).expect("answers");
+        assert_eq!(
+            (&answer["nonce"], &answer["pooled"]),
+            (&json!(2), &json!(0))
+        );
+        send(2); // fills the gap: 2 and 3 are pooled now
+        let answer = ask(&address).expect("answers");
+        assert_eq!(
+            (&answer["nonce"], &answer["pooled"]),
+            (&json!(4), &json!(2))
+        );
+        // Bad input is refused with a reason, like every method's.
+        let Err(jsonrpsee::core::server::MethodsError::JsonRpc(e)) = ask("pha1notanaddress") else {
+            panic!("a bad address is refused");
+        };
+        assert_eq!(e.code(), codes::INVALID_PARAMS);
+        let data: Value = serde_json::from_str(e.data().expect("data").get()).expect("json");
+        assert_eq!(data["reason"], "bad_address");
     }
 
     #[test]

@@ -284,14 +284,15 @@ const ANNOUNCE_INTERVAL: Duration = Duration::from_secs(20);
 /// Keeps this validator's p2p address published on chain (`Peers(SetAddress)`, signed by its
 /// consensus key), so validators that governance adds later, or that join after it, can reach
 /// it without any config naming it. Re-sends only when the finalized address differs and no
-/// earlier announcement is still pooled. An unfunded key can't pay the fee: that is reported
-/// once (a genesis validator is in everyone's config, so it only matters for one added later).
+/// earlier announcement is still pooled. Why it cannot send (an unfunded key can't pay the fee)
+/// is reported each time the reason changes; a genesis validator is in everyone's config, so it
+/// only matters for one added later. An announcement the chain included but refused stops it.
 async fn publish_address<E>(context: E, chain: Chain, address: SocketAddr)
 where
     E: commonware_runtime::Clock,
 {
     let mut pending: Option<phalanx_primitives::Hash> = None;
-    let mut reported = false;
+    let mut reported: Option<String> = None;
     loop {
         // Only once caught up: a node still syncing would sign with a stale nonce and expiry.
         let head_age_ms = (system_clock())().saturating_sub(chain.head().header.timestamp_ms);
@@ -304,6 +305,16 @@ where
                 .ok()
                 .flatten();
             let waiting = pending.is_some_and(|hash| chain.is_pending(&hash));
+            // Included but failed: the chain refuses this address, and sending it again would
+            // only pay the fee again.
+            if let Some(hash) = pending.filter(|_| !waiting) {
+                if let Ok(Some(found)) = chain.transaction(&hash) {
+                    if let Some(error) = &found.receipt.error {
+                        tracing::error!(%address, %hash, ?error, "the chain refused this validator's p2p address; not publishing it again until restart");
+                        return;
+                    }
+                }
+            }
             if published != Some(address) && !waiting {
                 let call = phalanx_primitives::call::Call::Peers(
                     phalanx_primitives::call::PeersCall::SetAddress {
@@ -315,8 +326,8 @@ where
                         tracing::info!(%address, %hash, "publishing this validator's p2p address on chain");
                         pending = Some(hash);
                     }
-                    Err(reason) if !reported => {
-                        reported = true;
+                    Err(reason) if reported.as_ref() != Some(&reason) => {
+                        reported = Some(reason.clone());
                         let genesis = chain
                             .genesis_config()
                             .validator_keys()

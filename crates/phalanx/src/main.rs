@@ -24,6 +24,7 @@ mod flags;
 mod gov_cmd;
 mod node_cmd;
 mod output;
+mod peers_cmd;
 mod shutdown;
 mod submit;
 
@@ -78,6 +79,11 @@ enum Command {
     },
     /// Dispatch a privileged call as the dev root account (dev chains only).
     Root(gov_cmd::RootArgs),
+    /// Validators' p2p addresses on chain (publish yours before governance adds you).
+    Peers {
+        #[command(subcommand)]
+        command: peers_cmd::PeersCommand,
+    },
     /// Benchmark: finalized transfers per second through an in-process dev node.
     Bench(bench::BenchArgs),
 }
@@ -90,6 +96,7 @@ impl Command {
             Command::Client(command) => command.target(top),
             Command::Gov { command } => Target::new(top, Some(command.flags()), None),
             Command::Root(args) => Target::new(top, Some(&args.node), None),
+            Command::Peers { command } => Target::new(top, Some(command.flags()), None),
             Command::Dev(_) | Command::Node { .. } | Command::Worker { .. } | Command::Bench(_) => {
                 Target::new(top, None, None)
             }
@@ -158,6 +165,7 @@ fn main() -> ExitCode {
         Command::Client(command) => client_cmd::run(command, &target),
         Command::Gov { command } => gov_cmd::run(command, &target),
         Command::Root(args) => gov_cmd::root(args, &target),
+        Command::Peers { command } => peers_cmd::run(command, &target),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

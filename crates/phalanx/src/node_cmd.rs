@@ -138,6 +138,7 @@ pub fn testnet(args: TestnetArgs, json_mode: bool) -> Result<()> {
             local_network: true,
             block_interval_ms: None,
             public_address: None,
+            joining: i >= args.validators,
             validators: founders.to_vec(),
         };
         let path = args.dir.join(format!("{name}.toml"));
@@ -232,6 +233,36 @@ pub fn run_node(path: &Path) -> Result<()> {
         ))
         .into());
     }
+    let me_key = service::validator_public_key(&secret);
+    if !genesis_keys.contains(&me_key) && !config.joining {
+        return Err(CliError::with_reason(
+            "not_a_validator",
+            format!(
+                "key {} (from {}) is not a genesis validator; if governance is adding it, set `joining = true` in the config, otherwise check the key file",
+                hex::encode(me_key),
+                key_file.display()
+            ),
+        ));
+    }
+    let public_address = match config.public_address {
+        Some(address) => Some(address),
+        None if p2p.ip().is_unspecified() || p2p.port() == 0 => None,
+        None => Some(p2p),
+    };
+    if let Some(address) = public_address {
+        // The chain refuses what it cannot dial; refuse it here rather than pay for it forever.
+        phalanx_runtime::peers::parse_address(&address.to_string()).map_err(|e| {
+            CliError::with_reason(
+                "bad_public_address",
+                format!("public_address {address}: {e}; set `public_address` to the ip:port other validators can reach"),
+            )
+        })?;
+    } else if config.joining {
+        return Err(CliError::with_reason(
+            "bad_public_address",
+            "a joining validator must publish where it listens: set `public_address` (p2p listens on an unspecified address or port 0)",
+        ));
+    }
     let mut configured = configured;
     configured.sort();
     let mut validator = service::validator_config(
@@ -242,9 +273,7 @@ pub fn run_node(path: &Path) -> Result<()> {
         config.local_network,
     )?;
     validator.timeouts = timeouts;
-    validator.public_address = config
-        .public_address
-        .or((!p2p.ip().is_unspecified() && p2p.port() != 0).then_some(p2p));
+    validator.public_address = public_address;
     let setup = NodeSetup {
         data_dir: config.data_dir.clone(),
         genesis,

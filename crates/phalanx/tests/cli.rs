@@ -535,6 +535,60 @@ fn against_a_dev_node() {
     );
     run(&["tx", "0x12", "--rpc", rpc, "--json"]).refused("bad_hash");
 
+    // A validator's p2p address: published from a key, refused before any fee when the chain
+    // could not dial it, and withdrawn.
+    let dave_before = balance(rpc, "dave");
+    run(&[
+        "peers",
+        "set-address",
+        "0.0.0.0:30300",
+        "--from",
+        "dave",
+        "--rpc",
+        rpc,
+        "--json",
+    ])
+    .refused("bad_address");
+    assert_eq!(
+        balance(rpc, "dave")["nonce"],
+        dave_before["nonce"],
+        "nothing was sent"
+    );
+    let dave_key = hex::encode(phalanx_primitives::Keypair::dev("dave").account().0);
+    let storage_key = format!("0x{}{dave_key}", hex::encode(b"peers/address/"));
+    let published = run(&[
+        "peers",
+        "set-address",
+        "10.1.2.3:30300",
+        "--from",
+        "dave",
+        "--rpc",
+        rpc,
+        "--json",
+    ])
+    .json();
+    assert_eq!(published["status"], "finalized", "{published}");
+    let stored = common::rpc_call(rpc, "phalanx_storage", serde_json::json!([storage_key]));
+    let stored = stored["result"].as_str().expect("stored").to_string();
+    assert!(
+        stored.ends_with(&hex::encode(b"10.1.2.3:30300")),
+        "{stored}"
+    );
+    let removed = run(&[
+        "peers",
+        "set-address",
+        "--remove",
+        "--from",
+        "dave",
+        "--rpc",
+        rpc,
+        "--json",
+    ])
+    .json();
+    assert_eq!(removed["status"], "finalized", "{removed}");
+    let gone = common::rpc_call(rpc, "phalanx_storage", serde_json::json!([storage_key]));
+    assert!(gone["result"].is_null(), "{gone}");
+
     // A closed stdout while talking to the node: exit 0, nothing on stderr.
     let out = run_into_closed_pipe(&["block", "--rpc", rpc], "");
     assert_eq!(out.code, Some(0), "{}", out.stderr);

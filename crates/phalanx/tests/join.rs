@@ -14,7 +14,6 @@ mod common;
 
 use common::{block_hash, cli, height, ok, wait_until, Proc, EPOCH};
 use serde_json::{json, Value};
-use std::io::{Read as _, Write as _};
 use std::path::Path;
 use std::time::Duration;
 
@@ -31,27 +30,10 @@ fn start(dir: &Path, name: &str) -> (Proc, String) {
     (proc, rpc)
 }
 
-/// One raw JSON-RPC call over HTTP/1.0 (the CLI has no command for raw storage reads).
-fn rpc_call(rpc: &str, method: &str, params: Value) -> Value {
-    let host = rpc.trim_start_matches("http://").trim_end_matches('/');
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
-    let mut stream = std::net::TcpStream::connect(host).expect("connect to RPC");
-    write!(
-        stream,
-        "POST / HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("send");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("read");
-    let json = answer.split("\r\n\r\n").nth(1).expect("HTTP body");
-    serde_json::from_str(json).expect("JSON-RPC answer")
-}
-
 /// The p2p address `key_hex` published on chain, as the node at `rpc` reads it (SCALE string).
 fn published_address(rpc: &str, key_hex: &str) -> Option<String> {
     let key = format!("0x{}{key_hex}", hex::encode(b"peers/address/"));
-    let value = rpc_call(rpc, "phalanx_storage", json!([key]))["result"].clone();
+    let value = common::rpc_call(rpc, "phalanx_storage", json!([key]))["result"].clone();
     let bytes = hex::decode(value.as_str()?.trim_start_matches("0x")).ok()?;
     // A SCALE string: compact length (one byte, len * 4, for short strings), then UTF-8.
     String::from_utf8(bytes.get(1..)?.to_vec()).ok()
@@ -105,6 +87,27 @@ fn governance_adds_a_fifth_validator_that_catches_up_and_takes_part_in_finality(
     assert!(
         !config.contains(&joining_key),
         "no genesis validator's config names the joining validator"
+    );
+
+    // The same key without `joining = true` is taken for a wrong key file and refused.
+    let joining_config = std::fs::read_to_string(dir.join("join0.toml")).expect("join0 config");
+    assert!(joining_config.contains("joining = true"), "{joining_config}");
+    std::fs::write(
+        dir.join("wrong.toml"),
+        joining_config
+            .replace("joining = true\n", "")
+            .replace("data_dir = \"join0\"", "data_dir = \"wrong\""),
+    )
+    .expect("write");
+    let refused = std::process::Command::new(common::BIN)
+        .args(["node", "--config"])
+        .arg(dir.join("wrong.toml"))
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("is not a genesis validator"),
+        "{stderr}"
     );
 
     let mut nodes: Vec<Option<(Proc, String)>> = (0..4)

@@ -125,6 +125,27 @@ impl Chain {
         self.pool().mempool.contains(hash)
     }
 
+    /// `who`'s finalized next nonce, and the nonce its next transaction should carry: past its
+    /// transactions with consecutive nonces from there waiting in this node's mempool. The head
+    /// and the pool sit behind different locks, so the pair is read again if a block was
+    /// finalized in between.
+    pub fn next_nonce(
+        &self,
+        who: &phalanx_primitives::AccountId,
+    ) -> Result<(u64, u64), phalanx_primitives::CodecError> {
+        loop {
+            let (height, state) = {
+                let forks = self.forks();
+                (forks.head().height(), forks.head_state().clone())
+            };
+            let finalized = phalanx_runtime::system::nonce(&state, who)?;
+            let next = self.pool().mempool.next_nonce(who, finalized);
+            if self.height() == height {
+                return Ok((finalized, next));
+            }
+        }
+    }
+
     /// Submits encoded consensus fault evidence in a transaction signed by the reporter
     /// account, so the fault is stored on chain (the runtime verifies it and refunds the fee
     /// when it is new). Returns the transaction hash, or why it was not submitted.

@@ -38,8 +38,12 @@ pub const TRANSACTIONS: u64 = 5;
 pub const MAX_GOSSIP_BYTES: usize = 2 << 20;
 
 /// Per-peer rate limit of every consensus channel.
+///
+/// The burst is kept small on purpose: p2p preallocates every channel's inbox for one burst
+/// from every peer it may ever track (the largest validator set governance may name, times the
+/// peer sets it keeps), so a burst of 1,024 cost each node about 1.4 GB of memory up front.
 pub fn channel_quota() -> Quota {
-    Quota::per_second(NZU32!(1_024))
+    Quota::per_second(NZU32!(1_024)).allow_burst(NZU32!(32))
 }
 
 /// Per-peer rate limit of the transaction gossip channel: an honest validator sends one

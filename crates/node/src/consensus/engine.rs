@@ -108,7 +108,7 @@ where
     if genesis_set.position(&public_key).is_none() && application.finalized_height() == 0 {
         info!(
             validator = %public_key,
-            "this key is not a genesis validator: following the chain; it votes from the epoch after governance adds it (SetValidators)"
+            "this key is not a genesis validator: validators only talk to members of their current set, so this node waits at its height until governance adds it (SetValidators), then catches up and votes from that epoch on"
         );
     }
     let prefix = &config.partition_prefix;

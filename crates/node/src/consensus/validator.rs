@@ -44,14 +44,17 @@ use tracing::info;
 /// How often a validator re-reads the on-chain addresses of its epoch's set.
 const ADDRESS_REFRESH: Duration = Duration::from_secs(5);
 
-/// Placeholder for a validator with no known address: tracked (so it is a member of the set)
-/// but never dialed, and no inbound connection matches it, until its real address is known.
+/// Placeholder for a validator with no known address: tracked, so it is a member of the set and
+/// its inbound connections are accepted (peers are admitted by key), until its real address is
+/// known. Dialing it fails at once (on a local network, where private addresses are allowed, it
+/// is tried; elsewhere it is not dialable at all).
 const UNKNOWN_ADDRESS: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
     std::net::Ipv4Addr::UNSPECIFIED,
     0,
 ));
 
-/// Where validators listen: the config's entries first, then addresses published on chain.
+/// Where validators listen: the address a validator published on chain (signed by its key, so
+/// it can move) first, then this node's config.
 #[derive(Clone)]
 struct PeerBook<A> {
     configured: Arc<Vec<(PublicKey, SocketAddr)>>,
@@ -67,15 +70,17 @@ impl<A: Application> PeerBook<A> {
     }
 
     fn address(&self, key: &PublicKey) -> Option<SocketAddr> {
-        self.configured
-            .iter()
-            .find(|(known, _)| known == key)
-            .map(|(_, address)| *address)
-            .or_else(|| self.application.peer_address(key))
+        self.application.peer_address(key).or_else(|| {
+            self.configured
+                .iter()
+                .find(|(known, _)| known == key)
+                .map(|(_, address)| *address)
+        })
     }
 
-    /// `keys` with their addresses; unknown ones get [`UNKNOWN_ADDRESS`] (and a warning).
-    fn resolve(&self, keys: &[PublicKey]) -> Map<PublicKey, Address> {
+    /// `keys` with their addresses (unknown ones get [`UNKNOWN_ADDRESS`]), and how many are
+    /// unknown.
+    fn resolve(&self, keys: &[PublicKey]) -> (Map<PublicKey, Address>, usize) {
         let mut missing = 0usize;
         let entries: Vec<(PublicKey, Address)> = keys
             .iter()
@@ -87,13 +92,17 @@ impl<A: Application> PeerBook<A> {
                 (key.clone(), Address::from(address))
             })
             .collect();
-        if missing > 0 {
-            tracing::warn!(
-                missing,
-                "validators with no address in the config or on chain (they publish one with `Peers(SetAddress)`)"
-            );
-        }
-        Map::from_iter_dedup(entries)
+        (Map::from_iter_dedup(entries), missing)
+    }
+}
+
+fn warn_missing(epoch: Option<u64>, missing: usize) {
+    if missing > 0 {
+        tracing::warn!(
+            ?epoch,
+            missing,
+            "validators with no address in the config or on chain: they are reachable only when they connect in (a validator publishes its address with `phalanx peers set-address` or by itself once running)"
+        );
     }
 }
 
@@ -218,12 +227,14 @@ pub async fn run_validator<A: Application>(
     );
     let p2p_namespace = [engine_config.namespace.as_slice(), P2P_SUFFIX].concat();
     // Sized for the largest set governance may name, not today's: tracking a larger set than
-    // the network was configured for would fail.
+    // the network was configured for would panic inside p2p. The local identity counts too
+    // when it is outside the set (a validator waiting to be added, or one removed).
     let largest_set = config
         .validators
         .len()
         .max(phalanx_runtime::params::MAX_VALIDATORS);
-    let max_peers = NonZeroUsize::new(largest_set).ok_or(Error::InvalidValidatorSet)?;
+    let max_peers =
+        NonZeroUsize::new(largest_set.saturating_add(1)).ok_or(Error::InvalidValidatorSet)?;
     let max_message_size = super::engine::max_message_size(largest_set, config.max_block_bytes);
     let mut p2p_config = if config.local_network {
         lookup::Config::local(
@@ -257,7 +268,9 @@ pub async fn run_validator<A: Application>(
         .map(|peer| (peer.public_key.clone(), peer.address))
         .collect();
     let peers = PeerBook::new(book, application.clone());
-    oracle.track(0, peers.resolve(&keys));
+    let (genesis_peers, missing) = peers.resolve(&keys);
+    warn_missing(Some(0), missing);
+    oracle.track(0, genesis_peers);
 
     let channels = Channels {
         votes: network.register(engine::VOTES, channel_quota()),
@@ -283,7 +296,9 @@ pub async fn run_validator<A: Application>(
             if epoch == 0 {
                 return;
             }
-            tracker.track(epoch, peers.resolve(keys));
+            let (resolved, missing) = peers.resolve(keys);
+            warn_missing(Some(epoch), missing);
+            tracker.track(epoch, resolved);
         }
     };
     let mut overwriter = oracle.clone();
@@ -294,7 +309,7 @@ pub async fn run_validator<A: Application>(
             loop {
                 context.sleep(ADDRESS_REFRESH).await;
                 let keys = current.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                let resolved = peers.resolve(&keys);
+                let (resolved, _) = peers.resolve(&keys);
                 if resolved != known {
                     overwriter.overwrite(resolved.clone());
                     known = resolved;

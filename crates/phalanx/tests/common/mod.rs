@@ -345,3 +345,22 @@ impl Dev {
         )
     }
 }
+
+/// One raw JSON-RPC call over HTTP/1.0 (the CLI has no command for raw storage reads).
+pub fn rpc_call(rpc: &str, method: &str, params: Value) -> Value {
+    use std::io::{Read as _, Write as _};
+    let host = rpc.trim_start_matches("http://").trim_end_matches('/');
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+        .to_string();
+    let mut stream = std::net::TcpStream::connect(host).expect("connect to RPC");
+    write!(
+        stream,
+        "POST / HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    let json = answer.split("\r\n\r\n").nth(1).expect("HTTP body");
+    serde_json::from_str(json).expect("JSON-RPC answer")
+}
