@@ -20,7 +20,9 @@
 //!   [`MAX_DCAP_VERIFICATION_FEE`]: DCAP verification stays paid for, and real TEEs can still
 //!   afford to register.
 //! - `block_interval_ms` between [`MIN_BLOCK_INTERVAL_MS`] and [`MAX_BLOCK_INTERVAL_MS`]: a
-//!   spacing at or past the leader timeout would have every leader skipped, forever.
+//!   spacing at or past the leader timeout would have leaders skipped for being late (the view
+//!   after a skip can proceed, since its parent is older, so it slows the chain rather than
+//!   stopping it), and the bound leaves 100 ms for network delay and clock skew.
 //! - `voting_period` between [`MIN_VOTING_PERIOD`] and [`MAX_VOTING_PERIOD`]: voters get time
 //!   to vote, and a proposal (with its locked PHA) always ends; `enactment_delay` at most
 //!   [`MAX_ENACTMENT_DELAY`].
