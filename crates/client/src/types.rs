@@ -2,9 +2,10 @@
 //!
 //! Each type has the fields of the node's answer, no more and no fewer: deserializing an answer
 //! and serializing it again gives back the same JSON, which `crates/node/tests/sdk_types.rs`
-//! checks against a node's real answers (blocks with receipts, failed calls, proposals in
-//! every state, registered workers). That test is what catches a node and this SDK drifting
-//! apart. Deserialization itself ignores fields it does not know, so an SDK keeps reading the
+//! checks against a node's real answers (blocks with receipts and block events, a failed call,
+//! proposals voting, passed, rejected and enacted with and without an error) and
+//! `crates/worker/tests/e2e.rs` for registered workers. Those tests are what catch a node and
+//! this SDK drifting apart. Deserialization itself ignores fields it does not know, so an SDK keeps reading the
 //! answers of a newer node that adds one.
 //!
 //! Receipts, proposals and workers are the runtime's types as the node shows them. They are
