@@ -3,8 +3,10 @@
 //! A privileged call is given as JSON in its serde form, for example:
 //! - `{"treasury_spend":{"to":"pha1…","amount":1000000000000}}` (amounts in units)
 //! - `{"set_validators":["<64 hex chars>", …]}` (ed25519 consensus keys)
-//! - `{"set_chain_params":{"base_fee":…,"byte_fee":…,"max_tx_bytes":…,"max_block_txs":…,"max_expiry_blocks":…}}`
-//! - `{"set_governance_params":{"voting_period":20,"enactment_delay":5,"proposal_deposit":…,"min_turnout":0}}`
+//! - `{"set_chain_params":{"base_fee":…}}`: the fields left out keep the chain's current values
+//!   (the CLI reads them from the node and fills them in), so a fee change never resets, say,
+//!   `block_interval_ms` or `dcap_verification_fee` to a default
+//! - `{"set_governance_params":{"voting_period":20}}`: the same for governance's parameters
 //! - `{"cancel_proposal":{"proposal":3}}`
 
 use crate::accounts::{pha_amount, signer};
@@ -108,14 +110,59 @@ pub struct RootArgs {
     pub node: NodeFlags,
 }
 
-/// Parses a privileged call from JSON, with the serde error as the message.
-pub fn parse_call(text: &str) -> Result<PrivilegedCall> {
-    serde_json::from_str(text).map_err(|e| {
-        CliError::with_reason(
-            "bad_call",
-            format!("`{text}` is not a privileged call: {e} (see `phalanx gov propose --help`)"),
-        )
-    })
+fn bad_call(text: &str, e: impl std::fmt::Display) -> CliError {
+    CliError::with_reason(
+        "bad_call",
+        format!("`{text}` is not a privileged call: {e} (see `phalanx gov propose --help`)"),
+    )
+}
+
+/// Parses a privileged call, first filling every field a `set_chain_params` or
+/// `set_governance_params` (also inside a `batch`) leaves out with the chain's current value,
+/// so the call changes only what it names. Each filled field is listed on stderr.
+pub async fn parse_call_on(client: &Client, text: &str) -> Result<PrivilegedCall> {
+    let mut value: serde_json::Value = serde_json::from_str(text).map_err(|e| bad_call(text, e))?;
+    let (chain, governance) = client.params().await?;
+    let current = [
+        ("set_chain_params", serde_json::to_value(chain)?),
+        ("set_governance_params", serde_json::to_value(governance)?),
+    ];
+    let mut filled = Vec::new();
+    complete(&mut value, &current, &mut filled);
+    if !filled.is_empty() {
+        eprintln!("keeping the chain's current {}", filled.join(", "));
+    }
+    serde_json::from_value(value).map_err(|e| bad_call(text, e))
+}
+
+/// Fills missing parameter fields in `call` (see [`parse_call_on`]), recursing into batches.
+fn complete(
+    call: &mut serde_json::Value,
+    current: &[(&str, serde_json::Value)],
+    filled: &mut Vec<String>,
+) {
+    let Some(object) = call.as_object_mut() else {
+        return;
+    };
+    if let Some(serde_json::Value::Array(calls)) = object.get_mut("batch") {
+        for inner in calls {
+            complete(inner, current, filled);
+        }
+        return;
+    }
+    for (name, now) in current {
+        let (Some(serde_json::Value::Object(given)), Some(now)) =
+            (object.get_mut(*name), now.as_object())
+        else {
+            continue;
+        };
+        for (field, value) in now {
+            if !given.contains_key(field) {
+                given.insert(field.clone(), value.clone());
+                filled.push(format!("{field} = {value}"));
+            }
+        }
+    }
 }
 
 fn status_text(p: &Proposal) -> String {
@@ -145,10 +192,11 @@ async fn run_on(client: &Client, command: GovCommand, json_mode: bool) -> Result
             ..
         } => {
             let key = signer(&from, dev_chain(client).await?)?;
-            let calls = calls
-                .iter()
-                .map(|c| parse_call(c))
-                .collect::<Result<Vec<_>>>()?;
+            let mut parsed = Vec::with_capacity(calls.len());
+            for call in &calls {
+                parsed.push(parse_call_on(client, call).await?);
+            }
+            let calls = parsed;
             let call = Call::Governance(GovernanceCall::Propose {
                 calls,
                 description: description.into_bytes(),
@@ -246,8 +294,46 @@ pub fn root(args: RootArgs, target: &Target) -> Result<()> {
     let client = Client::new(&target.rpc)?;
     block_on(async {
         let key = signer(&args.from, dev_chain(&client).await?)?;
-        let call = Call::Root(RootCall::Dispatch(parse_call(&args.call)?));
+        let call = Call::Root(RootCall::Dispatch(
+            parse_call_on(&client, &args.call).await?,
+        ));
         let hash = sign_and_submit(&client, &key, call, &args.nonce).await?;
         report_inclusion(&client, &hash, target.json, true).await
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::complete;
+    use serde_json::json;
+
+    #[test]
+    fn missing_parameters_keep_their_current_values_even_inside_a_batch() {
+        let current = [
+            (
+                "set_chain_params",
+                json!({"base_fee": 1, "block_interval_ms": 100}),
+            ),
+            (
+                "set_governance_params",
+                json!({"voting_period": 20, "min_turnout": 0}),
+            ),
+        ];
+        let mut call = json!({"batch": [
+            {"set_chain_params": {"base_fee": 5}},
+            {"set_governance_params": {"voting_period": 30, "min_turnout": 7}},
+            {"treasury_spend": {"to": "x", "amount": 1}},
+        ]});
+        let mut filled = Vec::new();
+        complete(&mut call, &current, &mut filled);
+        assert_eq!(
+            call,
+            json!({"batch": [
+                {"set_chain_params": {"base_fee": 5, "block_interval_ms": 100}},
+                {"set_governance_params": {"voting_period": 30, "min_turnout": 7}},
+                {"treasury_spend": {"to": "x", "amount": 1}},
+            ]})
+        );
+        assert_eq!(filled, vec!["block_interval_ms = 100".to_string()]);
+    }
 }

@@ -125,7 +125,10 @@ fn dev_network_transfers_governs_and_resumes_after_ctrl_c() {
     let treasury_before = amount(&ok(&["treasury"])["balance"]);
     assert!(treasury_before > 0, "fees reached the treasury");
     let spend = format!(r#"{{"treasury_spend":{{"to":"{dave}","amount":1000}}}}"#);
-    let fee = r#"{"set_chain_params":{"base_fee":2000000000,"byte_fee":1000000,"max_tx_bytes":65536,"max_block_txs":10000,"max_expiry_blocks":14400}}"#;
+    // Only the base fee is named: the CLI keeps every other parameter at its current value.
+    let fee = r#"{"set_chain_params":{"base_fee":2000000000}}"#;
+    let rpc = RPC.lock().expect("rpc").clone();
+    let params_before = common::rpc_call(&rpc, "phalanx_chainParams", serde_json::json!([]));
     ok(&[
         "gov",
         "propose",
@@ -213,6 +216,21 @@ fn dev_network_transfers_governs_and_resumes_after_ctrl_c() {
         amount(&transfer["receipt"]["fee"]) >= 2_000_000_000,
         "the new base fee applies"
     );
+    let params_after = common::rpc_call(&rpc, "phalanx_chainParams", serde_json::json!([]));
+    for unchanged in [
+        "byte_fee",
+        "max_block_txs",
+        "block_interval_ms",
+        "dcap_verification_fee",
+    ] {
+        let find = |v: &Value| v["result"]["chain"][unchanged].as_u64();
+        assert!(find(&params_before).is_some(), "{params_before}");
+        assert_eq!(
+            find(&params_after),
+            find(&params_before),
+            "{unchanged} kept"
+        );
+    }
 
     // A proposal voted down changes nothing.
     let rejected_call = r#"{"set_chain_params":{"base_fee":1,"byte_fee":1,"max_tx_bytes":65536,"max_block_txs":10000,"max_expiry_blocks":14400}}"#;
