@@ -207,60 +207,44 @@ pub fn all(state: &State) -> Result<Vec<Misbehaviour>, CodecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{check_invariants, key, signed};
-    use crate::{apply_transaction, GenesisConfig};
+    use crate::testing::{code, key, TestChain};
+    use crate::GenesisConfig;
     use phalanx_light_client::testing::{conflicting_notarize, keys, raw_publics};
     use phalanx_primitives::call::Call;
 
-    /// A dev chain whose genesis names four consensus validators; the context of block 1.
-    fn chain() -> (
-        State,
-        BlockContext,
-        Vec<phalanx_light_client::testing::ValidatorKey>,
-    ) {
+    /// A dev chain whose genesis names four consensus validators, at block 1.
+    fn chain() -> (TestChain, Vec<phalanx_light_client::testing::ValidatorKey>) {
         let validators = keys(4);
         let config = GenesisConfig::dev(
             raw_publics(&validators).iter().map(hex::encode).collect(),
             1_700_000_000_000,
         );
-        let (block, state) = crate::genesis_block(&config).expect("genesis");
-        let ctx = BlockContext {
-            height: 1,
-            timestamp_ms: config.timestamp_ms + 1_000,
-            genesis_hash: block.hash(),
-            parent_hash: block.hash(),
-        };
-        (state, ctx, validators)
+        (TestChain::with_config(&config), validators)
     }
 
     fn report(evidence: Vec<u8>) -> Call {
         Call::Evidence(EvidenceCall::ReportEquivocation { evidence })
     }
 
+    fn free(chain: &TestChain, who: &AccountId) -> Balance {
+        balances::account(&chain.state, who).expect("account").free
+    }
+
     #[test]
     fn a_proven_equivocation_is_stored_once_and_its_reporter_pays_nothing() {
-        let (mut state, ctx, validators) = chain();
-        let namespace = phalanx_light_client::network_namespace(&ctx.genesis_hash);
+        let (mut chain, validators) = chain();
+        let namespace = phalanx_light_client::network_namespace(&chain.ctx.genesis_hash);
         let evidence = conflicting_notarize(&validators, 2, &namespace, 0, 9);
         let reporter = key("ferdie");
-        let before = balances::account(&state, &reporter.account())
-            .expect("account")
-            .free;
-        let receipt = apply_transaction(
-            &mut state,
-            &ctx,
-            &signed(&reporter, 0, report(evidence.clone()), &ctx),
-        )
-        .expect("valid envelope");
+        let before = free(&chain, &reporter.account());
+        let receipt = chain.apply(&reporter, report(evidence.clone()));
         assert_eq!(receipt.error, None);
         assert_eq!(
-            balances::account(&state, &reporter.account())
-                .expect("account")
-                .free,
+            free(&chain, &reporter.account()),
             before,
             "the fee came back"
         );
-        let stored = all(&state).expect("readable");
+        let stored = all(&chain.state).expect("readable");
         assert_eq!(
             stored,
             vec![Misbehaviour {
@@ -273,30 +257,17 @@ mod tests {
             }]
         );
         // The same fault again: refused, and this time the fee is kept.
-        let receipt = apply_transaction(
-            &mut state,
-            &ctx,
-            &signed(&reporter, 1, report(evidence), &ctx),
-        )
-        .expect("valid envelope");
-        assert_eq!(
-            receipt.error,
-            Some(crate::testing::code(EvidenceError::AlreadyReported))
-        );
-        assert!(
-            balances::account(&state, &reporter.account())
-                .expect("account")
-                .free
-                < before
-        );
-        assert_eq!(all(&state).expect("readable").len(), 1);
-        check_invariants(&state);
+        let receipt = chain.apply(&reporter, report(evidence));
+        assert_eq!(receipt.error, Some(code(EvidenceError::AlreadyReported)));
+        assert!(free(&chain, &reporter.account()) < before);
+        assert_eq!(all(&chain.state).expect("readable").len(), 1);
+        chain.end_block();
     }
 
     #[test]
     fn forged_foreign_truncated_and_out_of_epoch_evidence_is_refused() {
-        let (mut state, ctx, validators) = chain();
-        let namespace = phalanx_light_client::network_namespace(&ctx.genesis_hash);
+        let (mut chain, validators) = chain();
+        let namespace = phalanx_light_client::network_namespace(&chain.ctx.genesis_hash);
         let outsiders: Vec<_> = (50..54).map(phalanx_light_client::testing::key).collect();
         let good = conflicting_notarize(&validators, 1, &namespace, 0, 3);
         let cases: Vec<(&str, Vec<u8>)> = vec![
@@ -329,16 +300,11 @@ mod tests {
             ),
         ];
         let reporter = key("ferdie");
-        for (nonce, (what, evidence)) in cases.into_iter().enumerate() {
-            let receipt = apply_transaction(
-                &mut state,
-                &ctx,
-                &signed(&reporter, nonce as u64, report(evidence), &ctx),
-            )
-            .expect("valid envelope");
+        for (what, evidence) in cases {
+            let receipt = chain.apply(&reporter, report(evidence));
             assert!(receipt.error.is_some(), "{what} evidence was accepted");
         }
-        assert!(all(&state).expect("readable").is_empty());
-        check_invariants(&state);
+        assert!(all(&chain.state).expect("readable").is_empty());
+        chain.end_block();
     }
 }

@@ -132,7 +132,7 @@ impl Module for Peers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{dev_chain, key, signed};
+    use crate::testing::{key, TestChain};
     use phalanx_primitives::call::Call;
 
     fn set(address: &str) -> Call {
@@ -143,17 +143,12 @@ mod tests {
 
     #[test]
     fn a_key_publishes_replaces_and_removes_its_own_address() {
-        let (mut state, ctx) = dev_chain();
+        let mut chain = TestChain::new();
         let alice = key("alice");
-        let receipt = crate::apply_transaction(
-            &mut state,
-            &ctx,
-            &signed(&alice, 0, set("10.0.0.5:30300"), &ctx),
-        )
-        .unwrap();
+        let receipt = chain.apply(&alice, set("10.0.0.5:30300"));
         assert_eq!(receipt.error, None);
         assert_eq!(
-            address(&state, &alice.account()).unwrap(),
+            address(&chain.state, &alice.account()).unwrap(),
             Some("10.0.0.5:30300".parse().unwrap())
         );
         assert!(receipt.events.contains(&Event::PeerAddressSet {
@@ -161,38 +156,27 @@ mod tests {
             address: "10.0.0.5:30300".into()
         }));
         // Nobody else's entry moved.
-        assert_eq!(address(&state, &key("bob").account()).unwrap(), None);
+        assert_eq!(address(&chain.state, &key("bob").account()).unwrap(), None);
 
         // A refused address fails the call, pays the fee and keeps the old address.
-        let receipt = crate::apply_transaction(
-            &mut state,
-            &ctx,
-            &signed(&alice, 1, set("0.0.0.0:30300"), &ctx),
-        )
-        .unwrap();
+        let receipt = chain.apply(&alice, set("0.0.0.0:30300"));
         assert!(receipt.error.is_some());
         assert_eq!(
-            address(&state, &alice.account()).unwrap(),
+            address(&chain.state, &alice.account()).unwrap(),
             Some("10.0.0.5:30300".parse().unwrap())
         );
 
-        let receipt = crate::apply_transaction(
-            &mut state,
-            &ctx,
-            &signed(&alice, 2, set("[2001:db8::7]:4000"), &ctx),
-        )
-        .unwrap();
+        let receipt = chain.apply(&alice, set("[2001:db8::7]:4000"));
         assert_eq!(receipt.error, None);
         assert_eq!(
-            address(&state, &alice.account()).unwrap(),
+            address(&chain.state, &alice.account()).unwrap(),
             Some("[2001:db8::7]:4000".parse().unwrap())
         );
 
-        let receipt =
-            crate::apply_transaction(&mut state, &ctx, &signed(&alice, 3, set(""), &ctx)).unwrap();
+        let receipt = chain.apply(&alice, set(""));
         assert_eq!(receipt.error, None);
-        assert_eq!(address(&state, &alice.account()).unwrap(), None);
-        crate::testing::check_invariants(&state);
+        assert_eq!(address(&chain.state, &alice.account()).unwrap(), None);
+        chain.end_block();
     }
 
     #[test]

@@ -542,85 +542,86 @@ pub fn charge(state: &mut State, who: &AccountId, fee: Balance) -> Result<(), Tx
 mod tests {
     use super::*;
     use crate::testing::*;
-    use phalanx_primitives::call::{BalancesCall, Call};
+    use phalanx_primitives::call::{Call, PrivilegedCall, RootCall};
 
     #[test]
     fn scheduled_validators_take_over_at_the_epoch_boundary() {
-        let (mut state, ctx) = dev_chain();
-        let genesis_set = validators(&state).expect("validators");
+        let mut chain = TestChain::new();
+        let genesis_set = validators(&chain.state).expect("validators");
         let next: Vec<[u8; 32]> = ["v1", "v2"].iter().map(|n| key(n).account().0).collect();
-        let mut events = Vec::new();
-        crate::privileged::execute(
-            &mut state,
-            &ctx,
-            &phalanx_primitives::call::PrivilegedCall::SetValidators(next.clone()),
-            &mut events,
-        )
-        .expect("privileged call");
-        assert_eq!(validators(&state).expect("validators"), genesis_set);
+        let receipt = chain.apply(
+            &key("alice"),
+            Call::Root(RootCall::Dispatch(PrivilegedCall::SetValidators(
+                next.clone(),
+            ))),
+        );
+        assert_eq!(receipt.error, None);
+        assert_eq!(validators(&chain.state).expect("validators"), genesis_set);
         assert_eq!(
-            pending_validators(&state).expect("pending"),
+            pending_validators(&chain.state).expect("pending"),
             Some(next.clone())
         );
 
         // Blocks inside the epoch leave the set alone.
-        let inside = BlockContext {
-            height: EPOCH_LENGTH - 2,
-            ..ctx
-        };
-        assert!(on_block_end(&mut state, &inside).is_empty());
-        assert_eq!(validators(&state).expect("validators"), genesis_set);
+        chain.run_until(EPOCH_LENGTH - 2);
+        assert!(!chain
+            .block_events
+            .iter()
+            .any(|e| matches!(e, Event::ValidatorsActivated { .. })));
+        assert_eq!(validators(&chain.state).expect("validators"), genesis_set);
 
         // The boundary block activates it for epoch 1.
-        let boundary = BlockContext {
-            height: last_height_of_epoch(0),
-            ..ctx
-        };
-        assert_eq!(boundary.height, EPOCH_LENGTH - 1);
+        assert_eq!(chain.height(), last_height_of_epoch(0));
+        assert_eq!(chain.height(), EPOCH_LENGTH - 1);
         assert_eq!(
-            on_block_end(&mut state, &boundary),
+            chain.end_block(),
             vec![Event::ValidatorsActivated { epoch: 1, count: 2 }]
         );
-        assert_eq!(validators(&state).expect("validators"), next);
-        assert_eq!(pending_validators(&state).expect("pending"), None);
+        assert_eq!(validators(&chain.state).expect("validators"), next);
+        assert_eq!(pending_validators(&chain.state).expect("pending"), None);
         assert_eq!(epoch_of(EPOCH_LENGTH), 1);
         assert_eq!(epoch_of(EPOCH_LENGTH - 1), 0);
     }
 
+    // The envelope tests check raw envelopes (forged, foreign, early, expired, cheap, unfunded,
+    // oversized, replayed) with `check_envelope`: `TestChain::apply` builds only valid ones and
+    // panics on a refused envelope. The chain still comes from `TestChain`.
+
     #[test]
     fn envelope_checks_each_rule() {
-        let (state, ctx) = dev_chain();
+        let mut chain = TestChain::new();
         let alice = key("alice");
-        let ok = signed(&alice, 0, transfer_to("bob", 1), &ctx);
-        assert!(check_envelope(&state, &ctx, &ok).is_ok());
+        let ok = chain.tx(&alice, transfer_to("bob", 1));
+        let (state, ctx) = (&chain.state, &chain.ctx);
+        assert!(check_envelope(state, ctx, &ok).is_ok());
 
         let mut forged = ok.clone();
         forged.signature[0] ^= 1;
         assert_eq!(
-            check_envelope(&state, &ctx, &forged),
+            check_envelope(state, ctx, &forged),
             Err(TxError::BadSignature)
         );
 
         let other_chain = BlockContext {
             genesis_hash: phalanx_primitives::Hash::of(b"x"),
-            ..ctx
+            ..*ctx
         };
         assert_eq!(
-            check_envelope(&state, &other_chain, &ok),
+            check_envelope(state, &other_chain, &ok),
             Err(TxError::BadSignature)
         );
 
-        let future = signed(&alice, 1, transfer_to("bob", 1), &ctx);
+        let future = signed(&alice, 1, transfer_to("bob", 1), ctx);
         assert_eq!(
-            check_envelope(&state, &ctx, &future),
+            check_envelope(state, ctx, &future),
             Err(TxError::FutureNonce {
                 got: 1,
                 expected: 0
             })
         );
         assert!(check_envelope_with(
-            &state,
-            &ctx,
+            state,
+            ctx,
             &future,
             NonceCheck::AllowFuture(4),
             SignatureCheck::Verify
@@ -631,7 +632,7 @@ mod tests {
         expired.expires_at = ctx.height - 1;
         let expired = expired.sign(&alice, &ctx.genesis_hash);
         assert!(matches!(
-            check_envelope(&state, &ctx, &expired),
+            check_envelope(state, ctx, &expired),
             Err(TxError::Expired { .. })
         ));
 
@@ -639,50 +640,44 @@ mod tests {
         cheap.fee = 1;
         let cheap = cheap.sign(&alice, &ctx.genesis_hash);
         assert!(matches!(
-            check_envelope(&state, &ctx, &cheap),
+            check_envelope(state, ctx, &cheap),
             Err(TxError::FeeTooLow { .. })
         ));
 
         let pauper = phalanx_primitives::Keypair::from_secret([42; 32]);
-        let broke = signed(&pauper, 0, transfer_to("bob", 1), &ctx);
+        let broke = signed(&pauper, 0, transfer_to("bob", 1), ctx);
         assert!(matches!(
-            check_envelope(&state, &ctx, &broke),
+            check_envelope(state, ctx, &broke),
             Err(TxError::CannotPayFee { free: 0, .. })
         ));
     }
 
     #[test]
     fn oversized_transactions_are_refused() {
-        let (mut state, ctx) = dev_chain();
-        let mut params = params(&state).expect("params");
+        let mut chain = TestChain::new();
+        // A lower limit straight in state (governance's path to it has its own tests).
+        let mut params = params(&chain.state).expect("params");
         params.max_tx_bytes = 100;
-        set_params(&mut state, &params);
-        let big = signed(
-            &key("alice"),
-            0,
-            Call::Balances(BalancesCall::Transfer {
-                to: key("bob").account(),
-                amount: 1,
-            }),
-            &ctx,
-        );
+        set_params(&mut chain.state, &params);
+        let big = chain.tx(&key("alice"), transfer_to("bob", 1));
         assert!(matches!(
-            check_envelope(&state, &ctx, &big),
+            check_envelope(&chain.state, &chain.ctx, &big),
             Err(TxError::TooLarge { max: 100, .. })
         ));
     }
 
     #[test]
     fn a_reused_nonce_is_stale_after_inclusion() {
-        let (mut state, ctx) = dev_chain();
-        let tx = signed(&key("alice"), 0, transfer_to("bob", 1), &ctx);
-        crate::apply_transaction(&mut state, &ctx, &tx).expect("first inclusion");
+        let mut chain = TestChain::new();
+        let tx = chain.tx(&key("alice"), transfer_to("bob", 1));
+        chain.apply_tx(&tx);
         assert_eq!(
-            check_envelope(&state, &ctx, &tx),
+            check_envelope(&chain.state, &chain.ctx, &tx),
             Err(TxError::StaleNonce {
                 got: 0,
                 expected: 1
             })
         );
+        chain.end_block();
     }
 }

@@ -67,6 +67,11 @@ pub fn code(error: impl Into<DispatchError>) -> ErrorCode {
     error.into().code()
 }
 
+/// The stand-in hash [`TestChain`] gives block `height` (the parent hash of block `height + 1`).
+pub fn block_hash(height: u64) -> Hash {
+    Hash::of_parts(&[b"block ", &height.to_be_bytes()])
+}
+
 /// Panics with the broken invariant, if any.
 pub fn check_invariants(state: &State) {
     if let Err(e) = crate::invariants::check(state) {
@@ -78,7 +83,7 @@ pub fn check_invariants(state: &State) {
 /// open block ([`apply`](TestChain::apply)), [`end_block`](TestChain::end_block) runs the
 /// end-of-block hooks, checks every module's invariants and opens the next block. Each block
 /// gets a stand-in hash (its parent hash in the next block), so recent block hashes are
-/// realistic state.
+/// realistic state ([`block_hash`]).
 pub struct TestChain {
     /// The state, as of the open block.
     pub state: State,
@@ -127,7 +132,13 @@ impl TestChain {
         tx
     }
 
-    fn begin(&mut self) {
+    /// Runs the open block's begin hooks (recording its parent's hash), once. [`apply`] and
+    /// [`end_block`] do it themselves; call it first only to read or copy the state as the
+    /// block's transactions will see it.
+    ///
+    /// [`apply`]: TestChain::apply
+    /// [`end_block`]: TestChain::end_block
+    pub fn begin(&mut self) {
         if !self.begun {
             crate::begin_block(&mut self.state, &self.ctx);
             self.begun = true;
@@ -153,7 +164,7 @@ impl TestChain {
         let events = crate::end_block(&mut self.state, &self.ctx);
         check_invariants(&self.state);
         self.block_events.extend(events.iter().cloned());
-        self.ctx.parent_hash = Hash::of_parts(&[b"block ", &self.ctx.height.to_be_bytes()]);
+        self.ctx.parent_hash = block_hash(self.ctx.height);
         self.ctx.height += 1;
         self.ctx.timestamp_ms += 1_000;
         self.begun = false;

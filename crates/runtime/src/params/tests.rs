@@ -77,14 +77,11 @@ fn the_bounds_have_the_documented_values() {
 #[test]
 fn no_transaction_is_shorter_than_the_smallest_the_fee_floor_assumes() {
     // The shortest call there is: a root dispatch of a one-byte privileged call.
-    let (_, ctx) = dev_chain();
-    let smallest = signed(
+    let smallest = TestChain::new().tx(
         &key("alice"),
-        0,
         Call::Root(RootCall::Dispatch(PrivilegedCall::SetRegistrationFrozen(
             false,
         ))),
-        &ctx,
     );
     assert_eq!(smallest.encode().len(), SMALLEST_TX_BYTES + 4);
 }
@@ -225,24 +222,23 @@ fn the_error_names_the_parameter_and_its_bounds() {
 
 #[test]
 fn the_dev_root_cannot_set_an_out_of_bounds_value_either() {
-    let (mut state, ctx) = dev_chain();
-    let before = crate::system::params(&state).expect("params");
+    let mut chain = TestChain::new();
+    let before = crate::system::params(&chain.state).expect("params");
     let call = Call::Root(RootCall::Dispatch(PrivilegedCall::SetChainParams(
         ChainParams {
             max_tx_bytes: 100,
             ..before.clone()
         },
     )));
-    let tx = signed(&key("alice"), 0, call, &ctx);
-    let receipt = crate::apply_transaction(&mut state, &ctx, &tx).expect("valid envelope");
-    let expected = crate::DispatchError::from(ParamsError::OutOfBounds {
+    let receipt = chain.apply(&key("alice"), call);
+    let expected = ParamsError::OutOfBounds {
         param: Param::MaxTxBytes,
         value: 100,
         min: MIN_TX_BYTES.into(),
         max: MAX_TX_BYTES.into(),
-    });
+    };
     assert_eq!(receipt.error, Some(code(expected)));
-    assert_eq!(crate::system::params(&state).expect("params"), before);
+    assert_eq!(crate::system::params(&chain.state).expect("params"), before);
 
     // A bad governance parameter inside a batch rolls the good one before it back too.
     let batch = Call::Root(RootCall::Dispatch(PrivilegedCall::Batch(vec![
@@ -255,8 +251,7 @@ fn the_dev_root_cannot_set_an_out_of_bounds_value_either() {
             ..GovernanceParams::default()
         }),
     ])));
-    let tx = signed(&key("alice"), 1, batch, &ctx);
-    let receipt = crate::apply_transaction(&mut state, &ctx, &tx).expect("valid envelope");
+    let receipt = chain.apply(&key("alice"), batch);
     assert!(
         receipt
             .error
@@ -264,6 +259,6 @@ fn the_dev_root_cannot_set_an_out_of_bounds_value_either() {
             .is_some_and(|e| e.to_string() == "params.proposal_deposit_out_of_bounds"),
         "{receipt:?}"
     );
-    assert_eq!(crate::system::params(&state).expect("params"), before);
-    check_invariants(&state);
+    assert_eq!(crate::system::params(&chain.state).expect("params"), before);
+    chain.end_block();
 }

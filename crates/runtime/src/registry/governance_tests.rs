@@ -1,11 +1,11 @@
 //! The attestation policy under governance: passed proposals change who may register.
 
-use super::tests::{signed_registration, worker_identity};
+use super::tests::worker_identity;
 use super::*;
 use crate::governance::{self, ProposalStatus};
 use crate::testing::*;
 use crate::Receipt;
-use phalanx_attestation::{measure_worker_binary, SimulatedReport};
+use phalanx_attestation::measure_worker_binary;
 use phalanx_primitives::call::{Call, GovernanceCall, PrivilegedCall};
 use phalanx_primitives::PHA;
 
@@ -16,18 +16,14 @@ type Chain = TestChain;
 
 /// Registry steps on the shared driver.
 impl TestChain {
-    /// Alice's worker `name` running `binary` registers, citing the previous block.
-    fn register(&mut self, name: &str, binary: &[u8]) -> Receipt {
+    /// Alice's worker `name` running `binary` registers, citing the previous block, in a block
+    /// of its own.
+    fn register_build(&mut self, name: &str, binary: &[u8]) -> Receipt {
         let alice = key("alice");
-        let cited = (self.ctx.height - 1, self.ctx.parent_hash);
         let measurement = measure_worker_binary(binary);
-        let registration = signed_registration(
-            &self.ctx,
-            &worker_identity(name),
-            &alice.account(),
-            cited,
-            |r: &mut SimulatedReport| r.measurement = measurement,
-        );
+        let registration = self.registration_with(&worker_identity(name), &alice.account(), |r| {
+            r.measurement = measurement
+        });
         self.call(&alice, Call::Registry(RegistryCall::Register(registration)))
     }
 
@@ -75,7 +71,7 @@ impl TestChain {
 fn a_passed_policy_change_lets_a_new_build_register() {
     let mut chain = Chain::new();
     let v2 = measure_worker_binary(V2);
-    let refused = chain.register("1", V2);
+    let refused = chain.register_build("1", V2);
     let not_allowed = PolicyError::MeasurementNotAllowed {
         measurement: hex::encode(v2),
     };
@@ -92,7 +88,7 @@ fn a_passed_policy_change_lets_a_new_build_register() {
         .contains(&Event::AttestationPolicyChanged));
     assert_eq!(policy(&chain.state).expect("policy"), new_policy);
 
-    let accepted = chain.register("1", V2);
+    let accepted = chain.register_build("1", V2);
     assert_eq!(accepted.error, None);
     let info = worker(&chain.state, &worker_identity("1").account().0)
         .expect("readable")
@@ -104,12 +100,12 @@ fn a_passed_policy_change_lets_a_new_build_register() {
 fn a_passed_policy_change_can_also_shut_a_build_out() {
     let mut chain = Chain::new();
     let simulated = crate::genesis::SIMULATED_DEV_WORKER_BINARY;
-    assert_eq!(chain.register("1", simulated).error, None);
+    assert_eq!(chain.register_build("1", simulated).error, None);
     let mut new_policy = policy(&chain.state).expect("policy");
     new_policy.allowed_measurements = vec![measure_worker_binary(V2)];
     let status = chain.enact(PrivilegedCall::SetAttestationPolicy(new_policy));
     assert_eq!(status, ProposalStatus::Enacted { error: None });
-    let refused = chain.register("2", simulated);
+    let refused = chain.register_build("2", simulated);
     let measurement = hex::encode(measure_worker_binary(simulated));
     assert_eq!(
         refused.error,
@@ -146,7 +142,7 @@ fn a_passed_freeze_stops_registration_until_unfrozen() {
         .contains(&Event::RegistrationFrozen { frozen: true }));
     assert!(policy(&chain.state).expect("policy").registration_frozen);
     assert_eq!(
-        chain.register("1", simulated).error,
+        chain.register_build("1", simulated).error,
         Some(code(RegistryError::RegistrationFrozen))
     );
     assert!(workers(&chain.state).is_empty());
@@ -155,5 +151,5 @@ fn a_passed_freeze_stops_registration_until_unfrozen() {
         chain.enact(PrivilegedCall::SetRegistrationFrozen(false)),
         ProposalStatus::Enacted { error: None }
     );
-    assert_eq!(chain.register("1", simulated).error, None);
+    assert_eq!(chain.register_build("1", simulated).error, None);
 }

@@ -1,36 +1,17 @@
 //! Registration: the honest path, each refusal with its own error, and re-registration.
-//! The helpers are shared with the message queue's tests.
+//! The helpers (and the registry steps on `TestChain`) are shared with the message queue's and
+//! the policy's governance tests.
 
 use super::*;
 use crate::genesis::{dev_quoting_enclave, dev_worker_measurement, SIMULATED_DEV_WORKER_BINARY};
 use crate::testing::*;
-use crate::{apply_transaction, begin_block, DispatchError, Receipt};
+use crate::Receipt;
 use phalanx_attestation::testing::{forged_simulated_quote, resigned_by, tampered};
 use phalanx_attestation::{
     measure_worker_binary, SimulatedError, SimulatedQuotingEnclave, SimulatedReport,
 };
 use phalanx_primitives::call::Call;
 use phalanx_primitives::{Hash, Keypair};
-
-/// A dev chain inside block 1, its begin-block hooks run (so the genesis block is a recent one).
-pub(crate) fn chain() -> (State, BlockContext) {
-    let (mut state, ctx) = dev_chain();
-    begin_block(&mut state, &ctx);
-    (state, ctx)
-}
-
-/// The stand-in hash of block `height` that [`next_block`] records.
-pub(crate) fn block_hash(height: u64) -> Hash {
-    Hash::of_parts(&[b"test block ", &height.to_be_bytes()])
-}
-
-/// Moves `ctx` to the next block and runs its begin-block hooks.
-pub(crate) fn next_block(state: &mut State, ctx: &mut BlockContext) {
-    ctx.parent_hash = block_hash(ctx.height);
-    ctx.height += 1;
-    ctx.timestamp_ms += 1_000;
-    begin_block(state, ctx);
-}
 
 /// The identity key of test worker `name` (what its enclave would generate).
 pub(crate) fn worker_identity(name: &str) -> Keypair {
@@ -74,68 +55,50 @@ pub(crate) fn signed_registration(
     .sign(identity, &ctx.genesis_hash)
 }
 
-/// An honest registration citing the parent of the current block.
-pub(crate) fn registration(
-    state: &State,
-    ctx: &BlockContext,
-    identity: &Keypair,
-    operator: &AccountId,
-) -> Registration {
-    registration_with(state, ctx, identity, operator, |_| {})
-}
+/// Registry steps on the shared driver.
+impl TestChain {
+    /// An honest registration of `identity` for `operator`, citing the open block's parent.
+    pub(crate) fn registration(&self, identity: &Keypair, operator: &AccountId) -> Registration {
+        self.registration_with(identity, operator, |_| {})
+    }
 
-/// [`registration`] with `edit` applied to the report before the quoting enclave signs it.
-fn registration_with(
-    state: &State,
-    ctx: &BlockContext,
-    identity: &Keypair,
-    operator: &AccountId,
-    edit: impl FnOnce(&mut SimulatedReport),
-) -> Registration {
-    let cited = ctx.height - 1;
-    let hash = system::recent_block_hash(state, cited)
-        .expect("readable")
-        .expect("recorded");
-    signed_registration(ctx, identity, operator, (cited, hash), edit)
-}
+    /// [`TestChain::registration`] with `edit` applied to the report before the quoting enclave
+    /// signs it.
+    pub(crate) fn registration_with(
+        &self,
+        identity: &Keypair,
+        operator: &AccountId,
+        edit: impl FnOnce(&mut SimulatedReport),
+    ) -> Registration {
+        let cited = (self.height() - 1, self.ctx.parent_hash);
+        signed_registration(&self.ctx, identity, operator, cited, edit)
+    }
 
-/// Sends `registration` in a transaction from `sender`; checks invariants.
-pub(crate) fn send(
-    state: &mut State,
-    ctx: &BlockContext,
-    sender: &Keypair,
-    registration: Registration,
-) -> Receipt {
-    let nonce = system::nonce(state, &sender.account()).expect("nonce");
-    let tx = signed(
-        sender,
-        nonce,
-        Call::Registry(RegistryCall::Register(registration)),
-        ctx,
-    );
-    let receipt = apply_transaction(state, ctx, &tx).expect("valid envelope");
-    check_invariants(state);
-    receipt
-}
+    /// Sends `registration` from `sender` in the open block.
+    pub(crate) fn register(&mut self, sender: &Keypair, registration: Registration) -> Receipt {
+        self.apply(sender, Call::Registry(RegistryCall::Register(registration)))
+    }
 
-/// Asserts `registration` from `sender` is refused with `error` and changes nothing but the
-/// sender's fee and nonce.
-fn assert_refused(
-    state: &mut State,
-    ctx: &BlockContext,
-    sender: &Keypair,
-    registration: Registration,
-    error: RegistryError,
-) {
-    let mut expected = state.clone();
-    let receipt = send(state, ctx, sender, registration);
-    assert_eq!(receipt.error, Some(code(DispatchError::from(error))));
-    system::charge(&mut expected, &sender.account(), receipt.fee).expect("fee");
-    assert_eq!(
-        state.root(),
-        expected.root(),
-        "a refused registration changed the state"
-    );
+    /// Asserts `registration` from `sender` is refused with `error` and changes nothing but the
+    /// sender's fee and nonce.
+    fn assert_registration_refused(
+        &mut self,
+        sender: &Keypair,
+        registration: Registration,
+        error: RegistryError,
+    ) {
+        // The block's begin hooks first, so the copy is the state the transaction meets.
+        self.begin();
+        let mut expected = self.state.clone();
+        let receipt = self.register(sender, registration);
+        assert_eq!(receipt.error, Some(code(error)));
+        system::charge(&mut expected, &sender.account(), receipt.fee).expect("fee");
+        assert_eq!(
+            self.state.root(),
+            expected.root(),
+            "a refused registration changed the state"
+        );
+    }
 }
 
 fn simulated(error: SimulatedError) -> RegistryError {
@@ -143,16 +106,16 @@ fn simulated(error: SimulatedError) -> RegistryError {
 }
 
 /// Re-signs `registration` by `identity` after an edit.
-fn resign(registration: Registration, identity: &Keypair, ctx: &BlockContext) -> Registration {
-    registration.sign(identity, &ctx.genesis_hash)
+fn resign(registration: Registration, identity: &Keypair, chain: &TestChain) -> Registration {
+    registration.sign(identity, &chain.ctx.genesis_hash)
 }
 
 #[test]
 fn a_simulated_worker_registers_on_a_dev_chain() {
-    let (mut state, ctx) = chain();
+    let mut chain = TestChain::new();
     let (alice, worker) = (key("alice"), worker_identity("1"));
-    let honest = registration(&state, &ctx, &worker, &alice.account());
-    let receipt = send(&mut state, &ctx, &alice, honest);
+    let honest = chain.registration(&worker, &alice.account());
+    let receipt = chain.register(&alice, honest);
     assert_eq!(receipt.error, None);
     let identity = worker.account().0;
     assert!(receipt.events.contains(&Event::WorkerRegistered {
@@ -161,7 +124,7 @@ fn a_simulated_worker_registers_on_a_dev_chain() {
         confidence: 1_000,
         performance: 100,
     }));
-    let info = super::worker(&state, &identity)
+    let info = super::worker(&chain.state, &identity)
         .expect("readable")
         .expect("registered");
     assert_eq!(
@@ -181,20 +144,21 @@ fn a_simulated_worker_registers_on_a_dev_chain() {
             recent_block_height: 0,
         }
     );
-    assert_eq!(workers(&state), vec![info.clone()]);
+    assert_eq!(workers(&chain.state), vec![info.clone()]);
     let event = serde_json::to_value(&receipt.events[1]).expect("serializes");
     assert_eq!(event["event"], "worker_registered");
     assert_eq!(event["identity"], hex::encode(identity));
     let json = serde_json::to_value(&info).expect("serializes");
     assert_eq!(json["identity"], hex::encode(identity));
     assert_eq!(json["operator"], alice.account().to_address());
+    chain.end_block();
 }
 
 #[test]
 fn forged_resigned_and_tampered_quotes_are_refused() {
-    let (mut state, ctx) = chain();
+    let mut chain = TestChain::new();
     let (alice, worker) = (key("alice"), worker_identity("1"));
-    let honest = registration(&state, &ctx, &worker, &alice.account());
+    let honest = chain.registration(&worker, &alice.account());
     let quote = match Quote::decode_strict(&honest.quote).expect("decodes") {
         Quote::Simulated(quote) => Some(quote),
         _ => None,
@@ -206,38 +170,26 @@ fn forged_resigned_and_tampered_quotes_are_refused() {
         quote: forged_simulated_quote(root, quote.report.clone()).encode(),
         ..honest.clone()
     };
-    let forged = resign(forged, &worker, &ctx);
-    assert_refused(
-        &mut state,
-        &ctx,
-        &alice,
-        forged,
-        simulated(SimulatedError::BadSignature),
-    );
+    let forged = resign(forged, &worker, &chain);
+    chain.assert_registration_refused(&alice, forged, simulated(SimulatedError::BadSignature));
 
     let rogue = SimulatedQuotingEnclave::from_seed([66; 32]);
     let resigned = Registration {
         quote: resigned_by(&rogue, &quote).encode(),
         ..honest.clone()
     };
-    let resigned = resign(resigned, &worker, &ctx);
+    let resigned = resign(resigned, &worker, &chain);
     let unknown = simulated(SimulatedError::UnknownRoot {
         root: hex::encode(rogue.root()),
     });
-    assert_refused(&mut state, &ctx, &alice, resigned, unknown);
+    chain.assert_registration_refused(&alice, resigned, unknown);
 
     let flipped = Registration {
         quote: tampered(&Quote::Simulated(quote), 5).encode(),
         ..honest.clone()
     };
-    let flipped = resign(flipped, &worker, &ctx);
-    assert_refused(
-        &mut state,
-        &ctx,
-        &alice,
-        flipped,
-        simulated(SimulatedError::BadSignature),
-    );
+    let flipped = resign(flipped, &worker, &chain);
+    chain.assert_registration_refused(&alice, flipped, simulated(SimulatedError::BadSignature));
 
     let garbage = resign(
         Registration {
@@ -245,93 +197,84 @@ fn forged_resigned_and_tampered_quotes_are_refused() {
             ..honest
         },
         &worker,
-        &ctx,
+        &chain,
     );
     let decode_error = Quote::decode_strict(&garbage.quote).expect_err("garbage does not decode");
-    assert_refused(
-        &mut state,
-        &ctx,
+    chain.assert_registration_refused(
         &alice,
         garbage,
         RegistryError::Attestation(decode_error.into()),
     );
-    assert!(workers(&state).is_empty());
+    assert!(workers(&chain.state).is_empty());
+    chain.end_block();
 }
 
 #[test]
 fn the_policy_refuses_unknown_builds_debug_enclaves_and_revoked_platforms() {
-    let (mut state, ctx) = chain();
+    let mut chain = TestChain::new();
     let (alice, worker) = (key("alice"), worker_identity("1"));
     let patched = measure_worker_binary(b"patched worker");
-    let unknown_build = registration_with(&state, &ctx, &worker, &alice.account(), |r| {
-        r.measurement = patched
-    });
+    let unknown_build =
+        chain.registration_with(&worker, &alice.account(), |r| r.measurement = patched);
     let refused = RegistryError::Policy(PolicyError::MeasurementNotAllowed {
         measurement: hex::encode(patched),
     });
-    assert_refused(&mut state, &ctx, &alice, unknown_build, refused);
+    chain.assert_registration_refused(&alice, unknown_build, refused);
 
-    let debug = registration_with(&state, &ctx, &worker, &alice.account(), |r| r.debug = true);
-    assert_refused(
-        &mut state,
-        &ctx,
+    let debug = chain.registration_with(&worker, &alice.account(), |r| r.debug = true);
+    chain.assert_registration_refused(
         &alice,
         debug,
         RegistryError::Policy(PolicyError::DebugEnclave),
     );
 
-    let revoked = registration_with(&state, &ctx, &worker, &alice.account(), |r| {
+    let revoked = chain.registration_with(&worker, &alice.account(), |r| {
         r.tcb_status = TcbStatus::Revoked
     });
-    assert_refused(
-        &mut state,
-        &ctx,
+    chain.assert_registration_refused(
         &alice,
         revoked,
         RegistryError::Policy(PolicyError::TcbRevoked),
     );
 
-    let mut policy = policy(&state).expect("policy");
+    // A stricter policy, written straight into state (its governance path has its own tests).
+    let mut policy = policy(&chain.state).expect("policy");
     policy.minimum_tcb_status = TcbStatus::UpToDate;
-    set_policy(&mut state, &policy);
-    let old = registration_with(&state, &ctx, &worker, &alice.account(), |r| {
+    set_policy(&mut chain.state, &policy);
+    let old = chain.registration_with(&worker, &alice.account(), |r| {
         r.tcb_status = TcbStatus::OutOfDate
     });
     let below = PolicyError::TcbBelowMinimum {
         status: TcbStatus::OutOfDate,
         minimum: TcbStatus::UpToDate,
     };
-    assert_refused(&mut state, &ctx, &alice, old, RegistryError::Policy(below));
+    chain.assert_registration_refused(&alice, old, RegistryError::Policy(below));
+    chain.end_block();
 }
 
 #[test]
 fn a_simulated_quote_is_refused_on_a_production_policy_chain() {
-    let (mut state, ctx) = chain();
+    let mut chain = TestChain::new();
     // The production policy, even with the simulated build's measurement allowed.
     set_policy(
-        &mut state,
+        &mut chain.state,
         &AttestationPolicy::production().with_measurement(dev_worker_measurement()),
     );
     let (alice, worker) = (key("alice"), worker_identity("1"));
-    let honest = registration(&state, &ctx, &worker, &alice.account());
-    assert_refused(
-        &mut state,
-        &ctx,
-        &alice,
-        honest,
-        simulated(SimulatedError::NotAccepted),
-    );
+    let honest = chain.registration(&worker, &alice.account());
+    chain.assert_registration_refused(&alice, honest, simulated(SimulatedError::NotAccepted));
+    chain.end_block();
 }
 
 #[test]
 fn report_data_must_bind_these_keys_this_chain_and_the_cited_block() {
-    let (mut state, ctx) = chain();
+    let mut chain = TestChain::new();
     let (alice, worker) = (key("alice"), worker_identity("1"));
-    let honest = registration(&state, &ctx, &worker, &alice.account());
+    let honest = chain.registration(&worker, &alice.account());
     let bound = report_data(
         &honest.identity,
         &honest.encryption_key,
-        ctx.genesis_hash.as_bytes(),
+        chain.ctx.genesis_hash.as_bytes(),
         honest.recent_block.1.as_bytes(),
     );
 
@@ -342,25 +285,19 @@ fn report_data_must_bind_these_keys_this_chain_and_the_cited_block() {
             ..honest.clone()
         },
         &worker,
-        &ctx,
+        &chain,
     );
     let expected = report_data(
         &honest.identity,
         &[9; 32],
-        ctx.genesis_hash.as_bytes(),
+        chain.ctx.genesis_hash.as_bytes(),
         honest.recent_block.1.as_bytes(),
     );
     let mismatch = ReportDataError::Mismatch {
         expected: hex::encode(expected),
         got: hex::encode(bound),
     };
-    assert_refused(
-        &mut state,
-        &ctx,
-        &alice,
-        swapped,
-        RegistryError::ReportData(mismatch),
-    );
+    chain.assert_registration_refused(&alice, swapped, RegistryError::ReportData(mismatch));
 
     // A quote taken for another chain.
     let other_chain = report_data(
@@ -369,89 +306,76 @@ fn report_data_must_bind_these_keys_this_chain_and_the_cited_block() {
         &[0xee; 32],
         honest.recent_block.1.as_bytes(),
     );
-    let foreign = registration_with(&state, &ctx, &worker, &alice.account(), |r| {
-        r.report_data = other_chain
-    });
+    let foreign =
+        chain.registration_with(&worker, &alice.account(), |r| r.report_data = other_chain);
     let mismatch = ReportDataError::Mismatch {
         expected: hex::encode(bound),
         got: hex::encode(other_chain),
     };
-    assert_refused(
-        &mut state,
-        &ctx,
-        &alice,
-        foreign,
-        RegistryError::ReportData(mismatch),
-    );
+    chain.assert_registration_refused(&alice, foreign, RegistryError::ReportData(mismatch));
+    chain.end_block();
 }
 
 #[test]
 fn stale_future_and_foreign_block_hashes_are_refused() {
-    let (mut state, mut ctx) = chain();
+    let mut chain = TestChain::new();
     let (alice, worker) = (key("alice"), worker_identity("1"));
-    let old = registration(&state, &ctx, &worker, &alice.account());
+    let old = chain.registration(&worker, &alice.account());
     let forked = signed_registration(
-        &ctx,
+        &chain.ctx,
         &worker,
         &alice.account(),
         (0, Hash::of(b"a fork")),
         |_| {},
     );
-    assert_refused(
-        &mut state,
-        &ctx,
+    chain.assert_registration_refused(
         &alice,
         forked,
         RegistryError::BlockHashMismatch { height: 0 },
     );
-    let future = signed_registration(&ctx, &worker, &alice.account(), (5, block_hash(5)), |_| {});
-    assert_refused(
-        &mut state,
-        &ctx,
-        &alice,
-        future,
-        RegistryError::StaleBlock { height: 5 },
+    let future = signed_registration(
+        &chain.ctx,
+        &worker,
+        &alice.account(),
+        (5, block_hash(5)),
+        |_| {},
     );
+    chain.assert_registration_refused(&alice, future, RegistryError::StaleBlock { height: 5 });
 
-    for _ in 0..system::RECENT_BLOCK_HASHES {
-        next_block(&mut state, &mut ctx);
-    }
+    chain.run_blocks(system::RECENT_BLOCK_HASHES);
+    chain.begin();
     // Block 0 is now 257 blocks back: out of the window.
-    assert_eq!(system::recent_block_hash(&state, 0), Ok(None));
-    assert_refused(
-        &mut state,
-        &ctx,
-        &alice,
-        old,
-        RegistryError::StaleBlock { height: 0 },
-    );
+    assert_eq!(chain.height(), system::RECENT_BLOCK_HASHES + 1);
+    assert_eq!(system::recent_block_hash(&chain.state, 0), Ok(None));
+    chain.assert_registration_refused(&alice, old, RegistryError::StaleBlock { height: 0 });
     // The oldest block still kept is accepted.
-    let oldest = signed_registration(&ctx, &worker, &alice.account(), (1, block_hash(1)), |_| {});
-    assert_eq!(send(&mut state, &ctx, &alice, oldest).error, None);
+    let oldest = signed_registration(
+        &chain.ctx,
+        &worker,
+        &alice.account(),
+        (1, block_hash(1)),
+        |_| {},
+    );
+    assert_eq!(chain.register(&alice, oldest).error, None);
+    chain.end_block();
 }
 
 #[test]
 fn a_registration_replayed_by_another_account_is_refused() {
-    let (mut state, ctx) = chain();
+    let mut chain = TestChain::new();
     let (alice, eve, worker) = (key("alice"), key("eve"), worker_identity("1"));
-    let alices = registration(&state, &ctx, &worker, &alice.account());
+    let alices = chain.registration(&worker, &alice.account());
     let replayed = RegistryError::OperatorMismatch {
         operator: alice.account(),
         sender: eve.account(),
     };
-    assert_refused(&mut state, &ctx, &eve, alices.clone(), replayed);
+    chain.assert_registration_refused(&eve, alices.clone(), replayed);
     // Naming herself without the identity key's signature does not help.
     let claimed = Registration {
         operator: eve.account(),
         ..alices.clone()
     };
-    assert_refused(
-        &mut state,
-        &ctx,
-        &eve,
-        claimed,
-        RegistryError::BadIdentitySignature,
-    );
+    chain.assert_registration_refused(&eve, claimed, RegistryError::BadIdentitySignature);
     // Nor does signing it with another key.
     let other = resign(
         Registration {
@@ -459,45 +383,34 @@ fn a_registration_replayed_by_another_account_is_refused() {
             ..alices.clone()
         },
         &key("eve"),
-        &ctx,
+        &chain,
     );
-    assert_refused(
-        &mut state,
-        &ctx,
-        &eve,
-        other,
-        RegistryError::BadIdentitySignature,
-    );
+    chain.assert_registration_refused(&eve, other, RegistryError::BadIdentitySignature);
     // A registration signed for another chain.
     let foreign = alices.clone().sign(&worker, &Hash::of(b"another chain"));
-    assert_refused(
-        &mut state,
-        &ctx,
-        &alice,
-        foreign,
-        RegistryError::BadIdentitySignature,
-    );
-    assert_eq!(send(&mut state, &ctx, &alice, alices).error, None);
+    chain.assert_registration_refused(&alice, foreign, RegistryError::BadIdentitySignature);
+    assert_eq!(chain.register(&alice, alices).error, None);
+    chain.end_block();
 }
 
 #[test]
 fn low_scores_and_bad_endpoints_are_refused() {
-    let (mut state, ctx) = chain();
+    let mut chain = TestChain::new();
     let (alice, worker) = (key("alice"), worker_identity("1"));
-    let honest = registration(&state, &ctx, &worker, &alice.account());
+    let honest = chain.registration(&worker, &alice.account());
     let slow = resign(
         Registration {
             performance: MIN_PERFORMANCE_SCORE - 1,
             ..honest.clone()
         },
         &worker,
-        &ctx,
+        &chain,
     );
     let too_low = RegistryError::PerformanceTooLow {
         score: MIN_PERFORMANCE_SCORE - 1,
         minimum: MIN_PERFORMANCE_SCORE,
     };
-    assert_refused(&mut state, &ctx, &alice, slow, too_low);
+    chain.assert_registration_refused(&alice, slow, too_low);
     for endpoint in [
         String::new(),
         format!("http://{}", "a".repeat(MAX_ENDPOINT_BYTES)),
@@ -510,9 +423,9 @@ fn low_scores_and_bad_endpoints_are_refused() {
                 ..honest.clone()
             },
             &worker,
-            &ctx,
+            &chain,
         );
-        assert_refused(&mut state, &ctx, &alice, bad, RegistryError::BadEndpoint);
+        chain.assert_registration_refused(&alice, bad, RegistryError::BadEndpoint);
     }
     let longest = format!("http://{}", "a".repeat(MAX_ENDPOINT_BYTES - 7));
     let minimal = resign(
@@ -522,49 +435,40 @@ fn low_scores_and_bad_endpoints_are_refused() {
             ..honest
         },
         &worker,
-        &ctx,
+        &chain,
     );
-    assert_eq!(send(&mut state, &ctx, &alice, minimal).error, None);
+    assert_eq!(chain.register(&alice, minimal).error, None);
+    chain.end_block();
 }
 
 #[test]
 fn frozen_registration_refuses_new_workers_and_refreshes() {
-    let (mut state, mut ctx) = chain();
+    let mut chain = TestChain::new();
     let alice = key("alice");
-    let first = registration(&state, &ctx, &worker_identity("1"), &alice.account());
-    assert_eq!(send(&mut state, &ctx, &alice, first).error, None);
-    next_block(&mut state, &mut ctx);
-    set_frozen(&mut state, true).expect("freezes");
-    assert!(policy(&state).expect("policy").registration_frozen);
-    let new = registration(&state, &ctx, &worker_identity("2"), &alice.account());
-    assert_refused(
-        &mut state,
-        &ctx,
-        &alice,
-        new.clone(),
-        RegistryError::RegistrationFrozen,
-    );
-    let refresh = registration(&state, &ctx, &worker_identity("1"), &alice.account());
-    assert_refused(
-        &mut state,
-        &ctx,
-        &alice,
-        refresh,
-        RegistryError::RegistrationFrozen,
-    );
-    set_frozen(&mut state, false).expect("unfreezes");
-    assert_eq!(send(&mut state, &ctx, &alice, new).error, None);
+    let first = chain.registration(&worker_identity("1"), &alice.account());
+    assert_eq!(chain.register(&alice, first).error, None);
+    chain.end_block();
+    // Frozen straight in state (its governance path has its own tests).
+    set_frozen(&mut chain.state, true).expect("freezes");
+    assert!(policy(&chain.state).expect("policy").registration_frozen);
+    let new = chain.registration(&worker_identity("2"), &alice.account());
+    chain.assert_registration_refused(&alice, new.clone(), RegistryError::RegistrationFrozen);
+    let refresh = chain.registration(&worker_identity("1"), &alice.account());
+    chain.assert_registration_refused(&alice, refresh, RegistryError::RegistrationFrozen);
+    set_frozen(&mut chain.state, false).expect("unfreezes");
+    assert_eq!(chain.register(&alice, new).error, None);
+    chain.end_block();
 }
 
 #[test]
 fn re_registration_refreshes_the_worker_and_replays_are_refused() {
-    let (mut state, mut ctx) = chain();
+    let mut chain = TestChain::new();
     let (alice, bob, worker) = (key("alice"), key("bob"), worker_identity("1"));
-    let first = registration(&state, &ctx, &worker, &alice.account());
-    assert_eq!(send(&mut state, &ctx, &alice, first.clone()).error, None);
+    let first = chain.registration(&worker, &alice.account());
+    assert_eq!(chain.register(&alice, first.clone()).error, None);
 
-    next_block(&mut state, &mut ctx);
-    let refreshed = registration_with(&state, &ctx, &worker, &alice.account(), |r| {
+    chain.end_block();
+    let refreshed = chain.registration_with(&worker, &alice.account(), |r| {
         r.tcb_status = TcbStatus::OutOfDate
     });
     let refreshed = resign(
@@ -574,9 +478,9 @@ fn re_registration_refreshes_the_worker_and_replays_are_refused() {
             ..refreshed
         },
         &worker,
-        &ctx,
+        &chain,
     );
-    let receipt = send(&mut state, &ctx, &alice, refreshed.clone());
+    let receipt = chain.register(&alice, refreshed.clone());
     assert_eq!(receipt.error, None);
     assert!(receipt.events.contains(&Event::WorkerReregistered {
         identity: worker.account().0,
@@ -584,7 +488,7 @@ fn re_registration_refreshes_the_worker_and_replays_are_refused() {
         confidence: 700,
         performance: 180,
     }));
-    let info = super::worker(&state, &worker.account().0)
+    let info = super::worker(&chain.state, &worker.account().0)
         .expect("readable")
         .expect("registered");
     assert_eq!(
@@ -600,36 +504,31 @@ fn re_registration_refreshes_the_worker_and_replays_are_refused() {
         ),
         (1, 2, 1)
     );
-    assert_eq!(workers(&state).len(), 1);
+    assert_eq!(workers(&chain.state).len(), 1);
 
     // The earlier registration, or the same one again, is a replay.
-    assert_refused(
-        &mut state,
-        &ctx,
+    chain.assert_registration_refused(
         &alice,
         first,
         RegistryError::ReplayedRegistration { cited: 0, last: 1 },
     );
-    assert_refused(
-        &mut state,
-        &ctx,
+    chain.assert_registration_refused(
         &alice,
         refreshed,
         RegistryError::ReplayedRegistration { cited: 1, last: 1 },
     );
 
     // Another operator cannot take the worker over, even with the enclave's signature.
-    next_block(&mut state, &mut ctx);
-    let takeover = registration(&state, &ctx, &worker, &bob.account());
-    assert_refused(
-        &mut state,
-        &ctx,
+    chain.end_block();
+    let takeover = chain.registration(&worker, &bob.account());
+    chain.assert_registration_refused(
         &bob,
         takeover,
         RegistryError::OwnedByAnotherOperator {
             operator: alice.account(),
         },
     );
+    chain.end_block();
 }
 
 #[test]
@@ -662,46 +561,50 @@ fn a_production_chain_refuses_a_policy_with_simulated_trust() {
 
 #[test]
 fn a_dcap_registration_pays_the_verification_fee_even_when_refused() {
-    let (mut state, ctx) = chain();
+    let mut chain = TestChain::new();
+    chain.begin();
     let (alice, worker) = (key("alice"), worker_identity("tee"));
-    let params = system::params(&state).expect("params");
-    let mut dcap = registration(&state, &ctx, &worker, &alice.account());
+    let params = system::params(&chain.state).expect("params");
+    let mut dcap = chain.registration(&worker, &alice.account());
     dcap.quote = Quote::SgxDcap(vec![0; 4_600]).encode();
-    let dcap = resign(dcap, &worker, &ctx);
+    let dcap = resign(dcap, &worker, &chain);
     let call = Call::Registry(RegistryCall::Register(dcap));
     assert!(declares_dcap_quote(&call));
 
-    // Offering only the size-based fee is not enough: the envelope is refused outright.
+    // Offering only the size-based fee is not enough: the envelope is refused outright. The
+    // transactions are built by hand, since the test sets their fee (`TestChain::tx` offers a
+    // generous one), and the refused one goes through `apply_transaction`, which returns the
+    // envelope error that `TestChain::apply_tx` would panic on.
     let unsigned = |fee| phalanx_primitives::Transaction {
         signer: alice.account(),
         nonce: 0,
         fee,
-        expires_at: ctx.height + 10,
+        expires_at: chain.height() + 10,
         call: call.clone(),
     };
-    let probe = unsigned(0).sign(&alice, &ctx.genesis_hash);
+    let probe = unsigned(0).sign(&alice, &chain.ctx.genesis_hash);
     let by_size = system::required_fee(&params, probe.encoded_size());
     let required = system::required_fee_for(&params, &probe);
     assert_eq!(required, by_size + params.dcap_verification_fee);
-    let cheap = unsigned(by_size).sign(&alice, &ctx.genesis_hash);
+    let cheap = unsigned(by_size).sign(&alice, &chain.ctx.genesis_hash);
     assert_eq!(
-        system::check_envelope(&state, &ctx, &cheap),
+        system::check_envelope(&chain.state, &chain.ctx, &cheap),
         Err(system::TxError::FeeTooLow {
             offered: by_size,
             required
         })
     );
-    let mut mempool_view = state.clone();
+    let mut mempool_view = chain.state.clone();
     assert!(matches!(
-        apply_transaction(&mut mempool_view, &ctx, &cheap),
+        crate::apply_transaction(&mut mempool_view, &chain.ctx, &cheap),
         Err(system::TxError::FeeTooLow { .. })
     ));
 
     // With the surcharge it is included; the quote fails verification (no collateral), and
     // the whole fee, surcharge included, stays paid.
-    let treasury_before = crate::treasury::balance(&state).expect("treasury");
-    let paid = unsigned(required).sign(&alice, &ctx.genesis_hash);
-    let receipt = apply_transaction(&mut state, &ctx, &paid).expect("valid envelope");
+    let treasury_before = crate::treasury::balance(&chain.state).expect("treasury");
+    let paid = unsigned(required).sign(&alice, &chain.ctx.genesis_hash);
+    let receipt = chain.apply_tx(&paid);
     assert_eq!(receipt.fee, required);
     assert_eq!(
         receipt.error,
@@ -710,27 +613,24 @@ fn a_dcap_registration_pays_the_verification_fee_even_when_refused() {
         ))))
     );
     assert_eq!(
-        crate::treasury::balance(&state).expect("treasury"),
+        crate::treasury::balance(&chain.state).expect("treasury"),
         treasury_before + required
     );
-    assert_eq!(super::worker(&state, &worker.account().0), Ok(None));
-    check_invariants(&state);
+    assert_eq!(super::worker(&chain.state, &worker.account().0), Ok(None));
+    chain.end_block();
 }
 
 #[test]
 fn simulated_registrations_and_other_calls_pay_no_surcharge() {
-    let (state, ctx) = chain();
+    let mut chain = TestChain::new();
     let (alice, worker) = (key("alice"), worker_identity("1"));
-    let params = system::params(&state).expect("params");
-    let simulated = Call::Registry(RegistryCall::Register(registration(
-        &state,
-        &ctx,
-        &worker,
-        &alice.account(),
-    )));
+    let params = system::params(&chain.state).expect("params");
+    let simulated = Call::Registry(RegistryCall::Register(
+        chain.registration(&worker, &alice.account()),
+    ));
     for call in [simulated, transfer_to("bob", 1)] {
         assert!(!declares_dcap_quote(&call));
-        let tx = signed(&alice, 0, call, &ctx);
+        let tx = chain.tx(&alice, call);
         assert_eq!(
             system::required_fee_for(&params, &tx),
             system::required_fee(&params, tx.encoded_size())
@@ -743,7 +643,7 @@ fn simulated_registrations_and_other_calls_pay_no_surcharge() {
         (vec![], false),
         (vec![9, 9], false),
     ] {
-        let mut registration = registration(&state, &ctx, &worker, &alice.account());
+        let mut registration = chain.registration(&worker, &alice.account());
         registration.quote = quote;
         let call = Call::Registry(RegistryCall::Register(registration));
         assert_eq!(declares_dcap_quote(&call), surcharged);
