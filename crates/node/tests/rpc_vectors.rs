@@ -1,0 +1,888 @@
+//! The RPC part of the wire reference: `docs/vectors/rpc.json` pins, for every JSON-RPC method
+//! of the node, example requests and the exact answers (results and errors) of a chain built
+//! here deterministically, and this test checks that the node still gives exactly those.
+//!
+//! The chain is the dev genesis of `docs/vectors/state.json` (same validator seed, same
+//! timestamp, so the same genesis hash), with a clock that never moves, and blocks built by
+//! hand at fixed timestamps (no consensus, so no certificates): nothing in an answer depends on
+//! when or where the test runs. The only value left out is the subscription id, which the
+//! server draws at random (see `excluded` in the file).
+//!
+//! The calls run in the order of the file, over HTTP against the real server (so error
+//! answers pass through the same middleware a client meets), the subscription over WebSocket.
+//!
+//! The test also checks that every method the node registers has a vector, and that the method
+//! table of `docs/wire.md` names, for each method, vectors that exist for it.
+//!
+//! After an intended change of an answer, rewrite the file with
+//! `PHALANX_REGENERATE_VECTORS=1 cargo test -p phalanx-node --test rpc_vectors` and review the
+//! diff of `docs/vectors/rpc.json` (and `docs/wire.md`) like any protocol change.
+
+#![allow(clippy::panic)] // a vector that does not hold fails the test by panicking
+
+use jsonrpsee::core::client::{ClientT, SubscriptionClientT};
+use jsonrpsee::core::traits::ToRpcParams;
+use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use jsonrpsee::ws_client::WsClientBuilder;
+use parity_scale_codec::Encode;
+use phalanx_client::Client;
+use phalanx_node::chain::{Chain, ChainConfig, Clock};
+use phalanx_primitives::call::{BalancesCall, Call, GovernanceCall, PrivilegedCall};
+use phalanx_primitives::{Hash, Keypair, SignedTransaction, PHA};
+use phalanx_runtime::{balances, system, GenesisConfig};
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Set to rewrite the file from the node's answers instead of comparing.
+const REGENERATE: &str = "PHALANX_REGENERATE_VECTORS";
+
+/// The validator's secret seed and the genesis time of `state.json`'s dev chain.
+const VALIDATOR_SEED: &str = "a11af85c91428cdfae3380fea2176495c60db5db6320451bfa3dbe7bd7eb51a9";
+const GENESIS_MS: u64 = 1_700_000_000_000;
+/// What the node's clock says, always (it only bounds the timestamp of admitted transactions'
+/// context; block timestamps are given when blocks are built).
+const CLOCK_MS: u64 = GENESIS_MS + 3_600_000;
+/// Blocks are `BLOCK_MS` apart, block `h` at `GENESIS_MS + h · BLOCK_MS`.
+const BLOCK_MS: u64 = 500;
+/// What proposal 0 pays bob out of the treasury: less than the fees it holds by then.
+const TREASURY_SPEND: u128 = PHA / 1_000;
+/// Every transaction here may be included up to this height.
+const EXPIRES_AT: u64 = 600;
+
+fn docs_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs")
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+fn hex0x(bytes: &[u8]) -> String {
+    format!("0x{}", hex::encode(bytes))
+}
+
+fn fixed_clock() -> Clock {
+    Arc::new(|| CLOCK_MS)
+}
+
+fn validator() -> Keypair {
+    Keypair::from_secret_hex(VALIDATOR_SEED).expect("seed")
+}
+
+fn open_chain(dir: &std::path::Path) -> Chain {
+    let genesis = GenesisConfig::dev(vec![hex::encode(validator().account().0)], GENESIS_MS);
+    Chain::open(
+        ChainConfig {
+            data_dir: dir.to_path_buf(),
+            genesis,
+        },
+        fixed_clock(),
+    )
+    .expect("chain opens")
+}
+
+/// Builds and finalizes the next block from the mempool, at its fixed timestamp.
+fn produce(chain: &Chain) {
+    let head = chain.head();
+    let timestamp_ms = GENESIS_MS + (head.height() + 1) * BLOCK_MS;
+    let block = chain.build(&head, timestamp_ms).expect("builds");
+    chain.finalize(block, Vec::new()).expect("finalizes");
+}
+
+fn produce_to(chain: &Chain, height: u64) {
+    while chain.height() < height {
+        produce(chain);
+    }
+}
+
+/// `call` signed by dev account `who` with `nonce`, offering exactly the required fee.
+fn signed(chain: &Chain, who: &str, nonce: u64, call: Call) -> SignedTransaction {
+    let params = system::params(&chain.head_state()).expect("params");
+    Client::sign_with_nonce(
+        &Keypair::dev(who),
+        &chain.genesis_hash(),
+        &params,
+        nonce,
+        EXPIRES_AT,
+        call,
+    )
+}
+
+fn pool(chain: &Chain, tx: &SignedTransaction) -> Hash {
+    chain.submit(&tx.encode()).expect("admitted")
+}
+
+fn transfer(to: &str, amount: u128) -> Call {
+    Call::Balances(BalancesCall::Transfer {
+        to: Keypair::dev(to).account(),
+        amount,
+    })
+}
+
+fn propose(calls: Vec<PrivilegedCall>, description: &str) -> Call {
+    Call::Governance(GovernanceCall::Propose {
+        calls,
+        description: description.as_bytes().to_vec(),
+    })
+}
+
+/// Params exactly as pinned: a list, an object, or none at all (`null`).
+#[derive(Debug)]
+struct Raw(Value);
+
+impl ToRpcParams for Raw {
+    fn to_rpc_params(self) -> Result<Option<Box<RawValue>>, serde_json::Error> {
+        match self.0 {
+            Value::Null => Ok(None),
+            value => serde_json::value::to_raw_value(&value).map(Some),
+        }
+    }
+}
+
+/// The answer to one request: `{"result": …}` or `{"error": {code, message, data}}`.
+async fn ask(client: &HttpClient, method: &str, params: &Value) -> Value {
+    match client
+        .request::<Value, _>(method, Raw(params.clone()))
+        .await
+    {
+        Ok(result) => json!({ "result": result }),
+        Err(jsonrpsee::core::ClientError::Call(e)) => {
+            let data = e
+                .data()
+                .map(|raw| serde_json::from_str::<Value>(raw.get()).expect("data is JSON"));
+            json!({ "error": { "code": e.code(), "message": e.message(), "data": data } })
+        }
+        Err(other) => panic!("{method} {params}: no JSON-RPC answer: {other}"),
+    }
+}
+
+/// The vectors, in the order they are asked.
+struct Calls {
+    client: HttpClient,
+    out: Vec<Value>,
+}
+
+impl Calls {
+    async fn call(&mut self, name: &str, about: &str, method: &str, params: Value) {
+        let answer = ask(&self.client, method, &params).await;
+        let mut vector = json!({
+            "name": name,
+            "about": about,
+            "method": method,
+            "params": params,
+        });
+        let object = vector.as_object_mut().expect("object");
+        for (key, value) in answer.as_object().expect("object") {
+            object.insert(key.clone(), value.clone());
+        }
+        self.out.push(vector);
+    }
+}
+
+/// What the chain is, for the file's readers (the code above is what builds it).
+fn chain_description(chain: &Chain, heights: &Value) -> Value {
+    json!({
+        "genesis": "GenesisConfig::dev (see state.json chain.input.genesis.config) with the one validator whose secret seed is `validator_seed`, at `genesis_timestamp_ms`; the genesis hash is state.json's chain.expected.genesis.hash",
+        "validator_seed": VALIDATOR_SEED,
+        "validator": hex::encode(validator().account().0),
+        "genesis_timestamp_ms": GENESIS_MS,
+        "genesis_hash": chain.genesis_hash(),
+        "clock_ms": CLOCK_MS,
+        "clock": "the node's clock is fixed at `clock_ms`; block h is built at genesis_timestamp_ms + 500·h and finalized by hand, without consensus, so every `certificate` here is `0x` (certificates.json and state.json pin real ones)",
+        "transactions": "signed by dev keys (docs/wire.md#keys) offering exactly the required fee, expiring at height 600",
+        "history": [
+            "block 1: alice proposes a treasury spend of 0.001 PHA to bob (proposal 0, nonce 0); charlie transfers 1 PHA to dave (nonce 0); charlie transfers 0 PHA to dave (nonce 1), which fails with balances.zero_amount",
+            "block 2: bob votes aye on proposal 0 with 500 PHA (nonce 0)",
+            "blocks 3 to `tally`: empty; the end of block `tally` passes proposal 0 (block_events: proposal_passed)",
+            "block `enactment`: proposal 0's treasury spend executes (block_events: treasury_spent, proposal_enacted)",
+            "block `head`: alice proposes freezing worker registration (proposal 1, nonce 1), still voting at the end",
+            "then the calls below run in order: eve's and ferdie's transactions sent with phalanx_submitTransaction(s) wait in the mempool until `phalanx_subscribeFinalized` sees the block after `head` include them",
+        ],
+        "heights": heights,
+    })
+}
+
+/// Runs the history and every call; returns the whole vector file as the node answers it.
+async fn compute() -> (Value, BTreeSet<String>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chain = open_chain(dir.path());
+    let registered: BTreeSet<String> = phalanx_node::rpc::module(chain.clone())
+        .expect("module")
+        .method_names()
+        .map(str::to_string)
+        .collect();
+    let (addr, handle) =
+        phalanx_node::rpc::serve(chain.clone(), "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("serves");
+    let client = HttpClientBuilder::default()
+        .build(format!("http://{addr}"))
+        .expect("http client");
+
+    // Block 1: a proposal, a transfer and a transfer that fails.
+    let bob = Keypair::dev("bob").account();
+    pool(
+        &chain,
+        &signed(
+            &chain,
+            "alice",
+            0,
+            propose(
+                vec![PrivilegedCall::TreasurySpend {
+                    to: bob,
+                    amount: TREASURY_SPEND,
+                }],
+                "pay bob",
+            ),
+        ),
+    );
+    let paid = pool(&chain, &signed(&chain, "charlie", 0, transfer("dave", PHA)));
+    let failed = pool(&chain, &signed(&chain, "charlie", 1, transfer("dave", 0)));
+    produce(&chain);
+    // Block 2: a vote.
+    let vote = GovernanceCall::Vote {
+        proposal: 0,
+        aye: true,
+        amount: 500 * PHA,
+    };
+    pool(&chain, &signed(&chain, "bob", 0, Call::Governance(vote)));
+    produce(&chain);
+    let voting_ends_at = phalanx_runtime::governance::proposal(&chain.head_state(), 0)
+        .expect("readable")
+        .expect("proposal 0")
+        .voting_ends_at;
+    produce_to(&chain, voting_ends_at);
+    let enact_at = match phalanx_runtime::governance::proposal(&chain.head_state(), 0)
+        .expect("readable")
+        .expect("proposal 0")
+        .status
+    {
+        phalanx_runtime::governance::ProposalStatus::Passed { enact_at } => enact_at,
+        other => panic!("proposal 0 should have passed: {other:?}"),
+    };
+    produce_to(&chain, enact_at);
+    // The head: a second proposal, left voting.
+    pool(
+        &chain,
+        &signed(
+            &chain,
+            "alice",
+            1,
+            propose(
+                vec![PrivilegedCall::SetRegistrationFrozen(true)],
+                "freeze registration",
+            ),
+        ),
+    );
+    produce(&chain);
+    let head = chain.height();
+    let heights = json!({ "tally": voting_ends_at, "enactment": enact_at, "head": head });
+
+    let mut calls = Calls {
+        client,
+        out: Vec::new(),
+    };
+    let alice = Keypair::dev("alice").account().to_address();
+    let charlie = Keypair::dev("charlie").account().to_address();
+    let eve = Keypair::dev("eve").account().to_address();
+    let block_2 = chain.block(2).expect("read").expect("stored").block.hash();
+
+    // Node and chain.
+    calls
+        .call(
+            "status",
+            "the node's view of the chain; mempool empty, no faults, not halted",
+            "phalanx_status",
+            json!([]),
+        )
+        .await;
+    calls
+        .call(
+            "genesis",
+            "the genesis hash and the GenesisConfig the chain started from (docs/wire.md#genesisconfig-json)",
+            "phalanx_genesis",
+            json!([]),
+        )
+        .await;
+    calls
+        .call(
+            "chain_params",
+            "current chain and governance parameters (the dev genesis' governance periods)",
+            "phalanx_chainParams",
+            json!([]),
+        )
+        .await;
+    calls
+        .call(
+            "finalized_head",
+            "the head block's summary (the same object phalanx_finalized notifications carry)",
+            "phalanx_finalizedHead",
+            json!([]),
+        )
+        .await;
+
+    // Accounts.
+    calls
+        .call(
+            "account",
+            "alice: paid two proposal fees and reserves proposal 1's deposit (proposal 0's came back)",
+            "phalanx_account",
+            json!([alice]),
+        )
+        .await;
+    calls
+        .call(
+            "account_by_name",
+            "the same method with its parameter by name: bob, whose 500 PHA vote lock ended with the vote",
+            "phalanx_account",
+            json!({ "address": bob.to_address() }),
+        )
+        .await;
+    calls
+        .call(
+            "account_unknown",
+            "an account that never held anything: all zero",
+            "phalanx_account",
+            json!([Keypair::dev("nobody").account().to_address()]),
+        )
+        .await;
+    calls
+        .call(
+            "account_bad_address",
+            "not an address: code -32602, reason bad_address",
+            "phalanx_account",
+            json!(["pha1notanaddress"]),
+        )
+        .await;
+    calls
+        .call(
+            "next_nonce",
+            "charlie sent nonces 0 and 1; nothing of his is pooled",
+            "phalanx_nextNonce",
+            json!([charlie]),
+        )
+        .await;
+
+    // Blocks.
+    calls
+        .call(
+            "block_genesis",
+            "block 0: no transactions, no events, no certificate",
+            "phalanx_block",
+            json!([0]),
+        )
+        .await;
+    calls
+        .call(
+            "block_1",
+            "block 1 with its three transactions and receipts (the third failed: error with the node's message)",
+            "phalanx_block",
+            json!([1]),
+        )
+        .await;
+    calls
+        .call(
+            "block_by_hash",
+            "block 2, asked for by its hash",
+            "phalanx_block",
+            json!([block_2]),
+        )
+        .await;
+    calls
+        .call(
+            "block_by_decimal_string",
+            "a height may also be a decimal string: the tally block, whose block_events show proposal 0 passing",
+            "phalanx_block",
+            json!([voting_ends_at.to_string()]),
+        )
+        .await;
+    calls
+        .call(
+            "block_enactment",
+            "the block whose end enacted proposal 0: treasury_spent and proposal_enacted block events",
+            "phalanx_block",
+            json!({ "block": enact_at }),
+        )
+        .await;
+    calls
+        .call(
+            "block_head",
+            "no parameter: the head",
+            "phalanx_block",
+            json!([]),
+        )
+        .await;
+    calls
+        .call(
+            "block_not_found",
+            "a height not finalized yet: code 1004, reason not_found",
+            "phalanx_block",
+            json!([1_000_000]),
+        )
+        .await;
+    calls
+        .call(
+            "block_bad_param",
+            "neither a height nor a hash: code -32602, reason invalid_params",
+            "phalanx_block",
+            json!([true]),
+        )
+        .await;
+    calls
+        .call(
+            "raw_block",
+            "block 1 as SCALE bytes (docs/wire.md#blocks) and its certificate",
+            "phalanx_rawBlock",
+            json!([1]),
+        )
+        .await;
+    calls
+        .call(
+            "raw_block_extra_param",
+            "an unknown named parameter: invalid_params naming it",
+            "phalanx_rawBlock",
+            json!({ "height": 1, "hash": "0x00" }),
+        )
+        .await;
+
+    // Transactions.
+    calls
+        .call(
+            "transaction_finalized",
+            "charlie's 1 PHA transfer: where it is and its receipt",
+            "phalanx_transaction",
+            json!([paid]),
+        )
+        .await;
+    calls
+        .call(
+            "transaction_failed",
+            "charlie's zero transfer: included, fee paid, error balances.zero_amount with the node's words",
+            "phalanx_transaction",
+            json!([failed]),
+        )
+        .await;
+    calls
+        .call(
+            "transaction_unknown",
+            "a hash this node never saw",
+            "phalanx_transaction",
+            json!([Hash([9; 32])]),
+        )
+        .await;
+    calls
+        .call(
+            "transaction_bad_hash",
+            "not a 32-byte hash: invalid_params",
+            "phalanx_transaction",
+            json!(["0x1234"]),
+        )
+        .await;
+
+    // State.
+    let bob_key = balances::account_key(&bob);
+    calls
+        .call(
+            "state_proof",
+            "bob's balance (key balances/account/<bob>) with its proof against the head",
+            "phalanx_stateProof",
+            json!([hex0x(&bob_key)]),
+        )
+        .await;
+    calls
+        .call(
+            "state_proof_absent",
+            "an absent key: value null, the proof shows absence",
+            "phalanx_stateProof",
+            json!([hex0x(b"nothing/here")]),
+        )
+        .await;
+    calls
+        .call(
+            "storage",
+            "the raw value of system/params (SCALE ChainParams)",
+            "phalanx_storage",
+            json!([hex0x(b"system/params")]),
+        )
+        .await;
+    calls
+        .call(
+            "storage_absent",
+            "an absent key: null",
+            "phalanx_storage",
+            json!([hex0x(b"nothing/here")]),
+        )
+        .await;
+    calls
+        .call(
+            "storage_bad_hex",
+            "a key that is not hex: invalid_params",
+            "phalanx_storage",
+            json!(["0xzz"]),
+        )
+        .await;
+    calls
+        .call(
+            "validator_set",
+            "epoch 0's set, proven against the genesis state root",
+            "phalanx_validatorSet",
+            json!([0]),
+        )
+        .await;
+    calls
+        .call(
+            "validator_set_not_found",
+            "epoch 1 starts after block 63, not finalized yet: not_found",
+            "phalanx_validatorSet",
+            json!([1]),
+        )
+        .await;
+
+    // Governance, treasury, workers, faults.
+    calls
+        .call(
+            "proposals",
+            "every proposal: 0 enacted, 1 voting",
+            "phalanx_proposals",
+            json!([]),
+        )
+        .await;
+    calls
+        .call(
+            "proposals_page",
+            "one per page from id 0: next is 1",
+            "phalanx_proposals",
+            json!([0, 1]),
+        )
+        .await;
+    calls
+        .call(
+            "proposals_bad_limit",
+            "a limit outside 1..=100: invalid_params",
+            "phalanx_proposals",
+            json!({ "limit": 0 }),
+        )
+        .await;
+    calls
+        .call(
+            "proposal",
+            "proposal 0 after its enactment (status enacted, error null: its call succeeded)",
+            "phalanx_proposal",
+            json!([0]),
+        )
+        .await;
+    calls
+        .call(
+            "proposal_not_found",
+            "no such proposal: not_found",
+            "phalanx_proposal",
+            json!([99]),
+        )
+        .await;
+    calls
+        .call(
+            "treasury",
+            "the treasury account and balance (the fees of the transactions so far, less the 0.001 PHA paid to bob), the mining pot, total issuance",
+            "phalanx_treasury",
+            json!([]),
+        )
+        .await;
+    calls
+        .call(
+            "workers",
+            "no worker registered (a registration needs a simulated quote, which this test cannot build without the attestation crate): an empty page and the dev attestation policy",
+            "phalanx_workers",
+            json!([]),
+        )
+        .await;
+    calls
+        .call(
+            "workers_bad_start",
+            "a start that is not a 32-byte key: invalid_params",
+            "phalanx_workers",
+            json!(["0x01"]),
+        )
+        .await;
+    calls
+        .call(
+            "faults",
+            "no fault seen (entries, when there are, are free text for people)",
+            "phalanx_faults",
+            json!([]),
+        )
+        .await;
+
+    // Submitting.
+    let eve_tx = signed(&chain, "eve", 0, transfer("ferdie", 2 * PHA));
+    let ferdie_tx = signed(&chain, "ferdie", 0, transfer("eve", PHA));
+    let mut forged = signed(&chain, "eve", 1, transfer("ferdie", PHA));
+    forged.signature[0] ^= 1;
+    calls
+        .call(
+            "submit",
+            "eve sends ferdie 2 PHA (nonce 0): its hash",
+            "phalanx_submitTransaction",
+            json!([hex0x(&eve_tx.encode())]),
+        )
+        .await;
+    calls
+        .call(
+            "submit_bad_signature",
+            "eve's next transaction with one signature bit flipped: code 1002, reason bad_signature",
+            "phalanx_submitTransaction",
+            json!([hex0x(&forged.encode())]),
+        )
+        .await;
+    calls
+        .call(
+            "submit_malformed",
+            "bytes that are no transaction: code 1001, reason malformed",
+            "phalanx_submitTransaction",
+            json!(["0x00"]),
+        )
+        .await;
+    calls
+        .call(
+            "submit_many",
+            "ferdie's transfer (admitted), eve's again (already_known, code 1003) and junk (malformed): one answer per entry",
+            "phalanx_submitTransactions",
+            json!([[hex0x(&ferdie_tx.encode()), hex0x(&eve_tx.encode()), "0x00"]]),
+        )
+        .await;
+    calls
+        .call(
+            "transaction_pending",
+            "eve's transfer, waiting in this node's mempool",
+            "phalanx_transaction",
+            json!([eve_tx.hash()]),
+        )
+        .await;
+    calls
+        .call(
+            "next_nonce_pooled",
+            "eve has nonce 0 pooled: her next transaction takes nonce 1",
+            "phalanx_nextNonce",
+            json!({ "address": eve }),
+        )
+        .await;
+    calls
+        .call(
+            "status_with_pool",
+            "two transactions wait in the mempool",
+            "phalanx_status",
+            json!([]),
+        )
+        .await;
+
+    // Protocol errors.
+    calls
+        .call(
+            "method_not_found",
+            "no such method: code -32601, reason method_not_found",
+            "phalanx_nothing",
+            json!([]),
+        )
+        .await;
+    calls
+        .call(
+            "too_many_params",
+            "a parameter where the method takes none: invalid_params",
+            "phalanx_treasury",
+            json!([1]),
+        )
+        .await;
+    calls
+        .call(
+            "subscribe_over_http",
+            "subscriptions need WebSocket: code 1006, reason subscription_over_http",
+            "phalanx_subscribeFinalized",
+            json!([]),
+        )
+        .await;
+    calls
+        .call(
+            "unsubscribe_over_http",
+            "the same for unsubscribing",
+            "phalanx_unsubscribeFinalized",
+            json!(["0"]),
+        )
+        .await;
+
+    // The subscription, over WebSocket: the block after the head takes eve's and ferdie's
+    // transactions.
+    let ws = WsClientBuilder::default()
+        .build(format!("ws://{addr}"))
+        .await
+        .expect("ws client");
+    let mut heads = ws
+        .subscribe::<Value, _>(
+            "phalanx_subscribeFinalized",
+            Raw(json!([])),
+            "phalanx_unsubscribeFinalized",
+        )
+        .await
+        .expect("subscribes");
+    produce(&chain);
+    let notified = heads.next().await.expect("a notification").expect("a head");
+    let jsonrpsee::core::client::SubscriptionKind::Subscription(id) = heads.kind() else {
+        panic!("a subscription by id");
+    };
+    let unsubscribed: Value = ws
+        .request("phalanx_unsubscribeFinalized", Raw(json!([id])))
+        .await
+        .expect("unsubscribes");
+    calls.out.push(json!({
+        "name": "subscribe_finalized",
+        "about": "over WebSocket: the answer is a subscription id (random, so not pinned); `notification` is the `result` of the phalanx_finalized message for the block after the head, which took eve's and ferdie's transactions",
+        "method": "phalanx_subscribeFinalized",
+        "params": [],
+        "notification": notified,
+    }));
+    calls.out.push(json!({
+        "name": "unsubscribe_finalized",
+        "about": "over WebSocket, with the id phalanx_subscribeFinalized answered (random, so not pinned): true once the subscription ends",
+        "method": "phalanx_unsubscribeFinalized",
+        "params": ["<subscription id>"],
+        "result": unsubscribed,
+    }));
+    drop(heads);
+
+    handle.stop().expect("stops");
+    let doc = json!({
+        "about": "JSON-RPC answers of a node, pinned (docs/wire.md#json-rpc). Each vector is one request, `method` with `params` (a list by position or an object by name), and the answer's `result`, or its `error` {code, message, data: {reason}}: match on data.reason, `message` is for people and may be reworded (regenerate then). The calls run in the listed order against the chain `chain` describes; crates/node/tests/rpc_vectors.rs builds it and checks the node still answers exactly this.",
+        "chain": chain_description(&chain, &heights),
+        "excluded": [
+            {
+                "what": "the subscription id phalanx_subscribeFinalized answers",
+                "why": "the server draws it at random; only its use (notifications carry it in params.subscription) is fixed"
+            },
+            {
+                "what": "the id of each JSON-RPC answer",
+                "why": "it echoes the request's id, whatever the client chose"
+            }
+        ],
+        "calls": calls.out,
+    });
+    (doc, registered)
+}
+
+/// The vector names the method table of docs/wire.md links for each method.
+fn wire_md_links() -> Vec<(String, Vec<String>)> {
+    let path = docs_dir().join("wire.md");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    text.lines()
+        .filter(|line| line.starts_with("| `phalanx_"))
+        .map(|line| {
+            let cells: Vec<&str> = line.split(" | ").collect();
+            let method = cells[0]
+                .trim_start_matches("| ")
+                .trim_matches('`')
+                .to_string();
+            let last = cells.last().copied().unwrap_or_default();
+            let names = last
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect();
+            (method, names)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_answers_match_the_pinned_vectors() {
+    let (computed, registered) = compute().await;
+    let path = docs_dir().join("vectors/rpc.json");
+
+    // Same genesis as state.json's chain, so the two files describe one network.
+    let state = read_json(&docs_dir().join("vectors/state.json"));
+    assert_eq!(
+        computed["chain"]["genesis_hash"],
+        json!(format!(
+            "0x{}",
+            state["chain"]["expected"]["genesis"]["hash"]
+                .as_str()
+                .expect("state.json genesis hash")
+        )),
+        "the RPC chain's genesis differs from state.json's dev genesis"
+    );
+
+    // Every method the node serves has a vector.
+    let calls = computed["calls"].as_array().expect("calls");
+    let covered: BTreeSet<String> = calls
+        .iter()
+        .filter(|call| call.get("error").is_none())
+        .map(|call| call["method"].as_str().expect("method").to_string())
+        .collect();
+    let missing: Vec<&String> = registered
+        .iter()
+        .filter(|method| !covered.contains(*method))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "methods without an answer vector: {missing:?}"
+    );
+
+    // docs/wire.md's method table links each method to vectors of that method.
+    let links = wire_md_links();
+    let linked: BTreeSet<&String> = links.iter().map(|(method, _)| method).collect();
+    for method in &registered {
+        assert!(
+            linked.contains(method),
+            "docs/wire.md's method table has no row for {method}"
+        );
+    }
+    for (method, names) in &links {
+        assert!(!names.is_empty(), "docs/wire.md: {method} links no vector");
+        for name in names {
+            let vector = calls.iter().find(|call| call["name"] == json!(name));
+            assert!(
+                vector.is_some_and(|v| v["method"] == json!(method)),
+                "docs/wire.md links {method} to vector `{name}`, which rpc.json has not for that method"
+            );
+        }
+    }
+
+    if std::env::var_os(REGENERATE).is_some() {
+        let text = serde_json::to_string_pretty(&computed).expect("serializes") + "\n";
+        std::fs::write(&path, text)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        return;
+    }
+    let pinned = read_json(&path);
+    let mut mismatches = Vec::new();
+    for section in ["about", "chain", "excluded"] {
+        if pinned[section] != computed[section] {
+            mismatches.push(format!(
+                "{section}: pinned {}\n  computed {}",
+                pinned[section], computed[section]
+            ));
+        }
+    }
+    let pinned_calls = pinned["calls"].as_array().cloned().unwrap_or_default();
+    for index in 0..calls.len().max(pinned_calls.len()) {
+        let (want, got) = (pinned_calls.get(index), calls.get(index));
+        if want != got {
+            mismatches.push(format!(
+                "calls[{index}]: pinned {}\n  computed {}",
+                want.unwrap_or(&Value::Null),
+                got.unwrap_or(&Value::Null)
+            ));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{}: {} part(s) differ from the node's answers (an RPC shape changed? regenerate with \
+         {REGENERATE}=1 and review the diff):\n{}",
+        path.display(),
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+}
