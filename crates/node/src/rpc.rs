@@ -150,20 +150,10 @@ fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
     error(codes::INTERNAL, e.to_string(), "internal")
 }
 
-/// The stable reason word for a transaction error.
+/// The stable reason word for a transaction error: the runtime's own code for it.
 pub fn tx_reason(e: &TxError) -> &'static str {
-    match e {
-        TxError::TooLarge { .. } => "too_large",
-        TxError::BadSignature => "bad_signature",
-        TxError::Expired { .. } => "expired",
-        TxError::ExpiryTooFar { .. } => "expiry_too_far",
-        TxError::StaleNonce { .. } => "stale_nonce",
-        TxError::FutureNonce { .. } => "future_nonce",
-        TxError::FeeTooLow { .. } => "fee_too_low",
-        TxError::CannotPayFee { .. } => "insufficient_balance",
-        TxError::TooManyTransactions(_) => "too_many_transactions",
-        TxError::Corrupted(_) => "internal",
-    }
+    use phalanx_runtime::module::ErrorCodes as _;
+    e.code()
 }
 
 fn submit_error(e: SubmitError) -> ErrorObjectOwned {

@@ -278,6 +278,76 @@ pub fn run(
     .map_err(|e| e.or_disk_full(&data_dir))
 }
 
+/// A node running on its own thread (benchmarks, tests, embedding): started with
+/// [`Background::spawn`], stopped cleanly by [`Background::stop`] or on drop.
+#[derive(Debug)]
+pub struct Background {
+    /// The RPC address it bound.
+    pub rpc: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<(), ServiceError>>>,
+}
+
+impl Background {
+    /// Starts `setup` on a new thread and waits (at most `timeout`) until RPC is listening.
+    pub fn spawn(setup: NodeSetup, timeout: Duration) -> Result<Background, ServiceError> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            run(
+                setup,
+                move |_, bound| {
+                    let _ = ready_tx.send(bound);
+                },
+                async move {
+                    let _ = stopped.await;
+                },
+            )
+        });
+        match ready_rx.recv_timeout(timeout) {
+            Ok(rpc) => Ok(Background {
+                rpc,
+                stop: Some(stop),
+                thread: Some(thread),
+            }),
+            Err(_) => {
+                let _ = stop.send(());
+                Err(match thread.join() {
+                    Ok(Err(e)) => e,
+                    _ => ServiceError::Follow(format!("the node did not start within {timeout:?}")),
+                })
+            }
+        }
+    }
+
+    /// The node's RPC URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.rpc)
+    }
+
+    /// Stops the node and returns how it ended.
+    pub fn stop(mut self) -> Result<(), ServiceError> {
+        self.halt()
+    }
+
+    fn halt(&mut self) -> Result<(), ServiceError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(ServiceError::Follow("the node thread panicked".into())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.halt();
+    }
+}
+
 /// How often a validator checks that the chain has its current p2p address.
 const ANNOUNCE_INTERVAL: Duration = Duration::from_secs(20);
 

@@ -81,13 +81,6 @@ pub fn ed25519_verify_rate(samples: usize) -> f64 {
     samples as f64 / elapsed
 }
 
-/// One in-process validator: its thread and the RPC URL it bound.
-struct Running {
-    url: String,
-    stop: tokio::sync::oneshot::Sender<()>,
-    thread: std::thread::JoinHandle<std::result::Result<(), service::ServiceError>>,
-}
-
 /// Free loopback ports for validators that must know each other's addresses ahead of time.
 fn free_ports(n: usize) -> Result<Vec<u16>> {
     let listeners = (0..n)
@@ -100,7 +93,11 @@ fn free_ports(n: usize) -> Result<Vec<u16>> {
 }
 
 /// Starts `count` validators of a fresh dev chain in `dir`.
-fn start_network(dir: &std::path::Path, count: usize, interval_ms: u64) -> Result<Vec<Running>> {
+fn start_network(
+    dir: &std::path::Path,
+    count: usize,
+    interval_ms: u64,
+) -> Result<Vec<service::Background>> {
     let secrets: Vec<[u8; 32]> = (0..count).map(|_| Keypair::generate().secret()).collect();
     let ports = free_ports(count)?;
     let peers: Vec<([u8; 32], SocketAddr)> = secrets
@@ -132,27 +129,7 @@ fn start_network(dir: &std::path::Path, count: usize, interval_ms: u64) -> Resul
             validator,
             rpc: SocketAddr::from(([127, 0, 0, 1], 0)),
         };
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            service::run(
-                setup,
-                move |_, bound| {
-                    let _ = ready_tx.send(bound);
-                },
-                async move {
-                    let _ = stop_rx.await;
-                },
-            )
-        });
-        let bound = ready_rx
-            .recv_timeout(Duration::from_secs(60))
-            .map_err(|_| CliError::new("a bench validator did not start"))?;
-        running.push(Running {
-            url: format!("http://{bound}"),
-            stop,
-            thread,
-        });
+        running.push(service::Background::spawn(setup, Duration::from_secs(60))?);
     }
     Ok(running)
 }
@@ -170,11 +147,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let verify_rate = ed25519_verify_rate(20_000);
     let dir = tempfile::tempdir()?;
     let network = start_network(dir.path(), args.validators, args.block_interval_ms)?;
-    let urls: Vec<String> = network.iter().map(|node| node.url.clone()).collect();
+    let urls: Vec<String> = network.iter().map(service::Background::url).collect();
     let outcome = block_on(measure(&urls, &args));
     for node in network {
-        let _ = node.stop.send(());
-        let _ = node.thread.join();
+        let _ = node.stop();
     }
     let figures = outcome?;
     let tps = figures.transfers as f64 / figures.elapsed_s;

@@ -19,63 +19,26 @@ use serde_json::Value;
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
-struct Node {
-    url: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<Result<(), service::ServiceError>>>,
-}
-
-impl Node {
-    fn start(dir: &std::path::Path) -> Node {
-        let secret = Keypair::generate().secret();
-        let public = service::validator_public_key(&secret);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock after 1970")
-            .as_millis() as u64;
-        let genesis = GenesisConfig::dev(vec![hex::encode(public)], now);
-        let p2p = SocketAddr::from(([127, 0, 0, 1], 0));
-        let validator = service::validator_config(secret, &[(public, p2p)], p2p, dir, true)
-            .expect("validator config");
-        let setup = NodeSetup {
-            data_dir: dir.to_path_buf(),
-            genesis,
-            validator,
-            rpc: SocketAddr::from(([127, 0, 0, 1], 0)),
-        };
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            service::run(
-                setup,
-                move |_, bound| {
-                    let _ = ready_tx.send(bound);
-                },
-                async move {
-                    let _ = stopped.await;
-                },
-            )
-        });
-        let bound = ready_rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the node starts within a minute");
-        Node {
-            url: format!("http://{bound}"),
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+/// A dev node with one fresh validator key, on its own thread (stopped on drop).
+fn start_node(dir: &std::path::Path) -> service::Background {
+    let secret = Keypair::generate().secret();
+    let public = service::validator_public_key(&secret);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as u64;
+    let genesis = GenesisConfig::dev(vec![hex::encode(public)], now);
+    let p2p = SocketAddr::from(([127, 0, 0, 1], 0));
+    let validator = service::validator_config(secret, &[(public, p2p)], p2p, dir, true)
+        .expect("validator config");
+    let setup = NodeSetup {
+        data_dir: dir.to_path_buf(),
+        genesis,
+        validator,
+        rpc: SocketAddr::from(([127, 0, 0, 1], 0)),
+    };
+    service::Background::spawn(setup, Duration::from_secs(60))
+        .expect("the node starts within a minute")
 }
 
 /// Polls `check` every 250 ms until it returns `Some`, or fails after [`DEADLINE`].
@@ -128,14 +91,15 @@ fn get_info(endpoint: &str) -> Value {
 #[test]
 fn dev_workers_register_with_simulated_attestation_and_reregister() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let node = Node::start(&dir.path().join("node"));
+    let node = start_node(&dir.path().join("node"));
+    let node_url = node.url();
     let workers_dir = dir.path().join("workers");
-    let workers = spawn_dev_workers_on(&node.url, &workers_dir, 2, 0).expect("workers start");
+    let workers = spawn_dev_workers_on(&node_url, &workers_dir, 2, 0).expect("workers start");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let client = Client::new(&node.url).expect("client");
+    let client = Client::new(&node_url).expect("client");
 
     let (first, first_identity) = runtime.block_on(async {
         let mut registered = Vec::new();
@@ -207,7 +171,7 @@ fn dev_workers_register_with_simulated_attestation_and_reregister() {
     let worker1 = workers.pop().expect("two workers");
     let worker0 = workers.pop().expect("two workers");
     worker0.stop().expect("stops cleanly");
-    let restarted = spawn_dev_workers_on(&node.url, &workers_dir, 1, 0).expect("restarts");
+    let restarted = spawn_dev_workers_on(&node_url, &workers_dir, 1, 0).expect("restarts");
     let identity = runtime.block_on(eventually("the restarted enclave", || async {
         identity_of(&restarted[0])
     }));
