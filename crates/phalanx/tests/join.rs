@@ -91,7 +91,10 @@ fn governance_adds_a_fifth_validator_that_catches_up_and_takes_part_in_finality(
 
     // The same key without `joining = true` is taken for a wrong key file and refused.
     let joining_config = std::fs::read_to_string(dir.join("join0.toml")).expect("join0 config");
-    assert!(joining_config.contains("joining = true"), "{joining_config}");
+    assert!(
+        joining_config.contains("joining = true"),
+        "{joining_config}"
+    );
     std::fs::write(
         dir.join("wrong.toml"),
         joining_config
