@@ -88,11 +88,7 @@ pub fn load_or_create(
 /// Runs the dev network until Ctrl-C or SIGTERM.
 pub fn run(args: DevArgs) -> Result<()> {
     if let Some(ms) = args.block_interval_ms {
-        let params = phalanx_primitives::call::ChainParams {
-            block_interval_ms: ms,
-            ..Default::default()
-        };
-        phalanx_runtime::params::check_chain(&params)
+        phalanx_runtime::params::check_block_interval(ms)
             .map_err(|e| CliError::new(format!("--block-interval-ms {ms}: {e}")))?;
     }
     if args.reset && args.data_dir.exists() {

@@ -49,11 +49,7 @@ pub fn testnet(args: TestnetArgs, json_mode: bool) -> Result<()> {
         return Err(CliError::new("a network needs at least one validator"));
     }
     if let Some(ms) = args.block_interval_ms {
-        let params = phalanx_primitives::call::ChainParams {
-            block_interval_ms: ms,
-            ..Default::default()
-        };
-        phalanx_runtime::params::check_chain(&params)
+        phalanx_runtime::params::check_block_interval(ms)
             .map_err(|e| CliError::new(format!("--block-interval-ms {ms}: {e}")))?;
     }
     let nodes = args.validators.saturating_add(args.joining);

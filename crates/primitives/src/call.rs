@@ -447,54 +447,9 @@ impl SignedMessage {
     }
 }
 
-/// Serde for fixed-size byte arrays as lowercase hex strings (serde has no impl for `[u8; 64]`,
-/// and hex is what people paste).
-mod hex_array {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer, const N: usize>(
-        bytes: &[u8; N],
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(bytes))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
-        d: D,
-    ) -> Result<[u8; N], D::Error> {
-        let text = String::deserialize(d)?;
-        let text = text.strip_prefix("0x").unwrap_or(&text);
-        let bytes = hex::decode(text).map_err(serde::de::Error::custom)?;
-        bytes
-            .try_into()
-            .map_err(|_| serde::de::Error::custom(format!("expected {N} bytes of hex")))
-    }
-}
-
-/// Serde for lists of 32-byte keys as hex strings.
-mod hex_array_list {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<S: Serializer>(keys: &[[u8; 32]], s: S) -> Result<S::Ok, S::Error> {
-        keys.iter()
-            .map(hex::encode)
-            .collect::<Vec<_>>()
-            .serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<[u8; 32]>, D::Error> {
-        Vec::<String>::deserialize(d)?
-            .iter()
-            .map(|text| {
-                let text = text.strip_prefix("0x").unwrap_or(text);
-                hex::decode(text)
-                    .ok()
-                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                    .ok_or_else(|| serde::de::Error::custom("expected 32 bytes of hex per key"))
-            })
-            .collect()
-    }
-}
+// Byte arrays (keys, signatures) read and write as hex in JSON: the crate's one helper.
+use crate::serde_hex as hex_array;
+use crate::serde_hex::list as hex_array_list;
 
 #[cfg(test)]
 mod tests {

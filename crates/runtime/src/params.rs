@@ -270,6 +270,17 @@ fn within(
     Ok(())
 }
 
+/// Checks a block interval alone against its bounds, as [`check_chain`] would (for tools that
+/// write it into a genesis).
+pub fn check_block_interval(interval_ms: u64) -> Result {
+    within(
+        Param::BlockIntervalMs,
+        interval_ms,
+        MIN_BLOCK_INTERVAL_MS,
+        MAX_BLOCK_INTERVAL_MS,
+    )
+}
+
 /// Checks every field of `params` against its bounds.
 pub fn check_chain(params: &ChainParams) -> Result {
     within(Param::BaseFee, params.base_fee, 0u128, MAX_BASE_FEE)?;
