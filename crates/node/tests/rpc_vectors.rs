@@ -12,7 +12,11 @@
 //! answers pass through the same middleware a client meets), the subscription over WebSocket.
 //!
 //! The test also checks that every method the node registers has a vector, and that the method
-//! table of `docs/wire.md` names, for each method, vectors that exist for it.
+//! table of `docs/wire.md` names, for each method, vectors that exist for it. Three more tests
+//! hold the layouts `docs/wire.md` spells out for what the answers carry to the runtime: the
+//! events table (each event's byte, JSON name and fields, SCALE rebuilt from its JSON field by
+//! field), the attestation policy and `WorkerInfo` (SCALE rebuilt from their JSON), and the
+//! `GenesisConfig` table (its fields, and which of them a genesis file may leave out).
 //!
 //! After an intended change of an answer, rewrite the file with
 //! `PHALANX_REGENERATE_VECTORS=1 cargo test -p phalanx-node --test rpc_vectors` and review the
@@ -885,4 +889,433 @@ async fn rpc_answers_match_the_pinned_vectors() {
         mismatches.len(),
         mismatches.join("\n")
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The layouts docs/wire.md spells out for what these answers carry (events in receipts and
+// block_events, the workers page, the genesis config), checked against the runtime: each is
+// encoded again byte by byte from its JSON as the page describes and compared with SCALE.
+// ---------------------------------------------------------------------------------------------
+
+fn wire_md() -> String {
+    let path = docs_dir().join("wire.md");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// The body rows of the table of docs/wire.md whose header line is `header`, cell by cell.
+fn md_table(text: &str, header: &str) -> Vec<Vec<String>> {
+    let mut lines = text.lines().skip_while(|line| *line != header);
+    assert!(
+        lines.next().is_some(),
+        "docs/wire.md has no table `{header}`"
+    );
+    lines
+        .skip(1) // the |---| line
+        .take_while(|line| line.starts_with('|'))
+        .map(|line| {
+            line.trim()
+                .trim_matches('|')
+                .split(" | ")
+                .map(|cell| cell.trim().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+/// The `name type` pairs written in backticks in a table cell.
+fn typed_fields(cell: &str) -> Vec<(String, String)> {
+    cell.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter_map(|field| {
+            let (name, ty) = field.split_once(' ')?;
+            Some((name.to_string(), ty.to_string()))
+        })
+        .collect()
+}
+
+fn compact(len: usize) -> Vec<u8> {
+    match len {
+        0..=63 => vec![(len as u8) << 2],
+        64..=16_383 => (((len as u16) << 2) | 1).to_le_bytes().to_vec(),
+        _ => (((len as u32) << 2) | 2).to_le_bytes().to_vec(),
+    }
+}
+
+fn bytes_of(value: &Value) -> Vec<u8> {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a string: {value}"));
+    if text.starts_with("pha1") {
+        return phalanx_primitives::AccountId::from_address(text)
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
+            .0
+            .to_vec();
+    }
+    hex::decode(text.strip_prefix("0x").unwrap_or(text)).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+fn int_of(value: &Value) -> u128 {
+    serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("not an integer {value}: {e}"))
+}
+
+/// SCALE of `value` (the JSON of a field) read as the type docs/wire.md names.
+fn encode_as(ty: &str, value: &Value) -> Vec<u8> {
+    let string = |value: &Value| {
+        let text = value
+            .as_str()
+            .unwrap_or_else(|| panic!("not a string: {value}"));
+        [compact(text.len()), text.as_bytes().to_vec()].concat()
+    };
+    match ty {
+        "[u8;32]" => {
+            let bytes = bytes_of(value);
+            assert_eq!(bytes.len(), 32, "{value}");
+            bytes
+        }
+        "u128" => int_of(value).to_le_bytes().to_vec(),
+        "u64" => (int_of(value) as u64).to_le_bytes().to_vec(),
+        "u32" => (int_of(value) as u32).to_le_bytes().to_vec(),
+        "u16" => (int_of(value) as u16).to_le_bytes().to_vec(),
+        "u8" => vec![int_of(value) as u8],
+        "bool" => vec![u8::from(value.as_bool().expect("a bool"))],
+        "String" => string(value),
+        "Vec<u8>" => {
+            let bytes = bytes_of(value);
+            [compact(bytes.len()), bytes].concat()
+        }
+        "ErrorCode" => [string(&value["module"]), string(&value["reason"])].concat(),
+        "Option<ErrorCode>" if value.is_null() => vec![0],
+        "Option<ErrorCode>" => [vec![1], encode_as("ErrorCode", value)].concat(),
+        "Origin" => {
+            let (kind, key) = value
+                .as_object()
+                .and_then(|o| o.iter().next())
+                .expect("an origin");
+            let tag = ["worker", "gatekeeper", "cluster", "contract"]
+                .iter()
+                .position(|k| k == kind)
+                .expect("an origin kind");
+            [vec![tag as u8], encode_as("[u8;32]", key)].concat()
+        }
+        other => panic!("docs/wire.md names a type this test cannot encode: {other}"),
+    }
+}
+
+/// One of every event, with distinct values.
+fn every_event() -> Vec<phalanx_runtime::Event> {
+    use phalanx_primitives::call::Origin;
+    use phalanx_runtime::{ErrorCode, Event};
+    let who = |name: &str| Keypair::dev(name).account();
+    let code = ErrorCode::new("balances", "zero_amount");
+    vec![
+        Event::FeePaid {
+            who: who("a"),
+            amount: 1,
+        },
+        Event::Transferred {
+            from: who("a"),
+            to: who("b"),
+            amount: u128::MAX,
+        },
+        Event::CallFailed {
+            error: code.clone(),
+        },
+        Event::ChainParamsChanged,
+        Event::GovernanceParamsChanged,
+        Event::TreasurySpent {
+            to: who("c"),
+            amount: 7,
+        },
+        Event::ValidatorsChanged { count: 4 },
+        Event::Proposed {
+            proposal: 3,
+            proposer: who("d"),
+            deposit: 100,
+            voting_ends_at: 99,
+        },
+        Event::Voted {
+            proposal: 3,
+            who: who("e"),
+            aye: true,
+            amount: 5,
+        },
+        Event::Unvoted {
+            proposal: 3,
+            who: who("e"),
+        },
+        Event::ProposalPassed {
+            proposal: 3,
+            aye: 9,
+            nay: 1,
+            enact_at: 120,
+        },
+        Event::ProposalRejected {
+            proposal: 4,
+            aye: 1,
+            nay: 9,
+        },
+        Event::ProposalEnacted {
+            proposal: 3,
+            error: None,
+        },
+        Event::ProposalEnacted {
+            proposal: 5,
+            error: Some(code),
+        },
+        Event::ProposalCancelled { proposal: 6 },
+        Event::RootDispatched,
+        Event::WorkerRegistered {
+            identity: [1; 32],
+            operator: who("f"),
+            confidence: 900,
+            performance: 150,
+        },
+        Event::WorkerReregistered {
+            identity: [1; 32],
+            operator: who("f"),
+            confidence: 850,
+            performance: 160,
+        },
+        Event::AttestationPolicyChanged,
+        Event::RegistrationFrozen { frozen: true },
+        Event::MessagePushed {
+            origin: Origin::Cluster([2; 32]),
+            sequence: 8,
+            topic: b"topic".to_vec(),
+        },
+        Event::ValidatorsActivated { epoch: 2, count: 4 },
+        Event::MisbehaviourReported {
+            validator: [3; 32],
+            kind: 1,
+            epoch: 2,
+            view: 77,
+            reporter: who("g"),
+        },
+        Event::PeerAddressSet {
+            who: who("h"),
+            address: "10.0.0.1:9000".into(),
+        },
+    ]
+}
+
+/// A row of the events table: its byte, JSON name and `(field, type)`s in SCALE order.
+type EventRow = (u8, String, Vec<(String, String)>);
+
+#[test]
+fn the_events_table_of_wire_md_is_the_runtime_s() {
+    use parity_scale_codec::Decode;
+    let text = wire_md();
+    let table = md_table(&text, "| byte | JSON `event` | fields (SCALE, in order) |");
+    let rows: Vec<EventRow> = table
+        .iter()
+        .map(|row| {
+            let byte = u8::from_str_radix(row[0].trim_matches('`'), 16).expect("a hex byte");
+            (
+                byte,
+                row[1].trim_matches('`').to_string(),
+                typed_fields(&row[2]),
+            )
+        })
+        .collect();
+    for (position, (byte, _, _)) in rows.iter().enumerate() {
+        assert_eq!(
+            usize::from(*byte),
+            position,
+            "the events table skips or repeats a byte"
+        );
+    }
+    // The runtime decodes a variant at every byte of the table and at none past it.
+    let padding = [0u8; 512];
+    for (byte, name, _) in &rows {
+        let bytes = [&[*byte][..], &padding].concat();
+        assert!(
+            phalanx_runtime::Event::decode(&mut &bytes[..]).is_ok(),
+            "byte {byte:02x} ({name}) is no event"
+        );
+    }
+    let past = [&[rows.len() as u8][..], &padding].concat();
+    assert!(
+        phalanx_runtime::Event::decode(&mut &past[..]).is_err(),
+        "the runtime has an event the table of docs/wire.md does not list"
+    );
+    let mut seen = BTreeSet::new();
+    for event in every_event() {
+        let scale = event.encode();
+        let json = serde_json::to_value(&event).expect("serializes");
+        let (byte, name, fields) = &rows[usize::from(scale[0])];
+        seen.insert(*byte);
+        assert_eq!(json["event"], json!(name), "{event:?}: JSON name");
+        let keys: BTreeSet<&String> = json.as_object().expect("object").keys().collect();
+        let event_key = "event".to_string();
+        let expected_keys: BTreeSet<&String> = fields
+            .iter()
+            .map(|(field, _)| field)
+            .chain(std::iter::once(&event_key))
+            .collect();
+        assert_eq!(
+            keys, expected_keys,
+            "{event:?}: JSON fields against the table"
+        );
+        let by_hand: Vec<u8> = std::iter::once(*byte)
+            .chain(
+                fields
+                    .iter()
+                    .flat_map(|(field, ty)| encode_as(ty, &json[field])),
+            )
+            .collect();
+        assert_eq!(
+            hex::encode(&by_hand),
+            hex::encode(&scale),
+            "{event:?}: SCALE as docs/wire.md describes it"
+        );
+    }
+    assert_eq!(
+        seen.len(),
+        rows.len(),
+        "every event of the table is checked"
+    );
+}
+
+/// `AttestationPolicy` from its JSON, byte by byte as docs/wire.md#attestation-policy says.
+fn policy_by_hand(policy: &Value) -> Vec<u8> {
+    let statuses = [
+        "UpToDate",
+        "SWHardeningNeeded",
+        "ConfigurationNeeded",
+        "ConfigurationAndSWHardeningNeeded",
+        "OutOfDate",
+        "OutOfDateConfigurationNeeded",
+        "Revoked",
+    ];
+    let list = |value: &Value| {
+        let items = value.as_array().expect("a list");
+        let mut out = compact(items.len());
+        for item in items {
+            out.extend(encode_as("[u8;32]", item));
+        }
+        out
+    };
+    let status = |value: &Value| {
+        vec![statuses
+            .iter()
+            .position(|s| value == s)
+            .expect("a TCB status") as u8]
+    };
+    let confidence = &policy["tcb_confidence"];
+    let mut out = list(&policy["allowed_measurements"]);
+    out.extend(list(&policy["accepted_simulated_roots"]));
+    out.extend(status(&policy["minimum_tcb_status"]));
+    for field in [
+        "up_to_date",
+        "sw_hardening_needed",
+        "configuration_needed",
+        "configuration_and_sw_hardening_needed",
+        "out_of_date",
+        "out_of_date_configuration_needed",
+    ] {
+        out.extend(encode_as("u16", &confidence[field]));
+    }
+    out.extend(encode_as("bool", &policy["allow_debug"]));
+    out.extend(encode_as("bool", &policy["registration_frozen"]));
+    out
+}
+
+#[test]
+fn the_policy_and_worker_layouts_of_wire_md_are_the_runtime_s() {
+    use phalanx_primitives::attestation::{AttestationPolicy, QuoteKind, TcbStatus};
+    for policy in [
+        phalanx_runtime::genesis::dev_attestation_policy(),
+        AttestationPolicy::production(),
+        AttestationPolicy {
+            minimum_tcb_status: TcbStatus::SWHardeningNeeded,
+            allow_debug: true,
+            registration_frozen: true,
+            ..AttestationPolicy::production().with_measurement([7; 32])
+        },
+    ] {
+        let json = serde_json::to_value(&policy).expect("serializes");
+        assert_eq!(
+            hex::encode(policy_by_hand(&json)),
+            hex::encode(policy.encode()),
+            "{json}"
+        );
+    }
+    // The dev policy as the page spells it out.
+    let dev = phalanx_runtime::genesis::dev_attestation_policy().encode();
+    assert_eq!(dev.len(), 81);
+    assert_eq!(hex::encode(&dev[66..]), "05e803840352032003bc028a020000");
+
+    let worker = phalanx_runtime::registry::WorkerInfo {
+        identity: [1; 32],
+        encryption_key: [2; 32],
+        operator: Keypair::dev("operator").account(),
+        quote_kind: QuoteKind::TdxDcap,
+        measurement: [3; 32],
+        tcb_status: TcbStatus::OutOfDate,
+        confidence: 700,
+        performance: 120,
+        endpoint: "https://worker.example:8100".into(),
+        registered_at: 5,
+        last_attested_at: 9,
+        recent_block_height: 8,
+    };
+    let json = serde_json::to_value(&worker).expect("serializes");
+    assert_eq!(json["quote_kind"], json!("TdxDcap"));
+    assert_eq!(json["tcb_status"], json!("OutOfDate"));
+    let by_hand = [
+        encode_as("[u8;32]", &json["identity"]),
+        encode_as("[u8;32]", &json["encryption_key"]),
+        encode_as("[u8;32]", &json["operator"]),
+        vec![2], // TdxDcap
+        encode_as("[u8;32]", &json["measurement"]),
+        vec![4], // OutOfDate
+        encode_as("u16", &json["confidence"]),
+        encode_as("u32", &json["performance"]),
+        encode_as("String", &json["endpoint"]),
+        encode_as("u64", &json["registered_at"]),
+        encode_as("u64", &json["last_attested_at"]),
+        encode_as("u64", &json["recent_block_height"]),
+    ]
+    .concat();
+    assert_eq!(hex::encode(by_hand), hex::encode(worker.encode()));
+    assert_eq!(json.as_object().expect("object").len(), 12, "{json}");
+}
+
+#[test]
+fn the_genesis_config_table_of_wire_md_is_the_runtime_s() {
+    let text = wire_md();
+    let table = md_table(&text, "| field | JSON | required | meaning |");
+    let config = serde_json::to_value(GenesisConfig::dev(
+        vec![hex::encode(validator().account().0)],
+        GENESIS_MS,
+    ))
+    .expect("serializes");
+    let fields: BTreeSet<String> = table
+        .iter()
+        .map(|row| row[0].trim_matches('`').to_string())
+        .collect();
+    let keys: BTreeSet<String> = config
+        .as_object()
+        .expect("object")
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(
+        fields, keys,
+        "the GenesisConfig table lists other fields than the JSON has"
+    );
+    for row in &table {
+        let field = row[0].trim_matches('`');
+        let mut without = config.clone();
+        without.as_object_mut().expect("object").remove(field);
+        let parsed = serde_json::from_value::<GenesisConfig>(without);
+        let required = row[2].starts_with("yes");
+        assert_eq!(
+            parsed.is_err(),
+            required,
+            "`{field}`: required is `{}`",
+            row[2]
+        );
+    }
 }
