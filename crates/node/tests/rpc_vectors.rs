@@ -1318,4 +1318,24 @@ fn the_genesis_config_table_of_wire_md_is_the_runtime_s() {
             row[2]
         );
     }
+    // Unknown fields are ignored; inside `chain_params` two fields may be left out, the others
+    // not; inside `governance` none may.
+    let mut extra = config.clone();
+    extra["not_a_field"] = json!(1);
+    assert!(serde_json::from_value::<GenesisConfig>(extra).is_ok());
+    for (object, field, optional) in [
+        ("chain_params", "dcap_verification_fee", true),
+        ("chain_params", "block_interval_ms", true),
+        ("chain_params", "base_fee", false),
+        ("chain_params", "max_expiry_blocks", false),
+        ("governance", "min_turnout", false),
+    ] {
+        let mut partial = config.clone();
+        partial[object]
+            .as_object_mut()
+            .expect("object")
+            .remove(field);
+        let parsed = serde_json::from_value::<GenesisConfig>(partial);
+        assert_eq!(parsed.is_ok(), optional, "{object}.{field}");
+    }
 }
