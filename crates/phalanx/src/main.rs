@@ -153,6 +153,14 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(colour)
         .init();
+    if matches!(
+        cli.command,
+        Command::Dev(_) | Command::Node { .. } | Command::Worker { .. }
+    ) {
+        // Before anything can print that it is ready: a stop signal must never find the
+        // process without its handler.
+        shutdown::listen();
+    }
     let target = cli.command.target(&cli.top);
     let result = match cli.command {
         Command::Dev(args) => dev::run(args),

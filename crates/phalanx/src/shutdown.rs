@@ -24,8 +24,47 @@ pub const EXIT_DISK_FULL: u8 = 75;
 /// Exit code when storage failed for another reason (sysexits' `EX_IOERR`).
 pub const EXIT_STORAGE: u8 = 74;
 
-/// Completes on the first Ctrl-C (SIGINT) or SIGTERM. Must be polled inside a tokio runtime.
-pub async fn signal() {
+/// Set once the process is listening for stop signals; flips to `true` on the first one.
+static STOP: OnceLock<tokio::sync::watch::Receiver<bool>> = OnceLock::new();
+
+/// Starts listening for Ctrl-C (SIGINT) and SIGTERM now, on a thread of its own, and returns once
+/// the handlers are installed. Called before a long-running command prints that it is ready:
+/// until a handler is installed, SIGTERM's default action kills the process on the spot, so a
+/// signal sent right after the ready banner used to skip the clean shutdown.
+pub fn listen() {
+    if STOP.get().is_some() {
+        return;
+    }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (armed, is_armed) = std::sync::mpsc::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for stop signals");
+                    drop(armed);
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                wait_for_signal(armed).await;
+                let _ = stop.send(true);
+            });
+        });
+    if spawned.is_ok() {
+        // Installed in well under a second; never wait forever on it.
+        let _ = is_armed.recv_timeout(std::time::Duration::from_secs(5));
+    }
+    let _ = STOP.set(stopped);
+}
+
+/// Installs the handlers, says so on `armed`, and completes on the first signal.
+async fn wait_for_signal(armed: std::sync::mpsc::Sender<()>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -34,6 +73,7 @@ pub async fn signal() {
             signal(SignalKind::terminate()),
         ) {
             (Ok(mut interrupt), Ok(mut terminate)) => {
+                let _ = armed.send(());
                 tokio::select! {
                     _ = interrupt.recv() => tracing::info!("SIGINT: stopping cleanly"),
                     _ = terminate.recv() => tracing::info!("SIGTERM: stopping cleanly"),
@@ -45,9 +85,25 @@ pub async fn signal() {
             }
         }
     }
-    if let Err(e) = tokio::signal::ctrl_c().await {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let _ = armed.send(());
+    if let Err(e) = ctrl_c.await {
         // Without a signal handler nothing can ask for a clean stop; keep running.
         tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Completes on the first Ctrl-C (SIGINT) or SIGTERM since [`listen`] (which it calls if nobody
+/// did; call it earlier so no signal is missed).
+pub async fn signal() {
+    listen();
+    let Some(stopped) = STOP.get() else {
+        return std::future::pending().await;
+    };
+    let mut stopped = stopped.clone();
+    if stopped.wait_for(|stop| *stop).await.is_err() {
+        // The listening thread is gone (it could not install handlers): never stop by signal.
         std::future::pending::<()>().await;
     }
 }
