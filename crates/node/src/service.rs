@@ -41,6 +41,9 @@ pub enum ServiceError {
     /// A full node could not follow its source.
     #[error("following: {0}")]
     Follow(String),
+    /// A node run on its own thread ([`Background`]) did not start, or its thread panicked.
+    #[error("node thread: {0}")]
+    Thread(String),
     /// The disk holding the data directory is full; the node stopped cleanly.
     #[error("disk full at {}: free space and restart ({detail})", path.display())]
     DiskFull {
@@ -314,7 +317,7 @@ impl Background {
                 let _ = stop.send(());
                 Err(match thread.join() {
                     Ok(Err(e)) => e,
-                    _ => ServiceError::Follow(format!("the node did not start within {timeout:?}")),
+                    _ => ServiceError::Thread(format!("the node did not start within {timeout:?}")),
                 })
             }
         }
@@ -336,7 +339,7 @@ impl Background {
         }
         match self.thread.take().map(std::thread::JoinHandle::join) {
             Some(Ok(result)) => result,
-            Some(Err(_)) => Err(ServiceError::Follow("the node thread panicked".into())),
+            Some(Err(_)) => Err(ServiceError::Thread("it panicked".into())),
             None => Ok(()),
         }
     }
