@@ -13,7 +13,7 @@
 mod common;
 
 use common::{block_hash, cli, height, ok, wait_until, Proc, EPOCH};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::path::Path;
 use std::time::Duration;
 
@@ -43,34 +43,7 @@ fn published_address(rpc: &str, key_hex: &str) -> Option<String> {
 fn governance_adds_a_fifth_validator_that_catches_up_and_takes_part_in_finality() {
     let dir = tempfile::tempdir().expect("tempdir");
     let dir = dir.path();
-    let ports: Vec<String> = common::free_ports(5).iter().map(u16::to_string).collect();
-    let out = std::process::Command::new(common::BIN)
-        .args([
-            "--json",
-            "testnet",
-            "--validators",
-            "4",
-            "--joining",
-            "1",
-            "--dir",
-        ])
-        .arg(dir)
-        .args([
-            "--p2p-ports",
-            &ports.join(","),
-            "--rpc-base",
-            "0",
-            "--block-interval-ms",
-            "100",
-        ])
-        .output()
-        .expect("testnet runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let written: Value = serde_json::from_slice(&out.stdout).expect("testnet JSON");
+    let (written, ports) = common::write_testnet(dir, 4, 1);
     let joining_key = written["joining"][0]
         .as_str()
         .expect("joining key")

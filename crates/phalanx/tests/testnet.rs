@@ -58,25 +58,7 @@ fn four_validators_and_a_full_node_agree_and_a_validator_restarted_past_an_epoch
     let began = Instant::now();
     let dir = tempfile::tempdir().expect("tempdir");
     let dir = dir.path();
-    let ports: Vec<String> = common::free_ports(4).iter().map(u16::to_string).collect();
-    let out = std::process::Command::new(common::BIN)
-        .args(["--json", "testnet", "--validators", "4", "--dir"])
-        .arg(dir)
-        .args([
-            "--p2p-ports",
-            &ports.join(","),
-            "--rpc-base",
-            "0",
-            "--block-interval-ms",
-            "100",
-        ])
-        .output()
-        .expect("testnet runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::write_testnet(dir, 4, 0);
     let mut nodes: Vec<Option<Node>> = (0..4)
         .map(|i| {
             Some(start_node(

@@ -364,3 +364,26 @@ pub fn rpc_call(rpc: &str, method: &str, params: Value) -> Value {
     let json = answer.split("\r\n\r\n").nth(1).expect("HTTP body");
     serde_json::from_str(json).expect("JSON-RPC answer")
 }
+
+/// Runs `phalanx --json testnet` into `dir` with `validators` genesis validators and `joining`
+/// more outside the genesis, on free p2p ports, RPC on port 0 and 100 ms blocks. Returns the
+/// command's JSON output and the p2p ports, genesis validators first.
+pub fn write_testnet(dir: &Path, validators: usize, joining: usize) -> (Value, Vec<u16>) {
+    let ports = free_ports(validators + joining);
+    let listed: Vec<String> = ports.iter().map(u16::to_string).collect();
+    let out = Command::new(BIN)
+        .args(["--json", "testnet", "--validators", &validators.to_string()])
+        .args(["--joining", &joining.to_string(), "--dir"])
+        .arg(dir)
+        .args(["--p2p-ports", &listed.join(",")])
+        .args(["--rpc-base", "0", "--block-interval-ms", "100"])
+        .output()
+        .expect("testnet runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written = serde_json::from_slice(&out.stdout).expect("testnet prints JSON");
+    (written, ports)
+}
