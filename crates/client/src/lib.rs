@@ -28,9 +28,9 @@ pub mod types;
 
 pub use config_file::{load_toml, resolve_relative, ConfigFileError};
 pub use types::{
-    BlockTransaction, CallError, ErrorCode, Event, FinalizedBlock, Included, Proposal, ProposalAt,
-    ProposalStatus, ProposalsPage, RawBlock, Receipt, TransactionStatus, Treasury, ValidatorSet,
-    WorkerInfo, WorkersPage,
+    BlockTransaction, CallError, DescribedCode, ErrorCode, Event, FinalizedBlock, Included,
+    Proposal, ProposalAt, ProposalStatus, ProposalsPage, RawBlock, Receipt, TransactionStatus,
+    Treasury, ValidatorSet, WorkerInfo, WorkersPage,
 };
 
 use jsonrpsee::core::client::ClientT;

@@ -8,10 +8,10 @@
 //! this SDK drifting apart. Deserialization itself ignores fields it does not know, so an SDK keeps reading the
 //! answers of a newer node that adds one.
 //!
-//! Receipts, proposals and workers are the runtime's types as the node shows them. They are
-//! written out here rather than imported so that the SDK depends on `phalanx-primitives` alone
-//! (the runtime pulls in the attestation verifier); where the node adds to what the runtime
-//! stores (a receipt error's `message`) these types have the field. Events stay JSON objects
+//! Proposals, workers and error codes are the records the chain stores, defined once in
+//! `phalanx-primitives` and re-exported here, so the SDK needs nothing of the runtime (which
+//! pulls in the attestation verifier). Where the node adds to what the runtime stores (a receipt
+//! error's `message`) the SDK has a type of its own ([`DescribedCode`]). Events stay JSON objects
 //! ([`Event`]): the runtime's event enum grows with every module, and an SDK must read the
 //! events of modules newer than itself.
 //!
@@ -22,35 +22,37 @@
 
 use std::fmt;
 
-use phalanx_primitives::attestation::{AttestationPolicy, QuoteKind, TcbStatus};
-use phalanx_primitives::call::{Call, PrivilegedCall};
+use phalanx_primitives::attestation::AttestationPolicy;
+use phalanx_primitives::call::Call;
+pub use phalanx_primitives::governance::{Proposal, ProposalStatus};
+pub use phalanx_primitives::worker::WorkerInfo;
+pub use phalanx_primitives::ErrorCode;
 use phalanx_primitives::{AccountId, Balance, Hash};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// Why a call failed, as a stable code: `{"module": "balances", "reason": "zero_amount"}`.
+/// A receipt's error code with the node's words for it: `{"module": "balances", "reason":
+/// "zero_amount", "message": "the amount must be greater than zero"}`.
 ///
-/// Match on `module` and `reason`; `message` is the node's words for the code, added when it
-/// answers `phalanx_block` and `phalanx_transaction` (never stored, so it may change between
-/// node versions; absent in proposals and when the node has no words for the code).
+/// Match on [`ErrorCode::module`] and [`ErrorCode::reason`]; `message` is added by the node when
+/// it answers `phalanx_block` and `phalanx_transaction` (never stored, so it may change between
+/// node versions; absent when the node has no words for the code).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorCode {
-    /// The module whose rule refused (`params` for a parameter out of bounds, `runtime` for
-    /// corrupted state).
-    pub module: String,
-    /// The snake_case reason, unique within the module; never renamed or reused.
-    pub reason: String,
+pub struct DescribedCode {
+    /// The stable code.
+    #[serde(flatten)]
+    pub code: ErrorCode,
     /// The node's words for the code, when it gave them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
 
-impl fmt::Display for ErrorCode {
+impl fmt::Display for DescribedCode {
     /// `"<message> (<module>.<reason>)"`, or `"<module>.<reason>"` without words.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.message {
-            Some(message) => write!(f, "{message} ({}.{})", self.module, self.reason),
-            None => write!(f, "{}.{}", self.module, self.reason),
+            Some(message) => write!(f, "{message} ({})", self.code),
+            None => self.code.fmt(f),
         }
     }
 }
@@ -60,7 +62,7 @@ impl fmt::Display for ErrorCode {
 #[serde(untagged)]
 pub enum CallError {
     /// A stable code (every current node).
-    Code(ErrorCode),
+    Code(DescribedCode),
     /// Free text (nodes from before error codes).
     Text(String),
 }
@@ -279,38 +281,6 @@ pub struct ValidatorSet {
     pub proof: Vec<u8>,
 }
 
-/// A registered worker (`phalanx_workers`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WorkerInfo {
-    /// The enclave's ed25519 identity key: the worker's id (hex without `0x`).
-    #[serde(with = "hex_plain")]
-    pub identity: [u8; 32],
-    /// The enclave's X25519 key clients seal requests to.
-    #[serde(with = "hex_plain")]
-    pub encryption_key: [u8; 32],
-    /// The account that owns the worker.
-    pub operator: AccountId,
-    /// Which kind of quote attested it.
-    pub quote_kind: QuoteKind,
-    /// The attested code measurement.
-    #[serde(with = "hex_plain")]
-    pub measurement: [u8; 32],
-    /// The platform's TCB status.
-    pub tcb_status: TcbStatus,
-    /// The policy's confidence in it, per-mille.
-    pub confidence: u16,
-    /// The benchmark score P.
-    pub performance: u32,
-    /// Where clients send encrypted queries.
-    pub endpoint: String,
-    /// Height of its first registration.
-    pub registered_at: u64,
-    /// Height of its last accepted (re-)registration.
-    pub last_attested_at: u64,
-    /// Height of the block its last attestation cited.
-    pub recent_block_height: u64,
-}
-
 /// One page of `phalanx_workers`, in identity order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkersPage {
@@ -323,114 +293,6 @@ pub struct WorkersPage {
     pub policy: AttestationPolicy,
     /// The height read at.
     pub height: u64,
-}
-
-/// Where a proposal stands (`{"status": "passed", "enact_at": 40}`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "RawProposalStatus", into = "RawProposalStatus")]
-pub enum ProposalStatus {
-    /// Open for votes.
-    Voting,
-    /// Passed; its calls run at the end of block `enact_at`.
-    Passed {
-        /// Height whose end executes the calls.
-        enact_at: u64,
-    },
-    /// Did not pass.
-    Rejected,
-    /// Executed; `error` is the first failure's code if the batch was rolled back.
-    Enacted {
-        /// Why the batch failed, if it did.
-        error: Option<ErrorCode>,
-    },
-    /// Cancelled as spam.
-    Cancelled,
-}
-
-#[derive(Serialize, Deserialize)]
-struct RawProposalStatus {
-    status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    enact_at: Option<u64>,
-    // `enacted` always carries `error` (null on success); the other states never do.
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    error: Option<Option<ErrorCode>>,
-}
-
-/// Tells a field given as `null` (`Some(None)`) from a field left out (`None`, by default).
-fn present<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Option<ErrorCode>>, D::Error> {
-    Option::<ErrorCode>::deserialize(deserializer).map(Some)
-}
-
-impl TryFrom<RawProposalStatus> for ProposalStatus {
-    type Error = String;
-
-    fn try_from(raw: RawProposalStatus) -> Result<Self, String> {
-        Ok(match raw.status.as_str() {
-            "voting" => ProposalStatus::Voting,
-            "passed" => ProposalStatus::Passed {
-                enact_at: raw.enact_at.ok_or("a passed proposal without `enact_at`")?,
-            },
-            "rejected" => ProposalStatus::Rejected,
-            "enacted" => ProposalStatus::Enacted {
-                error: raw.error.flatten(),
-            },
-            "cancelled" => ProposalStatus::Cancelled,
-            other => return Err(format!("unknown proposal status `{other}`")),
-        })
-    }
-}
-
-impl From<ProposalStatus> for RawProposalStatus {
-    fn from(status: ProposalStatus) -> Self {
-        let (word, enact_at, error) = match status {
-            ProposalStatus::Voting => ("voting", None, None),
-            ProposalStatus::Passed { enact_at } => ("passed", Some(enact_at), None),
-            ProposalStatus::Rejected => ("rejected", None, None),
-            ProposalStatus::Enacted { error } => ("enacted", None, Some(error)),
-            ProposalStatus::Cancelled => ("cancelled", None, None),
-        };
-        RawProposalStatus {
-            status: word.to_string(),
-            enact_at,
-            error,
-        }
-    }
-}
-
-/// A governance proposal and its running tally.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Proposal {
-    /// Its id.
-    pub id: u32,
-    /// Who proposed it.
-    pub proposer: AccountId,
-    /// The privileged calls it runs if it passes.
-    pub calls: Vec<PrivilegedCall>,
-    /// What it is for.
-    pub description: String,
-    /// Reserved deposit.
-    pub deposit: Balance,
-    /// Height it was submitted at.
-    pub submitted_at: u64,
-    /// Last height at which votes count.
-    pub voting_ends_at: u64,
-    /// Units voting aye.
-    pub aye: Balance,
-    /// Units voting nay.
-    pub nay: Balance,
-    /// Number of voters.
-    pub voters: u32,
-    /// Minimum turnout in force when it was submitted.
-    pub min_turnout: Balance,
-    /// Where it stands.
-    pub status: ProposalStatus,
 }
 
 /// One page of `phalanx_proposals`, in id order.
@@ -540,24 +402,6 @@ mod hex0x {
     }
 }
 
-/// Byte strings as bare hex, as the runtime writes keys inside records (workers, events).
-mod hex_plain {
-    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer, T: AsRef<[u8]>>(
-        bytes: &T,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&hex::encode(bytes))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>, T: TryFrom<Vec<u8>>>(
-        deserializer: D,
-    ) -> Result<T, D::Error> {
-        super::hex0x::decode(&String::deserialize(deserializer)?).map_err(D::Error::custom)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -632,37 +476,6 @@ mod tests {
         ] {
             assert!(serde_json::from_value::<TransactionStatus>(bad).is_err());
         }
-    }
-
-    #[test]
-    fn proposal_statuses_read_each_state() {
-        let states = [
-            (json!({ "status": "voting" }), ProposalStatus::Voting),
-            (
-                json!({ "status": "passed", "enact_at": 40 }),
-                ProposalStatus::Passed { enact_at: 40 },
-            ),
-            (json!({ "status": "rejected" }), ProposalStatus::Rejected),
-            (
-                json!({ "status": "enacted", "error": null }),
-                ProposalStatus::Enacted { error: None },
-            ),
-            (
-                json!({ "status": "enacted", "error": { "module": "params", "reason": "voting_period_out_of_bounds" } }),
-                ProposalStatus::Enacted {
-                    error: Some(ErrorCode {
-                        module: "params".into(),
-                        reason: "voting_period_out_of_bounds".into(),
-                        message: None,
-                    }),
-                },
-            ),
-            (json!({ "status": "cancelled" }), ProposalStatus::Cancelled),
-        ];
-        for (json, status) in states {
-            assert_eq!(round_trip::<ProposalStatus>(json), status);
-        }
-        assert!(serde_json::from_value::<ProposalStatus>(json!({ "status": "passed" })).is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use parity_scale_codec::Encode;
 use phalanx_client::{
-    CallError, Client, ErrorCode, ProposalStatus, TransactionStatus, WorkersPage,
+    CallError, Client, DescribedCode, ErrorCode, ProposalStatus, TransactionStatus, WorkersPage,
 };
 use phalanx_node::chain::{system_clock, Chain, ChainConfig};
 use phalanx_primitives::call::{
@@ -168,9 +168,8 @@ async fn every_answer_reads_into_the_sdk_types_and_back_unchanged() {
     let error = status.included().and_then(|i| i.receipt.error.clone());
     assert_eq!(
         error,
-        Some(CallError::Code(ErrorCode {
-            module: "balances".into(),
-            reason: "zero_amount".into(),
+        Some(CallError::Code(DescribedCode {
+            code: ErrorCode::new("balances", "zero_amount"),
             message: Some("the amount must be greater than zero".into()),
         }))
     );
@@ -246,11 +245,7 @@ async fn every_answer_reads_into_the_sdk_types_and_back_unchanged() {
             (
                 0,
                 ProposalStatus::Enacted {
-                    error: Some(ErrorCode {
-                        module: "params".into(),
-                        reason: "voting_period_out_of_bounds".into(),
-                        message: None,
-                    })
+                    error: Some(ErrorCode::new("params", "voting_period_out_of_bounds"))
                 }
             ),
             (1, ProposalStatus::Enacted { error: None }),

@@ -1,8 +1,9 @@
 //! Phalanx primitives: the wire types every other crate speaks.
 //!
 //! This crate holds what crosses a trust boundary — accounts and their `pha1…` addresses, PHA
-//! amounts, hashes, the signed transaction envelope, the calls it can carry, the block and the
-//! attestation policy (with the claims it judges) — and the one strict decoder every untrusted
+//! amounts, hashes, the signed transaction envelope, the calls it can carry, the block, the
+//! attestation policy (with the claims it judges), the records the chain stores and clients
+//! read (proposals, workers, error codes) — and the one strict decoder every untrusted
 //! byte string goes through.
 //!
 //! Invariants:
@@ -20,15 +21,19 @@ pub mod attestation;
 pub mod block;
 pub mod call;
 pub mod codec;
+pub mod error_code;
+pub mod governance;
 pub mod hash;
 mod serde_hex;
 pub mod transaction;
 pub mod units;
+pub mod worker;
 
 pub use account::{AccountId, Keypair};
 pub use block::{Block, Header};
 pub use call::Call;
 pub use codec::{decode_strict, CodecError};
+pub use error_code::ErrorCode;
 pub use hash::Hash;
 pub use transaction::{SignedTransaction, Transaction};
 pub use units::{Balance, MAX_SUPPLY, PHA};

@@ -36,7 +36,7 @@ use crate::balances::{self, BalancesError};
 use crate::events::Event;
 use crate::genesis::{GenesisConfig, GenesisError};
 use crate::invariants::InvariantError;
-use crate::module::{ErrorCode, ErrorCodes, Module, PrivilegedExecutor};
+use crate::module::{ErrorCodes, Module, PrivilegedExecutor};
 use crate::system::ValidatorSetError;
 use crate::{treasury, BlockContext, DispatchResult};
 use parity_scale_codec::{Decode, Encode};
@@ -205,56 +205,7 @@ impl From<ValidatorSetError> for GovernanceError {
     }
 }
 
-/// Where a proposal stands.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum ProposalStatus {
-    /// Open for votes.
-    Voting,
-    /// Passed; executes at `enact_at`.
-    Passed {
-        /// Height whose end executes the calls.
-        enact_at: u64,
-    },
-    /// Did not pass.
-    Rejected,
-    /// Executed; `error` is the first failure's code if the batch was rolled back.
-    Enacted {
-        /// Why the batch failed, if it did.
-        error: Option<ErrorCode>,
-    },
-    /// Cancelled as spam.
-    Cancelled,
-}
-
-/// A proposal and its running tally.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize)]
-pub struct Proposal {
-    /// Its id.
-    pub id: u32,
-    /// Who proposed it.
-    pub proposer: AccountId,
-    /// The calls it executes if it passes.
-    pub calls: Vec<PrivilegedCall>,
-    /// What it is for.
-    pub description: String,
-    /// Reserved deposit.
-    pub deposit: Balance,
-    /// Height it was submitted at.
-    pub submitted_at: u64,
-    /// Last height at which votes count.
-    pub voting_ends_at: u64,
-    /// Units voting aye.
-    pub aye: Balance,
-    /// Units voting nay.
-    pub nay: Balance,
-    /// Number of voters.
-    pub voters: u32,
-    /// Minimum turnout in force when it was submitted.
-    pub min_turnout: Balance,
-    /// Where it stands.
-    pub status: ProposalStatus,
-}
+pub use phalanx_primitives::governance::{Proposal, ProposalStatus};
 
 /// One account's vote on one proposal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize)]

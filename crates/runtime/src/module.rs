@@ -20,42 +20,12 @@ use crate::events::Event;
 use crate::genesis::{GenesisConfig, GenesisError};
 use crate::invariants::InvariantError;
 use crate::{BlockContext, DispatchResult};
-use parity_scale_codec::{Decode, Encode};
 use phalanx_primitives::call::PrivilegedCall;
 use phalanx_primitives::{AccountId, Balance};
 use phalanx_state::State;
-use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Why a call failed, as receipts, events and proposals store it: stable, machine-readable,
-/// and free of any message text.
-///
-/// SCALE: `module String, reason String`; JSON: `{"module": "balances", "reason":
-/// "insufficient_free"}`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Encode, Decode, Serialize, Deserialize)]
-pub struct ErrorCode {
-    /// The module whose rule refused ([`Module::NAME`]; `params` for a parameter out of its
-    /// bounds, `runtime` for corrupted state).
-    pub module: String,
-    /// The snake_case reason, unique within the module ([`ErrorCodes::code`]).
-    pub reason: String,
-}
-
-impl ErrorCode {
-    /// The code `reason` of `module`.
-    pub fn new(module: &str, reason: &str) -> ErrorCode {
-        ErrorCode {
-            module: module.to_string(),
-            reason: reason.to_string(),
-        }
-    }
-}
-
-impl fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.module, self.reason)
-    }
-}
+pub use phalanx_primitives::ErrorCode;
 
 /// An error enum whose every variant has a stable code.
 pub trait ErrorCodes {

@@ -38,20 +38,18 @@
 //! Storage keys: `registry/policy` → [`AttestationPolicy`] (absent = the production policy),
 //! `registry/worker/<identity>` → [`WorkerInfo`].
 
-use crate::events::{hex_bytes, Event};
+use crate::events::Event;
 use crate::genesis::{GenesisConfig, GenesisError};
 use crate::module::{ErrorCodes, Module};
 use crate::{system, BlockContext, DispatchResult};
-use parity_scale_codec::{Decode, Encode};
+use parity_scale_codec::Decode;
 use phalanx_attestation::{
     check_report_data, report_data, verify, AttestationError, AttestationPolicy, Collateral,
     DcapError, PolicyError, Quote, QuoteError, QuoteKind, ReportDataError, SimulatedError,
-    TcbStatus,
 };
 use phalanx_primitives::call::{Call, Registration, RegistryCall, MAX_ENDPOINT_BYTES};
 use phalanx_primitives::{AccountId, Balance, CodecError};
 use phalanx_state::{State, StateExt};
-use serde::Serialize;
 
 const POLICY: &[u8] = b"registry/policy";
 const WORKER_PREFIX: &[u8] = b"registry/worker/";
@@ -316,37 +314,7 @@ impl From<CodecError> for RegistryError {
     }
 }
 
-/// A registered worker, as its last accepted attestation describes it.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize)]
-pub struct WorkerInfo {
-    /// The enclave's ed25519 identity key: the worker's id.
-    #[serde(serialize_with = "hex_bytes")]
-    pub identity: [u8; 32],
-    /// The enclave's X25519 key clients seal requests to.
-    #[serde(serialize_with = "hex_bytes")]
-    pub encryption_key: [u8; 32],
-    /// The account that owns the worker.
-    pub operator: AccountId,
-    /// Which kind of quote attested it.
-    pub quote_kind: QuoteKind,
-    /// The attested code measurement.
-    #[serde(serialize_with = "hex_bytes")]
-    pub measurement: [u8; 32],
-    /// The platform's TCB status.
-    pub tcb_status: TcbStatus,
-    /// The policy's confidence in it, per-mille.
-    pub confidence: u16,
-    /// The benchmark score P.
-    pub performance: u32,
-    /// Where clients send encrypted queries.
-    pub endpoint: String,
-    /// Height of its first registration.
-    pub registered_at: u64,
-    /// Height of its last accepted (re-)registration.
-    pub last_attested_at: u64,
-    /// Height of the block its last attestation cited.
-    pub recent_block_height: u64,
-}
+pub use phalanx_primitives::worker::WorkerInfo;
 
 /// The storage key of the attestation policy (for state proofs).
 pub fn policy_key() -> Vec<u8> {

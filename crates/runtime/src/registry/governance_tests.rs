@@ -5,7 +5,7 @@ use super::*;
 use crate::governance::{self, ProposalStatus};
 use crate::testing::*;
 use crate::Receipt;
-use phalanx_attestation::measure_worker_binary;
+use phalanx_attestation::{measure_worker_binary, TcbStatus};
 use phalanx_primitives::call::{Call, GovernanceCall, PrivilegedCall};
 use phalanx_primitives::PHA;
 

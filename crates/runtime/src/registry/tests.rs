@@ -6,9 +6,10 @@ use super::*;
 use crate::genesis::{dev_quoting_enclave, dev_worker_measurement, SIMULATED_DEV_WORKER_BINARY};
 use crate::testing::*;
 use crate::Receipt;
+use parity_scale_codec::Encode;
 use phalanx_attestation::testing::{forged_simulated_quote, resigned_by, tampered};
 use phalanx_attestation::{
-    measure_worker_binary, SimulatedError, SimulatedQuotingEnclave, SimulatedReport,
+    measure_worker_binary, SimulatedError, SimulatedQuotingEnclave, SimulatedReport, TcbStatus,
 };
 use phalanx_primitives::call::Call;
 use phalanx_primitives::{Hash, Keypair};
