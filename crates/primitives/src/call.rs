@@ -16,6 +16,7 @@
 
 use crate::account::{AccountId, Keypair};
 use crate::attestation::AttestationPolicy;
+use crate::gatekeeper::GatekeeperParams;
 use crate::hash::Hash;
 use crate::units::{Balance, PHA};
 use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
@@ -147,6 +148,41 @@ pub enum PrivilegedCall {
     SetAttestationPolicy(AttestationPolicy),
     /// Freeze (true) or unfreeze (false) worker registration and re-registration.
     SetRegistrationFrozen(bool),
+    /// Replace the gatekeeper stake and unbonding period (applies to appointments and removals
+    /// from now on).
+    SetGatekeeperParams(GatekeeperParams),
+    /// Appoint the registered, attested worker `identity` as a gatekeeper, reserving its
+    /// operator's stake. The first appointment requests key epoch 0.
+    AppointGatekeeper(#[serde(with = "hex_array")] [u8; 32]),
+    /// Remove gatekeeper `identity`: its stake unbonds, and a new key epoch is requested so that
+    /// it learns no key from then on.
+    RemoveGatekeeper(#[serde(with = "hex_array")] [u8; 32]),
+    /// Create an empty cluster; the chain assigns its index.
+    CreateCluster,
+    /// Add registered worker `worker` to cluster `cluster`.
+    AddClusterWorker {
+        /// The cluster's index.
+        cluster: u32,
+        /// The worker's identity.
+        #[serde(with = "hex_array")]
+        worker: [u8; 32],
+    },
+    /// Remove `worker` from `cluster`; a new key epoch is requested so that it gets no later key.
+    RemoveClusterWorker {
+        /// The cluster's index.
+        cluster: u32,
+        /// The worker's identity.
+        #[serde(with = "hex_array")]
+        worker: [u8; 32],
+    },
+    /// Start a new key epoch with a fresh master key.
+    RotateKeys,
+    /// Retire key epoch `epoch` (not the current one): every enclave erases its keys, so what was
+    /// sealed under them can no longer be opened.
+    RetireKeyEpoch {
+        /// The epoch to retire.
+        epoch: u32,
+    },
 }
 
 /// Fee and size rules, chain state changed by governance.

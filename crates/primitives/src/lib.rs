@@ -22,6 +22,7 @@ pub mod block;
 pub mod call;
 pub mod codec;
 pub mod error_code;
+pub mod gatekeeper;
 pub mod governance;
 pub mod hash;
 mod serde_hex;

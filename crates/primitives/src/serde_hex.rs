@@ -55,3 +55,44 @@ pub mod list {
             .collect()
     }
 }
+
+/// The same for an optional fixed-size byte array (`null` when absent).
+pub mod option {
+    use super::*;
+
+    /// Hex-encodes the array, or writes `null`.
+    pub fn serialize<S: Serializer, const N: usize>(
+        bytes: &Option<[u8; N]>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(bytes) => super::serialize(bytes, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    /// Decodes a hex string or `null`.
+    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+        deserializer: D,
+    ) -> Result<Option<[u8; N]>, D::Error> {
+        Option::<String>::deserialize(deserializer)?
+            .map(|text| parse::<N>(&text).map_err(D::Error::custom))
+            .transpose()
+    }
+}
+
+/// The same for a byte string of any length.
+pub mod bytes {
+    use super::*;
+
+    /// Hex-encodes the bytes.
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex::encode(bytes))
+    }
+
+    /// Decodes hex (an optional `0x` prefix is accepted).
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        hex::decode(text.strip_prefix("0x").unwrap_or(&text)).map_err(D::Error::custom)
+    }
+}

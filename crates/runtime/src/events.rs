@@ -186,6 +186,117 @@ pub enum Event {
         /// The address, empty when removed.
         address: String,
     },
+    /// The gatekeeper parameters were replaced.
+    GatekeeperParamsChanged,
+    /// A worker was appointed gatekeeper; its operator's stake is reserved.
+    GatekeeperAppointed {
+        /// Its worker identity.
+        #[serde(serialize_with = "hex_bytes")]
+        identity: [u8; 32],
+        /// The operator.
+        operator: AccountId,
+        /// The stake reserved.
+        stake: Balance,
+    },
+    /// A gatekeeper was removed; its stake unbonds until `release_at_ms` of chain time.
+    GatekeeperRemoved {
+        /// Its worker identity.
+        #[serde(serialize_with = "hex_bytes")]
+        identity: [u8; 32],
+        /// When the stake is released.
+        release_at_ms: u64,
+    },
+    /// A removed gatekeeper's stake was released.
+    GatekeeperStakeReleased {
+        /// Its worker identity.
+        #[serde(serialize_with = "hex_bytes")]
+        identity: [u8; 32],
+        /// The operator.
+        operator: AccountId,
+        /// Units released.
+        amount: Balance,
+    },
+    /// A new key epoch was requested; a gatekeeper enclave will publish its master key.
+    KeyEpochRequested {
+        /// The epoch.
+        epoch: u32,
+    },
+    /// A gatekeeper enclave published a fresh master key.
+    MasterKeyPublished {
+        /// The epoch.
+        epoch: u32,
+        /// The master public key.
+        #[serde(serialize_with = "hex_bytes")]
+        public_key: [u8; 32],
+        /// The gatekeeper whose enclave generated it.
+        #[serde(serialize_with = "hex_bytes")]
+        generator: [u8; 32],
+    },
+    /// An epoch's master key was sealed to a gatekeeper, which now holds it.
+    MasterKeyShared {
+        /// The epoch.
+        epoch: u32,
+        /// The recipient gatekeeper.
+        #[serde(serialize_with = "hex_bytes")]
+        gatekeeper: [u8; 32],
+    },
+    /// A key epoch was retired: every enclave erases its keys.
+    KeyEpochRetired {
+        /// The epoch.
+        epoch: u32,
+    },
+    /// A cluster was created.
+    ClusterCreated {
+        /// Its index.
+        cluster: u32,
+    },
+    /// A worker joined a cluster.
+    ClusterWorkerAdded {
+        /// The cluster.
+        cluster: u32,
+        /// The worker.
+        #[serde(serialize_with = "hex_bytes")]
+        worker: [u8; 32],
+    },
+    /// A worker left a cluster.
+    ClusterWorkerRemoved {
+        /// The cluster.
+        cluster: u32,
+        /// The worker.
+        #[serde(serialize_with = "hex_bytes")]
+        worker: [u8; 32],
+    },
+    /// A cluster's public key of an epoch was published.
+    ClusterKeyPublished {
+        /// The cluster.
+        cluster: u32,
+        /// The epoch.
+        epoch: u32,
+        /// The cluster public key.
+        #[serde(serialize_with = "hex_bytes")]
+        public_key: [u8; 32],
+    },
+    /// A cluster's key of an epoch was sealed to a member.
+    ClusterKeyDelivered {
+        /// The cluster.
+        cluster: u32,
+        /// The epoch.
+        epoch: u32,
+        /// The member.
+        #[serde(serialize_with = "hex_bytes")]
+        worker: [u8; 32],
+    },
+    /// A gatekeeper's key message was queued (its sequence is used) but its effect refused;
+    /// `conflicting_key` is evidence that the gatekeeper disagrees with the others.
+    KeyMessageRefused {
+        /// The sending gatekeeper.
+        #[serde(serialize_with = "hex_bytes")]
+        gatekeeper: [u8; 32],
+        /// The message's sequence.
+        sequence: u64,
+        /// Why.
+        error: ErrorCode,
+    },
 }
 
 /// Serializes bytes as lowercase hex (keys and topics read better that way in receipts).

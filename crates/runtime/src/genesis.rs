@@ -24,6 +24,7 @@ use phalanx_attestation::{
     measure_worker_binary, AttestationPolicy, PolicyError, SimulatedQuotingEnclave,
 };
 use phalanx_primitives::call::{ChainParams, GovernanceParams};
+use phalanx_primitives::gatekeeper::GatekeeperParams;
 use phalanx_primitives::{AccountId, Balance, Keypair, MAX_SUPPLY, PHA};
 use phalanx_state::State;
 use serde::{Deserialize, Serialize};
@@ -161,6 +162,9 @@ pub struct GenesisConfig {
     /// How workers' attestations are judged; the production policy when absent.
     #[serde(default = "AttestationPolicy::production")]
     pub attestation_policy: AttestationPolicy,
+    /// Gatekeeper stake and unbonding period.
+    #[serde(default)]
+    pub gatekeeper: GatekeeperParams,
 }
 
 impl GenesisConfig {
@@ -195,6 +199,11 @@ impl GenesisConfig {
                 min_turnout: 0,
             },
             attestation_policy: dev_attestation_policy(),
+            // The least stake, and a minute of unbonding, so the whole lifecycle fits a demo.
+            gatekeeper: GatekeeperParams {
+                stake: crate::params::MIN_GATEKEEPER_STAKE,
+                unbonding_ms: crate::params::MIN_GATEKEEPER_UNBONDING_MS,
+            },
         }
     }
 
@@ -241,6 +250,7 @@ impl GenesisConfig {
         system::check_validator_set(&self.validator_keys()?)?;
         params::check_chain(&self.chain_params)?;
         params::check_governance(&self.governance)?;
+        params::check_gatekeeper(&self.gatekeeper)?;
         let needed: Balance = self
             .dev_accounts
             .iter()

@@ -31,13 +31,22 @@ pub enum InvariantError {
         /// Sum of the amounts of all stored votes.
         votes: Balance,
     },
-    /// Reserved PHA does not match the deposits of open proposals.
-    #[error("accounts hold {reserved} reserved units but open proposals' deposits are {deposits}")]
+    /// Reserved PHA does not match the holds that reserve it.
+    #[error("accounts hold {reserved} reserved units but open proposals' deposits and gatekeeper stakes are {deposits}")]
     ReservesDoNotMatchDeposits {
         /// Sum of all accounts' reserved units.
         reserved: Balance,
-        /// Sum of the deposits of proposals still voting.
+        /// Sum of the deposits of proposals still voting and of gatekeeper stakes (serving and
+        /// unbonding).
         deposits: Balance,
+    },
+    /// A module's records disagree with each other.
+    #[error("{module}: {detail}")]
+    Inconsistent {
+        /// The module.
+        module: &'static str,
+        /// What disagrees.
+        detail: String,
     },
 }
 

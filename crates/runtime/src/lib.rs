@@ -16,6 +16,8 @@
 //! - [`governance`]: proposals, votes, tallies and enactment of privileged calls;
 //! - [`registry`]: the attestation policy and the attested TEE workers;
 //! - [`message_queue`]: signed, sequenced messages from enclaves, per origin;
+//! - [`gatekeeper`]: appointed gatekeepers and their stake, clusters, key epochs and the
+//!   public keys (and sealed shares) of the key tree;
 //! - [`peers`]: the p2p addresses validators publish, so governance can add new ones;
 //! - [`evidence`]: proof of consensus equivocation, stored for slashing;
 //! - [`params`]: the bounds of every parameter a privileged call or genesis sets;
@@ -35,6 +37,7 @@
 pub mod balances;
 pub mod events;
 pub mod evidence;
+pub mod gatekeeper;
 pub mod genesis;
 pub mod governance;
 pub mod invariants;
@@ -67,6 +70,7 @@ pub const MODULES: &[ModuleEntry] = &[
     ModuleEntry::of::<root::Root>(),
     ModuleEntry::of::<governance::Governance>(),
     ModuleEntry::of::<registry::Registry>(),
+    ModuleEntry::of::<gatekeeper::Gatekeepers>(),
     ModuleEntry::of::<message_queue::MessageQueue>(),
     ModuleEntry::of::<evidence::Evidence>(),
     ModuleEntry::of::<peers::Peers>(),
@@ -109,6 +113,9 @@ pub enum DispatchError {
     /// A peers error.
     #[error(transparent)]
     Peers(#[from] peers::PeersError),
+    /// A gatekeeper error.
+    #[error(transparent)]
+    Gatekeeper(#[from] gatekeeper::GatekeeperError),
 }
 
 impl From<phalanx_primitives::CodecError> for DispatchError {
@@ -137,6 +144,10 @@ impl DispatchError {
             DispatchError::Params(e) => (params::NAME, e.code()),
             DispatchError::Evidence(e) => (evidence::Evidence::NAME, e.code()),
             DispatchError::Peers(e) => (peers::Peers::NAME, e.code()),
+            DispatchError::Gatekeeper(gatekeeper::GatekeeperError::Stake(e)) => {
+                (balances::Balances::NAME, e.code())
+            }
+            DispatchError::Gatekeeper(e) => (gatekeeper::Gatekeepers::NAME, e.code()),
         };
         ErrorCode::new(module, reason)
     }

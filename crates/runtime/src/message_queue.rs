@@ -5,20 +5,26 @@
 //! chain trusts the message only because of the origin's signature. Rules of
 //! [`MessageQueueCall::Push`], each with its own [`MessageQueueError`], cheap checks first:
 //! 1. the topic is at most [`MAX_TOPIC_BYTES`] and the payload at most [`MAX_PAYLOAD_BYTES`];
-//! 2. the chain knows the origin: a worker origin must be a registered worker; gatekeeper,
-//!    cluster and contract origins are refused ([`MessageQueueError::UnknownOriginKind`]) until
-//!    the chain keeps a registry of them;
+//! 2. the chain knows the origin: a worker origin must be a registered worker, a gatekeeper
+//!    origin an appointed gatekeeper ([`crate::gatekeeper`]); cluster and contract origins are
+//!    refused ([`MessageQueueError::UnknownOriginKind`]) until the chain keeps a registry of
+//!    them;
 //! 3. the sequence is exactly the origin's next one: a lower one is a replay, a higher one a
 //!    gap (the host dropped or reordered messages and must relay the missing ones first);
 //! 4. the signature verifies under the origin's key over
 //!    [`SignedMessage::signing_payload`] with this chain's genesis hash.
 //!
-//! The origin's key: for [`Origin::Worker`] it is the registered worker's identity key, which is
-//! the origin's 32 bytes (so registration is what makes the key trusted). Gatekeepers, clusters
-//! and contracts have no registration yet (gatekeeper approval, cluster and contract keys
-//! derived from the master key come later), so the chain cannot know who speaks for them:
-//! taking any 32 bytes as a key would let anyone open queues in their name and fill the state.
-//! Each kind is accepted once its registry exists and rule 2 checks it, as it does for workers.
+//! The origin's key: for [`Origin::Worker`] and [`Origin::Gatekeeper`] it is the worker's
+//! identity key, which is the origin's 32 bytes (so registration, and for a gatekeeper its
+//! appointment, is what makes the key trusted). Clusters and contracts have no registry of
+//! keys yet, so the chain cannot know who speaks for them: taking any 32 bytes as a key would
+//! let anyone open queues in their name and fill the state. Each kind is accepted once its
+//! registry exists and rule 2 checks it.
+//!
+//! A gatekeeper's message on [`KEY_TOPIC`] is then applied by [`crate::gatekeeper`]. If that
+//! refuses it (a stale or conflicting key), the message stays queued and its sequence used —
+//! the enclave can never sign that sequence again, so failing the push would wedge its queue —
+//! and [`Event::KeyMessageRefused`] records the reason.
 //!
 //! Accepted messages are kept in state, so an enclave reads them with a state proof against a
 //! finalized root (DESIGN.md §9: enclaves accept chain messages only from verified state).
@@ -29,11 +35,12 @@
 
 use crate::events::Event;
 use crate::module::{ErrorCodes, Module};
-use crate::{registry, BlockContext, DispatchResult};
+use crate::{gatekeeper, registry, BlockContext, DispatchResult};
 use parity_scale_codec::{Decode, Encode};
 use phalanx_primitives::call::{
     MessageQueueCall, Origin, SignedMessage, MAX_PAYLOAD_BYTES, MAX_TOPIC_BYTES,
 };
+use phalanx_primitives::gatekeeper::KEY_TOPIC;
 use phalanx_primitives::{AccountId, Balance, CodecError};
 use phalanx_state::{State, StateExt};
 use serde::Serialize;
@@ -91,10 +98,16 @@ pub enum MessageQueueError {
     #[error("corrupted message queue state: {0}")]
     Corrupted(String),
     /// An origin of a kind the chain keeps no registry of yet, so it cannot know its key.
-    #[error("{kind} origins are not accepted yet: the chain has no registry of them to know their keys; relay messages from registered workers only")]
+    #[error("{kind} origins are not accepted yet: the chain has no registry of them to know their keys; relay messages from registered workers and appointed gatekeepers only")]
     UnknownOriginKind {
-        /// The origin's kind (`gatekeeper`, `cluster` or `contract`).
+        /// The origin's kind (`cluster` or `contract`).
         kind: &'static str,
+    },
+    /// A gatekeeper origin that is not (or no longer) appointed.
+    #[error("{identity} is not an appointed gatekeeper; only appointed gatekeepers speak as one")]
+    NotAGatekeeper {
+        /// The identity, hex.
+        identity: String,
     },
 }
 
@@ -117,6 +130,10 @@ impl ErrorCodes for MessageQueueError {
             "unknown_origin_kind",
             "origins of this kind are not accepted yet",
         ),
+        (
+            "not_a_gatekeeper",
+            "the gatekeeper origin is not an appointed gatekeeper",
+        ),
     ];
 
     fn code(&self) -> &'static str {
@@ -129,6 +146,7 @@ impl ErrorCodes for MessageQueueError {
             MessageQueueError::BadSignature => "bad_signature",
             MessageQueueError::Corrupted(_) => "corrupted",
             MessageQueueError::UnknownOriginKind { .. } => "unknown_origin_kind",
+            MessageQueueError::NotAGatekeeper { .. } => "not_a_gatekeeper",
         }
     }
 }
@@ -216,7 +234,14 @@ fn check_known(state: &State, origin: &Origin) -> Result<(), MessageQueueError> 
             }
             return Ok(());
         }
-        Origin::Gatekeeper(_) => "gatekeeper",
+        Origin::Gatekeeper(identity) => {
+            if !gatekeeper::is_appointed(state, identity)? {
+                return Err(MessageQueueError::NotAGatekeeper {
+                    identity: hex::encode(identity),
+                });
+            }
+            return Ok(());
+        }
         Origin::Cluster(_) => "cluster",
         Origin::Contract(_) => "contract",
     };
@@ -269,6 +294,21 @@ pub fn push(
         sequence: got,
         topic: message.topic.clone(),
     });
+    if let (Origin::Gatekeeper(sender), true) = (origin, message.topic == KEY_TOPIC) {
+        let checkpoint = state.clone();
+        let mut effects = Vec::new();
+        match gatekeeper::apply_key_message(state, &sender, &message.payload, &mut effects) {
+            Ok(()) => events.append(&mut effects),
+            Err(e) => {
+                *state = checkpoint;
+                events.push(Event::KeyMessageRefused {
+                    gatekeeper: sender,
+                    sequence: got,
+                    error: crate::DispatchError::from(e).code(),
+                });
+            }
+        }
+    }
     Ok(())
 }
 

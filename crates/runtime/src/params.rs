@@ -29,6 +29,11 @@
 //! - `proposal_deposit` between [`MIN_PROPOSAL_DEPOSIT`] and [`MAX_PROPOSAL_DEPOSIT`]: proposals
 //!   are never free, and an ordinary holder can still make the corrective one.
 //! - `min_turnout` at most [`MAX_MIN_TURNOUT`], so a quorum stays reachable.
+//! - `gatekeeper.stake` between [`MIN_GATEKEEPER_STAKE`] and [`MAX_GATEKEEPER_STAKE`]: a
+//!   gatekeeper holds the master key, so it always has something to lose, and an honest operator
+//!   can still afford it; `gatekeeper.unbonding_ms` between [`MIN_GATEKEEPER_UNBONDING_MS`] and
+//!   [`MAX_GATEKEEPER_UNBONDING_MS`], long enough for misbehaviour to be reported and slashed
+//!   before the stake is free (short on dev chains), and never locked for more than 90 days.
 //! - a validator set has at most [`MAX_VALIDATORS`] keys (checked with the keys themselves in
 //!   [`crate::system::check_validator_set`]).
 //!
@@ -36,6 +41,7 @@
 //! [`AttestationPolicy::validate`](phalanx_attestation::AttestationPolicy::validate).
 
 use phalanx_primitives::call::{ChainParams, GovernanceParams};
+use phalanx_primitives::gatekeeper::GatekeeperParams;
 use phalanx_primitives::{Balance, MAX_SUPPLY, PHA};
 use std::fmt;
 
@@ -109,6 +115,15 @@ pub const MAX_PROPOSAL_DEPOSIT: Balance = 100_000 * PHA;
 /// that circulates from genesis (the mining pot does not vote), so a quorum stays reachable.
 pub const MAX_MIN_TURNOUT: Balance = MAX_SUPPLY / 20;
 
+/// Least gatekeeper stake (1,000 PHA).
+pub const MIN_GATEKEEPER_STAKE: Balance = 1_000 * PHA;
+/// Most gatekeeper stake (1,000,000 PHA, 0.1% of the supply).
+pub const MAX_GATEKEEPER_STAKE: Balance = 1_000_000 * PHA;
+/// Shortest gatekeeper unbonding period: one minute of chain time (dev chains).
+pub const MIN_GATEKEEPER_UNBONDING_MS: u64 = 60_000;
+/// Longest gatekeeper unbonding period: 90 days of chain time.
+pub const MAX_GATEKEEPER_UNBONDING_MS: u64 = 90 * 24 * 3_600 * 1_000;
+
 /// Most validators a set may have. Every vote is sent to every validator and a certificate
 /// carries up to 2f + 1 signatures, so consensus traffic grows with the square of the set.
 pub const MAX_VALIDATORS: usize = 128;
@@ -140,6 +155,10 @@ pub enum Param {
     SmallestTxFee,
     /// [`ChainParams::block_interval_ms`].
     BlockIntervalMs,
+    /// [`GatekeeperParams::stake`].
+    GatekeeperStake,
+    /// [`GatekeeperParams::unbonding_ms`].
+    GatekeeperUnbondingMs,
 }
 
 impl fmt::Display for Param {
@@ -157,6 +176,8 @@ impl fmt::Display for Param {
             Param::MinTurnout => "min_turnout",
             Param::SmallestTxFee => "the fee of a 128-byte transaction (base_fee + 128 × byte_fee)",
             Param::BlockIntervalMs => "block_interval_ms",
+            Param::GatekeeperStake => "gatekeeper.stake",
+            Param::GatekeeperUnbondingMs => "gatekeeper.unbonding_ms",
         })
     }
 }
@@ -227,6 +248,14 @@ impl crate::module::ErrorCodes for ParamsError {
             "block_interval_ms_out_of_bounds",
             "block_interval_ms is outside its bounds",
         ),
+        (
+            "gatekeeper_stake_out_of_bounds",
+            "the gatekeeper stake is outside its bounds",
+        ),
+        (
+            "gatekeeper_unbonding_out_of_bounds",
+            "the gatekeeper unbonding period is outside its bounds",
+        ),
     ];
 
     fn code(&self) -> &'static str {
@@ -244,6 +273,8 @@ impl crate::module::ErrorCodes for ParamsError {
                 Param::MinTurnout => "min_turnout_out_of_bounds",
                 Param::SmallestTxFee => "smallest_tx_fee_out_of_bounds",
                 Param::BlockIntervalMs => "block_interval_ms_out_of_bounds",
+                Param::GatekeeperStake => "gatekeeper_stake_out_of_bounds",
+                Param::GatekeeperUnbondingMs => "gatekeeper_unbonding_out_of_bounds",
             },
         }
     }
@@ -358,3 +389,19 @@ pub fn check_governance(params: &GovernanceParams) -> Result {
 
 #[cfg(test)]
 mod tests;
+
+/// Checks every field of `params` against its bounds.
+pub fn check_gatekeeper(params: &GatekeeperParams) -> Result {
+    within(
+        Param::GatekeeperStake,
+        params.stake,
+        MIN_GATEKEEPER_STAKE,
+        MAX_GATEKEEPER_STAKE,
+    )?;
+    within(
+        Param::GatekeeperUnbondingMs,
+        params.unbonding_ms,
+        MIN_GATEKEEPER_UNBONDING_MS,
+        MAX_GATEKEEPER_UNBONDING_MS,
+    )
+}

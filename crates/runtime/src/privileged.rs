@@ -8,7 +8,9 @@
 
 use crate::events::Event;
 use crate::governance::GovernanceError;
-use crate::{governance, params, registry, system, treasury, BlockContext, DispatchResult};
+use crate::{
+    gatekeeper, governance, params, registry, system, treasury, BlockContext, DispatchResult,
+};
 use phalanx_primitives::call::PrivilegedCall;
 use phalanx_state::State;
 
@@ -59,6 +61,26 @@ pub fn execute(
             registry::change_policy(state, policy, events)?
         }
         PrivilegedCall::SetRegistrationFrozen(frozen) => registry::freeze(state, *frozen, events)?,
+        PrivilegedCall::SetGatekeeperParams(params) => {
+            params::check_gatekeeper(params)?;
+            gatekeeper::set_params(state, params);
+            events.push(Event::GatekeeperParamsChanged);
+        }
+        PrivilegedCall::AppointGatekeeper(identity) => {
+            gatekeeper::appoint(state, ctx, identity, events)?
+        }
+        PrivilegedCall::RemoveGatekeeper(identity) => {
+            gatekeeper::remove(state, ctx, identity, events)?
+        }
+        PrivilegedCall::CreateCluster => gatekeeper::create_cluster(state, ctx, events)?,
+        PrivilegedCall::AddClusterWorker { cluster, worker } => {
+            gatekeeper::add_worker(state, *cluster, worker, events)?
+        }
+        PrivilegedCall::RemoveClusterWorker { cluster, worker } => {
+            gatekeeper::remove_worker(state, ctx, *cluster, worker, events)?
+        }
+        PrivilegedCall::RotateKeys => gatekeeper::rotate(state, ctx, events)?,
+        PrivilegedCall::RetireKeyEpoch { epoch } => gatekeeper::retire(state, ctx, *epoch, events)?,
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 use crate::balances::BalancesError;
 use crate::evidence::EvidenceError;
+use crate::gatekeeper::GatekeeperError;
 use crate::governance::GovernanceError;
 use crate::message_queue::MessageQueueError;
 use crate::params::{Param, ParamsError};
@@ -175,6 +176,9 @@ fn every_variant_of_every_module_error_has_a_distinct_listed_code() {
         MessageQueueError::BadSignature,
         MessageQueueError::Corrupted("x".into()),
         MessageQueueError::UnknownOriginKind { kind: "cluster" },
+        MessageQueueError::NotAGatekeeper {
+            identity: "00".into(),
+        },
     ]);
     assert_codes(&[
         EvidenceError::Invalid(CheckError::TooLarge(2)),
@@ -192,6 +196,31 @@ fn every_variant_of_every_module_error_has_a_distinct_listed_code() {
             current: 3,
         },
         EvidenceError::AlreadyReported,
+    ]);
+    assert_codes(&[
+        GatekeeperError::UnregisteredWorker("00".into()),
+        GatekeeperError::AlreadyAppointed("00".into()),
+        GatekeeperError::NotAppointed("00".into()),
+        GatekeeperError::TooManyGatekeepers,
+        GatekeeperError::Stake(BalancesError::ZeroAmount),
+        GatekeeperError::UnknownCluster(0),
+        GatekeeperError::AlreadyMember(0),
+        GatekeeperError::NotMember(0),
+        GatekeeperError::ClusterFull(0),
+        GatekeeperError::NoKeyEpoch,
+        GatekeeperError::RotationPending(0),
+        GatekeeperError::CannotRetire(0),
+        GatekeeperError::EpochNotRequested(0),
+        GatekeeperError::EpochNotLive(0),
+        GatekeeperError::NotHolder(0),
+        GatekeeperError::SealedKeyTooLarge(0),
+        GatekeeperError::NoClusterKey {
+            cluster: 0,
+            epoch: 0,
+        },
+        GatekeeperError::ConflictingKey,
+        GatekeeperError::MalformedMessage("x".into()),
+        GatekeeperError::Corrupted("x".into()),
     ]);
     assert_codes(&[
         PeersError::TooLong { len: 70, max: 64 },
@@ -245,6 +274,8 @@ fn every_variant_of_every_module_error_has_a_distinct_listed_code() {
         out_of_bounds(Param::MinTurnout),
         out_of_bounds(Param::SmallestTxFee),
         out_of_bounds(Param::BlockIntervalMs),
+        out_of_bounds(Param::GatekeeperStake),
+        out_of_bounds(Param::GatekeeperUnbondingMs),
     ]);
 }
 
@@ -371,6 +402,7 @@ fn modules_have_distinct_names_and_prefix_free_storage() {
             "root",
             "governance",
             "registry",
+            "gatekeeper",
             "message_queue",
             "evidence",
             "peers",

@@ -109,8 +109,16 @@ fn origins_the_chain_has_no_registry_of_are_refused() {
     // queues in their name.
     let stranger = Keypair::dev("gatekeeper");
     let id = stranger.account().0;
+    // A gatekeeper origin must be appointed (see `gatekeeper::tests` for appointed ones).
+    for sequence in [0, 5] {
+        chain.assert_message_refused(
+            message(Origin::Gatekeeper(id), sequence, b"g", &stranger, &chain),
+            MessageQueueError::NotAGatekeeper {
+                identity: hex::encode(id),
+            },
+        );
+    }
     for (origin, kind) in [
-        (Origin::Gatekeeper(id), "gatekeeper"),
         (Origin::Cluster(id), "cluster"),
         (Origin::Contract(id), "contract"),
     ] {
