@@ -59,18 +59,25 @@ use phalanx_state::{State, StateExt};
 use std::convert::Infallible;
 
 const PARAMS: &[u8] = b"gatekeeper/params";
-const MEMBER_PREFIX: &[u8] = b"gatekeeper/member/";
+/// Storage prefix (see the module docs' key list).
+pub const MEMBER_PREFIX: &[u8] = b"gatekeeper/member/";
 const UNBONDING_PREFIX: &[u8] = b"gatekeeper/unbonding/";
 const REQUESTED_EPOCH: &[u8] = b"gatekeeper/requested_epoch";
 const CURRENT_EPOCH: &[u8] = b"gatekeeper/current_epoch";
-const EPOCH_PREFIX: &[u8] = b"gatekeeper/epoch/";
+/// Storage prefix (see the module docs' key list).
+pub const EPOCH_PREFIX: &[u8] = b"gatekeeper/epoch/";
 const HOLDER_PREFIX: &[u8] = b"gatekeeper/holder/";
-const MASTER_SHARE_PREFIX: &[u8] = b"gatekeeper/master_share/";
+/// Storage prefix (see the module docs' key list).
+pub const MASTER_SHARE_PREFIX: &[u8] = b"gatekeeper/master_share/";
 const NEXT_CLUSTER: &[u8] = b"gatekeeper/next_cluster";
-const CLUSTER_PREFIX: &[u8] = b"gatekeeper/cluster/";
-const CLUSTER_MEMBER_PREFIX: &[u8] = b"gatekeeper/cluster_member/";
-const CLUSTER_KEY_PREFIX: &[u8] = b"gatekeeper/cluster_key/";
-const CLUSTER_SHARE_PREFIX: &[u8] = b"gatekeeper/cluster_share/";
+/// Storage prefix (see the module docs' key list).
+pub const CLUSTER_PREFIX: &[u8] = b"gatekeeper/cluster/";
+/// Storage prefix (see the module docs' key list).
+pub const CLUSTER_MEMBER_PREFIX: &[u8] = b"gatekeeper/cluster_member/";
+/// Storage prefix (see the module docs' key list).
+pub const CLUSTER_KEY_PREFIX: &[u8] = b"gatekeeper/cluster_key/";
+/// Storage prefix (see the module docs' key list).
+pub const CLUSTER_SHARE_PREFIX: &[u8] = b"gatekeeper/cluster_share/";
 
 /// Most unbondings released in one block; the rest wait for the next (bounded block work).
 const RELEASES_PER_BLOCK: usize = 64;

@@ -514,6 +514,25 @@ impl Chain {
         })
     }
 
+    /// Proves every key of `keys` against the same finalized head (a batch for enclaves, which
+    /// check all their facts against one verified state root): the header, its certificate, and
+    /// each key's value and proof, in order.
+    pub fn prove_many(
+        &self,
+        keys: &[Vec<u8>],
+    ) -> Result<(Header, Vec<u8>, Vec<(Option<Vec<u8>>, Proof)>), StoreError> {
+        let (mut state, head) = self.finalized();
+        let certificate = self
+            .block(head.height())?
+            .map(|s| s.certificate)
+            .unwrap_or_default();
+        let entries = keys
+            .iter()
+            .map(|key| (state.get(key).cloned(), state.prove(key)))
+            .collect();
+        Ok((head.header, certificate, entries))
+    }
+
     /// The context a transaction submitted now would be checked in.
     fn next_context(&self, head: &Block) -> BlockContext {
         BlockContext {
