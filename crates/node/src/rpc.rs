@@ -133,6 +133,9 @@ pub const MAX_BATCH: u32 = 256;
 
 /// Most entries in one page of a list method, and the default page size.
 pub const MAX_PAGE: usize = 100;
+/// Most keys one `phalanx_stateProofs` call proves (a proof is a few KiB at most, so the answer
+/// stays far below [`MAX_RESPONSE_BYTES`]).
+pub const MAX_PROOF_KEYS: usize = 1_024;
 
 /// The methods that only make sense over WebSocket.
 pub const SUBSCRIPTION_METHODS: [&str; 2] =
@@ -606,6 +609,43 @@ pub fn module(chain: Chain) -> Result<RpcModule<Chain>, jsonrpsee::core::Registe
             "value": proven.value.as_deref().map(hex0x),
             "proof": hex0x(&proven.proof.encode()),
             "certificate": hex0x(&proven.certificate),
+        }))
+    })?;
+
+    // Many keys against one finalized state root, so an enclave can check a set of facts
+    // together (it verifies each proof against its own head, which the host syncs to `height`).
+    module.register_blocking_method("phalanx_stateProofs", |params, chain, _| -> Answer {
+        let args = Args::parse(&params, &["keys"])?;
+        let texts = args.required::<Vec<String>>(0, "a list of storage keys (0x-hex)")?;
+        if texts.len() > MAX_PROOF_KEYS {
+            return Err(invalid_params(format!(
+                "{} keys asked, at most {MAX_PROOF_KEYS} per call; split the list",
+                texts.len()
+            )));
+        }
+        let keys = texts
+            .iter()
+            .map(|text| parse_hex(text))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (header, certificate, proven) = chain.prove_many(&keys).map_err(internal)?;
+        let entries: Vec<Value> = keys
+            .iter()
+            .zip(proven)
+            .map(|(key, (value, proof))| {
+                json!({
+                    "key": hex0x(key),
+                    "value": value.as_deref().map(hex0x),
+                    "proof": hex0x(&proof.encode()),
+                })
+            })
+            .collect();
+        Ok(json!({
+            "height": header.height,
+            "block_hash": header.hash(),
+            "state_root": header.state_root,
+            "header": hex0x(&header.encode()),
+            "certificate": hex0x(&certificate),
+            "entries": entries,
         }))
     })?;
 
