@@ -162,6 +162,46 @@ fn another_chain_cannot_be_pinned_over_the_sealed_one() {
     assert_eq!(head(&mut enclave), 1);
 }
 
+/// The enclave's time is its verified head's timestamp: it moves only with certified blocks,
+/// stays put when the host feeds a refused block, survives a restart, and has nothing to do
+/// with the host's clock (the fake chain's blocks are one second apart from 1970 on).
+#[test]
+fn enclave_time_follows_the_verified_head_not_the_host() {
+    let chain = FakeChain::new(4);
+    let (mut enclave, _) = enclave(3);
+    enclave.ecall(chain.init()).expect("pins");
+    assert_eq!(
+        info(&mut enclave).chain_time_ms,
+        Some(chain.blocks[0].header.timestamp_ms)
+    );
+    for height in 1..=3 {
+        enclave.ecall(chain.sync(height)).expect("honest block");
+        assert_eq!(info(&mut enclave).chain_time_ms, Some(1_000 * height));
+    }
+    // A block the host made up (not certified) does not move time, whatever its timestamp.
+    let mut future = chain.blocks[4].clone();
+    future.header.timestamp_ms = u64::MAX / 2;
+    assert!(enclave
+        .ecall(Ecall::SyncBlock {
+            block: future.encode(),
+            certificate: chain.certificates[4].clone(),
+        })
+        .is_err());
+    assert_eq!(info(&mut enclave).chain_time_ms, Some(3_000));
+    // Far from any host clock: the chain says 3 s after 1970.
+    let host_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis();
+    assert!(
+        host_now > 1_000_000_000_000,
+        "the host's clock is not the enclave's"
+    );
+    let sealed = seal(&mut enclave);
+    let mut again = restart(3, &sealed);
+    assert_eq!(info(&mut again).chain_time_ms, Some(3_000));
+}
+
 #[test]
 fn sync_progress_survives_a_restart() {
     let chain = FakeChain::new(4);

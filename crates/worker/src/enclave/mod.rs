@@ -6,6 +6,14 @@
 //! stores what comes out. Its only environment is the platform ([`SimulatedPlatform`]: seal
 //! secret, quoting enclave, cycle counter, randomness), which on real hardware is the CPU.
 //!
+//! # Time
+//! The enclave's clock is the chain: [`Enclave::chain_time_ms`] is the timestamp of its verified
+//! head (`head.timestamp_ms`, which the block's finalization certificate covers), and there is
+//! no time before a chain is pinned. The host's clock is never read or believed: a host that
+//! withholds blocks can only stop the enclave's time, never move it, and never backwards. The
+//! platform's cycle counter ([`SimulatedPlatform::cycle_counter`], `rdtsc`) measures durations
+//! (the benchmark, the quote) and is never a date.
+//!
 //! # Protocol
 //! 1. **Start.** [`Enclave::start`] with no sealed state creates an ed25519 identity key and an
 //!    X25519 encryption key from platform randomness; with sealed state it unseals them (see
@@ -218,6 +226,9 @@ pub struct EnclaveInfo {
     pub head: Option<(u64, Hash)>,
     /// The epoch whose validator set the light client holds, if a chain is pinned.
     pub epoch: Option<u64>,
+    /// The enclave's time: the verified head's timestamp (ms since the Unix epoch), if a chain
+    /// is pinned.
+    pub chain_time_ms: Option<u64>,
     /// The sequence the next message will carry.
     pub next_sequence: u64,
     /// Always true in this build: the platform is SIMULATED and protects nothing.
@@ -437,6 +448,7 @@ impl Enclave {
             genesis_hash: self.chain.as_ref().map(|c| c.client.genesis_hash()),
             head: self.chain.as_ref().map(Chain::head),
             epoch: self.chain.as_ref().map(|c| c.client.epoch()),
+            chain_time_ms: self.chain_time_ms().ok(),
             next_sequence: self.next_sequence,
             simulated: true,
         }
@@ -459,6 +471,12 @@ impl Enclave {
 
     fn chain(&self) -> Result<&Chain> {
         self.chain.as_ref().ok_or(EnclaveError::ChainNotPinned)
+    }
+
+    /// The enclave's time in ms since the Unix epoch: its verified head's timestamp, the only
+    /// clock enclave logic may use (see the module docs). Refused before a chain is pinned.
+    pub(crate) fn chain_time_ms(&self) -> Result<u64> {
+        Ok(self.chain()?.client.head().timestamp_ms)
     }
 
     fn init_chain(
@@ -554,9 +572,9 @@ impl Enclave {
             genesis.as_bytes(),
             head_hash.as_bytes(),
         );
-        let started = self.platform.counter();
+        let started = self.platform.cycle_counter();
         let quote = self.platform.quote(report_data);
-        let quote_time = self.platform.counter().saturating_sub(started);
+        let quote_time = self.platform.cycle_counter().saturating_sub(started);
         let registration = Registration {
             identity,
             encryption_key,

@@ -5,7 +5,7 @@
 //!    `EGETKEY` with `MRENCLAVE` policy, TDX's equivalent via the TD module);
 //! 2. a **quoting enclave** that signs reports of the enclave's measurement and report data
 //!    (Intel's QE, verified remotely with DCAP);
-//! 3. a **monotonic cycle counter** (`rdtsc`, readable inside SGX2 enclaves and TDs) and a
+//! 3. a **cycle counter** (`rdtsc`, readable inside SGX2 enclaves and TDs) to time work, and a
 //!    random-number instruction (`rdrand`).
 //!
 //! [`SimulatedPlatform`] fakes all three: the seal secret is 32 bytes the host stores in a file
@@ -52,7 +52,7 @@ pub struct SimulatedPlatform {
     measurement: [u8; 32],
     /// Signs reports; on a real machine this is Intel's quoting enclave.
     quoting_enclave: SimulatedQuotingEnclave,
-    /// Origin of the monotonic counter.
+    /// Origin of the cycle counter.
     epoch: Instant,
 }
 
@@ -131,9 +131,11 @@ impl SimulatedPlatform {
         self.quoting_enclave.quote(report).encode()
     }
 
-    /// The monotonic cycle counter, as time since the platform started (`rdtsc`). The only
-    /// time source inside the enclave; used to time the benchmark, never as wall-clock time.
-    pub fn counter(&self) -> Duration {
+    /// The cycle counter, as time since the platform started (`rdtsc`): it times the benchmark
+    /// and the quote, and is never a date. This is the only place the enclave side touches
+    /// `std::time` (an [`Instant`]); the enclave's clock is the chain's
+    /// ([`crate::enclave::Enclave`]'s verified head).
+    pub fn cycle_counter(&self) -> Duration {
         self.epoch.elapsed()
     }
 

@@ -124,3 +124,44 @@ fn debug_output_is_public_and_says_simulated() {
     let secret = enclave.identity.secret();
     assert!(!started.sealed.windows(32).any(|w| w == secret));
 }
+
+#[test]
+fn there_is_no_enclave_time_before_a_chain_is_pinned() {
+    let (mut enclave, _) = Enclave::start(platform(), None).expect("fresh start");
+    assert!(matches!(
+        enclave.chain_time_ms(),
+        Err(EnclaveError::ChainNotPinned)
+    ));
+    assert_eq!(info(&mut enclave).chain_time_ms, None);
+}
+
+/// The enclave's clock is the verified head (module docs, "Time"): no enclave source may read
+/// the wall clock, and only the platform's cycle counter may take an `Instant`. Scans every
+/// file of the enclave module, so a new one is covered without editing this test.
+#[test]
+fn nothing_in_the_enclave_reads_the_wall_clock() {
+    // Built at run time so this file does not match itself.
+    let wall_clock = ["System", "Time"].concat();
+    let unix_epoch = ["UNIX", "_EPOCH"].concat();
+    let instant_now = ["Instant", "::now"].concat();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/enclave");
+    let mut scanned = 0;
+    for entry in std::fs::read_dir(&dir).expect("the enclave sources") {
+        let path = entry.expect("a directory entry").path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let source = std::fs::read_to_string(&path).expect("a source file");
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("?");
+        assert!(!source.contains(&wall_clock), "{name} reads the wall clock");
+        assert!(!source.contains(&unix_epoch), "{name} reads the wall clock");
+        if name != "platform.rs" {
+            assert!(
+                !source.contains(&instant_now),
+                "{name} reads a clock; use the chain's time"
+            );
+        }
+        scanned += 1;
+    }
+    assert!(scanned >= 4, "scanned {scanned} files in {}", dir.display());
+}
