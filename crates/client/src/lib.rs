@@ -14,8 +14,14 @@
 //! ```
 //!
 //! Answers come as typed results ([`types`]: blocks with receipts, transaction status, workers,
-//! proposals, …), each matching the node's JSON field for field; [`Client::call`] reaches any
-//! other method. [`config_file`] loads the TOML configs of the node and the worker.
+//! proposals, gatekeepers, key epochs, clusters, …), each matching the node's JSON field for
+//! field; [`Client::call`] reaches any other method. [`config_file`] loads the TOML configs of
+//! the node and the worker.
+//!
+//! Published keys come with their state proofs ([`Client::cluster_key`],
+//! [`Client::master_key`]): [`ClusterKeyProof::verify`] and [`MasterKeyProof::verify`] check the
+//! proof against the answer's state root, so a client seals to a key the chain holds, not to
+//! whatever the node says (trusting the state root itself takes a light client).
 //!
 //! The SDK holds no long-term state: nonces come from the node at signing time
 //! (`phalanx_nextNonce`, which counts the account's transactions already waiting in that node's
@@ -28,9 +34,11 @@ pub mod types;
 
 pub use config_file::{load_toml, resolve_relative, ConfigFileError};
 pub use types::{
-    BlockTransaction, CallError, DescribedCode, ErrorCode, Event, FinalizedBlock, Included,
-    Proposal, ProposalAt, ProposalStatus, ProposalsPage, RawBlock, Receipt, TransactionStatus,
-    Treasury, ValidatorSet, WorkerInfo, WorkersPage,
+    cluster_id, BlockTransaction, CallError, Cluster, ClusterDetail, ClusterKeyProof,
+    ClusterPublicKey, ClustersPage, DescribedCode, ErrorCode, Event, FinalizedBlock, Gatekeeper,
+    GatekeeperParams, GatekeeperSet, Included, KeyEpoch, KeyEpochsPage, KeyProofError,
+    MasterKeyProof, Proposal, ProposalAt, ProposalStatus, ProposalsPage, RawBlock, Receipt,
+    TransactionStatus, Treasury, Unbonding, ValidatorSet, WorkerInfo, WorkersPage,
 };
 
 use jsonrpsee::core::client::ClientT;
@@ -305,6 +313,127 @@ impl Client {
     /// The treasury's balance, the mining pot and the total issuance.
     pub async fn treasury(&self) -> Result<Treasury> {
         self.call("phalanx_treasury", vec![]).await
+    }
+
+    /// The appointed gatekeepers, the stakes still unbonding and the gatekeeper parameters.
+    pub async fn gatekeepers(&self) -> Result<GatekeeperSet> {
+        self.call("phalanx_gatekeepers", vec![]).await
+    }
+
+    /// One page of key epochs, in epoch order, from epoch `start` on (at most `limit`, by
+    /// default and at most 100), with the current and requested epochs.
+    pub async fn key_epochs(
+        &self,
+        start: Option<u32>,
+        limit: Option<u32>,
+    ) -> Result<KeyEpochsPage> {
+        self.call(
+            "phalanx_keyEpochs",
+            vec![
+                start.map_or(Value::Null, Value::from),
+                limit.map_or(Value::Null, Value::from),
+            ],
+        )
+        .await
+    }
+
+    /// Every key epoch, following the pages; `current`, `requested` and `height` are the last
+    /// page's.
+    pub async fn all_key_epochs(&self) -> Result<KeyEpochsPage> {
+        let mut all = self.key_epochs(None, None).await?;
+        while let Some(next) = all.next {
+            let page = self.key_epochs(Some(next), None).await?;
+            all.epochs.extend(page.epochs);
+            all = KeyEpochsPage {
+                epochs: all.epochs,
+                ..page
+            };
+        }
+        Ok(all)
+    }
+
+    /// One page of clusters, in index order, from index `start` on (at most `limit`, by default
+    /// and at most 100).
+    pub async fn clusters(&self, start: Option<u32>, limit: Option<u32>) -> Result<ClustersPage> {
+        self.call(
+            "phalanx_clusters",
+            vec![
+                start.map_or(Value::Null, Value::from),
+                limit.map_or(Value::Null, Value::from),
+            ],
+        )
+        .await
+    }
+
+    /// Every cluster, following the pages.
+    pub async fn all_clusters(&self) -> Result<Vec<Cluster>> {
+        let mut all = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self.clusters(start, None).await?;
+            all.extend(page.clusters);
+            match page.next {
+                Some(next) => start = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// Cluster `index` with one page of its members, from identity `start` on (at most
+    /// `limit`, by default and at most 100), and its public key in each epoch; `not_found` if
+    /// there is no such cluster.
+    pub async fn cluster(
+        &self,
+        index: u32,
+        start: Option<&[u8; 32]>,
+        limit: Option<u32>,
+    ) -> Result<ClusterDetail> {
+        let start = start.map_or(Value::Null, |key| format!("0x{}", hex::encode(key)).into());
+        self.call(
+            "phalanx_cluster",
+            vec![
+                Value::from(index),
+                start,
+                limit.map_or(Value::Null, Value::from),
+            ],
+        )
+        .await
+    }
+
+    /// Cluster `index` with all its members, following the pages; `keys` and `height` are the
+    /// last page's.
+    pub async fn cluster_with_members(&self, index: u32) -> Result<ClusterDetail> {
+        let mut all = self.cluster(index, None, None).await?;
+        while let Some(next) = all.next {
+            let page = self.cluster(index, Some(&next), None).await?;
+            all.members.extend(page.members);
+            all = ClusterDetail {
+                members: all.members,
+                ..page
+            };
+        }
+        Ok(all)
+    }
+
+    /// Cluster `index`'s public key in `epoch` (by default the current epoch) with its state
+    /// proof; check it with [`ClusterKeyProof::verify`]. `not_found` if the cluster does not
+    /// exist or has no key published for that epoch.
+    pub async fn cluster_key(&self, index: u32, epoch: Option<u32>) -> Result<ClusterKeyProof> {
+        self.call(
+            "phalanx_clusterKey",
+            vec![Value::from(index), epoch.map_or(Value::Null, Value::from)],
+        )
+        .await
+    }
+
+    /// Key epoch `epoch`'s master public key (by default the current epoch's) with its state
+    /// proof; check it with [`MasterKeyProof::verify`]. `not_found` until it is published.
+    pub async fn master_key(&self, epoch: Option<u32>) -> Result<MasterKeyProof> {
+        self.call(
+            "phalanx_masterKey",
+            vec![epoch.map_or(Value::Null, Value::from)],
+        )
+        .await
     }
 
     /// Submits a signed transaction; returns its hash.

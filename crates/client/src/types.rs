@@ -8,7 +8,8 @@
 //! this SDK drifting apart. Deserialization itself ignores fields it does not know, so an SDK keeps reading the
 //! answers of a newer node that adds one.
 //!
-//! Proposals, workers and error codes are the records the chain stores, defined once in
+//! Proposals, workers, gatekeepers, key epochs, clusters and error codes are the records the
+//! chain stores, defined once in
 //! `phalanx-primitives` and re-exported here, so the SDK needs nothing of the runtime (which
 //! pulls in the attestation verifier). Where the node adds to what the runtime stores (a receipt
 //! error's `message`) the SDK has a type of its own ([`DescribedCode`]). Events stay JSON objects
@@ -22,8 +23,12 @@
 
 use std::fmt;
 
+use parity_scale_codec::Encode;
 use phalanx_primitives::attestation::AttestationPolicy;
 use phalanx_primitives::call::Call;
+pub use phalanx_primitives::gatekeeper::{
+    cluster_id, Cluster, Gatekeeper, GatekeeperParams, KeyEpoch, Unbonding,
+};
 pub use phalanx_primitives::governance::{Proposal, ProposalStatus};
 pub use phalanx_primitives::worker::WorkerInfo;
 pub use phalanx_primitives::ErrorCode;
@@ -326,6 +331,321 @@ pub struct Treasury {
     pub mining_pot: Balance,
     /// All PHA in existence.
     pub total_issuance: Balance,
+}
+
+/// `phalanx_gatekeepers`: the appointed gatekeepers, the stakes of removed ones still
+/// unbonding, and the rules.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatekeeperSet {
+    /// Appointed gatekeepers, in identity order.
+    pub gatekeepers: Vec<Gatekeeper>,
+    /// Stakes of removed gatekeepers, in release order.
+    pub unbonding: Vec<Unbonding>,
+    /// The stake an appointment reserves and the unbonding period.
+    pub params: GatekeeperParams,
+    /// The height read at.
+    pub height: u64,
+}
+
+/// One page of `phalanx_keyEpochs`, in epoch order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyEpochsPage {
+    /// The epochs (requested, published or retired).
+    pub epochs: Vec<KeyEpoch>,
+    /// The epoch the next page starts at; `None` after the last.
+    pub next: Option<u32>,
+    /// The newest published epoch, if any.
+    pub current: Option<u32>,
+    /// The epoch waiting for a gatekeeper to publish its master key, if any.
+    pub requested: Option<u32>,
+    /// The height read at.
+    pub height: u64,
+}
+
+/// One page of `phalanx_clusters`, in index order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClustersPage {
+    /// The clusters.
+    pub clusters: Vec<Cluster>,
+    /// The index the next page starts at; `None` after the last.
+    pub next: Option<u32>,
+    /// The height read at.
+    pub height: u64,
+}
+
+/// A cluster's public key in one epoch (an entry of [`ClusterDetail::keys`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterPublicKey {
+    /// The key epoch.
+    pub epoch: u32,
+    /// The cluster's X25519 public key in that epoch (hex, no `0x`).
+    #[serde(with = "hex_bare")]
+    pub public_key: [u8; 32],
+}
+
+/// `phalanx_cluster`: one cluster, a page of its members and its published keys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterDetail {
+    /// The cluster.
+    pub cluster: Cluster,
+    /// Member worker identities, in identity order (hex, no `0x`).
+    #[serde(with = "hex_bare::list")]
+    pub members: Vec<[u8; 32]>,
+    /// The identity the next page of members starts at; `None` after the last.
+    #[serde(with = "hex0x::option")]
+    pub next: Option<[u8; 32]>,
+    /// The cluster's public key in each epoch one was published for, oldest first.
+    pub keys: Vec<ClusterPublicKey>,
+    /// The height read at.
+    pub height: u64,
+}
+
+/// `phalanx_clusterKey`: cluster `cluster`'s public key in `epoch`, with the state proof of
+/// the entry holding it. Check it with [`ClusterKeyProof::verify`] before sealing anything to
+/// it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterKeyProof {
+    /// The cluster's index.
+    pub cluster: u32,
+    /// The key epoch.
+    pub epoch: u32,
+    /// The cluster's X25519 public key (hex, no `0x`).
+    #[serde(with = "hex_bare")]
+    pub public_key: [u8; 32],
+    /// The storage key proven: `gatekeeper/cluster_key/<cluster u32 BE>/<epoch u32 BE>`.
+    #[serde(with = "hex0x")]
+    pub key: Vec<u8>,
+    /// Its SCALE value: the 32 key bytes.
+    #[serde(with = "hex0x")]
+    pub value: Vec<u8>,
+    /// The SCALE sparse-Merkle proof of `key` holding `value` under `state_root`.
+    #[serde(with = "hex0x")]
+    pub proof: Vec<u8>,
+    /// The finalized block the proof is against.
+    pub height: u64,
+    /// Its hash.
+    pub block_hash: Hash,
+    /// Its state root.
+    pub state_root: Hash,
+    /// Its SCALE header (whose hash is `block_hash`).
+    #[serde(with = "hex0x")]
+    pub header: Vec<u8>,
+    /// Its finalization certificate (empty for genesis, or when a descendant finalized it).
+    #[serde(with = "hex0x")]
+    pub certificate: Vec<u8>,
+}
+
+/// `phalanx_masterKey`: the master public key of key epoch `epoch`, with the state proof of the
+/// epoch's record. Check it with [`MasterKeyProof::verify`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MasterKeyProof {
+    /// The key epoch.
+    pub epoch: u32,
+    /// The epoch's master public key (hex, no `0x`).
+    #[serde(with = "hex_bare")]
+    pub public_key: [u8; 32],
+    /// The storage key proven: `gatekeeper/epoch/<epoch u32 BE>`.
+    #[serde(with = "hex0x")]
+    pub key: Vec<u8>,
+    /// Its SCALE value: the epoch's [`KeyEpoch`] record.
+    #[serde(with = "hex0x")]
+    pub value: Vec<u8>,
+    /// The SCALE sparse-Merkle proof of `key` holding `value` under `state_root`.
+    #[serde(with = "hex0x")]
+    pub proof: Vec<u8>,
+    /// The finalized block the proof is against.
+    pub height: u64,
+    /// Its hash.
+    pub block_hash: Hash,
+    /// Its state root.
+    pub state_root: Hash,
+    /// Its SCALE header (whose hash is `block_hash`).
+    #[serde(with = "hex0x")]
+    pub header: Vec<u8>,
+    /// Its finalization certificate (empty for genesis, or when a descendant finalized it).
+    #[serde(with = "hex0x")]
+    pub certificate: Vec<u8>,
+}
+
+/// Why a published key's proof was refused: the answer is not what the chain holds, so nothing
+/// may be sealed to that key.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeyProofError {
+    /// The proof is about another storage entry than the one holding the key asked for.
+    #[error("the proof is about storage key {got}, not {expected}: ask again, or another node")]
+    WrongKey {
+        /// The key the answer proves (hex).
+        got: String,
+        /// The key of the cluster and epoch the answer names (hex).
+        expected: String,
+    },
+    /// The proven value does not decode as what that entry holds.
+    #[error("the proven value is not a {what}: {reason}")]
+    MalformedValue {
+        /// What the entry holds.
+        what: &'static str,
+        /// Why it does not decode.
+        reason: String,
+    },
+    /// The proven value holds another public key (or another epoch) than the answer shows.
+    #[error("the proven value does not hold the public key the answer shows; do not use it")]
+    PublicKeyMismatch,
+    /// The header does not decode.
+    #[error("the header is not a SCALE block header: {0}")]
+    MalformedHeader(String),
+    /// The header is not the block the answer names (hash, height or state root differ).
+    #[error("the header's hash, height or state root differs from the answer's")]
+    HeaderMismatch,
+    /// The proof does not show `value` at `key` under `state_root`.
+    #[error("the state proof does not hold: {0}")]
+    Proof(#[from] phalanx_state::ProofError),
+}
+
+/// Checks that `header` is the block `(height, block_hash, state_root)` and that `proof` shows
+/// `value` at `key` under its state root.
+fn check_proven(
+    key: &[u8],
+    value: &[u8],
+    proof: &[u8],
+    header: &[u8],
+    (height, block_hash, state_root): (u64, &Hash, &Hash),
+) -> Result<(), KeyProofError> {
+    let decoded: phalanx_primitives::Header = phalanx_primitives::decode_strict(header, 1 << 10)
+        .map_err(|e| KeyProofError::MalformedHeader(e.to_string()))?;
+    if decoded.hash() != *block_hash
+        || decoded.height != height
+        || decoded.state_root != *state_root
+    {
+        return Err(KeyProofError::HeaderMismatch);
+    }
+    let proof = phalanx_state::Proof::decode_strict(proof)?;
+    proof.verify(state_root, key, Some(value))?;
+    Ok(())
+}
+
+fn check_key(got: &[u8], expected: Vec<u8>) -> Result<(), KeyProofError> {
+    if got == expected.as_slice() {
+        Ok(())
+    } else {
+        Err(KeyProofError::WrongKey {
+            got: hex::encode(got),
+            expected: hex::encode(expected),
+        })
+    }
+}
+
+impl ClusterKeyProof {
+    /// The storage key of cluster `cluster`'s public key in `epoch` (docs/wire.md, *State
+    /// keys*): `gatekeeper/cluster_key/` ‖ cluster u32 BE ‖ `/` ‖ epoch u32 BE.
+    pub fn storage_key(cluster: u32, epoch: u32) -> Vec<u8> {
+        [
+            &b"gatekeeper/cluster_key/"[..],
+            &cluster.to_be_bytes(),
+            b"/",
+            &epoch.to_be_bytes(),
+        ]
+        .concat()
+    }
+
+    /// Checks the answer against its own `state_root`: `key` is the entry of this cluster and
+    /// epoch, `value` is exactly `public_key`, `header` is the named block, and `proof` shows
+    /// `value` at `key` under its state root.
+    ///
+    /// What this cannot check is that `state_root` is the chain's: do that with a light client
+    /// (`phalanx-light-client`), which checks that `certificate` finalizes `header` under the
+    /// validator set of its epoch (`phalanx_validatorSet`). Compare `cluster` and `epoch` with
+    /// what you asked for, too.
+    pub fn verify(&self) -> Result<(), KeyProofError> {
+        check_key(&self.key, Self::storage_key(self.cluster, self.epoch))?;
+        if self.value != self.public_key.encode() {
+            return Err(KeyProofError::PublicKeyMismatch);
+        }
+        check_proven(
+            &self.key,
+            &self.value,
+            &self.proof,
+            &self.header,
+            (self.height, &self.block_hash, &self.state_root),
+        )
+    }
+}
+
+impl MasterKeyProof {
+    /// The storage key of key epoch `epoch`'s record (docs/wire.md, *State keys*):
+    /// `gatekeeper/epoch/` ‖ epoch u32 BE.
+    pub fn storage_key(epoch: u32) -> Vec<u8> {
+        [&b"gatekeeper/epoch/"[..], &epoch.to_be_bytes()].concat()
+    }
+
+    /// The epoch's record, decoded from the proven value (check [`MasterKeyProof::verify`]
+    /// first): who generated the key, when it was requested, whether it is retired.
+    pub fn record(&self) -> Result<KeyEpoch, KeyProofError> {
+        phalanx_primitives::decode_strict(&self.value, 1 << 12).map_err(|e| {
+            KeyProofError::MalformedValue {
+                what: "key epoch record",
+                reason: e.to_string(),
+            }
+        })
+    }
+
+    /// Checks the answer against its own `state_root`, as [`ClusterKeyProof::verify`] does:
+    /// `key` is this epoch's record, the record is of this epoch and holds `public_key` as its
+    /// master public key, `header` is the named block, and `proof` shows the record under its
+    /// state root. Trusting `state_root` itself is a light client's job.
+    pub fn verify(&self) -> Result<(), KeyProofError> {
+        check_key(&self.key, Self::storage_key(self.epoch))?;
+        let record = self.record()?;
+        if record.epoch != self.epoch || record.master_public != Some(self.public_key) {
+            return Err(KeyProofError::PublicKeyMismatch);
+        }
+        check_proven(
+            &self.key,
+            &self.value,
+            &self.proof,
+            &self.header,
+            (self.height, &self.block_hash, &self.state_root),
+        )
+    }
+}
+
+/// 32-byte keys as lowercase hex without `0x`, as the chain's records write them (decoding
+/// accepts the prefix).
+mod hex_bare {
+    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8; 32], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex::encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<[u8; 32], D::Error> {
+        super::hex0x::decode(&String::deserialize(deserializer)?).map_err(D::Error::custom)
+    }
+
+    /// A list of them.
+    pub mod list {
+        use super::*;
+        use serde::ser::SerializeSeq;
+
+        pub fn serialize<S: Serializer>(
+            list: &[[u8; 32]],
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            let mut seq = serializer.serialize_seq(Some(list.len()))?;
+            for bytes in list {
+                seq.serialize_element(&hex::encode(bytes))?;
+            }
+            seq.end()
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<Vec<[u8; 32]>, D::Error> {
+            Vec::<String>::deserialize(deserializer)?
+                .iter()
+                .map(|text| super::super::hex0x::decode(text).map_err(D::Error::custom))
+                .collect()
+        }
+    }
 }
 
 /// Byte strings as `"0x…"` (decoding accepts the prefix left out).

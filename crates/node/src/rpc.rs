@@ -5,7 +5,9 @@
 //! this node's mempool), `block`, `rawBlock`
 //! (SCALE block and certificate, for light clients), `validatorSet`, `workers`,
 //! `finalizedHead`, `transaction`, `stateProof`, `storage`, `chainParams`, `proposals`,
-//! `proposal`, `treasury`, `faults`, `genesis`; and the WebSocket-only subscription
+//! `proposal`, `treasury`, `faults`, `genesis`; the gatekeeper module's `gatekeepers`,
+//! `keyEpochs`, `clusters`, `cluster`, and the published keys with their state proofs,
+//! `clusterKey` and `masterKey`; and the WebSocket-only subscription
 //! `subscribeFinalized` (notifications `phalanx_finalized`, unsubscribe
 //! `phalanx_unsubscribeFinalized`).
 //!
@@ -15,12 +17,21 @@
 //! parameter and what it must be.
 //!
 //! # Lists are paged
-//! `proposals`, `workers` and `faults` take optional `start` and `limit` (`[start, limit]` or
-//! `{"start": …, "limit": …}`) and return at most `limit` entries (default and maximum
-//! [`MAX_PAGE`]) from `start` on, plus `next`: the `start` of the following page, or `null`
-//! after the last. The cursor is the proposal id for `proposals`, the worker identity key
-//! (hex) for `workers`, and the position in the node's log of recent faults (oldest first;
-//! the log keeps the last 1000, so positions shift once it is full) for `faults`.
+//! `proposals`, `workers`, `faults`, `keyEpochs` and `clusters` take optional `start` and
+//! `limit` (`[start, limit]` or `{"start": …, "limit": …}`) and return at most `limit` entries
+//! (default and maximum [`MAX_PAGE`]) from `start` on, plus `next`: the `start` of the
+//! following page, or `null` after the last. The cursor is the proposal id for `proposals`,
+//! the worker identity key (hex) for `workers`, the epoch for `keyEpochs`, the cluster index
+//! for `clusters`, and the position in the node's log of recent faults (oldest first; the log
+//! keeps the last 1000, so positions shift once it is full) for `faults`. `cluster` pages its
+//! members the same way (`[index, start, limit]`, the cursor a member's identity key).
+//!
+//! # Published keys
+//! `clusterKey` and `masterKey` answer a public key with the proof of the state entry holding
+//! it (`key`, its SCALE `value`, the SCALE `proof`) against the finalized head, and that head's
+//! SCALE `header` and `certificate`, so a client checks the key with a light client instead of
+//! trusting this node (the SDK's `ClusterKeyProof::verify`/`MasterKeyProof::verify` do the
+//! proof part). The shown `public_key` is always read from the proven value.
 //!
 //! # Limits
 //! A request body holds at most [`MAX_REQUEST_BYTES`], a batch at most [`MAX_BATCH`] requests,
@@ -58,7 +69,7 @@ use parity_scale_codec::Encode;
 use phalanx_primitives::block::MAX_BLOCK_BYTES;
 use phalanx_primitives::{AccountId, Block, CodecError, Hash};
 use phalanx_runtime::system::TxError;
-use phalanx_runtime::{balances, governance, system, treasury};
+use phalanx_runtime::{balances, gatekeeper, governance, system, treasury};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 
@@ -287,13 +298,32 @@ fn page_args<K: serde::de::DeserializeOwned>(
 ) -> Result<(Option<K>, usize), ErrorObjectOwned> {
     let args = Args::parse(params, &["start", "limit"])?;
     let start = args.optional::<K>(0, start_is)?;
+    Ok((start, limit_arg(&args, 1)?))
+}
+
+/// Parameter `index` as a page size: 1 to [`MAX_PAGE`], [`MAX_PAGE`] when absent.
+fn limit_arg(args: &Args, index: usize) -> Result<usize, ErrorObjectOwned> {
     let what = format!("an integer from 1 to {MAX_PAGE}");
-    let limit = match args.optional::<u64>(1, &what)? {
-        None => MAX_PAGE,
-        Some(limit) if (1..=MAX_PAGE as u64).contains(&limit) => limit as usize,
-        Some(_) => return Err(invalid_params(format!("`limit` must be {what}"))),
-    };
-    Ok((start, limit))
+    match args.optional::<u64>(index, &what)? {
+        None => Ok(MAX_PAGE),
+        Some(limit) if (1..=MAX_PAGE as u64).contains(&limit) => Ok(limit as usize),
+        Some(_) => Err(invalid_params(format!(
+            "`{}` must be {what}",
+            args.name(index)
+        ))),
+    }
+}
+
+/// A worker identity key (32 bytes of hex, `0x` optional) given as parameter `name`.
+fn parse_identity(text: &str, name: &str) -> Result<[u8; 32], ErrorObjectOwned> {
+    hex::decode(text.strip_prefix("0x").unwrap_or(text))
+        .ok()
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .ok_or_else(|| {
+            invalid_params(format!(
+                "`{name}` must be a worker identity key: 32 bytes of hex"
+            ))
+        })
 }
 
 /// One page of `items`, which come in increasing `key` order: at most `limit` of those whose
@@ -710,6 +740,8 @@ pub fn module(chain: Chain) -> Result<RpcModule<Chain>, jsonrpsee::core::Registe
         Ok(json!({ "faults": faults, "next": next }))
     })?;
 
+    gatekeeper_methods(&mut module)?;
+
     module.register_method("phalanx_genesis", |params, chain, _| -> Answer {
         Args::parse(&params, &[])?;
         Ok(json!({ "hash": chain.genesis_hash(), "config": chain.genesis_config() }))
@@ -739,6 +771,193 @@ pub fn module(chain: Chain) -> Result<RpcModule<Chain>, jsonrpsee::core::Registe
     )?;
 
     Ok(module)
+}
+
+const CLUSTER_INDEX: &str = "a cluster index (a non-negative integer)";
+const KEY_EPOCH: &str = "a key epoch (a non-negative integer)";
+
+/// The height of the last block executed into `state`: what an answer read from it is "at".
+fn height_of(state: &phalanx_state::State) -> Result<u64, ErrorObjectOwned> {
+    Ok(system::block(state).map_err(internal)?.0)
+}
+
+/// The epoch a key method answers for: the one asked for, else the newest published one.
+fn epoch_or_current(
+    state: &phalanx_state::State,
+    asked: Option<u32>,
+) -> Result<u32, ErrorObjectOwned> {
+    match asked {
+        Some(epoch) => Ok(epoch),
+        None => gatekeeper::current_epoch(state)
+            .map_err(internal)?
+            .ok_or_else(|| {
+                not_found(
+                    "no key epoch has been published yet: once a gatekeeper is appointed, its \
+                     enclave publishes the master key of epoch 0",
+                )
+            }),
+    }
+}
+
+/// A published key's answer: `fields` (what the key is) with the proof of `key` holding
+/// `value` against the finalized head `proven` was read at, and what a light client needs to
+/// trust that head (its SCALE header and certificate).
+fn proven_key_json(fields: Value, proven: &crate::chain::ProvenValue, key: &[u8]) -> Value {
+    let mut answer = fields;
+    answer["key"] = json!(hex0x(key));
+    answer["value"] = json!(proven.value.as_deref().map(hex0x));
+    answer["proof"] = json!(hex0x(&proven.proof.encode()));
+    answer["height"] = json!(proven.header.height);
+    answer["block_hash"] = json!(proven.header.hash());
+    answer["state_root"] = json!(proven.header.state_root);
+    answer["header"] = json!(hex0x(&proven.header.encode()));
+    answer["certificate"] = json!(hex0x(&proven.certificate));
+    answer
+}
+
+/// The gatekeeper module's methods: gatekeepers, key epochs, clusters, and the published keys
+/// with their state proofs. Nothing here returns a sealed key (they are in the state, under
+/// `gatekeeper/master_share/…` and `gatekeeper/cluster_share/…`, readable one at a time with
+/// `phalanx_storage`/`phalanx_stateProof` like any key, and only their recipient enclave can
+/// open them).
+fn gatekeeper_methods(
+    module: &mut RpcModule<Chain>,
+) -> Result<(), jsonrpsee::core::RegisterMethodError> {
+    // At most MAX_GATEKEEPERS records, plus the stakes in unbonding.
+    module.register_blocking_method("phalanx_gatekeepers", |params, chain, _| -> Answer {
+        Args::parse(&params, &[])?;
+        let state = chain.head_state();
+        Ok(json!({
+            "gatekeepers": gatekeeper::gatekeepers(&state).map_err(internal)?,
+            "unbonding": gatekeeper::unbondings(&state).map_err(internal)?,
+            "params": gatekeeper::params(&state).map_err(internal)?,
+            "height": height_of(&state)?,
+        }))
+    })?;
+
+    module.register_blocking_method("phalanx_keyEpochs", |params, chain, _| -> Answer {
+        let (start, limit) = page_args::<u32>(&params, KEY_EPOCH)?;
+        let state = chain.head_state();
+        let (epochs, next) = page(
+            gatekeeper::key_epochs(&state).map_err(internal)?,
+            |epoch| epoch.epoch,
+            start.as_ref(),
+            limit,
+        );
+        Ok(json!({
+            "epochs": epochs,
+            "next": next,
+            "current": gatekeeper::current_epoch(&state).map_err(internal)?,
+            "requested": gatekeeper::requested_epoch(&state).map_err(internal)?,
+            "height": height_of(&state)?,
+        }))
+    })?;
+
+    module.register_blocking_method("phalanx_clusters", |params, chain, _| -> Answer {
+        let (start, limit) = page_args::<u32>(&params, CLUSTER_INDEX)?;
+        let state = chain.head_state();
+        let (clusters, next) = page(
+            gatekeeper::clusters(&state).map_err(internal)?,
+            |cluster| cluster.index,
+            start.as_ref(),
+            limit,
+        );
+        Ok(json!({ "clusters": clusters, "next": next, "height": height_of(&state)? }))
+    })?;
+
+    // Members are paged (a cluster holds up to 10,000); `keys` has one entry per published
+    // epoch.
+    module.register_blocking_method("phalanx_cluster", |params, chain, _| -> Answer {
+        let args = Args::parse(&params, &["index", "start", "limit"])?;
+        let index: u32 = args.required(0, CLUSTER_INDEX)?;
+        let start = args
+            .optional::<String>(1, "a worker identity key (0x-hex)")?
+            .map(|text| parse_identity(&text, "start"))
+            .transpose()?;
+        let limit = limit_arg(&args, 2)?;
+        let state = chain.head_state();
+        let cluster = gatekeeper::cluster(&state, index)
+            .map_err(internal)?
+            .ok_or_else(|| not_found(format!("no cluster #{index}")))?;
+        let (members, next) = page(
+            gatekeeper::members(&state, index),
+            |member| *member,
+            start.as_ref(),
+            limit,
+        );
+        let mut keys = Vec::new();
+        for epoch in gatekeeper::key_epochs(&state).map_err(internal)? {
+            if let Some(public_key) =
+                gatekeeper::cluster_public(&state, index, epoch.epoch).map_err(internal)?
+            {
+                keys.push(json!({ "epoch": epoch.epoch, "public_key": hex::encode(public_key) }));
+            }
+        }
+        Ok(json!({
+            "cluster": cluster,
+            "members": members.iter().map(hex::encode).collect::<Vec<_>>(),
+            "next": next.map(|identity| hex0x(&identity)),
+            "keys": keys,
+            "height": height_of(&state)?,
+        }))
+    })?;
+
+    // Proofs: real work, and the certificate comes from the block log.
+    module.register_blocking_method("phalanx_clusterKey", |params, chain, _| -> Answer {
+        let args = Args::parse(&params, &["index", "epoch"])?;
+        let index: u32 = args.required(0, CLUSTER_INDEX)?;
+        let asked: Option<u32> = args.optional(1, KEY_EPOCH)?;
+        let state = chain.head_state();
+        if gatekeeper::cluster(&state, index)
+            .map_err(internal)?
+            .is_none()
+        {
+            return Err(not_found(format!("no cluster #{index}")));
+        }
+        let epoch = epoch_or_current(&state, asked)?;
+        // Proven at the head as it is now (clusters are never deleted): the public key shown is
+        // the proven value, never one read elsewhere.
+        let key = gatekeeper::cluster_public_key(index, epoch);
+        let proven = chain.prove(&key).map_err(internal)?;
+        let value = proven.value.as_deref().ok_or_else(|| {
+            not_found(format!(
+                "cluster #{index} has no published key for epoch {epoch}"
+            ))
+        })?;
+        let public_key: [u8; 32] =
+            phalanx_primitives::decode_strict(value, 32).map_err(internal)?;
+        Ok(proven_key_json(
+            json!({ "cluster": index, "epoch": epoch, "public_key": hex::encode(public_key) }),
+            &proven,
+            &key,
+        ))
+    })?;
+
+    module.register_blocking_method("phalanx_masterKey", |params, chain, _| -> Answer {
+        let args = Args::parse(&params, &["epoch"])?;
+        let asked: Option<u32> = args.optional(0, KEY_EPOCH)?;
+        let epoch = epoch_or_current(&chain.head_state(), asked)?;
+        let key = gatekeeper::epoch_key(epoch);
+        let proven = chain.prove(&key).map_err(internal)?;
+        let record: phalanx_primitives::gatekeeper::KeyEpoch = proven
+            .value
+            .as_deref()
+            .map(|value| phalanx_primitives::decode_strict(value, 1 << 12))
+            .transpose()
+            .map_err(internal)?
+            .ok_or_else(|| not_found(format!("no key epoch {epoch}")))?;
+        let public_key = record.master_public.ok_or_else(|| {
+            not_found(format!(
+                "key epoch {epoch} is requested and waits for a gatekeeper to publish its master key"
+            ))
+        })?;
+        Ok(proven_key_json(
+            json!({ "epoch": epoch, "public_key": hex::encode(public_key) }),
+            &proven,
+            &key,
+        ))
+    })?;
+    Ok(())
 }
 
 /// Starts the RPC server on `addr`; returns the bound address and the handle that stops it.

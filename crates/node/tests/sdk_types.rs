@@ -2,14 +2,21 @@
 //! `phalanx_block`, `phalanx_transaction`, `phalanx_proposals`, `phalanx_proposal`,
 //! `phalanx_workers`, `phalanx_rawBlock`, `phalanx_validatorSet` and `phalanx_treasury` that a
 //! short governance history produces (a transfer, a failed call, proposals that are voting,
-//! passed, rejected, enacted and enacted with an error) reads into the SDK's type and writes
+//! passed, rejected, enacted and enacted with an error), then of `phalanx_workers`,
+//! `phalanx_gatekeepers`, `phalanx_keyEpochs`, `phalanx_clusters`, `phalanx_cluster`,
+//! `phalanx_clusterKey` and `phalanx_masterKey` after a gatekeeper history (registered workers,
+//! appointments, a removal, clusters, published keys), reads into the SDK's type and writes
 //! back to exactly the same JSON. A field the node adds, drops or reshapes fails here.
 
 #![allow(clippy::panic)] // integration-test helpers fail the test by panicking
 
 use parity_scale_codec::Encode;
+#[path = "common/gatekeeper.rs"]
+mod history;
+
 use phalanx_client::{
-    CallError, Client, DescribedCode, ErrorCode, ProposalStatus, TransactionStatus, WorkersPage,
+    CallError, Client, ClusterDetail, ClusterKeyProof, ClustersPage, DescribedCode, ErrorCode,
+    GatekeeperSet, KeyEpochsPage, MasterKeyProof, ProposalStatus, TransactionStatus, WorkersPage,
 };
 use phalanx_node::chain::{system_clock, Chain, ChainConfig};
 use phalanx_primitives::call::{
@@ -270,6 +277,55 @@ async fn every_answer_reads_into_the_sdk_types_and_back_unchanged() {
         names.iter().any(|name| name == "proposal_enacted"),
         "{names:?}"
     );
+
+    // The gatekeeper module after a history (common/gatekeeper.rs): registered workers, a
+    // serving and an unbonding gatekeeper, a published and a requested epoch, two clusters and
+    // published keys with their proofs.
+    let published = history::gatekeeper_history(&chain, produce);
+    history::assert_all_succeeded(&chain, published.heights[0], published.heights[3]);
+    let workers: WorkersPage = typed(&client, "phalanx_workers", vec![]).await;
+    assert_eq!(workers.workers.len(), 3);
+    assert_eq!(
+        client
+            .worker(&history::identity_of(history::GATEKEEPER))
+            .await
+            .expect("typed"),
+        workers
+            .workers
+            .iter()
+            .find(|w| w.identity == history::identity_of(history::GATEKEEPER))
+            .cloned()
+    );
+    let set: GatekeeperSet = typed(&client, "phalanx_gatekeepers", vec![]).await;
+    assert_eq!((set.gatekeepers.len(), set.unbonding.len()), (1, 1));
+    assert_eq!(client.gatekeepers().await.expect("typed"), set);
+    let epochs: KeyEpochsPage = typed(&client, "phalanx_keyEpochs", vec![]).await;
+    assert_eq!((epochs.current, epochs.requested), (Some(0), Some(1)));
+    assert_eq!(client.key_epochs(None, None).await.expect("typed"), epochs);
+    let page: KeyEpochsPage =
+        typed(&client, "phalanx_keyEpochs", vec![json!(null), json!(1)]).await;
+    assert_eq!(page.next, Some(1));
+    let clusters: ClustersPage = typed(&client, "phalanx_clusters", vec![]).await;
+    assert_eq!(clusters.clusters.len(), 2);
+    assert_eq!(client.clusters(None, None).await.expect("typed"), clusters);
+    let detail: ClusterDetail = typed(
+        &client,
+        "phalanx_cluster",
+        vec![json!(0), json!(null), json!(1)],
+    )
+    .await;
+    assert_eq!((detail.members.len(), detail.keys.len()), (1, 1));
+    assert!(detail.next.is_some());
+    assert_eq!(
+        client.cluster(0, None, Some(1)).await.expect("typed"),
+        detail
+    );
+    let key: ClusterKeyProof = typed(&client, "phalanx_clusterKey", vec![json!(0)]).await;
+    assert_eq!(key.verify(), Ok(()));
+    assert_eq!(client.cluster_key(0, None).await.expect("typed"), key);
+    let master: MasterKeyProof = typed(&client, "phalanx_masterKey", vec![]).await;
+    assert_eq!(master.verify(), Ok(()));
+    assert_eq!(client.master_key(None).await.expect("typed"), master);
 
     handle.stop().expect("stops");
 }
