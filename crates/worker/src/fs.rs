@@ -24,8 +24,13 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     tmp.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp);
     write_private(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(parent) = path.parent() {
+    rename_durably(&tmp, path)
+}
+
+/// Renames `from` over `to` (atomic on one file system) and makes the rename durable.
+pub(crate) fn rename_durably(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::rename(from, to)?;
+    if let Some(parent) = to.parent() {
         // Make the rename itself durable; failure here only weakens crash safety.
         if let Ok(dir) = std::fs::File::open(parent) {
             let _ = dir.sync_all();

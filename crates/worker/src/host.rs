@@ -18,9 +18,12 @@
 //!    The enclave signs the registration with its identity key; the *operator's* key signs the
 //!    transaction and pays the fee. A failed attempt is retried after [`RETRY_AFTER`].
 //!
-//! The sealed file is written after the enclave starts, after the chain is pinned, after each
-//! sync batch and at shutdown; messages (when the host relays them) must be preceded by
-//! storing the sealed state that comes with them.
+//! The enclave's state is sealed and stored ([`crate::store`]: pending file, commit, rename)
+//! when a new identity is created, after the chain is pinned, after each sync batch and at
+//! shutdown. At start the store offers the pending file, then the sealed file; a sealed file the
+//! enclave refuses (rolled back, tampered, another build's) stops the worker with the reason.
+//! The enclave releases a signed message only when the state recording it is committed; no
+//! message kind exists yet, so nothing is relayed.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -34,11 +37,12 @@ use crate::config::{ConfigError, WorkerConfig};
 use crate::enclave::platform::PlatformError;
 use crate::enclave::{Ecall, Enclave, EnclaveError, EnclaveInfo, Reply, SimulatedPlatform};
 use crate::endpoint::{self, EndpointError, WorkerStatus};
+use crate::store::SealedStore;
 
-/// The sealed enclave state inside the data directory.
-pub const SEALED_FILE: &str = "enclave.sealed";
-/// The SIMULATED platform's "fused" secret inside the data directory.
-pub const PLATFORM_SECRET_FILE: &str = "simulated-platform.secret";
+pub use crate::enclave::platform::{
+    COUNTER_FILE as PLATFORM_COUNTER_FILE, SECRET_FILE as PLATFORM_SECRET_FILE,
+};
+pub use crate::store::{PENDING_FILE, SEALED_FILE};
 /// Wait after a failed registration before trying again.
 pub const RETRY_AFTER: Duration = Duration::from_secs(3);
 /// Most blocks relayed before the state is sealed and the loop looks around again.
@@ -70,6 +74,19 @@ pub enum HostError {
         /// Why the enclave refused it (the message says what to do).
         source: EnclaveError,
     },
+    /// The enclave refused its sealed state file at start-up because it is not the state the
+    /// platform counter names: rolled back, never committed, or a superseded copy.
+    #[error("cannot start the enclave: its sealed state file {} is not its latest state: {source}", path.display())]
+    StaleSealedFile {
+        /// The sealed state file.
+        path: PathBuf,
+        /// Why the enclave refused it (the message says what to do).
+        source: EnclaveError,
+    },
+    /// The enclave could not commit sealed state the host stored (the platform counter failed,
+    /// or another instance of this enclave committed first).
+    #[error("the enclave could not commit its sealed state: {0}")]
+    Commit(EnclaveError),
     /// A file in the data directory could not be read or written.
     #[error("cannot use {path}: {source}; check the worker's data directory")]
     Io {
@@ -114,6 +131,16 @@ pub enum HostError {
 }
 
 impl HostError {
+    /// The error for a sealed file the enclave refused at start-up.
+    pub(crate) fn sealed_file(path: PathBuf, source: EnclaveError) -> HostError {
+        match source {
+            EnclaveError::RolledBack { .. }
+            | EnclaveError::NotCommitted { .. }
+            | EnclaveError::Superseded { .. } => HostError::StaleSealedFile { path, source },
+            source => HostError::SealedFile { path, source },
+        }
+    }
+
     /// Errors that stop the worker; others are logged and the loop tries again.
     fn is_fatal(&self) -> bool {
         matches!(
@@ -121,6 +148,8 @@ impl HostError {
             HostError::Config(_)
                 | HostError::Platform(_)
                 | HostError::SealedFile { .. }
+                | HostError::StaleSealedFile { .. }
+                | HostError::Commit(_)
                 | HostError::WrongChain { .. }
                 | HostError::ProductionChain
                 | HostError::OwnedByAnotherOperator { .. }
@@ -151,7 +180,7 @@ struct Host {
     client: Client,
     operator: Keypair,
     endpoint: String,
-    sealed_path: PathBuf,
+    store: SealedStore,
     status: watch::Sender<Option<WorkerStatus>>,
     force_reregister: bool,
     retry_at: Option<Instant>,
@@ -166,18 +195,18 @@ impl Host {
         }
     }
 
-    fn store(&self, sealed: &[u8]) -> Result<(), HostError> {
-        crate::fs::write_atomic(&self.sealed_path, sealed).map_err(|source| HostError::Io {
-            path: self.sealed_path.clone(),
-            source,
-        })
-    }
-
+    /// Seals the enclave's state and stores it (pending file, commit, rename).
     fn seal_and_store(&mut self) -> Result<(), HostError> {
-        match self.enclave.ecall(Ecall::Seal)? {
-            Reply::Sealed(sealed) => self.store(&sealed),
-            _ => Err(HostError::UnexpectedReply("seal")),
+        let committed = self.store.seal(&mut self.enclave)?;
+        // Messages come with the message kinds that make them (none yet); until then a commit
+        // releases nothing, and anything released would stay in the enclave's outbox.
+        if !committed.messages.is_empty() {
+            tracing::warn!(
+                count = committed.messages.len(),
+                "the enclave released messages this host does not relay yet; they stay in its outbox"
+            );
         }
+        Ok(())
     }
 
     fn publish(&mut self) -> Result<(), HostError> {
@@ -234,11 +263,8 @@ impl Host {
                     validators,
                     validators_proof,
                 })? {
-                    Reply::ChainPinned {
-                        genesis_hash,
-                        sealed,
-                    } => {
-                        self.store(&sealed)?;
+                    Reply::ChainPinned { genesis_hash } => {
+                        self.seal_and_store()?;
                         tracing::info!(genesis = %genesis_hash, "enclave pinned to the chain (trust on first use)");
                         Ok(())
                     }
@@ -403,30 +429,14 @@ pub(crate) async fn run_host(
         path: config.data_dir.clone(),
         source,
     })?;
-    let platform = SimulatedPlatform::dev_from_file(&config.data_dir.join(PLATFORM_SECRET_FILE))?;
-    let sealed_path = config.data_dir.join(SEALED_FILE);
-    let sealed = match std::fs::read(&sealed_path) {
-        Ok(bytes) => Some(bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(source) => {
-            return Err(HostError::Io {
-                path: sealed_path,
-                source,
-            })
-        }
-    };
-    let (enclave, started) =
-        Enclave::start(platform, sealed.as_deref()).map_err(|source| HostError::SealedFile {
-            path: sealed_path.clone(),
-            source,
-        })?;
-    crate::fs::write_atomic(&sealed_path, &started.sealed).map_err(|source| HostError::Io {
-        path: sealed_path.clone(),
-        source,
-    })?;
+    let store = SealedStore::in_dir(&config.data_dir);
+    let (enclave, opened) = store.start(|| Ok(SimulatedPlatform::dev_in(&config.data_dir)?))?;
+    for (path, why) in &opened.discarded {
+        tracing::warn!(file = %path.display(), reason = %why, "discarded a sealed state file the enclave refused");
+    }
     tracing::warn!(
         ?enclave,
-        created = started.created,
+        created = opened.created,
         "worker enclave started: SIMULATED platform, it protects nothing"
     );
 
@@ -450,7 +460,7 @@ pub(crate) async fn run_host(
         client,
         operator,
         endpoint: endpoint_url,
-        sealed_path,
+        store,
         status,
         force_reregister: false,
         retry_at: None,

@@ -11,9 +11,12 @@
 //! - [`enclave`]: the trusted half, a pure state machine behind an ecall table ([`Ecall`] in,
 //!   [`Reply`] out). It creates and seals its ed25519 identity and X25519 encryption keys,
 //!   verifies every block it is given with the light client, attests (benchmark + quote +
-//!   report data binding its keys, the chain and its verified head) and signs registrations and
-//!   sequenced messages. No ecall ever returns a secret.
+//!   report data binding its keys, the chain and its verified head), signs registrations, and
+//!   signs sequenced messages that its own logic made, released only once the sealed state that
+//!   records them is committed to the platform's monotonic counter. No ecall ever returns a
+//!   secret; the enclave's clock is its verified head.
 //! - [`host`]: the untrusted half: files, node RPC, the operator's transactions, the clock.
+//! - [`store`]: the host's sealed-state files and their crash-safe commit protocol.
 //! - [`endpoint`]: the worker's HTTP query endpoint (for now `GET /info`).
 //! - [`config`]: the worker's TOML configuration.
 //! - [`dev`]: the dev network's workers ([`spawn_dev_workers`]).
@@ -25,8 +28,9 @@
 //! chain). Real SGX/TDX builds replace the platform; the ecall boundary is where they plug in.
 //!
 //! Invariants: the enclave's head only moves one certified, linking block at a time; its keys
-//! leave it only sealed under a key derived from the platform secret and its measurement; a
-//! registration always cites the enclave's own verified head.
+//! leave it only sealed under a key derived from the platform secret and its measurement; it
+//! resumes only from the sealed state its platform counter names (no rollback), and releases
+//! nothing a rollback could undo; a registration always cites the enclave's own verified head.
 
 pub mod config;
 pub mod dev;
@@ -34,6 +38,7 @@ pub mod enclave;
 pub mod endpoint;
 mod fs;
 pub mod host;
+pub mod store;
 
 use std::path::Path;
 
@@ -41,9 +46,12 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 pub use config::{ConfigError, WorkerConfig};
 pub use dev::{spawn_dev_workers, spawn_dev_workers_on, DEV_FIRST_PORT, DEV_OPERATORS};
-pub use enclave::{Ecall, Enclave, EnclaveError, EnclaveInfo, Reply, SimulatedPlatform};
+pub use enclave::{
+    CounterError, Ecall, Enclave, EnclaveError, EnclaveInfo, Pending, Reply, SimulatedPlatform,
+};
 pub use endpoint::WorkerStatus;
 pub use host::{Command, HostError};
+pub use store::SealedStore;
 
 /// Why a worker could not run.
 #[derive(Debug, thiserror::Error)]

@@ -1,17 +1,19 @@
 //! The enclave against a hostile host: only certified, in-order, linking blocks move its head;
 //! values are believed only with a proof against that head; registrations and messages it
-//! signs verify on chain terms and survive restarts.
+//! signs verify on chain terms, are released only once committed, and survive restarts; old,
+//! uncommitted and forked sealed blobs are refused.
 
 #![allow(clippy::panic)] // integration-test helpers fail the test by panicking
 
 mod common;
 
-use common::{enclave, head, info, restart, seal, synced, FakeChain};
+use common::{commit, enclave, head, info, outbox, restart, seal, synced, FakeChain};
 use parity_scale_codec::Encode;
 use phalanx_attestation::{report_data, Quote, QuoteKind};
 use phalanx_light_client::Error as LightClientError;
 use phalanx_primitives::call::Origin;
 use phalanx_primitives::{Hash, Keypair};
+use phalanx_worker::enclave::Pending;
 use phalanx_worker::{Ecall, EnclaveError, Reply};
 use proptest::prelude::*;
 
@@ -168,7 +170,7 @@ fn another_chain_cannot_be_pinned_over_the_sealed_one() {
 #[test]
 fn enclave_time_follows_the_verified_head_not_the_host() {
     let chain = FakeChain::new(4);
-    let (mut enclave, _) = enclave(3);
+    let (mut enclave, machine) = enclave(3);
     enclave.ecall(chain.init()).expect("pins");
     assert_eq!(
         info(&mut enclave).chain_time_ms,
@@ -198,17 +200,17 @@ fn enclave_time_follows_the_verified_head_not_the_host() {
         "the host's clock is not the enclave's"
     );
     let sealed = seal(&mut enclave);
-    let mut again = restart(3, &sealed);
+    let mut again = restart(&machine, &sealed);
     assert_eq!(info(&mut again).chain_time_ms, Some(3_000));
 }
 
 #[test]
 fn sync_progress_survives_a_restart() {
     let chain = FakeChain::new(4);
-    let (mut first, _) = enclave(7);
+    let (mut first, machine) = enclave(7);
     synced(&chain, &mut first, 2);
     let sealed = seal(&mut first);
-    let mut second = restart(7, &sealed);
+    let mut second = restart(&machine, &sealed);
     assert_eq!(info(&mut second), info(&mut first));
     assert!(matches!(
         second.ecall(chain.sync(2)),
@@ -287,45 +289,267 @@ fn values_are_believed_only_with_a_proof_against_the_head() {
     ));
 }
 
+/// Emits `payload` as the worker (through the test hook: no message kind exists yet).
+fn emit(enclave: &mut phalanx_worker::Enclave, payload: &[u8]) -> Pending {
+    let identity = info(enclave).identity;
+    enclave
+        .testing_emit(Origin::Worker(identity), b"heartbeat", payload.to_vec())
+        .expect("emits")
+}
+
+/// A message the enclave made is held back until the state that counts it is committed, then
+/// released once and handed out again (same bytes) after a restart; sequence numbers go on
+/// from there. While a blob is pending nothing else changes the enclave.
 #[test]
-fn message_sequence_numbers_increase_across_restarts() {
-    let chain = FakeChain::new(1);
-    let (mut enclave, _) = enclave(9);
+fn messages_are_released_only_after_their_commit_and_survive_restarts() {
+    let chain = FakeChain::new(2);
+    let (mut enclave, machine) = enclave(9);
     synced(&chain, &mut enclave, 1);
-    let identity = info(&mut enclave).identity;
-    let sign = |enclave: &mut phalanx_worker::Enclave, n: u8| match enclave
-        .ecall(Ecall::SignMessage {
-            topic: b"heartbeat".to_vec(),
-            payload: vec![n],
-        })
-        .expect("signs")
-    {
-        Reply::Message { message, sealed } => (message, sealed),
-        other => panic!("unexpected reply {other:?}"),
-    };
-    let (m0, _) = sign(&mut enclave, 0);
-    let (m1, sealed) = sign(&mut enclave, 1);
-    assert_eq!((m0.sequence, m1.sequence), (0, 1));
-    assert_eq!(m0.origin, Origin::Worker(identity));
-    assert!(m1.verify_signature(&identity, &chain.genesis_hash()));
-    assert!(!m1.verify_signature(&identity, &Hash::of(b"another chain")));
-
-    // The sealed state that came with message 1 already counts it.
-    let mut restarted = restart(9, &sealed);
-    let (m2, sealed) = sign(&mut restarted, 2);
-    assert_eq!(m2.sequence, 2);
-    let mut again = restart(9, &sealed);
-    assert_eq!(info(&mut again).next_sequence, 3);
-
-    // Oversized messages are refused without using a sequence number.
+    let before = seal(&mut enclave);
+    let me = info(&mut enclave);
+    let pending = emit(&mut enclave, b"m0");
+    assert_eq!(pending.counter, me.committed + 1);
+    assert!(
+        outbox(&mut enclave).is_empty(),
+        "held back until the commit"
+    );
+    assert_eq!(info(&mut enclave).pending, Some(pending.counter));
+    // One pending blob at a time: nothing else that changes sealed state goes through.
+    let refusals = [
+        enclave
+            .testing_emit(Origin::Worker(me.identity), b"t", vec![])
+            .map(|_| ()),
+        enclave.ecall(Ecall::Seal).map(|_| ()),
+        enclave.ecall(chain.sync(2)).map(|_| ()),
+        enclave.ecall(chain.init()).map(|_| ()),
+    ];
+    for refused in refusals {
+        assert!(
+            matches!(refused, Err(EnclaveError::CommitPending { counter }) if counter == pending.counter),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(head(&mut enclave), 1);
+    // A commit of another blob than the pending one, then the right one.
     assert!(matches!(
-        again.ecall(Ecall::SignMessage {
-            topic: vec![0; 65],
-            payload: vec![]
+        enclave.ecall(Ecall::Commit {
+            counter: pending.counter + 1
         }),
+        Err(EnclaveError::WrongCommit { .. })
+    ));
+    let released = commit(&mut enclave, &pending);
+    assert_eq!(released.counter, pending.counter);
+    let [m0] = released.messages.as_slice() else {
+        panic!("one message released: {released:?}");
+    };
+    assert_eq!((m0.origin, m0.sequence), (Origin::Worker(me.identity), 0));
+    assert_eq!(m0.payload, b"m0");
+    assert!(m0.verify_signature(&me.identity, &chain.genesis_hash()));
+    assert!(!m0.verify_signature(&me.identity, &Hash::of(b"another chain")));
+    assert!(matches!(
+        enclave.ecall(Ecall::Commit {
+            counter: pending.counter
+        }),
+        Err(EnclaveError::NothingToCommit)
+    ));
+    let p1 = emit(&mut enclave, b"m1");
+    let m1 = commit(&mut enclave, &p1).messages;
+    assert_eq!(m1[0].sequence, 1);
+
+    // After a restart from the committed blob, both are handed out again, byte for byte.
+    let mut restarted = restart(&machine, &p1.sealed);
+    assert_eq!(outbox(&mut restarted), vec![m0.clone(), m1[0].clone()]);
+    assert_eq!(info(&mut restarted).next_sequence, 2);
+    let p2 = emit(&mut restarted, b"m2");
+    assert_eq!(commit(&mut restarted, &p2).messages[0].sequence, 2);
+    // The blob from before the messages is now a rolled-back copy.
+    let err =
+        phalanx_worker::Enclave::start(machine.platform(), &[&before]).expect_err("rolled back");
+    assert!(
+        matches!(err.source, EnclaveError::RolledBack { .. }),
+        "{err}"
+    );
+
+    // Oversized or foreign messages are refused without using a sequence number.
+    let refusals = [
+        restarted.testing_emit(Origin::Worker(me.identity), &[0; 65], vec![]),
+        restarted.testing_emit(Origin::Worker(me.identity), b"t", vec![0; 16 * 1024 + 1]),
+        restarted.testing_emit(Origin::Worker([7; 32]), b"t", vec![]),
+        restarted.testing_emit(Origin::Cluster(me.identity), b"t", vec![]),
+    ];
+    assert!(matches!(
+        refusals[0],
         Err(EnclaveError::TopicTooLong { len: 65 })
     ));
-    assert_eq!(info(&mut again).next_sequence, 3);
+    assert!(matches!(
+        refusals[1],
+        Err(EnclaveError::PayloadTooLarge { .. })
+    ));
+    assert!(matches!(
+        refusals[2],
+        Err(EnclaveError::NoKeyForOrigin { .. })
+    ));
+    assert!(matches!(
+        refusals[3],
+        Err(EnclaveError::NoKeyForOrigin { .. })
+    ));
+    let after = info(&mut restarted);
+    assert_eq!((after.next_sequence, after.pending), (3, None));
+}
+
+/// Each blob is committed at one counter value: an older blob is rolled back, a newer one was
+/// never committed, and a second blob for the current value (a copy the host kept from a
+/// crashed or parallel instance) is superseded. Two instances started from one blob cannot
+/// both commit: the second is refused and releases nothing, so one sequence never gets two
+/// contents.
+#[test]
+fn rolled_back_uncommitted_and_forked_blobs_are_refused() {
+    let chain = FakeChain::new(1);
+    let (mut a, machine) = enclave(4);
+    synced(&chain, &mut a, 1);
+    let base = seal(&mut a);
+    let identity = info(&mut a).identity;
+    let mut b = restart(&machine, &base);
+
+    // Both instances make a message with sequence 0, with different content.
+    let from_a = emit(&mut a, b"from a");
+    let from_b = emit(&mut b, b"from b");
+    assert_eq!(from_a.counter, from_b.counter);
+    let released = commit(&mut a, &from_a).messages;
+    assert_eq!(
+        (released[0].sequence, released[0].payload.as_slice()),
+        (0, &b"from a"[..])
+    );
+    let err = b
+        .ecall(Ecall::Commit {
+            counter: from_b.counter,
+        })
+        .expect_err("the counter moved");
+    assert!(
+        matches!(
+            err,
+            EnclaveError::Counter(phalanx_worker::CounterError::Moved { .. })
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("another instance"), "{err}");
+    assert!(outbox(&mut b).is_empty(), "b released nothing");
+
+    let start = |blob: &[u8]| {
+        phalanx_worker::Enclave::start(machine.platform(), &[blob]).map(|(enclave, _)| enclave)
+    };
+    // b's blob is for the current value but is not the committed one.
+    let err = start(&from_b.sealed).expect_err("superseded");
+    assert!(
+        matches!(err.source, EnclaveError::Superseded { counter } if counter == from_a.counter),
+        "{err}"
+    );
+    // The base is now a rolled-back copy, with the numbers and what to do.
+    let err = start(&base).expect_err("rolled back");
+    assert!(
+        matches!(err.source, EnclaveError::RolledBack { sealed, current } if sealed + 1 == current),
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("rolled back") && text.contains("latest sealed file"),
+        "{text}"
+    );
+    // A blob sealed but never committed.
+    let mut resumed = start(&from_a.sealed).expect("the committed blob");
+    let ahead = emit(&mut resumed, b"never committed");
+    let err = start(&ahead.sealed).expect_err("not committed");
+    assert!(
+        matches!(err.source, EnclaveError::NotCommitted { .. }),
+        "{err}"
+    );
+    // Offered in the host's order (pending first), the committed one is chosen and the
+    // refusal of the other is reported.
+    let (mut enclave, started) =
+        phalanx_worker::Enclave::start(machine.platform(), &[&ahead.sealed, &from_a.sealed])
+            .expect("the committed blob");
+    assert_eq!(started.accepted, Some(1));
+    assert!(matches!(
+        started.refused.as_slice(),
+        [(0, EnclaveError::NotCommitted { .. })]
+    ));
+    let released = outbox(&mut enclave);
+    assert_eq!(released.len(), 1);
+    assert_eq!(released[0].payload, b"from a");
+    assert_eq!(info(&mut enclave).identity, identity);
+}
+
+/// Delivery is believed only with a proof of the chain's next sequence for the origin against
+/// the head; a proven chain that is ahead of the enclave (someone else signed with its key) is
+/// reported, not pruned.
+#[test]
+fn the_outbox_forgets_messages_only_on_proof_of_delivery() {
+    let machine = common::Machine::new(6);
+    let (mut enclave, _) = machine.fresh();
+    let origin = Origin::Worker(info(&mut enclave).identity);
+    let next_key = phalanx_runtime::message_queue::next_sequence_key(&origin);
+    // Block 2 says the chain took two messages; block 3 says five (more than were signed).
+    let chain = FakeChain::with_state(
+        3,
+        vec![phalanx_light_client::testing::keys(4)],
+        |h, state| match h {
+            2 => state.insert(next_key.clone(), 2u64.encode()),
+            3 => state.insert(next_key.clone(), 5u64.encode()),
+            _ => {}
+        },
+    );
+    synced(&chain, &mut enclave, 1);
+    for n in 0..3u8 {
+        let pending = emit(&mut enclave, &[n]);
+        commit(&mut enclave, &pending);
+    }
+    enclave.ecall(chain.sync(2)).expect("block 2");
+    let proof = chain.states[2].clone().prove(&next_key).encode();
+    let delivered = |next_sequence: u64, proof: &[u8]| Ecall::Delivered {
+        origin,
+        next_sequence,
+        proof: proof.to_vec(),
+    };
+    // Lies: another count, another origin, garbage.
+    assert!(enclave.ecall(delivered(3, &proof)).is_err());
+    assert!(enclave
+        .ecall(Ecall::Delivered {
+            origin: Origin::Gatekeeper(*origin.id()),
+            next_sequence: 2,
+            proof: proof.clone(),
+        })
+        .is_err());
+    assert!(matches!(
+        enclave.ecall(delivered(2, &[0xff; 7])),
+        Err(EnclaveError::MalformedProof(_))
+    ));
+    assert_eq!(outbox(&mut enclave).len(), 3);
+    assert_eq!(
+        enclave.ecall(delivered(2, &proof)).expect("proven"),
+        Reply::Delivered {
+            pruned: 2,
+            remaining: 1
+        }
+    );
+    assert_eq!(outbox(&mut enclave)[0].sequence, 2);
+    // The pruning is sealed with the rest.
+    let sealed = seal(&mut enclave);
+    assert_eq!(outbox(&mut restart(&machine, &sealed)).len(), 1);
+    enclave.ecall(chain.sync(3)).expect("block 3");
+    let ahead = chain.states[3].clone().prove(&next_key).encode();
+    let err = enclave.ecall(delivered(5, &ahead)).expect_err("ahead");
+    assert!(
+        matches!(
+            err,
+            EnclaveError::ChainAhead {
+                chain: 5,
+                ours: 3,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(outbox(&mut enclave).len(), 1);
 }
 
 #[test]
@@ -422,7 +646,7 @@ fn the_enclave_follows_the_validator_set_across_epochs() {
     let new_set: Vec<_> = (20..24).map(phalanx_light_client::testing::key).collect();
     let chain = FakeChain::with_sets(EPOCH_LENGTH + 3, vec![old_set.clone(), new_set.clone()]);
     let boundary = last_height_of(0);
-    let (mut enclave, _) = enclave(7);
+    let (mut enclave, machine) = enclave(7);
     synced(&chain, &mut enclave, boundary - 1);
     match enclave
         .ecall(chain.sync(boundary))
@@ -460,7 +684,7 @@ fn the_enclave_follows_the_validator_set_across_epochs() {
 
     // A restart here (sealed before the change) keeps the pending boundary.
     let sealed = seal(&mut enclave);
-    let mut enclave = restart(7, &sealed);
+    let mut enclave = restart(&machine, &sealed);
     enclave.ecall(chain.advance(1)).expect("the proven set");
     assert!(
         enclave.ecall(chain.advance(1)).is_err(),
@@ -490,7 +714,7 @@ fn the_enclave_follows_the_validator_set_across_epochs() {
 
     // The progress survives sealing: after a restart the new set still certifies.
     let sealed = seal(&mut enclave);
-    let mut enclave = restart(7, &sealed);
+    let mut enclave = restart(&machine, &sealed);
     enclave
         .ecall(chain.sync(boundary + 2))
         .expect("after restart");

@@ -1,5 +1,6 @@
-//! The host refuses to run a worker it cannot trust to be itself: a tampered or foreign sealed
-//! file stops it before it talks to any node, and a non-simulated config is refused.
+//! The host refuses to run a worker it cannot trust to be itself: a tampered, foreign or
+//! rolled-back sealed file stops it before it talks to any node, and a non-simulated config is
+//! refused.
 
 #![allow(clippy::panic)] // integration-test helpers fail the test by panicking
 
@@ -73,6 +74,67 @@ fn a_worker_keeps_its_identity_and_refuses_a_tampered_sealed_file() {
         "{err}"
     );
     assert!(err.to_string().contains("tampered"));
+}
+
+/// Runs a worker until its enclave started, then stops it (which seals and commits its state).
+fn run_once(dir: &std::path::Path) -> String {
+    let mut worker = spawn("w", config(dir)).expect("starts");
+    let status = worker
+        .wait_started(std::time::Duration::from_secs(30))
+        .expect("the enclave starts");
+    worker.stop().expect("stops cleanly");
+    status.identity
+}
+
+/// `phalanx worker` on a data directory whose sealed file was rolled back to an older copy:
+/// the CLI entry point returns the error (the binary prints it and exits non-zero), naming the
+/// file, the counters and what to do, and leaves the files as they are.
+#[test]
+fn a_rolled_back_sealed_file_stops_the_worker_with_what_to_do() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let identity = run_once(dir.path());
+    let sealed = dir.path().join(phalanx_worker::host::SEALED_FILE);
+    let old = std::fs::read(&sealed).expect("sealed file");
+    assert_eq!(run_once(dir.path()), identity, "a clean restart resumes");
+    let latest = std::fs::read(&sealed).expect("sealed file");
+    assert_ne!(old, latest);
+
+    std::fs::write(&sealed, &old).expect("roll back");
+    let config_path = dir.path().join("worker.toml");
+    std::fs::write(
+        &config_path,
+        toml::to_string(&config(dir.path())).expect("config serializes"),
+    )
+    .expect("config written");
+    let err = phalanx_worker::cli_run(&config_path, std::future::pending())
+        .expect_err("a rolled-back file stops the worker");
+    assert!(
+        matches!(
+            &err,
+            Error::Host(HostError::StaleSealedFile {
+                path,
+                source: EnclaveError::RolledBack { sealed: s, current: c },
+            }) if *path == sealed && s < c
+        ),
+        "{err}"
+    );
+    let text = err.to_string();
+    for needed in [
+        sealed.display().to_string().as_str(),
+        "rolled back",
+        "latest sealed file",
+    ] {
+        assert!(text.contains(needed), "{needed:?} missing from: {text}");
+    }
+    assert_eq!(
+        std::fs::read(&sealed).expect("kept"),
+        old,
+        "nothing replaced"
+    );
+
+    // Restoring the latest file brings the same worker back.
+    std::fs::write(&sealed, &latest).expect("restore");
+    assert_eq!(run_once(dir.path()), identity);
 }
 
 #[test]

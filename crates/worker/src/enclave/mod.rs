@@ -16,10 +16,10 @@
 //!
 //! # Protocol
 //! 1. **Start.** [`Enclave::start`] with no sealed state creates an ed25519 identity key and an
-//!    X25519 encryption key from platform randomness; with sealed state it unseals them (see
-//!    [`sealing`]) and resumes its light client where it was (the sealing authenticates the
-//!    head, epoch and validator set). Either way it returns a fresh sealed blob for the host to
-//!    store.
+//!    X25519 encryption key from platform randomness (pending until the first commit, see
+//!    "Sealed state"); with sealed state it accepts the one committed blob (see [`sealing`])
+//!    and resumes its light client where it was (the sealing authenticates the head, epoch and
+//!    validator set).
 //! 2. **Pin the chain.** [`Ecall::InitChain`] takes the genesis block, the genesis validator set
 //!    and a proof of that set against the genesis state root, and starts the light client
 //!    there. Trust in the genesis block is trust on first use: a simulated enclave has no
@@ -39,21 +39,77 @@
 //!    ([`phalanx_attestation::report_data()`]), asks the platform for a quote, and returns a
 //!    [`Registration`] for the given operator signed by the identity key. The cited recent
 //!    block is the enclave's own verified head, never a block the host names.
-//! 6. **Speak to the chain.** [`Ecall::SignMessage`] signs a [`SignedMessage`] from
-//!    [`Origin::Worker`] with the next sequence number and returns it together with the sealed
-//!    state that already counts it.
+//! 6. **Speak to the chain.** The enclave signs only messages its own logic made from verified
+//!    inputs: no ecall takes a payload to sign. Enclave logic calls [`Enclave::emit`] (or
+//!    [`Enclave::emit_all`]), which allocates each origin's next sequence in the [`outbox`],
+//!    signs the [`SignedMessage`] with that origin's key, and holds it back until the commit
+//!    (below). [`Ecall::Outbox`] hands out the committed messages again;
+//!    [`Ecall::Delivered`] forgets those a state proof shows the chain has.
+//!
+//! | ecall | changes sealed state | reply |
+//! |---|---|---|
+//! | [`Ecall::Info`] | no | [`Reply::Info`] |
+//! | [`Ecall::InitChain`] | yes | [`Reply::ChainPinned`] |
+//! | [`Ecall::AdvanceEpoch`] | yes | [`Reply::EpochAdvanced`] |
+//! | [`Ecall::SyncBlock`] | yes | [`Reply::Synced`] |
+//! | [`Ecall::VerifyValue`] | no | [`Reply::ValueVerified`] |
+//! | [`Ecall::Register`] | no | [`Reply::Registration`] |
+//! | [`Ecall::Seal`] | seals it, pending | [`Reply::Pending`] |
+//! | [`Ecall::Commit`] | commits it | [`Reply::Committed`] |
+//! | [`Ecall::Outbox`] | no | [`Reply::Outbox`] |
+//! | [`Ecall::Delivered`] | yes | [`Reply::Delivered`] |
+//!
+//! # Sealed state: commit before release
+//! The enclave's state lives on the host's disk as sealed blobs ([`sealing`]), and the host can
+//! keep every blob it ever saw. What stops it from replaying an old one is the platform's
+//! monotonic counter ([`platform::MonotonicCounter`]): a value, and the tag (a hash) of the one
+//! blob committed at that value. Every blob is sealed for a counter value, and
+//! [`Enclave::start`] accepts exactly the blob whose value *and* tag are the counter's. An older
+//! blob is [`EnclaveError::RolledBack`]; a blob above the counter was never committed
+//! ([`EnclaveError::NotCommitted`]); another blob for the current value is a copy that lost
+//! ([`EnclaveError::Superseded`]).
+//!
+//! Every change to sealed state is stored in two steps, so a crash (kill -9 at any instant)
+//! never leaves the worker without a blob it accepts:
+//! 1. **Pending.** An ecall that seals ([`Ecall::Seal`]) or enclave logic that releases
+//!    something ([`Enclave::emit`]) seals the whole state for value `c + 1`, `c` being the
+//!    counter the enclave last committed, and returns it as [`Pending`]. Whatever it would
+//!    release (signed messages) is held back. Until the commit every other state-changing ecall
+//!    is refused ([`EnclaveError::CommitPending`]), so there is one pending blob at a time.
+//! 2. **Store.** The host writes the pending blob to its pending file durably (atomic write,
+//!    fsync).
+//! 3. **Commit.** [`Ecall::Commit`] moves the counter from `(c, tag of the current blob)` to
+//!    `(c + 1, tag of the pending blob)` in one compare-and-write, and only then releases what
+//!    was held back ([`Reply::Committed`]). If the counter is no longer at `c` (another instance
+//!    of this enclave committed), nothing is released and this instance stays stuck.
+//! 4. **Replace.** The host renames the pending file over the current one.
+//!
+//! At start the host offers the pending file first, then the current one. A crash before step 3
+//! leaves the pending blob above the counter: it is refused, the current one is accepted, and
+//! the lost step released nothing. After step 3 the pending blob is the committed one. A first
+//! start works the same way: the new keys are pending until the first commit, and a crash
+//! before it leaves no identity behind (and none was ever used).
+//!
+//! Why this is enough: a message is released only after the blob that records it (and its
+//! sequence number) became the one the counter names, and the counter never goes back, so every
+//! state the enclave can be resumed from from then on contains the message. Two instances run
+//! side by side from one blob do not help a host either: both seal for `c + 1`, only one
+//! commit moves the counter, and the other blob's tag never matches. So a sequence number is
+//! released with one content only. Released messages stay in the sealed outbox until delivery
+//! is proven, so a crash between release and relay loses nothing. On the SIMULATED platform the
+//! counter is a file the host owns ([`platform::FileCounter`]), so all of this is only
+//! exercised, not enforced; real hardware's counter is where it plugs in.
 //!
 //! # Invariants
 //! - No ecall returns a secret: only public keys, signatures, quotes and sealed blobs.
 //! - Every byte from the host is decoded strictly (size, depth, no trailing bytes) and a
 //!   refused ecall changes nothing.
 //! - The head moves only one certified, linking block at a time.
-//! - A sequence number is signed at most once per sealed history: the host must store the
-//!   sealed blob that comes with a message before relaying the message. A host that rolls the
-//!   sealed file back can make the enclave sign a sequence again; the chain still accepts only
-//!   one message per sequence. Real hardware closes this with a monotonic counter.
+//! - Nothing is released from state a rollback could undo (above), and the enclave signs only
+//!   messages its own logic made; each (origin, sequence) is signed with one content.
 
 pub mod benchmark;
+pub mod outbox;
 pub mod platform;
 pub mod sealing;
 
@@ -70,8 +126,10 @@ use x25519_dalek::{PublicKey as X25519Public, StaticSecret};
 use zeroize::{Zeroize, Zeroizing};
 
 pub use benchmark::BenchmarkReport;
-pub use platform::SimulatedPlatform;
+pub use platform::{CounterError, CounterState, SimulatedPlatform};
 pub use sealing::SealError;
+
+use outbox::{Outbox, Outgoing};
 
 /// Why the enclave refused an ecall. A refused ecall leaves the enclave unchanged.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +140,51 @@ pub enum EnclaveError {
     /// The sealed state authenticated but does not decode (a bug in the release that wrote it).
     #[error("the sealed state authenticated but is malformed ({0}); run the worker release that wrote it")]
     CorruptSealedState(String),
+    /// A sealed blob older than the platform counter: a rolled-back copy.
+    #[error("the sealed state was committed at counter {sealed}, but this platform's counter is at {current}: it is an older copy (rolled back), and resuming it could sign what was already signed; start the worker from its latest sealed file (the pending file, if there is one), or delete the sealed files to start a new identity")]
+    RolledBack {
+        /// The counter value the blob was sealed for.
+        sealed: u64,
+        /// The platform counter.
+        current: u64,
+    },
+    /// A sealed blob above the platform counter: sealed but never committed.
+    #[error("the sealed state was sealed for counter {sealed}, but this platform's counter is at {current}: it was never committed (a crash before its commit, or a reset counter); start from the worker's current sealed file, which the counter names")]
+    NotCommitted {
+        /// The counter value the blob was sealed for.
+        sealed: u64,
+        /// The platform counter.
+        current: u64,
+    },
+    /// A sealed blob for the current counter value that is not the one committed there.
+    #[error("the sealed state was sealed for counter {counter} but is not the state committed there (a stale copy, or one from a second instance of this enclave); start from the worker's current sealed file")]
+    Superseded {
+        /// The counter value.
+        counter: u64,
+    },
+    /// The platform counter could not be read or advanced.
+    #[error(transparent)]
+    Counter(#[from] CounterError),
+    /// A state-changing ecall while a sealed blob waits for its commit.
+    #[error("sealed state {counter} is waiting to be committed: store it durably, then commit it, before anything else changes the enclave")]
+    CommitPending {
+        /// The pending blob's counter value.
+        counter: u64,
+    },
+    /// [`Ecall::Commit`] with nothing pending.
+    #[error("there is no pending sealed state to commit; seal first")]
+    NothingToCommit,
+    /// [`Ecall::Commit`] naming another counter value than the pending blob's.
+    #[error("the pending sealed state is for counter {pending}, not {offered}; store and commit the blob the enclave returned last")]
+    WrongCommit {
+        /// The value the host asked to commit.
+        offered: u64,
+        /// The pending blob's value.
+        pending: u64,
+    },
+    /// The counter reached its end (never in practice: 2^64 commits).
+    #[error("the platform counter is exhausted; this worker identity cannot commit again, start a new one")]
+    CounterExhausted,
     /// An ecall that needs the chain came before [`Ecall::InitChain`].
     #[error(
         "the enclave follows no chain yet; pin it with the genesis block and validator set first"
@@ -149,6 +252,28 @@ pub enum EnclaveError {
         /// Payload bytes.
         len: usize,
     },
+    /// The outbox holds as much as it may until delivery is proven.
+    #[error("the enclave's outbox is full ({messages} messages not yet proven delivered); relay them and prove their delivery (Delivered) before it signs more")]
+    OutboxFull {
+        /// Messages waiting.
+        messages: usize,
+    },
+    /// A message for an origin whose key this enclave does not hold.
+    #[error("the enclave holds no key for origin {origin:?}; it signs only as itself")]
+    NoKeyForOrigin {
+        /// The origin.
+        origin: Origin,
+    },
+    /// The chain accepted a sequence this enclave never signed.
+    #[error("the chain's next sequence for {origin:?} is {chain}, but this enclave signed only up to {ours}: its identity is used by another instance (a cloned or rolled-back worker); stop this worker and investigate")]
+    ChainAhead {
+        /// The origin.
+        origin: Origin,
+        /// The chain's next sequence.
+        chain: u64,
+        /// The enclave's next sequence.
+        ours: u64,
+    },
 }
 
 /// A crate-module result.
@@ -200,15 +325,27 @@ pub enum Ecall {
         /// Where clients send encrypted queries.
         endpoint: String,
     },
-    /// Sign the next message to the chain.
-    SignMessage {
-        /// What it is about.
-        topic: Vec<u8>,
-        /// The content.
-        payload: Vec<u8>,
-    },
-    /// Seal the current state (sync progress included) for the host to store.
+    /// Seal the current state (sync progress included) for the next counter value: the host
+    /// stores the [`Pending`] blob, then commits it.
     Seal,
+    /// Commit the pending blob (stored durably by the host) at counter value `counter`, and
+    /// release what it held back.
+    Commit {
+        /// The pending blob's counter value ([`Pending::counter`]).
+        counter: u64,
+    },
+    /// The committed messages not yet proven delivered, to relay (again).
+    Outbox,
+    /// Forget `origin`'s messages the chain has: its next sequence there is `next_sequence`,
+    /// proven by `proof` against the head (`mq/next/<origin>`, absent when 0).
+    Delivered {
+        /// The sending origin.
+        origin: Origin,
+        /// The chain's next sequence for it.
+        next_sequence: u64,
+        /// The SCALE-encoded proof of that value in the head's state.
+        proof: Vec<u8>,
+    },
 }
 
 /// Public facts about the enclave; never a secret.
@@ -229,10 +366,34 @@ pub struct EnclaveInfo {
     /// The enclave's time: the verified head's timestamp (ms since the Unix epoch), if a chain
     /// is pinned.
     pub chain_time_ms: Option<u64>,
-    /// The sequence the next message will carry.
+    /// The sequence the next message from [`Origin::Worker`] will carry.
     pub next_sequence: u64,
+    /// The platform counter value of the last committed sealed state.
+    pub committed: u64,
+    /// The counter value of a sealed blob waiting for its commit, if any.
+    pub pending: Option<u64>,
     /// Always true in this build: the platform is SIMULATED and protects nothing.
     pub simulated: bool,
+}
+
+/// A sealed blob waiting for its commit: store `sealed` durably, then send
+/// [`Ecall::Commit`] with `counter`. Only encrypted state; nothing is released before the commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pending {
+    /// The counter value the blob is sealed for (the committed value plus one).
+    pub counter: u64,
+    /// The sealed blob.
+    pub sealed: Vec<u8>,
+}
+
+/// What a commit released.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// The counter value now committed.
+    pub counter: u64,
+    /// The messages the committed transition had held back, oldest first (also kept in the
+    /// outbox until their delivery is proven).
+    pub messages: Vec<SignedMessage>,
 }
 
 /// What an ecall returned.
@@ -240,12 +401,10 @@ pub struct EnclaveInfo {
 pub enum Reply {
     /// For [`Ecall::Info`].
     Info(EnclaveInfo),
-    /// For [`Ecall::InitChain`]: the pinned chain and the sealed state that records it.
+    /// For [`Ecall::InitChain`]: the pinned chain (seal to keep it).
     ChainPinned {
         /// The genesis hash.
         genesis_hash: Hash,
-        /// Sealed state to store.
-        sealed: Vec<u8>,
     },
     /// For [`Ecall::SyncBlock`]: the new head.
     Synced {
@@ -278,15 +437,19 @@ pub enum Reply {
         /// How long the platform took to produce the quote.
         quote_time: Duration,
     },
-    /// For [`Ecall::SignMessage`]: store `sealed` before relaying `message`.
-    Message {
-        /// The signed message.
-        message: SignedMessage,
-        /// Sealed state that already counts this sequence.
-        sealed: Vec<u8>,
+    /// For [`Ecall::Seal`] (and enclave logic that emits): store it, then commit it.
+    Pending(Pending),
+    /// For [`Ecall::Commit`]: what the commit released.
+    Committed(Committed),
+    /// For [`Ecall::Outbox`]: committed messages not yet proven delivered, oldest first.
+    Outbox(Vec<SignedMessage>),
+    /// For [`Ecall::Delivered`].
+    Delivered {
+        /// Messages forgotten.
+        pruned: usize,
+        /// Messages still waiting.
+        remaining: usize,
     },
-    /// For [`Ecall::Seal`].
-    Sealed(Vec<u8>),
 }
 
 /// What the enclave seals (SCALE inside the AEAD; see [`sealing`] for the envelope).
@@ -294,7 +457,7 @@ pub enum Reply {
 struct SealedState {
     identity_secret: [u8; 32],
     encryption_secret: [u8; 32],
-    next_sequence: u64,
+    outbox: Outbox,
     chain: Option<SealedChain>,
 }
 
@@ -354,16 +517,28 @@ impl Chain {
     }
 }
 
-/// Largest sealed plaintext decoded (validators, a header and a certificate: a few KiB).
+/// Largest sealed plaintext decoded (validators, a header, the bounded outbox).
 const MAX_STATE_BYTES: usize = sealing::MAX_SEALED_BYTES;
+
+/// A sealed blob handed out and not yet committed, and what it holds back.
+struct Transition {
+    /// Where the commit moves the counter.
+    target: CounterState,
+    /// Outbox messages from this index on are held back until the commit.
+    held_from: usize,
+}
 
 /// The worker enclave. Holds its keys; the host talks to it only through [`Enclave::ecall`].
 pub struct Enclave {
     platform: SimulatedPlatform,
     identity: Keypair,
     encryption: StaticSecret,
-    next_sequence: u64,
+    outbox: Outbox,
     chain: Option<Chain>,
+    /// Where the platform counter stood at this enclave's last commit (or its start).
+    committed: CounterState,
+    /// The blob waiting for its commit, if any.
+    pending: Option<Transition>,
 }
 
 impl core::fmt::Debug for Enclave {
@@ -373,51 +548,144 @@ impl core::fmt::Debug for Enclave {
             .field("trust", &"SIMULATED")
             .field("identity", &hex::encode(self.identity.account().0))
             .field("head", &self.chain.as_ref().map(Chain::head))
-            .field("next_sequence", &self.next_sequence)
+            .field("committed", &self.committed.value)
+            .field("outbox", &self.outbox.len())
             .finish_non_exhaustive()
     }
 }
 
 /// What [`Enclave::start`] reports besides the enclave.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Started {
-    /// True when new keys were created (no sealed state was given).
+    /// True when new keys were created (no sealed state was offered).
     pub created: bool,
-    /// The sealed state to store (always freshly sealed).
-    pub sealed: Vec<u8>,
+    /// Which offered blob was accepted (an index into the offered list); `None` when created.
+    pub accepted: Option<usize>,
+    /// The offered blobs refused before the accepted one, with why (a pending blob that was
+    /// never committed is refused as [`EnclaveError::NotCommitted`]; the host deletes it).
+    pub refused: Vec<(usize, EnclaveError)>,
+    /// For new keys: the first sealed state, to store and commit before anything else.
+    pub pending: Option<Pending>,
+}
+
+/// Why [`Enclave::start`] accepted none of the offered blobs.
+#[derive(Debug, thiserror::Error)]
+#[error("{source}")]
+pub struct StartError {
+    /// Which offered blob the error is about (the last one refused for a reason other than
+    /// not being committed, if any); `None` when the platform counter could not be read.
+    pub offered: Option<usize>,
+    /// Why it was refused (the message says what to do).
+    pub source: EnclaveError,
 }
 
 impl Enclave {
-    /// Starts the enclave on `platform`: unseals `sealed` if given, else creates new keys.
-    /// A sealed blob from another measurement, another machine, or tampered with is refused.
-    pub fn start(platform: SimulatedPlatform, sealed: Option<&[u8]>) -> Result<(Enclave, Started)> {
-        let enclave = match sealed {
-            None => Enclave {
+    /// Starts the enclave on `platform` from the sealed blobs the host offers, in order (the
+    /// pending file first, then the current one): the blob committed at the platform counter is
+    /// accepted, every other one is refused (see "Sealed state" in the module docs). With no
+    /// blob offered it creates new keys, pending until their first commit.
+    pub fn start(
+        platform: SimulatedPlatform,
+        offered: &[&[u8]],
+    ) -> Result<(Enclave, Started), StartError> {
+        let current = platform.read_counter().map_err(|e| StartError {
+            offered: None,
+            source: e.into(),
+        })?;
+        if offered.is_empty() {
+            let mut enclave = Enclave {
                 identity: Keypair::from_secret(platform.random_32()),
                 encryption: StaticSecret::from(platform.random_32()),
-                next_sequence: 0,
+                outbox: Outbox::default(),
                 chain: None,
+                committed: current,
+                pending: None,
                 platform,
-            },
-            Some(blob) => {
-                let plaintext = sealing::unseal(&platform, blob)?;
-                let state: SealedState = decode_strict(&plaintext, MAX_STATE_BYTES)
-                    .map_err(|e| EnclaveError::CorruptSealedState(e.to_string()))?;
-                let chain = state.chain.clone().map(Chain::restore).transpose()?;
-                Enclave {
-                    identity: Keypair::from_secret(state.identity_secret),
-                    encryption: StaticSecret::from(state.encryption_secret),
-                    next_sequence: state.next_sequence,
-                    chain,
-                    platform,
+            };
+            let pending = enclave.begin_transition().map_err(|source| StartError {
+                offered: None,
+                source,
+            })?;
+            let started = Started {
+                created: true,
+                accepted: None,
+                refused: Vec::new(),
+                pending: Some(pending),
+            };
+            return Ok((enclave, started));
+        }
+        let mut refused = Vec::new();
+        for (index, blob) in offered.iter().enumerate() {
+            match Self::open(&platform, blob, &current) {
+                Ok(state) => {
+                    let chain = match state.chain.clone().map(Chain::restore).transpose() {
+                        Ok(chain) => chain,
+                        Err(source) => {
+                            return Err(StartError {
+                                offered: Some(index),
+                                source,
+                            })
+                        }
+                    };
+                    let enclave = Enclave {
+                        identity: Keypair::from_secret(state.identity_secret),
+                        encryption: StaticSecret::from(state.encryption_secret),
+                        outbox: state.outbox.clone(),
+                        chain,
+                        committed: current,
+                        pending: None,
+                        platform,
+                    };
+                    let started = Started {
+                        created: false,
+                        accepted: Some(index),
+                        refused,
+                        pending: None,
+                    };
+                    return Ok((enclave, started));
                 }
+                Err(e) => refused.push((index, e)),
             }
-        };
-        let started = Started {
-            created: sealed.is_none(),
-            sealed: enclave.seal(),
-        };
-        Ok((enclave, started))
+        }
+        // Report the most telling refusal: the last one that is not a blob left uncommitted by
+        // a crash (that one is expected), else the last one.
+        let position = refused
+            .iter()
+            .rposition(|(_, e)| !matches!(e, EnclaveError::NotCommitted { .. }))
+            .unwrap_or(refused.len() - 1);
+        let (index, source) = refused.swap_remove(position);
+        Err(StartError {
+            offered: Some(index),
+            source,
+        })
+    }
+
+    /// Unseals `blob` and accepts it only if it is the one committed at `current`.
+    fn open(
+        platform: &SimulatedPlatform,
+        blob: &[u8],
+        current: &CounterState,
+    ) -> Result<SealedState> {
+        let unsealed = sealing::unseal(platform, blob)?;
+        if unsealed.counter < current.value {
+            return Err(EnclaveError::RolledBack {
+                sealed: unsealed.counter,
+                current: current.value,
+            });
+        }
+        if unsealed.counter > current.value {
+            return Err(EnclaveError::NotCommitted {
+                sealed: unsealed.counter,
+                current: current.value,
+            });
+        }
+        if sealing::tag(blob) != current.tag {
+            return Err(EnclaveError::Superseded {
+                counter: current.value,
+            });
+        }
+        decode_strict(&unsealed.plaintext, MAX_STATE_BYTES)
+            .map_err(|e| EnclaveError::CorruptSealedState(e.to_string()))
     }
 
     /// The one entry point: runs `call` and returns its reply. A refused call changes nothing.
@@ -435,8 +703,17 @@ impl Enclave {
                 self.verify_value(&key, value.as_deref(), &proof)
             }
             Ecall::Register { operator, endpoint } => self.register(operator, endpoint),
-            Ecall::SignMessage { topic, payload } => self.sign_message(topic, payload),
-            Ecall::Seal => Ok(Reply::Sealed(self.seal())),
+            Ecall::Seal => {
+                self.ensure_no_pending()?;
+                self.begin_transition().map(Reply::Pending)
+            }
+            Ecall::Commit { counter } => self.commit(counter).map(Reply::Committed),
+            Ecall::Outbox => Ok(Reply::Outbox(self.released().to_vec())),
+            Ecall::Delivered {
+                origin,
+                next_sequence,
+                proof,
+            } => self.delivered(origin, next_sequence, &proof),
         }
     }
 
@@ -449,7 +726,11 @@ impl Enclave {
             head: self.chain.as_ref().map(Chain::head),
             epoch: self.chain.as_ref().map(|c| c.client.epoch()),
             chain_time_ms: self.chain_time_ms().ok(),
-            next_sequence: self.next_sequence,
+            next_sequence: self
+                .outbox
+                .next_sequence(&Origin::Worker(self.identity.account().0)),
+            committed: self.committed.value,
+            pending: self.pending.as_ref().map(|t| t.target.value),
             simulated: true,
         }
     }
@@ -458,15 +739,140 @@ impl Enclave {
         X25519Public::from(&self.encryption).to_bytes()
     }
 
-    fn seal(&self) -> Vec<u8> {
-        let state = SealedState {
+    fn sealed_state(&self) -> SealedState {
+        SealedState {
             identity_secret: self.identity.secret(),
             encryption_secret: self.encryption.to_bytes(),
-            next_sequence: self.next_sequence,
+            outbox: self.outbox.clone(),
             chain: self.chain.as_ref().map(Chain::sealed),
-        };
-        let plaintext = Zeroizing::new(state.encode());
-        sealing::seal(&self.platform, &plaintext)
+        }
+    }
+
+    /// Refuses while a sealed blob waits for its commit (one pending blob at a time).
+    fn ensure_no_pending(&self) -> Result<()> {
+        match &self.pending {
+            Some(transition) => Err(EnclaveError::CommitPending {
+                counter: transition.target.value,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Step 1 of "Sealed state": seals the whole state for the next counter value and holds
+    /// back every outbox message from `held_from` on. The caller checked
+    /// [`Self::ensure_no_pending`] before changing anything.
+    fn begin_transition_holding(&mut self, held_from: usize) -> Result<Pending> {
+        let value = self
+            .committed
+            .value
+            .checked_add(1)
+            .ok_or(EnclaveError::CounterExhausted)?;
+        let plaintext = Zeroizing::new(self.sealed_state().encode());
+        let sealed = sealing::seal(&self.platform, value, &plaintext);
+        self.pending = Some(Transition {
+            target: CounterState {
+                value,
+                tag: sealing::tag(&sealed),
+            },
+            held_from,
+        });
+        Ok(Pending {
+            counter: value,
+            sealed,
+        })
+    }
+
+    /// A transition that holds nothing back.
+    fn begin_transition(&mut self) -> Result<Pending> {
+        self.begin_transition_holding(self.outbox.len())
+    }
+
+    /// Step 3 of "Sealed state": moves the counter to the pending blob, then releases.
+    fn commit(&mut self, counter: u64) -> Result<Committed> {
+        let transition = self.pending.as_ref().ok_or(EnclaveError::NothingToCommit)?;
+        if counter != transition.target.value {
+            return Err(EnclaveError::WrongCommit {
+                offered: counter,
+                pending: transition.target.value,
+            });
+        }
+        let target = transition.target;
+        // A commit retried after an error that hid its success finds the counter already there.
+        if self.platform.read_counter()? != target {
+            self.platform.advance_counter(&self.committed, &target)?;
+        }
+        let held_from = transition.held_from;
+        self.pending = None;
+        self.committed = target;
+        Ok(Committed {
+            counter,
+            messages: self.outbox.messages()[held_from..].to_vec(),
+        })
+    }
+
+    /// The outbox messages already released (committed).
+    fn released(&self) -> &[SignedMessage] {
+        let messages = self.outbox.messages();
+        match &self.pending {
+            Some(transition) => &messages[..transition.held_from],
+            None => messages,
+        }
+    }
+
+    /// The key the enclave signs as `origin` with: its identity, for a worker or gatekeeper
+    /// origin naming it. Cluster and contract keys come with key management. (A function of
+    /// the key fields, not of `self`, so the outbox can be borrowed beside it.)
+    #[allow(dead_code, reason = "called by message kinds; tests use it meanwhile")]
+    fn signing_key<'a>(identity: &'a Keypair, origin: &Origin) -> Result<&'a Keypair> {
+        match origin {
+            Origin::Worker(id) | Origin::Gatekeeper(id) if *id == identity.account().0 => {
+                Ok(identity)
+            }
+            _ => Err(EnclaveError::NoKeyForOrigin { origin: *origin }),
+        }
+    }
+
+    /// Emits one message made by enclave logic; see [`Self::emit_all`].
+    #[allow(dead_code, reason = "called by message kinds; tests use it meanwhile")]
+    pub(crate) fn emit(
+        &mut self,
+        origin: Origin,
+        topic: &[u8],
+        payload: Vec<u8>,
+    ) -> Result<Pending> {
+        self.emit_all(vec![Outgoing {
+            origin,
+            topic: topic.to_vec(),
+            payload,
+        }])
+    }
+
+    /// Emits messages made by enclave logic, in order, as one transition: each gets its
+    /// origin's next sequence and is signed with its origin's key, and all are held back until
+    /// the host stores the returned [`Pending`] blob and commits it ([`Ecall::Commit`] releases
+    /// them). Everything is checked first, so a refusal changes nothing.
+    ///
+    /// For enclave modules (never the host): make the message from verified inputs, change any
+    /// other sealed state only after the checks that can fail, then call this last, so the
+    /// state change and the messages are committed together. (No message kind exists yet: the
+    /// first, gatekeeper key messages, comes next; until then only tests call this.)
+    #[allow(dead_code, reason = "called by message kinds; tests use it meanwhile")]
+    pub(crate) fn emit_all(&mut self, messages: Vec<Outgoing>) -> Result<Pending> {
+        self.ensure_no_pending()?;
+        let genesis = self.chain()?.client.genesis_hash();
+        for message in &messages {
+            Self::signing_key(&self.identity, &message.origin)?;
+        }
+        self.outbox.check(&messages)?;
+        if self.committed.value == u64::MAX {
+            return Err(EnclaveError::CounterExhausted);
+        }
+        let held_from = self.outbox.len();
+        for message in messages {
+            let key = Self::signing_key(&self.identity, &message.origin)?;
+            self.outbox.push(message, key, &genesis);
+        }
+        self.begin_transition_holding(held_from)
     }
 
     fn chain(&self) -> Result<&Chain> {
@@ -485,6 +891,7 @@ impl Enclave {
         validators: &[[u8; 32]],
         proof: &[u8],
     ) -> Result<Reply> {
+        self.ensure_no_pending()?;
         let block = Block::decode_strict(genesis_block).map_err(EnclaveError::MalformedBlock)?;
         if !block.tx_root_matches() {
             return Err(EnclaveError::BadGenesis(
@@ -504,11 +911,11 @@ impl Enclave {
         }
         Ok(Reply::ChainPinned {
             genesis_hash: offered,
-            sealed: self.seal(),
         })
     }
 
     fn sync_block(&mut self, bytes: &[u8], certificate: Vec<u8>) -> Result<Reply> {
+        self.ensure_no_pending()?;
         let chain = self.chain.as_mut().ok_or(EnclaveError::ChainNotPinned)?;
         let block = Block::decode_strict(bytes).map_err(EnclaveError::MalformedBlock)?;
         let (head, _) = chain.head();
@@ -530,6 +937,7 @@ impl Enclave {
     }
 
     fn advance_epoch(&mut self, validators: &[[u8; 32]], proof: &[u8]) -> Result<Reply> {
+        self.ensure_no_pending()?;
         let chain = self.chain.as_mut().ok_or(EnclaveError::ChainNotPinned)?;
         let proof = Proof::decode_strict(proof).map_err(EnclaveError::MalformedProof)?;
         chain.client.advance_epoch(validators, &proof)?;
@@ -546,6 +954,24 @@ impl Enclave {
         Ok(Reply::ValueVerified {
             height: head.height,
             state_root: head.state_root,
+        })
+    }
+
+    fn delivered(&mut self, origin: Origin, next_sequence: u64, proof: &[u8]) -> Result<Reply> {
+        self.ensure_no_pending()?;
+        let chain = self.chain()?;
+        let proof = Proof::decode_strict(proof).map_err(EnclaveError::MalformedProof)?;
+        // The queue stores its next sequence as a SCALE u64, absent until the first message.
+        let value = (next_sequence > 0).then(|| next_sequence.encode());
+        chain.client.verify_value(
+            &phalanx_runtime::message_queue::next_sequence_key(&origin),
+            value.as_deref(),
+            &proof,
+        )?;
+        let pruned = self.outbox.prune(&origin, next_sequence)?;
+        Ok(Reply::Delivered {
+            pruned,
+            remaining: self.outbox.len(),
         })
     }
 
@@ -593,28 +1019,20 @@ impl Enclave {
             quote_time,
         })
     }
+}
 
-    fn sign_message(&mut self, topic: Vec<u8>, payload: Vec<u8>) -> Result<Reply> {
-        let genesis = self.chain()?.client.genesis_hash();
-        if topic.len() > MAX_TOPIC_BYTES {
-            return Err(EnclaveError::TopicTooLong { len: topic.len() });
-        }
-        if payload.len() > MAX_PAYLOAD_BYTES {
-            return Err(EnclaveError::PayloadTooLarge { len: payload.len() });
-        }
-        let message = SignedMessage::new(
-            Origin::Worker(self.identity.account().0),
-            self.next_sequence,
-            topic,
-            payload,
-            &self.identity,
-            &genesis,
-        );
-        self.next_sequence += 1;
-        Ok(Reply::Message {
-            message,
-            sealed: self.seal(),
-        })
+/// Test hooks: never in the default build (feature `testing`, or this crate's unit tests).
+#[cfg(any(test, feature = "testing"))]
+impl Enclave {
+    /// TEST HOOK: emits a message as if enclave logic had made it (no message kind exists yet),
+    /// so tests can drive the outbox and the commit protocol from outside the crate.
+    pub fn testing_emit(
+        &mut self,
+        origin: Origin,
+        topic: &[u8],
+        payload: Vec<u8>,
+    ) -> Result<Pending> {
+        self.emit(origin, topic, payload)
     }
 }
 

@@ -9,6 +9,8 @@ use phalanx_light_client::{epoch_of, last_height_of, network_namespace, VALIDATO
 use phalanx_primitives::block::tx_root;
 use phalanx_primitives::{Block, Hash, Header};
 use phalanx_state::State;
+use phalanx_worker::enclave::platform::MemoryCounter;
+use phalanx_worker::enclave::{Committed, Pending};
 use phalanx_worker::{Ecall, Enclave, EnclaveInfo, Reply, SimulatedPlatform};
 
 /// A chain of certified blocks, each with the state it commits to. Each epoch is certified by
@@ -44,9 +46,20 @@ impl FakeChain {
 
     /// Like [`Self::new`], with epoch `e` certified by `sets[e]`.
     pub fn with_sets(length: u64, sets: Vec<Vec<PrivateKey>>) -> FakeChain {
+        FakeChain::with_state(length, sets, |_, _| {})
+    }
+
+    /// Like [`Self::with_sets`], with `edit(h, state)` run on the state of every block `h`
+    /// (genesis included) before it is committed to.
+    pub fn with_state(
+        length: u64,
+        sets: Vec<Vec<PrivateKey>>,
+        edit: impl Fn(u64, &mut State),
+    ) -> FakeChain {
         let mut state = State::new();
         state.insert(b"counter".to_vec(), 0u64.encode());
         state.insert(VALIDATORS_KEY.to_vec(), raw_publics(&sets[0]).encode());
+        edit(0, &mut state);
         let genesis = block(Hash::ZERO, 0, &mut state);
         let mut chain = FakeChain {
             validators: sets[0].clone(),
@@ -56,7 +69,7 @@ impl FakeChain {
             states: vec![state],
         };
         for _ in 0..length {
-            chain.extend();
+            chain.extend_with(&edit);
         }
         chain
     }
@@ -71,6 +84,11 @@ impl FakeChain {
 
     /// Appends one certified block.
     pub fn extend(&mut self) {
+        self.extend_with(&|_, _| {});
+    }
+
+    /// Appends one certified block, with `edit` run on its state.
+    pub fn extend_with(&mut self, edit: &impl Fn(u64, &mut State)) {
         let parent = self.blocks.last().expect("genesis exists");
         let height = parent.header.height + 1;
         let parent_hash = parent.hash();
@@ -81,6 +99,7 @@ impl FakeChain {
             VALIDATORS_KEY.to_vec(),
             raw_publics(self.set(epoch_of(height + 1))).encode(),
         );
+        edit(height, &mut state);
         let block = block(parent_hash, height, &mut state);
         let certificate = self.certify(&block);
         self.blocks.push(block);
@@ -151,18 +170,82 @@ impl FakeChain {
     }
 }
 
-/// A fresh dev enclave with the given platform secret.
-pub fn enclave(secret: u8) -> (Enclave, Vec<u8>) {
-    let (enclave, started) =
-        Enclave::start(SimulatedPlatform::dev([secret; 32]), None).expect("fresh start");
-    (enclave, started.sealed)
+/// One simulated machine: its platform secret, the enclave build it runs and its one
+/// monotonic counter, which every enclave started on it shares (as hardware would).
+#[derive(Clone, Debug)]
+pub struct Machine {
+    pub secret: [u8; 32],
+    pub measurement: [u8; 32],
+    pub counter: MemoryCounter,
 }
 
-/// An enclave restarted from `sealed`.
-pub fn restart(secret: u8, sealed: &[u8]) -> Enclave {
-    Enclave::start(SimulatedPlatform::dev([secret; 32]), Some(sealed))
-        .expect("restart")
-        .0
+impl Machine {
+    /// A machine running the dev worker build.
+    pub fn new(secret: u8) -> Machine {
+        Machine {
+            secret: [secret; 32],
+            measurement: phalanx_runtime::genesis::dev_worker_measurement(),
+            counter: MemoryCounter::new(),
+        }
+    }
+
+    /// The same machine (secret and counter) running another enclave build.
+    pub fn running(&self, measurement: [u8; 32]) -> Machine {
+        Machine {
+            measurement,
+            ..self.clone()
+        }
+    }
+
+    /// The platform an enclave started on this machine gets.
+    pub fn platform(&self) -> SimulatedPlatform {
+        SimulatedPlatform::new(
+            self.secret,
+            self.measurement,
+            phalanx_runtime::genesis::dev_quoting_enclave(),
+        )
+        .with_counter(self.counter.clone())
+    }
+
+    /// A new enclave (new keys), committed; returns it and its committed blob.
+    pub fn fresh(&self) -> (Enclave, Vec<u8>) {
+        let (mut enclave, started) = Enclave::start(self.platform(), &[]).expect("fresh start");
+        let pending = started.pending.expect("new keys are pending");
+        commit(&mut enclave, &pending);
+        (enclave, pending.sealed)
+    }
+
+    /// An enclave restarted from `sealed`.
+    pub fn restart(&self, sealed: &[u8]) -> Enclave {
+        Enclave::start(self.platform(), &[sealed])
+            .expect("restart")
+            .0
+    }
+}
+
+/// A fresh committed dev enclave on a new machine with the given platform secret.
+pub fn enclave(secret: u8) -> (Enclave, Machine) {
+    let machine = Machine::new(secret);
+    let (enclave, _) = machine.fresh();
+    (enclave, machine)
+}
+
+/// An enclave restarted on `machine` from `sealed`.
+pub fn restart(machine: &Machine, sealed: &[u8]) -> Enclave {
+    machine.restart(sealed)
+}
+
+/// Commits `pending` (the host stored it) and returns what was released.
+pub fn commit(enclave: &mut Enclave, pending: &Pending) -> Committed {
+    match enclave
+        .ecall(Ecall::Commit {
+            counter: pending.counter,
+        })
+        .expect("commits")
+    {
+        Reply::Committed(committed) => committed,
+        other => panic!("unexpected reply {other:?}"),
+    }
 }
 
 pub fn info(enclave: &mut Enclave) -> EnclaveInfo {
@@ -176,9 +259,21 @@ pub fn head(enclave: &mut Enclave) -> u64 {
     info(enclave).head.expect("pinned").0
 }
 
+/// Seals and commits the enclave's state; returns the committed blob.
 pub fn seal(enclave: &mut Enclave) -> Vec<u8> {
-    match enclave.ecall(Ecall::Seal).expect("sealing never fails") {
-        Reply::Sealed(sealed) => sealed,
+    match enclave.ecall(Ecall::Seal).expect("seals") {
+        Reply::Pending(pending) => {
+            commit(enclave, &pending);
+            pending.sealed
+        }
+        other => panic!("unexpected reply {other:?}"),
+    }
+}
+
+/// The committed messages the enclave hands out again.
+pub fn outbox(enclave: &mut Enclave) -> Vec<phalanx_primitives::call::SignedMessage> {
+    match enclave.ecall(Ecall::Outbox).expect("outbox never fails") {
+        Reply::Outbox(messages) => messages,
         other => panic!("unexpected reply {other:?}"),
     }
 }
