@@ -18,6 +18,7 @@ use clap::{Args, Subcommand};
 use phalanx_client::{Client, Proposal, ProposalStatus};
 use phalanx_primitives::call::{Call, GovernanceCall, PrivilegedCall, RootCall};
 use phalanx_primitives::units::format_pha;
+use phalanx_primitives::Hash;
 use serde_json::json;
 
 /// `phalanx gov …`
@@ -191,18 +192,12 @@ async fn run_on(client: &Client, command: GovCommand, json_mode: bool) -> Result
             nonce,
             ..
         } => {
-            let key = signer(&from, dev_chain(client).await?)?;
             let mut parsed = Vec::with_capacity(calls.len());
             for call in &calls {
                 parsed.push(parse_call_on(client, call).await?);
             }
-            let calls = parsed;
-            let call = Call::Governance(GovernanceCall::Propose {
-                calls,
-                description: description.into_bytes(),
-            });
-            let hash = sign_and_submit(client, &key, call, &nonce).await?;
-            report_inclusion(client, &hash, json_mode, true).await
+            propose(client, &from, parsed, description, &nonce, json_mode).await?;
+            Ok(())
         }
         GovCommand::Vote {
             proposal,
@@ -289,16 +284,49 @@ async fn run_on(client: &Client, command: GovCommand, json_mode: bool) -> Result
     }
 }
 
+/// Submits `calls` as a governance proposal from `from` and reports its inclusion (what
+/// `phalanx gov propose` does, and the other commands' `--propose`).
+pub async fn propose(
+    client: &Client,
+    from: &str,
+    calls: Vec<PrivilegedCall>,
+    description: String,
+    nonce: &NonceFlag,
+    json_mode: bool,
+) -> Result<Hash> {
+    let key = signer(from, dev_chain(client).await?)?;
+    let call = Call::Governance(GovernanceCall::Propose {
+        calls,
+        description: description.into_bytes(),
+    });
+    let hash = sign_and_submit(client, &key, call, nonce).await?;
+    report_inclusion(client, &hash, json_mode, true).await?;
+    Ok(hash)
+}
+
+/// Dispatches `call` as the dev root account `from` and reports its inclusion (what
+/// `phalanx root` does, and the other commands that send a privileged call).
+pub async fn dispatch_as_root(
+    client: &Client,
+    from: &str,
+    call: PrivilegedCall,
+    nonce: &NonceFlag,
+    json_mode: bool,
+) -> Result<Hash> {
+    let key = signer(from, dev_chain(client).await?)?;
+    let call = Call::Root(RootCall::Dispatch(call));
+    let hash = sign_and_submit(client, &key, call, nonce).await?;
+    report_inclusion(client, &hash, json_mode, true).await?;
+    Ok(hash)
+}
+
 /// Runs `phalanx root` against `target`.
 pub fn root(args: RootArgs, target: &Target) -> Result<()> {
     let client = Client::new(&target.rpc)?;
     block_on(async {
-        let key = signer(&args.from, dev_chain(&client).await?)?;
-        let call = Call::Root(RootCall::Dispatch(
-            parse_call_on(&client, &args.call).await?,
-        ));
-        let hash = sign_and_submit(&client, &key, call, &args.nonce).await?;
-        report_inclusion(&client, &hash, target.json, true).await
+        let call = parse_call_on(&client, &args.call).await?;
+        dispatch_as_root(&client, &args.from, call, &args.nonce, target.json).await?;
+        Ok(())
     })
 }
 

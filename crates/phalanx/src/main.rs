@@ -1,5 +1,5 @@
 //! `phalanx`: one binary for the whole network — a local dev network, validator nodes, and every
-//! client action (keys, transfers, blocks, governance).
+//! client action (keys, transfers, blocks, governance, gatekeepers, clusters and key epochs).
 //!
 //! Client commands talk JSON-RPC to `--rpc` (default the dev node, `http://127.0.0.1:9944`,
 //! or `$PHALANX_RPC`); `--json` prints machine-readable output for scripts, errors included
@@ -21,6 +21,7 @@ mod client_cmd;
 mod dev;
 mod error;
 mod flags;
+mod gatekeeper_cmd;
 mod gov_cmd;
 mod node_cmd;
 mod output;
@@ -79,6 +80,21 @@ enum Command {
     },
     /// Dispatch a privileged call as the dev root account (dev chains only).
     Root(gov_cmd::RootArgs),
+    /// Gatekeepers, the staked enclaves that hold the network's keys: appoint, remove, list.
+    Gatekeeper {
+        #[command(subcommand)]
+        command: gatekeeper_cmd::GatekeeperCommand,
+    },
+    /// Clusters, sets of workers that share keys: create, add, remove, list, show.
+    Cluster {
+        #[command(subcommand)]
+        command: gatekeeper_cmd::ClusterCommand,
+    },
+    /// Key epochs of the network's master key: rotate, retire, epochs.
+    Keys {
+        #[command(subcommand)]
+        command: gatekeeper_cmd::KeysCommand,
+    },
     /// Validators' p2p addresses on chain (publish yours before governance adds you).
     Peers {
         #[command(subcommand)]
@@ -97,6 +113,9 @@ impl Command {
             Command::Gov { command } => Target::new(top, Some(command.flags()), None),
             Command::Root(args) => Target::new(top, Some(&args.node), None),
             Command::Peers { command } => Target::new(top, Some(command.flags()), None),
+            Command::Gatekeeper { command } => Target::new(top, Some(command.flags()), None),
+            Command::Cluster { command } => Target::new(top, Some(command.flags()), None),
+            Command::Keys { command } => Target::new(top, Some(command.flags()), None),
             Command::Dev(_) | Command::Node { .. } | Command::Worker { .. } | Command::Bench(_) => {
                 Target::new(top, None, None)
             }
@@ -174,6 +193,9 @@ fn main() -> ExitCode {
         Command::Gov { command } => gov_cmd::run(command, &target),
         Command::Root(args) => gov_cmd::root(args, &target),
         Command::Peers { command } => peers_cmd::run(command, &target),
+        Command::Gatekeeper { command } => gatekeeper_cmd::run_gatekeeper(command, &target),
+        Command::Cluster { command } => gatekeeper_cmd::run_cluster(command, &target),
+        Command::Keys { command } => gatekeeper_cmd::run_keys(command, &target),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -252,5 +274,26 @@ mod tests {
         ])
         .expect("vote parses");
         assert!(matches!(cli.command, Command::Gov { .. }));
+        let cli = Cli::try_parse_from([
+            "phalanx",
+            "cluster",
+            "add",
+            "3",
+            "0xabcd",
+            "--propose",
+            "--description",
+            "grow cluster 3",
+            "--json",
+        ])
+        .expect("cluster add parses");
+        assert!(cli.command.target(&cli.top).json);
+        assert!(
+            Cli::try_parse_from(["phalanx", "keys", "retire", "1", "--description", "x"]).is_err(),
+            "--description needs --propose"
+        );
+        assert!(
+            Cli::try_parse_from(["phalanx", "cluster", "show", "first"]).is_err(),
+            "a cluster is an index"
+        );
     }
 }
