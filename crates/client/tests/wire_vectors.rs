@@ -25,7 +25,9 @@ use phalanx_primitives::call::{
     BalancesCall, Call, ChainParams, GovernanceCall, Origin, PrivilegedCall,
 };
 use phalanx_primitives::{AccountId, Block, Hash, Header, Keypair, SignedTransaction, Transaction};
-use phalanx_runtime::{balances, message_queue, registry, system, BlockContext, GenesisConfig};
+use phalanx_runtime::{
+    balances, gatekeeper, message_queue, registry, system, BlockContext, GenesisConfig,
+};
 use phalanx_state::{Proof, ProofError, State, Terminal};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -765,6 +767,7 @@ fn state_key(input: &Value) -> Vec<u8> {
     let be64 = |field: &str| u64_of(&input[field]).to_be_bytes().to_vec();
     let be32 = |field: &str| (u64_of(&input[field]) as u32).to_be_bytes().to_vec();
     let account = || account_of(&input["account"]).0.to_vec();
+    let identity = || unhex32(&input["identity"]).to_vec();
     let text = |s: &str| s.as_bytes().to_vec();
     let origin = || {
         let origin: Origin = serde_json::from_value(input["origin"].clone()).expect("origin");
@@ -810,6 +813,50 @@ fn state_key(input: &Value) -> Vec<u8> {
         ]
         .concat(),
         ("peers", "address") => [text("peers/address/"), account()].concat(),
+        (
+            "gatekeeper",
+            fixed @ ("params" | "requested_epoch" | "current_epoch" | "next_cluster"),
+        ) => text(&format!("gatekeeper/{fixed}")),
+        ("gatekeeper", "member") => [text("gatekeeper/member/"), identity()].concat(),
+        ("gatekeeper", "unbonding") => [
+            text("gatekeeper/unbonding/"),
+            be64("release_at_ms"),
+            text("/"),
+            identity(),
+        ]
+        .concat(),
+        ("gatekeeper", "epoch") => [text("gatekeeper/epoch/"), be32("epoch")].concat(),
+        ("gatekeeper", item @ ("holder" | "master_share")) => [
+            text(&format!("gatekeeper/{item}/")),
+            be32("epoch"),
+            text("/"),
+            identity(),
+        ]
+        .concat(),
+        ("gatekeeper", "cluster") => [text("gatekeeper/cluster/"), be32("cluster")].concat(),
+        ("gatekeeper", "cluster_member") => [
+            text("gatekeeper/cluster_member/"),
+            be32("cluster"),
+            text("/"),
+            identity(),
+        ]
+        .concat(),
+        ("gatekeeper", "cluster_key") => [
+            text("gatekeeper/cluster_key/"),
+            be32("cluster"),
+            text("/"),
+            be32("epoch"),
+        ]
+        .concat(),
+        ("gatekeeper", "cluster_share") => [
+            text("gatekeeper/cluster_share/"),
+            be32("cluster"),
+            text("/"),
+            be32("epoch"),
+            text("/"),
+            identity(),
+        ]
+        .concat(),
         other => panic!("no key layout for {other:?}"),
     }
 }
@@ -826,6 +873,24 @@ fn runtime_key(input: &Value) -> Option<Vec<u8>> {
         ("registry", "worker") => registry::worker_key(&unhex32(&input["identity"])),
         ("mq", "next") => message_queue::next_sequence_key(&origin()),
         ("mq", "message") => message_queue::message_key(&origin(), u64_of(&input["sequence"])),
+        ("gatekeeper", item) => {
+            let identity = || unhex32(&input["identity"]);
+            let epoch = || u64_of(&input["epoch"]) as u32;
+            let cluster = || u64_of(&input["cluster"]) as u32;
+            match item {
+                "member" => gatekeeper::gatekeeper_key(&identity()),
+                "requested_epoch" => gatekeeper::requested_epoch_key(),
+                "current_epoch" => gatekeeper::current_epoch_key(),
+                "epoch" => gatekeeper::epoch_key(epoch()),
+                "holder" => gatekeeper::holder_key(epoch(), &identity()),
+                "master_share" => gatekeeper::master_share_key(epoch(), &identity()),
+                "cluster" => gatekeeper::cluster_key(cluster()),
+                "cluster_member" => gatekeeper::cluster_member_key(cluster(), &identity()),
+                "cluster_key" => gatekeeper::cluster_public_key(cluster(), epoch()),
+                "cluster_share" => gatekeeper::cluster_share_key(cluster(), epoch(), &identity()),
+                _ => return None,
+            }
+        }
         _ => return None,
     })
 }
@@ -833,7 +898,7 @@ fn runtime_key(input: &Value) -> Option<Vec<u8>> {
 /// Names the documented item a key of the state is, or `None` for a key docs/wire.md does not
 /// describe.
 fn describe_key(key: &[u8]) -> Option<String> {
-    const FIXED: [&str; 12] = [
+    const FIXED: [&str; 16] = [
         "system/params",
         "system/block",
         "system/validators",
@@ -846,11 +911,15 @@ fn describe_key(key: &[u8]) -> Option<String> {
         "governance/next",
         "registry/policy",
         "root/account",
+        "gatekeeper/params",
+        "gatekeeper/requested_epoch",
+        "gatekeeper/current_epoch",
+        "gatekeeper/next_cluster",
     ];
     if let Some(fixed) = FIXED.iter().find(|fixed| key == fixed.as_bytes()) {
         return Some(fixed.to_string());
     }
-    let prefixed: [(&str, usize, &str); 10] = [
+    let prefixed: [(&str, usize, &str); 19] = [
         ("system/nonce/", 32, "system/nonce/<account>"),
         ("system/block_hash/", 8, "system/block_hash/<height u64 BE>"),
         ("balances/account/", 32, "balances/account/<account>"),
@@ -877,6 +946,43 @@ fn describe_key(key: &[u8]) -> Option<String> {
         ),
         ("registry/worker/", 32, "registry/worker/<identity>"),
         ("peers/address/", 32, "peers/address/<account>"),
+        ("gatekeeper/member/", 32, "gatekeeper/member/<identity>"),
+        (
+            "gatekeeper/unbonding/",
+            8 + 1 + 32,
+            "gatekeeper/unbonding/<release_at_ms u64 BE>/<identity>",
+        ),
+        ("gatekeeper/epoch/", 4, "gatekeeper/epoch/<epoch u32 BE>"),
+        (
+            "gatekeeper/holder/",
+            4 + 1 + 32,
+            "gatekeeper/holder/<epoch u32 BE>/<identity>",
+        ),
+        (
+            "gatekeeper/master_share/",
+            4 + 1 + 32,
+            "gatekeeper/master_share/<epoch u32 BE>/<identity>",
+        ),
+        (
+            "gatekeeper/cluster/",
+            4,
+            "gatekeeper/cluster/<index u32 BE>",
+        ),
+        (
+            "gatekeeper/cluster_member/",
+            4 + 1 + 32,
+            "gatekeeper/cluster_member/<index u32 BE>/<worker>",
+        ),
+        (
+            "gatekeeper/cluster_key/",
+            4 + 1 + 4,
+            "gatekeeper/cluster_key/<index u32 BE>/<epoch u32 BE>",
+        ),
+        (
+            "gatekeeper/cluster_share/",
+            4 + 1 + 4 + 1 + 32,
+            "gatekeeper/cluster_share/<index u32 BE>/<epoch u32 BE>/<worker>",
+        ),
     ];
     prefixed
         .iter()
@@ -909,6 +1015,19 @@ fn state_keys_and_proofs() {
         let key = state_key(input);
         if let Some(theirs) = runtime_key(input) {
             assert_eq!(hex::encode(&theirs), hex::encode(&key), "{input}");
+        }
+        // The SDK lays out the keys it checks proofs of itself (it has no runtime).
+        let epoch = || u64_of(&input["epoch"]) as u32;
+        let sdk = match (text_of(&input["module"]), text_of(&input["item"])) {
+            ("gatekeeper", "epoch") => Some(phalanx_client::MasterKeyProof::storage_key(epoch())),
+            ("gatekeeper", "cluster_key") => Some(phalanx_client::ClusterKeyProof::storage_key(
+                u64_of(&input["cluster"]) as u32,
+                epoch(),
+            )),
+            _ => None,
+        };
+        if let Some(sdk) = sdk {
+            assert_eq!(hex::encode(&sdk), hex::encode(&key), "{input}");
         }
         json!({ "key": hex::encode(key) })
     });

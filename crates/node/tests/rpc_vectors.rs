@@ -24,6 +24,9 @@
 
 #![allow(clippy::panic)] // a vector that does not hold fails the test by panicking
 
+#[path = "common/gatekeeper.rs"]
+mod history;
+
 use jsonrpsee::core::client::{ClientT, SubscriptionClientT};
 use jsonrpsee::core::traits::ToRpcParams;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
@@ -204,7 +207,11 @@ fn chain_description(chain: &Chain, heights: &Value) -> Value {
             "block 2: bob votes aye on proposal 0 with 500 PHA (nonce 0)",
             "blocks 3 to `tally`: empty; the end of block `tally` passes proposal 0 (block_events: proposal_passed)",
             "block `enactment`: proposal 0's treasury spend executes (block_events: treasury_spent, proposal_enacted)",
-            "block `head`: alice proposes freezing worker registration (proposal 1, nonce 1), still voting at the end",
+            "block `proposal_1`: alice proposes freezing worker registration (proposal 1, nonce 1), still voting at the end",
+            "block `registrations`: dave registers three dev workers (`Keypair::dev(\"worker/gatekeeper\")`, `…/member-1`, `…/member-2`, each with the SIMULATED dev quote citing block `proposal_1`; nonces 0 to 2)",
+            "block `appointments`: alice, the dev root, appoints `gatekeeper` and `member-1` (dave reserves both stakes; epoch 0 is requested), creates clusters 0 and 1 and adds `member-1` and `member-2` to cluster 0 (nonces 2 to 7)",
+            "block `keys`: the gatekeeper's enclave (played by the test: no key exists behind these public keys) publishes epoch 0's master public key H(\"test: master public key of epoch 0\") and cluster 0's key H(\"test: public key of cluster 0 in epoch 0\") in epoch 0, its messages 0 and 1 on topic gatekeeper/key, relayed by dave (nonces 3 and 4)",
+            "block `head`: alice removes gatekeeper `member-1` (nonce 8): its stake unbonds for the dev minute and epoch 1 is requested",
             "then the calls below run in order: eve's and ferdie's transactions sent with phalanx_submitTransaction(s) wait in the mempool until `phalanx_subscribeFinalized` sees the block after `head` include them",
         ],
         "heights": heights,
@@ -284,8 +291,22 @@ async fn compute() -> (Value, BTreeSet<String>) {
         ),
     );
     produce(&chain);
-    let head = chain.height();
-    let heights = json!({ "tally": voting_ends_at, "enactment": enact_at, "head": head });
+    let proposal_1 = chain.height();
+    // The gatekeeper module: registered workers, appointments, clusters, published keys, a
+    // removal.
+    let published = history::gatekeeper_history(&chain, produce);
+    let [registrations, appointments, keys, head] = published.heights;
+    history::assert_all_succeeded(&chain, registrations, head);
+    assert_eq!(chain.height(), head);
+    let heights = json!({
+        "tally": voting_ends_at,
+        "enactment": enact_at,
+        "proposal_1": proposal_1,
+        "registrations": registrations,
+        "appointments": appointments,
+        "keys": keys,
+        "head": head,
+    });
 
     let mut calls = Calls {
         client,
@@ -334,7 +355,7 @@ async fn compute() -> (Value, BTreeSet<String>) {
     calls
         .call(
             "account",
-            "alice: paid two proposal fees and reserves proposal 1's deposit (proposal 0's came back)",
+            "alice: paid two proposal fees and seven root calls' fees, and reserves proposal 1's deposit (proposal 0's came back)",
             "phalanx_account",
             json!([alice]),
         )
@@ -508,6 +529,22 @@ async fn compute() -> (Value, BTreeSet<String>) {
         .await;
     calls
         .call(
+            "state_proofs",
+            "bob's balance and an absent key, proven against one finalized head",
+            "phalanx_stateProofs",
+            json!([[hex0x(&bob_key), hex0x(b"nothing/here")]]),
+        )
+        .await;
+    calls
+        .call(
+            "state_proofs_bad_hex",
+            "a key that is not hex: invalid_params",
+            "phalanx_stateProofs",
+            json!([["0xzz"]]),
+        )
+        .await;
+    calls
+        .call(
             "storage",
             "the raw value of system/params (SCALE ChainParams)",
             "phalanx_storage",
@@ -599,7 +636,7 @@ async fn compute() -> (Value, BTreeSet<String>) {
     calls
         .call(
             "workers",
-            "no worker registered (a registration needs a simulated quote, which this test cannot build without the attestation crate): an empty page and the dev attestation policy",
+            "the three workers dave registered, in identity order, and the dev attestation policy",
             "phalanx_workers",
             json!([]),
         )
@@ -610,6 +647,144 @@ async fn compute() -> (Value, BTreeSet<String>) {
             "a start that is not a 32-byte key: invalid_params",
             "phalanx_workers",
             json!(["0x01"]),
+        )
+        .await;
+    calls
+        .call(
+            "workers_page",
+            "one per page: next is the second worker's identity",
+            "phalanx_workers",
+            json!({ "limit": 1 }),
+        )
+        .await;
+
+    // Gatekeepers, key epochs, clusters and the published keys.
+    calls
+        .call(
+            "gatekeepers",
+            "`gatekeeper` serves (dave's stake reserved); `member-1`'s stake unbonds until a minute of chain time after `head`; the dev genesis' gatekeeper parameters",
+            "phalanx_gatekeepers",
+            json!([]),
+        )
+        .await;
+    calls
+        .call(
+            "key_epochs",
+            "epoch 0 published (current) with its master public key and generator; epoch 1 requested by the removal",
+            "phalanx_keyEpochs",
+            json!([]),
+        )
+        .await;
+    calls
+        .call(
+            "key_epochs_page",
+            "one per page from epoch 0: next is 1",
+            "phalanx_keyEpochs",
+            json!({ "start": 0, "limit": 1 }),
+        )
+        .await;
+    calls
+        .call(
+            "key_epochs_bad_start",
+            "an epoch must be a non-negative integer: invalid_params",
+            "phalanx_keyEpochs",
+            json!([-1]),
+        )
+        .await;
+    calls
+        .call(
+            "clusters",
+            "cluster 0 (two members) and cluster 1 (empty)",
+            "phalanx_clusters",
+            json!([]),
+        )
+        .await;
+    calls
+        .call(
+            "clusters_page",
+            "from index 1 on",
+            "phalanx_clusters",
+            json!([1]),
+        )
+        .await;
+    calls
+        .call(
+            "cluster",
+            "cluster 0: its members (identity order, hex) and its public key of epoch 0",
+            "phalanx_cluster",
+            json!([0]),
+        )
+        .await;
+    calls
+        .call(
+            "cluster_members_page",
+            "one member per page: next is the second member's identity (0x-hex)",
+            "phalanx_cluster",
+            json!({ "index": 0, "limit": 1 }),
+        )
+        .await;
+    calls
+        .call(
+            "cluster_not_found",
+            "no cluster 7: not_found",
+            "phalanx_cluster",
+            json!([7]),
+        )
+        .await;
+    calls
+        .call(
+            "cluster_bad_start",
+            "a start that is not a 32-byte identity: invalid_params",
+            "phalanx_cluster",
+            json!([0, "0x01"]),
+        )
+        .await;
+    calls
+        .call(
+            "cluster_key",
+            "cluster 0's key in the current epoch (0): the key, the SCALE value and proof of gatekeeper/cluster_key/<0>/<0> against the head's state root, and the head's header and certificate (0x here: no consensus)",
+            "phalanx_clusterKey",
+            json!([0]),
+        )
+        .await;
+    calls
+        .call(
+            "cluster_key_by_epoch",
+            "the same, asking for epoch 0 by name",
+            "phalanx_clusterKey",
+            json!({ "index": 0, "epoch": 0 }),
+        )
+        .await;
+    calls
+        .call(
+            "cluster_key_not_found",
+            "epoch 1 is requested, not published: no key of cluster 0 for it, not_found",
+            "phalanx_clusterKey",
+            json!([0, 1]),
+        )
+        .await;
+    calls
+        .call(
+            "master_key",
+            "the current epoch's (0) master public key with the proof of its KeyEpoch record (gatekeeper/epoch/<0>)",
+            "phalanx_masterKey",
+            json!([]),
+        )
+        .await;
+    calls
+        .call(
+            "master_key_requested",
+            "epoch 1 waits for a gatekeeper to publish its master key: not_found",
+            "phalanx_masterKey",
+            json!([1]),
+        )
+        .await;
+    calls
+        .call(
+            "master_key_bad_epoch",
+            "an epoch must be a non-negative integer: invalid_params",
+            "phalanx_masterKey",
+            json!(["latest"]),
         )
         .await;
     calls
@@ -1096,6 +1271,56 @@ fn every_event() -> Vec<phalanx_runtime::Event> {
             who: who("h"),
             address: "10.0.0.1:9000".into(),
         },
+        Event::GatekeeperParamsChanged,
+        Event::GatekeeperAppointed {
+            identity: [4; 32],
+            operator: who("i"),
+            stake: 1_000 * PHA,
+        },
+        Event::GatekeeperRemoved {
+            identity: [4; 32],
+            release_at_ms: 1_700_000_060_000,
+        },
+        Event::GatekeeperStakeReleased {
+            identity: [4; 32],
+            operator: who("i"),
+            amount: 1_000 * PHA,
+        },
+        Event::KeyEpochRequested { epoch: 1 },
+        Event::MasterKeyPublished {
+            epoch: 1,
+            public_key: [5; 32],
+            generator: [4; 32],
+        },
+        Event::MasterKeyShared {
+            epoch: 1,
+            gatekeeper: [6; 32],
+        },
+        Event::KeyEpochRetired { epoch: 0 },
+        Event::ClusterCreated { cluster: 2 },
+        Event::ClusterWorkerAdded {
+            cluster: 2,
+            worker: [7; 32],
+        },
+        Event::ClusterWorkerRemoved {
+            cluster: 2,
+            worker: [7; 32],
+        },
+        Event::ClusterKeyPublished {
+            cluster: 2,
+            epoch: 1,
+            public_key: [8; 32],
+        },
+        Event::ClusterKeyDelivered {
+            cluster: 2,
+            epoch: 1,
+            worker: [7; 32],
+        },
+        Event::KeyMessageRefused {
+            gatekeeper: [6; 32],
+            sequence: 9,
+            error: ErrorCode::new("gatekeeper", "conflicting_key"),
+        },
     ]
 }
 
@@ -1319,7 +1544,7 @@ fn the_genesis_config_table_of_wire_md_is_the_runtime_s() {
         );
     }
     // Unknown fields are ignored; inside `chain_params` two fields may be left out, the others
-    // not; inside `governance` none may.
+    // not; inside `governance` and `gatekeeper` none may.
     let mut extra = config.clone();
     extra["not_a_field"] = json!(1);
     assert!(serde_json::from_value::<GenesisConfig>(extra).is_ok());
@@ -1329,6 +1554,8 @@ fn the_genesis_config_table_of_wire_md_is_the_runtime_s() {
         ("chain_params", "base_fee", false),
         ("chain_params", "max_expiry_blocks", false),
         ("governance", "min_turnout", false),
+        ("gatekeeper", "stake", false),
+        ("gatekeeper", "unbonding_ms", false),
     ] {
         let mut partial = config.clone();
         partial[object]
