@@ -83,6 +83,12 @@ pub enum HostError {
         /// Why the enclave refused it (the message says what to do).
         source: EnclaveError,
     },
+    /// The enclave handed its state to a newer build: this build must not run it.
+    #[error("this worker's enclave handed its identity over to build {to}; run that worker build on this data directory")]
+    HandedOver {
+        /// The newer build's measurement, hex.
+        to: String,
+    },
     /// The enclave could not commit sealed state the host stored (the platform counter failed,
     /// or another instance of this enclave committed first).
     #[error("the enclave could not commit its sealed state: {0}")]
@@ -149,6 +155,7 @@ impl HostError {
                 | HostError::Platform(_)
                 | HostError::SealedFile { .. }
                 | HostError::StaleSealedFile { .. }
+                | HostError::HandedOver { .. }
                 | HostError::Commit(_)
                 | HostError::WrongChain { .. }
                 | HostError::ProductionChain
@@ -439,6 +446,14 @@ pub(crate) async fn run_host(
         created = opened.created,
         "worker enclave started: SIMULATED platform, it protects nothing"
     );
+    let mut enclave = enclave;
+    if let Reply::Info(info) = enclave.ecall(Ecall::Info)? {
+        if let Some(to) = info.handed_over_to {
+            return Err(HostError::HandedOver {
+                to: hex::encode(to),
+            });
+        }
+    }
 
     let (listener, bound) = endpoint::bind(config.listen).await?;
     tracing::info!(%bound, "query endpoint listening");

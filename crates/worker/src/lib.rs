@@ -17,6 +17,7 @@
 //!   secret; the enclave's clock is its verified head.
 //! - [`host`]: the untrusted half: files, node RPC, the operator's transactions, the clock.
 //! - [`store`]: the host's sealed-state files and their crash-safe commit protocol.
+//! - [`upgrade`](mod@upgrade): moving a worker to a newer enclave build by an attested handover.
 //! - [`endpoint`]: the worker's HTTP query endpoint (for now `GET /info`).
 //! - [`config`]: the worker's TOML configuration.
 //! - [`dev`]: the dev network's workers ([`spawn_dev_workers`]).
@@ -39,6 +40,7 @@ pub mod endpoint;
 mod fs;
 pub mod host;
 pub mod store;
+pub mod upgrade;
 
 use std::path::Path;
 
@@ -52,6 +54,7 @@ pub use enclave::{
 pub use endpoint::WorkerStatus;
 pub use host::{Command, HostError};
 pub use store::SealedStore;
+pub use upgrade::upgrade;
 
 /// Why a worker could not run.
 #[derive(Debug, thiserror::Error)]

@@ -616,8 +616,8 @@ fn a_registration_binds_the_keys_the_chain_and_the_verified_head() {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
-    /// Whatever bytes a host relays, the enclave answers with an error or a real block, never
-    /// panics, and never moves its head on garbage.
+    /// Whatever bytes a host relays (blocks, proofs, quotes, policies), the enclave answers with
+    /// an error, never panics, and never moves its head, retires or seals on garbage.
     #[test]
     fn arbitrary_relayed_bytes_never_panic_or_move_the_head(
         block in proptest::collection::vec(any::<u8>(), 0..300),
@@ -627,11 +627,26 @@ proptest! {
         let chain = FakeChain::new(1);
         let (mut enclave, _) = enclave(1);
         synced(&chain, &mut enclave, 1);
+        let handed = enclave.ecall(Ecall::HandOver {
+            handover_key: [1; 32],
+            quote: block.clone(),
+            policy: certificate.clone(),
+            policy_proof: proof.clone(),
+        });
+        prop_assert!(handed.is_err());
+        let delivered = enclave.ecall(Ecall::Delivered {
+            origin: Origin::Worker([0; 32]),
+            next_sequence: 1,
+            proof: proof.clone(),
+        });
+        prop_assert!(delivered.is_err());
         let relayed = enclave.ecall(Ecall::SyncBlock { block, certificate });
         prop_assert!(relayed.is_err());
         let verified = enclave.ecall(Ecall::VerifyValue { key: b"counter".to_vec(), value: None, proof });
         prop_assert!(verified.is_err());
         prop_assert_eq!(head(&mut enclave), 1);
+        let after = info(&mut enclave);
+        prop_assert_eq!((after.handed_over_to, after.pending), (None, None));
     }
 }
 

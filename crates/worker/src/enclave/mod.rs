@@ -7,7 +7,7 @@
 //! secret, quoting enclave, cycle counter, randomness), which on real hardware is the CPU.
 //!
 //! # Time
-//! The enclave's clock is the chain: [`Enclave::chain_time_ms`] is the timestamp of its verified
+//! The enclave's clock is the chain: `Enclave::chain_time_ms` is the timestamp of its verified
 //! head (`head.timestamp_ms`, which the block's finalization certificate covers), and there is
 //! no time before a chain is pinned. The host's clock is never read or believed: a host that
 //! withholds blocks can only stop the enclave's time, never move it, and never backwards. The
@@ -40,11 +40,14 @@
 //!    [`Registration`] for the given operator signed by the identity key. The cited recent
 //!    block is the enclave's own verified head, never a block the host names.
 //! 6. **Speak to the chain.** The enclave signs only messages its own logic made from verified
-//!    inputs: no ecall takes a payload to sign. Enclave logic calls [`Enclave::emit`] (or
-//!    [`Enclave::emit_all`]), which allocates each origin's next sequence in the [`outbox`],
+//!    inputs: no ecall takes a payload to sign. Enclave logic calls `Enclave::emit` (or
+//!    `Enclave::emit_all`), which allocates each origin's next sequence in the [`outbox`],
 //!    signs the [`SignedMessage`] with that origin's key, and holds it back until the commit
 //!    (below). [`Ecall::Outbox`] hands out the committed messages again;
 //!    [`Ecall::Delivered`] forgets those a state proof shows the chain has.
+//! 7. **Upgrade.** A newer build approved by the chain's attestation policy gets the whole state
+//!    by an attested handover ([`handover`]: [`Successor`], [`Ecall::HandOver`]), never by
+//!    unsealing this build's files; afterwards this build signs nothing more.
 //!
 //! | ecall | changes sealed state | reply |
 //! |---|---|---|
@@ -58,6 +61,7 @@
 //! | [`Ecall::Commit`] | commits it | [`Reply::Committed`] |
 //! | [`Ecall::Outbox`] | no | [`Reply::Outbox`] |
 //! | [`Ecall::Delivered`] | yes | [`Reply::Delivered`] |
+//! | [`Ecall::HandOver`] | retires, pending | [`Reply::Pending`], then [`Reply::HandedOver`] |
 //!
 //! # Sealed state: commit before release
 //! The enclave's state lives on the host's disk as sealed blobs ([`sealing`]), and the host can
@@ -72,7 +76,7 @@
 //! Every change to sealed state is stored in two steps, so a crash (kill -9 at any instant)
 //! never leaves the worker without a blob it accepts:
 //! 1. **Pending.** An ecall that seals ([`Ecall::Seal`]) or enclave logic that releases
-//!    something ([`Enclave::emit`]) seals the whole state for value `c + 1`, `c` being the
+//!    something (`Enclave::emit`) seals the whole state for value `c + 1`, `c` being the
 //!    counter the enclave last committed, and returns it as [`Pending`]. Whatever it would
 //!    release (signed messages) is held back. Until the commit every other state-changing ecall
 //!    is refused ([`EnclaveError::CommitPending`]), so there is one pending blob at a time.
@@ -107,8 +111,11 @@
 //! - The head moves only one certified, linking block at a time.
 //! - Nothing is released from state a rollback could undo (above), and the enclave signs only
 //!   messages its own logic made; each (origin, sequence) is signed with one content.
+//! - Keys leave the enclave only sealed: to this build on this platform, or to the attested
+//!   handover key of a build the chain's policy allows.
 
 pub mod benchmark;
+pub mod handover;
 pub mod outbox;
 pub mod platform;
 pub mod sealing;
@@ -126,6 +133,7 @@ use x25519_dalek::{PublicKey as X25519Public, StaticSecret};
 use zeroize::{Zeroize, Zeroizing};
 
 pub use benchmark::BenchmarkReport;
+pub use handover::{HandoverError, HandoverRequest, Successor};
 pub use platform::{CounterError, CounterState, SimulatedPlatform};
 pub use sealing::SealError;
 
@@ -264,6 +272,15 @@ pub enum EnclaveError {
         /// The origin.
         origin: Origin,
     },
+    /// An upgrade handover was refused (the message says why and what to do).
+    #[error(transparent)]
+    Handover(#[from] HandoverError),
+    /// This enclave handed its state to a newer build and signs nothing more.
+    #[error("this enclave handed its identity over to build {to} and signs nothing more; run that build (or, if its start failed, hand over again)")]
+    HandedOver {
+        /// The measurement it handed over to, hex.
+        to: String,
+    },
     /// The chain accepted a sequence this enclave never signed.
     #[error("the chain's next sequence for {origin:?} is {chain}, but this enclave signed only up to {ours}: its identity is used by another instance (a cloned or rolled-back worker); stop this worker and investigate")]
     ChainAhead {
@@ -336,6 +353,19 @@ pub enum Ecall {
     },
     /// The committed messages not yet proven delivered, to relay (again).
     Outbox,
+    /// Hand the whole state to a newer build approved by the chain's attestation policy (see
+    /// [`handover`]): the first time, a [`Reply::Pending`] retirement whose commit releases the
+    /// package; once retired and committed, [`Reply::HandedOver`] at once.
+    HandOver {
+        /// The successor's transient X25519 handover key.
+        handover_key: [u8; 32],
+        /// The successor's SCALE-encoded quote binding that key.
+        quote: Vec<u8>,
+        /// The SCALE-encoded attestation policy at the head (`registry/policy`).
+        policy: Vec<u8>,
+        /// The SCALE-encoded proof of that value in the head's state.
+        policy_proof: Vec<u8>,
+    },
     /// Forget `origin`'s messages the chain has: its next sequence there is `next_sequence`,
     /// proven by `proof` against the head (`mq/next/<origin>`, absent when 0).
     Delivered {
@@ -372,6 +402,8 @@ pub struct EnclaveInfo {
     pub committed: u64,
     /// The counter value of a sealed blob waiting for its commit, if any.
     pub pending: Option<u64>,
+    /// The build this enclave handed its state over to, if it did (it then signs nothing).
+    pub handed_over_to: Option<[u8; 32]>,
     /// Always true in this build: the platform is SIMULATED and protects nothing.
     pub simulated: bool,
 }
@@ -394,6 +426,9 @@ pub struct Committed {
     /// The messages the committed transition had held back, oldest first (also kept in the
     /// outbox until their delivery is proven).
     pub messages: Vec<SignedMessage>,
+    /// A handover package the committed transition held back, for the successor
+    /// ([`Successor::adopt`]).
+    pub handover: Option<Vec<u8>>,
 }
 
 /// What an ecall returned.
@@ -443,6 +478,11 @@ pub enum Reply {
     Committed(Committed),
     /// For [`Ecall::Outbox`]: committed messages not yet proven delivered, oldest first.
     Outbox(Vec<SignedMessage>),
+    /// For [`Ecall::HandOver`] from an enclave already retired and committed: the package.
+    HandedOver {
+        /// For [`Successor::adopt`].
+        package: Vec<u8>,
+    },
     /// For [`Ecall::Delivered`].
     Delivered {
         /// Messages forgotten.
@@ -459,6 +499,8 @@ struct SealedState {
     encryption_secret: [u8; 32],
     outbox: Outbox,
     chain: Option<SealedChain>,
+    /// Set once the state was handed over to this build's measurement.
+    handed_over_to: Option<[u8; 32]>,
 }
 
 impl Drop for SealedState {
@@ -526,6 +568,8 @@ struct Transition {
     target: CounterState,
     /// Outbox messages from this index on are held back until the commit.
     held_from: usize,
+    /// A handover package held back until the commit.
+    handover: Option<Vec<u8>>,
 }
 
 /// The worker enclave. Holds its keys; the host talks to it only through [`Enclave::ecall`].
@@ -535,6 +579,8 @@ pub struct Enclave {
     encryption: StaticSecret,
     outbox: Outbox,
     chain: Option<Chain>,
+    /// The build this enclave handed over to; it then signs nothing more.
+    handed_over_to: Option<[u8; 32]>,
     /// Where the platform counter stood at this enclave's last commit (or its start).
     committed: CounterState,
     /// The blob waiting for its commit, if any.
@@ -598,6 +644,7 @@ impl Enclave {
                 encryption: StaticSecret::from(platform.random_32()),
                 outbox: Outbox::default(),
                 chain: None,
+                handed_over_to: None,
                 committed: current,
                 pending: None,
                 platform,
@@ -632,6 +679,7 @@ impl Enclave {
                         encryption: StaticSecret::from(state.encryption_secret),
                         outbox: state.outbox.clone(),
                         chain,
+                        handed_over_to: state.handed_over_to,
                         committed: current,
                         pending: None,
                         platform,
@@ -709,6 +757,12 @@ impl Enclave {
             }
             Ecall::Commit { counter } => self.commit(counter).map(Reply::Committed),
             Ecall::Outbox => Ok(Reply::Outbox(self.released().to_vec())),
+            Ecall::HandOver {
+                handover_key,
+                quote,
+                policy,
+                policy_proof,
+            } => self.hand_over(&handover_key, &quote, &policy, &policy_proof),
             Ecall::Delivered {
                 origin,
                 next_sequence,
@@ -731,6 +785,7 @@ impl Enclave {
                 .next_sequence(&Origin::Worker(self.identity.account().0)),
             committed: self.committed.value,
             pending: self.pending.as_ref().map(|t| t.target.value),
+            handed_over_to: self.handed_over_to,
             simulated: true,
         }
     }
@@ -745,6 +800,17 @@ impl Enclave {
             encryption_secret: self.encryption.to_bytes(),
             outbox: self.outbox.clone(),
             chain: self.chain.as_ref().map(Chain::sealed),
+            handed_over_to: self.handed_over_to,
+        }
+    }
+
+    /// Refuses once the state was handed over: a retired build signs nothing.
+    fn ensure_not_handed_over(&self) -> Result<()> {
+        match self.handed_over_to {
+            Some(to) => Err(EnclaveError::HandedOver {
+                to: hex::encode(to),
+            }),
+            None => Ok(()),
         }
     }
 
@@ -758,10 +824,9 @@ impl Enclave {
         }
     }
 
-    /// Step 1 of "Sealed state": seals the whole state for the next counter value and holds
-    /// back every outbox message from `held_from` on. The caller checked
-    /// [`Self::ensure_no_pending`] before changing anything.
-    fn begin_transition_holding(&mut self, held_from: usize) -> Result<Pending> {
+    /// Seals the whole state for the next counter value, without changing anything: the blob
+    /// and the counter state its commit will reach.
+    fn seal_next(&self) -> Result<(Pending, CounterState)> {
         let value = self
             .committed
             .value
@@ -769,17 +834,30 @@ impl Enclave {
             .ok_or(EnclaveError::CounterExhausted)?;
         let plaintext = Zeroizing::new(self.sealed_state().encode());
         let sealed = sealing::seal(&self.platform, value, &plaintext);
-        self.pending = Some(Transition {
-            target: CounterState {
-                value,
-                tag: sealing::tag(&sealed),
+        let target = CounterState {
+            value,
+            tag: sealing::tag(&sealed),
+        };
+        Ok((
+            Pending {
+                counter: value,
+                sealed,
             },
+            target,
+        ))
+    }
+
+    /// Step 1 of "Sealed state": seals the whole state for the next counter value and holds
+    /// back every outbox message from `held_from` on. The caller checked
+    /// [`Self::ensure_no_pending`] before changing anything.
+    fn begin_transition_holding(&mut self, held_from: usize) -> Result<Pending> {
+        let (pending, target) = self.seal_next()?;
+        self.pending = Some(Transition {
+            target,
             held_from,
+            handover: None,
         });
-        Ok(Pending {
-            counter: value,
-            sealed,
-        })
+        Ok(pending)
     }
 
     /// A transition that holds nothing back.
@@ -802,11 +880,12 @@ impl Enclave {
             self.platform.advance_counter(&self.committed, &target)?;
         }
         let held_from = transition.held_from;
-        self.pending = None;
+        let handover = self.pending.take().and_then(|t| t.handover);
         self.committed = target;
         Ok(Committed {
             counter,
             messages: self.outbox.messages()[held_from..].to_vec(),
+            handover,
         })
     }
 
@@ -859,6 +938,7 @@ impl Enclave {
     #[allow(dead_code, reason = "called by message kinds; tests use it meanwhile")]
     pub(crate) fn emit_all(&mut self, messages: Vec<Outgoing>) -> Result<Pending> {
         self.ensure_no_pending()?;
+        self.ensure_not_handed_over()?;
         let genesis = self.chain()?.client.genesis_hash();
         for message in &messages {
             Self::signing_key(&self.identity, &message.origin)?;
@@ -975,7 +1055,89 @@ impl Enclave {
         })
     }
 
+    /// Steps 2 and 3 of [`handover`]: checks the successor's request against the proven policy,
+    /// then retires (pending; the commit releases the package), or, already retired and
+    /// committed, hands the package out at once.
+    fn hand_over(
+        &mut self,
+        handover_key: &[u8; 32],
+        quote: &[u8],
+        policy: &[u8],
+        policy_proof: &[u8],
+    ) -> Result<Reply> {
+        self.ensure_no_pending()?;
+        let chain = self.chain()?;
+        let decoded = handover::decode_policy(policy)?;
+        let proof = Proof::decode_strict(policy_proof).map_err(EnclaveError::MalformedProof)?;
+        chain.client.verify_value(
+            &phalanx_runtime::registry::policy_key(),
+            Some(policy),
+            &proof,
+        )?;
+        let to = handover::check_request(&self.platform, handover_key, quote, &decoded)?;
+        if self.handed_over_to.is_some() {
+            // Retired and committed already (nothing is pending): hand the current state over.
+            let package = handover::package(
+                &self.platform,
+                &to,
+                handover_key,
+                &self.committed,
+                &self.sealed_state(),
+            )?;
+            return Ok(Reply::HandedOver { package });
+        }
+        // Retire: seal the state that says so, and build the package naming that blob; nothing
+        // changes unless both succeed.
+        self.handed_over_to = Some(to);
+        let sealed = self.seal_next().and_then(|(pending, target)| {
+            let package = handover::package(
+                &self.platform,
+                &to,
+                handover_key,
+                &target,
+                &self.sealed_state(),
+            )?;
+            Ok((pending, target, package))
+        });
+        let (pending, target, package) = match sealed {
+            Ok(sealed) => sealed,
+            Err(e) => {
+                self.handed_over_to = None;
+                return Err(e);
+            }
+        };
+        self.pending = Some(Transition {
+            target,
+            held_from: self.outbox.len(),
+            handover: Some(package),
+        });
+        Ok(Reply::Pending(pending))
+    }
+
+    /// Step 4 of [`handover`]: the successor becomes this enclave, keeping the old build's
+    /// identity, outbox and chain progress; its state is sealed under this build, pending.
+    fn adopt(
+        platform: SimulatedPlatform,
+        state: SealedState,
+        current: CounterState,
+    ) -> Result<(Enclave, Pending)> {
+        let chain = state.chain.clone().map(Chain::restore).transpose()?;
+        let mut enclave = Enclave {
+            identity: Keypair::from_secret(state.identity_secret),
+            encryption: StaticSecret::from(state.encryption_secret),
+            outbox: state.outbox.clone(),
+            chain,
+            handed_over_to: None,
+            committed: current,
+            pending: None,
+            platform,
+        };
+        let pending = enclave.begin_transition()?;
+        Ok((enclave, pending))
+    }
+
     fn register(&self, operator: AccountId, endpoint: String) -> Result<Reply> {
+        self.ensure_not_handed_over()?;
         let chain = self.chain()?;
         if endpoint.is_empty() || endpoint.len() > MAX_ENDPOINT_BYTES {
             return Err(EnclaveError::BadEndpoint);

@@ -1,6 +1,6 @@
 //! The outbox: the messages the enclave signed for the chain, sequenced per origin.
 //!
-//! Enclave logic (never the host) decides what to send; [`super::Enclave::emit`] puts it here.
+//! Enclave logic (never the host) decides what to send; `Enclave::emit` puts it here.
 //! The outbox allocates each origin's next sequence number, signs the [`SignedMessage`] with
 //! the origin's key, and keeps it until a state proof shows the chain has it
 //! ([`super::Ecall::Delivered`]). It is part of the sealed state, so a message survives a crash
@@ -28,7 +28,7 @@ pub const MAX_OUTBOX_MESSAGES: usize = 256;
 /// Most topic and payload bytes waiting for proof of delivery (a quarter of a sealed blob).
 pub const MAX_OUTBOX_BYTES: usize = 256 * 1024;
 
-/// One message enclave logic wants to send (see [`super::Enclave::emit_all`]).
+/// One message enclave logic wants to send (see `Enclave::emit_all`).
 #[allow(dead_code, reason = "made by message kinds; tests use it meanwhile")]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Outgoing {
