@@ -657,7 +657,8 @@ pub fn module(chain: Chain) -> Result<RpcModule<Chain>, jsonrpsee::core::Registe
             .iter()
             .map(|text| parse_hex(text))
             .collect::<Result<Vec<_>, _>>()?;
-        let (header, certificate, proven) = chain.prove_many(&keys).map_err(internal)?;
+        let batch = chain.prove_many(&keys).map_err(internal)?;
+        let (header, certificate, proven) = (batch.header, batch.certificate, batch.entries);
         let entries: Vec<Value> = keys
             .iter()
             .zip(proven)

@@ -186,7 +186,8 @@ async fn the_module_state_reads_back_before_and_after_a_history() {
         (epochs.current, epochs.requested, epochs.next, epochs.height),
         (Some(0), Some(1), None, removed)
     );
-    let shown: Vec<(u32, Option<[u8; 32]>, Option<[u8; 32]>, u64, Option<u64>)> = epochs
+    type Shown = (u32, Option<[u8; 32]>, Option<[u8; 32]>, u64, Option<u64>);
+    let shown: Vec<Shown> = epochs
         .epochs
         .iter()
         .map(|e| {

@@ -208,6 +208,17 @@ pub struct ProvenValue {
     pub proof: Proof,
 }
 
+/// Values and proofs of several keys against one finalized head ([`Chain::prove_many`]).
+#[derive(Clone, Debug)]
+pub struct ProvenBatch {
+    /// The finalized block the proofs are against.
+    pub header: Header,
+    /// Its finalization certificate.
+    pub certificate: Vec<u8>,
+    /// Each key's value (None = absent) and proof, in the order asked.
+    pub entries: Vec<(Option<Vec<u8>>, Proof)>,
+}
+
 /// Records, when `height` is genesis or an epoch's last block, the validator set its state names
 /// for the next epoch, with a proof (served as `phalanx_validatorSet` to light clients).
 fn record_validator_set(store: &mut Store, height: u64, state: &State) -> Result<(), ChainError> {
@@ -517,10 +528,7 @@ impl Chain {
     /// Proves every key of `keys` against the same finalized head (a batch for enclaves, which
     /// check all their facts against one verified state root): the header, its certificate, and
     /// each key's value and proof, in order.
-    pub fn prove_many(
-        &self,
-        keys: &[Vec<u8>],
-    ) -> Result<(Header, Vec<u8>, Vec<(Option<Vec<u8>>, Proof)>), StoreError> {
+    pub fn prove_many(&self, keys: &[Vec<u8>]) -> Result<ProvenBatch, StoreError> {
         let (mut state, head) = self.finalized();
         let certificate = self
             .block(head.height())?
@@ -530,7 +538,11 @@ impl Chain {
             .iter()
             .map(|key| (state.get(key).cloned(), state.prove(key)))
             .collect();
-        Ok((head.header, certificate, entries))
+        Ok(ProvenBatch {
+            header: head.header,
+            certificate,
+            entries,
+        })
     }
 
     /// The context a transaction submitted now would be checked in.
