@@ -115,6 +115,7 @@
 //!   handover key of a build the chain's policy allows.
 
 pub mod benchmark;
+pub mod gatekeeper;
 pub mod handover;
 pub mod outbox;
 pub mod platform;
@@ -266,6 +267,19 @@ pub enum EnclaveError {
         /// Messages waiting.
         messages: usize,
     },
+    /// A key step with more entries or bytes than one ecall takes.
+    #[error("a key step takes at most {max} {what}, {got} were sent; split the proven entries into several steps")]
+    KeyStepTooLarge {
+        /// `entries` or `bytes`.
+        what: &'static str,
+        /// How many were sent.
+        got: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Key management refused the proven state (see [`gatekeeper::KeyError`]).
+    #[error(transparent)]
+    Keys(#[from] gatekeeper::KeyError),
     /// A message for an origin whose key this enclave does not hold.
     #[error("the enclave holds no key for origin {origin:?}; it signs only as itself")]
     NoKeyForOrigin {
@@ -366,6 +380,14 @@ pub enum Ecall {
         /// The SCALE-encoded proof of that value in the head's state.
         policy_proof: Vec<u8>,
     },
+    /// Run one key-management step ([`gatekeeper`]) on chain state the host proves: each entry
+    /// is checked against the verified head, then the enclave acts as a gatekeeper (if the
+    /// entries prove its appointment) and as a cluster member. Key messages it makes are held
+    /// back like every message ([`Reply::KeyStepped`] carries the pending blob to commit).
+    KeyStep {
+        /// At most [`MAX_KEY_STEP_ENTRIES`] proven entries, all against the head.
+        entries: Vec<ProvenEntry>,
+    },
     /// Forget `origin`'s messages the chain has: its next sequence there is `next_sequence`,
     /// proven by `proof` against the head (`mq/next/<origin>`, absent when 0).
     Delivered {
@@ -376,6 +398,37 @@ pub enum Ecall {
         /// The SCALE-encoded proof of that value in the head's state.
         proof: Vec<u8>,
     },
+}
+
+/// One storage entry and its proof against the enclave's head, for [`Ecall::KeyStep`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProvenEntry {
+    /// The storage key.
+    pub key: Vec<u8>,
+    /// Its value, `None` when the proof shows it absent.
+    pub value: Option<Vec<u8>>,
+    /// The SCALE-encoded sparse-Merkle proof (`phalanx_stateProofs`).
+    pub proof: Vec<u8>,
+}
+
+/// Most entries one [`Ecall::KeyStep`] takes (what one `phalanx_stateProofs` call returns).
+pub const MAX_KEY_STEP_ENTRIES: usize = 1_024;
+/// Most bytes of keys, values and proofs one [`Ecall::KeyStep`] takes.
+pub const MAX_KEY_STEP_BYTES: usize = 16 << 20;
+
+/// What a key step did (public facts only).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyStepReport {
+    /// Key messages made (held back until the commit).
+    pub messages: usize,
+    /// Master epochs received.
+    pub masters_received: Vec<u32>,
+    /// (cluster, epoch) keys received.
+    pub cluster_keys_received: Vec<(u32, u32)>,
+    /// Epochs erased.
+    pub erased: Vec<u32>,
+    /// Shares refused, with why.
+    pub refused: Vec<String>,
 }
 
 /// Public facts about the enclave; never a secret.
@@ -404,6 +457,10 @@ pub struct EnclaveInfo {
     pub pending: Option<u64>,
     /// The build this enclave handed its state over to, if it did (it then signs nothing).
     pub handed_over_to: Option<[u8; 32]>,
+    /// Key epochs whose master this enclave holds (as a gatekeeper).
+    pub master_epochs: Vec<u32>,
+    /// (cluster, epoch) keys this enclave holds (as a cluster member).
+    pub cluster_keys: Vec<(u32, u32)>,
     /// Always true in this build: the platform is SIMULATED and protects nothing.
     pub simulated: bool,
 }
@@ -483,6 +540,14 @@ pub enum Reply {
         /// For [`Successor::adopt`].
         package: Vec<u8>,
     },
+    /// For [`Ecall::KeyStep`]: what it did, and the blob to store and commit when it changed
+    /// sealed state (keys received or erased, messages made).
+    KeyStepped {
+        /// What it did.
+        report: KeyStepReport,
+        /// Store, then commit; `None` when nothing changed.
+        pending: Option<Pending>,
+    },
     /// For [`Ecall::Delivered`].
     Delivered {
         /// Messages forgotten.
@@ -501,6 +566,8 @@ struct SealedState {
     chain: Option<SealedChain>,
     /// Set once the state was handed over to this build's measurement.
     handed_over_to: Option<[u8; 32]>,
+    /// Key-tree keys held as a gatekeeper or a cluster member.
+    keys: gatekeeper::KeyState,
 }
 
 impl Drop for SealedState {
@@ -579,6 +646,8 @@ pub struct Enclave {
     encryption: StaticSecret,
     outbox: Outbox,
     chain: Option<Chain>,
+    /// Key-tree keys held as a gatekeeper or a cluster member.
+    keys: gatekeeper::KeyState,
     /// The build this enclave handed over to; it then signs nothing more.
     handed_over_to: Option<[u8; 32]>,
     /// Where the platform counter stood at this enclave's last commit (or its start).
@@ -644,6 +713,7 @@ impl Enclave {
                 encryption: StaticSecret::from(platform.random_32()),
                 outbox: Outbox::default(),
                 chain: None,
+                keys: gatekeeper::KeyState::default(),
                 handed_over_to: None,
                 committed: current,
                 pending: None,
@@ -679,6 +749,7 @@ impl Enclave {
                         encryption: StaticSecret::from(state.encryption_secret),
                         outbox: state.outbox.clone(),
                         chain,
+                        keys: state.keys.clone(),
                         handed_over_to: state.handed_over_to,
                         committed: current,
                         pending: None,
@@ -763,6 +834,7 @@ impl Enclave {
                 policy,
                 policy_proof,
             } => self.hand_over(&handover_key, &quote, &policy, &policy_proof),
+            Ecall::KeyStep { entries } => self.key_step(&entries),
             Ecall::Delivered {
                 origin,
                 next_sequence,
@@ -786,6 +858,8 @@ impl Enclave {
             committed: self.committed.value,
             pending: self.pending.as_ref().map(|t| t.target.value),
             handed_over_to: self.handed_over_to,
+            master_epochs: self.keys.master_epochs(),
+            cluster_keys: self.keys.cluster_epochs(),
             simulated: true,
         }
     }
@@ -801,6 +875,7 @@ impl Enclave {
             outbox: self.outbox.clone(),
             chain: self.chain.as_ref().map(Chain::sealed),
             handed_over_to: self.handed_over_to,
+            keys: self.keys.clone(),
         }
     }
 
@@ -1037,6 +1112,93 @@ impl Enclave {
         })
     }
 
+    /// [`Ecall::KeyStep`]: every entry proven against the head, then one [`gatekeeper::step`];
+    /// its key changes and messages are sealed together, pending, or nothing changes.
+    fn key_step(&mut self, entries: &[ProvenEntry]) -> Result<Reply> {
+        self.ensure_no_pending()?;
+        self.ensure_not_handed_over()?;
+        if entries.len() > MAX_KEY_STEP_ENTRIES {
+            return Err(EnclaveError::KeyStepTooLarge {
+                what: "entries",
+                got: entries.len(),
+                max: MAX_KEY_STEP_ENTRIES,
+            });
+        }
+        let bytes: usize = entries
+            .iter()
+            .map(|e| e.key.len() + e.value.as_ref().map_or(0, Vec::len) + e.proof.len())
+            .sum();
+        if bytes > MAX_KEY_STEP_BYTES {
+            return Err(EnclaveError::KeyStepTooLarge {
+                what: "bytes",
+                got: bytes,
+                max: MAX_KEY_STEP_BYTES,
+            });
+        }
+        let chain = self.chain()?;
+        let mut view = gatekeeper::View::default();
+        for entry in entries {
+            let proof = Proof::decode_strict(&entry.proof).map_err(EnclaveError::MalformedProof)?;
+            chain
+                .client
+                .verify_value(&entry.key, entry.value.as_deref(), &proof)?;
+            view.insert_proven(entry.key.clone(), entry.value.clone());
+        }
+        let mut keys = self.keys.clone();
+        let me = gatekeeper::Me {
+            identity: self.identity.account().0,
+            encryption_secret: &self.encryption,
+        };
+        let room = outbox::MAX_OUTBOX_MESSAGES.saturating_sub(self.outbox.len());
+        let mut rng = self.platform.rng();
+        let outcome = gatekeeper::step(&mut keys, &me, &view, &mut rng, room)?;
+        let report = KeyStepReport {
+            messages: outcome.messages.len(),
+            masters_received: outcome.masters_received.clone(),
+            cluster_keys_received: outcome.cluster_keys_received.clone(),
+            erased: outcome.erased.clone(),
+            refused: outcome.refused.clone(),
+        };
+        let changed = !outcome.messages.is_empty()
+            || !outcome.masters_received.is_empty()
+            || !outcome.cluster_keys_received.is_empty()
+            || !outcome.erased.is_empty();
+        if !changed {
+            return Ok(Reply::KeyStepped {
+                report,
+                pending: None,
+            });
+        }
+        let origin = Origin::Gatekeeper(me.identity);
+        let messages: Vec<Outgoing> = outcome
+            .messages
+            .iter()
+            .map(|message| Outgoing {
+                origin,
+                topic: phalanx_primitives::gatekeeper::KEY_TOPIC.to_vec(),
+                payload: message.encode(),
+            })
+            .collect();
+        // The keys change with the messages, in one transition; if emitting is refused, the
+        // old keys come back and nothing changed.
+        let previous = std::mem::replace(&mut self.keys, keys);
+        let pending = if messages.is_empty() {
+            self.begin_transition()
+        } else {
+            self.emit_all(messages)
+        };
+        match pending {
+            Ok(pending) => Ok(Reply::KeyStepped {
+                report,
+                pending: Some(pending),
+            }),
+            Err(e) => {
+                self.keys = previous;
+                Err(e)
+            }
+        }
+    }
+
     fn delivered(&mut self, origin: Origin, next_sequence: u64, proof: &[u8]) -> Result<Reply> {
         self.ensure_no_pending()?;
         let chain = self.chain()?;
@@ -1127,6 +1289,7 @@ impl Enclave {
             encryption: StaticSecret::from(state.encryption_secret),
             outbox: state.outbox.clone(),
             chain,
+            keys: state.keys.clone(),
             handed_over_to: None,
             committed: current,
             pending: None,

@@ -370,6 +370,12 @@ impl SimulatedPlatform {
         bytes
     }
 
+    /// The platform's random-number instruction as an RNG, for enclave logic that takes one
+    /// (fresh master keys).
+    pub(crate) fn rng(&self) -> impl rand_core::RngCore + rand_core::CryptoRng {
+        OsRng
+    }
+
     /// 12 bytes from the platform's random-number instruction (AEAD nonces).
     pub(crate) fn random_12(&self) -> [u8; 12] {
         let mut bytes = [0u8; 12];
