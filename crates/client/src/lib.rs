@@ -37,8 +37,9 @@ pub use types::{
     cluster_id, BlockTransaction, CallError, Cluster, ClusterDetail, ClusterKeyProof,
     ClusterPublicKey, ClustersPage, DescribedCode, ErrorCode, Event, FinalizedBlock, Gatekeeper,
     GatekeeperParams, GatekeeperSet, Included, KeyEpoch, KeyEpochsPage, KeyProofError,
-    MasterKeyProof, Proposal, ProposalAt, ProposalStatus, ProposalsPage, RawBlock, Receipt,
-    TransactionStatus, Treasury, Unbonding, ValidatorSet, WorkerInfo, WorkersPage,
+    MasterKeyProof, Proposal, ProposalAt, ProposalStatus, ProposalsPage, ProvenValue, RawBlock,
+    Receipt, StateProofs, TransactionStatus, Treasury, Unbonding, ValidatorSet, WorkerInfo,
+    WorkersPage,
 };
 
 use jsonrpsee::core::client::ClientT;
@@ -434,6 +435,16 @@ impl Client {
             vec![epoch.map_or(Value::Null, Value::from)],
         )
         .await
+    }
+
+    /// Proves `keys` (at most 1,024) against one finalized state root (`phalanx_stateProofs`).
+    pub async fn state_proofs(&self, keys: &[Vec<u8>]) -> Result<StateProofs> {
+        let keys: Vec<Value> = keys
+            .iter()
+            .map(|k| Value::from(format!("0x{}", hex::encode(k))))
+            .collect();
+        self.call("phalanx_stateProofs", vec![Value::Array(keys)])
+            .await
     }
 
     /// Submits a signed transaction; returns its hash.

@@ -270,6 +270,39 @@ pub struct RawBlock {
     pub certificate: Vec<u8>,
 }
 
+/// One entry of [`StateProofs`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvenValue {
+    /// The storage key.
+    #[serde(with = "hex0x")]
+    pub key: Vec<u8>,
+    /// Its value; `None` when the proof shows it absent.
+    #[serde(with = "hex0x::option")]
+    pub value: Option<Vec<u8>>,
+    /// The SCALE sparse-Merkle proof.
+    #[serde(with = "hex0x")]
+    pub proof: Vec<u8>,
+}
+
+/// `phalanx_stateProofs`: several keys proved against one finalized block's state root.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateProofs {
+    /// The block the proofs are against.
+    pub height: u64,
+    /// Its hash.
+    pub block_hash: Hash,
+    /// Its state root.
+    pub state_root: Hash,
+    /// The SCALE header.
+    #[serde(with = "hex0x")]
+    pub header: Vec<u8>,
+    /// Its finalization certificate (empty for genesis).
+    #[serde(with = "hex0x")]
+    pub certificate: Vec<u8>,
+    /// The keys, in the order asked.
+    pub entries: Vec<ProvenValue>,
+}
+
 /// `phalanx_validatorSet`: the set that certifies `epoch`, with its proof against the state
 /// root of block `height`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

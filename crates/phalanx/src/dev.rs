@@ -8,12 +8,19 @@
 //! `--worker-port` picks free ports; the banner prints the bound RPC address
 //! (`  RPC         http://<addr>`) and each worker's endpoint. A worker that cannot start (a
 //! corrupt sealed file, a busy port) is listed as FAILED with the reason; the chain runs on.
+//!
+//! Beside the workers it runs `--gatekeepers` (default 1) more SIMULATED workers as gatekeepers:
+//! once all have registered, the dev root appoints them and puts the workers in cluster 0 (each
+//! only if the chain does not have it yet, so a resumed network is left as it is). The
+//! gatekeeper enclave then generates key epoch 0's master key and delivers the cluster key to
+//! both workers; the banner lines `worker … received the key of cluster 0` say when.
 
 use crate::{CliError, Result};
 use clap::Args;
 use phalanx_node::config::{read_key_file, write_key_file};
 use phalanx_node::service::{self, NodeSetup};
 use phalanx_primitives::account::DEV_ACCOUNTS;
+use phalanx_primitives::call::{Call, PrivilegedCall, RootCall};
 use phalanx_primitives::units::format_pha;
 use phalanx_primitives::Keypair;
 use phalanx_runtime::GenesisConfig;
@@ -40,6 +47,10 @@ pub struct DevArgs {
     /// SIMULATED TEE workers to start beside the validator (operators charlie, dave, …).
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
+    /// SIMULATED gatekeepers to start and appoint (workers too, operated by the next dev
+    /// accounts after the workers' operators).
+    #[arg(long, default_value_t = 1)]
+    pub gatekeepers: usize,
     /// Query endpoint port of the first worker (the next ones count up; 0: free ports).
     #[arg(long, default_value_t = 8100)]
     pub worker_port: u16,
@@ -114,6 +125,7 @@ pub fn run(args: DevArgs) -> Result<()> {
     let workers: Arc<Mutex<Vec<phalanx_worker::WorkerHandle>>> = Arc::default();
     let started = workers.clone();
     let (worker_count, worker_port) = (args.workers, args.worker_port);
+    let gatekeeper_count = args.gatekeepers;
     let asked_interval_ms = args.block_interval_ms;
     service::run(
         setup,
@@ -144,17 +156,23 @@ pub fn run(args: DevArgs) -> Result<()> {
                     .to_string(),
             );
             println!("{}", lines.join("\n"));
-            if worker_count > 0 {
+            if worker_count + gatekeeper_count > 0 {
                 let handles = start_workers(
                     &format!("http://{rpc}"),
                     &data_dir.join("workers"),
                     worker_count,
+                    gatekeeper_count,
                     worker_port,
                 );
+                let roles: Vec<(String, Option<String>)> = handles
+                    .iter()
+                    .map(|h| (h.name().to_string(), h.status().map(|s| s.identity)))
+                    .collect();
                 started
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .extend(handles);
+                spawn_key_setup(format!("http://{rpc}"), started.clone(), roles);
             }
             println!("Ctrl-C or SIGTERM stops cleanly.");
         },
@@ -183,16 +201,22 @@ const WORKER_START_LIMIT: Duration = Duration::from_secs(30);
 fn start_workers(
     rpc_url: &str,
     base_dir: &Path,
-    count: usize,
+    workers: usize,
+    gatekeepers: usize,
     first_port: u16,
 ) -> Vec<phalanx_worker::WorkerHandle> {
+    let count = workers + gatekeepers;
     println!(
-        "  workers     {count} SIMULATED TEE workers: no enclave hardware, their keys sit in files under {} and their quotes are signed by the public dev key; trust nothing they compute",
+        "  workers     {workers} SIMULATED TEE workers and {gatekeepers} SIMULATED gatekeeper(s): no enclave hardware, their keys sit in files under {} and their quotes are signed by the public dev key; trust nothing they compute",
         base_dir.display()
     );
     let mut running = Vec::with_capacity(count);
     for i in 0..count {
-        let name = format!("worker{i}");
+        let name = if i < workers {
+            format!("worker{i}")
+        } else {
+            format!("gatekeeper{}", i - workers)
+        };
         let operators = phalanx_worker::DEV_OPERATORS;
         let operator = operators[i % operators.len()];
         let port = match first_port {
@@ -219,4 +243,128 @@ fn start_workers(
         }
     }
     running
+}
+
+/// How long the dev key setup waits for every worker and gatekeeper to register.
+const REGISTRATION_LIMIT: Duration = Duration::from_secs(120);
+
+/// On a thread of its own: once every started worker has registered, appoints the gatekeepers
+/// and puts the workers in cluster 0 through the dev root (alice), skipping what the chain
+/// already has. Reports on stdout; a failure is a warning (the chain runs on).
+fn spawn_key_setup(
+    rpc_url: String,
+    handles: Arc<Mutex<Vec<phalanx_worker::WorkerHandle>>>,
+    roles: Vec<(String, Option<String>)>,
+) {
+    let spawned = std::thread::Builder::new()
+        .name("dev-key-setup".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => return eprintln!("warning: dev key setup could not start: {e}"),
+            };
+            if let Err(e) = runtime.block_on(key_setup(&rpc_url, &handles, &roles)) {
+                eprintln!("warning: dev key setup failed: {e}");
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!("warning: dev key setup could not start: {e}");
+    }
+}
+
+async fn key_setup(
+    rpc_url: &str,
+    handles: &Mutex<Vec<phalanx_worker::WorkerHandle>>,
+    roles: &[(String, Option<String>)],
+) -> std::result::Result<(), String> {
+    let parse = |hex_id: &Option<String>| -> Option<[u8; 32]> {
+        hex::decode(hex_id.as_deref()?).ok()?.try_into().ok()
+    };
+    let workers: Vec<[u8; 32]> = roles
+        .iter()
+        .filter(|(name, _)| name.starts_with("worker"))
+        .filter_map(|(_, id)| parse(id))
+        .collect();
+    let gatekeepers: Vec<(String, [u8; 32])> = roles
+        .iter()
+        .filter(|(name, _)| name.starts_with("gatekeeper"))
+        .filter_map(|(name, id)| Some((name.clone(), parse(id)?)))
+        .collect();
+    if gatekeepers.is_empty() {
+        return Ok(());
+    }
+    // Wait until every handle reports a registration (or stopped).
+    let deadline = std::time::Instant::now() + REGISTRATION_LIMIT;
+    loop {
+        let registered = handles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .all(|h| !h.is_running() || h.status().is_some_and(|s| s.registered.is_some()));
+        if registered {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            return Err("the workers did not all register within 120 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let client = phalanx_client::Client::new(rpc_url).map_err(|e| e.to_string())?;
+    let appointed = client.gatekeepers().await.map_err(|e| e.to_string())?;
+    let mut calls = Vec::new();
+    for (name, identity) in &gatekeepers {
+        if !appointed
+            .gatekeepers
+            .iter()
+            .any(|g| g.identity == *identity)
+        {
+            calls.push(PrivilegedCall::AppointGatekeeper(*identity));
+            println!("  {name}: appointing as gatekeeper (dev root)");
+        }
+    }
+    if client
+        .all_clusters()
+        .await
+        .map_err(|e| e.to_string())?
+        .is_empty()
+        && !workers.is_empty()
+    {
+        calls.push(PrivilegedCall::CreateCluster);
+        for worker in &workers {
+            calls.push(PrivilegedCall::AddClusterWorker {
+                cluster: 0,
+                worker: *worker,
+            });
+        }
+        println!(
+            "  cluster 0: creating it with {} worker(s) (dev root)",
+            workers.len()
+        );
+    }
+    if calls.is_empty() {
+        return Ok(());
+    }
+    let alice = Keypair::dev("alice");
+    let call = Call::Root(RootCall::Dispatch(PrivilegedCall::Batch(calls)));
+    let hash = client
+        .sign_and_submit(&alice, call)
+        .await
+        .map_err(|e| e.to_string())?;
+    let included = client
+        .wait_finalized(&hash, Duration::from_secs(60))
+        .await
+        .map_err(|e| e.to_string())?;
+    match included.error() {
+        Some(error) => Err(format!("the chain refused the dev key setup: {error}")),
+        None => {
+            println!(
+                "  gatekeepers and cluster set up at block #{}; the gatekeeper enclave now generates key epoch 0",
+                included.height
+            );
+            Ok(())
+        }
+    }
 }

@@ -18,18 +18,26 @@
 //!    The enclave signs the registration with its identity key; the *operator's* key signs the
 //!    transaction and pays the fee. A failed attempt is retried after [`RETRY_AFTER`].
 //!
+//! 5. once registered and caught up, at most every second, run a key round ([`keys`]): prove
+//!    the gatekeeper and cluster facts the enclave needs, let it act on them
+//!    ([`Ecall::KeyStep`]), store what it changed, and relay the key messages it released in
+//!    transactions from the operator (which pays their fees).
+//!
 //! The enclave's state is sealed and stored ([`crate::store`]: pending file, commit, rename)
 //! when a new identity is created, after the chain is pinned, after each sync batch and at
 //! shutdown. At start the store offers the pending file, then the sealed file; a sealed file the
 //! enclave refuses (rolled back, tampered, another build's) stops the worker with the reason.
-//! The enclave releases a signed message only when the state recording it is committed; no
-//! message kind exists yet, so nothing is relayed.
+//! The enclave releases a signed message only when the state recording it is committed; the
+//! host relays it then, and again while the chain does not show it delivered.
 
+mod keys;
+
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use phalanx_client::{Client, ClientError, ValidatorSet};
-use phalanx_primitives::call::{Call, RegistryCall};
+use phalanx_primitives::call::{Call, Origin, RegistryCall};
 use phalanx_primitives::{AccountId, Hash, Keypair};
 use tokio::sync::{mpsc, watch};
 
@@ -134,6 +142,9 @@ pub enum HostError {
     /// The enclave answered an ecall with another reply (a bug).
     #[error("the enclave answered {0} with an unexpected reply; this is a bug, please report it")]
     UnexpectedReply(&'static str),
+    /// The node answered with something that does not decode.
+    #[error("the node's answer does not decode: {0}")]
+    UnexpectedAnswer(String),
 }
 
 impl HostError {
@@ -192,6 +203,10 @@ struct Host {
     force_reregister: bool,
     retry_at: Option<Instant>,
     registered: Option<u64>,
+    /// When the last key round ran.
+    last_key_round: Option<Instant>,
+    /// When each released message was last relayed.
+    relayed: HashMap<(Origin, u64), Instant>,
 }
 
 impl Host {
@@ -249,6 +264,9 @@ impl Host {
         self.publish()?;
         synced?;
         self.maybe_register(status.height).await?;
+        if self.registered.is_some() {
+            self.key_round().await?;
+        }
         self.publish()
     }
 
@@ -480,6 +498,8 @@ pub(crate) async fn run_host(
         force_reregister: false,
         retry_at: None,
         registered: None,
+        last_key_round: None,
+        relayed: HashMap::new(),
     };
     host.publish()?;
     tokio::pin!(shutdown);
