@@ -1,7 +1,8 @@
 //! End to end through the real binary: `phalanx dev` runs, client commands drive it (transfers,
 //! governance with the dev genesis's short voting period, bad input), then it is stopped with
 //! Ctrl-C (SIGINT) and restarted on the same data directory, which must resume with nothing
-//! lost. Every port is 0: the node prints the RPC address it bound.
+//! lost. Every port is 0: the node prints the RPC address it bound. Its SIMULATED gatekeeper
+//! publishes key epoch 0 and both workers receive cluster 0's key; the restart keeps them.
 
 #![allow(clippy::panic)] // integration-test helpers fail the test by panicking
 
@@ -59,14 +60,14 @@ fn dev_network_transfers_governs_and_resumes_after_ctrl_c() {
     let logs = tempfile::tempdir().expect("tempdir");
     let mut dev = start(dir.path(), &logs.path().join("dev-1.log"));
 
-    // The two SIMULATED workers `phalanx dev` starts register themselves on chain.
+    // The two SIMULATED workers and the gatekeeper `phalanx dev` starts register themselves.
     let mut workers = Value::Null;
     wait_until(
         Duration::from_secs(60),
-        "both dev workers are registered",
+        "both dev workers and the gatekeeper are registered",
         || {
             workers = ok(&["workers"]);
-            workers["workers"].as_array().is_some_and(|w| w.len() == 2)
+            workers["workers"].as_array().is_some_and(|w| w.len() == 3)
         },
     );
     let operators: Vec<&str> = workers["workers"]
@@ -77,9 +78,38 @@ fn dev_network_transfers_governs_and_resumes_after_ctrl_c() {
         .collect();
     assert!(
         operators.contains(&address("charlie").as_str())
-            && operators.contains(&address("dave").as_str()),
+            && operators.contains(&address("dave").as_str())
+            && operators.contains(&address("eve").as_str()),
         "{workers}"
     );
+    // The gatekeeper is appointed, publishes key epoch 0, and both workers get cluster 0's key.
+    for name in ["worker0", "worker1"] {
+        dev.proc.wait_line(
+            Duration::from_secs(60),
+            &format!("{name} receives the key of cluster 0"),
+            |l| {
+                l.contains(&format!(
+                    "worker {name}: received the key of cluster 0, key epoch 0"
+                ))
+            },
+        );
+    }
+    let epochs = ok(&["keys", "epochs"]);
+    let gatekeepers = ok(&["gatekeeper", "list"]);
+    assert_eq!(epochs["current"], 0, "{epochs}");
+    let master = epochs["epochs"][0]["master_public"].clone();
+    assert!(master.is_string(), "{epochs}");
+    assert_eq!(
+        epochs["epochs"][0]["generator"], gatekeepers["gatekeepers"][0]["identity"],
+        "the appointed gatekeeper generated it: {gatekeepers}"
+    );
+    let cluster = ok(&["cluster", "show", "0"]);
+    assert_eq!(
+        cluster["members"].as_array().map(Vec::len),
+        Some(2),
+        "{cluster}"
+    );
+    assert_eq!(cluster["keys"][0]["epoch"], 0, "{cluster}");
     for w in workers["workers"].as_array().expect("list") {
         assert_eq!(w["quote_kind"], "Simulated", "{w}");
         assert_eq!(w["confidence"], 1000, "{w}");
@@ -273,6 +303,17 @@ fn dev_network_transfers_governs_and_resumes_after_ctrl_c() {
     drop(dev);
     let _dev = start(dir.path(), &logs.path().join("dev-2.log"));
     assert!(ok(&["status"])["height"].as_u64().expect("height") >= height);
+    // Keys survive the restart: the same epoch, the same master, nothing generated anew.
+    let resumed = ok(&["keys", "epochs"]);
+    assert_eq!(
+        (
+            &resumed["current"],
+            &resumed["epochs"][0]["master_public"],
+            &resumed["requested"]
+        ),
+        (&Value::from(0), &master, &Value::Null),
+        "{resumed}"
+    );
     assert_eq!(amount(&ok(&["balance", "bob"])["free"]), bob);
     let sent = ok(&[
         "transfer", "--from", "alice", "--to", "bob", "--amount", "1",

@@ -1,14 +1,12 @@
 //! `phalanx gatekeeper`, `phalanx cluster` and `phalanx keys` through the real binary against a
-//! real `phalanx dev` (its two SIMULATED workers register by themselves): a registered worker is
-//! appointed through the dev root and listed with its operator's reserved stake; key epoch 0 is
-//! then requested and, with no enclave publishing master keys yet, rotation and retirement are
-//! refused with their codes; a cluster is created, a worker added, shown, refused a second time
-//! and removed; an unregistered identity is refused by the chain with its code; malformed hex
-//! is refused before anything is sent; `--propose` makes a proposal of the same call; removal
+//! real `phalanx dev --gatekeepers 0` (its two SIMULATED workers register by themselves, and no
+//! gatekeeper is appointed for us): a registered worker is appointed through the dev root and
+//! listed with its operator's reserved stake; key epoch 0 is requested and its enclave publishes
+//! the master key; rotation publishes epoch 1 and retirement of epoch 0 follows, each refused
+//! where it must be; a cluster is created, a worker added, shown, refused a second time and
+//! removed; an unregistered identity is refused by the chain with its code; malformed hex is
+//! refused before anything is sent; `--propose` makes a proposal of the same call; removal
 //! starts the unbonding.
-//!
-//! The test reads what the dev chain already holds before acting, so it still holds once
-//! `phalanx dev` appoints a gatekeeper or builds a cluster of its own.
 
 #![allow(clippy::panic)] // integration-test helpers fail the test by panicking
 
@@ -122,7 +120,7 @@ fn gatekeepers_clusters_and_key_epochs_through_the_cli() {
     let dev = Dev::start(
         data.path(),
         &logs.path().join("dev.log"),
-        &["--block-interval-ms", "100"],
+        &["--block-interval-ms", "100", "--gatekeepers", "0"],
     );
     let rpc = dev.rpc.as_str();
 
@@ -188,13 +186,11 @@ fn gatekeepers_clusters_and_key_epochs_through_the_cli() {
         "unregistered_worker",
     );
 
-    // Rotation needs a published epoch; with no gatekeeper yet there is no epoch at all (once
-    // `phalanx dev` appoints one of its own, epoch 0 is requested already: checked below).
-    if appointed.is_empty() {
-        assert_eq!(ok(rpc, &["keys", "epochs"])["epochs"], json!([]));
-        refused_by_chain(rpc, &["keys", "rotate"], "no_key_epoch");
-        assert!(text(rpc, &["keys", "epochs"]).contains("no key epoch yet"));
-    }
+    // Rotation needs a published epoch; with no gatekeeper yet there is no epoch at all.
+    assert!(appointed.is_empty(), "dev --gatekeepers 0 appoints nobody");
+    assert_eq!(ok(rpc, &["keys", "epochs"])["epochs"], json!([]));
+    refused_by_chain(rpc, &["keys", "rotate"], "no_key_epoch");
+    assert!(text(rpc, &["keys", "epochs"]).contains("no key epoch yet"));
 
     // Appointing a registered worker reserves its operator's stake.
     let reserved = amount(&account(rpc, &operator)["reserved"]);
@@ -241,28 +237,53 @@ fn gatekeepers_clusters_and_key_epochs_through_the_cli() {
         "already_appointed",
     );
 
-    // The first appointment requested key epoch 0. No enclave publishes master keys yet (the
-    // enclave side lands later; then this part changes), so it waits, and rotation and
-    // retirement are refused.
+    // The first appointment requested key epoch 0; the appointed worker's enclave sees its
+    // appointment (by proof) and publishes a fresh master key. Until then rotation is refused.
+    let epochs = ok(rpc, &["keys", "epochs"]);
+    assert_eq!(epochs["epochs"][0]["epoch"], json!(0), "{epochs}");
+    let published = |epoch: u64| {
+        let epochs = ok(rpc, &["keys", "epochs"]);
+        epochs["current"] == json!(epoch)
+            && epochs["epochs"][epoch as usize]["master_public"].is_string()
+    };
+    if !published(0) {
+        refused_by_chain(rpc, &["keys", "rotate"], "rotation_pending");
+    }
+    wait_until(
+        Duration::from_secs(60),
+        "the gatekeeper enclave publishes key epoch 0",
+        || published(0),
+    );
     let epochs = ok(rpc, &["keys", "epochs"]);
     assert_eq!(
-        (&epochs["current"], &epochs["requested"], &epochs["next"]),
-        (&Value::Null, &json!(0), &Value::Null),
+        epochs["epochs"][0]["generator"],
+        json!(identity),
         "{epochs}"
     );
-    assert_eq!(epochs["epochs"].as_array().map(Vec::len), Some(1));
-    assert_eq!(epochs["epochs"][0]["epoch"], json!(0));
-    assert_eq!(epochs["epochs"][0]["master_public"], Value::Null);
-    let shown = text(rpc, &["keys", "epochs"]);
-    assert!(
-        shown.contains("current none published yet, requested 0")
-            && shown.contains("epoch 0  requested at height")
-            && shown.contains("waiting for a gatekeeper enclave to publish its master key"),
-        "{shown}"
-    );
-    refused_by_chain(rpc, &["keys", "rotate"], "rotation_pending");
+    assert_eq!(epochs["requested"], Value::Null);
+    // The current epoch cannot be retired; rotation requests epoch 1 with a fresh master.
     refused_by_chain(rpc, &["keys", "retire", "0"], "cannot_retire");
     refused_by_chain(rpc, &["keys", "retire", "4000000000"], "cannot_retire");
+    ok(rpc, &["keys", "rotate"]);
+    refused_by_chain(rpc, &["keys", "rotate"], "rotation_pending");
+    wait_until(
+        Duration::from_secs(60),
+        "the gatekeeper enclave publishes key epoch 1",
+        || published(1),
+    );
+    let epochs = ok(rpc, &["keys", "epochs"]);
+    assert_ne!(
+        epochs["epochs"][0]["master_public"], epochs["epochs"][1]["master_public"],
+        "a fresh master, not the old one"
+    );
+    let sent = ok(rpc, &["keys", "retire", "0"]);
+    assert_eq!(event_field(&sent, "key_epoch_retired", "epoch"), json!(0));
+    refused_by_chain(rpc, &["keys", "retire", "0"], "cannot_retire");
+    let shown = text(rpc, &["keys", "epochs"]);
+    assert!(
+        shown.contains("epoch 0") && shown.contains("epoch 1"),
+        "{shown}"
+    );
 
     // A cluster: created, a worker added, shown, listed, refused twice, removed.
     let created = ok(rpc, &["cluster", "create"]);
