@@ -10,8 +10,8 @@
 //! corrupt sealed file, a busy port) is listed as FAILED with the reason; the chain runs on.
 //!
 //! Beside the workers it runs `--gatekeepers` (default 1) more SIMULATED workers as gatekeepers:
-//! once all have registered, the dev root appoints them and puts the workers in cluster 0 (each
-//! only if the chain does not have it yet, so a resumed network is left as it is). The
+//! once all have registered, the dev root appoints them and puts the workers in cluster 0 (only
+//! on a network that has no key epoch and no cluster yet, so a resumed one is left as it is). The
 //! gatekeeper enclave then generates key epoch 0's master key and delivers the cluster key to
 //! both workers; the banner lines `worker … received the key of cluster 0` say when.
 
@@ -313,6 +313,13 @@ async fn key_setup(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let client = phalanx_client::Client::new(rpc_url).map_err(|e| e.to_string())?;
+    // Only a new network is set up: once a key epoch or a cluster exists, what the chain holds
+    // is the user's (a gatekeeper they removed stays removed across restarts).
+    let epochs = client.all_key_epochs().await.map_err(|e| e.to_string())?;
+    let clusters = client.all_clusters().await.map_err(|e| e.to_string())?;
+    if !epochs.epochs.is_empty() || !clusters.is_empty() {
+        return Ok(());
+    }
     let appointed = client.gatekeepers().await.map_err(|e| e.to_string())?;
     let mut calls = Vec::new();
     for (name, identity) in &gatekeepers {
@@ -325,13 +332,7 @@ async fn key_setup(
             println!("  {name}: appointing as gatekeeper (dev root)");
         }
     }
-    if client
-        .all_clusters()
-        .await
-        .map_err(|e| e.to_string())?
-        .is_empty()
-        && !workers.is_empty()
-    {
+    if !workers.is_empty() {
         calls.push(PrivilegedCall::CreateCluster);
         for worker in &workers {
             calls.push(PrivilegedCall::AddClusterWorker {

@@ -385,7 +385,14 @@ fn against_a_dev_node() {
     let dev = Dev::start(
         dir.path(),
         &log,
-        &["--block-interval-ms", "100", "--workers", "0"],
+        &[
+            "--block-interval-ms",
+            "100",
+            "--workers",
+            "0",
+            "--gatekeepers",
+            "0",
+        ],
     );
     let rpc = dev.rpc.as_str();
 

@@ -113,7 +113,14 @@ fn a_full_disk_stops_the_node_cleanly_and_it_resumes_once_space_is_freed() {
         }
     };
     let data = mount_point.path().join("dev");
-    let args = ["--workers", "0", "--block-interval-ms", "100"];
+    let args = [
+        "--workers",
+        "0",
+        "--gatekeepers",
+        "0",
+        "--block-interval-ms",
+        "100",
+    ];
 
     let dev = Dev::start(&data, &logs.path().join("dev-1.log"), &args);
     dev.wait_height(10, Duration::from_secs(60));

@@ -35,7 +35,14 @@ fn start(data: &Path, logs: &Path, run: &mut u32) -> Dev {
     Dev::start(
         data,
         &logs.join(format!("dev-{run}.log")),
-        &["--workers", "0", "--block-interval-ms", "100"],
+        &[
+            "--workers",
+            "0",
+            "--gatekeepers",
+            "0",
+            "--block-interval-ms",
+            "100",
+        ],
     )
 }
 

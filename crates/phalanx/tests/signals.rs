@@ -18,7 +18,7 @@ fn sigterm_right_after_the_ready_banner_stops_cleanly() {
         let mut dev = Dev::start(
             data.path(),
             &logs.path().join("dev.log"),
-            &["--workers", "0"],
+            &["--workers", "0", "--gatekeepers", "0"],
         );
         // `Dev::start` returns as soon as the RPC address is printed: signal at once.
         dev.proc.signal(if round == 1 { "INT" } else { "TERM" });

@@ -42,7 +42,8 @@
 //! `master_share/<epoch BE>/<identity>` → sealed bytes; `next_cluster` → u32;
 //! `cluster/<index BE>` → [`Cluster`]; `cluster_member/<index BE>/<worker>` → `()`;
 //! `cluster_key/<index BE>/<epoch BE>` → 32-byte public key;
-//! `cluster_share/<index BE>/<epoch BE>/<worker>` → sealed bytes.
+//! `cluster_share/<epoch BE>/<index BE>/<worker>` → sealed bytes; `purge/<epoch BE>` → `()`, a
+//! retired epoch whose shares are still being deleted.
 
 use crate::events::Event;
 use crate::genesis::{GenesisConfig, GenesisError};
@@ -78,9 +79,12 @@ pub const CLUSTER_MEMBER_PREFIX: &[u8] = b"gatekeeper/cluster_member/";
 pub const CLUSTER_KEY_PREFIX: &[u8] = b"gatekeeper/cluster_key/";
 /// Storage prefix (see the module docs' key list).
 pub const CLUSTER_SHARE_PREFIX: &[u8] = b"gatekeeper/cluster_share/";
+const PURGE_PREFIX: &[u8] = b"gatekeeper/purge/";
 
 /// Most unbondings released in one block; the rest wait for the next (bounded block work).
 const RELEASES_PER_BLOCK: usize = 64;
+/// Most sealed shares of retired epochs deleted in one block.
+const PURGES_PER_BLOCK: usize = 256;
 
 /// Why a gatekeeper call or key message was refused. Chain-visible: variants only grow at the
 /// end.
@@ -287,13 +291,14 @@ pub fn cluster_public_key(index: u32, epoch: u32) -> Vec<u8> {
     [CLUSTER_KEY_PREFIX, &be32(index), b"/", &be32(epoch)].concat()
 }
 
-/// The key of cluster `index`'s `epoch` secret sealed to `worker`.
+/// The key of cluster `index`'s `epoch` secret sealed to `worker`. The epoch comes first, so
+/// a retired epoch's shares are one contiguous range to purge.
 pub fn cluster_share_key(index: u32, epoch: u32, worker: &[u8; 32]) -> Vec<u8> {
     [
         CLUSTER_SHARE_PREFIX,
-        &be32(index),
-        b"/",
         &be32(epoch),
+        b"/",
+        &be32(index),
         b"/",
         worker,
     ]
@@ -511,12 +516,16 @@ pub fn remove(
         .ok_or_else(|| GatekeeperError::NotAppointed(hex::encode(identity)))?;
     state.remove(&gatekeeper_key(identity));
     let release_at_ms = ctx.timestamp_ms.saturating_add(params(state)?.unbonding_ms);
+    // Appointed and removed twice in one block: the same release slot holds both stakes.
+    let key = unbonding_key(release_at_ms, identity);
+    let earlier: Option<Unbonding> = state.get_decoded(&key)?;
+    let amount = earlier.map_or(0, |u| u.amount).saturating_add(record.stake);
     state.put(
-        unbonding_key(release_at_ms, identity),
+        key,
         &Unbonding {
             identity: *identity,
             operator: record.operator,
-            amount: record.stake,
+            amount,
             release_at_ms,
         },
     );
@@ -624,27 +633,39 @@ pub fn retire(
     }
     record.retired_at = Some(ctx.height);
     state.put(epoch_key(epoch), &record);
-    let shares = [MASTER_SHARE_PREFIX, &be32(epoch), b"/"].concat();
-    remove_prefix(state, &shares);
-    for cluster in clusters(state)? {
-        let prefix = [
-            CLUSTER_SHARE_PREFIX,
-            &be32(cluster.index),
-            b"/",
-            &be32(epoch),
-            b"/",
-        ]
-        .concat();
-        remove_prefix(state, &prefix);
-    }
+    // Its sealed shares leave the state a bounded number per block (`on_block_end`).
+    state.put([PURGE_PREFIX, &be32(epoch)].concat(), &());
     events.push(Event::KeyEpochRetired { epoch });
     Ok(())
 }
 
-fn remove_prefix(state: &mut State, prefix: &[u8]) {
-    let keys: Vec<Vec<u8>> = state.scan_prefix(prefix).map(|(k, _)| k.clone()).collect();
-    for key in keys {
-        state.remove(&key);
+/// Deletes up to `budget` sealed shares of retired epochs, oldest epoch first; an epoch leaves
+/// the purge list once none of its shares is left.
+fn purge_retired(state: &mut State, mut budget: usize) {
+    let pending: Vec<(Vec<u8>, u32)> = state
+        .scan_prefix(PURGE_PREFIX)
+        .filter_map(|(key, _)| {
+            let epoch = key.get(PURGE_PREFIX.len()..)?.try_into().ok()?;
+            Some((key.clone(), u32::from_be_bytes(epoch)))
+        })
+        .collect();
+    for (marker, epoch) in pending {
+        for prefix in [MASTER_SHARE_PREFIX, CLUSTER_SHARE_PREFIX] {
+            let range = [prefix, &be32(epoch), b"/"].concat();
+            let keys: Vec<Vec<u8>> = state
+                .scan_prefix(&range)
+                .take(budget)
+                .map(|(k, _)| k.clone())
+                .collect();
+            budget -= keys.len();
+            for key in keys {
+                state.remove(&key);
+            }
+            if budget == 0 {
+                return;
+            }
+        }
+        state.remove(&marker);
     }
 }
 
@@ -821,6 +842,7 @@ impl Module for Gatekeepers {
                 (at <= ctx.timestamp_ms).then(|| (key.clone(), value.clone()))
             })
             .collect();
+        purge_retired(state, PURGES_PER_BLOCK);
         let mut events = Vec::new();
         for (key, value) in due {
             state.remove(&key);

@@ -592,7 +592,8 @@ fn rotation_and_retirement() {
     assert!(receipt
         .events
         .contains(&Event::KeyEpochRetired { epoch: 0 }));
-    assert_eq!(master_share(&chain.state, 0, &g2.account().0), None);
+    // Its shares leave at the end of the block (a bounded number per block).
+    assert!(master_share(&chain.state, 0, &g2.account().0).is_some());
     assert!(key_epoch(&chain.state, 0)
         .expect("read")
         .and_then(|e| e.retired_at)
@@ -613,6 +614,7 @@ fn rotation_and_retirement() {
         Some(code(GatekeeperError::CannotRetire(0)))
     );
     chain.end_block();
+    assert_eq!(master_share(&chain.state, 0, &g2.account().0), None);
 }
 
 #[test]
@@ -639,4 +641,80 @@ fn gatekeeper_params_are_bounded() {
     );
     assert_eq!(params(&chain.state), Ok(ok));
     chain.end_block();
+}
+
+#[test]
+fn appointed_and_removed_twice_in_one_block_unbonds_both_stakes() {
+    let mut chain = TestChain::new();
+    let charlie = key("charlie");
+    let g1 = chain.worker("g1", &charlie);
+    let id = g1.account().0;
+    let stake = params(&chain.state).expect("params").stake;
+    let batch = PrivilegedCall::Batch(vec![
+        PrivilegedCall::AppointGatekeeper(id),
+        PrivilegedCall::RemoveGatekeeper(id),
+        PrivilegedCall::AppointGatekeeper(id),
+        PrivilegedCall::RemoveGatekeeper(id),
+    ]);
+    assert_eq!(chain.root(batch).error, None);
+    assert_eq!(reserved(&chain, &charlie), 2 * stake);
+    let pending = unbondings(&chain.state).expect("read");
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].amount, 2 * stake, "one slot holds both stakes");
+    // The invariant holds at the end of the block, and both stakes come back together.
+    chain.end_block();
+    let release = pending[0].release_at_ms;
+    while chain.ctx.timestamp_ms <= release {
+        chain.end_block();
+    }
+    chain.end_block();
+    assert_eq!(reserved(&chain, &charlie), 0);
+}
+
+#[test]
+fn a_retired_epochs_shares_are_purged_a_bounded_number_per_block() {
+    let (mut chain, g1, _g2) = two_gatekeepers();
+    let master = |epoch, byte| KeyMessage::MasterKey {
+        epoch,
+        public_key: [byte; 32],
+    };
+    assert_eq!(chain.key_message(&g1, &master(0, 1)).error, None);
+    chain.end_block();
+    // More shares than one block purges, written as the chain would have stored them.
+    let count = PURGES_PER_BLOCK + 10;
+    for i in 0..count {
+        let mut worker = [7u8; 32];
+        worker[..2].copy_from_slice(&(i as u16).to_be_bytes());
+        chain
+            .state
+            .put(cluster_share_key(0, 0, &worker), &vec![1u8; 80]);
+    }
+    assert_eq!(chain.root(PrivilegedCall::RotateKeys).error, None);
+    assert_eq!(chain.key_message(&g1, &master(1, 2)).error, None);
+    assert_eq!(
+        chain
+            .root(PrivilegedCall::RetireKeyEpoch { epoch: 0 })
+            .error,
+        None
+    );
+    let shares = |chain: &TestChain| {
+        chain
+            .state
+            .scan_prefix(&[CLUSTER_SHARE_PREFIX, &0u32.to_be_bytes()].concat())
+            .count()
+    };
+    assert_eq!(shares(&chain), count);
+    chain.end_block();
+    assert_eq!(
+        shares(&chain),
+        count - PURGES_PER_BLOCK,
+        "one block's budget"
+    );
+    chain.end_block();
+    assert_eq!(shares(&chain), 0);
+    assert_eq!(
+        chain.state.scan_prefix(PURGE_PREFIX).count(),
+        0,
+        "the epoch left the purge list"
+    );
 }

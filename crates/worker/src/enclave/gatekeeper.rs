@@ -148,8 +148,10 @@ pub struct KeyState {
     masters: BTreeMap<u32, [u8; 32]>,
     /// Cluster secrets this enclave received as a member, by (cluster, epoch).
     cluster_keys: BTreeMap<(u32, u32), [u8; 32]>,
-    /// Slots already emitted (hash of the message's slot), so a step is never repeated.
-    emitted: BTreeSet<[u8; 32]>,
+    /// Messages emitted and not yet seen on chain, by epoch: the storage key each fills (for a
+    /// master, its epoch record). A slot leaves once the chain shows it filled, and a whole
+    /// epoch on retirement, so this holds only what is in flight.
+    emitted: BTreeMap<u32, BTreeSet<Vec<u8>>>,
     /// Epochs erased for good (retired): never accepted again.
     retired: BTreeSet<u32>,
 }
@@ -277,7 +279,7 @@ pub fn epoch_keys(identity: &[u8; 32], epoch: u32) -> Vec<Vec<u8>> {
     ]
 }
 
-fn slot(parts: &[&[u8]]) -> [u8; 32] {
+fn tag(parts: &[&[u8]]) -> [u8; 32] {
     Hash::of_parts(parts).0
 }
 
@@ -315,6 +317,7 @@ fn run(
             out.erased.push(epoch.epoch);
         }
     }
+    prune_emitted(keys, view, &epochs);
     let published = |e: u32| {
         epochs
             .iter()
@@ -398,7 +401,8 @@ fn run(
                 keys,
                 out,
                 room,
-                slot(&[b"master", &requested.to_be_bytes()]),
+                requested,
+                chain::epoch_key(requested),
                 KeyMessage::MasterKey {
                     epoch: requested,
                     public_key,
@@ -446,7 +450,8 @@ fn run(
                 keys,
                 out,
                 room,
-                slot(&[b"master-share", &epoch.to_be_bytes(), &other.identity]),
+                epoch,
+                chain::master_share_key(epoch, &other.identity),
                 KeyMessage::MasterKeyShare {
                     epoch,
                     gatekeeper: other.identity,
@@ -463,11 +468,8 @@ fn run(
                     keys,
                     out,
                     room,
-                    slot(&[
-                        b"cluster-key",
-                        &cluster.index.to_be_bytes(),
-                        &epoch.to_be_bytes(),
-                    ]),
+                    epoch,
+                    public_slot.clone(),
                     KeyMessage::ClusterKey {
                         cluster: cluster.index,
                         epoch,
@@ -488,7 +490,7 @@ fn run(
                             continue;
                         };
                         let aad = (cluster.index, epoch, worker).encode();
-                        let tag = slot(&[b"cluster-share", &cluster.id, &worker]);
+                        let tag = tag(&[b"cluster-share", &cluster.id, &worker]);
                         let seed = master.share_seed(&tag, u64::from(epoch));
                         let Some(sealed) = seal_to(
                             &info.encryption_key,
@@ -507,12 +509,8 @@ fn run(
                             keys,
                             out,
                             room,
-                            slot(&[
-                                b"cluster-share",
-                                &cluster.index.to_be_bytes(),
-                                &epoch.to_be_bytes(),
-                                &worker,
-                            ]),
+                            epoch,
+                            chain::cluster_share_key(cluster.index, epoch, &worker),
                             KeyMessage::ClusterKeyShare {
                                 cluster: cluster.index,
                                 epoch,
@@ -550,13 +548,13 @@ fn receive_cluster_keys(
         .filter_map(|(key, value)| Some((key.clone(), value.clone()?)))
         .collect();
     for (key, value) in shares {
-        // `<cluster BE>/<epoch BE>/<worker>` after the prefix.
+        // `<epoch BE>/<cluster BE>/<worker>` after the prefix.
         let rest = &key[prefix.len()..];
         if rest.len() != 4 + 1 + 4 + 1 + 32 || rest[9] != b'/' || rest[10..] != me.identity {
             continue;
         }
-        let cluster = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
-        let epoch = u32::from_be_bytes([rest[5], rest[6], rest[7], rest[8]]);
+        let epoch = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
+        let cluster = u32::from_be_bytes([rest[5], rest[6], rest[7], rest[8]]);
         if keys.retired.contains(&epoch) || keys.cluster_keys.contains_key(&(cluster, epoch)) {
             continue;
         }
@@ -609,12 +607,32 @@ fn emit(
     keys: &mut KeyState,
     out: &mut StepOutcome,
     room: usize,
-    slot: [u8; 32],
+    epoch: u32,
+    slot: Vec<u8>,
     message: KeyMessage,
 ) {
-    if out.messages.len() < room && keys.emitted.insert(slot) {
+    if out.messages.len() < room && keys.emitted.entry(epoch).or_default().insert(slot) {
         out.messages.push(message);
     }
+}
+
+/// Forgets emitted slots the chain shows filled (a master: its epoch record names a master),
+/// and every slot of a retired epoch.
+fn prune_emitted(keys: &mut KeyState, view: &View, epochs: &[KeyEpoch]) {
+    let retired = keys.retired.clone();
+    keys.emitted.retain(|epoch, slots| {
+        if retired.contains(epoch) {
+            return false;
+        }
+        slots.retain(|slot| {
+            let filled = match epochs.iter().find(|e| chain::epoch_key(e.epoch) == *slot) {
+                Some(record) => record.master_public.is_some(),
+                None => view.proven_present(slot),
+            };
+            !filled
+        });
+        !slots.is_empty()
+    });
 }
 
 /// Seals `secret` to `recipient`; `None` if the recipient key is unusable (a low-order point
@@ -640,6 +658,33 @@ fn open_share(
 ) -> Result<Zeroizing<[u8; 32]>, phalanx_keys::Error> {
     let envelope = Envelope::from_bytes(sealed)?;
     open_key(&me.encryption_secret.to_bytes(), label, aad, &envelope)
+}
+
+/// Test and bench hooks: never in the default build (feature `testing`, or this crate's tests).
+#[cfg(any(test, feature = "testing"))]
+pub mod testing {
+    use super::*;
+
+    /// Records `key` as proven to hold `value` (the enclave checks a proof first; benches and
+    /// tests that build a view by hand skip it).
+    pub fn insert(view: &mut View, key: Vec<u8>, value: Option<Vec<u8>>) {
+        view.insert_proven(key, value);
+    }
+
+    /// [`step`] for an enclave with `identity` and `encryption_secret`.
+    pub fn run_step(
+        keys: &mut KeyState,
+        identity: [u8; 32],
+        encryption_secret: &StaticSecret,
+        view: &View,
+        room: usize,
+    ) -> Result<StepOutcome, KeyError> {
+        let me = Me {
+            identity,
+            encryption_secret,
+        };
+        step(keys, &me, view, &mut rand_core::OsRng, room)
+    }
 }
 
 #[cfg(test)]
@@ -914,6 +959,11 @@ mod tests {
         }
         let got = turn(&mut chain, &mut w1);
         assert_eq!(got.cluster_keys_received, vec![(0, 0)]);
+        // Everything g1 sent is on chain now: its next step forgets it (the sealed state keeps
+        // only messages in flight).
+        assert!(!g1.keys.emitted.is_empty());
+        turn(&mut chain, &mut g1);
+        assert!(g1.keys.emitted.is_empty(), "{:?}", g1.keys.emitted);
         let on_chain: [u8; 32] = decode_strict(
             chain.entries[&chain::cluster_public_key(0, 0)]
                 .as_deref()

@@ -267,6 +267,12 @@ pub enum EnclaveError {
         /// Messages waiting.
         messages: usize,
     },
+    /// The state to seal has outgrown what a sealed blob may hold.
+    #[error("the enclave state is {len} bytes, more than a sealed blob may hold; relay and prove delivery of its outbox, or retire old key epochs")]
+    StateTooLarge {
+        /// Its encoded length.
+        len: usize,
+    },
     /// A key step with more entries or bytes than one ecall takes.
     #[error("a key step takes at most {max} {what}, {got} were sent; split the proven entries into several steps")]
     KeyStepTooLarge {
@@ -908,6 +914,17 @@ impl Enclave {
             .checked_add(1)
             .ok_or(EnclaveError::CounterExhausted)?;
         let plaintext = Zeroizing::new(self.sealed_state().encode());
+        // Never seal what `start` could not read back.
+        if plaintext.len()
+            > sealing::MAX_SEALED_BYTES
+                - sealing::HEADER_LEN
+                - sealing::NONCE_LEN
+                - sealing::TAG_LEN
+        {
+            return Err(EnclaveError::StateTooLarge {
+                len: plaintext.len(),
+            });
+        }
         let sealed = sealing::seal(&self.platform, value, &plaintext);
         let target = CounterState {
             value,

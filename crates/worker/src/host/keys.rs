@@ -46,7 +46,13 @@ impl Host {
         self.last_key_round = Some(Instant::now());
         let info = self.info()?;
         let me = info.identity;
-        let (common, units) = self.key_facts(&me).await?;
+        let held: BTreeSet<u32> = info
+            .master_epochs
+            .iter()
+            .copied()
+            .chain(info.cluster_keys.iter().map(|(_, epoch)| *epoch))
+            .collect();
+        let (common, units) = self.key_facts(&me, &held).await?;
         let mut batches = Vec::new();
         let mut batch = common.clone();
         for unit in units {
@@ -63,7 +69,11 @@ impl Host {
     }
 
     /// Which keys to prove: the ones every batch carries, and the units split across batches.
-    async fn key_facts(&self, me: &[u8; 32]) -> Result<(Unit, Vec<Unit>), HostError> {
+    async fn key_facts(
+        &self,
+        me: &[u8; 32],
+        held: &BTreeSet<u32>,
+    ) -> Result<(Unit, Vec<Unit>), HostError> {
         let origin = Origin::Gatekeeper(*me);
         let mut common = vec![
             chain::gatekeeper_key(me),
@@ -78,10 +88,14 @@ impl Host {
             .filter(|e| e.retired_at.is_none())
             .map(|e| e.epoch)
             .collect();
+        // Live epochs, and retired ones only while the enclave still holds their keys (so it
+        // erases them): a long history of epochs never grows the batch.
         for epoch in &epochs.epochs {
-            common.push(chain::epoch_key(epoch.epoch));
             if epoch.retired_at.is_none() {
+                common.push(chain::epoch_key(epoch.epoch));
                 common.push(chain::master_share_key(epoch.epoch, me));
+            } else if held.contains(&epoch.epoch) {
+                common.push(chain::epoch_key(epoch.epoch));
             }
         }
         let gatekeepers = self.client.gatekeepers().await?;
