@@ -850,9 +850,9 @@ fn state_key(input: &Value) -> Vec<u8> {
         .concat(),
         ("gatekeeper", "cluster_share") => [
             text("gatekeeper/cluster_share/"),
-            be32("cluster"),
-            text("/"),
             be32("epoch"),
+            text("/"),
+            be32("cluster"),
             text("/"),
             identity(),
         ]
@@ -981,7 +981,7 @@ fn describe_key(key: &[u8]) -> Option<String> {
         (
             "gatekeeper/cluster_share/",
             4 + 1 + 4 + 1 + 32,
-            "gatekeeper/cluster_share/<index u32 BE>/<epoch u32 BE>/<worker>",
+            "gatekeeper/cluster_share/<epoch u32 BE>/<index u32 BE>/<worker>",
         ),
     ];
     prefixed

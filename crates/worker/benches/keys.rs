@@ -42,7 +42,7 @@ fn main() {
         })
         .collect();
     let mut view = View::default();
-    let mut put =
+    let put =
         |view: &mut View, key: Vec<u8>, value: Option<Vec<u8>>| testing::insert(view, key, value);
     put(
         &mut view,
