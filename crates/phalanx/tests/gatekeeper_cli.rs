@@ -2,8 +2,8 @@
 //! real `phalanx dev --gatekeepers 0` (its two SIMULATED workers register by themselves, and no
 //! gatekeeper is appointed for us): a registered worker is appointed through the dev root and
 //! listed with its operator's reserved stake; key epoch 0 is requested and its enclave publishes
-//! the master key; rotation publishes epoch 1 and retirement of epoch 0 follows, each refused
-//! where it must be; a cluster is created, a worker added, shown, refused a second time and
+//! the master key; rotation publishes epoch 1 and retirement of epoch 0 follows (retiring the
+//! current epoch, or one twice, is refused); a cluster is created, a worker added, shown, refused a second time and
 //! removed; an unregistered identity is refused by the chain with its code; malformed hex is
 //! refused before anything is sent; `--propose` makes a proposal of the same call; removal
 //! starts the unbonding.
@@ -246,9 +246,8 @@ fn gatekeepers_clusters_and_key_epochs_through_the_cli() {
         epochs["current"] == json!(epoch)
             && epochs["epochs"][epoch as usize]["master_public"].is_string()
     };
-    if !published(0) {
-        refused_by_chain(rpc, &["keys", "rotate"], "rotation_pending");
-    }
+    // (Rotation while an epoch waits is refused with `rotation_pending`: the runtime's tests
+    // cover it; here the enclave may publish between any two commands.)
     wait_until(
         Duration::from_secs(60),
         "the gatekeeper enclave publishes key epoch 0",
@@ -265,7 +264,6 @@ fn gatekeepers_clusters_and_key_epochs_through_the_cli() {
     refused_by_chain(rpc, &["keys", "retire", "0"], "cannot_retire");
     refused_by_chain(rpc, &["keys", "retire", "4000000000"], "cannot_retire");
     ok(rpc, &["keys", "rotate"]);
-    refused_by_chain(rpc, &["keys", "rotate"], "rotation_pending");
     wait_until(
         Duration::from_secs(60),
         "the gatekeeper enclave publishes key epoch 1",
