@@ -412,7 +412,7 @@ pub struct ClusterPublicKey {
     /// The key epoch.
     pub epoch: u32,
     /// The cluster's X25519 public key in that epoch (hex, no `0x`).
-    #[serde(with = "hex_bare")]
+    #[serde(with = "phalanx_primitives::serde_hex")]
     pub public_key: [u8; 32],
 }
 
@@ -422,7 +422,7 @@ pub struct ClusterDetail {
     /// The cluster.
     pub cluster: Cluster,
     /// Member worker identities, in identity order (hex, no `0x`).
-    #[serde(with = "hex_bare::list")]
+    #[serde(with = "phalanx_primitives::serde_hex::list")]
     pub members: Vec<[u8; 32]>,
     /// The identity the next page of members starts at; `None` after the last.
     #[serde(with = "hex0x::option")]
@@ -443,7 +443,7 @@ pub struct ClusterKeyProof {
     /// The key epoch.
     pub epoch: u32,
     /// The cluster's X25519 public key (hex, no `0x`).
-    #[serde(with = "hex_bare")]
+    #[serde(with = "phalanx_primitives::serde_hex")]
     pub public_key: [u8; 32],
     /// The storage key proven: `gatekeeper/cluster_key/<cluster u32 BE>/<epoch u32 BE>`.
     #[serde(with = "hex0x")]
@@ -475,7 +475,7 @@ pub struct MasterKeyProof {
     /// The key epoch.
     pub epoch: u32,
     /// The epoch's master public key (hex, no `0x`).
-    #[serde(with = "hex_bare")]
+    #[serde(with = "phalanx_primitives::serde_hex")]
     pub public_key: [u8; 32],
     /// The storage key proven: `gatekeeper/epoch/<epoch u32 BE>`.
     #[serde(with = "hex0x")]
@@ -571,13 +571,7 @@ impl ClusterKeyProof {
     /// The storage key of cluster `cluster`'s public key in `epoch` (docs/wire.md, *State
     /// keys*): `gatekeeper/cluster_key/` ‖ cluster u32 BE ‖ `/` ‖ epoch u32 BE.
     pub fn storage_key(cluster: u32, epoch: u32) -> Vec<u8> {
-        [
-            &b"gatekeeper/cluster_key/"[..],
-            &cluster.to_be_bytes(),
-            b"/",
-            &epoch.to_be_bytes(),
-        ]
-        .concat()
+        phalanx_primitives::gatekeeper::cluster_public_key(cluster, epoch)
     }
 
     /// Checks the answer against its own `state_root`: `key` is the entry of this cluster and
@@ -607,7 +601,7 @@ impl MasterKeyProof {
     /// The storage key of key epoch `epoch`'s record (docs/wire.md, *State keys*):
     /// `gatekeeper/epoch/` ‖ epoch u32 BE.
     pub fn storage_key(epoch: u32) -> Vec<u8> {
-        [&b"gatekeeper/epoch/"[..], &epoch.to_be_bytes()].concat()
+        phalanx_primitives::gatekeeper::epoch_key(epoch)
     }
 
     /// The epoch's record, decoded from the proven value (check [`MasterKeyProof::verify`]
@@ -638,46 +632,6 @@ impl MasterKeyProof {
             &self.header,
             (self.height, &self.block_hash, &self.state_root),
         )
-    }
-}
-
-/// 32-byte keys as lowercase hex without `0x`, as the chain's records write them (decoding
-/// accepts the prefix).
-mod hex_bare {
-    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(bytes: &[u8; 32], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&hex::encode(bytes))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<[u8; 32], D::Error> {
-        super::hex0x::decode(&String::deserialize(deserializer)?).map_err(D::Error::custom)
-    }
-
-    /// A list of them.
-    pub mod list {
-        use super::*;
-        use serde::ser::SerializeSeq;
-
-        pub fn serialize<S: Serializer>(
-            list: &[[u8; 32]],
-            serializer: S,
-        ) -> Result<S::Ok, S::Error> {
-            let mut seq = serializer.serialize_seq(Some(list.len()))?;
-            for bytes in list {
-                seq.serialize_element(&hex::encode(bytes))?;
-            }
-            seq.end()
-        }
-
-        pub fn deserialize<'de, D: Deserializer<'de>>(
-            deserializer: D,
-        ) -> Result<Vec<[u8; 32]>, D::Error> {
-            Vec::<String>::deserialize(deserializer)?
-                .iter()
-                .map(|text| super::super::hex0x::decode(text).map_err(D::Error::custom))
-                .collect()
-        }
     }
 }
 

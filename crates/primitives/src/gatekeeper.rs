@@ -110,6 +110,25 @@ pub struct Cluster {
     pub created_at: u64,
 }
 
+/// The storage key of key epoch `epoch`'s [`KeyEpoch`] record: `gatekeeper/epoch/` ‖ epoch u32
+/// BE. Defined here, beside the record, because clients prove it (the runtime and the SDK both
+/// call this one function).
+pub fn epoch_key(epoch: u32) -> Vec<u8> {
+    [&b"gatekeeper/epoch/"[..], &epoch.to_be_bytes()].concat()
+}
+
+/// The storage key of cluster `index`'s public key in `epoch`: `gatekeeper/cluster_key/` ‖
+/// index u32 BE ‖ `/` ‖ epoch u32 BE (proved by clients, like [`epoch_key`]).
+pub fn cluster_public_key(index: u32, epoch: u32) -> Vec<u8> {
+    [
+        &b"gatekeeper/cluster_key/"[..],
+        &index.to_be_bytes(),
+        b"/",
+        &epoch.to_be_bytes(),
+    ]
+    .concat()
+}
+
 /// The 32-byte id of cluster `index`: `sha256("phalanx/cluster/v1" ‖ index as 4 bytes BE)`.
 pub fn cluster_id(index: u32) -> [u8; 32] {
     Hash::of_parts(&[b"phalanx/cluster/v1", &index.to_be_bytes()]).0

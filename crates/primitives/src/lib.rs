@@ -25,7 +25,7 @@ pub mod error_code;
 pub mod gatekeeper;
 pub mod governance;
 pub mod hash;
-mod serde_hex;
+pub mod serde_hex;
 pub mod transaction;
 pub mod units;
 pub mod worker;

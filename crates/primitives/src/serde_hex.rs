@@ -1,5 +1,6 @@
-//! Serde helpers that write byte arrays as lowercase hex strings, so policies and claims read
-//! well in JSON/TOML genesis files. Binary formats use SCALE, not serde.
+//! Serde helpers that write byte arrays as lowercase hex strings, so policies, claims and
+//! records read well in JSON/TOML (genesis files, RPC answers); the client SDK uses them for the
+//! same fields. Binary formats use SCALE, not serde.
 
 use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
 

@@ -253,7 +253,7 @@ pub fn gatekeeper_key(identity: &[u8; 32]) -> Vec<u8> {
 
 /// The key of key epoch `epoch`'s record.
 pub fn epoch_key(epoch: u32) -> Vec<u8> {
-    [EPOCH_PREFIX, &be32(epoch)].concat()
+    phalanx_primitives::gatekeeper::epoch_key(epoch)
 }
 
 /// The key of the newest published epoch number.
@@ -288,7 +288,7 @@ pub fn cluster_member_key(index: u32, worker: &[u8; 32]) -> Vec<u8> {
 
 /// The key of cluster `index`'s public key in `epoch`.
 pub fn cluster_public_key(index: u32, epoch: u32) -> Vec<u8> {
-    [CLUSTER_KEY_PREFIX, &be32(index), b"/", &be32(epoch)].concat()
+    phalanx_primitives::gatekeeper::cluster_public_key(index, epoch)
 }
 
 /// The key of cluster `index`'s `epoch` secret sealed to `worker`. The epoch comes first, so
