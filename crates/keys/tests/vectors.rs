@@ -27,109 +27,11 @@ use phalanx_keys::{
 };
 use serde_json::{json, Value};
 use sha2::Sha256;
-use std::path::PathBuf;
 
-/// Set to rewrite every `expected` from its `input` instead of comparing.
-const REGENERATE: &str = "PHALANX_REGENERATE_VECTORS";
+#[path = "support/vector_file.rs"]
+mod vector_file;
 
-// ---------------------------------------------------------------------------------------------
-// Vector files
-// ---------------------------------------------------------------------------------------------
-
-/// One `docs/vectors/*.json` file being checked (or regenerated).
-struct VectorFile {
-    path: PathBuf,
-    doc: Value,
-    regenerate: bool,
-    changed: bool,
-    mismatches: Vec<String>,
-}
-
-impl VectorFile {
-    fn open(name: &str) -> VectorFile {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../docs/vectors")
-            .join(name);
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-        let doc = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
-        VectorFile {
-            path,
-            doc,
-            regenerate: std::env::var_os(REGENERATE).is_some(),
-            changed: false,
-            mismatches: Vec::new(),
-        }
-    }
-
-    /// Checks (or fills) `expected` of every vector of the list `section`.
-    fn check(&mut self, section: &str, mut compute: impl FnMut(&Value) -> Value) {
-        let count = self.doc[section]
-            .as_array()
-            .unwrap_or_else(|| panic!("{}: no list `{section}`", self.path.display()))
-            .len();
-        assert!(count > 0, "{}: `{section}` is empty", self.path.display());
-        for index in 0..count {
-            let input = self.doc[section][index]["input"].clone();
-            let got = compute(&input);
-            let label = format!("{section}[{index}] {input}");
-            let pinned = &mut self.doc[section][index]["expected"];
-            if *pinned != got {
-                if self.regenerate {
-                    *pinned = got;
-                    self.changed = true;
-                } else {
-                    self.mismatches
-                        .push(format!("{label}: pinned {pinned}\n  computed {got}"));
-                }
-            }
-        }
-    }
-
-    /// Checks every vector of `section` against its `expected`, which is never regenerated (it
-    /// comes from outside this code).
-    fn check_external(&mut self, section: &str, mut compute: impl FnMut(&Value) -> Value) {
-        let vectors = self.doc[section]
-            .as_array()
-            .unwrap_or_else(|| panic!("{}: no list `{section}`", self.path.display()))
-            .clone();
-        assert!(
-            !vectors.is_empty(),
-            "{}: `{section}` is empty",
-            self.path.display()
-        );
-        for (index, vector) in vectors.iter().enumerate() {
-            let got = compute(&vector["input"]);
-            assert_eq!(
-                got,
-                vector["expected"],
-                "{}: {section}[{index}] differs from its published value",
-                self.path.display()
-            );
-        }
-    }
-
-    /// Writes the regenerated file, or fails on any mismatch.
-    fn finish(self) {
-        if self.regenerate {
-            if self.changed {
-                let text = serde_json::to_string_pretty(&self.doc).expect("serializes") + "\n";
-                std::fs::write(&self.path, text)
-                    .unwrap_or_else(|e| panic!("cannot write {}: {e}", self.path.display()));
-            }
-            return;
-        }
-        assert!(
-            self.mismatches.is_empty(),
-            "{}: {} vector(s) differ from the code (a format changed? see tests/vectors.rs \
-             for how to regenerate):\n{}",
-            self.path.display(),
-            self.mismatches.len(),
-            self.mismatches.join("\n")
-        );
-    }
-}
+use vector_file::VectorFile;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers, written from docs/hpke.md rather than taken from the crate
