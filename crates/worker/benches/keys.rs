@@ -152,10 +152,17 @@ fn main() {
 
     // Each member opens its share.
     let start = Instant::now();
-    for ((identity, secret), message) in members.iter().zip(&shares.messages) {
-        let KeyMessage::ClusterKeyShare { sealed, .. } = message else {
-            panic!("expected a share");
-        };
+    // Shares come in identity order; pair each member with its own.
+    let by_worker: std::collections::BTreeMap<[u8; 32], &Vec<u8>> = shares
+        .messages
+        .iter()
+        .map(|message| match message {
+            KeyMessage::ClusterKeyShare { worker, sealed, .. } => (*worker, sealed),
+            other => panic!("expected a share, got {other:?}"),
+        })
+        .collect();
+    for (identity, secret) in &members {
+        let sealed = by_worker[identity];
         let mut member_view = View::default();
         testing::insert(
             &mut member_view,
@@ -170,7 +177,7 @@ fn main() {
         let mut member = KeyState::default();
         let got =
             testing::run_step(&mut member, *identity, secret, &member_view, 0).expect("opens");
-        assert_eq!(got.cluster_keys_received, vec![(0, 0)]);
+        assert_eq!(got.cluster_keys_received, vec![(0, 0)], "{got:?}");
     }
     let open_time = start.elapsed();
 
