@@ -17,9 +17,7 @@ use std::time::Instant;
 
 use parity_scale_codec::Encode;
 use phalanx_keys::{open_request, seal_request, RequestContext};
-use phalanx_primitives::attestation::{QuoteKind, TcbStatus};
 use phalanx_primitives::gatekeeper::{cluster_id, Cluster, Gatekeeper, KeyEpoch, KeyMessage};
-use phalanx_primitives::worker::WorkerInfo;
 use phalanx_primitives::{AccountId, Keypair};
 use phalanx_runtime::gatekeeper as chain;
 use phalanx_runtime::registry::worker_key;
@@ -94,20 +92,7 @@ fn main() {
             Some(().encode()),
         );
         put(&mut view, chain::cluster_share_key(0, 0, identity), None);
-        let info = WorkerInfo {
-            identity: *identity,
-            encryption_key: PublicKey::from(secret).to_bytes(),
-            operator: AccountId([2; 32]),
-            quote_kind: QuoteKind::Simulated,
-            measurement: [0; 32],
-            tcb_status: TcbStatus::UpToDate,
-            confidence: 1000,
-            performance: 100,
-            endpoint: "http://w".into(),
-            registered_at: 1,
-            last_attested_at: 1,
-            recent_block_height: 1,
-        };
+        let info = testing::worker_info(*identity, PublicKey::from(secret).to_bytes());
         put(&mut view, worker_key(identity), Some(info.encode()));
     }
     let mut keys = KeyState::default();

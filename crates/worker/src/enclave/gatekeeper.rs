@@ -671,6 +671,25 @@ pub mod testing {
         view.insert_proven(key, value);
     }
 
+    /// A registered worker's record as the registry stores it, with the fields key management
+    /// reads (`identity`, `encryption_key`) and fixed dev values elsewhere.
+    pub fn worker_info(identity: [u8; 32], encryption_key: [u8; 32]) -> WorkerInfo {
+        WorkerInfo {
+            identity,
+            encryption_key,
+            operator: phalanx_primitives::AccountId([2; 32]),
+            quote_kind: phalanx_primitives::attestation::QuoteKind::Simulated,
+            measurement: [0; 32],
+            tcb_status: phalanx_primitives::attestation::TcbStatus::UpToDate,
+            confidence: 1000,
+            performance: 100,
+            endpoint: "http://w".into(),
+            registered_at: 1,
+            last_attested_at: 1,
+            recent_block_height: 1,
+        }
+    }
+
     /// [`step`] for an enclave with `identity` and `encryption_secret`.
     pub fn run_step(
         keys: &mut KeyState,
@@ -690,7 +709,6 @@ pub mod testing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use phalanx_primitives::attestation::{QuoteKind, TcbStatus};
     use phalanx_primitives::gatekeeper::cluster_id;
     use phalanx_primitives::{AccountId, Keypair};
     use rand_core::OsRng;
@@ -851,20 +869,7 @@ mod tests {
                 self.put(chain::cluster_member_key(0, &m.identity), ());
                 self.put(
                     worker_key(&m.identity),
-                    WorkerInfo {
-                        identity: m.identity,
-                        encryption_key: m.public(),
-                        operator: AccountId([2; 32]),
-                        quote_kind: QuoteKind::Simulated,
-                        measurement: [0; 32],
-                        tcb_status: TcbStatus::UpToDate,
-                        confidence: 1000,
-                        performance: 100,
-                        endpoint: "http://w".into(),
-                        registered_at: 1,
-                        last_attested_at: 1,
-                        recent_block_height: 1,
-                    },
+                    super::testing::worker_info(m.identity, m.public()),
                 );
             }
         }

@@ -915,12 +915,7 @@ impl Enclave {
             .ok_or(EnclaveError::CounterExhausted)?;
         let plaintext = Zeroizing::new(self.sealed_state().encode());
         // Never seal what `start` could not read back.
-        if plaintext.len()
-            > sealing::MAX_SEALED_BYTES
-                - sealing::HEADER_LEN
-                - sealing::NONCE_LEN
-                - sealing::TAG_LEN
-        {
+        if plaintext.len() > sealing::MAX_PLAINTEXT_BYTES {
             return Err(EnclaveError::StateTooLarge {
                 len: plaintext.len(),
             });

@@ -61,6 +61,9 @@ pub const TAG_LEN: usize = 16;
 /// Largest sealed blob accepted (the state is a few KiB plus the outbox; this bounds what the
 /// host can feed).
 pub const MAX_SEALED_BYTES: usize = 1 << 20;
+/// Largest plaintext whose sealed blob stays within [`MAX_SEALED_BYTES`], so that [`unseal`]
+/// takes it back.
+pub const MAX_PLAINTEXT_BYTES: usize = MAX_SEALED_BYTES - HEADER_LEN - NONCE_LEN - TAG_LEN;
 
 /// Why sealed bytes were refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
