@@ -156,6 +156,24 @@ pub struct KeyState {
     retired: BTreeSet<u32>,
 }
 
+#[cfg(any(test, feature = "testing"))]
+impl KeyState {
+    /// TEST HOOK: the masters and cluster keys held, labelled (see `Enclave::testing_secrets`).
+    pub(crate) fn testing_secrets(&self) -> Vec<(String, [u8; 32])> {
+        let masters = self
+            .masters
+            .iter()
+            .map(|(epoch, secret)| (format!("master of key epoch {epoch}"), *secret));
+        let clusters = self.cluster_keys.iter().map(|((cluster, epoch), secret)| {
+            (
+                format!("key of cluster {cluster}, key epoch {epoch}"),
+                *secret,
+            )
+        });
+        masters.chain(clusters).collect()
+    }
+}
+
 impl Drop for KeyState {
     fn drop(&mut self) {
         for secret in self.masters.values_mut() {

@@ -1371,6 +1371,32 @@ impl Enclave {
     ) -> Result<Pending> {
         self.emit(origin, topic, payload)
     }
+
+    /// TEST HOOK: every secret this enclave holds, labelled (identity and encryption secrets,
+    /// each epoch's master, each cluster key), so a test can prove none of them ever leaves it
+    /// in the clear. Returning secrets is exactly what no ecall may do: this exists only in the
+    /// `testing` build.
+    pub fn testing_secrets(&self) -> Vec<(String, [u8; 32])> {
+        let mut secrets = vec![
+            ("identity secret".to_string(), self.identity.secret()),
+            ("encryption secret".to_string(), self.encryption.to_bytes()),
+        ];
+        secrets.extend(self.keys.testing_secrets());
+        secrets
+    }
+}
+
+/// TEST HOOK: starts the enclave sealed in the dev worker directory `dir` (read only: nothing
+/// is written, the counter is not moved) and returns [`Enclave::testing_secrets`]. Only a
+/// SIMULATED platform, whose seal secret is a file in that directory, allows this.
+#[cfg(any(test, feature = "testing"))]
+pub fn testing_secrets_in(dir: &std::path::Path) -> Result<Vec<(String, [u8; 32])>, String> {
+    let store = crate::store::SealedStore::in_dir(dir);
+    let sealed = std::fs::read(store.sealed_path())
+        .map_err(|e| format!("{}: {e}", store.sealed_path().display()))?;
+    let platform = SimulatedPlatform::dev_in(dir).map_err(|e| e.to_string())?;
+    let (enclave, _) = Enclave::start(platform, &[&sealed]).map_err(|e| e.to_string())?;
+    Ok(enclave.testing_secrets())
 }
 
 #[cfg(test)]
