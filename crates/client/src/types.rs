@@ -23,7 +23,7 @@
 
 use std::fmt;
 
-use parity_scale_codec::Encode;
+use parity_scale_codec::{Decode, Encode};
 use phalanx_primitives::attestation::AttestationPolicy;
 use phalanx_primitives::call::Call;
 pub use phalanx_primitives::gatekeeper::{
@@ -466,6 +466,50 @@ pub struct ClusterKeyProof {
     /// Its finalization certificate (empty for genesis, or when a descendant finalized it).
     #[serde(with = "hex0x")]
     pub certificate: Vec<u8>,
+    /// The epoch's [`KeyEpoch`] record (`gatekeeper/epoch/<epoch u32 BE>`), proven under the
+    /// same state root: shows the epoch is not retired.
+    pub epoch_record: ProvenEntry,
+    /// The current key epoch's number (`gatekeeper/current_epoch`, a SCALE u32), proven under
+    /// the same state root: shows this key is the one to seal to now.
+    pub current_epoch: ProvenEntry,
+}
+
+/// One more storage entry proven under an answer's state root.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvenEntry {
+    /// The storage key.
+    #[serde(with = "hex0x")]
+    pub key: Vec<u8>,
+    /// Its SCALE value (`None`: absent, and the proof shows that).
+    #[serde(with = "hex0x::option")]
+    pub value: Option<Vec<u8>>,
+    /// The SCALE sparse-Merkle proof.
+    #[serde(with = "hex0x")]
+    pub proof: Vec<u8>,
+}
+
+impl ProvenEntry {
+    /// Checks the proof against `state_root` and the key against `expected`, then decodes the
+    /// value (which must be present) as a `T` of at most `max` bytes.
+    fn decode<T: Decode>(
+        &self,
+        expected: Vec<u8>,
+        state_root: &Hash,
+        what: &'static str,
+        max: usize,
+    ) -> Result<T, KeyProofError> {
+        check_key(&self.key, expected)?;
+        let proof = phalanx_state::Proof::decode_strict(&self.proof)?;
+        proof.verify(state_root, &self.key, self.value.as_deref())?;
+        let value = self.value.as_deref().ok_or(KeyProofError::MalformedValue {
+            what,
+            reason: "the entry is absent".into(),
+        })?;
+        phalanx_primitives::decode_strict(value, max).map_err(|e| KeyProofError::MalformedValue {
+            what,
+            reason: e.to_string(),
+        })
+    }
 }
 
 /// `phalanx_masterKey`: the master public key of key epoch `epoch`, with the state proof of the
@@ -526,6 +570,26 @@ pub enum KeyProofError {
     /// The header does not decode.
     #[error("the header is not a SCALE block header: {0}")]
     MalformedHeader(String),
+    /// The key's epoch is retired: every enclave erased its keys, nothing sealed to it can be
+    /// opened.
+    #[error("key epoch {epoch} was retired at height {at}: its keys are erased; ask for the current epoch's key")]
+    Retired {
+        /// The epoch.
+        epoch: u32,
+        /// Height of its retirement.
+        at: u64,
+    },
+    /// A newer key epoch is current: seal to its key (the old one still opens until it is
+    /// retired, but a rotation exists to stop using it).
+    #[error(
+        "key epoch {epoch} is not the current one ({current}); ask for the current epoch's key"
+    )]
+    NotCurrent {
+        /// The answer's epoch.
+        epoch: u32,
+        /// The current epoch, proven.
+        current: u32,
+    },
     /// The header is not the block the answer names (hash, height or state root differ).
     #[error("the header's hash, height or state root differs from the answer's")]
     HeaderMismatch,
@@ -576,7 +640,10 @@ impl ClusterKeyProof {
 
     /// Checks the answer against its own `state_root`: `key` is the entry of this cluster and
     /// epoch, `value` is exactly `public_key`, `header` is the named block, and `proof` shows
-    /// `value` at `key` under its state root.
+    /// `value` at `key` under its state root; and, under the same root, that the epoch's record
+    /// is of this epoch, published and not retired ([`KeyProofError::Retired`]), and that this
+    /// epoch is the current one ([`KeyProofError::NotCurrent`]). A key that passes is the one
+    /// to seal to at that block.
     ///
     /// What this cannot check is that `state_root` is the chain's: do that with a light client
     /// (`phalanx-light-client`), which checks that `certificate` finalizes `header` under the
@@ -593,7 +660,46 @@ impl ClusterKeyProof {
             &self.proof,
             &self.header,
             (self.height, &self.block_hash, &self.state_root),
-        )
+        )?;
+        let record: KeyEpoch = self.epoch_record.decode(
+            MasterKeyProof::storage_key(self.epoch),
+            &self.state_root,
+            "key epoch record",
+            1 << 12,
+        )?;
+        if record.epoch != self.epoch || record.master_public.is_none() {
+            return Err(KeyProofError::MalformedValue {
+                what: "key epoch record",
+                reason: format!(
+                    "it is epoch {}'s record, {}",
+                    record.epoch,
+                    if record.master_public.is_some() {
+                        "published"
+                    } else {
+                        "unpublished"
+                    }
+                ),
+            });
+        }
+        if let Some(at) = record.retired_at {
+            return Err(KeyProofError::Retired {
+                epoch: self.epoch,
+                at,
+            });
+        }
+        let current: u32 = self.current_epoch.decode(
+            phalanx_primitives::gatekeeper::CURRENT_EPOCH_KEY.to_vec(),
+            &self.state_root,
+            "current key epoch",
+            4,
+        )?;
+        if current != self.epoch {
+            return Err(KeyProofError::NotCurrent {
+                epoch: self.epoch,
+                current,
+            });
+        }
+        Ok(())
     }
 }
 

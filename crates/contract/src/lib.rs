@@ -1,44 +1,52 @@
-//! Confidential contracts: validation of uploaded WASM code (the chain runs it on upload) and
-//! the executor enclaves run it with.
+//! Confidential contracts (DESIGN.md §10): validation of uploaded WASM code, which the chain
+//! runs on upload, and the executor enclaves run contracts with.
 //!
-//! SKELETON: [`validate`] is the interface the runtime calls; its body is being written.
+//! ```text
+//!  upload ──validate(code, limits)──▶ stored on chain (or a CodeError code)
+//!  enclave: Executor::compile(code) ──▶ Contract
+//!           Executor::run(contract, Env, input, fuel, &mut Host) ──▶ Outcome | ExecError
+//!                      │  host ABI, module "phalanx" (abi)
+//!                      ├─ input / output / caller / block height and time / random / event
+//!                      ├─ storage get (Host) · set / remove (overlay, returned in Outcome)
+//!                      └─ http_request (queries only, the untrusted host's ocall)
+//! ```
+//!
+//! - [`validate`](mod@validate): the rules uploaded code must follow (size, no floats, imports only of
+//!   the host ABI with their exact signatures, `memory`, `call` and `query` exported, bounded
+//!   memory, tables, functions, globals and segments, no start function), each refusal its own
+//!   [`CodeError`] with a stable code.
+//! - [`exec`]: the [`Executor`] — wasmi with fuel metering, memory and table limits through a
+//!   resource limiter, a recursion limit — and the [`Host`] trait the enclave implements.
+//! - [`abi`]: the host functions, entry points, fuel prices, return codes and the HTTP wire
+//!   format. `docs/contracts-abi.md` is the reference for contract authors; the no_std SDK in
+//!   `contracts/sdk` implements the contract side.
+//! - [`random`]: the deterministic random stream of a run.
+//! - `testing` (feature `testing`): an in-memory [`Host`] for tests.
+//!
+//! Invariants:
+//! - Deterministic: validation is a pure function of the bytes and limits; a command's
+//!   [`Outcome`] is a pure function of the code, [`Env`], input, fuel limit and committed state.
+//!   wasmi is pinned to one exact version because its fuel costs are part of that function.
+//! - Nothing a module does panics the process: every failure is a [`CodeError`] or an
+//!   [`ExecError`] (property- and attack-tested in `tests/`).
+//! - A failed run writes nothing; a query persists nothing.
+//!
+//! It sits below the worker enclave (which implements [`Host`]) and the runtime (which calls
+//! [`validate()`] on upload), and depends on no other Phalanx crate.
 
-/// Limits an uploaded module must respect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CodeLimits {
-    /// Largest accepted code, in bytes.
-    pub max_code_bytes: usize,
-}
+pub mod abi;
+pub mod exec;
+pub mod random;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod validate;
 
-impl Default for CodeLimits {
-    fn default() -> Self {
-        CodeLimits {
-            max_code_bytes: 256 * 1024,
-        }
-    }
-}
+pub use crate::abi::{HttpRequest, HttpResponse};
+pub use crate::exec::{
+    Contract, Env, ExecError, ExecLimits, Executor, Host, HttpError, Mode, Outcome, StorageError,
+    Writes,
+};
+pub use crate::validate::{validate, CodeError, CodeLimits, PAGE_BYTES};
 
-/// Why uploaded code was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CodeError {
-    /// The code is larger than [`CodeLimits::max_code_bytes`].
-    #[error("contract code is {size} bytes, more than the limit of {limit}")]
-    TooLarge {
-        /// Its size.
-        size: usize,
-        /// The limit.
-        limit: usize,
-    },
-}
-
-/// Checks `code` before it is stored on chain. Deterministic: every validator reaches the same
-/// answer.
-pub fn validate(code: &[u8], limits: &CodeLimits) -> Result<(), CodeError> {
-    if code.len() > limits.max_code_bytes {
-        return Err(CodeError::TooLarge {
-            size: code.len(),
-            limit: limits.max_code_bytes,
-        });
-    }
-    Ok(())
-}
+/// The crate's result type for runs.
+pub type Result<T, E = ExecError> = std::result::Result<T, E>;

@@ -917,21 +917,51 @@ fn gatekeeper_methods(
         }
         let epoch = epoch_or_current(&state, asked)?;
         // Proven at the head as it is now (clusters are never deleted): the public key shown is
-        // the proven value, never one read elsewhere.
+        // the proven value, never one read elsewhere. The epoch's record (retired or not) and
+        // the current epoch's number are proven at the same root, so a client can refuse to
+        // seal to a key that is retired or no longer current.
         let key = gatekeeper::cluster_public_key(index, epoch);
-        let proven = chain.prove(&key).map_err(internal)?;
-        let value = proven.value.as_deref().ok_or_else(|| {
+        let record_key = gatekeeper::epoch_key(epoch);
+        let current_key = gatekeeper::current_epoch_key();
+        let mut batch = chain
+            .prove_many(&[key.clone(), record_key.clone(), current_key.clone()])
+            .map_err(internal)?;
+        let (current, record) = match (batch.entries.pop(), batch.entries.pop()) {
+            (Some(current), Some(record)) => (current, record),
+            _ => return Err(internal("a proof batch came back short")),
+        };
+        let (value, proof) = batch
+            .entries
+            .pop()
+            .ok_or_else(|| internal("a proof batch came back short"))?;
+        let value = value.ok_or_else(|| {
             not_found(format!(
                 "cluster #{index} has no published key for epoch {epoch}"
             ))
         })?;
         let public_key: [u8; 32] =
-            phalanx_primitives::decode_strict(value, 32).map_err(internal)?;
-        Ok(proven_key_json(
+            phalanx_primitives::decode_strict(&value, 32).map_err(internal)?;
+        let proven = crate::chain::ProvenValue {
+            header: batch.header,
+            certificate: batch.certificate,
+            value: Some(value),
+            proof,
+        };
+        let entry = |key: &[u8], (value, proof): (Option<Vec<u8>>, phalanx_state::Proof)| {
+            json!({
+                "key": hex0x(key),
+                "value": value.as_deref().map(hex0x),
+                "proof": hex0x(&proof.encode()),
+            })
+        };
+        let mut answer = proven_key_json(
             json!({ "cluster": index, "epoch": epoch, "public_key": hex::encode(public_key) }),
             &proven,
             &key,
-        ))
+        );
+        answer["epoch_record"] = entry(&record_key, record);
+        answer["current_epoch"] = entry(&current_key, current);
+        Ok(answer)
     })?;
 
     module.register_blocking_method("phalanx_masterKey", |params, chain, _| -> Answer {

@@ -11,9 +11,13 @@
 mod history;
 
 use history::{identity_of, GATEKEEPER, MEMBER_1, MEMBER_2};
-use phalanx_client::{Client, ClientError, ClusterKeyProof, KeyProofError, MasterKeyProof};
+use phalanx_client::{
+    Client, ClientError, ClusterKeyProof, KeyProofError, MasterKeyProof, ProvenEntry,
+};
 use phalanx_node::chain::{system_clock, Chain, ChainConfig};
+use phalanx_primitives::call::PrivilegedCall;
 use phalanx_primitives::gatekeeper::cluster_id;
+use phalanx_primitives::gatekeeper::KeyMessage;
 use phalanx_primitives::Keypair;
 use phalanx_runtime::{gatekeeper, GenesisConfig};
 use phalanx_state::ProofError;
@@ -512,5 +516,103 @@ async fn published_keys_come_with_proofs_the_sdk_checks_and_tampering_is_refused
         Err(KeyProofError::MalformedValue { .. })
     ));
 
+    // The epoch's record and the current epoch come proven under the same root: a lying node
+    // can't pass a retired or superseded key off as current.
+    assert_eq!(cluster.epoch_record.key, gatekeeper::epoch_key(0));
+    assert_eq!(cluster.current_epoch.key, gatekeeper::current_epoch_key());
+    let mut forged = cluster.clone();
+    forged.current_epoch.value = Some(parity_scale_codec::Encode::encode(&7u32));
+    assert_eq!(
+        forged.verify(),
+        Err(KeyProofError::Proof(ProofError::ValueMismatch))
+    );
+    let mut forged = cluster.clone();
+    forged.current_epoch.value = None;
+    assert_eq!(
+        forged.verify(),
+        Err(KeyProofError::Proof(ProofError::ValueMismatch))
+    );
+    let mut forged = cluster.clone();
+    forged.current_epoch.key = gatekeeper::requested_epoch_key();
+    assert!(matches!(
+        forged.verify(),
+        Err(KeyProofError::WrongKey { .. })
+    ));
+    let mut forged = cluster.clone();
+    forged.epoch_record = master_entry(&master);
+    forged.epoch_record.proof[1] ^= 1;
+    assert_eq!(
+        forged.verify(),
+        Err(KeyProofError::Proof(ProofError::RootMismatch))
+    );
+    let mut forged = cluster.clone();
+    forged.epoch_record.key = gatekeeper::epoch_key(1);
+    assert!(matches!(
+        forged.verify(),
+        Err(KeyProofError::WrongKey { .. })
+    ));
+
+    // Epoch 1 published: epoch 0's key still opens (so it is still served) but is no longer
+    // the one to seal to; once retired it is refused outright.
+    let epoch_1 = [
+        KeyMessage::MasterKey {
+            epoch: 1,
+            public_key: [0x11; 32],
+        },
+        KeyMessage::ClusterKey {
+            cluster: 0,
+            epoch: 1,
+            public_key: [0x21; 32],
+        },
+    ];
+    for (i, message) in epoch_1.iter().enumerate() {
+        history::send(
+            &chain,
+            "dave",
+            history::key_message(&chain, GATEKEEPER, 2 + i as u64, message),
+        );
+    }
+    produce(&chain);
+    history::assert_all_succeeded(&chain, chain.height(), chain.height());
+    let current = client.cluster_key(0, None).await.expect("current key");
+    assert_eq!((current.epoch, current.public_key), (1, [0x21; 32]));
+    assert_eq!(current.verify(), Ok(()));
+    let old = client.cluster_key(0, Some(0)).await.expect("epoch 0 key");
+    assert_eq!(
+        old.verify(),
+        Err(KeyProofError::NotCurrent {
+            epoch: 0,
+            current: 1
+        })
+    );
+    history::send(
+        &chain,
+        "alice",
+        history::root(PrivilegedCall::RetireKeyEpoch { epoch: 0 }),
+    );
+    produce(&chain);
+    history::assert_all_succeeded(&chain, chain.height(), chain.height());
+    let retired = client.cluster_key(0, Some(0)).await.expect("epoch 0 key");
+    assert_eq!(
+        retired.verify(),
+        Err(KeyProofError::Retired {
+            epoch: 0,
+            at: chain.height()
+        })
+    );
+    // A node that serves the old answer from before the retirement shows an old block: its
+    // proofs hold, and only a light client (or the height) tells it is stale.
+    assert!(old.height < retired.height);
+
     handle.stop().expect("stops");
+}
+
+/// The master key answer's record as a proven entry (the same storage entry a cluster key's
+/// `epoch_record` proves).
+fn master_entry(master: &MasterKeyProof) -> ProvenEntry {
+    ProvenEntry {
+        key: master.key.clone(),
+        value: Some(master.value.clone()),
+        proof: master.proof.clone(),
+    }
 }

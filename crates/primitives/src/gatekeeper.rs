@@ -117,6 +117,10 @@ pub fn epoch_key(epoch: u32) -> Vec<u8> {
     [&b"gatekeeper/epoch/"[..], &epoch.to_be_bytes()].concat()
 }
 
+/// The storage key of the current key epoch's number (the newest published one, a SCALE
+/// u32): proved by clients beside a cluster key, so they seal only to the current epoch.
+pub const CURRENT_EPOCH_KEY: &[u8] = b"gatekeeper/current_epoch";
+
 /// The storage key of cluster `index`'s public key in `epoch`: `gatekeeper/cluster_key/` ‖
 /// index u32 BE ‖ `/` ‖ epoch u32 BE (proved by clients, like [`epoch_key`]).
 pub fn cluster_public_key(index: u32, epoch: u32) -> Vec<u8> {

@@ -64,7 +64,7 @@ const PARAMS: &[u8] = b"gatekeeper/params";
 pub const MEMBER_PREFIX: &[u8] = b"gatekeeper/member/";
 const UNBONDING_PREFIX: &[u8] = b"gatekeeper/unbonding/";
 const REQUESTED_EPOCH: &[u8] = b"gatekeeper/requested_epoch";
-const CURRENT_EPOCH: &[u8] = b"gatekeeper/current_epoch";
+const CURRENT_EPOCH: &[u8] = phalanx_primitives::gatekeeper::CURRENT_EPOCH_KEY;
 /// Storage prefix (see the module docs' key list).
 pub const EPOCH_PREFIX: &[u8] = b"gatekeeper/epoch/";
 const HOLDER_PREFIX: &[u8] = b"gatekeeper/holder/";
