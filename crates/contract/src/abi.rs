@@ -368,8 +368,7 @@ impl<'a> Cursor<'a> {
 
     fn text(&mut self) -> Result<&'a str, HttpFormatError> {
         let len = usize::from(self.u16()?);
-        let text =
-            std::str::from_utf8(self.take(len)?).map_err(|_| HttpFormatError::BadHeader)?;
+        let text = std::str::from_utf8(self.take(len)?).map_err(|_| HttpFormatError::BadHeader)?;
         if text.contains(['\r', '\n', '\0']) {
             return Err(HttpFormatError::BadHeader);
         }
@@ -418,10 +417,17 @@ mod tests {
         let bytes = request().encode().unwrap();
         // method "POST", url (34 bytes), one header content-type: application/json, body "{}".
         let expected = concat!(
-            "04", "504f5354",
-            "2200", "68747470733a2f2f6578616d706c652e636f6d2f70726963653f706169723d504841",
-            "01", "0c00", "636f6e74656e742d74797065", "1000", "6170706c69636174696f6e2f6a736f6e",
-            "02000000", "7b7d",
+            "04",
+            "504f5354",
+            "2200",
+            "68747470733a2f2f6578616d706c652e636f6d2f70726963653f706169723d504841",
+            "01",
+            "0c00",
+            "636f6e74656e742d74797065",
+            "1000",
+            "6170706c69636174696f6e2f6a736f6e",
+            "02000000",
+            "7b7d",
         );
         assert_eq!(hex(&bytes), expected);
         assert_eq!(decode_http_request(&bytes, 5_000, 1024).unwrap(), request());
@@ -468,7 +474,10 @@ mod tests {
         );
         let bytes = request().encode().unwrap();
         for cut in 0..bytes.len() {
-            assert!(decode_http_request(&bytes[..cut], 1, 1).is_err(), "cut at {cut}");
+            assert!(
+                decode_http_request(&bytes[..cut], 1, 1).is_err(),
+                "cut at {cut}"
+            );
         }
     }
 

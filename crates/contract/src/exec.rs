@@ -336,7 +336,10 @@ impl ExecError {
         ("stack_overflow", "calls nested too deep"),
         ("trap", "the contract trapped"),
         ("instantiation", "the code could not be instantiated"),
-        ("foreign_contract", "the code was compiled by another executor"),
+        (
+            "foreign_contract",
+            "the code was compiled by another executor",
+        ),
         ("input_too_large", "the input is too large"),
         ("output_too_large", "the output is too large"),
         ("key_too_large", "a storage key is too large"),
@@ -348,8 +351,14 @@ impl ExecError {
         ("too_many_http_calls", "too many HTTP requests"),
         ("http_request_too_large", "an HTTP request is too large"),
         ("malformed_http_request", "an HTTP request is malformed"),
-        ("no_http_response", "an HTTP response read without a response"),
-        ("out_of_bounds", "a memory range outside the contract's memory"),
+        (
+            "no_http_response",
+            "an HTTP response read without a response",
+        ),
+        (
+            "out_of_bounds",
+            "a memory range outside the contract's memory",
+        ),
         ("storage", "the host could not read storage"),
         ("engine", "the engine failed"),
     ];
@@ -497,11 +506,12 @@ impl Executor {
             Mode::Command => abi::CALL_ENTRY,
             Mode::Query => abi::QUERY_ENTRY,
         };
-        let entry: TypedFunc<(), i32> = instance
-            .get_typed_func(&store, entry)
-            .map_err(|e| ExecError::Instantiation {
-                reason: e.to_string(),
-            })?;
+        let entry: TypedFunc<(), i32> =
+            instance
+                .get_typed_func(&store, entry)
+                .map_err(|e| ExecError::Instantiation {
+                    reason: e.to_string(),
+                })?;
         let status = entry.call(&mut store, ()).map_err(error)?;
         let left = store.get_fuel().map_err(error)?;
         let state = store.into_data();
@@ -686,14 +696,23 @@ fn host_functions<'r>(engine: &Engine) -> HostResult<Linker<RunState<'r>>> {
         write(&mut caller, ptr, input)
     })?;
 
-    linker.func_wrap(M, "output", |mut caller: Ctx<'_, 'r>, ptr: i32, len: i32| {
-        let limit = caller.data().limits.max_output_bytes;
-        checked_len(len, limit, |size| ExecError::OutputTooLarge { size, limit })?;
-        charge(&mut caller, HOST_CALL_FUEL, len as u32 as usize, FUEL_PER_BYTE)?;
-        let bytes = read(&caller, ptr, len)?;
-        caller.data_mut().output = bytes;
-        Ok(())
-    })?;
+    linker.func_wrap(
+        M,
+        "output",
+        |mut caller: Ctx<'_, 'r>, ptr: i32, len: i32| {
+            let limit = caller.data().limits.max_output_bytes;
+            checked_len(len, limit, |size| ExecError::OutputTooLarge { size, limit })?;
+            charge(
+                &mut caller,
+                HOST_CALL_FUEL,
+                len as u32 as usize,
+                FUEL_PER_BYTE,
+            )?;
+            let bytes = read(&caller, ptr, len)?;
+            caller.data_mut().output = bytes;
+            Ok(())
+        },
+    )?;
 
     linker.func_wrap(
         M,
@@ -727,7 +746,10 @@ fn host_functions<'r>(engine: &Engine) -> HostResult<Linker<RunState<'r>>> {
         |mut caller: Ctx<'_, 'r>, key_ptr: i32, key_len: i32, val_ptr: i32, val_len: i32| {
             let key = key_of(&mut caller, key_ptr, key_len)?;
             let limit = caller.data().limits.max_value_bytes;
-            checked_len(val_len, limit, |size| ExecError::ValueTooLarge { size, limit })?;
+            checked_len(val_len, limit, |size| ExecError::ValueTooLarge {
+                size,
+                limit,
+            })?;
             let bytes = key.len() + val_len as u32 as usize;
             charge(&mut caller, HOST_CALL_FUEL, bytes, abi::WRITE_FUEL_PER_BYTE)?;
             let value = read(&caller, val_ptr, val_len)?;
@@ -740,7 +762,12 @@ fn host_functions<'r>(engine: &Engine) -> HostResult<Linker<RunState<'r>>> {
         "storage_remove",
         |mut caller: Ctx<'_, 'r>, key_ptr: i32, key_len: i32| {
             let key = key_of(&mut caller, key_ptr, key_len)?;
-            charge(&mut caller, HOST_CALL_FUEL, key.len(), abi::WRITE_FUEL_PER_BYTE)?;
+            charge(
+                &mut caller,
+                HOST_CALL_FUEL,
+                key.len(),
+                abi::WRITE_FUEL_PER_BYTE,
+            )?;
             record_write(&mut caller, key, None)
         },
     )?;
@@ -761,19 +788,23 @@ fn host_functions<'r>(engine: &Engine) -> HostResult<Linker<RunState<'r>>> {
         Ok(caller.data().env.time_ms as i64)
     })?;
 
-    linker.func_wrap(M, "random", |mut caller: Ctx<'_, 'r>, ptr: i32, len: i32| {
-        let n = len as u32 as usize;
-        charge(
-            &mut caller,
-            HOST_CALL_FUEL,
-            n,
-            FUEL_PER_BYTE + abi::RANDOM_FUEL_PER_BYTE,
-        )?;
-        // Bounded by the fuel just charged, and checked against the memory by `write`.
-        let mut bytes = vec![0u8; n];
-        caller.data_mut().random.fill(&mut bytes);
-        write(&mut caller, ptr, &bytes)
-    })?;
+    linker.func_wrap(
+        M,
+        "random",
+        |mut caller: Ctx<'_, 'r>, ptr: i32, len: i32| {
+            let n = len as u32 as usize;
+            charge(
+                &mut caller,
+                HOST_CALL_FUEL,
+                n,
+                FUEL_PER_BYTE + abi::RANDOM_FUEL_PER_BYTE,
+            )?;
+            // Bounded by the fuel just charged, and checked against the memory by `write`.
+            let mut bytes = vec![0u8; n];
+            caller.data_mut().random.fill(&mut bytes);
+            write(&mut caller, ptr, &bytes)
+        },
+    )?;
 
     linker.func_wrap(M, "event", |mut caller: Ctx<'_, 'r>, ptr: i32, len: i32| {
         let limits = caller.data().limits;
@@ -784,61 +815,82 @@ fn host_functions<'r>(engine: &Engine) -> HostResult<Linker<RunState<'r>>> {
                 limit: limits.max_events,
             });
         }
-        charge(&mut caller, HOST_CALL_FUEL, len as u32 as usize, FUEL_PER_BYTE)?;
+        charge(
+            &mut caller,
+            HOST_CALL_FUEL,
+            len as u32 as usize,
+            FUEL_PER_BYTE,
+        )?;
         let bytes = read(&caller, ptr, len)?;
         caller.data_mut().events.push(bytes);
         Ok(())
     })?;
 
-    linker.func_wrap(M, "http_request", |mut caller: Ctx<'_, 'r>, ptr: i32, len: i32| {
-        let state = caller.data();
-        if state.env.mode == Mode::Command {
-            return fail(ExecError::HttpInCommand);
-        }
-        let limits = state.limits;
-        if state.http_calls >= limits.max_http_calls {
-            return fail(ExecError::TooManyHttpCalls {
-                limit: limits.max_http_calls,
-            });
-        }
-        let limit = limits.max_http_request_bytes;
-        checked_len(len, limit, |size| ExecError::HttpRequestTooLarge { size, limit })?;
-        charge(&mut caller, abi::HTTP_CALL_FUEL, len as u32 as usize, FUEL_PER_BYTE)?;
-        let bytes = read(&caller, ptr, len)?;
-        let request = abi::decode_http_request(
-            &bytes,
-            limits.http_timeout_ms,
-            limits.max_http_response_bytes,
-        )
-        .map_err(|e| wasmi::Error::host(ExecError::from(e)))?;
-        let state = caller.data_mut();
-        state.http_calls += 1;
-        state.http_response = None;
-        let encoded = match state.host.http(&request) {
-            Ok(response) => match response.encode() {
-                Ok(encoded) => encoded,
-                Err(_) => return Ok(abi::HTTP_FAILED),
-            },
-            Err(e) => return Ok(e.guest_code()),
-        };
-        if encoded.len() > limits.max_http_response_bytes {
-            return Ok(abi::HTTP_RESPONSE_TOO_LARGE);
-        }
-        let len = encoded.len();
-        state.http_response = Some(encoded);
-        charge(&mut caller, 0, len, FUEL_PER_BYTE)?;
-        Ok(abi_len(len))
-    })?;
+    linker.func_wrap(
+        M,
+        "http_request",
+        |mut caller: Ctx<'_, 'r>, ptr: i32, len: i32| {
+            let state = caller.data();
+            if state.env.mode == Mode::Command {
+                return fail(ExecError::HttpInCommand);
+            }
+            let limits = state.limits;
+            if state.http_calls >= limits.max_http_calls {
+                return fail(ExecError::TooManyHttpCalls {
+                    limit: limits.max_http_calls,
+                });
+            }
+            let limit = limits.max_http_request_bytes;
+            checked_len(len, limit, |size| ExecError::HttpRequestTooLarge {
+                size,
+                limit,
+            })?;
+            charge(
+                &mut caller,
+                abi::HTTP_CALL_FUEL,
+                len as u32 as usize,
+                FUEL_PER_BYTE,
+            )?;
+            let bytes = read(&caller, ptr, len)?;
+            let request = abi::decode_http_request(
+                &bytes,
+                limits.http_timeout_ms,
+                limits.max_http_response_bytes,
+            )
+            .map_err(|e| wasmi::Error::host(ExecError::from(e)))?;
+            let state = caller.data_mut();
+            state.http_calls += 1;
+            state.http_response = None;
+            let encoded = match state.host.http(&request) {
+                Ok(response) => match response.encode() {
+                    Ok(encoded) => encoded,
+                    Err(_) => return Ok(abi::HTTP_FAILED),
+                },
+                Err(e) => return Ok(e.guest_code()),
+            };
+            if encoded.len() > limits.max_http_response_bytes {
+                return Ok(abi::HTTP_RESPONSE_TOO_LARGE);
+            }
+            let len = encoded.len();
+            state.http_response = Some(encoded);
+            charge(&mut caller, 0, len, FUEL_PER_BYTE)?;
+            Ok(abi_len(len))
+        },
+    )?;
 
-    linker.func_wrap(M, "http_response_read", |mut caller: Ctx<'_, 'r>, ptr: i32| {
-        let Some(response) = caller.data_mut().http_response.take() else {
-            return fail(ExecError::NoHttpResponse);
-        };
-        charge(&mut caller, HOST_CALL_FUEL, response.len(), FUEL_PER_BYTE)?;
-        write(&mut caller, ptr, &response)?;
-        caller.data_mut().http_response = Some(response);
-        Ok(())
-    })?;
+    linker.func_wrap(
+        M,
+        "http_response_read",
+        |mut caller: Ctx<'_, 'r>, ptr: i32| {
+            let Some(response) = caller.data_mut().http_response.take() else {
+                return fail(ExecError::NoHttpResponse);
+            };
+            charge(&mut caller, HOST_CALL_FUEL, response.len(), FUEL_PER_BYTE)?;
+            write(&mut caller, ptr, &response)?;
+            caller.data_mut().http_response = Some(response);
+            Ok(())
+        },
+    )?;
 
     Ok(linker)
 }
