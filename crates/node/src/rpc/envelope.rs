@@ -10,7 +10,9 @@
 //!    [`MAX_BATCH`](super::MAX_BATCH)) and answers the broken ones itself, with id `null` when
 //!    the id cannot be echoed: jsonrpsee only knows ids that are strings, integers from 0 to
 //!    2^64 − 1 or null, and silently drops (an empty HTTP 200) a request whose id is `-1`,
-//!    `1.0`, `2^64`, an object or an array, as if it were a notification;
+//!    `1.0`, `2^64`, an object or an array, as if it were a notification; a batch's state
+//!    proofs share one budget of [`MAX_PROOF_KEYS`](super::MAX_PROOF_KEYS), and the entries
+//!    past it are answered `batch_too_large` here;
 //! 4. answers a subscription method called over HTTP (`subscription_over_http`), where jsonrpsee
 //!    would say "internal error";
 //! 5. forwards the rest and merges its own answers into jsonrpsee's batch response;
@@ -23,11 +25,12 @@
 //! HTTP status: 200 for every JSON-RPC answer about a request (errors included), 400 for a body
 //! that is not JSON or cannot be read, 413 for a body over the limit.
 //!
-//! Not covered: WebSocket frames reach jsonrpsee directly, so over WebSocket a frame that is
+//! Not covered: WebSocket frames reach jsonrpsee directly, so over WebSocket a batch has no
+//! shared proof budget (each `phalanx_stateProofs` call keeps its own limit), and a frame that is
 //! not JSON or a request with an id jsonrpsee cannot echo still gets jsonrpsee's own answer
 //! (no `data.reason`) or none. Method errors over WebSocket do carry their reason.
 
-use super::{codes, MAX_BATCH, MAX_REQUEST_BYTES, SUBSCRIPTION_METHODS};
+use super::{codes, MAX_BATCH, MAX_PROOF_KEYS, MAX_REQUEST_BYTES, SUBSCRIPTION_METHODS};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
@@ -245,6 +248,34 @@ fn check(entry: &RawValue) -> Verdict {
     Verdict::Forward
 }
 
+/// How many state proofs a well-formed request asks for: its keys for `phalanx_stateProofs`
+/// (params `[keys]` or `{"keys": keys}`), 1 for `phalanx_stateProof` and `phalanx_masterKey`,
+/// 3 for `phalanx_clusterKey`, 0 otherwise. Malformed params count 0: the method refuses them.
+fn proof_keys(entry: &RawValue) -> usize {
+    let Ok(probe) = serde_json::from_str::<Probe>(entry.get()) else {
+        return 0;
+    };
+    let method = probe
+        .method
+        .and_then(|raw| serde_json::from_str::<&str>(raw.get()).ok());
+    match method {
+        Some("phalanx_stateProofs") => {
+            let params = probe
+                .params
+                .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok());
+            let keys = match &params {
+                Some(Value::Array(list)) => list.first(),
+                Some(Value::Object(named)) => named.get("keys"),
+                _ => None,
+            };
+            keys.and_then(Value::as_array).map_or(0, Vec::len)
+        }
+        Some("phalanx_stateProof" | "phalanx_masterKey") => 1,
+        Some("phalanx_clusterKey") => 3,
+        _ => 0,
+    }
+}
+
 /// What the guard makes of a whole body.
 #[derive(Debug, PartialEq)]
 enum Plan {
@@ -308,9 +339,34 @@ fn plan(body: &[u8]) -> Plan {
     }
     let mut forward = Vec::new();
     let mut answers = Vec::new();
+    // State proofs are the costly answers: a batch shares one budget of MAX_PROOF_KEYS, as one
+    // `phalanx_stateProofs` call does, so a batch can't ask for MAX_BATCH times as many.
+    let mut proofs = 0;
     for entry in entries {
         match check(entry) {
-            Verdict::Forward => forward.push(entry.get()),
+            Verdict::Forward => {
+                let asked = proof_keys(entry);
+                if asked > 0 && proofs + asked > MAX_PROOF_KEYS {
+                    let id = serde_json::from_str::<Probe>(entry.get())
+                        .ok()
+                        .and_then(|p| p.id)
+                        .and_then(echoable_id)
+                        .unwrap_or(Value::Null);
+                    answers.push(error_response(
+                        &id,
+                        codes::BATCH_TOO_LARGE,
+                        &format!(
+                            "a batch proves at most {MAX_PROOF_KEYS} storage keys in all and \
+                             this request would bring it to {}: send it in another request",
+                            proofs + asked
+                        ),
+                        "batch_too_large",
+                    ));
+                } else {
+                    proofs += asked;
+                    forward.push(entry.get());
+                }
+            }
             Verdict::Answer(error) => answers.push(error),
         }
     }
@@ -622,6 +678,59 @@ mod tests {
             ))),
             (1006, json!("s"), "subscription_over_http".into())
         );
+    }
+
+    #[test]
+    fn a_batch_shares_one_budget_of_state_proofs() {
+        let keys = |n: usize| {
+            let list: Vec<String> = (0..n).map(|i| format!("\"0x{i:04x}\"")).collect();
+            format!("[{}]", list.join(","))
+        };
+        let call = |id: usize, n: usize| {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"method":"phalanx_stateProofs","params":[{}]}}"#,
+                keys(n)
+            )
+        };
+        // Two calls of 600 keys: the second would pass 1,024 and is answered here.
+        let body = format!("[{},{}]", call(1, 600), call(2, 600));
+        match plan(body.as_bytes()) {
+            Plan::Batch { forward, answers } => {
+                assert_eq!(forward, format!("[{}]", call(1, 600)));
+                assert_eq!(answers.len(), 1);
+                assert_eq!(answers[0]["id"], 2);
+                assert_eq!(answers[0]["error"]["data"]["reason"], "batch_too_large");
+            }
+            other => panic!("expected a split batch, got {other:?}"),
+        }
+        // Named params count too; so do single-proof methods, up to the budget exactly.
+        let named = format!(
+            r#"{{"jsonrpc":"2.0","id":3,"method":"phalanx_stateProofs","params":{{"keys":{}}}}}"#,
+            keys(1_021)
+        );
+        let one = r#"{"jsonrpc":"2.0","id":4,"method":"phalanx_clusterKey","params":[0]}"#;
+        let over = r#"{"jsonrpc":"2.0","id":5,"method":"phalanx_stateProof","params":["0x00"]}"#;
+        let status = r#"{"jsonrpc":"2.0","id":6,"method":"phalanx_status"}"#;
+        let body = format!("[{named},{one},{over},{status}]");
+        match plan(body.as_bytes()) {
+            Plan::Batch { forward, answers } => {
+                assert_eq!(forward, format!("[{named},{one},{status}]"));
+                assert_eq!(answers.len(), 1);
+                assert_eq!(answers[0]["id"], 5);
+            }
+            other => panic!("expected a split batch, got {other:?}"),
+        }
+        // 256 calls of 1,024 keys each (262,144 proofs of work) would forward only the first.
+        let flood: Vec<String> = (0..MAX_BATCH as usize).map(|i| call(i, 1_024)).collect();
+        match plan(format!("[{}]", flood.join(",")).as_bytes()) {
+            Plan::Batch { forward, answers } => {
+                assert_eq!(forward, format!("[{}]", call(0, 1_024)));
+                assert_eq!(answers.len(), MAX_BATCH as usize - 1);
+            }
+            other => panic!("expected a split batch, got {other:?}"),
+        }
+        // A single request is never split: the method's own limit applies.
+        assert_eq!(plan(call(7, 1_024).as_bytes()), Plan::Single);
     }
 
     #[test]
