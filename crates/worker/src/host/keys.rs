@@ -52,7 +52,7 @@ impl Host {
             .copied()
             .chain(info.cluster_keys.iter().map(|(_, epoch)| *epoch))
             .collect();
-        let (common, units) = self.key_facts(&me, &held).await?;
+        let (common, units, appointed) = self.key_facts(&me, &held).await?;
         let mut batches = Vec::new();
         let mut batch = common.clone();
         for unit in units {
@@ -65,7 +65,7 @@ impl Host {
         for keys in batches {
             self.key_step(&keys).await?;
         }
-        self.relay_released().await
+        self.relay_released(&me, appointed).await
     }
 
     /// Which keys to prove: the ones every batch carries, and the units split across batches.
@@ -73,7 +73,7 @@ impl Host {
         &self,
         me: &[u8; 32],
         held: &BTreeSet<u32>,
-    ) -> Result<(Unit, Vec<Unit>), HostError> {
+    ) -> Result<(Unit, Vec<Unit>, bool), HostError> {
         let origin = Origin::Gatekeeper(*me);
         let mut common = vec![
             chain::gatekeeper_key(me),
@@ -140,7 +140,7 @@ impl Host {
                 units.push(unit);
             }
         }
-        Ok((common, units))
+        Ok((common, units, appointed))
     }
 
     /// Proves `keys` at one height, syncs the enclave there, and runs one key step.
@@ -220,13 +220,17 @@ impl Host {
     }
 
     /// Relays released messages still waiting for proof of delivery, each at most every
-    /// [`RELAY_AGAIN_AFTER`].
-    async fn relay_released(&mut self) -> Result<(), HostError> {
+    /// [`RELAY_AGAIN_AFTER`]. While the chain lists this enclave (`me`) as no gatekeeper
+    /// (removed, or not yet appointed), its gatekeeper messages are held back: the chain would
+    /// refuse them, and the operator would pay for nothing, again and again. They stay in the
+    /// outbox (bounded) and go out if it is appointed again.
+    async fn relay_released(&mut self, me: &[u8; 32], appointed: bool) -> Result<(), HostError> {
         let Reply::Outbox(messages) = self.enclave.ecall(Ecall::Outbox)? else {
             return Err(HostError::UnexpectedReply("outbox"));
         };
         let due: Vec<SignedMessage> = messages
             .into_iter()
+            .filter(|m| appointed || m.origin != Origin::Gatekeeper(*me))
             .filter(|m| {
                 self.relayed
                     .get(&(m.origin, m.sequence))
