@@ -38,8 +38,8 @@ pub use types::{
     ClusterPublicKey, ClustersPage, DescribedCode, ErrorCode, Event, FinalizedBlock, Gatekeeper,
     GatekeeperParams, GatekeeperSet, Included, KeyEpoch, KeyEpochsPage, KeyProofError,
     MasterKeyProof, Proposal, ProposalAt, ProposalStatus, ProposalsPage, ProvenEntry, ProvenValue,
-    RawBlock, Receipt, StateProofs, TransactionStatus, Treasury, Unbonding, ValidatorSet,
-    WorkerInfo, WorkersPage,
+    RawBlock, Receipt, SealError, SealedRequest, StateProofs, TransactionStatus, Treasury,
+    Unbonding, ValidatorSet, WorkerInfo, WorkersPage,
 };
 
 use jsonrpsee::core::client::ClientT;

@@ -703,6 +703,58 @@ impl ClusterKeyProof {
     }
 }
 
+/// Why a request could not be sealed to a published key.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    /// The key's answer does not check out (see [`ClusterKeyProof::verify`]).
+    #[error("the published key does not check out: {0}")]
+    Proof(#[from] KeyProofError),
+    /// Sealing failed (a plaintext over the limit, say).
+    #[error("{0}")]
+    Seal(#[from] phalanx_keys::Error),
+}
+
+/// A request sealed to a cluster's key, with what the sender keeps to read the answer.
+#[derive(Debug)]
+pub struct SealedRequest {
+    /// What travels: the HPKE envelope (`enc ‖ ciphertext`, docs/hpke.md).
+    pub envelope: phalanx_keys::Envelope,
+    /// The context bound into it, which the recipient needs to open it.
+    pub context: phalanx_keys::RequestContext,
+    /// The key the answer is sealed with ([`phalanx_keys::open_response`]); never sent.
+    pub response_key: phalanx_keys::ResponseKey,
+}
+
+impl ClusterKeyProof {
+    /// Checks this answer ([`ClusterKeyProof::verify`]: proven, current, not retired) and only
+    /// then seals `plaintext` to the cluster's key, bound to `target` (the contract or cluster
+    /// the request is for), a fresh random nonce and `expires_at_ms` (chain time). Only the
+    /// enclaves holding this cluster's key in this epoch can open it.
+    pub fn seal_request(
+        &self,
+        target: [u8; 32],
+        expires_at_ms: u64,
+        plaintext: &[u8],
+    ) -> Result<SealedRequest, SealError> {
+        self.verify()?;
+        let mut rng = rand_core::OsRng;
+        let mut nonce = [0u8; 16];
+        rand_core::RngCore::fill_bytes(&mut rng, &mut nonce);
+        let context = phalanx_keys::RequestContext {
+            target,
+            nonce,
+            expires_at_ms,
+        };
+        let (envelope, response_key) =
+            phalanx_keys::seal_request(&self.public_key, &context, plaintext, &mut rng)?;
+        Ok(SealedRequest {
+            envelope,
+            context,
+            response_key,
+        })
+    }
+}
+
 impl MasterKeyProof {
     /// The storage key of key epoch `epoch`'s record (docs/wire.md, *State keys*):
     /// `gatekeeper/epoch/` ‖ epoch u32 BE.

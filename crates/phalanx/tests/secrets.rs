@@ -14,6 +14,7 @@
 mod common;
 
 use common::{ok, rpc_call, wait_until, Dev};
+use phalanx_client::{ClusterKeyProof, KeyProofError, SealError};
 use phalanx_keys::tree::{ClusterKey, MasterKey};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -254,6 +255,48 @@ fn no_enclave_secret_appears_on_chain_on_disk_in_logs_or_over_rpc() {
         }
     }
 
+    // A client seals to the cluster's current key through the SDK (which checks the proofs
+    // first); only the holder of that epoch's cluster key opens it, and reads its answer.
+    let proof: ClusterKeyProof =
+        serde_json::from_value(rpc_call(&rpc, "phalanx_clusterKey", json!([0]))["result"].clone())
+            .expect("a cluster key answer");
+    assert_eq!(proof.epoch, 1);
+    let target = phalanx_primitives::gatekeeper::cluster_id(0);
+    let sealed = proof
+        .seal_request(target, u64::MAX, b"marker request plaintext")
+        .expect("seals to a verified current key");
+    let member = find(&secrets, "worker0: key of cluster 0, key epoch 1");
+    let (opened, response_key) = phalanx_keys::open_request(
+        &ClusterKey::from_bytes(member).secret_bytes(),
+        &sealed.context,
+        &sealed.envelope,
+    )
+    .expect("the member opens it");
+    assert_eq!(&opened[..], b"marker request plaintext");
+    let answer = phalanx_keys::seal_response(&response_key, b"the answer", &mut rand_core::OsRng)
+        .expect("seals the answer");
+    let read = phalanx_keys::open_response(&sealed.response_key, &answer).expect("opens");
+    assert_eq!(&read[..], b"the answer");
+    let old_key = find(&secrets, "worker0: key of cluster 0, key epoch 0");
+    assert!(phalanx_keys::open_request(
+        &ClusterKey::from_bytes(old_key).secret_bytes(),
+        &sealed.context,
+        &sealed.envelope
+    )
+    .is_err());
+    // Epoch 0's key is superseded: the SDK refuses to seal to it.
+    let old: ClusterKeyProof = serde_json::from_value(
+        rpc_call(&rpc, "phalanx_clusterKey", json!([0, 0]))["result"].clone(),
+    )
+    .expect("epoch 0's key");
+    assert!(matches!(
+        old.seal_request(target, u64::MAX, b"x"),
+        Err(SealError::Proof(KeyProofError::NotCurrent {
+            epoch: 0,
+            current: 1
+        }))
+    ));
+
     // Retire epoch 0: every enclave erases it.
     assert_eq!(ok(&rpc, &["keys", "retire", "0"])["status"], "finalized");
     wait_until(LIMIT, "the three enclaves erase key epoch 0", || {
@@ -263,6 +306,15 @@ fn no_enclave_secret_appears_on_chain_on_disk_in_logs_or_over_rpc() {
             .count()
             >= 3
     });
+
+    let retired: ClusterKeyProof = serde_json::from_value(
+        rpc_call(&rpc, "phalanx_clusterKey", json!([0, 0]))["result"].clone(),
+    )
+    .expect("epoch 0's key");
+    assert!(matches!(
+        retired.seal_request(target, u64::MAX, b"x"),
+        Err(SealError::Proof(KeyProofError::Retired { epoch: 0, .. }))
+    ));
 
     // Everything the RPC shows, every block with its transactions included.
     let mut answers = Vec::new();
