@@ -16,6 +16,7 @@
 
 use crate::account::{AccountId, Keypair};
 use crate::attestation::AttestationPolicy;
+use crate::contract::ContractsParams;
 use crate::gatekeeper::GatekeeperParams;
 use crate::hash::Hash;
 use crate::units::{Balance, PHA};
@@ -40,6 +41,62 @@ pub enum Call {
     Evidence(EvidenceCall),
     /// Publish where this account's consensus node listens (validators joining by governance).
     Peers(PeersCall),
+    /// Upload contract code, instantiate contracts, send them sealed commands, and hold a
+    /// query deposit.
+    Contracts(ContractsCall),
+}
+
+/// Calls of the contracts module (DESIGN.md §10; the protocol is `docs/contracts.md`).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContractsCall {
+    /// Store WASM `code` under `sha256(code)` after validating it; the sender pays
+    /// `code_byte_fee` per byte to the treasury. Uploading code that is already stored changes
+    /// nothing and costs nothing beyond the transaction fee.
+    UploadCode {
+        /// The WASM module.
+        #[serde(with = "crate::serde_hex::bytes")]
+        code: Vec<u8>,
+    },
+    /// Instantiate stored code on cluster `cluster`. The contract's id is
+    /// [`contract_id`](crate::contract::contract_id)`(sender, code_hash, cluster, salt)`.
+    Instantiate {
+        /// The stored code to run.
+        code_hash: Hash,
+        /// The index of the cluster whose workers run it.
+        cluster: u32,
+        /// Any bytes (at most 64) that make the id unique among the sender's instances.
+        #[serde(with = "crate::serde_hex::bytes")]
+        salt: Vec<u8>,
+    },
+    /// Append a sealed command to `contract`'s inbound queue, reserving
+    /// `gas_limit × gas_price` from the sender until its result is final (the used gas pays the
+    /// cluster's workers, the rest is refunded) or its deadline passes (all is refunded).
+    SubmitCommand {
+        /// The contract.
+        #[serde(with = "hex_array")]
+        contract: [u8; 32],
+        /// The key epoch whose contract key `sealed` is sealed to: the current one.
+        key_epoch: u32,
+        /// The command, HPKE-sealed to the contract's key (at most 16 KiB).
+        #[serde(with = "crate::serde_hex::bytes")]
+        sealed: Vec<u8>,
+        /// Most gas (wasm fuel) the command may use.
+        gas_limit: u64,
+        /// Units paid per unit of gas used.
+        gas_price: Balance,
+    },
+    /// Add `amount` of free PHA to the sender's query deposit (it becomes reserved).
+    Deposit {
+        /// Units to add.
+        amount: Balance,
+    },
+    /// Ask back `amount` of the sender's query deposit: it becomes free after
+    /// `withdrawal_delay_blocks`, and usage reports may still charge it until then.
+    Withdraw {
+        /// Units to withdraw.
+        amount: Balance,
+    },
 }
 
 /// Calls of the peers module: validators' p2p addresses, published on chain so a validator
@@ -183,6 +240,8 @@ pub enum PrivilegedCall {
         /// The epoch to retire.
         epoch: u32,
     },
+    /// Replace the contract parameters (code size and fee, gas bounds, timeouts).
+    SetContractsParams(ContractsParams),
 }
 
 /// Fee and size rules, chain state changed by governance.
@@ -547,6 +606,74 @@ mod tests {
     }
 
     #[test]
+    fn contracts_calls_are_appended_and_pinned() {
+        // Call::Contracts is wire code 7, after Peers (6); each call's bytes pinned.
+        let upload = Call::Contracts(ContractsCall::UploadCode {
+            code: vec![0, 0x61, 0x73, 0x6d],
+        });
+        assert_eq!(hex::encode(upload.encode()), "0700100061736d");
+        let instantiate = Call::Contracts(ContractsCall::Instantiate {
+            code_hash: Hash([0xcc; 32]),
+            cluster: 2,
+            salt: b"s".to_vec(),
+        });
+        assert_eq!(
+            hex::encode(instantiate.encode()),
+            format!("0701{}020000000473", "cc".repeat(32))
+        );
+        let submit = Call::Contracts(ContractsCall::SubmitCommand {
+            contract: [0xdd; 32],
+            key_epoch: 1,
+            sealed: vec![0xee, 0xff],
+            gas_limit: 1_000,
+            gas_price: 5,
+        });
+        assert_eq!(
+            hex::encode(submit.encode()),
+            format!(
+                "0702{}01000000{}{}{}",
+                "dd".repeat(32),
+                "08eeff",
+                "e803000000000000",
+                "05000000000000000000000000000000"
+            )
+        );
+        assert_eq!(
+            hex::encode(Call::Contracts(ContractsCall::Deposit { amount: 1 }).encode()),
+            "070301000000000000000000000000000000"
+        );
+        assert_eq!(
+            hex::encode(Call::Contracts(ContractsCall::Withdraw { amount: 1 }).encode()),
+            "070401000000000000000000000000000000"
+        );
+        // SetContractsParams is privileged call 16, after RetireKeyEpoch (15).
+        assert_eq!(PrivilegedCall::RetireKeyEpoch { epoch: 0 }.encode()[0], 15);
+        assert_eq!(
+            PrivilegedCall::SetContractsParams(ContractsParams::default()).encode()[0],
+            16
+        );
+        for call in [
+            upload,
+            instantiate,
+            submit,
+            Call::Root(RootCall::Dispatch(PrivilegedCall::SetContractsParams(
+                ContractsParams::default(),
+            ))),
+        ] {
+            assert_eq!(
+                decode_strict::<Call>(&call.encode(), 1 << 20),
+                Ok(call.clone())
+            );
+            let json = serde_json::to_string(&call).expect("serializes");
+            assert_eq!(
+                serde_json::from_str::<Call>(&json).expect("parses"),
+                call,
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
     fn golden_encoding_of_an_origin() {
         assert_eq!(
             Origin::Worker([0xaa; 32]).encode(),
@@ -661,7 +788,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn decoding_arbitrary_call_bytes_never_panics(tag in 3u8..5, bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        fn decoding_arbitrary_call_bytes_never_panics(tag in 3u8..8, bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let input = [&[tag][..], &bytes].concat();
             let _ = decode_strict::<Call>(&input, 1 << 20);
         }

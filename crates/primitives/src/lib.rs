@@ -21,6 +21,7 @@ pub mod attestation;
 pub mod block;
 pub mod call;
 pub mod codec;
+pub mod contract;
 pub mod error_code;
 pub mod gatekeeper;
 pub mod governance;

@@ -5,7 +5,7 @@
 use crate::module::ErrorCode;
 use parity_scale_codec::{Decode, Encode};
 use phalanx_primitives::call::Origin;
-use phalanx_primitives::{AccountId, Balance};
+use phalanx_primitives::{AccountId, Balance, Hash};
 use serde::{Serialize, Serializer};
 
 /// Something that happened.
@@ -292,6 +292,151 @@ pub enum Event {
         /// The sending gatekeeper.
         #[serde(serialize_with = "hex_bytes")]
         gatekeeper: [u8; 32],
+        /// The message's sequence.
+        sequence: u64,
+        /// Why.
+        error: ErrorCode,
+    },
+    /// Contract code was stored ([`crate::contracts`]); the uploader paid `fee` to the treasury.
+    CodeUploaded {
+        /// `sha256(code)`.
+        code_hash: Hash,
+        /// Who uploaded it.
+        uploader: AccountId,
+        /// Its size in bytes.
+        size: u32,
+        /// Units paid to the treasury for its storage.
+        fee: Balance,
+    },
+    /// A contract was instantiated.
+    ContractInstantiated {
+        /// Its id.
+        #[serde(serialize_with = "hex_bytes")]
+        contract: [u8; 32],
+        /// The code it runs.
+        code_hash: Hash,
+        /// The cluster that runs it.
+        cluster: u32,
+        /// Who instantiated it.
+        deployer: AccountId,
+    },
+    /// A contract's public key of a key epoch was published; commands can be sealed to it.
+    ContractKeyPublished {
+        /// The contract.
+        #[serde(serialize_with = "hex_bytes")]
+        contract: [u8; 32],
+        /// The key epoch.
+        epoch: u32,
+        /// The contract's public key.
+        #[serde(serialize_with = "hex_bytes")]
+        public_key: [u8; 32],
+    },
+    /// A sealed command joined a contract's inbound queue; its gas is reserved.
+    CommandSubmitted {
+        /// The contract.
+        #[serde(serialize_with = "hex_bytes")]
+        contract: [u8; 32],
+        /// Its sequence number in the queue.
+        sequence: u64,
+        /// Who sent it.
+        caller: AccountId,
+        /// Units reserved (`gas_limit × gas_price`).
+        reserved: Balance,
+        /// Last height at which its result can become final.
+        deadline: u64,
+    },
+    /// A quorum of the cluster agreed on a command's result: the gas is paid, the rest refunded.
+    CommandFinalized {
+        /// The contract.
+        #[serde(serialize_with = "hex_bytes")]
+        contract: [u8; 32],
+        /// The command.
+        sequence: u64,
+        /// `sha256` of the sealed output.
+        output_hash: Hash,
+        /// Gas used.
+        gas_used: u64,
+        /// How many members agreed (and share the payment).
+        agreeing: u32,
+        /// Units paid to the agreeing members' operators.
+        paid: Balance,
+        /// Units refunded to the caller.
+        refunded: Balance,
+    },
+    /// A command got no final result by its deadline; its reservation was refunded in full.
+    CommandTimedOut {
+        /// The contract.
+        #[serde(serialize_with = "hex_bytes")]
+        contract: [u8; 32],
+        /// The command.
+        sequence: u64,
+        /// Units refunded to the caller.
+        refunded: Balance,
+    },
+    /// A member reported a result that differs from the final one: evidence for slashing.
+    ContractResultDisputed {
+        /// The contract.
+        #[serde(serialize_with = "hex_bytes")]
+        contract: [u8; 32],
+        /// The command.
+        sequence: u64,
+        /// The member.
+        #[serde(serialize_with = "hex_bytes")]
+        worker: [u8; 32],
+        /// What it reported.
+        output_hash: Hash,
+        /// The gas it reported.
+        gas_used: u64,
+    },
+    /// PHA was added to an account's query deposit (reserved).
+    QueryDeposited {
+        /// The account.
+        who: AccountId,
+        /// Units added.
+        amount: Balance,
+        /// Units now available for queries.
+        available: Balance,
+    },
+    /// Part of a query deposit is withdrawing: free at the end of block `release_at`.
+    QueryWithdrawalStarted {
+        /// The account.
+        who: AccountId,
+        /// Units asked back now.
+        amount: Balance,
+        /// Units withdrawing in all.
+        withdrawing: Balance,
+        /// Height at whose end they become free.
+        release_at: u64,
+    },
+    /// A withdrawal's delay passed: its PHA is free again.
+    QueryWithdrawn {
+        /// The account.
+        who: AccountId,
+        /// Units released.
+        amount: Balance,
+    },
+    /// A worker's usage report moved PHA from a client's query deposit to the worker's operator.
+    QueryUsageSettled {
+        /// Whose deposit paid.
+        client: AccountId,
+        /// The serving worker.
+        #[serde(serialize_with = "hex_bytes")]
+        worker: [u8; 32],
+        /// Its operator, who was paid.
+        operator: AccountId,
+        /// Units the report asked for.
+        requested: Balance,
+        /// Units charged (at most the deposit).
+        charged: Balance,
+        /// The report's nonce.
+        nonce: u64,
+    },
+    /// The contract parameters were replaced.
+    ContractsParamsChanged,
+    /// A contracts message was queued (its sequence is used) but its effect refused.
+    ContractMessageRefused {
+        /// Who sent it.
+        origin: Origin,
         /// The message's sequence.
         sequence: u64,
         /// Why.

@@ -384,6 +384,10 @@ impl Module for Governance {
         // Gatekeeper stakes are the other reserve (`gatekeeper::reserved_total`).
         let stakes = crate::gatekeeper::reserved_total(state)
             .map_err(|e| InvariantError::Unreadable(e.to_string()))?;
+        // So are pending commands' gas and query deposits (`contracts::reserved_total`).
+        let stakes = crate::contracts::reserved_total(state)
+            .map_err(|e| InvariantError::Unreadable(e.to_string()))?
+            .saturating_add(stakes);
         let deposits = proposals(state)
             .iter()
             .filter(|p| p.status == ProposalStatus::Voting)

@@ -20,6 +20,8 @@
 //!   public keys (and sealed shares) of the key tree;
 //! - [`peers`]: the p2p addresses validators publish, so governance can add new ones;
 //! - [`evidence`]: proof of consensus equivocation, stored for slashing;
+//! - [`contracts`]: confidential contracts' code, instances and keys, the sealed command queue
+//!   with its gas escrow, results agreed by a cluster majority, query deposits and usage;
 //! - [`params`]: the bounds of every parameter a privileged call or genesis sets;
 //! - [`genesis`]: the initial state from a genesis config.
 //!
@@ -35,6 +37,7 @@
 //! changes no receipt and no state root ([`describe`] gives the message at read time).
 
 pub mod balances;
+pub mod contracts;
 pub mod events;
 pub mod evidence;
 pub mod gatekeeper;
@@ -74,6 +77,7 @@ pub const MODULES: &[ModuleEntry] = &[
     ModuleEntry::of::<message_queue::MessageQueue>(),
     ModuleEntry::of::<evidence::Evidence>(),
     ModuleEntry::of::<peers::Peers>(),
+    ModuleEntry::of::<contracts::Contracts>(),
     ModuleEntry::of::<system::System>(),
 ];
 
@@ -116,6 +120,9 @@ pub enum DispatchError {
     /// A gatekeeper error.
     #[error(transparent)]
     Gatekeeper(#[from] gatekeeper::GatekeeperError),
+    /// A contracts error.
+    #[error(transparent)]
+    Contracts(#[from] contracts::ContractsError),
 }
 
 impl From<phalanx_primitives::CodecError> for DispatchError {
@@ -148,6 +155,10 @@ impl DispatchError {
                 (balances::Balances::NAME, e.code())
             }
             DispatchError::Gatekeeper(e) => (gatekeeper::Gatekeepers::NAME, e.code()),
+            DispatchError::Contracts(contracts::ContractsError::Funds(e)) => {
+                (balances::Balances::NAME, e.code())
+            }
+            DispatchError::Contracts(e) => (contracts::Contracts::NAME, e.code()),
         };
         ErrorCode::new(module, reason)
     }
@@ -336,6 +347,7 @@ fn dispatch(
         }
         Call::Evidence(call) => evidence::Evidence::dispatch(state, ctx, who, call, fee, events),
         Call::Peers(call) => peers::Peers::dispatch(state, ctx, who, call, fee, events),
+        Call::Contracts(call) => contracts::Contracts::dispatch(state, ctx, who, call, fee, events),
     }
 }
 

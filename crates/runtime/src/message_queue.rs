@@ -24,7 +24,9 @@
 //! A gatekeeper's message on [`KEY_TOPIC`] is then applied by [`crate::gatekeeper`]. If that
 //! refuses it (a stale or conflicting key), the message stays queued and its sequence used —
 //! the enclave can never sign that sequence again, so failing the push would wedge its queue —
-//! and [`Event::KeyMessageRefused`] records the reason.
+//! and [`Event::KeyMessageRefused`] records the reason. Likewise a gatekeeper's contract key
+//! and a worker's command result or query usage (topics of `phalanx_primitives::contract`) are
+//! applied by [`crate::contracts`], a refusal recorded as [`Event::ContractMessageRefused`].
 //!
 //! Accepted messages are kept in state, so an enclave reads them with a state proof against a
 //! finalized root (DESIGN.md §9: enclaves accept chain messages only from verified state).
@@ -35,7 +37,7 @@
 
 use crate::events::Event;
 use crate::module::{ErrorCodes, Module};
-use crate::{gatekeeper, registry, BlockContext, DispatchResult};
+use crate::{contracts, gatekeeper, registry, BlockContext, DispatchResult};
 use parity_scale_codec::{Decode, Encode};
 use phalanx_primitives::call::{
     MessageQueueCall, Origin, SignedMessage, MAX_PAYLOAD_BYTES, MAX_TOPIC_BYTES,
@@ -303,6 +305,30 @@ pub fn push(
                 *state = checkpoint;
                 events.push(Event::KeyMessageRefused {
                     gatekeeper: sender,
+                    sequence: got,
+                    error: crate::DispatchError::from(e).code(),
+                });
+            }
+        }
+    }
+    // Contract keys, command results and query usage: refused effects never fail the push,
+    // for the same reason as key messages above.
+    if contracts::handles(&origin, &message.topic) {
+        let checkpoint = state.clone();
+        let mut effects = Vec::new();
+        match contracts::apply_message(
+            state,
+            ctx,
+            &origin,
+            &message.topic,
+            &message.payload,
+            &mut effects,
+        ) {
+            Ok(()) => events.append(&mut effects),
+            Err(e) => {
+                *state = checkpoint;
+                events.push(Event::ContractMessageRefused {
+                    origin,
                     sequence: got,
                     error: crate::DispatchError::from(e).code(),
                 });

@@ -34,6 +34,15 @@
 //!   can still afford it; `gatekeeper.unbonding_ms` between [`MIN_GATEKEEPER_UNBONDING_MS`] and
 //!   [`MAX_GATEKEEPER_UNBONDING_MS`], long enough for misbehaviour to be reported and slashed
 //!   before the stake is free (short on dev chains), and never locked for more than 90 days.
+//! - `contracts.max_code_bytes` between [`MIN_CONTRACT_CODE_BYTES`] and
+//!   [`MAX_CONTRACT_CODE_BYTES`]; `contracts.code_byte_fee` between [`MIN_CODE_BYTE_FEE`] and
+//!   [`MAX_CODE_BYTE_FEE`] (stored code is never free, and stays affordable);
+//!   `contracts.min_gas_price` between [`MIN_MIN_GAS_PRICE`] and [`MAX_MIN_GAS_PRICE`];
+//!   `contracts.max_gas_limit` between [`MIN_MAX_GAS_LIMIT`] and [`MAX_MAX_GAS_LIMIT`];
+//!   `contracts.command_timeout_blocks` between [`MIN_COMMAND_TIMEOUT_BLOCKS`] and
+//!   [`MAX_COMMAND_TIMEOUT_BLOCKS`] (members have time to report, gas is not held for long);
+//!   `contracts.withdrawal_delay_blocks` between [`MIN_WITHDRAWAL_DELAY_BLOCKS`] and
+//!   [`MAX_WITHDRAWAL_DELAY_BLOCKS`] (workers have time to report usage before a deposit leaves).
 //! - a validator set has at most [`MAX_VALIDATORS`] keys (checked with the keys themselves in
 //!   [`crate::system::check_validator_set`]).
 //!
@@ -41,6 +50,7 @@
 //! [`AttestationPolicy::validate`](phalanx_attestation::AttestationPolicy::validate).
 
 use phalanx_primitives::call::{ChainParams, GovernanceParams};
+use phalanx_primitives::contract::ContractsParams;
 use phalanx_primitives::gatekeeper::GatekeeperParams;
 use phalanx_primitives::{Balance, MAX_SUPPLY, PHA};
 use std::fmt;
@@ -124,6 +134,37 @@ pub const MIN_GATEKEEPER_UNBONDING_MS: u64 = 60_000;
 /// Longest gatekeeper unbonding period: 90 days of chain time.
 pub const MAX_GATEKEEPER_UNBONDING_MS: u64 = 90 * 24 * 3_600 * 1_000;
 
+/// Smallest contract code size limit (1 KiB): a minimal contract must still fit.
+pub const MIN_CONTRACT_CODE_BYTES: u32 = 1024;
+/// Largest contract code size limit: a transaction (and so an upload) is at most
+/// [`MAX_TX_BYTES`] anyway.
+pub const MAX_CONTRACT_CODE_BYTES: u32 = MAX_TX_BYTES;
+/// Least code storage fee per byte (the default transaction byte fee, 0.000001 PHA): code is
+/// kept in every validator's state forever, so storing it is never free.
+pub const MIN_CODE_BYTE_FEE: Balance = PHA / 1_000_000;
+/// Most code storage fee per byte (0.01 PHA): a 64 KiB contract then costs at most about
+/// 655 PHA to upload.
+pub const MAX_CODE_BYTE_FEE: Balance = PHA / 100;
+/// Least minimum gas price (1 unit): workers are never asked to run commands for nothing.
+pub const MIN_MIN_GAS_PRICE: Balance = 1;
+/// Most minimum gas price (0.000001 PHA per unit of gas): a million units of gas then cost at
+/// most 1 PHA at the floor, so commands stay affordable.
+pub const MAX_MIN_GAS_PRICE: Balance = PHA / 1_000_000;
+/// Smallest maximum gas limit: room for a command that does real work.
+pub const MIN_MAX_GAS_LIMIT: u64 = 1_000_000;
+/// Largest maximum gas limit: at roughly 10⁸–10⁹ units of fuel a second, a command may run for
+/// minutes, not hours, which keeps the cluster's queue moving.
+pub const MAX_MAX_GAS_LIMIT: u64 = 1_000_000_000_000;
+/// Shortest command timeout, in blocks: members need a few blocks to read, run and report.
+pub const MIN_COMMAND_TIMEOUT_BLOCKS: u64 = 10;
+/// Longest command timeout: a day of 500 ms blocks; a caller's gas is not held longer.
+pub const MAX_COMMAND_TIMEOUT_BLOCKS: u64 = 24 * 3_600 * 2;
+/// Shortest query-deposit withdrawal delay, in blocks: workers need a few blocks to report the
+/// usage they served.
+pub const MIN_WITHDRAWAL_DELAY_BLOCKS: u64 = 10;
+/// Longest withdrawal delay: a week of 500 ms blocks.
+pub const MAX_WITHDRAWAL_DELAY_BLOCKS: u64 = 7 * 24 * 3_600 * 2;
+
 /// Most validators a set may have. Every vote is sent to every validator and a certificate
 /// carries up to 2f + 1 signatures, so consensus traffic grows with the square of the set.
 pub const MAX_VALIDATORS: usize = 128;
@@ -159,6 +200,18 @@ pub enum Param {
     GatekeeperStake,
     /// [`GatekeeperParams::unbonding_ms`].
     GatekeeperUnbondingMs,
+    /// [`ContractsParams::max_code_bytes`].
+    ContractsMaxCodeBytes,
+    /// [`ContractsParams::code_byte_fee`].
+    ContractsCodeByteFee,
+    /// [`ContractsParams::min_gas_price`].
+    ContractsMinGasPrice,
+    /// [`ContractsParams::max_gas_limit`].
+    ContractsMaxGasLimit,
+    /// [`ContractsParams::command_timeout_blocks`].
+    ContractsCommandTimeout,
+    /// [`ContractsParams::withdrawal_delay_blocks`].
+    ContractsWithdrawalDelay,
 }
 
 impl fmt::Display for Param {
@@ -178,6 +231,12 @@ impl fmt::Display for Param {
             Param::BlockIntervalMs => "block_interval_ms",
             Param::GatekeeperStake => "gatekeeper.stake",
             Param::GatekeeperUnbondingMs => "gatekeeper.unbonding_ms",
+            Param::ContractsMaxCodeBytes => "contracts.max_code_bytes",
+            Param::ContractsCodeByteFee => "contracts.code_byte_fee",
+            Param::ContractsMinGasPrice => "contracts.min_gas_price",
+            Param::ContractsMaxGasLimit => "contracts.max_gas_limit",
+            Param::ContractsCommandTimeout => "contracts.command_timeout_blocks",
+            Param::ContractsWithdrawalDelay => "contracts.withdrawal_delay_blocks",
         })
     }
 }
@@ -256,6 +315,30 @@ impl crate::module::ErrorCodes for ParamsError {
             "gatekeeper_unbonding_out_of_bounds",
             "the gatekeeper unbonding period is outside its bounds",
         ),
+        (
+            "contracts_max_code_bytes_out_of_bounds",
+            "the contract code size limit is outside its bounds",
+        ),
+        (
+            "contracts_code_byte_fee_out_of_bounds",
+            "the contract code storage fee is outside its bounds",
+        ),
+        (
+            "contracts_min_gas_price_out_of_bounds",
+            "the minimum gas price is outside its bounds",
+        ),
+        (
+            "contracts_max_gas_limit_out_of_bounds",
+            "the maximum gas limit is outside its bounds",
+        ),
+        (
+            "contracts_command_timeout_out_of_bounds",
+            "the command timeout is outside its bounds",
+        ),
+        (
+            "contracts_withdrawal_delay_out_of_bounds",
+            "the query-deposit withdrawal delay is outside its bounds",
+        ),
     ];
 
     fn code(&self) -> &'static str {
@@ -275,6 +358,12 @@ impl crate::module::ErrorCodes for ParamsError {
                 Param::BlockIntervalMs => "block_interval_ms_out_of_bounds",
                 Param::GatekeeperStake => "gatekeeper_stake_out_of_bounds",
                 Param::GatekeeperUnbondingMs => "gatekeeper_unbonding_out_of_bounds",
+                Param::ContractsMaxCodeBytes => "contracts_max_code_bytes_out_of_bounds",
+                Param::ContractsCodeByteFee => "contracts_code_byte_fee_out_of_bounds",
+                Param::ContractsMinGasPrice => "contracts_min_gas_price_out_of_bounds",
+                Param::ContractsMaxGasLimit => "contracts_max_gas_limit_out_of_bounds",
+                Param::ContractsCommandTimeout => "contracts_command_timeout_out_of_bounds",
+                Param::ContractsWithdrawalDelay => "contracts_withdrawal_delay_out_of_bounds",
             },
         }
     }
@@ -403,5 +492,45 @@ pub fn check_gatekeeper(params: &GatekeeperParams) -> Result {
         params.unbonding_ms,
         MIN_GATEKEEPER_UNBONDING_MS,
         MAX_GATEKEEPER_UNBONDING_MS,
+    )
+}
+
+/// Checks every field of `params` against its bounds.
+pub fn check_contracts(params: &ContractsParams) -> Result {
+    within(
+        Param::ContractsMaxCodeBytes,
+        params.max_code_bytes,
+        MIN_CONTRACT_CODE_BYTES,
+        MAX_CONTRACT_CODE_BYTES,
+    )?;
+    within(
+        Param::ContractsCodeByteFee,
+        params.code_byte_fee,
+        MIN_CODE_BYTE_FEE,
+        MAX_CODE_BYTE_FEE,
+    )?;
+    within(
+        Param::ContractsMinGasPrice,
+        params.min_gas_price,
+        MIN_MIN_GAS_PRICE,
+        MAX_MIN_GAS_PRICE,
+    )?;
+    within(
+        Param::ContractsMaxGasLimit,
+        params.max_gas_limit,
+        MIN_MAX_GAS_LIMIT,
+        MAX_MAX_GAS_LIMIT,
+    )?;
+    within(
+        Param::ContractsCommandTimeout,
+        params.command_timeout_blocks,
+        MIN_COMMAND_TIMEOUT_BLOCKS,
+        MAX_COMMAND_TIMEOUT_BLOCKS,
+    )?;
+    within(
+        Param::ContractsWithdrawalDelay,
+        params.withdrawal_delay_blocks,
+        MIN_WITHDRAWAL_DELAY_BLOCKS,
+        MAX_WITHDRAWAL_DELAY_BLOCKS,
     )
 }

@@ -9,7 +9,8 @@
 use crate::events::Event;
 use crate::governance::GovernanceError;
 use crate::{
-    gatekeeper, governance, params, registry, system, treasury, BlockContext, DispatchResult,
+    contracts, gatekeeper, governance, params, registry, system, treasury, BlockContext,
+    DispatchResult,
 };
 use phalanx_primitives::call::PrivilegedCall;
 use phalanx_state::State;
@@ -81,6 +82,11 @@ pub fn execute(
         }
         PrivilegedCall::RotateKeys => gatekeeper::rotate(state, ctx, events)?,
         PrivilegedCall::RetireKeyEpoch { epoch } => gatekeeper::retire(state, ctx, *epoch, events)?,
+        PrivilegedCall::SetContractsParams(params) => {
+            params::check_contracts(params)?;
+            contracts::set_params(state, params);
+            events.push(Event::ContractsParamsChanged);
+        }
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! every error variant has a distinct, pinned code that receipts store instead of its message.
 
 use crate::balances::BalancesError;
+use crate::contracts::ContractsError;
 use crate::evidence::EvidenceError;
 use crate::gatekeeper::GatekeeperError;
 use crate::governance::GovernanceError;
@@ -276,6 +277,56 @@ fn every_variant_of_every_module_error_has_a_distinct_listed_code() {
         out_of_bounds(Param::BlockIntervalMs),
         out_of_bounds(Param::GatekeeperStake),
         out_of_bounds(Param::GatekeeperUnbondingMs),
+        out_of_bounds(Param::ContractsMaxCodeBytes),
+        out_of_bounds(Param::ContractsCodeByteFee),
+        out_of_bounds(Param::ContractsMinGasPrice),
+        out_of_bounds(Param::ContractsMaxGasLimit),
+        out_of_bounds(Param::ContractsCommandTimeout),
+        out_of_bounds(Param::ContractsWithdrawalDelay),
+    ]);
+    assert_codes(&[
+        ContractsError::CodeTooLarge { size: 2, max: 1 },
+        ContractsError::InvalidCode("x".into()),
+        ContractsError::UnknownCode("00".into()),
+        ContractsError::UnknownCluster(0),
+        ContractsError::SaltTooLong(65),
+        ContractsError::AlreadyInstantiated("00".into()),
+        ContractsError::UnknownContract("00".into()),
+        ContractsError::CommandTooLarge(0),
+        ContractsError::GasLimitOutOfRange {
+            gas_limit: 0,
+            max: 1,
+        },
+        ContractsError::GasPriceTooLow { price: 0, min: 1 },
+        ContractsError::GasCostOverflow,
+        ContractsError::EmptyCluster(0),
+        ContractsError::StaleKeyEpoch { got: 0, current: 1 },
+        ContractsError::NoContractKey {
+            contract: "00".into(),
+            epoch: 0,
+        },
+        ContractsError::ZeroAmount,
+        ContractsError::InsufficientDeposit {
+            available: 0,
+            needed: 1,
+        },
+        ContractsError::Funds(BalancesError::ZeroAmount),
+        ContractsError::MalformedMessage("x".into()),
+        ContractsError::EpochNotLive(0),
+        ContractsError::NotHolder(0),
+        ContractsError::ConflictingKey,
+        ContractsError::NotMember(0),
+        ContractsError::UnknownCommand(0),
+        ContractsError::CommandTimedOut(0),
+        ContractsError::AlreadyReported,
+        ContractsError::OutputHashMismatch,
+        ContractsError::OutputTooLarge(0),
+        ContractsError::GasOverLimit {
+            gas_used: 2,
+            gas_limit: 1,
+        },
+        ContractsError::ReplayedUsage { nonce: 0, last: 0 },
+        ContractsError::Corrupted("x".into()),
     ]);
 }
 
@@ -332,6 +383,20 @@ fn golden_codes_are_pinned() {
         (
             code(DispatchError::Corrupted("bad bytes".into())),
             "runtime.corrupted",
+        ),
+        (
+            code(ContractsError::NoContractKey {
+                contract: "00".into(),
+                epoch: 0,
+            }),
+            "contracts.no_contract_key",
+        ),
+        (
+            code(ContractsError::Funds(BalancesError::InsufficientFree {
+                free: 0,
+                needed: 1,
+            })),
+            "balances.insufficient_free",
         ),
     ];
     for (code, expected) in pinned {
@@ -406,6 +471,7 @@ fn modules_have_distinct_names_and_prefix_free_storage() {
             "message_queue",
             "evidence",
             "peers",
+            "contracts",
             "system"
         ]
     );
