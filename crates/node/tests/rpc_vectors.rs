@@ -1321,6 +1321,80 @@ fn every_event() -> Vec<phalanx_runtime::Event> {
             sequence: 9,
             error: ErrorCode::new("gatekeeper", "conflicting_key"),
         },
+        Event::CodeUploaded {
+            code_hash: Hash([9; 32]),
+            uploader: who("j"),
+            size: 1_234,
+            fee: 5 * PHA,
+        },
+        Event::ContractInstantiated {
+            contract: [10; 32],
+            code_hash: Hash([9; 32]),
+            cluster: 2,
+            deployer: who("j"),
+        },
+        Event::ContractKeyPublished {
+            contract: [10; 32],
+            epoch: 1,
+            public_key: [11; 32],
+        },
+        Event::CommandSubmitted {
+            contract: [10; 32],
+            sequence: 3,
+            caller: who("k"),
+            reserved: 7_000,
+            deadline: 900,
+        },
+        Event::CommandFinalized {
+            contract: [10; 32],
+            sequence: 3,
+            output_hash: Hash([12; 32]),
+            gas_used: 40,
+            agreeing: 2,
+            paid: 4_000,
+            refunded: 3_000,
+        },
+        Event::CommandTimedOut {
+            contract: [10; 32],
+            sequence: 4,
+            refunded: 7_000,
+        },
+        Event::ContractResultDisputed {
+            contract: [10; 32],
+            sequence: 3,
+            worker: [13; 32],
+            output_hash: Hash([14; 32]),
+            gas_used: 41,
+        },
+        Event::QueryDeposited {
+            who: who("k"),
+            amount: 10,
+            available: 30,
+        },
+        Event::QueryWithdrawalStarted {
+            who: who("k"),
+            amount: 5,
+            withdrawing: 5,
+            release_at: 1_300,
+        },
+        Event::QueryWithdrawn {
+            who: who("k"),
+            amount: 5,
+        },
+        Event::QueryUsageSettled {
+            client: who("k"),
+            worker: [13; 32],
+            operator: who("l"),
+            requested: 9,
+            charged: 8,
+            nonce: 2,
+        },
+        Event::ContractsParamsChanged,
+        Event::ContractMessageRefused {
+            origin: Origin::Worker([13; 32]),
+            sequence: 5,
+            error: ErrorCode::new("contracts", "already_reported"),
+        },
     ]
 }
 
