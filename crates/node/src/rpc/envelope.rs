@@ -255,10 +255,12 @@ fn proof_keys(entry: &RawValue) -> usize {
     let Ok(probe) = serde_json::from_str::<Probe>(entry.get()) else {
         return 0;
     };
+    // Decoded as jsonrpsee decodes it (escapes resolved): `"phalanx_stateProof\u0073"` is
+    // `phalanx_stateProofs` and must count as one.
     let method = probe
         .method
-        .and_then(|raw| serde_json::from_str::<&str>(raw.get()).ok());
-    match method {
+        .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok());
+    match method.as_deref() {
         Some("phalanx_stateProofs") => {
             let params = probe
                 .params
@@ -726,6 +728,20 @@ mod tests {
             Plan::Batch { forward, answers } => {
                 assert_eq!(forward, format!("[{}]", call(0, 1_024)));
                 assert_eq!(answers.len(), MAX_BATCH as usize - 1);
+            }
+            other => panic!("expected a split batch, got {other:?}"),
+        }
+        // An escaped method name is the same method to jsonrpsee, so it counts the same.
+        let escaped = |id: usize| {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"method":"phalanx_stateProof\u0073","params":[{}]}}"#,
+                keys(1_024)
+            )
+        };
+        match plan(format!("[{},{}]", escaped(1), escaped(2)).as_bytes()) {
+            Plan::Batch { forward, answers } => {
+                assert_eq!(forward, format!("[{}]", escaped(1)));
+                assert_eq!(answers.len(), 1);
             }
             other => panic!("expected a split batch, got {other:?}"),
         }
