@@ -590,6 +590,14 @@ pub enum KeyProofError {
         /// The current epoch, proven.
         current: u32,
     },
+    /// The answer is proven against another state root than the one the caller trusts.
+    #[error("the key is proven against state root {answered}, not the trusted {trusted}: ask again, or check that block with a light client")]
+    UntrustedRoot {
+        /// The root the answer is proven against.
+        answered: Hash,
+        /// The root the caller trusts.
+        trusted: Hash,
+    },
     /// The header is not the block the answer names (hash, height or state root differ).
     #[error("the header's hash, height or state root differs from the answer's")]
     HeaderMismatch,
@@ -726,17 +734,33 @@ pub struct SealedRequest {
 }
 
 impl ClusterKeyProof {
-    /// Checks this answer ([`ClusterKeyProof::verify`]: proven, current, not retired) and only
-    /// then seals `plaintext` to the cluster's key, bound to `target` (the contract or cluster
-    /// the request is for), a fresh random nonce and `expires_at_ms` (chain time). Only the
-    /// enclaves holding this cluster's key in this epoch can open it.
+    /// Seals `plaintext` to the cluster's key, bound to `target` (the contract or cluster the
+    /// request is for), a fresh random nonce and `expires_at_ms` (chain time), after checking
+    /// this answer ([`ClusterKeyProof::verify`]: proven, current, not retired) **and** that it is
+    /// proven against `trusted_root`, a state root the caller already trusts.
+    ///
+    /// The answer alone proves nothing about the chain: a lying node can build a whole state
+    /// tree of its own, with its own "cluster key", under a root it made up. `trusted_root` must
+    /// come from somewhere that node does not control: a light client that checked the block's
+    /// finalization certificate (`phalanx-light-client`, `phalanx_validatorSet`), or a node the
+    /// caller runs itself. Then only the enclaves holding this cluster's key in this epoch can
+    /// open the request. An answer at another block than the trusted one is refused
+    /// ([`KeyProofError::UntrustedRoot`]): ask again, at that block's height or later.
     pub fn seal_request(
         &self,
+        trusted_root: &Hash,
         target: [u8; 32],
         expires_at_ms: u64,
         plaintext: &[u8],
     ) -> Result<SealedRequest, SealError> {
         self.verify()?;
+        if self.state_root != *trusted_root {
+            return Err(KeyProofError::UntrustedRoot {
+                answered: self.state_root,
+                trusted: *trusted_root,
+            }
+            .into());
+        }
         let mut rng = rand_core::OsRng;
         let mut nonce = [0u8; 16];
         rand_core::RngCore::fill_bytes(&mut rng, &mut nonce);

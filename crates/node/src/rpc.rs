@@ -915,17 +915,33 @@ fn gatekeeper_methods(
         {
             return Err(not_found(format!("no cluster #{index}")));
         }
-        let epoch = epoch_or_current(&state, asked)?;
         // Proven at the head as it is now (clusters are never deleted): the public key shown is
         // the proven value, never one read elsewhere. The epoch's record (retired or not) and
         // the current epoch's number are proven at the same root, so a client can refuse to
-        // seal to a key that is retired or no longer current.
-        let key = gatekeeper::cluster_public_key(index, epoch);
-        let record_key = gatekeeper::epoch_key(epoch);
+        // seal to a key that is retired or no longer current. Asked for the current epoch, the
+        // epoch is read again if a block finalized between reading it and proving it.
+        let mut epoch = epoch_or_current(&state, asked)?;
         let current_key = gatekeeper::current_epoch_key();
-        let mut batch = chain
-            .prove_many(&[key.clone(), record_key.clone(), current_key.clone()])
-            .map_err(internal)?;
+        let mut attempts = 0;
+        let (key, record_key, mut batch) = loop {
+            let key = gatekeeper::cluster_public_key(index, epoch);
+            let record_key = gatekeeper::epoch_key(epoch);
+            let batch = chain
+                .prove_many(&[key.clone(), record_key.clone(), current_key.clone()])
+                .map_err(internal)?;
+            let proven_current = batch
+                .entries
+                .last()
+                .and_then(|(value, _)| value.as_deref())
+                .and_then(|v| phalanx_primitives::decode_strict::<u32>(v, 4).ok());
+            attempts += 1;
+            match proven_current {
+                Some(current) if asked.is_none() && current != epoch && attempts < 3 => {
+                    epoch = current;
+                }
+                _ => break (key, record_key, batch),
+            }
+        };
         let (current, record) = match (batch.entries.pop(), batch.entries.pop()) {
             (Some(current), Some(record)) => (current, record),
             _ => return Err(internal("a proof batch came back short")),

@@ -12,7 +12,7 @@ mod history;
 
 use history::{identity_of, GATEKEEPER, MEMBER_1, MEMBER_2};
 use phalanx_client::{
-    Client, ClientError, ClusterKeyProof, KeyProofError, MasterKeyProof, ProvenEntry,
+    Client, ClientError, ClusterKeyProof, KeyProofError, MasterKeyProof, ProvenEntry, SealError,
 };
 use phalanx_node::chain::{system_clock, Chain, ChainConfig};
 use phalanx_primitives::call::PrivilegedCall;
@@ -600,11 +600,71 @@ async fn published_keys_come_with_proofs_the_sdk_checks_and_tampering_is_refused
             at: chain.height()
         })
     );
-    // A node that serves the old answer from before the retirement shows an old block: its
-    // proofs hold, and only a light client (or the height) tells it is stale.
-    assert!(old.height < retired.height);
+    // A stale answer (from before the retirement) still checks out on its own: only a trusted
+    // root tells. seal_request refuses it against the trusted head's root.
+    assert_eq!(
+        old.verify(),
+        Err(KeyProofError::NotCurrent {
+            epoch: 0,
+            current: 1
+        })
+    );
+    let trusted = chain.head().header.state_root;
+    let stale = current.clone(); // epoch 1, proven one block before the retirement
+    assert_eq!(stale.verify(), Ok(()));
+    assert!(matches!(
+        stale.seal_request(&trusted, [0; 32], u64::MAX, b"request"),
+        Err(SealError::Proof(KeyProofError::UntrustedRoot { .. }))
+    ));
+    let fresh = client.cluster_key(0, None).await.expect("current key");
+    assert_eq!(fresh.state_root, trusted);
+    assert!(fresh
+        .seal_request(&trusted, [0; 32], u64::MAX, b"request")
+        .is_ok());
+
+    // A lying node makes up a whole state tree around its own key: every proof in the answer
+    // holds, verify() passes; only the trusted root exposes it.
+    let forged = forged_answer(&fresh, [0x66; 32]);
+    assert_eq!(forged.verify(), Ok(()));
+    assert_eq!(forged.public_key, [0x66; 32]);
+    assert!(matches!(
+        forged.seal_request(&trusted, [0; 32], u64::MAX, b"request"),
+        Err(SealError::Proof(KeyProofError::UntrustedRoot { .. }))
+    ));
 
     handle.stop().expect("stops");
+}
+
+/// `answer` rebuilt by a lying node: a state of its own holding `public_key` as the cluster
+/// key, the same epoch record and current epoch, under a header it made for that root.
+fn forged_answer(answer: &ClusterKeyProof, public_key: [u8; 32]) -> ClusterKeyProof {
+    use parity_scale_codec::Encode as _;
+    let mut state = phalanx_state::State::new();
+    let record = answer.epoch_record.value.clone().expect("a record");
+    let current = answer.current_epoch.value.clone().expect("a current epoch");
+    state.insert(answer.key.clone(), public_key.to_vec());
+    state.insert(answer.epoch_record.key.clone(), record.clone());
+    state.insert(answer.current_epoch.key.clone(), current.clone());
+    let root = state.root();
+    let mut header: phalanx_primitives::Header =
+        phalanx_primitives::decode_strict(&answer.header, 1024).expect("header");
+    header.state_root = root;
+    let entry = |state: &mut phalanx_state::State, key: &[u8], value: Vec<u8>| ProvenEntry {
+        key: key.to_vec(),
+        value: Some(value),
+        proof: state.prove(key).encode(),
+    };
+    ClusterKeyProof {
+        public_key,
+        value: public_key.to_vec(),
+        proof: state.prove(&answer.key).encode(),
+        block_hash: header.hash(),
+        state_root: root,
+        header: header.encode(),
+        epoch_record: entry(&mut state, &answer.epoch_record.key, record),
+        current_epoch: entry(&mut state, &answer.current_epoch.key, current),
+        ..answer.clone()
+    }
 }
 
 /// The master key answer's record as a proven entry (the same storage entry a cluster key's

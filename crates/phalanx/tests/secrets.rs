@@ -28,7 +28,7 @@ type Leaks = Vec<(String, String)>;
 
 /// The encodings a secret could be written in.
 fn encodings(secret: &[u8; 32]) -> Vec<(&'static str, Vec<u8>)> {
-    let decimal = secret[..12]
+    let decimal = secret
         .iter()
         .map(u8::to_string)
         .collect::<Vec<_>>()
@@ -263,7 +263,12 @@ fn no_enclave_secret_appears_on_chain_on_disk_in_logs_or_over_rpc() {
     assert_eq!(proof.epoch, 1);
     let target = phalanx_primitives::gatekeeper::cluster_id(0);
     let sealed = proof
-        .seal_request(target, u64::MAX, b"marker request plaintext")
+        .seal_request(
+            &proof.state_root,
+            target,
+            u64::MAX,
+            b"marker request plaintext",
+        )
         .expect("seals to a verified current key");
     let member = find(&secrets, "worker0: key of cluster 0, key epoch 1");
     let (opened, response_key) = phalanx_keys::open_request(
@@ -290,7 +295,7 @@ fn no_enclave_secret_appears_on_chain_on_disk_in_logs_or_over_rpc() {
     )
     .expect("epoch 0's key");
     assert!(matches!(
-        old.seal_request(target, u64::MAX, b"x"),
+        old.seal_request(&old.state_root, target, u64::MAX, b"x"),
         Err(SealError::Proof(KeyProofError::NotCurrent {
             epoch: 0,
             current: 1
@@ -312,7 +317,7 @@ fn no_enclave_secret_appears_on_chain_on_disk_in_logs_or_over_rpc() {
     )
     .expect("epoch 0's key");
     assert!(matches!(
-        retired.seal_request(target, u64::MAX, b"x"),
+        retired.seal_request(&retired.state_root, target, u64::MAX, b"x"),
         Err(SealError::Proof(KeyProofError::Retired { epoch: 0, .. }))
     ));
 

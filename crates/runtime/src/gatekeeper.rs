@@ -515,6 +515,15 @@ pub fn remove(
     let record = gatekeeper(state, identity)?
         .ok_or_else(|| GatekeeperError::NotAppointed(hex::encode(identity)))?;
     state.remove(&gatekeeper_key(identity));
+    // Its enclave erases every master once it sees the removal, so it holds no epoch any more:
+    // a re-appointment must be shared them again, into empty slots. (Retired epochs' entries
+    // leave with their purge.)
+    for epoch in key_epochs(state)? {
+        if epoch.retired_at.is_none() {
+            state.remove(&holder_key(epoch.epoch, identity));
+            state.remove(&master_share_key(epoch.epoch, identity));
+        }
+    }
     let release_at_ms = ctx.timestamp_ms.saturating_add(params(state)?.unbonding_ms);
     // Appointed and removed twice in one block: the same release slot holds both stakes.
     let key = unbonding_key(release_at_ms, identity);
@@ -650,7 +659,7 @@ fn purge_retired(state: &mut State, mut budget: usize) {
         })
         .collect();
     for (marker, epoch) in pending {
-        for prefix in [MASTER_SHARE_PREFIX, CLUSTER_SHARE_PREFIX] {
+        for prefix in [MASTER_SHARE_PREFIX, CLUSTER_SHARE_PREFIX, HOLDER_PREFIX] {
             let range = [prefix, &be32(epoch), b"/"].concat();
             let keys: Vec<Vec<u8>> = state
                 .scan_prefix(&range)

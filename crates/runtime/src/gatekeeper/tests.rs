@@ -290,6 +290,20 @@ fn the_first_master_key_wins_and_shares_make_holders() {
         Some(vec![2; 80])
     );
     chain.end_block();
+    // Removed, g2's enclave erases the master: the chain forgets it held one and its share, so
+    // once re-appointed it is shared the epoch again.
+    chain.root(PrivilegedCall::RemoveGatekeeper(g2.account().0));
+    assert!(!holds(&chain.state, 0, &g2.account().0));
+    assert_eq!(master_share(&chain.state, 0, &g2.account().0), None);
+    assert!(holds(&chain.state, 0, &g1.account().0));
+    chain.root(PrivilegedCall::AppointGatekeeper(g2.account().0));
+    let receipt = chain.key_message(&g1, &share);
+    assert!(receipt.events.contains(&Event::MasterKeyShared {
+        epoch: 0,
+        gatekeeper: g2.account().0
+    }));
+    assert!(holds(&chain.state, 0, &g2.account().0));
+    chain.end_block();
 }
 
 #[test]
@@ -710,8 +724,17 @@ fn a_retired_epochs_shares_are_purged_a_bounded_number_per_block() {
         count - PURGES_PER_BLOCK,
         "one block's budget"
     );
+    assert!(
+        holds(&chain.state, 0, &g1.account().0),
+        "the holder goes last"
+    );
     chain.end_block();
     assert_eq!(shares(&chain), 0);
+    assert!(
+        !holds(&chain.state, 0, &g1.account().0),
+        "holders are purged too"
+    );
+    assert!(holds(&chain.state, 1, &g1.account().0));
     assert_eq!(
         chain.state.scan_prefix(PURGE_PREFIX).count(),
         0,

@@ -1161,7 +1161,19 @@ impl Enclave {
             identity: self.identity.account().0,
             encryption_secret: &self.encryption,
         };
-        let room = outbox::MAX_OUTBOX_MESSAGES.saturating_sub(self.outbox.len());
+        // Key messages may fill at most MAX_KEY_MESSAGES of the outbox, so messages of other
+        // kinds always find room, even while key messages wait (a removed gatekeeper's are
+        // never delivered).
+        let origin = Origin::Gatekeeper(me.identity);
+        let in_flight = self
+            .outbox
+            .messages()
+            .iter()
+            .filter(|m| m.origin == origin)
+            .count();
+        let room = outbox::MAX_OUTBOX_MESSAGES
+            .saturating_sub(self.outbox.len())
+            .min(outbox::MAX_KEY_MESSAGES.saturating_sub(in_flight));
         let mut rng = self.platform.rng();
         let outcome = gatekeeper::step(&mut keys, &me, &view, &mut rng, room)?;
         let report = KeyStepReport {

@@ -25,6 +25,9 @@ use super::{EnclaveError, Result};
 
 /// Most messages waiting for proof of delivery.
 pub const MAX_OUTBOX_MESSAGES: usize = 256;
+/// Most key messages (a gatekeeper's) waiting for proof of delivery: the rest of the outbox
+/// stays free for messages of other kinds.
+pub const MAX_KEY_MESSAGES: usize = 192;
 /// Most topic and payload bytes waiting for proof of delivery (a quarter of a sealed blob).
 pub const MAX_OUTBOX_BYTES: usize = 256 * 1024;
 
