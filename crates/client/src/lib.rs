@@ -37,9 +37,9 @@ pub use types::{
     cluster_id, BlockTransaction, CallError, Cluster, ClusterDetail, ClusterKeyProof,
     ClusterPublicKey, ClustersPage, DescribedCode, ErrorCode, Event, FinalizedBlock, Gatekeeper,
     GatekeeperParams, GatekeeperSet, Included, KeyEpoch, KeyEpochsPage, KeyProofError,
-    MasterKeyProof, Proposal, ProposalAt, ProposalStatus, ProposalsPage, ProvenEntry, ProvenValue,
-    RawBlock, Receipt, SealError, SealedRequest, StateProofs, TransactionStatus, Treasury,
-    Unbonding, ValidatorSet, WorkerInfo, WorkersPage,
+    MasterKeyProof, Proposal, ProposalAt, ProposalStatus, ProposalsPage, ProvenValue, RawBlock,
+    Receipt, SealError, SealedRequest, StateProofs, TransactionStatus, Treasury, Unbonding,
+    ValidatorSet, WorkerInfo, WorkersPage,
 };
 
 use jsonrpsee::core::client::ClientT;

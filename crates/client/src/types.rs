@@ -270,7 +270,8 @@ pub struct RawBlock {
     pub certificate: Vec<u8>,
 }
 
-/// One entry of [`StateProofs`].
+/// One entry of [`StateProofs`], or one more entry proven under an answer's state root
+/// ([`ClusterKeyProof`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProvenValue {
     /// The storage key.
@@ -468,27 +469,13 @@ pub struct ClusterKeyProof {
     pub certificate: Vec<u8>,
     /// The epoch's [`KeyEpoch`] record (`gatekeeper/epoch/<epoch u32 BE>`), proven under the
     /// same state root: shows the epoch is not retired.
-    pub epoch_record: ProvenEntry,
+    pub epoch_record: ProvenValue,
     /// The current key epoch's number (`gatekeeper/current_epoch`, a SCALE u32), proven under
     /// the same state root: shows this key is the one to seal to now.
-    pub current_epoch: ProvenEntry,
+    pub current_epoch: ProvenValue,
 }
 
-/// One more storage entry proven under an answer's state root.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProvenEntry {
-    /// The storage key.
-    #[serde(with = "hex0x")]
-    pub key: Vec<u8>,
-    /// Its SCALE value (`None`: absent, and the proof shows that).
-    #[serde(with = "hex0x::option")]
-    pub value: Option<Vec<u8>>,
-    /// The SCALE sparse-Merkle proof.
-    #[serde(with = "hex0x")]
-    pub proof: Vec<u8>,
-}
-
-impl ProvenEntry {
+impl ProvenValue {
     /// Checks the proof against `state_root` and the key against `expected`, then decodes the
     /// value (which must be present) as a `T` of at most `max` bytes.
     fn decode<T: Decode>(

@@ -12,7 +12,7 @@ mod history;
 
 use history::{identity_of, GATEKEEPER, MEMBER_1, MEMBER_2};
 use phalanx_client::{
-    Client, ClientError, ClusterKeyProof, KeyProofError, MasterKeyProof, ProvenEntry, SealError,
+    Client, ClientError, ClusterKeyProof, KeyProofError, MasterKeyProof, ProvenValue, SealError,
 };
 use phalanx_node::chain::{system_clock, Chain, ChainConfig};
 use phalanx_primitives::call::PrivilegedCall;
@@ -649,7 +649,7 @@ fn forged_answer(answer: &ClusterKeyProof, public_key: [u8; 32]) -> ClusterKeyPr
     let mut header: phalanx_primitives::Header =
         phalanx_primitives::decode_strict(&answer.header, 1024).expect("header");
     header.state_root = root;
-    let entry = |state: &mut phalanx_state::State, key: &[u8], value: Vec<u8>| ProvenEntry {
+    let entry = |state: &mut phalanx_state::State, key: &[u8], value: Vec<u8>| ProvenValue {
         key: key.to_vec(),
         value: Some(value),
         proof: state.prove(key).encode(),
@@ -669,8 +669,8 @@ fn forged_answer(answer: &ClusterKeyProof, public_key: [u8; 32]) -> ClusterKeyPr
 
 /// The master key answer's record as a proven entry (the same storage entry a cluster key's
 /// `epoch_record` proves).
-fn master_entry(master: &MasterKeyProof) -> ProvenEntry {
-    ProvenEntry {
+fn master_entry(master: &MasterKeyProof) -> ProvenValue {
+    ProvenValue {
         key: master.key.clone(),
         value: Some(master.value.clone()),
         proof: master.proof.clone(),

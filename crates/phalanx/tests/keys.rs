@@ -83,6 +83,25 @@ fn a_removed_member_gets_no_key_of_the_next_epoch() {
         "the removed worker got a key of the new epoch:\n{}",
         dev.proc.stdout()
     );
+    // And the chain, by proof: no share of epoch 1 for the removed worker, one for the other.
+    let share_of = |operator: &str| {
+        let worker: [u8; 32] = hex::decode(identity_of(operator))
+            .expect("hex")
+            .try_into()
+            .expect("32 bytes");
+        let key = phalanx_runtime::gatekeeper::cluster_share_key(0, 1, &worker);
+        common::rpc_call(
+            &rpc,
+            "phalanx_stateProof",
+            json!([format!("0x{}", hex::encode(key))]),
+        )["result"]["value"]
+            .clone()
+    };
+    assert_eq!(share_of("dave"), Value::Null, "the removed worker's share");
+    assert!(
+        share_of("charlie").is_string(),
+        "the remaining member's share"
+    );
     let cluster = ok(&rpc, &["cluster", "show", "0"]);
     assert_eq!(cluster["members"], json!([identity_of("charlie")]));
     let keys: Vec<Value> = cluster["keys"].as_array().expect("keys").clone();
