@@ -490,3 +490,55 @@ mod tests {
         );
     }
 }
+
+// ---- what a command carries end to end (sealed by the client, opened in the enclave) ----
+
+/// The `sealed` bytes of a `SubmitCommand`: SCALE of this. The client seals a
+/// [`CommandPlaintext`] with HPKE (`phalanx-keys`, docs/hpke.md) to the contract's public key
+/// of the command's key epoch, with the request context `target` = contract id, `nonce` = this
+/// nonce and `expires_at_ms` = [`COMMAND_EXPIRY`] (commands are ordered by the chain, which
+/// gives them their time; their context binds no deadline).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct SealedCommand {
+    /// Random per command (part of the HPKE context).
+    pub nonce: [u8; 16],
+    /// The HPKE envelope: `enc ‖ ciphertext` (`phalanx_keys::Envelope::to_bytes`).
+    pub envelope: Vec<u8>,
+}
+
+/// The `expires_at_ms` of every command's HPKE context: none (see [`SealedCommand`]).
+pub const COMMAND_EXPIRY: u64 = u64::MAX;
+
+/// What a command's envelope holds. `caller` must be the account that submits the command: an
+/// enclave refuses a command whose plaintext names another caller, so nobody can replay someone
+/// else's sealed command as their own.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct CommandPlaintext {
+    /// The submitting account.
+    pub caller: AccountId,
+    /// The contract's input.
+    pub input: Vec<u8>,
+}
+
+/// What the caller reads once it opens a result's `sealed_output` with the response key
+/// exported from its command's HPKE context (`phalanx_keys::open_response`).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub enum CommandOutput {
+    /// The contract ran to its end: its status (0 = done, anything else = it refused the
+    /// request; its writes were dropped then) and output.
+    Ran {
+        /// The status the contract returned.
+        status: i32,
+        /// Its output.
+        #[serde(with = "crate::serde_hex::bytes")]
+        output: Vec<u8>,
+    },
+    /// The command could not run; nothing changed. `code` is a stable reason
+    /// (`out_of_fuel`, `trap`, `not_opened`, `wrong_caller`, …) and `message` says more.
+    Failed {
+        /// Stable reason.
+        code: String,
+        /// Human-readable detail.
+        message: String,
+    },
+}
