@@ -170,6 +170,9 @@ pub struct Command {
     pub key_epoch: u32,
     /// Height of its submission.
     pub submitted_at: u64,
+    /// Time of its submission: the timestamp (ms since the Unix epoch) of the block that
+    /// queued it, the clock the contract sees (`block_time_ms`) when members run it.
+    pub submitted_at_ms: u64,
     /// Last height at which a result can become final; after it the reservation is refunded.
     pub deadline: u64,
     /// How many members must report the same result: a strict majority of the cluster's

@@ -698,6 +698,7 @@ fn submit_command(
             reserved,
             key_epoch,
             submitted_at: ctx.height,
+            submitted_at_ms: ctx.timestamp_ms,
             deadline,
             quorum: members / 2 + 1,
             status: CommandStatus::Pending,

@@ -586,6 +586,7 @@ fn a_command_reserves_its_gas_and_joins_the_queue_in_order() {
             reserved: 10_000,
             key_epoch: 0,
             submitted_at: chain.height(),
+            submitted_at_ms: chain.ctx.timestamp_ms,
             deadline,
             quorum: 2,
             status: CommandStatus::Pending,
