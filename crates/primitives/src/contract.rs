@@ -291,9 +291,12 @@ pub fn code_info_key(hash: &Hash) -> Vec<u8> {
     [&b"contracts/code_info/"[..], hash.as_bytes()].concat()
 }
 
+/// The prefix of every [`contract_key`].
+pub const CONTRACT_PREFIX: &[u8] = b"contracts/contract/";
+
 /// `contracts/contract/` ‖ id → [`Contract`].
 pub fn contract_key(id: &[u8; 32]) -> Vec<u8> {
-    [&b"contracts/contract/"[..], id].concat()
+    [CONTRACT_PREFIX, id].concat()
 }
 
 /// `contracts/key/` ‖ id ‖ `/` ‖ epoch u32 BE → the contract's 32-byte public key in `epoch`.

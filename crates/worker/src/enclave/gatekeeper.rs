@@ -26,6 +26,9 @@
 //!    share and keeps it only if it matches the published cluster key.
 //! 6. **Retirement.** An epoch whose record proves it retired is erased: masters and cluster
 //!    keys of that epoch leave the sealed state for good.
+//! 7. **Contracts.** For every epoch it holds and every contract the view proves, it publishes
+//!    the contract's public key (master → cluster → contract) where the slot is proven empty;
+//!    members derive the same secret from their cluster key (see [`super::contracts`]).
 //!
 //! # Invariants
 //! - Nothing here believes the host: every fact is a proven entry, and a missing entry only
@@ -40,6 +43,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use parity_scale_codec::{Decode, Encode};
 use phalanx_keys::{cluster_key, open_key, seal_key, Envelope, MasterKey};
+use phalanx_primitives::contract::{Contract, ContractKeyMessage};
 use phalanx_primitives::gatekeeper::{
     Cluster, Gatekeeper, KeyEpoch, KeyMessage, MAX_SEALED_KEY_BYTES,
 };
@@ -97,7 +101,7 @@ impl View {
     }
 
     /// `None`: not supplied; `Some(None)`: proven absent; `Some(Some(v))`: proven value.
-    fn get(&self, key: &[u8]) -> Option<Option<&[u8]>> {
+    pub(crate) fn get(&self, key: &[u8]) -> Option<Option<&[u8]>> {
         self.entries.get(key).map(|v| v.as_deref())
     }
 
@@ -121,12 +125,12 @@ impl View {
     }
 
     /// Whether `key` is proven present.
-    fn proven_present(&self, key: &[u8]) -> bool {
+    pub(crate) fn proven_present(&self, key: &[u8]) -> bool {
         matches!(self.get(key), Some(Some(_)))
     }
 
     /// Every proven-present record whose key starts with `prefix`, decoded.
-    fn records_under<T: Decode>(&self, prefix: &[u8]) -> Result<Vec<T>, KeyError> {
+    pub(crate) fn records_under<T: Decode>(&self, prefix: &[u8]) -> Result<Vec<T>, KeyError> {
         self.entries
             .range(prefix.to_vec()..)
             .take_while(|(key, _)| key.starts_with(prefix))
@@ -174,6 +178,19 @@ impl KeyState {
     }
 }
 
+#[cfg(test)]
+impl KeyState {
+    /// TEST HOOK: holds `secret` as the key of (`cluster`, `epoch`), as if a share arrived.
+    pub(crate) fn testing_insert_cluster_key(
+        &mut self,
+        cluster: u32,
+        epoch: u32,
+        secret: [u8; 32],
+    ) {
+        self.cluster_keys.insert((cluster, epoch), secret);
+    }
+}
+
 impl Drop for KeyState {
     fn drop(&mut self) {
         for secret in self.masters.values_mut() {
@@ -216,10 +233,6 @@ impl KeyState {
     }
 
     /// The cluster secret of (`cluster`, `epoch`), for the enclave's own use (opening requests).
-    #[allow(
-        dead_code,
-        reason = "opens confidential requests once contracts run; tests use it"
-    )]
     pub(crate) fn cluster_secret(&self, cluster: u32, epoch: u32) -> Option<Zeroizing<[u8; 32]>> {
         self.cluster_keys
             .get(&(cluster, epoch))
@@ -269,6 +282,8 @@ impl std::fmt::Debug for Me<'_> {
 pub struct StepOutcome {
     /// Key messages to send as this gatekeeper, in order.
     pub messages: Vec<KeyMessage>,
+    /// Contract public keys to publish as this gatekeeper (topic `contracts/key`), in order.
+    pub contract_keys: Vec<ContractKeyMessage>,
     /// Master epochs received by share in this step.
     pub masters_received: Vec<u32>,
     /// (cluster, epoch) keys received in this step.
@@ -432,6 +447,8 @@ fn run(
     // 3 and 5. Share what this enclave holds, for published epochs only.
     let gatekeepers: Vec<Gatekeeper> = view.records_under(chain::MEMBER_PREFIX)?;
     let clusters: Vec<Cluster> = view.records_under(chain::CLUSTER_PREFIX)?;
+    let contracts: Vec<Contract> =
+        view.records_under(phalanx_primitives::contract::CONTRACT_PREFIX)?;
     let held: Vec<u32> = keys.masters.keys().copied().collect();
     for epoch in held {
         let Some(public) = published(epoch) else {
@@ -547,6 +564,29 @@ fn run(
                 None => {}
             }
         }
+        // 7. Contracts: publish each one's public key of this epoch (master → cluster →
+        // contract), where the view proves the slot empty.
+        for contract in &contracts {
+            let slot = phalanx_primitives::contract::contract_public_key(&contract.id, epoch);
+            if !view.proven_absent(&slot) {
+                continue;
+            }
+            let cluster_id = phalanx_primitives::gatekeeper::cluster_id(contract.cluster);
+            let public_key = cluster_key(&master, &cluster_id)
+                .contract_key(&contract.id)
+                .public();
+            emit_contract_key(
+                keys,
+                out,
+                room,
+                epoch,
+                ContractKeyMessage {
+                    contract: contract.id,
+                    epoch,
+                    public_key,
+                },
+            );
+        }
     }
     Ok(())
 }
@@ -629,8 +669,26 @@ fn emit(
     slot: Vec<u8>,
     message: KeyMessage,
 ) {
-    if out.messages.len() < room && keys.emitted.entry(epoch).or_default().insert(slot) {
+    if out.messages.len() + out.contract_keys.len() < room
+        && keys.emitted.entry(epoch).or_default().insert(slot)
+    {
         out.messages.push(message);
+    }
+}
+
+/// [`emit`] for a contract's public key.
+fn emit_contract_key(
+    keys: &mut KeyState,
+    out: &mut StepOutcome,
+    room: usize,
+    epoch: u32,
+    message: ContractKeyMessage,
+) {
+    let slot = phalanx_primitives::contract::contract_public_key(&message.contract, epoch);
+    if out.messages.len() + out.contract_keys.len() < room
+        && keys.emitted.entry(epoch).or_default().insert(slot)
+    {
+        out.contract_keys.push(message);
     }
 }
 

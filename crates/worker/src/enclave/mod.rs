@@ -115,6 +115,7 @@
 //!   handover key of a build the chain's policy allows.
 
 pub mod benchmark;
+pub mod contracts;
 pub mod gatekeeper;
 pub mod handover;
 pub mod outbox;
@@ -394,6 +395,14 @@ pub enum Ecall {
         /// At most [`MAX_KEY_STEP_ENTRIES`] proven entries, all against the head.
         entries: Vec<ProvenEntry>,
     },
+    /// Run the commands of contracts this enclave's clusters run ([`contracts`]), from chain
+    /// state the host proves like [`Ecall::KeyStep`]'s: each contract's record, this enclave's
+    /// membership, the code and the commands from the next one it runs. Result reports are
+    /// held back like every message ([`Reply::ContractStepped`]).
+    ContractStep {
+        /// At most [`MAX_KEY_STEP_ENTRIES`] proven entries, all against the head.
+        entries: Vec<ProvenEntry>,
+    },
     /// Forget `origin`'s messages the chain has: its next sequence there is `next_sequence`,
     /// proven by `proof` against the head (`mq/next/<origin>`, absent when 0).
     Delivered {
@@ -467,6 +476,8 @@ pub struct EnclaveInfo {
     pub master_epochs: Vec<u32>,
     /// (cluster, epoch) keys this enclave holds (as a cluster member).
     pub cluster_keys: Vec<(u32, u32)>,
+    /// Contracts this enclave ran commands of, with the next sequence it runs.
+    pub contracts: Vec<([u8; 32], u64)>,
     /// Always true in this build: the platform is SIMULATED and protects nothing.
     pub simulated: bool,
 }
@@ -554,6 +565,14 @@ pub enum Reply {
         /// Store, then commit; `None` when nothing changed.
         pending: Option<Pending>,
     },
+    /// For [`Ecall::ContractStep`]: what ran, and the blob to store and commit when anything
+    /// did.
+    ContractStepped {
+        /// (contract, sequence, outcome word) of each command run.
+        ran: Vec<([u8; 32], u64, String)>,
+        /// Store, then commit; `None` when nothing ran.
+        pending: Option<Pending>,
+    },
     /// For [`Ecall::Delivered`].
     Delivered {
         /// Messages forgotten.
@@ -574,6 +593,8 @@ struct SealedState {
     handed_over_to: Option<[u8; 32]>,
     /// Key-tree keys held as a gatekeeper or a cluster member.
     keys: gatekeeper::KeyState,
+    /// Contracts run as a cluster member: progress and private state.
+    contracts: contracts::ContractsState,
 }
 
 impl Drop for SealedState {
@@ -654,6 +675,10 @@ pub struct Enclave {
     chain: Option<Chain>,
     /// Key-tree keys held as a gatekeeper or a cluster member.
     keys: gatekeeper::KeyState,
+    /// The contracts this enclave runs as a cluster member, with their private state.
+    contracts: contracts::ContractsState,
+    /// Compiled contract code (memory only).
+    compiled: contracts::Compiled,
     /// The build this enclave handed over to; it then signs nothing more.
     handed_over_to: Option<[u8; 32]>,
     /// Where the platform counter stood at this enclave's last commit (or its start).
@@ -720,6 +745,8 @@ impl Enclave {
                 outbox: Outbox::default(),
                 chain: None,
                 keys: gatekeeper::KeyState::default(),
+                contracts: contracts::ContractsState::default(),
+                compiled: contracts::Compiled::default(),
                 handed_over_to: None,
                 committed: current,
                 pending: None,
@@ -756,6 +783,8 @@ impl Enclave {
                         outbox: state.outbox.clone(),
                         chain,
                         keys: state.keys.clone(),
+                        contracts: state.contracts.clone(),
+                        compiled: contracts::Compiled::default(),
                         handed_over_to: state.handed_over_to,
                         committed: current,
                         pending: None,
@@ -841,6 +870,7 @@ impl Enclave {
                 policy_proof,
             } => self.hand_over(&handover_key, &quote, &policy, &policy_proof),
             Ecall::KeyStep { entries } => self.key_step(&entries),
+            Ecall::ContractStep { entries } => self.contract_step(&entries),
             Ecall::Delivered {
                 origin,
                 next_sequence,
@@ -866,6 +896,7 @@ impl Enclave {
             handed_over_to: self.handed_over_to,
             master_epochs: self.keys.master_epochs(),
             cluster_keys: self.keys.cluster_epochs(),
+            contracts: self.contracts.progress(),
             simulated: true,
         }
     }
@@ -882,6 +913,7 @@ impl Enclave {
             chain: self.chain.as_ref().map(Chain::sealed),
             handed_over_to: self.handed_over_to,
             keys: self.keys.clone(),
+            contracts: self.contracts.clone(),
         }
     }
 
@@ -1124,11 +1156,9 @@ impl Enclave {
         })
     }
 
-    /// [`Ecall::KeyStep`]: every entry proven against the head, then one [`gatekeeper::step`];
-    /// its key changes and messages are sealed together, pending, or nothing changes.
-    fn key_step(&mut self, entries: &[ProvenEntry]) -> Result<Reply> {
-        self.ensure_no_pending()?;
-        self.ensure_not_handed_over()?;
+    /// Checks every entry's proof against the head (and the step's size limits) and returns
+    /// the view of the proven ones.
+    fn proven_view(&self, entries: &[ProvenEntry]) -> Result<gatekeeper::View> {
         if entries.len() > MAX_KEY_STEP_ENTRIES {
             return Err(EnclaveError::KeyStepTooLarge {
                 what: "entries",
@@ -1156,6 +1186,55 @@ impl Enclave {
                 .verify_value(&entry.key, entry.value.as_deref(), &proof)?;
             view.insert_proven(entry.key.clone(), entry.value.clone());
         }
+        Ok(view)
+    }
+
+    /// [`Ecall::ContractStep`]: every entry proven against the head, then one
+    /// [`contracts::step`]; the contracts' new state and the result reports are sealed
+    /// together, pending, or nothing changes.
+    fn contract_step(&mut self, entries: &[ProvenEntry]) -> Result<Reply> {
+        self.ensure_no_pending()?;
+        self.ensure_not_handed_over()?;
+        let view = self.proven_view(entries)?;
+        let me = self.identity.account().0;
+        let room = outbox::MAX_OUTBOX_MESSAGES.saturating_sub(self.outbox.len());
+        let mut state = self.contracts.clone();
+        let outcome =
+            contracts::step(&mut state, &self.keys, &me, &view, &mut self.compiled, room)?;
+        if outcome.reports.is_empty() {
+            return Ok(Reply::ContractStepped {
+                ran: outcome.ran,
+                pending: None,
+            });
+        }
+        let messages: Vec<Outgoing> = outcome
+            .reports
+            .iter()
+            .map(|report| Outgoing {
+                origin: Origin::Worker(me),
+                topic: phalanx_primitives::contract::RESULT_TOPIC.to_vec(),
+                payload: report.encode(),
+            })
+            .collect();
+        let previous = std::mem::replace(&mut self.contracts, state);
+        match self.emit_all(messages) {
+            Ok(pending) => Ok(Reply::ContractStepped {
+                ran: outcome.ran,
+                pending: Some(pending),
+            }),
+            Err(e) => {
+                self.contracts = previous;
+                Err(e)
+            }
+        }
+    }
+
+    /// [`Ecall::KeyStep`]: every entry proven against the head, then one [`gatekeeper::step`];
+    /// its key changes and messages are sealed together, pending, or nothing changes.
+    fn key_step(&mut self, entries: &[ProvenEntry]) -> Result<Reply> {
+        self.ensure_no_pending()?;
+        self.ensure_not_handed_over()?;
+        let view = self.proven_view(entries)?;
         let mut keys = self.keys.clone();
         let me = gatekeeper::Me {
             identity: self.identity.account().0,
@@ -1177,13 +1256,14 @@ impl Enclave {
         let mut rng = self.platform.rng();
         let outcome = gatekeeper::step(&mut keys, &me, &view, &mut rng, room)?;
         let report = KeyStepReport {
-            messages: outcome.messages.len(),
+            messages: outcome.messages.len() + outcome.contract_keys.len(),
             masters_received: outcome.masters_received.clone(),
             cluster_keys_received: outcome.cluster_keys_received.clone(),
             erased: outcome.erased.clone(),
             refused: outcome.refused.clone(),
         };
         let changed = !outcome.messages.is_empty()
+            || !outcome.contract_keys.is_empty()
             || !outcome.masters_received.is_empty()
             || !outcome.cluster_keys_received.is_empty()
             || !outcome.erased.is_empty();
@@ -1202,6 +1282,11 @@ impl Enclave {
                 topic: phalanx_primitives::gatekeeper::KEY_TOPIC.to_vec(),
                 payload: message.encode(),
             })
+            .chain(outcome.contract_keys.iter().map(|message| Outgoing {
+                origin,
+                topic: phalanx_primitives::contract::CONTRACT_KEY_TOPIC.to_vec(),
+                payload: message.encode(),
+            }))
             .collect();
         // The keys change with the messages, in one transition; if emitting is refused, the
         // old keys come back and nothing changed.
@@ -1314,6 +1399,8 @@ impl Enclave {
             outbox: state.outbox.clone(),
             chain,
             keys: state.keys.clone(),
+            contracts: state.contracts.clone(),
+            compiled: contracts::Compiled::default(),
             handed_over_to: None,
             committed: current,
             pending: None,

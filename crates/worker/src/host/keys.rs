@@ -19,17 +19,21 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use phalanx_primitives::call::{Call, MessageQueueCall, Origin, SignedMessage};
+use phalanx_primitives::contract::{self as wire, Contract};
 use phalanx_runtime::gatekeeper as chain;
 use phalanx_runtime::message_queue::next_sequence_key;
 use phalanx_runtime::registry::worker_key;
 
 use super::{Host, HostError};
-use crate::enclave::{Ecall, KeyStepReport, ProvenEntry, Reply, MAX_KEY_STEP_ENTRIES};
+use crate::enclave::{contracts, Ecall, KeyStepReport, ProvenEntry, Reply, MAX_KEY_STEP_ENTRIES};
 
 /// Least time between two key rounds.
 pub(super) const KEY_ROUND_EVERY: Duration = Duration::from_secs(1);
 /// A released message not yet proven delivered is relayed again after this long.
 const RELAY_AGAIN_AFTER: Duration = Duration::from_secs(10);
+
+/// Most contracts a round lists (pages of `phalanx_contracts`).
+const MAX_CONTRACTS_LISTED: usize = 10_000;
 
 /// Keys one decision needs together: proven in the same batch.
 type Unit = Vec<Vec<u8>>;
@@ -52,7 +56,8 @@ impl Host {
             .copied()
             .chain(info.cluster_keys.iter().map(|(_, epoch)| *epoch))
             .collect();
-        let (common, units, appointed) = self.key_facts(&me, &held).await?;
+        let contracts = self.list_contracts().await?;
+        let (common, units, appointed) = self.key_facts(&me, &held, &contracts).await?;
         let mut batches = Vec::new();
         let mut batch = common.clone();
         for unit in units {
@@ -65,7 +70,8 @@ impl Host {
         for keys in batches {
             self.key_step(&keys).await?;
         }
-        self.relay_released(&me, appointed).await
+        self.relay_released(&me, appointed).await?;
+        self.contract_round(&contracts).await
     }
 
     /// Which keys to prove: the ones every batch carries, and the units split across batches.
@@ -73,6 +79,7 @@ impl Host {
         &self,
         me: &[u8; 32],
         held: &BTreeSet<u32>,
+        contracts: &[Contract],
     ) -> Result<(Unit, Vec<Unit>, bool), HostError> {
         let origin = Origin::Gatekeeper(*me);
         let mut common = vec![
@@ -111,6 +118,17 @@ impl Host {
                 units.push(unit);
             }
         }
+        if appointed {
+            // A gatekeeper publishes every contract's public key of each live epoch.
+            for contract in contracts {
+                let mut unit = vec![wire::contract_key(&contract.id)];
+                unit.extend(
+                    live.iter()
+                        .map(|e| wire::contract_public_key(&contract.id, *e)),
+                );
+                units.push(unit);
+            }
+        }
         for cluster in self.client.all_clusters().await? {
             let index = cluster.index;
             let mut head: Unit = vec![chain::cluster_key(index)];
@@ -143,8 +161,14 @@ impl Host {
         Ok((common, units, appointed))
     }
 
-    /// Proves `keys` at one height, syncs the enclave there, and runs one key step.
-    async fn key_step(&mut self, keys: &[Vec<u8>]) -> Result<(), HostError> {
+    /// Proves `keys` at one height and syncs the enclave there; then proves to it the delivery
+    /// of `origin`'s messages (`keys` must include its `mq/next` key). `None` when the node
+    /// answered from another height than the enclave can reach now (try again next round).
+    async fn prove_synced(
+        &mut self,
+        keys: &[Vec<u8>],
+        origin: Origin,
+    ) -> Result<Option<Vec<ProvenEntry>>, HostError> {
         let unique: BTreeSet<&Vec<u8>> = keys.iter().collect();
         let keys: Vec<Vec<u8>> = unique.into_iter().cloned().collect();
         let proofs = self.client.state_proofs(&keys).await?;
@@ -152,14 +176,13 @@ impl Host {
         if head > proofs.height {
             // The node answered from behind the enclave (another node, or it restarted): the
             // proofs cannot be checked against the enclave's head. Try again next round.
-            return Ok(());
+            return Ok(None);
         }
         self.sync_to(proofs.height).await?;
         if self.info()?.head.map(|(h, _)| h) != Some(proofs.height) {
-            return Ok(()); // not there yet (a long sync goes in batches)
+            return Ok(None); // not there yet (a long sync goes in batches)
         }
-        let me = self.info()?.identity;
-        let next_key = next_sequence_key(&Origin::Gatekeeper(me));
+        let next_key = next_sequence_key(&origin);
         if let Some(entry) = proofs.entries.iter().find(|e| e.key == next_key) {
             let next_sequence = match &entry.value {
                 Some(bytes) => phalanx_primitives::decode_strict::<u64>(bytes, 8)
@@ -167,20 +190,30 @@ impl Host {
                 None => 0,
             };
             self.enclave.ecall(Ecall::Delivered {
-                origin: Origin::Gatekeeper(me),
+                origin,
                 next_sequence,
                 proof: entry.proof.clone(),
             })?;
         }
-        let entries = proofs
-            .entries
-            .into_iter()
-            .map(|e| ProvenEntry {
-                key: e.key,
-                value: e.value,
-                proof: e.proof,
-            })
-            .collect();
+        Ok(Some(
+            proofs
+                .entries
+                .into_iter()
+                .map(|e| ProvenEntry {
+                    key: e.key,
+                    value: e.value,
+                    proof: e.proof,
+                })
+                .collect(),
+        ))
+    }
+
+    /// Proves `keys` at one height, syncs the enclave there, and runs one key step.
+    async fn key_step(&mut self, keys: &[Vec<u8>]) -> Result<(), HostError> {
+        let me = self.info()?.identity;
+        let Some(entries) = self.prove_synced(keys, Origin::Gatekeeper(me)).await? else {
+            return Ok(());
+        };
         let Reply::KeyStepped { report, pending } =
             self.enclave.ecall(Ecall::KeyStep { entries })?
         else {
@@ -217,6 +250,71 @@ impl Host {
         for epoch in &report.erased {
             tracing::info!(epoch, "enclave erased the keys of a key epoch");
         }
+    }
+
+    /// Every contract on chain (paged `phalanx_contracts`; unproven: it only decides what to
+    /// prove).
+    async fn list_contracts(&self) -> Result<Vec<Contract>, HostError> {
+        let mut all = Vec::new();
+        let mut start: Option<String> = None;
+        loop {
+            let params = start.iter().map(|s| serde_json::json!(s)).collect();
+            let page: serde_json::Value = self.client.call("phalanx_contracts", params).await?;
+            let contracts: Vec<Contract> = serde_json::from_value(page["contracts"].clone())
+                .map_err(|e| HostError::UnexpectedAnswer(format!("phalanx_contracts: {e}")))?;
+            all.extend(contracts);
+            match page["next"].as_str() {
+                Some(next) if all.len() < MAX_CONTRACTS_LISTED => start = Some(next.to_string()),
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    /// Runs the commands waiting in the contracts of the clusters this enclave holds a key
+    /// of: per contract, its record, the enclave's membership, the code and the next commands,
+    /// proven at one height ([`Ecall::ContractStep`]); the reports it makes are stored with
+    /// the new state, committed, then relayed.
+    async fn contract_round(&mut self, contracts: &[Contract]) -> Result<(), HostError> {
+        let info = self.info()?;
+        let held: BTreeSet<u32> = info.cluster_keys.iter().map(|(c, _)| *c).collect();
+        let me = info.identity;
+        let progress: std::collections::BTreeMap<[u8; 32], u64> =
+            info.contracts.iter().copied().collect();
+        for contract in contracts {
+            let next = progress.get(&contract.id).copied().unwrap_or(0);
+            if !held.contains(&contract.cluster) || next >= contract.commands {
+                continue;
+            }
+            let to = contract
+                .commands
+                .min(next + contracts::MAX_COMMANDS_PER_STEP as u64);
+            let mut keys = contracts::contract_keys(contract, &me, next, to);
+            keys.push(next_sequence_key(&Origin::Worker(me)));
+            let Some(entries) = self.prove_synced(&keys, Origin::Worker(me)).await? else {
+                continue;
+            };
+            let Reply::ContractStepped { ran, pending } =
+                self.enclave.ecall(Ecall::ContractStep { entries })?
+            else {
+                return Err(HostError::UnexpectedReply("contract step"));
+            };
+            if let Some(pending) = pending {
+                let committed = self.store.persist(&mut self.enclave, &pending)?;
+                self.send_messages(&committed.messages).await?;
+            }
+            let name = self.options.announce.as_deref();
+            for (id, sequence, outcome) in ran {
+                let id = hex::encode(id);
+                tracing::info!(contract = %id, sequence, %outcome, "enclave ran a command");
+                if let Some(name) = name {
+                    println!(
+                        "  worker {name}: ran command {sequence} of contract {}… ({outcome})",
+                        &id[..12]
+                    );
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Relays released messages still waiting for proof of delivery, each at most every

@@ -1,0 +1,712 @@
+//! Confidential contracts inside the enclave: the member role of a contract's cluster (DESIGN.md
+//! §10; the chain's rules are the runtime's `contracts` module, the wire types
+//! `phalanx_primitives::contract`).
+//!
+//! # Protocol
+//! The host proves, against the enclave's verified head, a contract's record, this enclave's
+//! membership of the contract's cluster, the code, and the commands of the contract's inbound
+//! queue from the one this enclave runs next. [`step`] then runs them **in sequence order**,
+//! each exactly once:
+//! 1. The command is opened with the contract's key of the command's key epoch (derived cluster
+//!    key → contract key; the cluster key came from a gatekeeper, see [`super::gatekeeper`]),
+//!    with the HPKE context `{contract id, the command's nonce, COMMAND_EXPIRY}`.
+//! 2. Its plaintext must name the account that submitted it (`CommandPlaintext::caller`), so a
+//!    sealed command copied by someone else runs as nothing.
+//! 3. The code runs under the executor with the command's gas limit as fuel, the caller, the
+//!    queueing block's height and timestamp, and randomness derived from the contract key and
+//!    the sequence: every member computes the same thing.
+//! 4. A successful run (status 0) applies its writes to the contract's state, which is part of
+//!    the enclave's sealed state (never on disk in the clear).
+//! 5. The output is sealed to the caller with the response key exported from the command's
+//!    HPKE context and a nonce derived from that key, so every honest member seals identical
+//!    bytes, and reported as a `ResultReport` (output hash = sha256 of the sealed bytes).
+//!
+//! A command that can't be opened (sealed to another key, tampered) is reported with an empty
+//! sealed output and no gas: nothing ran, and nobody can read why except by that fact.
+//!
+//! # Invariants
+//! - Each command runs once: `next` only moves forward, with the state change and the report
+//!   sealed together in one transition (the outbox's commit protocol).
+//! - A host that withholds or reorders entries only delays: a command runs only when every
+//!   command before it ran, and only from a proven entry.
+//! - Nothing here reads the host's clock or randomness.
+
+use std::collections::{BTreeMap, HashMap};
+
+use parity_scale_codec::{Decode, Encode};
+use phalanx_contract::{
+    Env, Executor, Host, HttpError, HttpRequest, HttpResponse, Mode, StorageError,
+};
+use phalanx_keys::{open_request, seal_response, ClusterKey, Envelope, RequestContext};
+use phalanx_primitives::contract::{
+    self as wire, CommandOutput, CommandPlaintext, ResultReport, SealedCommand, COMMAND_EXPIRY,
+    MAX_SEALED_COMMAND_BYTES, MAX_SEALED_OUTPUT_BYTES,
+};
+use phalanx_primitives::{decode_strict, Hash};
+use phalanx_runtime::gatekeeper as keys_chain;
+use rand_core::{CryptoRng, RngCore};
+use zeroize::Zeroize;
+
+use super::gatekeeper::{KeyError, KeyState, View};
+
+/// Most bytes of keys and values one contract's state may hold (it is sealed with the rest of
+/// the enclave's state).
+pub const MAX_CONTRACT_STATE_BYTES: usize = 256 * 1024;
+/// Most commands one step runs.
+pub const MAX_COMMANDS_PER_STEP: usize = 32;
+/// Most compiled contracts kept in memory (not sealed: recompiled from proven code).
+const MAX_COMPILED: usize = 16;
+/// Largest proven command record decoded (its sealed bytes plus the fixed fields).
+const MAX_COMMAND_RECORD_BYTES: usize = MAX_SEALED_COMMAND_BYTES + 1024;
+/// Largest gas limit a member runs (fuel); the chain's own limit is a parameter below it.
+const MAX_FUEL: u64 = 1 << 40;
+
+/// The contracts this enclave runs, sealed with the rest of its state.
+#[derive(Clone, Default, Encode, Decode)]
+pub struct ContractsState {
+    contracts: BTreeMap<[u8; 32], ContractState>,
+}
+
+/// One contract's progress and private state.
+#[derive(Clone, Default, Encode, Decode)]
+struct ContractState {
+    /// The sequence of the next command to run.
+    next: u64,
+    /// Its storage.
+    storage: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+impl Drop for ContractState {
+    fn drop(&mut self) {
+        for value in self.storage.values_mut() {
+            value.zeroize();
+        }
+    }
+}
+
+impl std::fmt::Debug for ContractsState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContractsState")
+            .field("contracts", &self.progress())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ContractsState {
+    /// Each contract this enclave ran commands of, with the next sequence it runs (public
+    /// facts: the chain shows the same once the reports land).
+    pub fn progress(&self) -> Vec<([u8; 32], u64)> {
+        self.contracts.iter().map(|(id, c)| (*id, c.next)).collect()
+    }
+
+    /// The next command sequence of `contract` this enclave runs.
+    pub fn next(&self, contract: &[u8; 32]) -> u64 {
+        self.contracts.get(contract).map_or(0, |c| c.next)
+    }
+}
+
+/// TEST HOOK: a contract's storage, to check that two members reached the same state.
+#[cfg(any(test, feature = "testing"))]
+impl ContractsState {
+    /// `contract`'s storage (empty if unknown).
+    pub fn testing_storage(&self, contract: &[u8; 32]) -> BTreeMap<Vec<u8>, Vec<u8>> {
+        self.contracts
+            .get(contract)
+            .map(|c| c.storage.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// What one step did (public facts only).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ContractStepOutcome {
+    /// Result reports to send as this worker, in order.
+    pub reports: Vec<ResultReport>,
+    /// (contract, sequence, what happened: `ok`, a contract status, or a failure code).
+    pub ran: Vec<([u8; 32], u64, String)>,
+}
+
+/// Compiled code, by code hash (in memory only).
+#[derive(Default)]
+pub(crate) struct Compiled {
+    executor: Executor,
+    modules: HashMap<Hash, phalanx_contract::Contract>,
+}
+
+impl std::fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compiled")
+            .field("modules", &self.modules.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Compiled {
+    fn get(&mut self, hash: &Hash, code: &[u8]) -> Result<phalanx_contract::Contract, String> {
+        if let Some(module) = self.modules.get(hash) {
+            return Ok(module.clone());
+        }
+        let module = self.executor.compile(code).map_err(|e| e.to_string())?;
+        if self.modules.len() >= MAX_COMPILED {
+            self.modules.clear();
+        }
+        self.modules.insert(*hash, module.clone());
+        Ok(module)
+    }
+}
+
+/// Runs the commands the `view` proves (see the module docs), at most `room` of them (the
+/// outbox's free slots). `state` is updated in place, and on error left unchanged.
+pub(crate) fn step(
+    state: &mut ContractsState,
+    keys: &KeyState,
+    me: &[u8; 32],
+    view: &View,
+    compiled: &mut Compiled,
+    room: usize,
+) -> Result<ContractStepOutcome, KeyError> {
+    let mut next = state.clone();
+    let mut out = ContractStepOutcome::default();
+    let limit = room.min(MAX_COMMANDS_PER_STEP);
+    let contracts: Vec<wire::Contract> = view.records_under(wire::CONTRACT_PREFIX)?;
+    for contract in contracts {
+        if !view.proven_present(&keys_chain::cluster_member_key(contract.cluster, me)) {
+            continue;
+        }
+        let Some(Some(code)) = view.get(&wire::code_key(&contract.code_hash)) else {
+            continue;
+        };
+        let entry = next.contracts.entry(contract.id).or_default();
+        while out.reports.len() < limit && entry.next < contract.commands {
+            let sequence = entry.next;
+            let Some(Some(bytes)) = view.get(&wire::command_key(&contract.id, sequence)) else {
+                break;
+            };
+            let command: wire::Command =
+                decode_strict(bytes, MAX_COMMAND_RECORD_BYTES).map_err(|e| {
+                    KeyError::Undecodable {
+                        key: hex::encode(wire::command_key(&contract.id, sequence)),
+                        reason: e.to_string(),
+                    }
+                })?;
+            let Some(cluster_secret) = keys.cluster_secret(contract.cluster, command.key_epoch)
+            else {
+                break; // the key of its epoch hasn't reached this enclave yet
+            };
+            let key = ClusterKey::from_bytes(&cluster_secret).contract_key(&contract.id);
+            let (report, ran) = run_command(
+                &contract,
+                &command,
+                &key.secret_bytes(),
+                code,
+                &mut entry.storage,
+                compiled,
+            );
+            out.reports.push(report);
+            out.ran.push((contract.id, sequence, ran));
+            entry.next += 1;
+        }
+        if entry.next == 0 && entry.storage.is_empty() {
+            next.contracts.remove(&contract.id);
+        }
+    }
+    *state = next;
+    Ok(out)
+}
+
+/// Runs one command; returns its report and a short public word for the log.
+fn run_command(
+    contract: &wire::Contract,
+    command: &wire::Command,
+    contract_secret: &[u8; 32],
+    code: &[u8],
+    storage: &mut BTreeMap<Vec<u8>, Vec<u8>>,
+    compiled: &mut Compiled,
+) -> (ResultReport, String) {
+    let report = |sealed_output: Vec<u8>, gas_used: u64| ResultReport {
+        contract: contract.id,
+        sequence: command.sequence,
+        output_hash: wire::output_hash(&sealed_output),
+        sealed_output,
+        gas_used,
+    };
+    // 1. Open it; without that there is no key to answer with.
+    let Some((plaintext, response_key)) = open_command(contract, command, contract_secret) else {
+        return (report(Vec::new(), 0), "not_opened".into());
+    };
+    let seal = |output: CommandOutput| -> Vec<u8> {
+        let mut bytes = output.encode();
+        if bytes.len() + 64 > MAX_SEALED_OUTPUT_BYTES {
+            bytes = CommandOutput::Failed {
+                code: "output_too_large".into(),
+                message: format!(
+                    "the output is {} bytes; a result holds at most {MAX_SEALED_OUTPUT_BYTES}",
+                    bytes.len()
+                ),
+            }
+            .encode();
+        }
+        let seed = Hash::of_parts(&[b"phalanx/contract/output-nonce/v1", response_key.as_bytes()]);
+        seal_response(&response_key, &bytes, &mut DerivedRng::new(seed.0)).unwrap_or_default()
+    };
+    // 2. The caller it names must be the one who submitted it.
+    let plaintext = match decode_strict::<CommandPlaintext>(&plaintext, MAX_SEALED_COMMAND_BYTES) {
+        Ok(p) if p.caller == command.caller => p,
+        Ok(_) => {
+            let failed = failed(
+                "wrong_caller",
+                "the command names another caller than its sender",
+            );
+            return (report(seal(failed), 0), "wrong_caller".into());
+        }
+        Err(e) => {
+            let failed = failed("malformed", &format!("the command does not decode: {e}"));
+            return (report(seal(failed), 0), "malformed".into());
+        }
+    };
+    // 3. Run it.
+    let module = match compiled.get(&contract.code_hash, code) {
+        Ok(module) => module,
+        Err(e) => {
+            let failed = failed("code_refused", &e);
+            return (report(seal(failed), 0), "code_refused".into());
+        }
+    };
+    let env = Env {
+        caller: command.caller.0,
+        height: command.submitted_at,
+        time_ms: command.submitted_at_ms,
+        random_seed: Hash::of_parts(&[
+            b"phalanx/contract/command-seed/v1",
+            contract_secret,
+            &command.sequence.to_be_bytes(),
+        ])
+        .0,
+        mode: Mode::Command,
+    };
+    let fuel = command.gas_limit.min(MAX_FUEL);
+    let mut host = StateHost { storage };
+    match compiled
+        .executor
+        .run(&module, &env, &plaintext.input, fuel, &mut host)
+    {
+        Ok(outcome) => {
+            // 4. Apply the writes of a successful run, within the state's bound.
+            if outcome.status == 0 {
+                let mut updated = storage.clone();
+                for (key, value) in outcome.writes {
+                    match value {
+                        Some(value) => updated.insert(key, value),
+                        None => updated.remove(&key),
+                    };
+                }
+                let size: usize = updated.iter().map(|(k, v)| k.len() + v.len()).sum();
+                if size > MAX_CONTRACT_STATE_BYTES {
+                    let failed = failed(
+                        "state_full",
+                        &format!(
+                            "the contract's state would be {size} bytes, over the {MAX_CONTRACT_STATE_BYTES}-byte limit"
+                        ),
+                    );
+                    return (report(seal(failed), fuel), "state_full".into());
+                }
+                *storage = updated;
+            }
+            let word = if outcome.status == 0 {
+                "ok".to_string()
+            } else {
+                format!("status {}", outcome.status)
+            };
+            let ran = CommandOutput::Ran {
+                status: outcome.status,
+                output: outcome.output,
+            };
+            (report(seal(ran), outcome.fuel_used), word)
+        }
+        Err(e) => {
+            let code = e.code();
+            let failed = failed(code, &e.to_string());
+            (report(seal(failed), fuel), code.into())
+        }
+    }
+}
+
+fn failed(code: &str, message: &str) -> CommandOutput {
+    CommandOutput::Failed {
+        code: code.into(),
+        message: message.into(),
+    }
+}
+
+/// Opens a command's envelope with the contract's key; `None` if it doesn't decode or open.
+fn open_command(
+    contract: &wire::Contract,
+    command: &wire::Command,
+    contract_secret: &[u8; 32],
+) -> Option<(zeroize::Zeroizing<Vec<u8>>, phalanx_keys::ResponseKey)> {
+    let sealed: SealedCommand = decode_strict(&command.sealed, MAX_SEALED_COMMAND_BYTES).ok()?;
+    let envelope = Envelope::from_bytes(&sealed.envelope).ok()?;
+    let context = RequestContext {
+        target: contract.id,
+        nonce: sealed.nonce,
+        expires_at_ms: COMMAND_EXPIRY,
+    };
+    open_request(contract_secret, &context, &envelope).ok()
+}
+
+/// The executor's view of a contract's storage (read only: writes come back in the outcome).
+struct StateHost<'a> {
+    storage: &'a BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+impl Host for StateHost<'_> {
+    fn storage_get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.storage.get(key).cloned())
+    }
+
+    fn http(&mut self, _request: &HttpRequest) -> Result<HttpResponse, HttpError> {
+        // Commands never reach the network (the executor refuses it first).
+        Err(HttpError::Failed)
+    }
+}
+
+/// A deterministic byte stream (SHA-256 of seed ‖ block counter) where a seal needs a nonce
+/// every member must draw alike. Used only with a seed unique to one sealing.
+pub(crate) struct DerivedRng {
+    seed: [u8; 32],
+    counter: u64,
+    buffer: [u8; 32],
+    used: usize,
+}
+
+impl DerivedRng {
+    pub(crate) fn new(seed: [u8; 32]) -> Self {
+        DerivedRng {
+            seed,
+            counter: 0,
+            buffer: [0; 32],
+            used: 32,
+        }
+    }
+}
+
+impl RngCore for DerivedRng {
+    fn next_u32(&mut self) -> u32 {
+        let mut bytes = [0u8; 4];
+        self.fill_bytes(&mut bytes);
+        u32::from_le_bytes(bytes)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let mut bytes = [0u8; 8];
+        self.fill_bytes(&mut bytes);
+        u64::from_le_bytes(bytes)
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        for byte in dest {
+            if self.used == 32 {
+                self.buffer = Hash::of_parts(&[&self.seed, &self.counter.to_be_bytes()]).0;
+                self.counter += 1;
+                self.used = 0;
+            }
+            *byte = self.buffer[self.used];
+            self.used += 1;
+        }
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl CryptoRng for DerivedRng {}
+
+impl Drop for DerivedRng {
+    fn drop(&mut self) {
+        self.seed.zeroize();
+        self.buffer.zeroize();
+    }
+}
+
+/// The storage keys one contract's step needs from the chain: its record, this enclave's
+/// membership of its cluster, its code and commands `from..to` (the host caps the range).
+pub fn contract_keys(contract: &wire::Contract, me: &[u8; 32], from: u64, to: u64) -> Vec<Vec<u8>> {
+    let mut keys = vec![
+        wire::contract_key(&contract.id),
+        keys_chain::cluster_member_key(contract.cluster, me),
+        wire::code_key(&contract.code_hash),
+    ];
+    keys.extend((from..to).map(|sequence| wire::command_key(&contract.id, sequence)));
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+    use phalanx_keys::{open_response, seal_request, ResponseKey};
+    use phalanx_primitives::contract::{Command, CommandStatus};
+    use phalanx_primitives::AccountId;
+
+    const CLUSTER_SECRET: [u8; 32] = [9; 32];
+    const ID: [u8; 32] = [5; 32];
+    const ME: [u8; 32] = [1; 32];
+    const CALLER: AccountId = AccountId([3; 32]);
+
+    /// Stores its input under itself, outputs it, and returns 0; `loop` as input never ends.
+    fn echo_store() -> Vec<u8> {
+        wat::parse_str(
+            r#"(module
+                (import "phalanx" "input_len" (func $input_len (result i32)))
+                (import "phalanx" "input_read" (func $input_read (param i32)))
+                (import "phalanx" "output" (func $output (param i32 i32)))
+                (import "phalanx" "storage_set" (func $storage_set (param i32 i32 i32 i32)))
+                (memory (export "memory") 1)
+                (func (export "call") (result i32)
+                    (call $input_read (i32.const 0))
+                    (if (i32.eq (i32.load (i32.const 0)) (i32.const 0x706f6f6c))
+                        (then (loop (br 0))))
+                    (call $storage_set (i32.const 0) (call $input_len) (i32.const 0) (call $input_len))
+                    (call $output (i32.const 0) (call $input_len))
+                    i32.const 0)
+                (func (export "query") (result i32) i32.const 0))"#,
+        )
+        .unwrap()
+    }
+
+    struct Chain {
+        view: View,
+        contract: wire::Contract,
+    }
+
+    impl Chain {
+        fn new(members: &[[u8; 32]]) -> Chain {
+            let code = echo_store();
+            let contract = wire::Contract {
+                id: ID,
+                deployer: CALLER,
+                code_hash: wire::code_hash(&code),
+                cluster: 0,
+                created_at: 1,
+                commands: 0,
+            };
+            let mut view = View::default();
+            for member in members {
+                view.insert_proven(keys_chain::cluster_member_key(0, member), Some(vec![]));
+            }
+            view.insert_proven(wire::code_key(&contract.code_hash), Some(code));
+            let mut chain = Chain { view, contract };
+            chain.publish();
+            chain
+        }
+
+        fn publish(&mut self) {
+            self.view
+                .insert_proven(wire::contract_key(&ID), Some(self.contract.encode()));
+        }
+
+        /// Queues `input` from `caller` naming `named` inside; returns the caller's response
+        /// key. `tamper` flips a ciphertext byte.
+        fn submit(
+            &mut self,
+            caller: AccountId,
+            named: AccountId,
+            input: &[u8],
+            tamper: bool,
+        ) -> ResponseKey {
+            let public = ClusterKey::from_bytes(&CLUSTER_SECRET)
+                .contract_key(&ID)
+                .public();
+            let nonce = [self.contract.commands as u8; 16];
+            let context = RequestContext {
+                target: ID,
+                nonce,
+                expires_at_ms: COMMAND_EXPIRY,
+            };
+            let plaintext = CommandPlaintext {
+                caller: named,
+                input: input.to_vec(),
+            };
+            let (envelope, key) = seal_request(
+                &public,
+                &context,
+                &plaintext.encode(),
+                &mut rand_core::OsRng,
+            )
+            .unwrap();
+            let mut envelope = envelope.to_bytes();
+            if tamper {
+                let last = envelope.len() - 1;
+                envelope[last] ^= 1;
+            }
+            let sequence = self.contract.commands;
+            let command = Command {
+                sequence,
+                caller,
+                sealed: SealedCommand { nonce, envelope }.encode(),
+                gas_limit: 1_000_000,
+                gas_price: 1,
+                reserved: 1_000_000,
+                key_epoch: 0,
+                submitted_at: 10 + sequence,
+                submitted_at_ms: 1_700_000_000_000,
+                deadline: 1_000,
+                quorum: 2,
+                status: CommandStatus::Pending,
+            };
+            self.view
+                .insert_proven(wire::command_key(&ID, sequence), Some(command.encode()));
+            self.contract.commands += 1;
+            self.publish();
+            key
+        }
+    }
+
+    fn member_keys() -> KeyState {
+        let mut keys = KeyState::default();
+        keys.testing_insert_cluster_key(0, 0, CLUSTER_SECRET);
+        keys
+    }
+
+    fn run(
+        state: &mut ContractsState,
+        keys: &KeyState,
+        me: &[u8; 32],
+        view: &View,
+    ) -> ContractStepOutcome {
+        step(state, keys, me, view, &mut Compiled::default(), 256).unwrap()
+    }
+
+    fn opened(key: &ResponseKey, report: &ResultReport) -> CommandOutput {
+        let bytes = open_response(key, &report.sealed_output).unwrap();
+        decode_strict(&bytes, MAX_SEALED_OUTPUT_BYTES).unwrap()
+    }
+
+    #[test]
+    fn two_members_reach_the_same_state_and_report_the_same_bytes_only_the_caller_opens() {
+        let other = [2u8; 32];
+        let mut chain = Chain::new(&[ME, other]);
+        let key = chain.submit(CALLER, CALLER, b"hello", false);
+        let keys = member_keys();
+        let (mut a, mut b) = (ContractsState::default(), ContractsState::default());
+        let first = run(&mut a, &keys, &ME, &chain.view);
+        let second = run(&mut b, &keys, &other, &chain.view);
+        assert_eq!(first.reports.len(), 1);
+        assert_eq!(
+            first.reports, second.reports,
+            "identical reports from both members"
+        );
+        let report = &first.reports[0];
+        assert_eq!(report.output_hash, wire::output_hash(&report.sealed_output));
+        assert!(report.gas_used > 0);
+        assert_eq!(
+            opened(&key, report),
+            CommandOutput::Ran {
+                status: 0,
+                output: b"hello".to_vec()
+            }
+        );
+        assert_eq!(a.testing_storage(&ID), b.testing_storage(&ID));
+        assert_eq!(
+            a.testing_storage(&ID).get(&b"hello"[..]),
+            Some(&b"hello".to_vec())
+        );
+        // The sealed output hides the output: another response key can't open it.
+        let stranger = ResponseKey::from_bytes(&[7; 32]);
+        assert!(open_response(&stranger, &report.sealed_output).is_err());
+        assert!(!report.sealed_output.windows(5).any(|w| w == b"hello"));
+        assert_eq!(a.progress(), vec![(ID, 1)]);
+    }
+
+    #[test]
+    fn commands_run_in_order_once_and_a_withheld_one_only_delays() {
+        let mut chain = Chain::new(&[ME]);
+        let k0 = chain.submit(CALLER, CALLER, b"a", false);
+        let k1 = chain.submit(CALLER, CALLER, b"b", false);
+        let _k2 = chain.submit(CALLER, CALLER, b"c", false);
+        let keys = member_keys();
+        let mut state = ContractsState::default();
+        // The host withholds command 1: 0 runs, 2 waits.
+        let mut partial = Chain::new(&[ME]);
+        partial.contract = chain.contract.clone();
+        partial.publish();
+        for sequence in [0u64, 2] {
+            let key = wire::command_key(&ID, sequence);
+            let value = chain.view.get(&key).unwrap().map(<[u8]>::to_vec);
+            partial.view.insert_proven(key, value);
+        }
+        let out = run(&mut state, &keys, &ME, &partial.view);
+        assert_eq!(out.ran.iter().map(|r| r.1).collect::<Vec<_>>(), vec![0]);
+        assert_eq!(
+            opened(&k0, &out.reports[0]),
+            CommandOutput::Ran {
+                status: 0,
+                output: b"a".to_vec()
+            }
+        );
+        let out = run(&mut state, &keys, &ME, &chain.view);
+        assert_eq!(out.ran.iter().map(|r| r.1).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(
+            opened(&k1, &out.reports[0]),
+            CommandOutput::Ran {
+                status: 0,
+                output: b"b".to_vec()
+            }
+        );
+        // Replayed entries run nothing again.
+        let again = run(&mut state, &keys, &ME, &chain.view);
+        assert!(again.reports.is_empty());
+        assert_eq!(state.next(&ID), 3);
+    }
+
+    #[test]
+    fn refused_commands_change_nothing_and_say_why() {
+        let mut chain = Chain::new(&[ME]);
+        let stranger = AccountId([4; 32]);
+        // A command copied by someone else: it names its first sender.
+        let k0 = chain.submit(stranger, CALLER, b"copied", false);
+        // A tampered envelope: nobody can open it, nothing runs, no gas.
+        let _k1 = chain.submit(CALLER, CALLER, b"tampered", true);
+        // An endless loop runs out of fuel: the whole limit is used.
+        let k2 = chain.submit(CALLER, CALLER, b"loop", false);
+        let keys = member_keys();
+        let mut state = ContractsState::default();
+        let out = run(&mut state, &keys, &ME, &chain.view);
+        assert_eq!(out.reports.len(), 3);
+        assert!(matches!(
+            opened(&k0, &out.reports[0]),
+            CommandOutput::Failed { code, .. } if code == "wrong_caller"
+        ));
+        assert_eq!(out.reports[0].gas_used, 0);
+        assert!(out.reports[1].sealed_output.is_empty());
+        assert_eq!(out.reports[1].gas_used, 0);
+        assert_eq!(out.ran[1].2, "not_opened");
+        assert!(matches!(
+            opened(&k2, &out.reports[2]),
+            CommandOutput::Failed { code, .. } if code == "out_of_fuel"
+        ));
+        assert_eq!(out.reports[2].gas_used, 1_000_000);
+        assert!(
+            state.testing_storage(&ID).is_empty(),
+            "no command wrote anything"
+        );
+        assert_eq!(state.next(&ID), 3);
+    }
+
+    #[test]
+    fn a_non_member_or_a_member_without_the_key_runs_nothing() {
+        let mut chain = Chain::new(&[[2; 32]]);
+        chain.submit(CALLER, CALLER, b"x", false);
+        let mut state = ContractsState::default();
+        let out = run(&mut state, &member_keys(), &ME, &chain.view);
+        assert!(out.reports.is_empty(), "not a proven member");
+        let mut chain = Chain::new(&[ME]);
+        chain.submit(CALLER, CALLER, b"x", false);
+        let out = run(&mut state, &KeyState::default(), &ME, &chain.view);
+        assert!(out.reports.is_empty(), "no key of the command's epoch yet");
+        assert_eq!(state.next(&ID), 0);
+    }
+}
