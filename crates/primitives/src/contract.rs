@@ -548,3 +548,75 @@ pub enum CommandOutput {
         message: String,
     },
 }
+
+// ---- what a query carries end to end (POSTed to a worker, opened in its enclave) ----
+
+/// Longest a query may stay valid: a worker refuses one whose `expires_at_ms` is further than
+/// this past its chain time (so the nonces it remembers against replays stay bounded).
+pub const MAX_QUERY_VALIDITY_MS: u64 = 10 * 60 * 1000;
+/// Largest query request body, in bytes.
+pub const MAX_QUERY_BYTES: usize = 64 * 1024;
+/// Domain tag of a query's caller signature.
+pub const QUERY_SIGNATURE_DOMAIN: &[u8] = b"phalanx/query/v1";
+
+/// The body of `POST /query` on a worker's endpoint: SCALE of this. The client seals a
+/// [`QueryPlaintext`] with HPKE to the **cluster's** public key of `key_epoch`, with the
+/// request context `{target: contract, nonce, expires_at_ms}`. The contract, cluster and epoch
+/// travel in the clear (the worker routes by them); everything else is sealed.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct SealedQuery {
+    /// The contract asked.
+    pub contract: [u8; 32],
+    /// The key epoch of the cluster key it is sealed to.
+    pub key_epoch: u32,
+    /// Random per query (part of the HPKE context; a repeat is refused).
+    pub nonce: [u8; 16],
+    /// Chain time (ms) from which the query is refused (part of the HPKE context).
+    pub expires_at_ms: u64,
+    /// The HPKE envelope: `enc ‖ ciphertext`.
+    pub envelope: Vec<u8>,
+}
+
+/// What a query's envelope holds: the caller, its input, and the caller's ed25519 signature
+/// over [`query_signing_bytes`], so the contract sees an authenticated caller.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct QueryPlaintext {
+    /// The asking account (its public key).
+    pub caller: AccountId,
+    /// The contract's input.
+    pub input: Vec<u8>,
+    /// `caller`'s signature over [`query_signing_bytes`].
+    pub signature: [u8; 64],
+}
+
+/// What a query's caller signs: `"phalanx/query/v1" ‖ contract ‖ nonce ‖ expires_at_ms u64 BE ‖
+/// sha256(input)`.
+pub fn query_signing_bytes(
+    contract: &[u8; 32],
+    nonce: &[u8; 16],
+    expires_at_ms: u64,
+    input: &[u8],
+) -> Vec<u8> {
+    [
+        QUERY_SIGNATURE_DOMAIN,
+        contract,
+        nonce,
+        &expires_at_ms.to_be_bytes(),
+        Hash::of(input).as_bytes(),
+    ]
+    .concat()
+}
+
+/// What the client reads once it opens a query's answer (the response body, sealed with the
+/// key exported from the query's HPKE context): the contract's output (or why it could not
+/// run), the fuel the query used, and how far this worker had run the contract's commands
+/// (`as_of`: the next command sequence it runs), so a client can tell a stale answer.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct QueryAnswer {
+    /// The outcome.
+    pub output: CommandOutput,
+    /// Fuel used.
+    pub fuel_used: u64,
+    /// The next command sequence this worker runs: its state includes every command before.
+    pub as_of: u64,
+}

@@ -74,6 +74,10 @@ struct ContractState {
     next: u64,
     /// Its storage.
     storage: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Its cluster (from its proven record).
+    cluster: u32,
+    /// Its code's hash (from its proven record): code handed in for a query must match it.
+    code_hash: Hash,
 }
 
 impl Drop for ContractState {
@@ -126,11 +130,12 @@ pub struct ContractStepOutcome {
     pub ran: Vec<([u8; 32], u64, String)>,
 }
 
-/// Compiled code, by code hash (in memory only).
+/// Compiled code, by code hash, and the query nonces seen (memory only).
 #[derive(Default)]
 pub(crate) struct Compiled {
     executor: Executor,
     modules: HashMap<Hash, phalanx_contract::Contract>,
+    seen: SeenNonces,
 }
 
 impl std::fmt::Debug for Compiled {
@@ -177,6 +182,8 @@ pub(crate) fn step(
             continue;
         };
         let entry = next.contracts.entry(contract.id).or_default();
+        entry.cluster = contract.cluster;
+        entry.code_hash = contract.code_hash;
         while out.reports.len() < limit && entry.next < contract.commands {
             let sequence = entry.next;
             let Some(Some(bytes)) = view.get(&wire::command_key(&contract.id, sequence)) else {
@@ -430,6 +437,195 @@ impl Drop for DerivedRng {
     }
 }
 
+/// Most fuel one query may burn.
+pub const MAX_QUERY_FUEL: u64 = 50_000_000;
+/// Most query nonces remembered against replays (each for at most
+/// [`wire::MAX_QUERY_VALIDITY_MS`]).
+pub const MAX_REMEMBERED_NONCES: usize = 100_000;
+
+/// Why a query was refused before it ran: said to the client in the clear (it reveals only
+/// which check failed).
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum QueryError {
+    /// The body is not a SCALE `SealedQuery` (or is too large).
+    #[error("the query is not a well-formed sealed query: {0}")]
+    Malformed(String),
+    /// This enclave runs no such contract (not a member of its cluster, or no command of it has
+    /// reached this worker yet).
+    #[error("this worker does not run contract {0}")]
+    UnknownContract(String),
+    /// This enclave holds no key of that cluster and epoch (retired, or not delivered yet).
+    #[error("this worker holds no key of the contract's cluster in key epoch {0}; seal to the current epoch's key")]
+    NoKey(u32),
+    /// Expired, by the enclave's chain time.
+    #[error("the query expired at {expired} ms; chain time here is {now} ms")]
+    Expired {
+        /// Its expiry.
+        expired: u64,
+        /// The enclave's chain time.
+        now: u64,
+    },
+    /// Valid for longer than a worker remembers nonces.
+    #[error("the query is valid until {expires} ms, more than {max} ms past chain time {now} ms; ask with a nearer expiry")]
+    TooLong {
+        /// Its expiry.
+        expires: u64,
+        /// The enclave's chain time.
+        now: u64,
+        /// The longest validity.
+        max: u64,
+    },
+    /// The envelope does not open with the cluster key (sealed to another key, or tampered).
+    #[error("the query does not open with this cluster's key: sealed to another key, or tampered")]
+    NotOpened,
+    /// The caller's signature does not verify.
+    #[error("the caller's signature over the query does not verify")]
+    BadSignature,
+    /// This nonce was seen before.
+    #[error("this query was already answered (its nonce was seen before)")]
+    Replayed,
+    /// Too many queries remembered at once; try again shortly.
+    #[error("too many queries in flight; try again shortly")]
+    Busy,
+    /// The code the host handed in is not the contract's.
+    #[error("the host handed in other code than the contract's")]
+    WrongCode,
+}
+
+/// Query nonces seen, with their expiry (memory only: after a restart a query could be
+/// answered twice, which reveals nothing to anyone but its sender).
+#[derive(Debug, Default)]
+pub(crate) struct SeenNonces {
+    seen: HashMap<[u8; 16], u64>,
+}
+
+/// A query's answer: sealed for the client, with the public facts the host may log and meter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answered {
+    /// The [`wire::QueryAnswer`], sealed with the query's exported response key.
+    pub sealed: Vec<u8>,
+    /// Fuel used.
+    pub fuel_used: u64,
+    /// The authenticated caller (for metering against its deposit).
+    pub caller: phalanx_primitives::AccountId,
+}
+
+/// Answers one query (see `Ecall::Query`): read only, nothing persists.
+pub(crate) fn query(
+    state: &ContractsState,
+    keys: &KeyState,
+    compiled: &mut Compiled,
+    (height, now_ms): (u64, u64),
+    request: &[u8],
+    code: &[u8],
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<Answered, QueryError> {
+    use phalanx_primitives::contract::{QueryAnswer, QueryPlaintext, SealedQuery};
+    if request.len() > wire::MAX_QUERY_BYTES {
+        return Err(QueryError::Malformed(format!(
+            "{} bytes, more than {}",
+            request.len(),
+            wire::MAX_QUERY_BYTES
+        )));
+    }
+    let sealed: SealedQuery = decode_strict(request, wire::MAX_QUERY_BYTES)
+        .map_err(|e| QueryError::Malformed(e.to_string()))?;
+    let contract = state
+        .contracts
+        .get(&sealed.contract)
+        .ok_or_else(|| QueryError::UnknownContract(hex::encode(sealed.contract)))?;
+    if sealed.expires_at_ms <= now_ms {
+        return Err(QueryError::Expired {
+            expired: sealed.expires_at_ms,
+            now: now_ms,
+        });
+    }
+    if sealed.expires_at_ms > now_ms.saturating_add(wire::MAX_QUERY_VALIDITY_MS) {
+        return Err(QueryError::TooLong {
+            expires: sealed.expires_at_ms,
+            now: now_ms,
+            max: wire::MAX_QUERY_VALIDITY_MS,
+        });
+    }
+    let secret = keys
+        .cluster_secret(contract.cluster, sealed.key_epoch)
+        .ok_or(QueryError::NoKey(sealed.key_epoch))?;
+    let envelope =
+        Envelope::from_bytes(&sealed.envelope).map_err(|e| QueryError::Malformed(e.to_string()))?;
+    let context = RequestContext {
+        target: sealed.contract,
+        nonce: sealed.nonce,
+        expires_at_ms: sealed.expires_at_ms,
+    };
+    let (plaintext, response_key) =
+        open_request(&secret, &context, &envelope).map_err(|_| QueryError::NotOpened)?;
+    let plaintext: QueryPlaintext = decode_strict(&plaintext, wire::MAX_QUERY_BYTES)
+        .map_err(|e| QueryError::Malformed(e.to_string()))?;
+    let signed = wire::query_signing_bytes(
+        &sealed.contract,
+        &sealed.nonce,
+        sealed.expires_at_ms,
+        &plaintext.input,
+    );
+    if !plaintext.caller.verify(&signed, &plaintext.signature) {
+        return Err(QueryError::BadSignature);
+    }
+    let seen = &mut compiled.seen.seen;
+    seen.retain(|_, expires| *expires > now_ms);
+    if seen.contains_key(&sealed.nonce) {
+        return Err(QueryError::Replayed);
+    }
+    if seen.len() >= MAX_REMEMBERED_NONCES {
+        return Err(QueryError::Busy);
+    }
+    if Hash::of(code) != contract.code_hash {
+        return Err(QueryError::WrongCode);
+    }
+    seen.insert(sealed.nonce, sealed.expires_at_ms);
+    let (output, fuel_used) = match compiled.get(&contract.code_hash, code) {
+        Err(e) => (failed("code_refused", &e), 0),
+        Ok(module) => {
+            let mut seed = [0u8; 32];
+            rng.fill_bytes(&mut seed);
+            let env = Env {
+                caller: plaintext.caller.0,
+                height,
+                time_ms: now_ms,
+                random_seed: seed,
+                mode: Mode::Query,
+            };
+            let mut host = StateHost {
+                storage: &contract.storage,
+            };
+            match compiled
+                .executor
+                .run(&module, &env, &plaintext.input, MAX_QUERY_FUEL, &mut host)
+            {
+                Ok(outcome) => (
+                    CommandOutput::Ran {
+                        status: outcome.status,
+                        output: outcome.output,
+                    },
+                    outcome.fuel_used,
+                ),
+                Err(e) => (failed(e.code(), &e.to_string()), MAX_QUERY_FUEL),
+            }
+        }
+    };
+    let answer = QueryAnswer {
+        output,
+        fuel_used,
+        as_of: contract.next,
+    };
+    let sealed_answer = seal_response(&response_key, &answer.encode(), rng)
+        .map_err(|e| QueryError::Malformed(e.to_string()))?;
+    Ok(Answered {
+        sealed: sealed_answer,
+        fuel_used,
+        caller: plaintext.caller,
+    })
+}
+
 /// The storage keys one contract's step needs from the chain: its record, this enclave's
 /// membership of its cluster, its code and commands `from..to` (the host caps the range).
 pub fn contract_keys(contract: &wire::Contract, me: &[u8; 32], from: u64, to: u64) -> Vec<Vec<u8>> {
@@ -464,6 +660,7 @@ mod tests {
                 (import "phalanx" "input_read" (func $input_read (param i32)))
                 (import "phalanx" "output" (func $output (param i32 i32)))
                 (import "phalanx" "storage_set" (func $storage_set (param i32 i32 i32 i32)))
+                (import "phalanx" "storage_get" (func $storage_get (param i32 i32 i32 i32) (result i32)))
                 (memory (export "memory") 1)
                 (func (export "call") (result i32)
                     (call $input_read (i32.const 0))
@@ -472,7 +669,12 @@ mod tests {
                     (call $storage_set (i32.const 0) (call $input_len) (i32.const 0) (call $input_len))
                     (call $output (i32.const 0) (call $input_len))
                     i32.const 0)
-                (func (export "query") (result i32) i32.const 0))"#,
+                (func (export "query") (result i32) (local $n i32)
+                    (call $input_read (i32.const 0))
+                    (local.set $n (call $storage_get (i32.const 0) (call $input_len) (i32.const 1024) (i32.const 1024)))
+                    (if (i32.lt_s (local.get $n) (i32.const 0)) (then (return (i32.const 1))))
+                    (call $output (i32.const 1024) (local.get $n))
+                    i32.const 0))"#,
         )
         .unwrap()
     }
@@ -694,6 +896,151 @@ mod tests {
             "no command wrote anything"
         );
         assert_eq!(state.next(&ID), 3);
+    }
+
+    const NOW: u64 = 1_700_000_000_000;
+
+    /// A query from `signer` for `input`, sealed to `cluster_secret`'s public key; returns the
+    /// body and the response key.
+    fn sealed_query(
+        signer: &phalanx_primitives::Keypair,
+        input: &[u8],
+        nonce: [u8; 16],
+        expires_at_ms: u64,
+        cluster_secret: &[u8; 32],
+        forge_signature: bool,
+    ) -> (Vec<u8>, ResponseKey) {
+        use phalanx_primitives::contract::{query_signing_bytes, QueryPlaintext, SealedQuery};
+        let mut signature = signer.sign(&query_signing_bytes(&ID, &nonce, expires_at_ms, input));
+        if forge_signature {
+            signature[0] ^= 1;
+        }
+        let plaintext = QueryPlaintext {
+            caller: signer.account(),
+            input: input.to_vec(),
+            signature,
+        };
+        let context = RequestContext {
+            target: ID,
+            nonce,
+            expires_at_ms,
+        };
+        let public = ClusterKey::from_bytes(cluster_secret).public();
+        let (envelope, key) = seal_request(
+            &public,
+            &context,
+            &plaintext.encode(),
+            &mut rand_core::OsRng,
+        )
+        .unwrap();
+        let body = SealedQuery {
+            contract: ID,
+            key_epoch: 0,
+            nonce,
+            expires_at_ms,
+            envelope: envelope.to_bytes(),
+        }
+        .encode();
+        (body, key)
+    }
+
+    #[test]
+    fn queries_read_the_state_and_refuse_replays_forgeries_and_stale_or_foreign_requests() {
+        use phalanx_primitives::contract::QueryAnswer;
+        let mut chain = Chain::new(&[ME]);
+        chain.submit(CALLER, CALLER, b"hello", false);
+        let keys = member_keys();
+        let mut state = ContractsState::default();
+        run(&mut state, &keys, &ME, &chain.view);
+        let code = echo_store();
+        let mut compiled = Compiled::default();
+        let alice = phalanx_primitives::Keypair::dev("alice");
+        let ask = |compiled: &mut Compiled, body: &[u8], code: &[u8]| {
+            query(
+                &state,
+                &keys,
+                compiled,
+                (12, NOW),
+                body,
+                code,
+                &mut rand_core::OsRng,
+            )
+        };
+        let (body, key) = sealed_query(
+            &alice,
+            b"hello",
+            [1; 16],
+            NOW + 60_000,
+            &CLUSTER_SECRET,
+            false,
+        );
+        let answered = ask(&mut compiled, &body, &code).unwrap();
+        assert_eq!(answered.caller, alice.account());
+        let answer: QueryAnswer =
+            decode_strict(&open_response(&key, &answered.sealed).unwrap(), 1 << 16).unwrap();
+        assert_eq!(
+            answer.output,
+            CommandOutput::Ran {
+                status: 0,
+                output: b"hello".to_vec()
+            }
+        );
+        assert_eq!(answer.as_of, 1);
+        assert!(answer.fuel_used > 0);
+        // The same body again: refused.
+        assert_eq!(
+            ask(&mut compiled, &body, &code).unwrap_err(),
+            QueryError::Replayed
+        );
+        // Expired, or valid for too long, by the enclave's chain time.
+        let (old, _) = sealed_query(&alice, b"hello", [2; 16], NOW, &CLUSTER_SECRET, false);
+        assert!(matches!(
+            ask(&mut compiled, &old, &code),
+            Err(QueryError::Expired { .. })
+        ));
+        let (far, _) = sealed_query(
+            &alice,
+            b"hello",
+            [3; 16],
+            NOW + 3_600_000,
+            &CLUSTER_SECRET,
+            false,
+        );
+        assert!(matches!(
+            ask(&mut compiled, &far, &code),
+            Err(QueryError::TooLong { .. })
+        ));
+        // A forged caller signature, another cluster's key, tampered or truncated bytes.
+        let (forged, _) = sealed_query(&alice, b"hello", [4; 16], NOW + 1, &CLUSTER_SECRET, true);
+        assert_eq!(
+            ask(&mut compiled, &forged, &code).unwrap_err(),
+            QueryError::BadSignature
+        );
+        let (foreign, _) = sealed_query(&alice, b"hello", [5; 16], NOW + 1, &[8; 32], false);
+        assert_eq!(
+            ask(&mut compiled, &foreign, &code).unwrap_err(),
+            QueryError::NotOpened
+        );
+        let (mut tampered, _) =
+            sealed_query(&alice, b"hello", [6; 16], NOW + 1, &CLUSTER_SECRET, false);
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        assert_eq!(
+            ask(&mut compiled, &tampered, &code).unwrap_err(),
+            QueryError::NotOpened
+        );
+        assert!(matches!(
+            ask(&mut compiled, &tampered[..10], &code),
+            Err(QueryError::Malformed(_))
+        ));
+        // Code the host swapped.
+        let (fresh, _) = sealed_query(&alice, b"hello", [7; 16], NOW + 1, &CLUSTER_SECRET, false);
+        assert_eq!(
+            ask(&mut compiled, &fresh, b"other code").unwrap_err(),
+            QueryError::WrongCode
+        );
+        // Nothing a query did persists: the state is the commands' alone.
+        assert_eq!(state.testing_storage(&ID).len(), 1);
     }
 
     #[test]

@@ -403,6 +403,15 @@ pub enum Ecall {
         /// At most [`MAX_KEY_STEP_ENTRIES`] proven entries, all against the head.
         entries: Vec<ProvenEntry>,
     },
+    /// Answer one confidential query ([`contracts::query`]): `request` is the body a client
+    /// POSTed (a SCALE `SealedQuery`), `code` the contract's code (checked against the hash
+    /// the enclave proved). Read only: nothing persists but the nonce, in memory.
+    Query {
+        /// The sealed query.
+        request: Vec<u8>,
+        /// The contract's code.
+        code: Vec<u8>,
+    },
     /// Forget `origin`'s messages the chain has: its next sequence there is `next_sequence`,
     /// proven by `proof` against the head (`mq/next/<origin>`, absent when 0).
     Delivered {
@@ -573,6 +582,8 @@ pub enum Reply {
         /// Store, then commit; `None` when nothing ran.
         pending: Option<Pending>,
     },
+    /// For [`Ecall::Query`]: the sealed answer or why the query was refused.
+    Answered(std::result::Result<contracts::Answered, contracts::QueryError>),
     /// For [`Ecall::Delivered`].
     Delivered {
         /// Messages forgotten.
@@ -871,6 +882,7 @@ impl Enclave {
             } => self.hand_over(&handover_key, &quote, &policy, &policy_proof),
             Ecall::KeyStep { entries } => self.key_step(&entries),
             Ecall::ContractStep { entries } => self.contract_step(&entries),
+            Ecall::Query { request, code } => self.query(&request, &code),
             Ecall::Delivered {
                 origin,
                 next_sequence,
@@ -1187,6 +1199,24 @@ impl Enclave {
             view.insert_proven(entry.key.clone(), entry.value.clone());
         }
         Ok(view)
+    }
+
+    /// [`Ecall::Query`]: answers from the contract state as it stands, at the head's time.
+    fn query(&mut self, request: &[u8], code: &[u8]) -> Result<Reply> {
+        self.ensure_not_handed_over()?;
+        let chain = self.chain()?;
+        let head = chain.client.head();
+        let clock = (head.height, head.timestamp_ms);
+        let mut rng = self.platform.rng();
+        Ok(Reply::Answered(contracts::query(
+            &self.contracts,
+            &self.keys,
+            &mut self.compiled,
+            clock,
+            request,
+            code,
+            &mut rng,
+        )))
     }
 
     /// [`Ecall::ContractStep`]: every entry proven against the head, then one
