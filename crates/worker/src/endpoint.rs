@@ -1,20 +1,49 @@
 //! The worker's query endpoint (HTTP, served by the untrusted host).
 //!
-//! For now one route: `GET /info` returns the worker's public facts as JSON —
-//! `{"identity", "encryption_key", "measurement", "genesis_hash", "head_height", "head_hash",
-//! "operator", "endpoint", "registered", "simulated": true}` (keys and hashes as lowercase hex,
-//! no `0x`). It answers `503` until the enclave has started. Everything here is public; the
-//! encrypted query API (HPKE-sealed requests to `encryption_key`) comes with a later issue and
-//! will be the enclave's to answer, the host only relaying bytes.
+//! - `GET /info` returns the worker's public facts as JSON — `{"identity", "encryption_key",
+//!   "measurement", "genesis_hash", "head_height", "head_hash", "operator", "endpoint",
+//!   "registered", "simulated": true}` (keys and hashes as lowercase hex, no `0x`). It answers
+//!   `503` until the enclave has started.
+//! - `POST /query` takes a SCALE `SealedQuery` (`phalanx_primitives::contract`, at most
+//!   `MAX_QUERY_BYTES`) and answers `200` with the sealed `QueryAnswer` bytes, which only the
+//!   client can open; or an error as JSON `{"reason", "message"}` (`400` for a refused query,
+//!   `409` replayed, `413` too large, `503` busy or not ready). The host only relays bytes: the
+//!   enclave opens, checks and answers. At most [`QUERY_QUEUE`] queries wait at once; more are
+//!   answered `503` at once.
 
-use axum::extract::State;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
+use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Most queries waiting for the enclave at once.
+pub const QUERY_QUEUE: usize = 64;
+/// Longest a query waits for its answer.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A query's answer for the HTTP client: the sealed bytes, or a status and a reason.
+pub type QueryResult = Result<Vec<u8>, (StatusCode, &'static str, String)>;
+
+/// One query handed to the host loop, with where its answer goes.
+#[derive(Debug)]
+pub struct QueryJob {
+    /// The request body.
+    pub body: Vec<u8>,
+    /// The answer.
+    pub reply: oneshot::Sender<QueryResult>,
+}
+
+#[derive(Clone)]
+struct AppState {
+    status: watch::Receiver<Option<WorkerStatus>>,
+    queries: mpsc::Sender<QueryJob>,
+}
 
 /// Why the endpoint stopped.
 #[derive(Debug, thiserror::Error)]
@@ -57,8 +86,45 @@ pub struct WorkerStatus {
     pub simulated: bool,
 }
 
-async fn info(State(status): State<watch::Receiver<Option<WorkerStatus>>>) -> Response {
-    match status.borrow().clone() {
+fn refusal(status: StatusCode, reason: &str, message: &str) -> Response {
+    (
+        status,
+        Json(serde_json::json!({ "reason": reason, "message": message })),
+    )
+        .into_response()
+}
+
+async fn query(State(state): State<AppState>, body: Bytes) -> Response {
+    let (reply, answer) = oneshot::channel();
+    let job = QueryJob {
+        body: body.to_vec(),
+        reply,
+    };
+    if state.queries.try_send(job).is_err() {
+        return refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many queries are waiting for this worker; try again shortly",
+        );
+    }
+    match tokio::time::timeout(QUERY_TIMEOUT, answer).await {
+        Ok(Ok(Ok(sealed))) => (
+            StatusCode::OK,
+            [("content-type", "application/octet-stream")],
+            sealed,
+        )
+            .into_response(),
+        Ok(Ok(Err((status, reason, message)))) => refusal(status, reason, &message),
+        Ok(Err(_)) | Err(_) => refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "the worker did not answer in time; try again",
+        ),
+    }
+}
+
+async fn info(State(state): State<AppState>) -> Response {
+    match state.status.borrow().clone() {
         Some(status) => Json(status).into_response(),
         None => (StatusCode::SERVICE_UNAVAILABLE, "the enclave is starting").into_response(),
     }
@@ -81,9 +147,16 @@ pub async fn bind(
 pub async fn serve(
     listener: TcpListener,
     status: watch::Receiver<Option<WorkerStatus>>,
+    queries: mpsc::Sender<QueryJob>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), EndpointError> {
-    let app = Router::new().route("/info", get(info)).with_state(status);
+    let app = Router::new()
+        .route("/info", get(info))
+        .route("/query", post(query))
+        .layer(DefaultBodyLimit::max(
+            phalanx_primitives::contract::MAX_QUERY_BYTES,
+        ))
+        .with_state(AppState { status, queries });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

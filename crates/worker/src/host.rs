@@ -207,6 +207,8 @@ struct Host {
     last_key_round: Option<Instant>,
     /// When each released message was last relayed.
     relayed: HashMap<(Origin, u64), Instant>,
+    /// Each contract's code, for queries (untrusted copies: the enclave checks the hash).
+    code: HashMap<[u8; 32], Vec<u8>>,
 }
 
 impl Host {
@@ -247,6 +249,71 @@ impl Host {
         };
         self.status.send_replace(Some(status));
         Ok(())
+    }
+
+    /// Answers one query through the enclave (the host only relays its bytes).
+    fn answer(&mut self, job: endpoint::QueryJob) {
+        use crate::enclave::contracts::QueryError;
+        use axum::http::StatusCode;
+        let refused = |status, reason, message: String| Err((status, reason, message));
+        let result = match phalanx_primitives::decode_strict::<
+            phalanx_primitives::contract::SealedQuery,
+        >(&job.body, phalanx_primitives::contract::MAX_QUERY_BYTES)
+        {
+            Err(e) => refused(
+                StatusCode::BAD_REQUEST,
+                "malformed",
+                format!("the body is not a SCALE SealedQuery: {e}"),
+            ),
+            Ok(sealed) => match self.code.get(&sealed.contract) {
+                None => refused(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "not_ready",
+                    format!(
+                        "this worker has not loaded contract {} (not its cluster's, or not yet)",
+                        hex::encode(sealed.contract)
+                    ),
+                ),
+                Some(code) => match self.enclave.ecall(Ecall::Query {
+                    request: job.body,
+                    code: code.clone(),
+                }) {
+                    Ok(Reply::Answered(Ok(answered))) => {
+                        tracing::info!(
+                            contract = %hex::encode(sealed.contract),
+                            caller = %answered.caller.to_address(),
+                            fuel = answered.fuel_used,
+                            "answered a query"
+                        );
+                        Ok(answered.sealed)
+                    }
+                    Ok(Reply::Answered(Err(e))) => {
+                        let (status, reason) = match &e {
+                            QueryError::Replayed => (StatusCode::CONFLICT, "replayed"),
+                            QueryError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+                            QueryError::UnknownContract(_) => {
+                                (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
+                            }
+                            QueryError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed"),
+                            QueryError::NoKey(_) => (StatusCode::BAD_REQUEST, "no_key"),
+                            QueryError::Expired { .. } => (StatusCode::BAD_REQUEST, "expired"),
+                            QueryError::TooLong { .. } => (StatusCode::BAD_REQUEST, "too_long"),
+                            QueryError::NotOpened => (StatusCode::BAD_REQUEST, "not_opened"),
+                            QueryError::BadSignature => (StatusCode::BAD_REQUEST, "bad_signature"),
+                            QueryError::WrongCode => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+                        };
+                        refused(status, reason, e.to_string())
+                    }
+                    Ok(_) => refused(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "busy",
+                        "the enclave gave an unexpected reply".into(),
+                    ),
+                    Err(e) => refused(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()),
+                },
+            },
+        };
+        let _ = job.reply.send(result);
     }
 
     async fn raw_block(&self, height: u64) -> Result<(Vec<u8>, Vec<u8>), HostError> {
@@ -481,9 +548,15 @@ pub(crate) async fn run_host(
         .clone()
         .unwrap_or_else(|| format!("http://{bound}"));
     let (stop_endpoint, endpoint_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(endpoint::serve(listener, status.subscribe(), async move {
-        let _ = endpoint_stopped.await;
-    }));
+    let (queries, mut query_jobs) = mpsc::channel(endpoint::QUERY_QUEUE);
+    let server = tokio::spawn(endpoint::serve(
+        listener,
+        status.subscribe(),
+        queries,
+        async move {
+            let _ = endpoint_stopped.await;
+        },
+    ));
 
     let poll = Duration::from_millis(config.poll_interval_ms);
     let mut host = Host {
@@ -500,6 +573,7 @@ pub(crate) async fn run_host(
         registered: None,
         last_key_round: None,
         relayed: HashMap::new(),
+        code: HashMap::new(),
     };
     host.publish()?;
     tokio::pin!(shutdown);
@@ -522,16 +596,25 @@ pub(crate) async fn run_host(
                 }
             }
         }
-        tokio::select! {
-            _ = &mut shutdown => break Ok(()),
-            command = commands.recv(), if commands_open => match command {
-                Some(Command::Reregister) => {
-                    host.force_reregister = true;
-                    host.retry_at = None;
-                }
-                None => commands_open = false,
-            },
-            _ = tokio::time::sleep(poll) => {}
+        // Until the next round: commands, and queries as they come.
+        let next_round = tokio::time::Instant::now() + poll;
+        let stop = loop {
+            tokio::select! {
+                _ = &mut shutdown => break true,
+                command = commands.recv(), if commands_open => match command {
+                    Some(Command::Reregister) => {
+                        host.force_reregister = true;
+                        host.retry_at = None;
+                        break false;
+                    }
+                    None => commands_open = false,
+                },
+                Some(job) = query_jobs.recv() => host.answer(job),
+                _ = tokio::time::sleep_until(next_round) => break false,
+            }
+        };
+        if stop {
+            break Ok(());
         }
     };
     let sealed = host.seal_and_store();

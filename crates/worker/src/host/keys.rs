@@ -281,8 +281,23 @@ impl Host {
         let progress: std::collections::BTreeMap<[u8; 32], u64> =
             info.contracts.iter().copied().collect();
         for contract in contracts {
+            if !held.contains(&contract.cluster) {
+                continue;
+            }
+            if !self.code.contains_key(&contract.id) {
+                // For queries: an untrusted copy, checked against the proven hash inside.
+                let key = format!("0x{}", hex::encode(wire::code_key(&contract.code_hash)));
+                let value: Option<String> = self
+                    .client
+                    .call("phalanx_storage", vec![serde_json::json!(key)])
+                    .await?;
+                if let Some(code) = value.and_then(|v| hex::decode(v.trim_start_matches("0x")).ok())
+                {
+                    self.code.insert(contract.id, code);
+                }
+            }
             let next = progress.get(&contract.id).copied().unwrap_or(0);
-            if !held.contains(&contract.cluster) || next >= contract.commands {
+            if next >= contract.commands {
                 continue;
             }
             let to = contract
