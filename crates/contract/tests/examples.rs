@@ -272,3 +272,23 @@ fn a_command_is_deterministic_across_executors() {
     assert_eq!(keys, vec![&carol_bid[..], b"best", b"bids"]);
     assert!(outcome.fuel_used > 0);
 }
+
+/// `contracts/prebuilt/<name>.wasm` are committed so a newcomer can deploy an example with
+/// nothing but the `phalanx` binary (README); they must be exactly what the sources build.
+#[test]
+fn the_prebuilt_examples_are_what_the_sources_build() {
+    for name in ["vault", "auction", "voting"] {
+        let path = support::repo_root().join(format!("contracts/prebuilt/{name}.wasm"));
+        let committed =
+            std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        assert!(
+            committed == example(name),
+            "{} differs from what contracts/examples/{name} builds now: refresh it with \
+             `cargo build --release --locked --target wasm32-unknown-unknown --manifest-path \
+             contracts/Cargo.toml --target-dir target/contracts && cp target/contracts/\
+             wasm32-unknown-unknown/release/phalanx_example_{name}.wasm \
+             contracts/prebuilt/{name}.wasm`",
+            path.display()
+        );
+    }
+}
