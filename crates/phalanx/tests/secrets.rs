@@ -13,110 +13,15 @@
 
 mod common;
 
+use common::scan::{base64, encodings, Scanner};
 use common::{ok, rpc_call, wait_until, Dev};
 use phalanx_client::{ClusterKeyProof, KeyProofError, SealError};
 use phalanx_keys::tree::{ClusterKey, MasterKey};
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(90);
-
-/// Secrets found anywhere: (label, where).
-type Leaks = Vec<(String, String)>;
-
-/// The encodings a secret could be written in.
-fn encodings(secret: &[u8; 32]) -> Vec<(&'static str, Vec<u8>)> {
-    let decimal = secret
-        .iter()
-        .map(u8::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
-    vec![
-        ("raw", secret.to_vec()),
-        ("hex", hex::encode(secret).into_bytes()),
-        ("HEX", hex::encode_upper(secret).into_bytes()),
-        ("base64", base64(secret).into_bytes()),
-        ("decimal list", decimal.into_bytes()),
-    ]
-}
-
-/// Standard base64 with padding (no dependency for one test).
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// Every needle, indexed by its first 8 bytes so a haystack is read once.
-struct Scanner {
-    needles: Vec<(String, Vec<u8>)>,
-    by_prefix: HashMap<[u8; 8], Vec<usize>>,
-}
-
-impl Scanner {
-    fn new(secrets: &[(String, [u8; 32])]) -> Scanner {
-        let mut needles = Vec::new();
-        let mut by_prefix: HashMap<[u8; 8], Vec<usize>> = HashMap::new();
-        for (label, secret) in secrets {
-            for (encoding, needle) in encodings(secret) {
-                let prefix: [u8; 8] = needle[..8].try_into().expect("8 bytes");
-                by_prefix.entry(prefix).or_default().push(needles.len());
-                needles.push((format!("{label} ({encoding})"), needle));
-            }
-        }
-        Scanner { needles, by_prefix }
-    }
-
-    fn scan(&self, haystack: &[u8], place: &str, leaks: &mut Leaks) {
-        for start in 0..haystack.len().saturating_sub(7) {
-            let prefix: [u8; 8] = haystack[start..start + 8].try_into().expect("8 bytes");
-            let Some(candidates) = self.by_prefix.get(&prefix) else {
-                continue;
-            };
-            for &i in candidates {
-                let (label, needle) = &self.needles[i];
-                if haystack[start..].starts_with(needle) {
-                    leaks.push((label.clone(), format!("{place} at byte {start}")));
-                }
-            }
-        }
-    }
-
-    fn scan_dir(&self, dir: &Path, leaks: &mut Leaks) -> usize {
-        let mut files = 0;
-        let mut stack = vec![dir.to_path_buf()];
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir).expect("read_dir") {
-                let path = entry.expect("entry").path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else {
-                    let bytes = std::fs::read(&path).expect("read a data file");
-                    self.scan(&bytes, &path.display().to_string(), leaks);
-                    files += 1;
-                }
-            }
-        }
-        files
-    }
-}
 
 /// The enclave secrets sealed in dev worker directory `dir`, read while the worker may be
 /// writing: a blob older than the counter (a commit in between) is retried.
@@ -174,7 +79,10 @@ fn the_scanner_finds_a_planted_secret_in_every_encoding() {
     let secret = [0x5a; 32];
     let mut secret_b = [7u8; 32];
     secret_b[0] = 200;
-    let scanner = Scanner::new(&[("marker".into(), secret), ("other".into(), secret_b)]);
+    let scanner = Scanner::new(&[
+        ("marker".into(), secret.to_vec()),
+        ("other".into(), secret_b.to_vec()),
+    ]);
     for (encoding, needle) in encodings(&secret_b) {
         let mut haystack = b"prefix bytes \x00\xff ".to_vec();
         haystack.extend_from_slice(&needle);
@@ -372,7 +280,11 @@ fn no_enclave_secret_appears_on_chain_on_disk_in_logs_or_over_rpc() {
         secrets.extend(labelled(name, now));
     }
 
-    let scanner = Scanner::new(&secrets);
+    let needles: Vec<(String, Vec<u8>)> = secrets
+        .iter()
+        .map(|(label, secret)| (label.clone(), secret.to_vec()))
+        .collect();
+    let scanner = Scanner::new(&needles);
     let mut leaks = Vec::new();
     let files = scanner.scan_dir(data.path(), &mut leaks);
     assert!(files > 10, "the node's and the enclaves' files: {files}");

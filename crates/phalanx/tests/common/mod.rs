@@ -3,6 +3,8 @@
 
 #![allow(clippy::panic, dead_code)] // test helpers fail the test by panicking; not every test uses all
 
+pub mod scan;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
