@@ -19,9 +19,14 @@
 //! the node and the worker.
 //!
 //! Published keys come with their state proofs ([`Client::cluster_key`],
-//! [`Client::master_key`]): [`ClusterKeyProof::verify`] and [`MasterKeyProof::verify`] check the
-//! proof against the answer's state root, so a client seals to a key the chain holds, not to
-//! whatever the node says (trusting the state root itself takes a light client).
+//! [`Client::contract_key`], [`Client::master_key`]): [`ClusterKeyProof::verify`],
+//! [`ContractKeyProof::verify`] and [`MasterKeyProof::verify`] check the proof against the
+//! answer's state root, so a client seals to a key the chain holds, not to whatever the node
+//! says (trusting the state root itself takes a light client, or a node you run).
+//!
+//! Confidential contracts ([`contracts`]): [`ContractKeyProof::seal_command`] seals a command
+//! for the contract's enclaves and returns the key that opens its result
+//! ([`open_command_output`]); [`contracts`] builds the `ContractsCall` transactions.
 //!
 //! The SDK holds no long-term state: nonces come from the node at signing time
 //! (`phalanx_nextNonce`, which counts the account's transactions already waiting in that node's
@@ -30,15 +35,19 @@
 //! [`Client::sign_and_submit_with_nonce`] with `Some(nonce)`).
 
 pub mod config_file;
+pub mod contracts;
 pub mod types;
 
 pub use config_file::{load_toml, resolve_relative, ConfigFileError};
+pub use contracts::{open_command_output, OpenError};
 pub use types::{
     cluster_id, BlockTransaction, CallError, Cluster, ClusterDetail, ClusterKeyProof,
-    ClusterPublicKey, ClustersPage, DescribedCode, ErrorCode, Event, FinalizedBlock, Gatekeeper,
-    GatekeeperParams, GatekeeperSet, Included, KeyEpoch, KeyEpochsPage, KeyProofError,
-    MasterKeyProof, Proposal, ProposalAt, ProposalStatus, ProposalsPage, ProvenValue, RawBlock,
-    Receipt, SealError, SealedRequest, StateProofs, TransactionStatus, Treasury, Unbonding,
+    ClusterPublicKey, ClustersPage, CodeInfo, Command, CommandDetail, CommandOutput, CommandResult,
+    CommandStatus, Contract, ContractDetail, ContractKeyProof, ContractsPage, ContractsParams,
+    DescribedCode, ErrorCode, Event, FinalizedBlock, Gatekeeper, GatekeeperParams, GatekeeperSet,
+    Included, KeyEpoch, KeyEpochsPage, KeyProofError, MasterKeyProof, Proposal, ProposalAt,
+    ProposalStatus, ProposalsPage, ProvenValue, QueryDeposit, QueryDepositAt, RawBlock, Receipt,
+    SealError, SealedRequest, StateProofs, StoredCode, TransactionStatus, Treasury, Unbonding,
     ValidatorSet, WorkerInfo, WorkersPage,
 };
 
@@ -433,6 +442,108 @@ impl Client {
         self.call(
             "phalanx_masterKey",
             vec![epoch.map_or(Value::Null, Value::from)],
+        )
+        .await
+    }
+
+    /// One page of contracts, in id order, from id `start` on (at most `limit`, by default and
+    /// at most 100), with the contract parameters.
+    pub async fn contracts(
+        &self,
+        start: Option<&[u8; 32]>,
+        limit: Option<u32>,
+    ) -> Result<ContractsPage> {
+        let start = start.map_or(Value::Null, |id| format!("0x{}", hex::encode(id)).into());
+        self.call(
+            "phalanx_contracts",
+            vec![start, limit.map_or(Value::Null, Value::from)],
+        )
+        .await
+    }
+
+    /// Every contract, following the pages; `params` and `height` are the last page's.
+    pub async fn all_contracts(&self) -> Result<ContractsPage> {
+        let mut all = self.contracts(None, None).await?;
+        while let Some(next) = all.next {
+            let page = self.contracts(Some(&next), None).await?;
+            all.contracts.extend(page.contracts);
+            all = ContractsPage {
+                contracts: all.contracts,
+                ..page
+            };
+        }
+        Ok(all)
+    }
+
+    /// Contract `id`, its code's record and its public key in each epoch; `not_found` if
+    /// there is no such contract.
+    pub async fn contract(&self, id: &[u8; 32]) -> Result<ContractDetail> {
+        self.call("phalanx_contract", vec![Value::from(hex::encode(id))])
+            .await
+    }
+
+    /// Contract `id`'s public key in `epoch` (by default the current epoch) with its state
+    /// proof; check it with [`ContractKeyProof::verify`], seal to it with
+    /// [`ContractKeyProof::seal_command`]. `not_found` if the contract does not exist or no
+    /// gatekeeper has published its key for that epoch yet.
+    pub async fn contract_key(
+        &self,
+        id: &[u8; 32],
+        epoch: Option<u32>,
+    ) -> Result<ContractKeyProof> {
+        self.call(
+            "phalanx_contractKey",
+            vec![
+                Value::from(hex::encode(id)),
+                epoch.map_or(Value::Null, Value::from),
+            ],
+        )
+        .await
+    }
+
+    /// Command `sequence` of contract `id`, with its result once final; `not_found` if there
+    /// is no such contract or command.
+    pub async fn command(&self, id: &[u8; 32], sequence: u64) -> Result<CommandDetail> {
+        self.call(
+            "phalanx_command",
+            vec![Value::from(hex::encode(id)), Value::from(sequence)],
+        )
+        .await
+    }
+
+    /// Polls command `sequence` of contract `id` until it is final or timed out, or `timeout`
+    /// passes: then the last answer is returned, its status still
+    /// [`CommandStatus::Pending`].
+    pub async fn wait_command(
+        &self,
+        id: &[u8; 32],
+        sequence: u64,
+        timeout: Duration,
+    ) -> Result<CommandDetail> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let detail = self.command(id, sequence).await?;
+            if detail.command.status != CommandStatus::Pending {
+                return Ok(detail);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(detail);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stored code `hash`'s record; `not_found` if no such code is stored.
+    pub async fn code(&self, hash: &Hash) -> Result<StoredCode> {
+        self.call("phalanx_code", vec![Value::String(hash.to_hex())])
+            .await
+    }
+
+    /// `who`'s query deposit (zero when it has none).
+    pub async fn query_deposit(&self, who: &AccountId) -> Result<QueryDepositAt> {
+        self.call(
+            "phalanx_queryDeposit",
+            vec![Value::String(who.to_address())],
         )
         .await
     }

@@ -8,8 +8,8 @@
 //! this SDK drifting apart. Deserialization itself ignores fields it does not know, so an SDK keeps reading the
 //! answers of a newer node that adds one.
 //!
-//! Proposals, workers, gatekeepers, key epochs, clusters and error codes are the records the
-//! chain stores, defined once in
+//! Proposals, workers, gatekeepers, key epochs, clusters, contracts (code, instances, commands,
+//! results, deposits) and error codes are the records the chain stores, defined once in
 //! `phalanx-primitives` and re-exported here, so the SDK needs nothing of the runtime (which
 //! pulls in the attestation verifier). Where the node adds to what the runtime stores (a receipt
 //! error's `message`) the SDK has a type of its own ([`DescribedCode`]). Events stay JSON objects
@@ -26,6 +26,10 @@ use std::fmt;
 use parity_scale_codec::{Decode, Encode};
 use phalanx_primitives::attestation::AttestationPolicy;
 use phalanx_primitives::call::Call;
+pub use phalanx_primitives::contract::{
+    CodeInfo, Command, CommandOutput, CommandResult, CommandStatus, Contract, ContractsParams,
+    QueryDeposit,
+};
 pub use phalanx_primitives::gatekeeper::{
     cluster_id, Cluster, Gatekeeper, GatekeeperParams, KeyEpoch, Unbonding,
 };
@@ -645,20 +649,65 @@ impl ClusterKeyProof {
     /// validator set of its epoch (`phalanx_validatorSet`). Compare `cluster` and `epoch` with
     /// what you asked for, too.
     pub fn verify(&self) -> Result<(), KeyProofError> {
-        check_key(&self.key, Self::storage_key(self.cluster, self.epoch))?;
+        self.answer().verify()
+    }
+
+    fn answer(&self) -> EpochKeyAnswer<'_> {
+        EpochKeyAnswer {
+            expected_key: Self::storage_key(self.cluster, self.epoch),
+            epoch: self.epoch,
+            public_key: &self.public_key,
+            key: &self.key,
+            value: &self.value,
+            proof: &self.proof,
+            header: &self.header,
+            height: self.height,
+            block_hash: &self.block_hash,
+            state_root: &self.state_root,
+            epoch_record: &self.epoch_record,
+            current_epoch: &self.current_epoch,
+        }
+    }
+}
+
+/// What every answer about a key published per key epoch (a cluster's, a contract's) holds,
+/// borrowed for one check: [`ClusterKeyProof`] and [`ContractKeyProof`] are checked by the same
+/// code.
+struct EpochKeyAnswer<'a> {
+    /// The storage key the answer must prove (from what it names).
+    expected_key: Vec<u8>,
+    epoch: u32,
+    public_key: &'a [u8; 32],
+    key: &'a [u8],
+    value: &'a [u8],
+    proof: &'a [u8],
+    header: &'a [u8],
+    height: u64,
+    block_hash: &'a Hash,
+    state_root: &'a Hash,
+    epoch_record: &'a ProvenValue,
+    current_epoch: &'a ProvenValue,
+}
+
+impl EpochKeyAnswer<'_> {
+    /// `key` is the expected entry, `value` is exactly `public_key`, `header` is the named
+    /// block, `proof` shows `value` at `key` under its state root; and, under the same root, the
+    /// epoch's record is of this epoch, published and not retired, and this epoch is current.
+    fn verify(&self) -> Result<(), KeyProofError> {
+        check_key(self.key, self.expected_key.clone())?;
         if self.value != self.public_key.encode() {
             return Err(KeyProofError::PublicKeyMismatch);
         }
         check_proven(
-            &self.key,
-            &self.value,
-            &self.proof,
-            &self.header,
-            (self.height, &self.block_hash, &self.state_root),
+            self.key,
+            self.value,
+            self.proof,
+            self.header,
+            (self.height, self.block_hash, self.state_root),
         )?;
         let record: KeyEpoch = self.epoch_record.decode(
             MasterKeyProof::storage_key(self.epoch),
-            &self.state_root,
+            self.state_root,
             "key epoch record",
             1 << 12,
         )?;
@@ -684,7 +733,7 @@ impl ClusterKeyProof {
         }
         let current: u32 = self.current_epoch.decode(
             phalanx_primitives::gatekeeper::CURRENT_EPOCH_KEY.to_vec(),
-            &self.state_root,
+            self.state_root,
             "current key epoch",
             4,
         )?;
@@ -695,6 +744,43 @@ impl ClusterKeyProof {
             });
         }
         Ok(())
+    }
+
+    /// [`EpochKeyAnswer::verify`], then that the answer is proven against `trusted_root`.
+    fn verify_trusted(&self, trusted_root: &Hash) -> Result<(), KeyProofError> {
+        self.verify()?;
+        if self.state_root != trusted_root {
+            return Err(KeyProofError::UntrustedRoot {
+                answered: *self.state_root,
+                trusted: *trusted_root,
+            });
+        }
+        Ok(())
+    }
+
+    /// Seals `plaintext` to the checked key under a fresh random nonce (call
+    /// [`EpochKeyAnswer::verify_trusted`] first).
+    fn seal(
+        &self,
+        target: [u8; 32],
+        expires_at_ms: u64,
+        plaintext: &[u8],
+    ) -> Result<SealedRequest, SealError> {
+        let mut rng = rand_core::OsRng;
+        let mut nonce = [0u8; 16];
+        rand_core::RngCore::fill_bytes(&mut rng, &mut nonce);
+        let context = phalanx_keys::RequestContext {
+            target,
+            nonce,
+            expires_at_ms,
+        };
+        let (envelope, response_key) =
+            phalanx_keys::seal_request(self.public_key, &context, plaintext, &mut rng)?;
+        Ok(SealedRequest {
+            envelope,
+            context,
+            response_key,
+        })
     }
 }
 
@@ -707,6 +793,16 @@ pub enum SealError {
     /// Sealing failed (a plaintext over the limit, say).
     #[error("{0}")]
     Seal(#[from] phalanx_keys::Error),
+    /// The sealed command would be larger than the chain accepts.
+    #[error(
+        "the sealed command is {size} bytes, over the chain's limit of {max}: send a shorter input"
+    )]
+    CommandTooLarge {
+        /// The sealed command's size.
+        size: usize,
+        /// [`phalanx_primitives::contract::MAX_SEALED_COMMAND_BYTES`].
+        max: usize,
+    },
 }
 
 /// A request sealed to a cluster's key, with what the sender keeps to read the answer.
@@ -740,29 +836,9 @@ impl ClusterKeyProof {
         expires_at_ms: u64,
         plaintext: &[u8],
     ) -> Result<SealedRequest, SealError> {
-        self.verify()?;
-        if self.state_root != *trusted_root {
-            return Err(KeyProofError::UntrustedRoot {
-                answered: self.state_root,
-                trusted: *trusted_root,
-            }
-            .into());
-        }
-        let mut rng = rand_core::OsRng;
-        let mut nonce = [0u8; 16];
-        rand_core::RngCore::fill_bytes(&mut rng, &mut nonce);
-        let context = phalanx_keys::RequestContext {
-            target,
-            nonce,
-            expires_at_ms,
-        };
-        let (envelope, response_key) =
-            phalanx_keys::seal_request(&self.public_key, &context, plaintext, &mut rng)?;
-        Ok(SealedRequest {
-            envelope,
-            context,
-            response_key,
-        })
+        let answer = self.answer();
+        answer.verify_trusted(trusted_root)?;
+        answer.seal(target, expires_at_ms, plaintext)
     }
 }
 
@@ -801,6 +877,188 @@ impl MasterKeyProof {
             &self.header,
             (self.height, &self.block_hash, &self.state_root),
         )
+    }
+}
+
+// ---- contracts (docs/contracts.md) ----
+
+/// One page of `phalanx_contracts`, in id order, with the contract parameters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContractsPage {
+    /// The contracts.
+    pub contracts: Vec<Contract>,
+    /// The id the next page starts at; `None` after the last.
+    #[serde(with = "hex0x::option")]
+    pub next: Option<[u8; 32]>,
+    /// The contract parameters in force (code size and fee, gas price and limit, timeouts).
+    pub params: ContractsParams,
+    /// The height read at.
+    pub height: u64,
+}
+
+/// `phalanx_contract`: one contract, its code's record and its public key in each epoch one
+/// was published for (the entries are [`ClusterPublicKey`]-shaped: `{epoch, public_key}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContractDetail {
+    /// The contract.
+    pub contract: Contract,
+    /// Its code's record.
+    pub code: CodeInfo,
+    /// Its public key in each epoch one was published for, oldest first.
+    pub keys: Vec<ClusterPublicKey>,
+    /// The height read at.
+    pub height: u64,
+}
+
+/// `phalanx_command`: a command of a contract's queue and, once final, its result (whose
+/// `sealed_output` only the caller can open: [`crate::open_command_output`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandDetail {
+    /// The contract (hex, no `0x`).
+    #[serde(with = "phalanx_primitives::serde_hex")]
+    pub contract: [u8; 32],
+    /// The command.
+    pub command: Command,
+    /// Its final result; `None` while pending and after a timeout.
+    pub result: Option<CommandResult>,
+    /// The height read at.
+    pub height: u64,
+}
+
+/// `phalanx_code`: stored code's record (the bytes are under `contracts/code/<hash>`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredCode {
+    /// The record.
+    pub code: CodeInfo,
+    /// The height read at.
+    pub height: u64,
+}
+
+/// `phalanx_queryDeposit`: an account's query deposit (zero when it has none).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryDepositAt {
+    /// The account.
+    pub address: AccountId,
+    /// Its deposit.
+    pub deposit: QueryDeposit,
+    /// The height read at.
+    pub height: u64,
+}
+
+/// `phalanx_contractKey`: contract `contract`'s public key in `epoch`, with the state proof of
+/// the entry holding it and, under the same root, the epoch's record and the current epoch (as
+/// [`ClusterKeyProof`]). Check it with [`ContractKeyProof::verify`]; seal a command to it with
+/// [`ContractKeyProof::seal_command`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContractKeyProof {
+    /// The contract's id (hex, no `0x`).
+    #[serde(with = "phalanx_primitives::serde_hex")]
+    pub contract: [u8; 32],
+    /// The key epoch.
+    pub epoch: u32,
+    /// The contract's X25519 public key (hex, no `0x`).
+    #[serde(with = "phalanx_primitives::serde_hex")]
+    pub public_key: [u8; 32],
+    /// The storage key proven: `contracts/key/<id>/<epoch u32 BE>`.
+    #[serde(with = "hex0x")]
+    pub key: Vec<u8>,
+    /// Its SCALE value: the 32 key bytes.
+    #[serde(with = "hex0x")]
+    pub value: Vec<u8>,
+    /// The SCALE sparse-Merkle proof of `key` holding `value` under `state_root`.
+    #[serde(with = "hex0x")]
+    pub proof: Vec<u8>,
+    /// The finalized block the proof is against.
+    pub height: u64,
+    /// Its hash.
+    pub block_hash: Hash,
+    /// Its state root.
+    pub state_root: Hash,
+    /// Its SCALE header (whose hash is `block_hash`).
+    #[serde(with = "hex0x")]
+    pub header: Vec<u8>,
+    /// Its finalization certificate (empty for genesis, or when a descendant finalized it).
+    #[serde(with = "hex0x")]
+    pub certificate: Vec<u8>,
+    /// The epoch's [`KeyEpoch`] record, proven under the same state root.
+    pub epoch_record: ProvenValue,
+    /// The current key epoch's number, proven under the same state root.
+    pub current_epoch: ProvenValue,
+}
+
+impl ContractKeyProof {
+    /// The storage key of contract `contract`'s public key in `epoch` (docs/contracts.md,
+    /// *Storage keys*): `contracts/key/` ‖ id ‖ `/` ‖ epoch u32 BE.
+    pub fn storage_key(contract: &[u8; 32], epoch: u32) -> Vec<u8> {
+        phalanx_primitives::contract::contract_public_key(contract, epoch)
+    }
+
+    /// Checks the answer against its own `state_root`, exactly as [`ClusterKeyProof::verify`]
+    /// does (the same code): the entry of this contract and epoch holds `public_key`, proven;
+    /// the epoch is published, not retired and current. Trusting `state_root` itself is a light
+    /// client's job (or pass a root you trust to [`ContractKeyProof::seal_command`]).
+    pub fn verify(&self) -> Result<(), KeyProofError> {
+        self.answer().verify()
+    }
+
+    fn answer(&self) -> EpochKeyAnswer<'_> {
+        EpochKeyAnswer {
+            expected_key: Self::storage_key(&self.contract, self.epoch),
+            epoch: self.epoch,
+            public_key: &self.public_key,
+            key: &self.key,
+            value: &self.value,
+            proof: &self.proof,
+            header: &self.header,
+            height: self.height,
+            block_hash: &self.block_hash,
+            state_root: &self.state_root,
+            epoch_record: &self.epoch_record,
+            current_epoch: &self.current_epoch,
+        }
+    }
+
+    /// Seals a command for this contract: checks the answer ([`ContractKeyProof::verify`]) and
+    /// that it is proven against `trusted_root` (a state root you trust: see
+    /// [`ClusterKeyProof::seal_request`] for why the answer alone proves nothing), then seals
+    /// `CommandPlaintext { caller, input }` with HPKE to the contract's key, with the request
+    /// context `{target: contract id, nonce: 16 random bytes, expires_at_ms: COMMAND_EXPIRY}`.
+    ///
+    /// Returns the SCALE [`SealedCommand`](phalanx_primitives::contract::SealedCommand) to put
+    /// in `SubmitCommand` (with `key_epoch` = this answer's `epoch`; see
+    /// [`crate::contracts::submit_command`]) and the key that opens the result's
+    /// `sealed_output` ([`crate::open_command_output`]); keep it, it is never sent. `caller`
+    /// must be the account that signs the transaction: an enclave refuses a command whose
+    /// plaintext names another.
+    pub fn seal_command(
+        &self,
+        trusted_root: &Hash,
+        caller: AccountId,
+        input: &[u8],
+    ) -> Result<(Vec<u8>, phalanx_keys::ResponseKey), SealError> {
+        use phalanx_primitives::contract::{
+            CommandPlaintext, SealedCommand, COMMAND_EXPIRY, MAX_SEALED_COMMAND_BYTES,
+        };
+        let answer = self.answer();
+        answer.verify_trusted(trusted_root)?;
+        let plaintext = CommandPlaintext {
+            caller,
+            input: input.to_vec(),
+        }
+        .encode();
+        let sealed = answer.seal(self.contract, COMMAND_EXPIRY, &plaintext)?;
+        let bytes = SealedCommand {
+            nonce: sealed.context.nonce,
+            envelope: sealed.envelope.to_bytes(),
+        }
+        .encode();
+        if bytes.len() > MAX_SEALED_COMMAND_BYTES {
+            return Err(SealError::CommandTooLarge {
+                size: bytes.len(),
+                max: MAX_SEALED_COMMAND_BYTES,
+            });
+        }
+        Ok((bytes, sealed.response_key))
     }
 }
 

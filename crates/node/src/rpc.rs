@@ -7,9 +7,10 @@
 //! `finalizedHead`, `transaction`, `stateProof`, `storage`, `chainParams`, `proposals`,
 //! `proposal`, `treasury`, `faults`, `genesis`; the gatekeeper module's `gatekeepers`,
 //! `keyEpochs`, `clusters`, `cluster`, and the published keys with their state proofs,
-//! `clusterKey` and `masterKey`; and the WebSocket-only subscription
-//! `subscribeFinalized` (notifications `phalanx_finalized`, unsubscribe
-//! `phalanx_unsubscribeFinalized`).
+//! `clusterKey` and `masterKey`; the contracts module's `contracts`, `contract`, `contractKey`
+//! (proven like `clusterKey`), `command`, `code` and `queryDeposit` (`rpc/contracts.rs`); and
+//! the WebSocket-only subscription `subscribeFinalized` (notifications `phalanx_finalized`,
+//! unsubscribe `phalanx_unsubscribeFinalized`).
 //!
 //! # Parameters
 //! Pass them as a list in the documented order, or as an object by name. A wrong type, a
@@ -17,21 +18,22 @@
 //! parameter and what it must be.
 //!
 //! # Lists are paged
-//! `proposals`, `workers`, `faults`, `keyEpochs` and `clusters` take optional `start` and
-//! `limit` (`[start, limit]` or `{"start": …, "limit": …}`) and return at most `limit` entries
-//! (default and maximum [`MAX_PAGE`]) from `start` on, plus `next`: the `start` of the
-//! following page, or `null` after the last. The cursor is the proposal id for `proposals`,
-//! the worker identity key (hex) for `workers`, the epoch for `keyEpochs`, the cluster index
-//! for `clusters`, and the position in the node's log of recent faults (oldest first; the log
-//! keeps the last 1000, so positions shift once it is full) for `faults`. `cluster` pages its
+//! `proposals`, `workers`, `faults`, `keyEpochs`, `clusters` and `contracts` take optional
+//! `start` and `limit` (`[start, limit]` or `{"start": …, "limit": …}`) and return at most
+//! `limit` entries (default and maximum [`MAX_PAGE`]) from `start` on, plus `next`: the `start`
+//! of the following page, or `null` after the last. The cursor is the proposal id for
+//! `proposals`, the worker identity key (hex) for `workers`, the epoch for `keyEpochs`, the
+//! cluster index for `clusters`, the contract id (hex) for `contracts`, and the position in the
+//! node's log of recent faults (oldest first; the log keeps the last 1000, so positions shift
+//! once it is full) for `faults`. `cluster` pages its
 //! members the same way (`[index, start, limit]`, the cursor a member's identity key).
 //!
 //! # Published keys
-//! `clusterKey` and `masterKey` answer a public key with the proof of the state entry holding
-//! it (`key`, its SCALE `value`, the SCALE `proof`) against the finalized head, and that head's
-//! SCALE `header` and `certificate`, so a client checks the key with a light client instead of
-//! trusting this node (the SDK's `ClusterKeyProof::verify`/`MasterKeyProof::verify` do the
-//! proof part). The shown `public_key` is always read from the proven value.
+//! `clusterKey`, `contractKey` and `masterKey` answer a public key with the proof of the state
+//! entry holding it (`key`, its SCALE `value`, the SCALE `proof`) against the finalized head,
+//! and that head's SCALE `header` and `certificate`, so a client checks the key with a light
+//! client instead of trusting this node (the SDK's `ClusterKeyProof::verify`,
+//! `ContractKeyProof::verify` and `MasterKeyProof::verify` do the proof part). The shown `public_key` is always read from the proven value.
 //!
 //! # Limits
 //! A request body holds at most [`MAX_REQUEST_BYTES`], a batch at most [`MAX_BATCH`] requests,
@@ -57,6 +59,7 @@
 //!
 //! Amounts are JSON integers in units (1 PHA = 10^12 units); byte strings are `0x`-prefixed hex.
 
+mod contracts;
 pub mod envelope;
 
 use crate::chain::{Chain, SubmitError};
@@ -742,6 +745,7 @@ pub fn module(chain: Chain) -> Result<RpcModule<Chain>, jsonrpsee::core::Registe
     })?;
 
     gatekeeper_methods(&mut module)?;
+    contracts::contract_methods(&mut module)?;
 
     module.register_method("phalanx_genesis", |params, chain, _| -> Answer {
         Args::parse(&params, &[])?;
@@ -814,6 +818,73 @@ fn proven_key_json(fields: Value, proven: &crate::chain::ProvenValue, key: &[u8]
     answer["header"] = json!(hex0x(&proven.header.encode()));
     answer["certificate"] = json!(hex0x(&proven.certificate));
     answer
+}
+
+/// A key published per key epoch (a cluster's, a contract's) as `phalanx_clusterKey` and
+/// `phalanx_contractKey` answer it: `fields(epoch, public_key)` with the proof of
+/// `storage_key(epoch)` against the finalized head, plus the epoch's record (retired or not)
+/// and the current epoch's number proven at the same root, so a client can refuse to seal to a
+/// key that is retired or no longer current. The public key shown is the proven value, never
+/// one read elsewhere. `epoch` is `asked`, else the current one in `state`; asked for the
+/// current epoch, it is read again if a block finalized between reading it and proving it.
+/// `missing(epoch)` is the `not_found` message when no key is published for it.
+fn prove_epoch_key(
+    chain: &Chain,
+    state: &phalanx_state::State,
+    asked: Option<u32>,
+    storage_key: impl Fn(u32) -> Vec<u8>,
+    missing: impl Fn(u32) -> String,
+    fields: impl Fn(u32, [u8; 32]) -> Value,
+) -> Answer {
+    let mut epoch = epoch_or_current(state, asked)?;
+    let current_key = gatekeeper::current_epoch_key();
+    let mut attempts = 0;
+    let (key, record_key, mut batch) = loop {
+        let key = storage_key(epoch);
+        let record_key = gatekeeper::epoch_key(epoch);
+        let batch = chain
+            .prove_many(&[key.clone(), record_key.clone(), current_key.clone()])
+            .map_err(internal)?;
+        let proven_current = batch
+            .entries
+            .last()
+            .and_then(|(value, _)| value.as_deref())
+            .and_then(|v| phalanx_primitives::decode_strict::<u32>(v, 4).ok());
+        attempts += 1;
+        match proven_current {
+            Some(current) if asked.is_none() && current != epoch && attempts < 3 => {
+                epoch = current;
+            }
+            _ => break (key, record_key, batch),
+        }
+    };
+    let (current, record) = match (batch.entries.pop(), batch.entries.pop()) {
+        (Some(current), Some(record)) => (current, record),
+        _ => return Err(internal("a proof batch came back short")),
+    };
+    let (value, proof) = batch
+        .entries
+        .pop()
+        .ok_or_else(|| internal("a proof batch came back short"))?;
+    let value = value.ok_or_else(|| not_found(missing(epoch)))?;
+    let public_key: [u8; 32] = phalanx_primitives::decode_strict(&value, 32).map_err(internal)?;
+    let proven = crate::chain::ProvenValue {
+        header: batch.header,
+        certificate: batch.certificate,
+        value: Some(value),
+        proof,
+    };
+    let entry = |key: &[u8], (value, proof): (Option<Vec<u8>>, phalanx_state::Proof)| {
+        json!({
+            "key": hex0x(key),
+            "value": value.as_deref().map(hex0x),
+            "proof": hex0x(&proof.encode()),
+        })
+    };
+    let mut answer = proven_key_json(fields(epoch, public_key), &proven, &key);
+    answer["epoch_record"] = entry(&record_key, record);
+    answer["current_epoch"] = entry(&current_key, current);
+    Ok(answer)
 }
 
 /// The gatekeeper module's methods: gatekeepers, key epochs, clusters, and the published keys
@@ -915,69 +986,17 @@ fn gatekeeper_methods(
         {
             return Err(not_found(format!("no cluster #{index}")));
         }
-        // Proven at the head as it is now (clusters are never deleted): the public key shown is
-        // the proven value, never one read elsewhere. The epoch's record (retired or not) and
-        // the current epoch's number are proven at the same root, so a client can refuse to
-        // seal to a key that is retired or no longer current. Asked for the current epoch, the
-        // epoch is read again if a block finalized between reading it and proving it.
-        let mut epoch = epoch_or_current(&state, asked)?;
-        let current_key = gatekeeper::current_epoch_key();
-        let mut attempts = 0;
-        let (key, record_key, mut batch) = loop {
-            let key = gatekeeper::cluster_public_key(index, epoch);
-            let record_key = gatekeeper::epoch_key(epoch);
-            let batch = chain
-                .prove_many(&[key.clone(), record_key.clone(), current_key.clone()])
-                .map_err(internal)?;
-            let proven_current = batch
-                .entries
-                .last()
-                .and_then(|(value, _)| value.as_deref())
-                .and_then(|v| phalanx_primitives::decode_strict::<u32>(v, 4).ok());
-            attempts += 1;
-            match proven_current {
-                Some(current) if asked.is_none() && current != epoch && attempts < 3 => {
-                    epoch = current;
-                }
-                _ => break (key, record_key, batch),
-            }
-        };
-        let (current, record) = match (batch.entries.pop(), batch.entries.pop()) {
-            (Some(current), Some(record)) => (current, record),
-            _ => return Err(internal("a proof batch came back short")),
-        };
-        let (value, proof) = batch
-            .entries
-            .pop()
-            .ok_or_else(|| internal("a proof batch came back short"))?;
-        let value = value.ok_or_else(|| {
-            not_found(format!(
-                "cluster #{index} has no published key for epoch {epoch}"
-            ))
-        })?;
-        let public_key: [u8; 32] =
-            phalanx_primitives::decode_strict(&value, 32).map_err(internal)?;
-        let proven = crate::chain::ProvenValue {
-            header: batch.header,
-            certificate: batch.certificate,
-            value: Some(value),
-            proof,
-        };
-        let entry = |key: &[u8], (value, proof): (Option<Vec<u8>>, phalanx_state::Proof)| {
-            json!({
-                "key": hex0x(key),
-                "value": value.as_deref().map(hex0x),
-                "proof": hex0x(&proof.encode()),
-            })
-        };
-        let mut answer = proven_key_json(
-            json!({ "cluster": index, "epoch": epoch, "public_key": hex::encode(public_key) }),
-            &proven,
-            &key,
-        );
-        answer["epoch_record"] = entry(&record_key, record);
-        answer["current_epoch"] = entry(&current_key, current);
-        Ok(answer)
+        // Clusters are never deleted, so the key is proven at the head as it is now.
+        prove_epoch_key(
+            &chain,
+            &state,
+            asked,
+            |epoch| gatekeeper::cluster_public_key(index, epoch),
+            |epoch| format!("cluster #{index} has no published key for epoch {epoch}"),
+            |epoch, public_key| {
+                json!({ "cluster": index, "epoch": epoch, "public_key": hex::encode(public_key) })
+            },
+        )
     })?;
 
     module.register_blocking_method("phalanx_masterKey", |params, chain, _| -> Answer {

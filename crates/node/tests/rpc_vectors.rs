@@ -27,6 +27,9 @@
 #[path = "common/gatekeeper.rs"]
 mod history;
 
+#[path = "common/contracts.rs"]
+mod contracts;
+
 use jsonrpsee::core::client::{ClientT, SubscriptionClientT};
 use jsonrpsee::core::traits::ToRpcParams;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
@@ -211,7 +214,13 @@ fn chain_description(chain: &Chain, heights: &Value) -> Value {
             "block `registrations`: dave registers three dev workers (`Keypair::dev(\"worker/gatekeeper\")`, `…/member-1`, `…/member-2`, each with the SIMULATED dev quote citing block `proposal_1`; nonces 0 to 2)",
             "block `appointments`: alice, the dev root, appoints `gatekeeper` and `member-1` (dave reserves both stakes; epoch 0 is requested), creates clusters 0 and 1 and adds `member-1` and `member-2` to cluster 0 (nonces 2 to 7)",
             "block `keys`: the gatekeeper's enclave (played by the test: no key exists behind these public keys) publishes epoch 0's master public key H(\"test: master public key of epoch 0\") and cluster 0's key H(\"test: public key of cluster 0 in epoch 0\") in epoch 0, its messages 0 and 1 on topic gatekeeper/key, relayed by dave (nonces 3 and 4)",
-            "block `head`: alice removes gatekeeper `member-1` (nonce 8): its stake unbonds for the dev minute and epoch 1 is requested",
+            "block `removal`: alice removes gatekeeper `member-1` (nonce 8): its stake unbonds for the dev minute and epoch 1 is requested",
+            "block `upload`: alice uploads a 65-byte contract (common/contracts.rs `wasm(7)`; nonce 9)",
+            "block `instantiation`: alice instantiates it on cluster 0 with salt \"vault\" (nonce 10)",
+            "block `contract_key`: the gatekeeper's enclave publishes the contract's key of epoch 0, derived from the cluster secret [0x5e; 32] (`ClusterKey::contract_key`), its message 2 on topic contracts/key, relayed by dave (nonce 5)",
+            "block `command`: bob submits command 0 (nonce 1): `vector input` sealed by bob to the contract key with fixed randomness (nonce [1; 16], HPKE seed bytes 1, 2, …), gas limit 1,000,000 at 1,000 units",
+            "block `result`: members `member-1` and `member-2` each report the same sealed output (CommandOutput::Ran { status: 0, output: \"stored\" } sealed under the command's response key with the response nonce 0x77, 0x78, …) and 5,000 gas, their messages 0 on topic contracts/result, relayed by dave (nonces 6 and 7): the result is final",
+            "block `head`: bob deposits 10 PHA for queries (nonce 2)",
             "then the calls below run in order: eve's and ferdie's transactions sent with phalanx_submitTransaction(s) wait in the mempool until `phalanx_subscribeFinalized` sees the block after `head` include them",
         ],
         "heights": heights,
@@ -295,9 +304,50 @@ async fn compute() -> (Value, BTreeSet<String>) {
     // The gatekeeper module: registered workers, appointments, clusters, published keys, a
     // removal.
     let published = history::gatekeeper_history(&chain, produce);
-    let [registrations, appointments, keys, head] = published.heights;
+    let [registrations, appointments, keys, removal] = published.heights;
+    history::assert_all_succeeded(&chain, registrations, removal);
+    // The contracts module: code, a contract on cluster 0 and its key, a command made final by
+    // both members, a query deposit.
+    let deployed = contracts::deploy(&chain, produce, 7);
+    let [upload, instantiation, contract_key] = deployed.heights;
+    let bob_account = Keypair::dev("bob").account();
+    let (sealed, _) = contracts::sealed_command(
+        deployed.id,
+        &deployed.public_key,
+        bob_account,
+        b"vector input",
+        1,
+    );
+    history::send(
+        &chain,
+        "bob",
+        Call::Contracts(phalanx_primitives::call::ContractsCall::SubmitCommand {
+            contract: deployed.id,
+            key_epoch: 0,
+            sealed: sealed.clone(),
+            gas_limit: 1_000_000,
+            gas_price: 1_000,
+        }),
+    );
+    produce(&chain);
+    let command = chain.height();
+    let (_, member_key) = contracts::open_command(&deployed.id, &sealed);
+    let output = phalanx_primitives::contract::CommandOutput::Ran {
+        status: 0,
+        output: b"stored".to_vec(),
+    };
+    let sealed_output = contracts::seal_output(&member_key, &output);
+    contracts::finalize(&chain, produce, deployed.id, 0, &sealed_output, 5_000);
+    let result = chain.height();
+    history::send(
+        &chain,
+        "bob",
+        Call::Contracts(phalanx_primitives::call::ContractsCall::Deposit { amount: 10 * PHA }),
+    );
+    produce(&chain);
+    let head = chain.height();
     history::assert_all_succeeded(&chain, registrations, head);
-    assert_eq!(chain.height(), head);
+    contracts::assert_no_refusal(&chain, upload, head);
     let heights = json!({
         "tally": voting_ends_at,
         "enactment": enact_at,
@@ -305,6 +355,12 @@ async fn compute() -> (Value, BTreeSet<String>) {
         "registrations": registrations,
         "appointments": appointments,
         "keys": keys,
+        "removal": removal,
+        "upload": upload,
+        "instantiation": instantiation,
+        "contract_key": contract_key,
+        "command": command,
+        "result": result,
         "head": head,
     });
 
@@ -355,7 +411,7 @@ async fn compute() -> (Value, BTreeSet<String>) {
     calls
         .call(
             "account",
-            "alice: paid two proposal fees and seven root calls' fees, and reserves proposal 1's deposit (proposal 0's came back)",
+            "alice: paid two proposal fees, seven root calls' fees, an upload (with its storage fee) and an instantiation, and reserves proposal 1's deposit (proposal 0's came back)",
             "phalanx_account",
             json!([alice]),
         )
@@ -785,6 +841,112 @@ async fn compute() -> (Value, BTreeSet<String>) {
             "an epoch must be a non-negative integer: invalid_params",
             "phalanx_masterKey",
             json!(["latest"]),
+        )
+        .await;
+    // Contracts.
+    let contract_id = hex::encode(deployed.id);
+    calls
+        .call(
+            "contracts",
+            "every contract (one here), in id order, with the contract parameters (the defaults)",
+            "phalanx_contracts",
+            json!([]),
+        )
+        .await;
+    calls
+        .call(
+            "contracts_bad_start",
+            "a start that is not a 32-byte contract id: invalid_params",
+            "phalanx_contracts",
+            json!({ "start": "0x01" }),
+        )
+        .await;
+    calls
+        .call(
+            "contract",
+            "the contract: its record (id hex, deployer, code hash, cluster, created_at, commands), its code's record and its key of epoch 0",
+            "phalanx_contract",
+            json!([contract_id]),
+        )
+        .await;
+    calls
+        .call(
+            "contract_not_found",
+            "no such contract: not_found",
+            "phalanx_contract",
+            json!([hex::encode([0u8; 32])]),
+        )
+        .await;
+    calls
+        .call(
+            "contract_key",
+            "the contract's key of the current epoch (0), proven like cluster_key: the entry contracts/key/<id>/<0>, the epoch's record and the current epoch under the head's state root",
+            "phalanx_contractKey",
+            json!([contract_id]),
+        )
+        .await;
+    calls
+        .call(
+            "contract_key_by_epoch",
+            "the same, asking for epoch 0 by name",
+            "phalanx_contractKey",
+            json!({ "id": contract_id, "epoch": 0 }),
+        )
+        .await;
+    calls
+        .call(
+            "contract_key_not_found",
+            "no key of epoch 1 (requested, not published): not_found",
+            "phalanx_contractKey",
+            json!([contract_id, 1]),
+        )
+        .await;
+    calls
+        .call(
+            "command",
+            "command 0: bob's sealed command, final, with its result (sealed_output opens only with bob's response key)",
+            "phalanx_command",
+            json!([contract_id, 0]),
+        )
+        .await;
+    calls
+        .call(
+            "command_not_found",
+            "no command 1 yet: not_found",
+            "phalanx_command",
+            json!({ "id": contract_id, "sequence": 1 }),
+        )
+        .await;
+    calls
+        .call(
+            "code",
+            "the stored code's record (not its bytes)",
+            "phalanx_code",
+            json!([deployed.code_hash]),
+        )
+        .await;
+    calls
+        .call(
+            "code_not_found",
+            "no code with that hash: not_found",
+            "phalanx_code",
+            json!([Hash::ZERO]),
+        )
+        .await;
+    calls
+        .call(
+            "query_deposit",
+            "bob's query deposit: 10 PHA available",
+            "phalanx_queryDeposit",
+            json!([bob_account.to_address()]),
+        )
+        .await;
+    calls
+        .call(
+            "query_deposit_bad_address",
+            "not an address: bad_address",
+            "phalanx_queryDeposit",
+            json!(["pha1nothing"]),
         )
         .await;
     calls

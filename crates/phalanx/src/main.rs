@@ -1,5 +1,6 @@
 //! `phalanx`: one binary for the whole network — a local dev network, validator nodes, and every
-//! client action (keys, transfers, blocks, governance, gatekeepers, clusters and key epochs).
+//! client action (keys, transfers, blocks, governance, gatekeepers, clusters, key epochs and
+//! confidential contracts).
 //!
 //! Client commands talk JSON-RPC to `--rpc` (default the dev node, `http://127.0.0.1:9944`,
 //! or `$PHALANX_RPC`); `--json` prints machine-readable output for scripts, errors included
@@ -18,6 +19,7 @@
 mod accounts;
 mod bench;
 mod client_cmd;
+mod contract_cmd;
 mod dev;
 mod error;
 mod flags;
@@ -95,6 +97,12 @@ enum Command {
         #[command(subcommand)]
         command: gatekeeper_cmd::KeysCommand,
     },
+    /// Confidential contracts: upload, instantiate, call (sealed end to end), list, show, and
+    /// query deposits.
+    Contract {
+        #[command(subcommand)]
+        command: contract_cmd::ContractCommand,
+    },
     /// Validators' p2p addresses on chain (publish yours before governance adds you).
     Peers {
         #[command(subcommand)]
@@ -116,6 +124,7 @@ impl Command {
             Command::Gatekeeper { command } => Target::new(top, Some(command.flags()), None),
             Command::Cluster { command } => Target::new(top, Some(command.flags()), None),
             Command::Keys { command } => Target::new(top, Some(command.flags()), None),
+            Command::Contract { command } => Target::new(top, Some(command.flags()), None),
             Command::Dev(_) | Command::Node { .. } | Command::Worker { .. } | Command::Bench(_) => {
                 Target::new(top, None, None)
             }
@@ -196,6 +205,7 @@ fn main() -> ExitCode {
         Command::Gatekeeper { command } => gatekeeper_cmd::run_gatekeeper(command, &target),
         Command::Cluster { command } => gatekeeper_cmd::run_cluster(command, &target),
         Command::Keys { command } => gatekeeper_cmd::run_keys(command, &target),
+        Command::Contract { command } => contract_cmd::run(command, &target),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

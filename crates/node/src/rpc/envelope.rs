@@ -250,7 +250,7 @@ fn check(entry: &RawValue) -> Verdict {
 
 /// How many state proofs a well-formed request asks for: its keys for `phalanx_stateProofs`
 /// (params `[keys]` or `{"keys": keys}`), 1 for `phalanx_stateProof` and `phalanx_masterKey`,
-/// 3 for `phalanx_clusterKey`, 0 otherwise. Malformed params count 0: the method refuses them.
+/// 3 for `phalanx_clusterKey` and `phalanx_contractKey`, 0 otherwise. Malformed params count 0: the method refuses them.
 fn proof_keys(entry: &RawValue) -> usize {
     let Ok(probe) = serde_json::from_str::<Probe>(entry.get()) else {
         return 0;
@@ -273,7 +273,7 @@ fn proof_keys(entry: &RawValue) -> usize {
             keys.and_then(Value::as_array).map_or(0, Vec::len)
         }
         Some("phalanx_stateProof" | "phalanx_masterKey") => 1,
-        Some("phalanx_clusterKey") => 3,
+        Some("phalanx_clusterKey" | "phalanx_contractKey") => 3,
         _ => 0,
     }
 }
