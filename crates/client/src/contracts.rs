@@ -105,6 +105,76 @@ pub fn open_command_output(
         .map_err(|e| OpenError::Malformed(e.to_string()))
 }
 
+/// A query sealed for a contract's cluster: the `POST /query` body for a worker of that
+/// cluster, and the key only the sender holds to open the answer.
+#[derive(Debug)]
+pub struct SealedQueryRequest {
+    /// The request body: SCALE `SealedQuery`.
+    pub body: Vec<u8>,
+    /// Opens the answer ([`open_query_answer`]); never sent.
+    pub response_key: ResponseKey,
+}
+
+/// Seals a query for contract `contract` to its cluster's key (`cluster_key`, checked with
+/// [`ClusterKeyProof::seal_request`](crate::ClusterKeyProof::seal_request) against
+/// `trusted_root`), signed by `signer` so the contract sees it as the caller, valid until
+/// `expires_at_ms` of chain time (at most
+/// [`MAX_QUERY_VALIDITY_MS`](phalanx_primitives::contract::MAX_QUERY_VALIDITY_MS) ahead of the
+/// worker's chain time, or it refuses).
+pub fn seal_query(
+    cluster_key: &crate::ClusterKeyProof,
+    trusted_root: &Hash,
+    signer: &phalanx_primitives::Keypair,
+    contract: [u8; 32],
+    input: &[u8],
+    expires_at_ms: u64,
+) -> Result<SealedQueryRequest, crate::SealError> {
+    use parity_scale_codec::Encode;
+    use phalanx_primitives::contract::{query_signing_bytes, QueryPlaintext, SealedQuery};
+    // The caller's signature covers the nonce, so the nonce is drawn here, not by the sealing.
+    let mut nonce = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
+    let plaintext = QueryPlaintext {
+        caller: signer.account(),
+        input: input.to_vec(),
+        signature: signer.sign(&query_signing_bytes(
+            &contract,
+            &nonce,
+            expires_at_ms,
+            input,
+        )),
+    };
+    let sealed = cluster_key.seal_request_with_nonce(
+        trusted_root,
+        contract,
+        nonce,
+        expires_at_ms,
+        &plaintext.encode(),
+    )?;
+    let body = SealedQuery {
+        contract,
+        key_epoch: cluster_key.epoch,
+        nonce,
+        expires_at_ms,
+        envelope: sealed.envelope.to_bytes(),
+    }
+    .encode();
+    Ok(SealedQueryRequest {
+        body,
+        response_key: sealed.response_key,
+    })
+}
+
+/// Opens a worker's answer to a query sealed with [`seal_query`] and decodes it strictly.
+pub fn open_query_answer(
+    key: &ResponseKey,
+    sealed: &[u8],
+) -> Result<phalanx_primitives::contract::QueryAnswer, OpenError> {
+    let plaintext = phalanx_keys::open_response(key, sealed)?;
+    phalanx_primitives::decode_strict(&plaintext, phalanx_primitives::contract::MAX_QUERY_BYTES)
+        .map_err(|e| OpenError::Malformed(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,7 +39,9 @@ pub mod contracts;
 pub mod types;
 
 pub use config_file::{load_toml, resolve_relative, ConfigFileError};
-pub use contracts::{open_command_output, OpenError};
+pub use contracts::{
+    open_command_output, open_query_answer, seal_query, OpenError, SealedQueryRequest,
+};
 pub use types::{
     cluster_id, BlockTransaction, CallError, Cluster, ClusterDetail, ClusterKeyProof,
     ClusterPublicKey, ClustersPage, CodeInfo, Command, CommandDetail, CommandOutput, CommandResult,

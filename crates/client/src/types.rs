@@ -766,9 +766,20 @@ impl EpochKeyAnswer<'_> {
         expires_at_ms: u64,
         plaintext: &[u8],
     ) -> Result<SealedRequest, SealError> {
-        let mut rng = rand_core::OsRng;
         let mut nonce = [0u8; 16];
-        rand_core::RngCore::fill_bytes(&mut rng, &mut nonce);
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
+        self.seal_with_nonce(target, nonce, expires_at_ms, plaintext)
+    }
+
+    /// [`EpochKeyAnswer::seal`] under the caller's nonce (never reused).
+    fn seal_with_nonce(
+        &self,
+        target: [u8; 32],
+        nonce: [u8; 16],
+        expires_at_ms: u64,
+        plaintext: &[u8],
+    ) -> Result<SealedRequest, SealError> {
+        let mut rng = rand_core::OsRng;
         let context = phalanx_keys::RequestContext {
             target,
             nonce,
@@ -839,6 +850,21 @@ impl ClusterKeyProof {
         let answer = self.answer();
         answer.verify_trusted(trusted_root)?;
         answer.seal(target, expires_at_ms, plaintext)
+    }
+
+    /// [`ClusterKeyProof::seal_request`] under the caller's `nonce`, for a request whose other
+    /// parts (a signature) cover the nonce. Draw it at random and never reuse it.
+    pub fn seal_request_with_nonce(
+        &self,
+        trusted_root: &Hash,
+        target: [u8; 32],
+        nonce: [u8; 16],
+        expires_at_ms: u64,
+        plaintext: &[u8],
+    ) -> Result<SealedRequest, SealError> {
+        let answer = self.answer();
+        answer.verify_trusted(trusted_root)?;
+        answer.seal_with_nonce(target, nonce, expires_at_ms, plaintext)
     }
 }
 

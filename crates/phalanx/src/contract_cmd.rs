@@ -1,5 +1,9 @@
-//! Confidential contracts (docs/contracts.md): `phalanx contract upload|instantiate|call|list|
-//! show|deposit|withdraw`.
+//! Confidential contracts (docs/contracts.md): `phalanx contract upload|instantiate|call|query|
+//! list|show|deposit|withdraw`.
+//!
+//! `query` seals its input, signed by the asker, to the contract's cluster key
+//! (`phalanx_client::seal_query`), POSTs it to a worker of that cluster (`/query`) and opens
+//! the answer with the response key only this process holds.
 //!
 //! `call` seals its input for the contract's enclaves with the SDK
 //! (`ContractKeyProof::seal_command`), sends it, waits for the cluster's final result and opens
@@ -95,6 +99,25 @@ pub enum ContractCommand {
         #[command(flatten)]
         sign: SignArgs,
     },
+    /// Ask a question: seal the input to the contract's cluster key, POST it to a worker of
+    /// that cluster, and print the answer decrypted. Read only: nothing persists. Signed by
+    /// --from, so the contract sees who asks. The cluster key's proof is checked against the
+    /// state root of the --rpc node, which is TRUSTED (as for `call`).
+    Query {
+        /// The contract's id (64 hex characters).
+        contract: String,
+        /// The input, as text.
+        input: String,
+        /// The worker to ask: its query endpoint (`http://host:port`) [default: each member of
+        /// the contract's cluster in turn, as registered on chain].
+        #[arg(long)]
+        worker: Option<String>,
+        /// Who asks: dev account name, key file, or `-` to read a mnemonic from stdin.
+        #[arg(long)]
+        from: String,
+        #[command(flatten)]
+        node: NodeFlags,
+    },
     /// List the contracts and the contract parameters.
     List {
         #[command(flatten)]
@@ -134,7 +157,9 @@ impl ContractCommand {
             | ContractCommand::Call { sign, .. }
             | ContractCommand::Deposit { sign, .. }
             | ContractCommand::Withdraw { sign, .. } => &sign.node,
-            ContractCommand::List { node } | ContractCommand::Show { node, .. } => node,
+            ContractCommand::List { node }
+            | ContractCommand::Show { node, .. }
+            | ContractCommand::Query { node, .. } => node,
         }
     }
 }
@@ -285,7 +310,9 @@ pub fn run(command: ContractCommand, target: &Target) -> Result<()> {
             parse_code_hash(code_hash)?;
             parse_salt(salt)?;
         }
-        ContractCommand::Call { contract, .. } | ContractCommand::Show { contract, .. } => {
+        ContractCommand::Call { contract, .. }
+        | ContractCommand::Show { contract, .. }
+        | ContractCommand::Query { contract, .. } => {
             parse_contract_id(contract)?;
         }
         ContractCommand::Deposit { amount, .. } | ContractCommand::Withdraw { amount, .. } => {
@@ -324,6 +351,13 @@ pub fn run(command: ContractCommand, target: &Target) -> Result<()> {
                 };
                 call(&client, &contract, &input, options, sign, json_mode).await
             }
+            ContractCommand::Query {
+                contract,
+                input,
+                worker,
+                from,
+                ..
+            } => query(&client, &contract, &input, worker, &from, json_mode).await,
             ContractCommand::List { .. } => {
                 let page = client.all_contracts().await?;
                 print(json_mode, &json!(page), || list_text(&page));
@@ -586,6 +620,189 @@ async fn call(
                 CommandOutput::Ran { .. } => Ok(()),
             }
         }
+    }
+}
+
+/// How long a query stays valid, past the chain time of the node's head.
+const QUERY_VALIDITY_MS: u64 = 2 * 60 * 1000;
+
+async fn query(
+    client: &Client,
+    contract_id: &str,
+    input: &str,
+    worker: Option<String>,
+    from: &str,
+    json_mode: bool,
+) -> Result<()> {
+    let id = parse_contract_id(contract_id)?;
+    let key = signer(from, dev_chain(client).await?)?;
+    let detail = contract(client, &id).await?;
+    let cluster = detail.contract.cluster;
+    let proof = client.cluster_key(cluster, None).await?;
+    // The node is trusted here, as for `call`: its answer's root is taken as the trusted one.
+    let trusted_root = proof.state_root;
+    let header: phalanx_primitives::Header =
+        phalanx_primitives::decode_strict(&proof.header, 1 << 10)
+            .map_err(|e| CliError::with_reason("bad_answer", e.to_string()))?;
+    let expires_at_ms = header.timestamp_ms + QUERY_VALIDITY_MS;
+    let sealed = phalanx_client::seal_query(
+        &proof,
+        &trusted_root,
+        &key,
+        id,
+        input.as_bytes(),
+        expires_at_ms,
+    )
+    .map_err(|e| CliError::with_reason("seal_failed", e.to_string()))?;
+    let endpoints = match worker {
+        Some(url) => vec![url],
+        None => {
+            let members = client.cluster_with_members(cluster).await?.members;
+            let mut urls = Vec::new();
+            for member in members {
+                if let Some(info) = client.worker(&member).await? {
+                    urls.push(info.endpoint);
+                }
+            }
+            urls
+        }
+    };
+    if endpoints.is_empty() {
+        return Err(CliError::with_reason(
+            "no_worker",
+            format!("cluster #{cluster} has no registered member to ask"),
+        ));
+    }
+    let mut refusals = Vec::new();
+    for endpoint in &endpoints {
+        let answer = match post_query(endpoint, &sealed.body) {
+            Ok(answer) => answer,
+            Err(e) => {
+                refusals.push(format!("{endpoint}: {e}"));
+                continue;
+            }
+        };
+        match answer {
+            (200, body) => {
+                let answer = phalanx_client::open_query_answer(&sealed.response_key, &body)
+                    .map_err(|e| {
+                        CliError::with_reason(
+                            "bad_answer",
+                            format!("{endpoint} answered bytes that do not open: {e}"),
+                        )
+                    })?;
+                let shown = output_json(&answer.output);
+                print(
+                    json_mode,
+                    &json!({
+                        "contract": hex::encode(id),
+                        "worker": endpoint,
+                        "output": shown,
+                        "fuel_used": answer.fuel_used,
+                        "as_of": answer.as_of,
+                    }),
+                    || {
+                        format!(
+                            "query of contract {} answered by {endpoint} (its state includes commands 0..{}, fuel {})\n  {}",
+                            hex::encode(id),
+                            answer.as_of,
+                            answer.fuel_used,
+                            output_text(&answer.output)
+                        )
+                    },
+                );
+                return match answer.output {
+                    CommandOutput::Failed { code, message } => Err(CliError::with_reason(
+                        "query_failed",
+                        format!("the query could not run in the enclave: {message} ({code})"),
+                    )),
+                    CommandOutput::Ran { .. } => Ok(()),
+                };
+            }
+            (status, body) => {
+                let text = String::from_utf8_lossy(&body).to_string();
+                let reason = serde_json::from_str::<serde_json::Value>(&text)
+                    .ok()
+                    .and_then(|v| v["reason"].as_str().map(str::to_string))
+                    .unwrap_or_default();
+                refusals.push(format!("{endpoint}: HTTP {status} {text}"));
+                // A refusal about the query itself is the same at every member.
+                if !matches!(reason.as_str(), "busy" | "not_ready") {
+                    return Err(CliError::with_reason(
+                        "query_refused",
+                        format!("{endpoint} refused the query: {text}"),
+                    ));
+                }
+            }
+        }
+    }
+    Err(CliError::with_reason(
+        "no_answer",
+        format!(
+            "no worker of cluster #{cluster} answered: {}",
+            refusals.join("; ")
+        ),
+    ))
+}
+
+/// POSTs `body` to `{endpoint}/query` (plain `http://` only) and returns the status and body.
+fn post_query(endpoint: &str, body: &[u8]) -> std::result::Result<(u16, Vec<u8>), String> {
+    use std::io::{Read, Write};
+    let rest = endpoint
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("`{endpoint}` is not an http:// endpoint"))?;
+    let host = rest.split('/').next().unwrap_or(rest);
+    let mut stream = std::net::TcpStream::connect(host).map_err(|e| e.to_string())?;
+    let timeout = Some(Duration::from_secs(15));
+    stream
+        .set_read_timeout(timeout)
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_write_timeout(timeout)
+        .map_err(|e| e.to_string())?;
+    let head = format!(
+        "POST /query HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream
+        .write_all(head.as_bytes())
+        .and_then(|()| stream.write_all(body))
+        .map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).map_err(|e| e.to_string())?;
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("the worker's answer has no HTTP header")?;
+    let head = String::from_utf8_lossy(&answer[..split]).to_string();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or("the worker's answer has no HTTP status")?;
+    let mut body = answer[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = unchunk(&body).ok_or("the worker's chunked answer is malformed")?;
+    }
+    Ok((status, body))
+}
+
+/// The payload of an HTTP/1.1 chunked body.
+fn unchunk(mut body: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line = body.windows(2).position(|w| w == b"\r\n")?;
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&body[..line]).ok()?.trim(), 16).ok()?;
+        body = &body[line + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(body.get(..size)?);
+        body = body.get(size + 2..)?;
     }
 }
 

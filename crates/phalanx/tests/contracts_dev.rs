@@ -99,6 +99,57 @@ fn a_vault_runs_on_both_members_and_its_secrets_never_leave_the_enclaves() {
     wait_until(LIMIT, "both members ran command 0", || {
         ran(&dev, "worker0", 0) && ran(&dev, "worker1", 0)
     });
+    // Queries: sealed to the cluster key and signed by the asker; bob reads his own key, ferdie
+    // (another caller, the vault's rule) reads nothing of his.
+    let got = ok(
+        &rpc,
+        &["contract", "query", &id, "get diary", "--from", "bob"],
+    );
+    assert_eq!(got["output"]["text"], MARKER, "{got}");
+    assert_eq!(got["as_of"], 1, "{got}");
+    let (_, other) = cli(
+        &rpc,
+        &["contract", "query", &id, "get diary", "--from", "ferdie"],
+    );
+    assert_eq!(other["output"]["ran"], true, "{other}");
+    assert_ne!(other["output"]["status"], 0, "{other}");
+    assert_ne!(other["output"]["text"], MARKER, "{other}");
+    // A worker that is not there: a clear refusal; a named worker answers.
+    let worker0 = dev
+        .proc
+        .stdout()
+        .lines()
+        .find(|l| l.contains("worker0 ") && l.contains("query endpoint"))
+        .map(common::url_in)
+        .expect("worker0's endpoint");
+    let (answered, refused_query) = cli(
+        &rpc,
+        &[
+            "contract",
+            "query",
+            &id,
+            "get diary",
+            "--from",
+            "bob",
+            "--worker",
+            "http://127.0.0.1:1",
+        ],
+    );
+    assert!(!answered, "{refused_query}");
+    assert!(
+        refused_query
+            .to_string()
+            .contains("no worker of cluster #0 answered"),
+        "{refused_query}"
+    );
+    let asked = ok(
+        &rpc,
+        &[
+            "contract", "query", &id, "list", "--from", "bob", "--worker", &worker0,
+        ],
+    );
+    assert_eq!(asked["worker"], worker0.as_str(), "{asked}");
+
     // The contract refuses what its rules refuse; the refusal comes back sealed too.
     let refused = ok(
         &rpc,
