@@ -832,7 +832,7 @@ fn output_text(output: &CommandOutput) -> String {
     match output {
         CommandOutput::Ran { status: 0, output } => format!("output: {}", bytes_text(output)),
         CommandOutput::Ran { status, output } => format!(
-            "the contract refused (status {status}; its writes were dropped): {}",
+            "the contract refused (status {status}; nothing it wrote was kept): {}",
             bytes_text(output)
         ),
         CommandOutput::Failed { code, message } => {

@@ -255,6 +255,9 @@ impl Host {
     fn answer(&mut self, job: endpoint::QueryJob) {
         use crate::enclave::contracts::QueryError;
         use axum::http::StatusCode;
+        if job.reply.is_closed() {
+            return; // its HTTP client gave up: don't spend the enclave on it
+        }
         let refused = |status, reason, message: String| Err((status, reason, message));
         let result = match phalanx_primitives::decode_strict::<
             phalanx_primitives::contract::SealedQuery,

@@ -58,8 +58,12 @@ pub const MAX_COMMANDS_PER_STEP: usize = 32;
 const MAX_COMPILED: usize = 16;
 /// Largest proven command record decoded (its sealed bytes plus the fixed fields).
 const MAX_COMMAND_RECORD_BYTES: usize = MAX_SEALED_COMMAND_BYTES + 1024;
-/// Largest gas limit a member runs (fuel); the chain's own limit is a parameter below it.
-const MAX_FUEL: u64 = 1 << 40;
+/// Most fuel one command burns, whatever its gas limit (about a second of a release build):
+/// a command can't hold a cluster for longer. Every member caps alike, so results agree.
+pub const MAX_COMMAND_FUEL: u64 = 2_000_000_000;
+/// Most fuel one step burns before it stops and lets the host do other work (a batching
+/// bound only: it changes no result).
+const MAX_STEP_FUEL: u64 = 4_000_000_000;
 
 /// The contracts this enclave runs, sealed with the rest of its state.
 #[derive(Clone, Default, Encode, Decode)]
@@ -126,7 +130,8 @@ impl ContractsState {
 pub struct ContractStepOutcome {
     /// Result reports to send as this worker, in order.
     pub reports: Vec<ResultReport>,
-    /// (contract, sequence, what happened: `ok`, a contract status, or a failure code).
+    /// (contract, sequence, what the host may know: `ran`, `not_opened` or `wrong_caller`; the
+    /// contract's status stays sealed for the caller).
     pub ran: Vec<([u8; 32], u64, String)>,
 }
 
@@ -173,6 +178,7 @@ pub(crate) fn step(
     let mut next = state.clone();
     let mut out = ContractStepOutcome::default();
     let limit = room.min(MAX_COMMANDS_PER_STEP);
+    let mut burnt = 0u64;
     let contracts: Vec<wire::Contract> = view.records_under(wire::CONTRACT_PREFIX)?;
     for contract in contracts {
         if !view.proven_present(&keys_chain::cluster_member_key(contract.cluster, me)) {
@@ -184,7 +190,7 @@ pub(crate) fn step(
         let entry = next.contracts.entry(contract.id).or_default();
         entry.cluster = contract.cluster;
         entry.code_hash = contract.code_hash;
-        while out.reports.len() < limit && entry.next < contract.commands {
+        while out.reports.len() < limit && entry.next < contract.commands && burnt < MAX_STEP_FUEL {
             let sequence = entry.next;
             let Some(Some(bytes)) = view.get(&wire::command_key(&contract.id, sequence)) else {
                 break;
@@ -209,6 +215,7 @@ pub(crate) fn step(
                 &mut entry.storage,
                 compiled,
             );
+            burnt = burnt.saturating_add(report.gas_used);
             out.reports.push(report);
             out.ran.push((contract.id, sequence, ran));
             entry.next += 1;
@@ -253,19 +260,23 @@ fn run_command(
             }
             .encode();
         }
-        let seed = Hash::of_parts(&[b"phalanx/contract/output-nonce/v1", response_key.as_bytes()]);
+        // The nonce is bound to this queue position as well as the key: a copy of the same
+        // sealed command queued elsewhere (same envelope, same response key) gets another
+        // nonce, so no two outputs are ever sealed under one key and nonce.
+        let seed = Hash::of_parts(&[
+            b"phalanx/contract/output-nonce/v2",
+            response_key.as_bytes(),
+            &contract.id,
+            &command.sequence.to_be_bytes(),
+        ]);
         seal_response(&response_key, &bytes, &mut DerivedRng::new(seed.0)).unwrap_or_default()
     };
     // 2. The caller it names must be the one who submitted it.
     let plaintext = match decode_strict::<CommandPlaintext>(&plaintext, MAX_SEALED_COMMAND_BYTES) {
         Ok(p) if p.caller == command.caller => p,
-        Ok(_) => {
-            let failed = failed(
-                "wrong_caller",
-                "the command names another caller than its sender",
-            );
-            return (report(seal(failed), 0), "wrong_caller".into());
-        }
+        // A copy of someone else's command: nothing is sealed with their key for the copier
+        // (not even a known refusal), nothing runs.
+        Ok(_) => return (report(Vec::new(), 0), "wrong_caller".into()),
         Err(e) => {
             let failed = failed("malformed", &format!("the command does not decode: {e}"));
             return (report(seal(failed), 0), "malformed".into());
@@ -291,7 +302,7 @@ fn run_command(
         .0,
         mode: Mode::Command,
     };
-    let fuel = command.gas_limit.min(MAX_FUEL);
+    let fuel = command.gas_limit.min(MAX_COMMAND_FUEL);
     let mut host = StateHost { storage };
     match compiled
         .executor
@@ -315,15 +326,12 @@ fn run_command(
                             "the contract's state would be {size} bytes, over the {MAX_CONTRACT_STATE_BYTES}-byte limit"
                         ),
                     );
-                    return (report(seal(failed), fuel), "state_full".into());
+                    return (report(seal(failed), fuel), "ran".into());
                 }
                 *storage = updated;
             }
-            let word = if outcome.status == 0 {
-                "ok".to_string()
-            } else {
-                format!("status {}", outcome.status)
-            };
+            // Whether the contract accepted is the caller's to know: the host hears "ran".
+            let word = "ran".to_string();
             let ran = CommandOutput::Ran {
                 status: outcome.status,
                 output: outcome.output,
@@ -331,9 +339,8 @@ fn run_command(
             (report(seal(ran), outcome.fuel_used), word)
         }
         Err(e) => {
-            let code = e.code();
-            let failed = failed(code, &e.to_string());
-            (report(seal(failed), fuel), code.into())
+            let failed = failed(e.code(), &e.to_string());
+            (report(seal(failed), fuel), "ran".into())
         }
     }
 }
@@ -864,6 +871,48 @@ mod tests {
         assert_eq!(state.next(&ID), 3);
     }
 
+    /// Queues a copy of command `of`'s sealed bytes as a new command from `caller`.
+    fn copy(chain: &mut Chain, of: u64, caller: AccountId) {
+        let bytes = chain
+            .view
+            .get(&wire::command_key(&ID, of))
+            .unwrap()
+            .unwrap();
+        let mut command: Command = decode_strict(bytes, MAX_COMMAND_RECORD_BYTES).unwrap();
+        command.sequence = chain.contract.commands;
+        command.caller = caller;
+        chain.view.insert_proven(
+            wire::command_key(&ID, command.sequence),
+            Some(command.encode()),
+        );
+        chain.contract.commands += 1;
+        chain.publish();
+    }
+
+    #[test]
+    fn a_copied_or_repeated_command_never_reuses_a_nonce_and_gives_a_copier_nothing() {
+        let mut chain = Chain::new(&[ME]);
+        let key = chain.submit(CALLER, CALLER, b"secret output", false);
+        copy(&mut chain, 0, CALLER); // bob sends the same bytes again
+        copy(&mut chain, 0, AccountId([4; 32])); // mallory copies them
+        let mut state = ContractsState::default();
+        let out = run(&mut state, &member_keys(), &ME, &chain.view);
+        assert_eq!(out.reports.len(), 3);
+        let (first, again, copied) = (&out.reports[0], &out.reports[1], &out.reports[2]);
+        // The same plaintext output, sealed twice under the same response key: other nonces,
+        // so other bytes (the nonce leads the sealed output).
+        assert_eq!(opened(&key, first), opened(&key, again));
+        assert_ne!(first.sealed_output[..12], again.sealed_output[..12]);
+        // Mallory's copy runs as nothing and gets nothing sealed under bob's key.
+        assert!(copied.sealed_output.is_empty());
+        assert_eq!(
+            (copied.gas_used, out.ran[2].2.as_str()),
+            (0, "wrong_caller")
+        );
+        // The host hears only that commands ran, never their status.
+        assert_eq!(out.ran[0].2, "ran");
+    }
+
     #[test]
     fn refused_commands_change_nothing_and_say_why() {
         let mut chain = Chain::new(&[ME]);
@@ -878,11 +927,13 @@ mod tests {
         let mut state = ContractsState::default();
         let out = run(&mut state, &keys, &ME, &chain.view);
         assert_eq!(out.reports.len(), 3);
-        assert!(matches!(
-            opened(&k0, &out.reports[0]),
-            CommandOutput::Failed { code, .. } if code == "wrong_caller"
-        ));
+        let _ = k0;
+        assert!(
+            out.reports[0].sealed_output.is_empty(),
+            "nothing sealed for a copier"
+        );
         assert_eq!(out.reports[0].gas_used, 0);
+        assert_eq!(out.ran[0].2, "wrong_caller");
         assert!(out.reports[1].sealed_output.is_empty());
         assert_eq!(out.reports[1].gas_used, 0);
         assert_eq!(out.ran[1].2, "not_opened");
@@ -1039,8 +1090,6 @@ mod tests {
             ask(&mut compiled, &fresh, b"other code").unwrap_err(),
             QueryError::WrongCode
         );
-        // Nothing a query did persists: the state is the commands' alone.
-        assert_eq!(state.testing_storage(&ID).len(), 1);
     }
 
     #[test]
