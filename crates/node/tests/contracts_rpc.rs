@@ -10,92 +10,23 @@
 
 #[path = "common/gatekeeper.rs"]
 mod history;
+#[path = "common/served.rs"]
+mod served;
 
 #[path = "common/contracts.rs"]
 mod contracts;
 
+use served::{invalid, not_found, produce, refused, serve};
+
 use phalanx_client::{
-    open_command_output, Client, ClientError, CommandOutput, CommandStatus, ContractKeyProof,
-    KeyProofError, OpenError, ProvenValue, SealError, TransactionStatus,
+    open_command_output, Client, CommandOutput, CommandStatus, ContractKeyProof, KeyProofError,
+    OpenError, ProvenValue, SealError, TransactionStatus,
 };
-use phalanx_node::chain::{system_clock, Chain, ChainConfig};
 use phalanx_primitives::call::ContractsCall;
 use phalanx_primitives::contract::{self as wire, ContractsParams};
 use phalanx_primitives::{Keypair, PHA};
-use phalanx_runtime::GenesisConfig;
 use phalanx_state::ProofError;
 use serde_json::{json, Value};
-
-fn chain(dir: &std::path::Path) -> Chain {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as u64;
-    let validator = hex::encode(Keypair::dev("validator").account().0);
-    Chain::open(
-        ChainConfig {
-            data_dir: dir.to_path_buf(),
-            genesis: GenesisConfig::dev(vec![validator], now - 10_000),
-        },
-        system_clock(),
-    )
-    .expect("chain opens")
-}
-
-fn produce(chain: &Chain) {
-    let head = chain.head();
-    let block = chain
-        .build(&head, head.header.timestamp_ms + 500)
-        .expect("builds");
-    chain.finalize(block, vec![]).expect("finalizes");
-}
-
-async fn serve() -> (
-    tempfile::TempDir,
-    Chain,
-    Client,
-    jsonrpsee::server::ServerHandle,
-) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let chain = chain(dir.path());
-    let (addr, handle) =
-        phalanx_node::rpc::serve(chain.clone(), "127.0.0.1:0".parse().expect("addr"))
-            .await
-            .expect("serves");
-    let client = Client::new(&format!("http://{addr}")).expect("client");
-    (dir, chain, client, handle)
-}
-
-async fn refused(client: &Client, method: &str, params: Value) -> (i32, String, String) {
-    let params = match params {
-        Value::Array(list) => list,
-        other => panic!("params as a list here, not {other}"),
-    };
-    match client.call::<Value>(method, params.clone()).await {
-        Err(ClientError::Rpc {
-            code,
-            message,
-            reason,
-        }) => (code, reason.unwrap_or_default(), message),
-        other => panic!("{method} {params:?}: expected a refusal, got {other:?}"),
-    }
-}
-
-async fn not_found(client: &Client, method: &str, params: Value) -> String {
-    let (code, reason, message) = refused(client, method, params).await;
-    assert_eq!((code, reason.as_str()), (1004, "not_found"), "{message}");
-    message
-}
-
-async fn invalid(client: &Client, method: &str, params: Value) -> String {
-    let (code, reason, message) = refused(client, method, params).await;
-    assert_eq!(
-        (code, reason.as_str()),
-        (-32602, "invalid_params"),
-        "{message}"
-    );
-    message
-}
 
 /// The included transaction `hash` (finalized by now).
 async fn included(client: &Client, hash: &phalanx_primitives::Hash) -> phalanx_client::Included {

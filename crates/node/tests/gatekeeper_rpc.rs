@@ -9,12 +9,12 @@
 
 #[path = "common/gatekeeper.rs"]
 mod history;
+#[path = "common/served.rs"]
+mod served;
 
 use history::{identity_of, GATEKEEPER, MEMBER_1, MEMBER_2};
-use phalanx_client::{
-    Client, ClientError, ClusterKeyProof, KeyProofError, MasterKeyProof, ProvenValue, SealError,
-};
-use phalanx_node::chain::{system_clock, Chain, ChainConfig};
+use phalanx_client::{ClusterKeyProof, KeyProofError, MasterKeyProof, ProvenValue, SealError};
+use phalanx_node::chain::Chain;
 use phalanx_primitives::call::PrivilegedCall;
 use phalanx_primitives::gatekeeper::cluster_id;
 use phalanx_primitives::gatekeeper::KeyMessage;
@@ -22,79 +22,7 @@ use phalanx_primitives::Keypair;
 use phalanx_runtime::{gatekeeper, GenesisConfig};
 use phalanx_state::ProofError;
 use serde_json::{json, Value};
-
-fn chain(dir: &std::path::Path) -> Chain {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as u64;
-    let validator = hex::encode(Keypair::dev("validator").account().0);
-    Chain::open(
-        ChainConfig {
-            data_dir: dir.to_path_buf(),
-            genesis: GenesisConfig::dev(vec![validator], now - 10_000),
-        },
-        system_clock(),
-    )
-    .expect("chain opens")
-}
-
-fn produce(chain: &Chain) {
-    let head = chain.head();
-    let block = chain
-        .build(&head, head.header.timestamp_ms + 500)
-        .expect("builds");
-    chain.finalize(block, vec![]).expect("finalizes");
-}
-
-/// A chain with RPC on a free port and an SDK client for it.
-async fn serve() -> (
-    tempfile::TempDir,
-    Chain,
-    Client,
-    jsonrpsee::server::ServerHandle,
-) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let chain = chain(dir.path());
-    let (addr, handle) =
-        phalanx_node::rpc::serve(chain.clone(), "127.0.0.1:0".parse().expect("addr"))
-            .await
-            .expect("serves");
-    let client = Client::new(&format!("http://{addr}")).expect("client");
-    (dir, chain, client, handle)
-}
-
-/// The (code, reason, message) of a refused call.
-async fn refused(client: &Client, method: &str, params: Value) -> (i32, String, String) {
-    let params = match params {
-        Value::Array(list) => list,
-        other => panic!("params as a list here, not {other}"),
-    };
-    match client.call::<Value>(method, params.clone()).await {
-        Err(ClientError::Rpc {
-            code,
-            message,
-            reason,
-        }) => (code, reason.unwrap_or_default(), message),
-        other => panic!("{method} {params:?}: expected a refusal, got {other:?}"),
-    }
-}
-
-async fn not_found(client: &Client, method: &str, params: Value) -> String {
-    let (code, reason, message) = refused(client, method, params).await;
-    assert_eq!((code, reason.as_str()), (1004, "not_found"), "{message}");
-    message
-}
-
-async fn invalid(client: &Client, method: &str, params: Value) -> String {
-    let (code, reason, message) = refused(client, method, params).await;
-    assert_eq!(
-        (code, reason.as_str()),
-        (-32602, "invalid_params"),
-        "{message}"
-    );
-    message
-}
+use served::{invalid, not_found, produce, serve};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_module_state_reads_back_before_and_after_a_history() {
