@@ -981,7 +981,7 @@ mod tests {
                 status: 3,
                 output: vec![0xff, 0x00]
             }),
-            "the contract refused (status 3; its writes were dropped): 0xff00"
+            "the contract refused (status 3; nothing it wrote was kept): 0xff00"
         );
         assert_eq!(
             output_text(&CommandOutput::Failed {
