@@ -303,7 +303,11 @@ impl Host {
                             QueryError::TooLong { .. } => (StatusCode::BAD_REQUEST, "too_long"),
                             QueryError::NotOpened => (StatusCode::BAD_REQUEST, "not_opened"),
                             QueryError::BadSignature => (StatusCode::BAD_REQUEST, "bad_signature"),
-                            QueryError::WrongCode => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+                            QueryError::WrongCode => {
+                                // A bad copy: fetched again on the next round.
+                                self.code.remove(&sealed.contract);
+                                (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
+                            }
                         };
                         refused(status, reason, e.to_string())
                     }

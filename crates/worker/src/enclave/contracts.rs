@@ -503,7 +503,9 @@ pub enum QueryError {
 /// answered twice, which reveals nothing to anyone but its sender).
 #[derive(Debug, Default)]
 pub(crate) struct SeenNonces {
-    seen: HashMap<[u8; 16], u64>,
+    /// (caller, nonce) → expiry: keyed by the caller too, so someone who saw a query's nonce
+    /// can't spend it first and have the real query refused.
+    seen: HashMap<(phalanx_primitives::AccountId, [u8; 16]), u64>,
 }
 
 /// A query's answer: sealed for the client, with the public facts the host may log and meter.
@@ -579,7 +581,8 @@ pub(crate) fn query(
     }
     let seen = &mut compiled.seen.seen;
     seen.retain(|_, expires| *expires > now_ms);
-    if seen.contains_key(&sealed.nonce) {
+    let slot = (plaintext.caller, sealed.nonce);
+    if seen.contains_key(&slot) {
         return Err(QueryError::Replayed);
     }
     if seen.len() >= MAX_REMEMBERED_NONCES {
@@ -588,7 +591,7 @@ pub(crate) fn query(
     if Hash::of(code) != contract.code_hash {
         return Err(QueryError::WrongCode);
     }
-    seen.insert(sealed.nonce, sealed.expires_at_ms);
+    seen.insert(slot, sealed.expires_at_ms);
     let (output, fuel_used) = match compiled.get(&contract.code_hash, code) {
         Err(e) => (failed("code_refused", &e), 0),
         Ok(module) => {
@@ -1084,6 +1087,12 @@ mod tests {
             ask(&mut compiled, &tampered[..10], &code),
             Err(QueryError::Malformed(_))
         ));
+        // Someone who saw a nonce spends it first: the real query with it is still answered.
+        let mallory = phalanx_primitives::Keypair::dev("ferdie");
+        let (first, _) = sealed_query(&mallory, b"x", [9; 16], NOW + 1, &CLUSTER_SECRET, false);
+        ask(&mut compiled, &first, &code).unwrap();
+        let (real, _) = sealed_query(&alice, b"hello", [9; 16], NOW + 1, &CLUSTER_SECRET, false);
+        assert!(ask(&mut compiled, &real, &code).is_ok());
         // Code the host swapped.
         let (fresh, _) = sealed_query(&alice, b"hello", [7; 16], NOW + 1, &CLUSTER_SECRET, false);
         assert_eq!(
