@@ -14,7 +14,9 @@
 //! `counter` is the platform counter value the blob is committed at (see [`crate::enclave`],
 //! "Sealed state"): it sits in the header so it can be read without the key, and in the AAD so
 //! it is believed only after the blob authenticates. Version 2 added it; version-1 blobs (no
-//! counter, no rollback protection) are refused.
+//! counter, no rollback protection) are refused. Version 3's plaintext adds the contracts the
+//! enclave runs (their progress and state); a version-2 blob is refused with a message that
+//! says so rather than failing to decode.
 //!
 //! Invariants:
 //! - The key depends on the platform secret and the measurement only, so another enclave build
@@ -47,7 +49,7 @@ use super::platform::SimulatedPlatform;
 /// First bytes of every sealed blob.
 pub const MAGIC: &[u8; 8] = b"PHXSEAL\0";
 /// The sealed format version this enclave writes and reads.
-pub const VERSION: u8 = 2;
+pub const VERSION: u8 = 3;
 /// HKDF info string of the seal key.
 pub const SEAL_KEY_INFO: &[u8] = b"phalanx/worker/seal-key/v1";
 /// Domain of a blob's [`tag`].
@@ -229,7 +231,7 @@ mod tests {
         let p = platform(1);
         let blob = seal(&p, 0x0102_0304_0506_0708, b"");
         assert_eq!(blob.len(), HEADER_LEN + NONCE_LEN + TAG_LEN);
-        assert_eq!(&blob[..9], b"PHXSEAL\0\x02");
+        assert_eq!(&blob[..9], b"PHXSEAL\0\x03");
         assert_eq!(blob[9..41], p.measurement());
         assert_eq!(hex::encode(&blob[41..49]), "0102030405060708");
         assert_eq!(
@@ -304,7 +306,7 @@ mod tests {
             unseal(&p, &vec![0u8; MAX_SEALED_BYTES + 1]).err(),
             Some(SealError::NotSealed)
         );
-        for version in [1, 3] {
+        for version in [1, 2, 4] {
             let mut other = seal(&p, 1, b"x");
             other[8] = version;
             assert_eq!(
