@@ -566,31 +566,22 @@ async fn published_keys_come_with_proofs_the_sdk_checks_and_tampering_is_refused
 /// `answer` rebuilt by a lying node: a state of its own holding `public_key` as the cluster
 /// key, the same epoch record and current epoch, under a header it made for that root.
 fn forged_answer(answer: &ClusterKeyProof, public_key: [u8; 32]) -> ClusterKeyProof {
-    use parity_scale_codec::Encode as _;
-    let mut state = phalanx_state::State::new();
-    let record = answer.epoch_record.value.clone().expect("a record");
-    let current = answer.current_epoch.value.clone().expect("a current epoch");
-    state.insert(answer.key.clone(), public_key.to_vec());
-    state.insert(answer.epoch_record.key.clone(), record.clone());
-    state.insert(answer.current_epoch.key.clone(), current.clone());
-    let root = state.root();
-    let mut header: phalanx_primitives::Header =
-        phalanx_primitives::decode_strict(&answer.header, 1024).expect("header");
-    header.state_root = root;
-    let entry = |state: &mut phalanx_state::State, key: &[u8], value: Vec<u8>| ProvenValue {
-        key: key.to_vec(),
-        value: Some(value),
-        proof: state.prove(key).encode(),
-    };
+    let forged = served::forge(
+        &answer.key,
+        public_key,
+        &answer.epoch_record,
+        &answer.current_epoch,
+        &answer.header,
+    );
     ClusterKeyProof {
         public_key,
-        value: public_key.to_vec(),
-        proof: state.prove(&answer.key).encode(),
-        block_hash: header.hash(),
-        state_root: root,
-        header: header.encode(),
-        epoch_record: entry(&mut state, &answer.epoch_record.key, record),
-        current_epoch: entry(&mut state, &answer.current_epoch.key, current),
+        value: forged.value,
+        proof: forged.proof,
+        block_hash: forged.block_hash,
+        state_root: forged.state_root,
+        header: forged.header,
+        epoch_record: forged.epoch_record,
+        current_epoch: forged.current_epoch,
         ..answer.clone()
     }
 }

@@ -81,3 +81,53 @@ pub async fn invalid(client: &Client, method: &str, params: Value) -> String {
     );
     message
 }
+
+/// What a lying node makes up around a key of its own (`public_key` at `key`): a state holding
+/// it beside the answer's epoch record and current epoch (`epoch_record`, `current_epoch`),
+/// every proof of that state, and the answer's `header` rewritten for its root. Every proof
+/// in it holds; only a trusted root exposes it.
+pub struct Forged {
+    pub value: Vec<u8>,
+    pub proof: Vec<u8>,
+    pub block_hash: phalanx_primitives::Hash,
+    pub state_root: phalanx_primitives::Hash,
+    pub header: Vec<u8>,
+    pub epoch_record: phalanx_client::ProvenValue,
+    pub current_epoch: phalanx_client::ProvenValue,
+}
+
+pub fn forge(
+    key: &[u8],
+    public_key: [u8; 32],
+    epoch_record: &phalanx_client::ProvenValue,
+    current_epoch: &phalanx_client::ProvenValue,
+    header: &[u8],
+) -> Forged {
+    use parity_scale_codec::Encode as _;
+    let mut state = phalanx_state::State::new();
+    let record = epoch_record.value.clone().expect("a record");
+    let current = current_epoch.value.clone().expect("a current epoch");
+    state.insert(key.to_vec(), public_key.to_vec());
+    state.insert(epoch_record.key.clone(), record.clone());
+    state.insert(current_epoch.key.clone(), current.clone());
+    let root = state.root();
+    let mut header: phalanx_primitives::Header =
+        phalanx_primitives::decode_strict(header, 1024).expect("header");
+    header.state_root = root;
+    let mut entry = |key: &[u8], value: Vec<u8>| phalanx_client::ProvenValue {
+        key: key.to_vec(),
+        value: Some(value),
+        proof: state.prove(key).encode(),
+    };
+    let epoch_record = entry(&epoch_record.key, record);
+    let current_epoch = entry(&current_epoch.key, current);
+    Forged {
+        value: public_key.to_vec(),
+        proof: state.prove(key).encode(),
+        block_hash: header.hash(),
+        state_root: root,
+        header: header.encode(),
+        epoch_record,
+        current_epoch,
+    }
+}
