@@ -106,6 +106,9 @@ fn main() {
             "127.0.0.1:0",
             "--worker-port",
             "0",
+            // One client address sends every query here: no per-address limit.
+            "--worker-query-rate",
+            "0",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -236,7 +239,8 @@ fn main() {
         1.0 / seal_open.as_secs_f64()
     );
 
-    // Queries at concurrency 1, 8, 64.
+    // Queries at concurrency 1, 8, 64, paid from bob's query deposit.
+    cli(&rpc, &["contract", "deposit", "100", "--from", "bob"]);
     let proof: ClusterKeyProof = runtime.block_on(client.cluster_key(0, None)).unwrap();
     let header: phalanx_primitives::Header =
         phalanx_primitives::decode_strict(&proof.header, 1024).unwrap();

@@ -726,8 +726,20 @@ async fn query(
                     .and_then(|v| v["reason"].as_str().map(str::to_string))
                     .unwrap_or_default();
                 refusals.push(format!("{endpoint}: HTTP {status} {text}"));
-                // A refusal about the query itself is the same at every member.
-                if !matches!(reason.as_str(), "busy" | "not_ready") {
+                if reason == "insufficient_deposit" {
+                    return Err(CliError::with_reason(
+                        "insufficient_deposit",
+                        format!(
+                            "{endpoint} refused the query: your query deposit can't pay for it ({text}); add to it with `phalanx contract deposit --from {from} <PHA>`"
+                        ),
+                    ));
+                }
+                // A refusal about the query itself is the same at every member; the others
+                // are this worker's state, so the next member is asked.
+                if !matches!(
+                    reason.as_str(),
+                    "busy" | "not_ready" | "deposit_unknown" | "rate_limited"
+                ) {
                     return Err(CliError::with_reason(
                         "query_refused",
                         format!("{endpoint} refused the query: {text}"),

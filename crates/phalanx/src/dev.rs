@@ -54,6 +54,10 @@ pub struct DevArgs {
     /// Query endpoint port of the first worker (the next ones count up; 0: free ports).
     #[arg(long, default_value_t = 8100)]
     pub worker_port: u16,
+    /// Queries each client address may send a worker per second (bursts of twice as many;
+    /// 0: no limit, e.g. for `cargo bench`).
+    #[arg(long, default_value_t = 100)]
+    pub worker_query_rate: u32,
     /// Least time between blocks, in milliseconds (10 to 900), written into the genesis of a
     /// new chain (the chain parameter `block_interval_ms`; default 500). An existing chain keeps
     /// its own (change it by governance, or start over with --reset).
@@ -124,7 +128,8 @@ pub fn run(args: DevArgs) -> Result<()> {
     let data_dir = args.data_dir.clone();
     let workers: Arc<Mutex<Vec<phalanx_worker::WorkerHandle>>> = Arc::default();
     let started = workers.clone();
-    let (worker_count, worker_port) = (args.workers, args.worker_port);
+    let (worker_count, worker_port, query_rate) =
+        (args.workers, args.worker_port, args.worker_query_rate);
     let gatekeeper_count = args.gatekeepers;
     let asked_interval_ms = args.block_interval_ms;
     service::run(
@@ -163,6 +168,7 @@ pub fn run(args: DevArgs) -> Result<()> {
                     worker_count,
                     gatekeeper_count,
                     worker_port,
+                    query_rate,
                 );
                 let roles: Vec<(String, Option<String>)> = handles
                     .iter()
@@ -195,7 +201,8 @@ pub fn run(args: DevArgs) -> Result<()> {
 const WORKER_START_LIMIT: Duration = Duration::from_secs(30);
 
 /// Starts the dev workers (worker `i`: data in `base_dir/worker<i>`, operator
-/// `DEV_OPERATORS[i % 4]`, endpoint port `first_port + i`, or a free port when 0), waits until
+/// `DEV_OPERATORS[i % 4]`, endpoint port `first_port + i`, or a free port when 0; each client
+/// address may send `query_rate` queries a second), waits until
 /// each has started or failed, and lists them: running ones with their endpoint, failed ones
 /// with the reason. Returns the running ones.
 fn start_workers(
@@ -204,6 +211,7 @@ fn start_workers(
     workers: usize,
     gatekeepers: usize,
     first_port: u16,
+    query_rate: u32,
 ) -> Vec<phalanx_worker::WorkerHandle> {
     let count = workers + gatekeepers;
     println!(
@@ -224,8 +232,9 @@ fn start_workers(
             first => first.saturating_add(u16::try_from(i).unwrap_or(u16::MAX)),
         };
         let listen = SocketAddr::from(([127, 0, 0, 1], port));
-        let config =
+        let mut config =
             phalanx_worker::WorkerConfig::dev(rpc_url, base_dir.join(&name), operator, listen);
+        config.queries_per_second_per_ip = query_rate;
         let started = phalanx_worker::spawn_announced(&name, config)
             .and_then(|mut handle| handle.wait_started(WORKER_START_LIMIT).map(|s| (handle, s)));
         match started {

@@ -99,6 +99,22 @@ fn a_vault_runs_on_both_members_and_its_secrets_never_leave_the_enclaves() {
     wait_until(LIMIT, "both members ran command 0", || {
         ran(&dev, "worker0", 0) && ran(&dev, "worker1", 0)
     });
+    // Queries are paid from the caller's query deposit: none yet, so refused, saying how.
+    let (answered, unpaid) = cli(
+        &rpc,
+        &["contract", "query", &id, "get diary", "--from", "bob"],
+    );
+    assert!(!answered, "{unpaid}");
+    assert!(
+        unpaid.to_string().contains("insufficient_deposit")
+            && unpaid
+                .to_string()
+                .contains("phalanx contract deposit --from bob"),
+        "{unpaid}"
+    );
+    for who in ["bob", "ferdie"] {
+        ok(&rpc, &["contract", "deposit", "1", "--from", who]);
+    }
     // Queries: sealed to the cluster key and signed by the asker; bob reads his own key, ferdie
     // (another caller, the vault's rule) reads nothing of his.
     let got = ok(
@@ -149,6 +165,29 @@ fn a_vault_runs_on_both_members_and_its_secrets_never_leave_the_enclaves() {
         ],
     );
     assert_eq!(asked["worker"], worker0.as_str(), "{asked}");
+    // The serving enclaves report what the queries used; the chain moves it from bob's
+    // deposit to their operators.
+    let bob = phalanx_primitives::Keypair::dev("bob")
+        .account()
+        .to_address();
+    let pha: u128 = 1_000_000_000_000;
+    wait_until(LIMIT, "bob's query usage is settled on chain", || {
+        let deposit = rpc_call(&rpc, "phalanx_queryDeposit", json!([bob]));
+        let available = deposit["result"]["deposit"]["available"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| {
+                deposit["result"]["deposit"]["available"]
+                    .as_u64()
+                    .map(|v| v.to_string())
+            })
+            .and_then(|v| v.parse::<u128>().ok());
+        available.is_some_and(|a| a < pha && a > pha / 2)
+    });
+    assert!(
+        dev.proc.log_text().contains("reported metered query usage"),
+        "a worker said it reported usage"
+    );
 
     // The contract refuses what its rules refuse; the refusal comes back sealed too.
     let refused = ok(

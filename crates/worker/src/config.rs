@@ -10,6 +10,11 @@
 //! # public_endpoint = "https://w0.example" # what clients are told, if not http://<listen>
 //! # reregister_every_blocks = 3600        # refresh the attestation and benchmark this often
 //! # poll_interval_ms = 500                # how often to look for new blocks
+//! # query_concurrency = 8                 # queries running in the enclave at once
+//! # queries_per_second_per_ip = 100       # each client address's query rate (0: no limit)
+//! # outbound_http = true                  # perform contracts' HTTP requests for queries
+//! # outbound_http_private = false         # ... to loopback and private addresses too
+//! # settle_usage_every_blocks = 240       # report metered query usage at least this often
 //! ```
 //!
 //! Relative paths are relative to the config file's folder. Exactly one of `operator_dev` and
@@ -42,7 +47,7 @@ pub enum ConfigError {
         message: String,
     },
     /// A zero interval.
-    #[error("`poll_interval_ms` and `reregister_every_blocks` must be positive")]
+    #[error("`poll_interval_ms`, `reregister_every_blocks`, `query_concurrency` and `settle_usage_every_blocks` must be positive")]
     ZeroInterval,
 }
 
@@ -81,6 +86,42 @@ pub struct WorkerConfig {
     /// Milliseconds between looks at the node's head.
     #[serde(default = "default_poll")]
     pub poll_interval_ms: u64,
+    /// Queries running in the enclave at once (more wait, up to a queue; then `503`).
+    #[serde(default = "default_query_concurrency")]
+    pub query_concurrency: usize,
+    /// Queries each client IP address may send per second, with bursts of twice as many
+    /// (`0`: no limit). Checked before the enclave spends anything on a query.
+    #[serde(default = "default_query_rate")]
+    pub queries_per_second_per_ip: u32,
+    /// Whether the host performs contracts' outbound HTTP requests for queries (when false,
+    /// every request fails as `HTTP_FAILED`).
+    #[serde(default = "default_true")]
+    pub outbound_http: bool,
+    /// Whether those requests may reach loopback, private and link-local addresses (the
+    /// operator's own network: its node, a cloud metadata service). Off unless set.
+    #[serde(default)]
+    pub outbound_http_private: bool,
+    /// Report metered query usage once the oldest unreported usage is this many blocks old
+    /// (each report is a message the operator pays to relay; it must land well within the
+    /// chain's `withdrawal_delay_blocks`).
+    #[serde(default = "default_settle_every")]
+    pub settle_usage_every_blocks: u64,
+}
+
+fn default_query_concurrency() -> usize {
+    8
+}
+
+fn default_query_rate() -> u32 {
+    100
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_settle_every() -> u64 {
+    240
 }
 
 impl WorkerConfig {
@@ -96,6 +137,12 @@ impl WorkerConfig {
             public_endpoint: None,
             reregister_every_blocks: default_reregister(),
             poll_interval_ms: default_poll(),
+            query_concurrency: default_query_concurrency(),
+            queries_per_second_per_ip: default_query_rate(),
+            outbound_http: true,
+            outbound_http_private: false,
+            // Dev chains settle quickly, so a newcomer sees the payment land.
+            settle_usage_every_blocks: 10,
         }
     }
 
@@ -123,7 +170,11 @@ impl WorkerConfig {
         if self.operator_dev.is_some() == self.operator_key_file.is_some() {
             return Err(ConfigError::Operator);
         }
-        if self.poll_interval_ms == 0 || self.reregister_every_blocks == 0 {
+        if self.poll_interval_ms == 0
+            || self.reregister_every_blocks == 0
+            || self.query_concurrency == 0
+            || self.settle_usage_every_blocks == 0
+        {
             return Err(ConfigError::ZeroInterval);
         }
         Ok(())

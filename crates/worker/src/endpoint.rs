@@ -8,41 +8,33 @@
 //!   `MAX_QUERY_BYTES`) and answers `200` with the sealed `QueryAnswer` bytes, which only the
 //!   client can open; or an error as JSON `{"reason", "message"}` (`400` for a refused query,
 //!   `409` replayed, `413` too large, `503` busy or not ready). The host only relays bytes: the
-//!   enclave opens, checks and answers. At most [`QUERY_QUEUE`] queries wait at once; more are
-//!   answered `503` at once.
+//!   enclave opens, checks and answers (`402` when the caller's query deposit can't pay, `429`
+//!   when its address sends too fast). Queries run on several threads at once
+//!   ([`crate::host::queries`]); at most [`QUERY_QUEUE`] wait, more are answered `503` at once.
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::watch;
 
-/// Most queries waiting for the enclave at once.
-pub const QUERY_QUEUE: usize = 64;
+use crate::host::queries::QueryService;
+pub use crate::host::queries::QUERY_QUEUE;
+
 /// Longest a query waits for its answer.
-const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A query's answer for the HTTP client: the sealed bytes, or a status and a reason.
-pub type QueryResult = Result<Vec<u8>, (StatusCode, &'static str, String)>;
-
-/// One query handed to the host loop, with where its answer goes.
-#[derive(Debug)]
-pub struct QueryJob {
-    /// The request body.
-    pub body: Vec<u8>,
-    /// The answer.
-    pub reply: oneshot::Sender<QueryResult>,
-}
+const QUERY_TIMEOUT: Duration = Duration::from_secs(20);
 
 #[derive(Clone)]
 struct AppState {
     status: watch::Receiver<Option<WorkerStatus>>,
-    queries: mpsc::Sender<QueryJob>,
+    queries: Arc<QueryService>,
 }
 
 /// Why the endpoint stopped.
@@ -94,28 +86,25 @@ fn refusal(status: StatusCode, reason: &str, message: &str) -> Response {
         .into_response()
 }
 
-async fn query(State(state): State<AppState>, body: Bytes) -> Response {
-    let (reply, answer) = oneshot::channel();
-    let job = QueryJob {
-        body: body.to_vec(),
-        reply,
-    };
-    if state.queries.try_send(job).is_err() {
-        return refusal(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
-            "too many queries are waiting for this worker; try again shortly",
-        );
-    }
-    match tokio::time::timeout(QUERY_TIMEOUT, answer).await {
-        Ok(Ok(Ok(sealed))) => (
+async fn query(
+    State(state): State<AppState>,
+    ConnectInfo(from): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Response {
+    match tokio::time::timeout(
+        QUERY_TIMEOUT,
+        state.queries.answer(from.ip(), body.to_vec()),
+    )
+    .await
+    {
+        Ok(Ok(sealed)) => (
             StatusCode::OK,
             [("content-type", "application/octet-stream")],
             sealed,
         )
             .into_response(),
-        Ok(Ok(Err((status, reason, message)))) => refusal(status, reason, &message),
-        Ok(Err(_)) | Err(_) => refusal(
+        Ok(Err((status, reason, message))) => refusal(status, reason, &message),
+        Err(_) => refusal(
             StatusCode::SERVICE_UNAVAILABLE,
             "busy",
             "the worker did not answer in time; try again",
@@ -147,7 +136,7 @@ pub async fn bind(
 pub async fn serve(
     listener: TcpListener,
     status: watch::Receiver<Option<WorkerStatus>>,
-    queries: mpsc::Sender<QueryJob>,
+    queries: Arc<QueryService>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), EndpointError> {
     let app = Router::new()
@@ -157,8 +146,11 @@ pub async fn serve(
             phalanx_primitives::contract::MAX_QUERY_BYTES,
         ))
         .with_state(AppState { status, queries });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(EndpointError::Serve)
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(EndpointError::Serve)
 }

@@ -31,6 +31,7 @@
 //! host relays it then, and again while the chain does not show it delivered.
 
 mod keys;
+pub mod queries;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -208,7 +209,9 @@ struct Host {
     /// When each released message was last relayed.
     relayed: HashMap<(Origin, u64), Instant>,
     /// Each contract's code, for queries (untrusted copies: the enclave checks the hash).
-    code: HashMap<[u8; 32], Vec<u8>>,
+    code: queries::CodeCache,
+    /// The enclave's query desk (deposits to prove, usage to settle).
+    desk: crate::enclave::desk::QueryDesk,
 }
 
 impl Host {
@@ -249,78 +252,6 @@ impl Host {
         };
         self.status.send_replace(Some(status));
         Ok(())
-    }
-
-    /// Answers one query through the enclave (the host only relays its bytes).
-    fn answer(&mut self, job: endpoint::QueryJob) {
-        use crate::enclave::contracts::QueryError;
-        use axum::http::StatusCode;
-        if job.reply.is_closed() {
-            return; // its HTTP client gave up: don't spend the enclave on it
-        }
-        let refused = |status, reason, message: String| Err((status, reason, message));
-        let result = match phalanx_primitives::decode_strict::<
-            phalanx_primitives::contract::SealedQuery,
-        >(&job.body, phalanx_primitives::contract::MAX_QUERY_BYTES)
-        {
-            Err(e) => refused(
-                StatusCode::BAD_REQUEST,
-                "malformed",
-                format!("the body is not a SCALE SealedQuery: {e}"),
-            ),
-            Ok(sealed) => match self.code.get(&sealed.contract) {
-                None => refused(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "not_ready",
-                    format!(
-                        "this worker has not loaded contract {} (not its cluster's, or not yet)",
-                        hex::encode(sealed.contract)
-                    ),
-                ),
-                Some(code) => match self.enclave.ecall(Ecall::Query {
-                    request: job.body,
-                    code: code.clone(),
-                }) {
-                    Ok(Reply::Answered(Ok(answered))) => {
-                        tracing::info!(
-                            contract = %hex::encode(sealed.contract),
-                            caller = %answered.caller.to_address(),
-                            fuel = answered.fuel_used,
-                            "answered a query"
-                        );
-                        Ok(answered.sealed)
-                    }
-                    Ok(Reply::Answered(Err(e))) => {
-                        let (status, reason) = match &e {
-                            QueryError::Replayed => (StatusCode::CONFLICT, "replayed"),
-                            QueryError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
-                            QueryError::UnknownContract(_) => {
-                                (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
-                            }
-                            QueryError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed"),
-                            QueryError::NoKey(_) => (StatusCode::BAD_REQUEST, "no_key"),
-                            QueryError::Expired { .. } => (StatusCode::BAD_REQUEST, "expired"),
-                            QueryError::TooLong { .. } => (StatusCode::BAD_REQUEST, "too_long"),
-                            QueryError::NotOpened => (StatusCode::BAD_REQUEST, "not_opened"),
-                            QueryError::BadSignature => (StatusCode::BAD_REQUEST, "bad_signature"),
-                            QueryError::WrongCode => {
-                                // A bad copy: fetched again on the next round.
-                                self.code.remove(&sealed.contract);
-                                (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
-                            }
-                        };
-                        refused(status, reason, e.to_string())
-                    }
-                    Ok(_) => refused(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "busy",
-                        "the enclave gave an unexpected reply".into(),
-                    ),
-                    Err(e) => refused(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()),
-                },
-            },
-        };
-        let _ = job.reply.send(result);
     }
 
     async fn raw_block(&self, height: u64) -> Result<(Vec<u8>, Vec<u8>), HostError> {
@@ -555,11 +486,22 @@ pub(crate) async fn run_host(
         .clone()
         .unwrap_or_else(|| format!("http://{bound}"));
     let (stop_endpoint, endpoint_stopped) = tokio::sync::oneshot::channel::<()>();
-    let (queries, mut query_jobs) = mpsc::channel(endpoint::QUERY_QUEUE);
+    let (deposits, mut deposit_jobs) = mpsc::channel(endpoint::QUERY_QUEUE);
+    let code = queries::CodeCache::default();
+    let desk = enclave.query_desk();
+    let service = std::sync::Arc::new(queries::QueryService::new(
+        desk.clone(),
+        std::sync::Arc::clone(&code),
+        deposits,
+        config.query_concurrency,
+        config.queries_per_second_per_ip,
+        config.outbound_http,
+        config.outbound_http_private,
+    ));
     let server = tokio::spawn(endpoint::serve(
         listener,
         status.subscribe(),
-        queries,
+        service,
         async move {
             let _ = endpoint_stopped.await;
         },
@@ -580,7 +522,8 @@ pub(crate) async fn run_host(
         registered: None,
         last_key_round: None,
         relayed: HashMap::new(),
-        code: HashMap::new(),
+        code,
+        desk,
     };
     host.publish()?;
     tokio::pin!(shutdown);
@@ -616,7 +559,13 @@ pub(crate) async fn run_host(
                     }
                     None => commands_open = false,
                 },
-                Some(job) = query_jobs.recv() => host.answer(job),
+                Some(job) = deposit_jobs.recv() => {
+                    let mut jobs = vec![job];
+                    while let Ok(more) = deposit_jobs.try_recv() {
+                        jobs.push(more);
+                    }
+                    host.prove_deposits_for(jobs).await;
+                }
                 _ = tokio::time::sleep_until(next_round) => break false,
             }
         };

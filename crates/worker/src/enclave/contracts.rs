@@ -111,6 +111,28 @@ impl ContractsState {
     pub fn next(&self, contract: &[u8; 32]) -> u64 {
         self.contracts.get(contract).map_or(0, |c| c.next)
     }
+
+    /// What a query of `contract` reads, if this enclave runs it.
+    pub(crate) fn for_query(&self, contract: &[u8; 32]) -> Option<ForQuery<'_>> {
+        self.contracts.get(contract).map(|c| ForQuery {
+            cluster: c.cluster,
+            code_hash: c.code_hash,
+            storage: &c.storage,
+            next: c.next,
+        })
+    }
+}
+
+/// A contract as a query reads it.
+pub(crate) struct ForQuery<'a> {
+    /// Its cluster.
+    pub cluster: u32,
+    /// Its code's hash.
+    pub code_hash: Hash,
+    /// Its committed storage.
+    pub storage: &'a BTreeMap<Vec<u8>, Vec<u8>>,
+    /// The next command it runs (the answer's `as_of`).
+    pub next: u64,
 }
 
 /// TEST HOOK: a contract's storage, to check that two members reached the same state.
@@ -135,12 +157,11 @@ pub struct ContractStepOutcome {
     pub ran: Vec<([u8; 32], u64, String)>,
 }
 
-/// Compiled code, by code hash, and the query nonces seen (memory only).
+/// Compiled code, by code hash (memory only).
 #[derive(Default)]
 pub(crate) struct Compiled {
     executor: Executor,
     modules: HashMap<Hash, phalanx_contract::Contract>,
-    seen: SeenNonces,
 }
 
 impl std::fmt::Debug for Compiled {
@@ -345,7 +366,7 @@ fn run_command(
     }
 }
 
-fn failed(code: &str, message: &str) -> CommandOutput {
+pub(crate) fn failed(code: &str, message: &str) -> CommandOutput {
     CommandOutput::Failed {
         code: code.into(),
         message: message.into(),
@@ -444,198 +465,6 @@ impl Drop for DerivedRng {
     }
 }
 
-/// Most fuel one query may burn.
-pub const MAX_QUERY_FUEL: u64 = 50_000_000;
-/// Most query nonces remembered against replays (each for at most
-/// [`wire::MAX_QUERY_VALIDITY_MS`]).
-pub const MAX_REMEMBERED_NONCES: usize = 100_000;
-
-/// Why a query was refused before it ran: said to the client in the clear (it reveals only
-/// which check failed).
-#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
-pub enum QueryError {
-    /// The body is not a SCALE `SealedQuery` (or is too large).
-    #[error("the query is not a well-formed sealed query: {0}")]
-    Malformed(String),
-    /// This enclave runs no such contract (not a member of its cluster, or no command of it has
-    /// reached this worker yet).
-    #[error("this worker does not run contract {0}")]
-    UnknownContract(String),
-    /// This enclave holds no key of that cluster and epoch (retired, or not delivered yet).
-    #[error("this worker holds no key of the contract's cluster in key epoch {0}; seal to the current epoch's key")]
-    NoKey(u32),
-    /// Expired, by the enclave's chain time.
-    #[error("the query expired at {expired} ms; chain time here is {now} ms")]
-    Expired {
-        /// Its expiry.
-        expired: u64,
-        /// The enclave's chain time.
-        now: u64,
-    },
-    /// Valid for longer than a worker remembers nonces.
-    #[error("the query is valid until {expires} ms, more than {max} ms past chain time {now} ms; ask with a nearer expiry")]
-    TooLong {
-        /// Its expiry.
-        expires: u64,
-        /// The enclave's chain time.
-        now: u64,
-        /// The longest validity.
-        max: u64,
-    },
-    /// The envelope does not open with the cluster key (sealed to another key, or tampered).
-    #[error("the query does not open with this cluster's key: sealed to another key, or tampered")]
-    NotOpened,
-    /// The caller's signature does not verify.
-    #[error("the caller's signature over the query does not verify")]
-    BadSignature,
-    /// This nonce was seen before.
-    #[error("this query was already answered (its nonce was seen before)")]
-    Replayed,
-    /// Too many queries remembered at once; try again shortly.
-    #[error("too many queries in flight; try again shortly")]
-    Busy,
-    /// The code the host handed in is not the contract's.
-    #[error("the host handed in other code than the contract's")]
-    WrongCode,
-}
-
-/// Query nonces seen, with their expiry (memory only: after a restart a query could be
-/// answered twice, which reveals nothing to anyone but its sender).
-#[derive(Debug, Default)]
-pub(crate) struct SeenNonces {
-    /// (caller, nonce) → expiry: keyed by the caller too, so someone who saw a query's nonce
-    /// can't spend it first and have the real query refused.
-    seen: HashMap<(phalanx_primitives::AccountId, [u8; 16]), u64>,
-}
-
-/// A query's answer: sealed for the client, with the public facts the host may log and meter.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Answered {
-    /// The [`wire::QueryAnswer`], sealed with the query's exported response key.
-    pub sealed: Vec<u8>,
-    /// Fuel used.
-    pub fuel_used: u64,
-    /// The authenticated caller (for metering against its deposit).
-    pub caller: phalanx_primitives::AccountId,
-}
-
-/// Answers one query (see `Ecall::Query`): read only, nothing persists.
-pub(crate) fn query(
-    state: &ContractsState,
-    keys: &KeyState,
-    compiled: &mut Compiled,
-    (height, now_ms): (u64, u64),
-    request: &[u8],
-    code: &[u8],
-    rng: &mut (impl RngCore + CryptoRng),
-) -> Result<Answered, QueryError> {
-    use phalanx_primitives::contract::{QueryAnswer, QueryPlaintext, SealedQuery};
-    if request.len() > wire::MAX_QUERY_BYTES {
-        return Err(QueryError::Malformed(format!(
-            "{} bytes, more than {}",
-            request.len(),
-            wire::MAX_QUERY_BYTES
-        )));
-    }
-    let sealed: SealedQuery = decode_strict(request, wire::MAX_QUERY_BYTES)
-        .map_err(|e| QueryError::Malformed(e.to_string()))?;
-    let contract = state
-        .contracts
-        .get(&sealed.contract)
-        .ok_or_else(|| QueryError::UnknownContract(hex::encode(sealed.contract)))?;
-    if sealed.expires_at_ms <= now_ms {
-        return Err(QueryError::Expired {
-            expired: sealed.expires_at_ms,
-            now: now_ms,
-        });
-    }
-    if sealed.expires_at_ms > now_ms.saturating_add(wire::MAX_QUERY_VALIDITY_MS) {
-        return Err(QueryError::TooLong {
-            expires: sealed.expires_at_ms,
-            now: now_ms,
-            max: wire::MAX_QUERY_VALIDITY_MS,
-        });
-    }
-    let secret = keys
-        .cluster_secret(contract.cluster, sealed.key_epoch)
-        .ok_or(QueryError::NoKey(sealed.key_epoch))?;
-    let envelope =
-        Envelope::from_bytes(&sealed.envelope).map_err(|e| QueryError::Malformed(e.to_string()))?;
-    let context = RequestContext {
-        target: sealed.contract,
-        nonce: sealed.nonce,
-        expires_at_ms: sealed.expires_at_ms,
-    };
-    let (plaintext, response_key) =
-        open_request(&secret, &context, &envelope).map_err(|_| QueryError::NotOpened)?;
-    let plaintext: QueryPlaintext = decode_strict(&plaintext, wire::MAX_QUERY_BYTES)
-        .map_err(|e| QueryError::Malformed(e.to_string()))?;
-    let signed = wire::query_signing_bytes(
-        &sealed.contract,
-        &sealed.nonce,
-        sealed.expires_at_ms,
-        &plaintext.input,
-    );
-    if !plaintext.caller.verify(&signed, &plaintext.signature) {
-        return Err(QueryError::BadSignature);
-    }
-    let seen = &mut compiled.seen.seen;
-    seen.retain(|_, expires| *expires > now_ms);
-    let slot = (plaintext.caller, sealed.nonce);
-    if seen.contains_key(&slot) {
-        return Err(QueryError::Replayed);
-    }
-    if seen.len() >= MAX_REMEMBERED_NONCES {
-        return Err(QueryError::Busy);
-    }
-    if Hash::of(code) != contract.code_hash {
-        return Err(QueryError::WrongCode);
-    }
-    seen.insert(slot, sealed.expires_at_ms);
-    let (output, fuel_used) = match compiled.get(&contract.code_hash, code) {
-        Err(e) => (failed("code_refused", &e), 0),
-        Ok(module) => {
-            let mut seed = [0u8; 32];
-            rng.fill_bytes(&mut seed);
-            let env = Env {
-                caller: plaintext.caller.0,
-                height,
-                time_ms: now_ms,
-                random_seed: seed,
-                mode: Mode::Query,
-            };
-            let mut host = StateHost {
-                storage: &contract.storage,
-            };
-            match compiled
-                .executor
-                .run(&module, &env, &plaintext.input, MAX_QUERY_FUEL, &mut host)
-            {
-                Ok(outcome) => (
-                    CommandOutput::Ran {
-                        status: outcome.status,
-                        output: outcome.output,
-                    },
-                    outcome.fuel_used,
-                ),
-                Err(e) => (failed(e.code(), &e.to_string()), MAX_QUERY_FUEL),
-            }
-        }
-    };
-    let answer = QueryAnswer {
-        output,
-        fuel_used,
-        as_of: contract.next,
-    };
-    let sealed_answer = seal_response(&response_key, &answer.encode(), rng)
-        .map_err(|e| QueryError::Malformed(e.to_string()))?;
-    Ok(Answered {
-        sealed: sealed_answer,
-        fuel_used,
-        caller: plaintext.caller,
-    })
-}
-
 /// The storage keys one contract's step needs from the chain: its record, this enclave's
 /// membership of its cluster, its code and commands `from..to` (the host caps the range).
 pub fn contract_keys(contract: &wire::Contract, me: &[u8; 32], from: u64, to: u64) -> Vec<Vec<u8>> {
@@ -662,7 +491,9 @@ mod tests {
     const ME: [u8; 32] = [1; 32];
     const CALLER: AccountId = AccountId([3; 32]);
 
-    /// Stores its input under itself, outputs it, and returns 0; `loop` as input never ends.
+    /// Stores its input under itself, outputs it, and returns 0; `loop` as input never ends (in
+    /// a command or a query); a query of `http` ‖ an encoded request makes that request and
+    /// outputs the encoded response (or returns the negated `HTTP_*` error).
     fn echo_store() -> Vec<u8> {
         wat::parse_str(
             r#"(module
@@ -671,6 +502,8 @@ mod tests {
                 (import "phalanx" "output" (func $output (param i32 i32)))
                 (import "phalanx" "storage_set" (func $storage_set (param i32 i32 i32 i32)))
                 (import "phalanx" "storage_get" (func $storage_get (param i32 i32 i32 i32) (result i32)))
+                (import "phalanx" "http_request" (func $http_request (param i32 i32) (result i32)))
+                (import "phalanx" "http_response_read" (func $http_response_read (param i32)))
                 (memory (export "memory") 1)
                 (func (export "call") (result i32)
                     (call $input_read (i32.const 0))
@@ -681,6 +514,17 @@ mod tests {
                     i32.const 0)
                 (func (export "query") (result i32) (local $n i32)
                     (call $input_read (i32.const 0))
+                    (if (i32.eq (i32.load (i32.const 0)) (i32.const 0x706f6f6c))
+                        (then (loop (br 0))))
+                    (if (i32.eq (i32.load (i32.const 0)) (i32.const 0x70747468))
+                        (then
+                            (local.set $n (call $http_request (i32.const 4)
+                                (i32.sub (call $input_len) (i32.const 4))))
+                            (if (i32.lt_s (local.get $n) (i32.const 0))
+                                (then (return (i32.sub (i32.const 0) (local.get $n)))))
+                            (call $http_response_read (i32.const 4096))
+                            (call $output (i32.const 4096) (local.get $n))
+                            (return (i32.const 0))))
                     (local.set $n (call $storage_get (i32.const 0) (call $input_len) (i32.const 1024) (i32.const 1024)))
                     (if (i32.lt_s (local.get $n) (i32.const 0)) (then (return (i32.const 1))))
                     (call $output (i32.const 1024) (local.get $n))
@@ -998,6 +842,51 @@ mod tests {
         (body, key)
     }
 
+    use super::super::desk::{DeskView, NoNetwork, QueryDesk, QueryError};
+
+    /// A desk answering from `state` at height `height`.
+    fn desk_at(state: &ContractsState, keys: &KeyState, height: u64) -> QueryDesk {
+        let desk = QueryDesk::new();
+        publish(&desk, state, keys, height);
+        desk
+    }
+
+    fn publish(desk: &QueryDesk, state: &ContractsState, keys: &KeyState, height: u64) {
+        desk.publish(Some(DeskView {
+            height,
+            time_ms: NOW,
+            contracts: std::sync::Arc::new(state.clone()),
+            keys: std::sync::Arc::new(keys.clone()),
+        }));
+    }
+
+    /// Proves `who`'s deposit of `units` with `settled` as the last settled usage nonce.
+    fn prove(desk: &QueryDesk, height: u64, who: AccountId, units: u128, settled: Option<u64>) {
+        assert_eq!(prove_count(desk, height, who, units, settled), 1);
+    }
+
+    /// How many callers' deposits the proof recorded.
+    fn prove_count(
+        desk: &QueryDesk,
+        height: u64,
+        who: AccountId,
+        units: u128,
+        settled: Option<u64>,
+    ) -> usize {
+        let mut view = View::default();
+        view.insert_proven(wire::params_key(), None);
+        let deposit = wire::QueryDeposit {
+            available: units,
+            ..Default::default()
+        };
+        view.insert_proven(wire::deposit_key(&who), Some(deposit.encode()));
+        view.insert_proven(
+            wire::usage_nonce_key(&ME, &who),
+            settled.map(|n| n.encode()),
+        );
+        desk.prove_deposits(&ME, height, &[who], &view).unwrap()
+    }
+
     #[test]
     fn queries_read_the_state_and_refuse_replays_forgeries_and_stale_or_foreign_requests() {
         use phalanx_primitives::contract::QueryAnswer;
@@ -1007,19 +896,9 @@ mod tests {
         let mut state = ContractsState::default();
         run(&mut state, &keys, &ME, &chain.view);
         let code = echo_store();
-        let mut compiled = Compiled::default();
+        let desk = desk_at(&state, &keys, 12);
         let alice = phalanx_primitives::Keypair::dev("alice");
-        let ask = |compiled: &mut Compiled, body: &[u8], code: &[u8]| {
-            query(
-                &state,
-                &keys,
-                compiled,
-                (12, NOW),
-                body,
-                code,
-                &mut rand_core::OsRng,
-            )
-        };
+        let ask = |body: &[u8], code: &[u8]| desk.answer(body, code, &mut NoNetwork);
         let (body, key) = sealed_query(
             &alice,
             b"hello",
@@ -1028,7 +907,17 @@ mod tests {
             &CLUSTER_SECRET,
             false,
         );
-        let answered = ask(&mut compiled, &body, &code).unwrap();
+        // No proof of alice's deposit yet: the host is told whose to prove, and the nonce is
+        // not spent, so the same query is answered once it is.
+        assert_eq!(
+            ask(&body, &code).unwrap_err(),
+            QueryError::NeedDeposit(alice.account())
+        );
+        prove(&desk, 12, alice.account(), 1_000_000_000_000, None);
+        for who in [ferdie(), alice.account()] {
+            prove(&desk, 12, who, 1_000_000_000_000, None);
+        }
+        let answered = ask(&body, &code).unwrap();
         assert_eq!(answered.caller, alice.account());
         let answer: QueryAnswer =
             decode_strict(&open_response(&key, &answered.sealed).unwrap(), 1 << 16).unwrap();
@@ -1042,16 +931,10 @@ mod tests {
         assert_eq!(answer.as_of, 1);
         assert!(answer.fuel_used > 0);
         // The same body again: refused.
-        assert_eq!(
-            ask(&mut compiled, &body, &code).unwrap_err(),
-            QueryError::Replayed
-        );
+        assert_eq!(ask(&body, &code).unwrap_err(), QueryError::Replayed);
         // Expired, or valid for too long, by the enclave's chain time.
         let (old, _) = sealed_query(&alice, b"hello", [2; 16], NOW, &CLUSTER_SECRET, false);
-        assert!(matches!(
-            ask(&mut compiled, &old, &code),
-            Err(QueryError::Expired { .. })
-        ));
+        assert!(matches!(ask(&old, &code), Err(QueryError::Expired { .. })));
         let (far, _) = sealed_query(
             &alice,
             b"hello",
@@ -1060,44 +943,215 @@ mod tests {
             &CLUSTER_SECRET,
             false,
         );
-        assert!(matches!(
-            ask(&mut compiled, &far, &code),
-            Err(QueryError::TooLong { .. })
-        ));
+        assert!(matches!(ask(&far, &code), Err(QueryError::TooLong { .. })));
         // A forged caller signature, another cluster's key, tampered or truncated bytes.
         let (forged, _) = sealed_query(&alice, b"hello", [4; 16], NOW + 1, &CLUSTER_SECRET, true);
-        assert_eq!(
-            ask(&mut compiled, &forged, &code).unwrap_err(),
-            QueryError::BadSignature
-        );
+        assert_eq!(ask(&forged, &code).unwrap_err(), QueryError::BadSignature);
         let (foreign, _) = sealed_query(&alice, b"hello", [5; 16], NOW + 1, &[8; 32], false);
-        assert_eq!(
-            ask(&mut compiled, &foreign, &code).unwrap_err(),
-            QueryError::NotOpened
-        );
+        assert_eq!(ask(&foreign, &code).unwrap_err(), QueryError::NotOpened);
         let (mut tampered, _) =
             sealed_query(&alice, b"hello", [6; 16], NOW + 1, &CLUSTER_SECRET, false);
         let last = tampered.len() - 1;
         tampered[last] ^= 1;
-        assert_eq!(
-            ask(&mut compiled, &tampered, &code).unwrap_err(),
-            QueryError::NotOpened
-        );
+        assert_eq!(ask(&tampered, &code).unwrap_err(), QueryError::NotOpened);
         assert!(matches!(
-            ask(&mut compiled, &tampered[..10], &code),
+            ask(&tampered[..10], &code),
             Err(QueryError::Malformed(_))
         ));
         // Someone who saw a nonce spends it first: the real query with it is still answered.
         let mallory = phalanx_primitives::Keypair::dev("ferdie");
         let (first, _) = sealed_query(&mallory, b"x", [9; 16], NOW + 1, &CLUSTER_SECRET, false);
-        ask(&mut compiled, &first, &code).unwrap();
+        ask(&first, &code).unwrap();
         let (real, _) = sealed_query(&alice, b"hello", [9; 16], NOW + 1, &CLUSTER_SECRET, false);
-        assert!(ask(&mut compiled, &real, &code).is_ok());
+        assert!(ask(&real, &code).is_ok());
         // Code the host swapped.
         let (fresh, _) = sealed_query(&alice, b"hello", [7; 16], NOW + 1, &CLUSTER_SECRET, false);
         assert_eq!(
-            ask(&mut compiled, &fresh, b"other code").unwrap_err(),
+            ask(&fresh, b"other code").unwrap_err(),
             QueryError::WrongCode
+        );
+        // A stale deposit proof is not used: the host must prove it again.
+        publish(
+            &desk,
+            &state,
+            &keys,
+            12 + super::super::desk::MAX_DEPOSIT_PROOF_AGE + 1,
+        );
+        assert_eq!(
+            ask(&fresh, &code).unwrap_err(),
+            QueryError::NeedDeposit(alice.account())
+        );
+    }
+
+    fn ferdie() -> AccountId {
+        phalanx_primitives::Keypair::dev("ferdie").account()
+    }
+
+    #[test]
+    fn queries_are_paid_from_the_deposit_and_settled_once_with_rising_nonces() {
+        let mut chain = Chain::new(&[ME]);
+        chain.submit(CALLER, CALLER, b"hello", false);
+        let keys = member_keys();
+        let mut state = ContractsState::default();
+        run(&mut state, &keys, &ME, &chain.view);
+        let code = echo_store();
+        let desk = desk_at(&state, &keys, 20);
+        let alice = phalanx_primitives::Keypair::dev("alice");
+        let price = wire::ContractsParams::default().min_gas_price;
+        let least = price
+            * u128::from(super::super::desk::QUERY_BASE_FUEL + super::super::desk::MIN_QUERY_FUEL);
+        // Too small a deposit: refused, with what it can pay and what a query needs.
+        prove(&desk, 20, alice.account(), least - 1, None);
+        let (body, _) = sealed_query(&alice, b"a", [1; 16], NOW + 1, &CLUSTER_SECRET, false);
+        assert_eq!(
+            desk.answer(&body, &code, &mut NoNetwork).unwrap_err(),
+            QueryError::InsufficientDeposit {
+                caller: alice.account(),
+                available: least - 1,
+                needed: least
+            }
+        );
+        publish(&desk, &state, &keys, 30);
+        // Enough for three: each is charged for its base and the fuel it burned.
+        let deposit = 1_000 * least;
+        prove(&desk, 30, alice.account(), deposit, None);
+        let mut charged = 0;
+        for n in 0..3u8 {
+            let (body, _) =
+                sealed_query(&alice, b"a", [10 + n; 16], NOW + 1, &CLUSTER_SECRET, false);
+            let answered = desk.answer(&body, &code, &mut NoNetwork).unwrap();
+            assert_eq!(
+                answered.charged,
+                price * u128::from(super::super::desk::QUERY_BASE_FUEL + answered.fuel_used)
+            );
+            charged += answered.charged;
+        }
+        assert_eq!(
+            desk.testing_spendable(&alice.account()),
+            Some(deposit - charged)
+        );
+        assert_eq!(desk.owed().0, 1);
+        assert_eq!(desk.owed().1, charged);
+        // One report for all three; a report still in the outbox (nonce 4, after a restart)
+        // pushes the next nonce above it.
+        let outbox: HashMap<AccountId, u64> = [(alice.account(), 4)].into_iter().collect();
+        let settlement = desk.settle(8, &outbox);
+        assert_eq!(
+            settlement.reports,
+            vec![wire::UsageReport {
+                client: alice.account(),
+                amount: charged,
+                nonce: 5
+            }]
+        );
+        assert_eq!(desk.owed().1, 0, "reported: owed no more");
+        // Not sent (the outbox refused it): put back, and settled again with the same nonce.
+        desk.restore(settlement);
+        assert_eq!(desk.owed().1, charged);
+        let settlement = desk.settle(8, &outbox);
+        assert_eq!(settlement.reports[0].nonce, 5);
+        // Reported but unsettled, it still counts against the deposit ...
+        assert_eq!(
+            desk.testing_spendable(&alice.account()),
+            Some(deposit - charged)
+        );
+        // ... until a proof shows it settled (nonce 5, deposit lowered by the chain).
+        prove(&desk, 31, alice.account(), deposit - charged, Some(5));
+        assert_eq!(
+            desk.testing_spendable(&alice.account()),
+            Some(deposit - charged)
+        );
+        assert!(
+            desk.settle(8, &HashMap::new()).reports.is_empty(),
+            "nothing owed"
+        );
+        // An older proof than the one held changes nothing.
+        assert_eq!(prove_count(&desk, 30, alice.account(), deposit, None), 0);
+        assert_eq!(
+            desk.testing_spendable(&alice.account()),
+            Some(deposit - charged)
+        );
+        // A query that can pay for only part of its fuel runs with what it can pay for.
+        prove(&desk, 32, alice.account(), least + price * 1_000, Some(5));
+        let (endless, _) = sealed_query(&alice, b"loop", [30; 16], NOW + 1, &CLUSTER_SECRET, false);
+        let answered = desk.answer(&endless, &code, &mut NoNetwork).unwrap();
+        assert_eq!(
+            answered.fuel_used,
+            super::super::desk::MIN_QUERY_FUEL + 1_000
+        );
+        assert_eq!(desk.testing_spendable(&alice.account()), Some(0));
+    }
+
+    /// Answers every request with `body`, recording what it was asked.
+    struct Recording {
+        asked: Vec<HttpRequest>,
+        body: Vec<u8>,
+    }
+
+    impl super::super::desk::Ocalls for Recording {
+        fn http(&mut self, request: &HttpRequest) -> Result<HttpResponse, HttpError> {
+            self.asked.push(request.clone());
+            Ok(HttpResponse {
+                status: 200,
+                headers: vec![],
+                body: self.body.clone(),
+            })
+        }
+    }
+
+    #[test]
+    fn a_query_reaches_the_network_only_through_the_hosts_ocall() {
+        let mut chain = Chain::new(&[ME]);
+        chain.submit(CALLER, CALLER, b"hello", false);
+        let keys = member_keys();
+        let mut state = ContractsState::default();
+        run(&mut state, &keys, &ME, &chain.view);
+        let desk = desk_at(&state, &keys, 12);
+        let alice = phalanx_primitives::Keypair::dev("alice");
+        prove(&desk, 12, alice.account(), 1_000_000_000_000, None);
+        let request = HttpRequest {
+            method: "GET".into(),
+            url: "http://oracle.test/price".into(),
+            headers: vec![],
+            body: vec![],
+            timeout_ms: 0,
+            max_response_bytes: 0,
+        };
+        let input = [&b"http"[..], &request.encode().unwrap()].concat();
+        let mut host = Recording {
+            asked: vec![],
+            body: b"42".to_vec(),
+        };
+        let (body, key) = sealed_query(&alice, &input, [1; 16], NOW + 1, &CLUSTER_SECRET, false);
+        let answered = desk.answer(&body, &echo_store(), &mut host).unwrap();
+        let answer: phalanx_primitives::contract::QueryAnswer =
+            decode_strict(&open_response(&key, &answered.sealed).unwrap(), 1 << 16).unwrap();
+        let CommandOutput::Ran { status: 0, output } = answer.output else {
+            panic!("{:?}", answer.output)
+        };
+        assert_eq!(HttpResponse::decode(&output).unwrap().body, b"42");
+        assert_eq!(host.asked.len(), 1);
+        assert_eq!(host.asked[0].url, "http://oracle.test/price");
+        // The executor's caps, never the contract's wishes, bound what the host is asked.
+        let limits = phalanx_contract::ExecLimits::default();
+        assert_eq!(host.asked[0].timeout_ms, limits.http_timeout_ms);
+        assert_eq!(
+            host.asked[0].max_response_bytes,
+            limits.max_http_response_bytes
+        );
+        // A host without network: the contract sees HTTP_FAILED, nothing else breaks.
+        let (body, key) = sealed_query(&alice, &input, [2; 16], NOW + 1, &CLUSTER_SECRET, false);
+        let answered = desk
+            .answer(&body, &echo_store(), &mut super::super::desk::NoNetwork)
+            .unwrap();
+        let answer: phalanx_primitives::contract::QueryAnswer =
+            decode_strict(&open_response(&key, &answered.sealed).unwrap(), 1 << 16).unwrap();
+        assert_eq!(
+            answer.output,
+            CommandOutput::Ran {
+                status: -phalanx_contract::abi::HTTP_FAILED,
+                output: vec![]
+            }
         );
     }
 

@@ -116,12 +116,15 @@
 
 pub mod benchmark;
 pub mod contracts;
+pub mod desk;
 pub mod gatekeeper;
 pub mod handover;
 pub mod outbox;
 pub mod platform;
 pub mod sealing;
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use parity_scale_codec::{Decode, Encode};
@@ -237,6 +240,9 @@ pub enum EnclaveError {
     /// Proof bytes do not decode.
     #[error("the state proof is malformed ({0}); relay the proof exactly as the node serves it")]
     MalformedProof(ProofError),
+    /// A proven deposit record does not decode.
+    #[error("a proven query-deposit record does not decode: {0}")]
+    MalformedDeposit(String),
     /// The endpoint is empty or too long.
     #[error("the query endpoint must be 1 to {MAX_ENDPOINT_BYTES} bytes; configure a shorter public endpoint URL")]
     BadEndpoint,
@@ -403,14 +409,20 @@ pub enum Ecall {
         /// At most [`MAX_KEY_STEP_ENTRIES`] proven entries, all against the head.
         entries: Vec<ProvenEntry>,
     },
-    /// Answer one confidential query ([`contracts::query`]): `request` is the body a client
-    /// POSTed (a SCALE `SealedQuery`), `code` the contract's code (checked against the hash
-    /// the enclave proved). Read only: nothing persists but the nonce, in memory.
-    Query {
-        /// The sealed query.
-        request: Vec<u8>,
-        /// The contract's code.
-        code: Vec<u8>,
+    /// Check query deposits for the desk ([`desk`]): for each caller, its deposit and the last
+    /// usage nonce this worker settled for it, with the contract parameters, proven against
+    /// the head like [`Ecall::KeyStep`]'s entries.
+    ProveDeposits {
+        /// Whose deposits the entries prove (at most [`MAX_KEY_STEP_ENTRIES`] / 2).
+        callers: Vec<AccountId>,
+        /// The proven entries.
+        entries: Vec<ProvenEntry>,
+    },
+    /// Report the query usage the desk metered as signed `UsageReport`s, at most `max` of them
+    /// (held back like every message: [`Reply::Settled`] carries the pending blob to commit).
+    SettleUsage {
+        /// Most reports to make.
+        max: usize,
     },
     /// Forget `origin`'s messages the chain has: its next sequence there is `next_sequence`,
     /// proven by `proof` against the head (`mq/next/<origin>`, absent when 0).
@@ -582,8 +594,15 @@ pub enum Reply {
         /// Store, then commit; `None` when nothing ran.
         pending: Option<Pending>,
     },
-    /// For [`Ecall::Query`]: the sealed answer or why the query was refused.
-    Answered(std::result::Result<contracts::Answered, contracts::QueryError>),
+    /// For [`Ecall::ProveDeposits`]: how many callers' deposits were recorded.
+    DepositsProven(usize),
+    /// For [`Ecall::SettleUsage`].
+    Settled {
+        /// Usage reports made.
+        reports: usize,
+        /// Store, then commit; `None` when nothing was owed.
+        pending: Option<Pending>,
+    },
     /// For [`Ecall::Delivered`].
     Delivered {
         /// Messages forgotten.
@@ -690,6 +709,8 @@ pub struct Enclave {
     contracts: contracts::ContractsState,
     /// Compiled contract code (memory only).
     compiled: contracts::Compiled,
+    /// Where queries are answered, on other threads (memory only).
+    desk: desk::QueryDesk,
     /// The build this enclave handed over to; it then signs nothing more.
     handed_over_to: Option<[u8; 32]>,
     /// Where the platform counter stood at this enclave's last commit (or its start).
@@ -758,6 +779,7 @@ impl Enclave {
                 keys: gatekeeper::KeyState::default(),
                 contracts: contracts::ContractsState::default(),
                 compiled: contracts::Compiled::default(),
+                desk: desk::QueryDesk::new(),
                 handed_over_to: None,
                 committed: current,
                 pending: None,
@@ -796,6 +818,7 @@ impl Enclave {
                         keys: state.keys.clone(),
                         contracts: state.contracts.clone(),
                         compiled: contracts::Compiled::default(),
+                        desk: desk::QueryDesk::new(),
                         handed_over_to: state.handed_over_to,
                         committed: current,
                         pending: None,
@@ -855,6 +878,24 @@ impl Enclave {
 
     /// The one entry point: runs `call` and returns its reply. A refused call changes nothing.
     pub fn ecall(&mut self, call: Ecall) -> Result<Reply> {
+        let publish = matches!(
+            call,
+            Ecall::InitChain { .. }
+                | Ecall::AdvanceEpoch { .. }
+                | Ecall::SyncBlock { .. }
+                | Ecall::HandOver { .. }
+                | Ecall::KeyStep { .. }
+                | Ecall::ContractStep { .. }
+                | Ecall::Commit { .. }
+        );
+        let reply = self.dispatch(call);
+        if publish {
+            self.publish_desk();
+        }
+        reply
+    }
+
+    fn dispatch(&mut self, call: Ecall) -> Result<Reply> {
         match call {
             Ecall::Info => Ok(Reply::Info(self.info())),
             Ecall::InitChain {
@@ -882,7 +923,8 @@ impl Enclave {
             } => self.hand_over(&handover_key, &quote, &policy, &policy_proof),
             Ecall::KeyStep { entries } => self.key_step(&entries),
             Ecall::ContractStep { entries } => self.contract_step(&entries),
-            Ecall::Query { request, code } => self.query(&request, &code),
+            Ecall::ProveDeposits { callers, entries } => self.prove_deposits(&callers, &entries),
+            Ecall::SettleUsage { max } => self.settle_usage(max),
             Ecall::Delivered {
                 origin,
                 next_sequence,
@@ -1201,22 +1243,101 @@ impl Enclave {
         Ok(view)
     }
 
-    /// [`Ecall::Query`]: answers from the contract state as it stands, at the head's time.
-    fn query(&mut self, request: &[u8], code: &[u8]) -> Result<Reply> {
+    /// [`Ecall::ProveDeposits`]: the entries proven against the head, then handed to the desk.
+    fn prove_deposits(&mut self, callers: &[AccountId], entries: &[ProvenEntry]) -> Result<Reply> {
         self.ensure_not_handed_over()?;
-        let chain = self.chain()?;
-        let head = chain.client.head();
-        let clock = (head.height, head.timestamp_ms);
-        let mut rng = self.platform.rng();
-        Ok(Reply::Answered(contracts::query(
-            &self.contracts,
-            &self.keys,
-            &mut self.compiled,
-            clock,
-            request,
-            code,
-            &mut rng,
-        )))
+        if callers.len() > MAX_KEY_STEP_ENTRIES / 2 {
+            return Err(EnclaveError::KeyStepTooLarge {
+                what: "callers",
+                got: callers.len(),
+                max: MAX_KEY_STEP_ENTRIES / 2,
+            });
+        }
+        let view = self.proven_view(entries)?;
+        let height = self.chain()?.client.head().height;
+        let me = self.identity.account().0;
+        self.desk
+            .prove_deposits(&me, height, callers, &view)
+            .map(Reply::DepositsProven)
+            .map_err(EnclaveError::MalformedDeposit)
+    }
+
+    /// [`Ecall::SettleUsage`]: the desk's owed usage as reports, sealed pending with the
+    /// outbox, or put back if they can't be.
+    fn settle_usage(&mut self, max: usize) -> Result<Reply> {
+        self.ensure_no_pending()?;
+        self.ensure_not_handed_over()?;
+        let me = self.identity.account().0;
+        let origin = Origin::Worker(me);
+        // Reports still waiting in the outbox: a new one must carry a higher nonce.
+        let mut waiting: HashMap<AccountId, u64> = HashMap::new();
+        for message in self.outbox.messages() {
+            if message.origin != origin
+                || message.topic != phalanx_primitives::contract::USAGE_TOPIC
+            {
+                continue;
+            }
+            if let Ok(report) = phalanx_primitives::decode_strict::<
+                phalanx_primitives::contract::UsageReport,
+            >(&message.payload, 1024)
+            {
+                let highest = waiting.entry(report.client).or_default();
+                *highest = (*highest).max(report.nonce);
+            }
+        }
+        let room = outbox::MAX_OUTBOX_MESSAGES
+            .saturating_sub(self.outbox.len())
+            .min(max);
+        let settlement = self.desk.settle(room, &waiting);
+        if settlement.reports.is_empty() {
+            return Ok(Reply::Settled {
+                reports: 0,
+                pending: None,
+            });
+        }
+        let messages: Vec<Outgoing> = settlement
+            .reports
+            .iter()
+            .map(|report| Outgoing {
+                origin,
+                topic: phalanx_primitives::contract::USAGE_TOPIC.to_vec(),
+                payload: report.encode(),
+            })
+            .collect();
+        let reports = messages.len();
+        match self.emit_all(messages) {
+            Ok(pending) => Ok(Reply::Settled {
+                reports,
+                pending: Some(pending),
+            }),
+            Err(e) => {
+                self.desk.restore(settlement);
+                Err(e)
+            }
+        }
+    }
+
+    /// The desk answering queries beside this enclave's serial entry point.
+    pub fn query_desk(&self) -> desk::QueryDesk {
+        self.desk.clone()
+    }
+
+    /// Publishes the head, the contracts and the keys to the desk (nothing before a chain is
+    /// pinned, or once handed over).
+    fn publish_desk(&self) {
+        let view = match (&self.chain, self.handed_over_to) {
+            (Some(chain), None) => {
+                let head = chain.client.head();
+                Some(desk::DeskView {
+                    height: head.height,
+                    time_ms: head.timestamp_ms,
+                    contracts: Arc::new(self.contracts.clone()),
+                    keys: Arc::new(self.keys.clone()),
+                })
+            }
+            _ => None,
+        };
+        self.desk.publish(view);
     }
 
     /// [`Ecall::ContractStep`]: every entry proven against the head, then one
@@ -1431,6 +1552,7 @@ impl Enclave {
             keys: state.keys.clone(),
             contracts: state.contracts.clone(),
             compiled: contracts::Compiled::default(),
+            desk: desk::QueryDesk::new(),
             handed_over_to: None,
             committed: current,
             pending: None,

@@ -35,6 +35,14 @@ const RELAY_AGAIN_AFTER: Duration = Duration::from_secs(10);
 /// Most contracts a round lists (pages of `phalanx_contracts`).
 const MAX_CONTRACTS_LISTED: usize = 10_000;
 
+/// Most callers whose deposits one proof batch carries (two keys each, within one
+/// `phalanx_stateProofs` call).
+const MAX_CALLERS_PROVEN: usize = 300;
+/// Usage is reported at once when this many callers owe.
+const SETTLE_WHEN_CALLERS_OWE: usize = 64;
+/// Most usage reports one round makes.
+const MAX_REPORTS_PER_ROUND: usize = 64;
+
 /// Keys one decision needs together: proven in the same batch.
 type Unit = Vec<Vec<u8>>;
 
@@ -71,7 +79,86 @@ impl Host {
             self.key_step(&keys).await?;
         }
         self.relay_released(&me, appointed).await?;
-        self.contract_round(&contracts).await
+        self.contract_round(&contracts).await?;
+        self.usage_round().await
+    }
+
+    /// Keeps the query desk paid: proves the deposits of recently active callers before their
+    /// proofs age out, and reports metered usage once the oldest is
+    /// `settle_usage_every_blocks` old (or many callers owe).
+    async fn usage_round(&mut self) -> Result<(), HostError> {
+        let due = self.desk.deposits_to_prove(MAX_CALLERS_PROVEN);
+        if !due.is_empty() {
+            self.prove_deposits(&due).await?;
+        }
+        let (callers, _, oldest) = self.desk.owed();
+        let head = self.info()?.head.map_or(0, |(height, _)| height);
+        let old = oldest.is_some_and(|since| {
+            head.saturating_sub(since) >= self.config.settle_usage_every_blocks
+        });
+        if callers == 0 || !(old || callers >= SETTLE_WHEN_CALLERS_OWE) {
+            return Ok(());
+        }
+        let Reply::Settled { reports, pending } = self.enclave.ecall(Ecall::SettleUsage {
+            max: MAX_REPORTS_PER_ROUND,
+        })?
+        else {
+            return Err(HostError::UnexpectedReply("settle usage"));
+        };
+        if let Some(pending) = pending {
+            let committed = self.store.persist(&mut self.enclave, &pending)?;
+            self.send_messages(&committed.messages).await?;
+            tracing::info!(reports, "reported metered query usage");
+        }
+        Ok(())
+    }
+
+    /// Proves `callers`' deposits (and the contract parameters) to the enclave at one height.
+    async fn prove_deposits(
+        &mut self,
+        callers: &[phalanx_primitives::AccountId],
+    ) -> Result<(), HostError> {
+        let me = self.info()?.identity;
+        for chunk in callers.chunks(MAX_CALLERS_PROVEN) {
+            let mut keys = vec![wire::params_key()];
+            for caller in chunk {
+                keys.push(wire::deposit_key(caller));
+                keys.push(wire::usage_nonce_key(&me, caller));
+            }
+            // The enclave may move a block on meanwhile: one more try at the new height.
+            for _ in 0..2 {
+                let Some(entries) = self.prove_synced(&keys, Origin::Worker(me)).await? else {
+                    continue;
+                };
+                match self.enclave.ecall(Ecall::ProveDeposits {
+                    callers: chunk.to_vec(),
+                    entries,
+                })? {
+                    Reply::DepositsProven(_) => break,
+                    _ => return Err(HostError::UnexpectedReply("prove deposits")),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Serves the query desk's requests to prove callers' deposits, and tells each waiting
+    /// query how it went.
+    pub(super) async fn prove_deposits_for(&mut self, jobs: Vec<super::queries::DepositJob>) {
+        let mut callers: Vec<phalanx_primitives::AccountId> =
+            jobs.iter().map(|j| j.caller).collect();
+        callers.sort();
+        callers.dedup();
+        let result = self
+            .prove_deposits(&callers)
+            .await
+            .map_err(|e| e.to_string());
+        if let Err(e) = &result {
+            tracing::warn!(error = %e, "could not prove query deposits");
+        }
+        for job in jobs {
+            let _ = job.done.send(result.clone());
+        }
     }
 
     /// Which keys to prove: the ones every batch carries, and the units split across batches.
@@ -284,7 +371,12 @@ impl Host {
             if !held.contains(&contract.cluster) {
                 continue;
             }
-            if !self.code.contains_key(&contract.id) {
+            let cached = self
+                .code
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .contains_key(&contract.id);
+            if !cached {
                 // For queries: an untrusted copy, checked against the proven hash inside.
                 let key = format!("0x{}", hex::encode(wire::code_key(&contract.code_hash)));
                 let value: Option<String> = self
@@ -293,7 +385,10 @@ impl Host {
                     .await?;
                 if let Some(code) = value.and_then(|v| hex::decode(v.trim_start_matches("0x")).ok())
                 {
-                    self.code.insert(contract.id, code);
+                    self.code
+                        .write()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(contract.id, std::sync::Arc::new(code));
                 }
             }
             let next = progress.get(&contract.id).copied().unwrap_or(0);

@@ -1,0 +1,702 @@
+//! The query desk: the enclave's second entry point, which answers confidential queries on
+//! many threads at once beside the serial [`super::Enclave::ecall`] (a real TEE runs several
+//! threads inside one enclave the same way).
+//!
+//! # What it holds
+//! The desk reads a snapshot the enclave publishes after every change ([`DeskView`]: the head's
+//! height and time, the contracts' state, the cluster keys) and owns what queries alone need:
+//! the replay guard, a cache of compiled code, and the **meter** of query deposits. None of it
+//! is sealed: after a restart a query could be answered twice (it reveals nothing to anyone but
+//! its sender), and usage metered but not yet reported is the operator's loss, never the
+//! client's.
+//!
+//! # Payment
+//! A query is paid from its caller's query deposit on chain (`contracts/deposit/<caller>`):
+//! 1. The caller's deposit and the last usage nonce this worker settled for it
+//!    (`contracts/usage/<worker>/<caller>`), with the contract parameters, are proven to the
+//!    enclave against its verified head ([`super::Ecall::ProveDeposits`]). A proof older than
+//!    [`MAX_DEPOSIT_PROOF_AGE`] blocks is not used: the query is refused with
+//!    [`QueryError::NeedDeposit`], which tells the host whose deposit to prove (the host then
+//!    retries). A withdrawal takes `withdrawal_delay_blocks`, far longer, so a deposit the
+//!    enclave counts on can't be gone before its usage report lands.
+//! 2. What the caller can still spend is the proven deposit minus usage already reported but
+//!    not yet settled by that proof, minus usage metered and not yet reported, minus the
+//!    reservations of its queries in flight.
+//! 3. A query needs at least the price of [`QUERY_BASE_FUEL`] + [`MIN_QUERY_FUEL`]; it runs with
+//!    as much fuel as the caller can pay for (at most [`MAX_QUERY_FUEL`]) and is charged
+//!    `min_gas_price × (QUERY_BASE_FUEL + fuel used)`.
+//! 4. [`super::Ecall::SettleUsage`] turns the metered usage into signed `UsageReport`s, one per
+//!    caller, each with a nonce above every earlier report of this worker for that caller
+//!    (proven settled ones and the ones still in the outbox), sent through the message queue;
+//!    the chain moves the amount from the caller's deposit to this worker's operator.
+//!
+//! # What the host learns
+//! The caller's account (it must prove its deposit; usage reports name it on chain anyway), the
+//! contract, the sizes, the fuel used and the timing. Never the input, the output or the state.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use parity_scale_codec::Encode;
+use phalanx_contract::{
+    Env, Executor, Host, HttpError, HttpRequest, HttpResponse, Mode, StorageError,
+};
+use phalanx_keys::{open_request, seal_response, Envelope, RequestContext};
+use phalanx_primitives::contract::{self as wire, CommandOutput, UsageReport};
+use phalanx_primitives::{decode_strict, AccountId, Balance, Hash};
+use rand_core::{OsRng, RngCore};
+
+use super::contracts::ContractsState;
+use super::gatekeeper::{KeyState, View};
+
+/// Most fuel one query may burn.
+pub const MAX_QUERY_FUEL: u64 = 50_000_000;
+/// Fuel every query is charged on top of what it burns (opening, checking, sealing).
+pub const QUERY_BASE_FUEL: u64 = 100_000;
+/// Least fuel a query must be able to pay for to run at all.
+pub const MIN_QUERY_FUEL: u64 = 100_000;
+/// Most query nonces remembered against replays (each for at most
+/// [`wire::MAX_QUERY_VALIDITY_MS`]).
+pub const MAX_REMEMBERED_NONCES: usize = 100_000;
+/// Oldest deposit proof (in blocks behind the enclave's head) a query may be paid against.
+pub const MAX_DEPOSIT_PROOF_AGE: u64 = 120;
+/// Blocks after which the host is asked to prove a recently active caller's deposit again,
+/// before queries would need it.
+pub const REFRESH_DEPOSIT_AFTER: u64 = 40;
+/// Most callers metered at once; idle ones with nothing owed are forgotten first.
+pub const MAX_METERED_CALLERS: usize = 100_000;
+/// Most compiled contracts kept for queries.
+const MAX_COMPILED: usize = 16;
+
+/// Why a query was refused before it ran: said to the client in the clear (it reveals only
+/// which check failed).
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum QueryError {
+    /// The body is not a SCALE `SealedQuery` (or is too large).
+    #[error("the query is not a well-formed sealed query: {0}")]
+    Malformed(String),
+    /// The enclave is not ready to answer (no chain yet, or handed over).
+    #[error("the enclave is not ready to answer queries: {0}")]
+    NotReady(&'static str),
+    /// This enclave runs no such contract (not a member of its cluster, or no command of it has
+    /// reached this worker yet).
+    #[error("this worker does not run contract {0}")]
+    UnknownContract(String),
+    /// This enclave holds no key of that cluster and epoch (retired, or not delivered yet).
+    #[error("this worker holds no key of the contract's cluster in key epoch {0}; seal to the current epoch's key")]
+    NoKey(u32),
+    /// Expired, by the enclave's chain time.
+    #[error("the query expired at {expired} ms; chain time here is {now} ms")]
+    Expired {
+        /// Its expiry.
+        expired: u64,
+        /// The enclave's chain time.
+        now: u64,
+    },
+    /// Valid for longer than a worker remembers nonces.
+    #[error("the query is valid until {expires} ms, more than {max} ms past chain time {now} ms; ask with a nearer expiry")]
+    TooLong {
+        /// Its expiry.
+        expires: u64,
+        /// The enclave's chain time.
+        now: u64,
+        /// The longest validity.
+        max: u64,
+    },
+    /// The envelope does not open with the cluster key (sealed to another key, or tampered).
+    #[error("the query does not open with this cluster's key: sealed to another key, or tampered")]
+    NotOpened,
+    /// The caller's signature does not verify.
+    #[error("the caller's signature over the query does not verify")]
+    BadSignature,
+    /// This nonce was seen before.
+    #[error("this query was already answered (its nonce was seen before)")]
+    Replayed,
+    /// Too many queries remembered or metered at once; try again shortly.
+    #[error("too many queries in flight; try again shortly")]
+    Busy,
+    /// The code the host handed in is not the contract's.
+    #[error("the host handed in other code than the contract's")]
+    WrongCode,
+    /// The enclave holds no fresh proof of the caller's deposit: the host proves it and asks
+    /// again (a client sees this only if the host could not).
+    #[error("this worker could not check {0}'s query deposit on chain yet; try again shortly")]
+    NeedDeposit(AccountId),
+    /// The caller's deposit can't pay for the least a query costs.
+    #[error("the query deposit can pay {available} units more; a query needs at least {needed}: add to it with `phalanx contract deposit`")]
+    InsufficientDeposit {
+        /// Whose deposit.
+        caller: AccountId,
+        /// What the caller can still spend here.
+        available: Balance,
+        /// The least a query costs.
+        needed: Balance,
+    },
+}
+
+/// A query's answer: sealed for the client, with the public facts the host may log and meter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answered {
+    /// The [`wire::QueryAnswer`], sealed with the query's exported response key.
+    pub sealed: Vec<u8>,
+    /// Fuel used.
+    pub fuel_used: u64,
+    /// Units charged to the caller's deposit.
+    pub charged: Balance,
+    /// The authenticated caller.
+    pub caller: AccountId,
+}
+
+/// Outbound calls a query's contract makes through the untrusted host. The host sees each
+/// request in full and can answer anything: contracts must treat the answer as untrusted.
+pub trait Ocalls {
+    /// Performs `request` within its timeout and response-size cap.
+    fn http(&mut self, request: &HttpRequest) -> Result<HttpResponse, HttpError>;
+}
+
+/// An [`Ocalls`] that refuses every request (tests, and hosts that allow no network).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoNetwork;
+
+impl Ocalls for NoNetwork {
+    fn http(&mut self, _request: &HttpRequest) -> Result<HttpResponse, HttpError> {
+        Err(HttpError::Failed)
+    }
+}
+
+/// What queries read: published by the enclave after each change of its head or state.
+#[derive(Clone)]
+pub(crate) struct DeskView {
+    /// The verified head's height.
+    pub height: u64,
+    /// The verified head's timestamp (the enclave's clock).
+    pub time_ms: u64,
+    /// The contracts' state as it stands.
+    pub contracts: Arc<ContractsState>,
+    /// The cluster keys held.
+    pub keys: Arc<KeyState>,
+}
+
+/// One caller's account at the meter.
+#[derive(Clone, Debug, Default)]
+struct Metered {
+    /// Deposit (available + withdrawing) as proven at `proven_height`.
+    proven: Balance,
+    proven_height: u64,
+    /// The last usage nonce the chain settled for this worker and caller, as proven.
+    settled_nonce: u64,
+    /// Reports sent and not settled by the proof: (nonce, amount).
+    unsettled: BTreeMap<u64, Balance>,
+    /// Metered and not yet reported.
+    owed: Balance,
+    /// Held for queries running now.
+    reserved: Balance,
+    /// Height of the first unreported usage (for the host's settling policy).
+    owed_since: Option<u64>,
+    /// Height of the caller's last query.
+    last_active: u64,
+}
+
+impl Metered {
+    fn spendable(&self) -> Balance {
+        let unsettled: Balance = self.unsettled.values().copied().sum();
+        self.proven
+            .saturating_sub(unsettled)
+            .saturating_sub(self.owed)
+            .saturating_sub(self.reserved)
+    }
+}
+
+/// Query deposits as this enclave counts them.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Meter {
+    /// Units per unit of fuel (the chain's `min_gas_price`), as last proven.
+    price: Option<Balance>,
+    accounts: HashMap<AccountId, Metered>,
+}
+
+/// Query nonces seen, with their expiry.
+#[derive(Debug, Default)]
+struct SeenNonces {
+    /// (caller, nonce) → expiry: keyed by the caller too, so someone who saw a query's nonce
+    /// can't spend it first and have the real query refused.
+    seen: HashMap<(AccountId, [u8; 16]), u64>,
+}
+
+struct Inner {
+    view: RwLock<Option<Arc<DeskView>>>,
+    seen: Mutex<SeenNonces>,
+    modules: Mutex<HashMap<Hash, phalanx_contract::Contract>>,
+    executor: Executor,
+    meter: Mutex<Meter>,
+}
+
+/// The enclave's query entry point (cheap to clone; every clone is the same desk).
+#[derive(Clone)]
+pub struct QueryDesk {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for QueryDesk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryDesk").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding a guard leaves consistent data here (every update is one
+    // assignment), so the lock is simply taken back.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Usage one [`QueryDesk::settle`] turned into reports, to restore if they could not be sent.
+pub(crate) struct Settlement {
+    /// The reports, one per caller.
+    pub reports: Vec<UsageReport>,
+    before: Vec<(AccountId, Metered)>,
+}
+
+impl QueryDesk {
+    pub(crate) fn new() -> Self {
+        QueryDesk {
+            inner: Arc::new(Inner {
+                view: RwLock::new(None),
+                seen: Mutex::new(SeenNonces::default()),
+                modules: Mutex::new(HashMap::new()),
+                executor: Executor::default(),
+                meter: Mutex::new(Meter::default()),
+            }),
+        }
+    }
+
+    /// Publishes what queries read from now on (`None`: answer none).
+    pub(crate) fn publish(&self, view: Option<DeskView>) {
+        *self
+            .inner
+            .view
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = view.map(Arc::new);
+    }
+
+    /// The published view's head height.
+    fn view(&self) -> Option<Arc<DeskView>> {
+        self.inner
+            .view
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records deposits proven in `view` (checked by the enclave against its head at
+    /// `height`) for `callers`, with the contract parameters if proven. A caller whose entries
+    /// are missing from the view is left as it was.
+    pub(crate) fn prove_deposits(
+        &self,
+        me: &[u8; 32],
+        height: u64,
+        callers: &[AccountId],
+        view: &View,
+    ) -> Result<usize, String> {
+        let mut meter = lock(&self.inner.meter);
+        match view.get(&wire::params_key()) {
+            Some(Some(bytes)) => {
+                let params: wire::ContractsParams =
+                    decode_strict(bytes, 1024).map_err(|e| e.to_string())?;
+                meter.price = Some(params.min_gas_price);
+            }
+            Some(None) => meter.price = Some(wire::ContractsParams::default().min_gas_price),
+            None => {}
+        }
+        let mut proven = 0;
+        for caller in callers {
+            let (Some(deposit), Some(nonce)) = (
+                view.get(&wire::deposit_key(caller)),
+                view.get(&wire::usage_nonce_key(me, caller)),
+            ) else {
+                continue;
+            };
+            let deposit: wire::QueryDeposit = match deposit {
+                Some(bytes) => decode_strict(bytes, 1024).map_err(|e| e.to_string())?,
+                None => wire::QueryDeposit::default(),
+            };
+            let settled_nonce: u64 = match nonce {
+                Some(bytes) => decode_strict(bytes, 8).map_err(|e| e.to_string())?,
+                None => 0,
+            };
+            if meter.accounts.len() >= MAX_METERED_CALLERS && !meter.accounts.contains_key(caller) {
+                forget_idle(&mut meter, height);
+                if meter.accounts.len() >= MAX_METERED_CALLERS {
+                    continue;
+                }
+            }
+            let account = meter.accounts.entry(*caller).or_default();
+            if height < account.proven_height {
+                continue; // an older proof than the one held
+            }
+            account.proven = deposit.available.saturating_add(deposit.withdrawing);
+            account.proven_height = height;
+            account.settled_nonce = account.settled_nonce.max(settled_nonce);
+            let settled = account.settled_nonce;
+            account.unsettled.retain(|nonce, _| *nonce > settled);
+            proven += 1;
+        }
+        Ok(proven)
+    }
+
+    /// Callers whose deposit proof is missing or ageing and who asked something lately: the
+    /// host proves them again ([`super::Ecall::ProveDeposits`]). At most `max`.
+    pub fn deposits_to_prove(&self, max: usize) -> Vec<AccountId> {
+        let Some(view) = self.view() else {
+            return Vec::new();
+        };
+        let meter = lock(&self.inner.meter);
+        let mut due: Vec<(u64, AccountId)> = meter
+            .accounts
+            .iter()
+            .filter(|(_, a)| {
+                let ageing = view.height.saturating_sub(a.proven_height) >= REFRESH_DEPOSIT_AFTER;
+                let active = view.height.saturating_sub(a.last_active) < MAX_DEPOSIT_PROOF_AGE;
+                let owes = a.owed > 0 || !a.unsettled.is_empty();
+                ageing && (active || owes)
+            })
+            .map(|(who, a)| (a.proven_height, *who))
+            .collect();
+        due.sort();
+        due.into_iter().take(max).map(|(_, who)| who).collect()
+    }
+
+    /// Usage metered and not yet reported: (callers owing, units, height of the oldest).
+    pub fn owed(&self) -> (usize, Balance, Option<u64>) {
+        let meter = lock(&self.inner.meter);
+        let mut callers = 0;
+        let mut units: Balance = 0;
+        let mut oldest: Option<u64> = None;
+        for account in meter.accounts.values().filter(|a| a.owed > 0) {
+            callers += 1;
+            units = units.saturating_add(account.owed);
+            oldest = Some(oldest.map_or(account.owed_since.unwrap_or(0), |o| {
+                o.min(account.owed_since.unwrap_or(0))
+            }));
+        }
+        (callers, units, oldest)
+    }
+
+    /// Turns owed usage into at most `room` reports; `outbox_nonces` are the highest usage
+    /// nonce per caller among reports still in the outbox (so a new report is above them even
+    /// after a restart emptied the meter). Undo with [`QueryDesk::restore`] if not sent.
+    pub(crate) fn settle(
+        &self,
+        room: usize,
+        outbox_nonces: &HashMap<AccountId, u64>,
+    ) -> Settlement {
+        let mut meter = lock(&self.inner.meter);
+        let mut owing: Vec<(AccountId, Balance)> = meter
+            .accounts
+            .iter()
+            .filter(|(_, a)| a.owed > 0)
+            .map(|(who, a)| (*who, a.owed))
+            .collect();
+        // The largest debts first when room is short.
+        owing.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut settlement = Settlement {
+            reports: Vec::new(),
+            before: Vec::new(),
+        };
+        for (who, amount) in owing.into_iter().take(room) {
+            let Some(account) = meter.accounts.get_mut(&who) else {
+                continue;
+            };
+            settlement.before.push((who, account.clone()));
+            let highest = account
+                .unsettled
+                .keys()
+                .next_back()
+                .copied()
+                .unwrap_or(0)
+                .max(account.settled_nonce)
+                .max(outbox_nonces.get(&who).copied().unwrap_or(0));
+            let nonce = highest.saturating_add(1);
+            account.unsettled.insert(nonce, amount);
+            account.owed = 0;
+            account.owed_since = None;
+            settlement.reports.push(UsageReport {
+                client: who,
+                amount,
+                nonce,
+            });
+        }
+        settlement
+    }
+
+    /// Puts back the accounts a [`QueryDesk::settle`] changed (its reports were not sent).
+    pub(crate) fn restore(&self, settlement: Settlement) {
+        let mut meter = lock(&self.inner.meter);
+        for (who, before) in settlement.before {
+            let account = meter.accounts.entry(who).or_default();
+            // Queries charged meanwhile stay owed.
+            let since = account.owed;
+            *account = Metered {
+                owed: before.owed.saturating_add(since),
+                reserved: account.reserved,
+                last_active: account.last_active.max(before.last_active),
+                ..before
+            };
+        }
+    }
+
+    /// Answers one query: read only; nothing persists but its nonce and its charge.
+    pub fn answer(
+        &self,
+        request: &[u8],
+        code: &[u8],
+        ocalls: &mut dyn Ocalls,
+    ) -> Result<Answered, QueryError> {
+        use phalanx_primitives::contract::{QueryAnswer, QueryPlaintext, SealedQuery};
+        let view = self
+            .view()
+            .ok_or(QueryError::NotReady("it follows no chain yet"))?;
+        let now_ms = view.time_ms;
+        if request.len() > wire::MAX_QUERY_BYTES {
+            return Err(QueryError::Malformed(format!(
+                "{} bytes, more than {}",
+                request.len(),
+                wire::MAX_QUERY_BYTES
+            )));
+        }
+        let sealed: SealedQuery = decode_strict(request, wire::MAX_QUERY_BYTES)
+            .map_err(|e| QueryError::Malformed(e.to_string()))?;
+        let contract = view
+            .contracts
+            .for_query(&sealed.contract)
+            .ok_or_else(|| QueryError::UnknownContract(hex::encode(sealed.contract)))?;
+        if sealed.expires_at_ms <= now_ms {
+            return Err(QueryError::Expired {
+                expired: sealed.expires_at_ms,
+                now: now_ms,
+            });
+        }
+        if sealed.expires_at_ms > now_ms.saturating_add(wire::MAX_QUERY_VALIDITY_MS) {
+            return Err(QueryError::TooLong {
+                expires: sealed.expires_at_ms,
+                now: now_ms,
+                max: wire::MAX_QUERY_VALIDITY_MS,
+            });
+        }
+        let secret = view
+            .keys
+            .cluster_secret(contract.cluster, sealed.key_epoch)
+            .ok_or(QueryError::NoKey(sealed.key_epoch))?;
+        let envelope = Envelope::from_bytes(&sealed.envelope)
+            .map_err(|e| QueryError::Malformed(e.to_string()))?;
+        let context = RequestContext {
+            target: sealed.contract,
+            nonce: sealed.nonce,
+            expires_at_ms: sealed.expires_at_ms,
+        };
+        let (plaintext, response_key) =
+            open_request(&secret, &context, &envelope).map_err(|_| QueryError::NotOpened)?;
+        let plaintext: QueryPlaintext = decode_strict(&plaintext, wire::MAX_QUERY_BYTES)
+            .map_err(|e| QueryError::Malformed(e.to_string()))?;
+        let signed = wire::query_signing_bytes(
+            &sealed.contract,
+            &sealed.nonce,
+            sealed.expires_at_ms,
+            &plaintext.input,
+        );
+        if !plaintext.caller.verify(&signed, &plaintext.signature) {
+            return Err(QueryError::BadSignature);
+        }
+        if Hash::of(code) != contract.code_hash {
+            return Err(QueryError::WrongCode);
+        }
+        let caller = plaintext.caller;
+        let slot = (caller, sealed.nonce);
+        {
+            let mut seen = lock(&self.inner.seen);
+            let seen = &mut seen.seen;
+            if seen.len() >= MAX_REMEMBERED_NONCES / 2 {
+                seen.retain(|_, expires| *expires > now_ms);
+            }
+            if seen.contains_key(&slot) {
+                return Err(QueryError::Replayed);
+            }
+            if seen.len() >= MAX_REMEMBERED_NONCES {
+                return Err(QueryError::Busy);
+            }
+            seen.insert(slot, sealed.expires_at_ms);
+        }
+        // Reserve what the most fuel the caller can pay for costs; refused queries give back
+        // their nonce (they may be asked again once paid for).
+        let (price, fuel_limit, reserved) = match self.reserve(&view, &caller) {
+            Ok(reservation) => reservation,
+            Err(e) => {
+                lock(&self.inner.seen).seen.remove(&slot);
+                return Err(e);
+            }
+        };
+        let (output, fuel_used) = match self.module(&contract.code_hash, code) {
+            Err(e) => (failed("code_refused", &e), 0),
+            Ok(module) => {
+                let mut seed = [0u8; 32];
+                OsRng.fill_bytes(&mut seed);
+                let env = Env {
+                    caller: caller.0,
+                    height: view.height,
+                    time_ms: now_ms,
+                    random_seed: seed,
+                    mode: Mode::Query,
+                };
+                let mut host = QueryHost {
+                    storage: contract.storage,
+                    ocalls,
+                };
+                match self.inner.executor.run(
+                    &module,
+                    &env,
+                    &plaintext.input,
+                    fuel_limit,
+                    &mut host,
+                ) {
+                    Ok(outcome) => (
+                        CommandOutput::Ran {
+                            status: outcome.status,
+                            output: outcome.output,
+                        },
+                        outcome.fuel_used,
+                    ),
+                    Err(e) => (failed(e.code(), &e.to_string()), fuel_limit),
+                }
+            }
+        };
+        let charged =
+            price.saturating_mul(Balance::from(QUERY_BASE_FUEL.saturating_add(fuel_used)));
+        self.charge(&view, &caller, reserved, charged);
+        let answer = QueryAnswer {
+            output,
+            fuel_used,
+            as_of: contract.next,
+        };
+        let sealed_answer = seal_response(&response_key, &answer.encode(), &mut OsRng)
+            .map_err(|e| QueryError::Malformed(e.to_string()))?;
+        Ok(Answered {
+            sealed: sealed_answer,
+            fuel_used,
+            charged,
+            caller,
+        })
+    }
+
+    /// Holds the price of the most fuel `caller` can pay for: (price, fuel limit, reserved).
+    fn reserve(
+        &self,
+        view: &DeskView,
+        caller: &AccountId,
+    ) -> Result<(Balance, u64, Balance), QueryError> {
+        let mut meter = lock(&self.inner.meter);
+        let price = meter.price.ok_or(QueryError::NeedDeposit(*caller))?;
+        let account = match meter.accounts.get_mut(caller) {
+            Some(account)
+                if view.height.saturating_sub(account.proven_height) <= MAX_DEPOSIT_PROOF_AGE =>
+            {
+                account
+            }
+            Some(account) => {
+                account.last_active = view.height;
+                return Err(QueryError::NeedDeposit(*caller));
+            }
+            None => return Err(QueryError::NeedDeposit(*caller)),
+        };
+        account.last_active = view.height;
+        let spendable = account.spendable();
+        let needed = price.saturating_mul(Balance::from(QUERY_BASE_FUEL + MIN_QUERY_FUEL));
+        if spendable < needed {
+            return Err(QueryError::InsufficientDeposit {
+                caller: *caller,
+                available: spendable,
+                needed,
+            });
+        }
+        // Free queries (a zero price) run with the most fuel.
+        let fuel_limit = spendable.checked_div(price).map_or(MAX_QUERY_FUEL, |fuel| {
+            let affordable = fuel.saturating_sub(Balance::from(QUERY_BASE_FUEL));
+            u64::try_from(affordable)
+                .unwrap_or(u64::MAX)
+                .min(MAX_QUERY_FUEL)
+        });
+        let reserved =
+            price.saturating_mul(Balance::from(QUERY_BASE_FUEL.saturating_add(fuel_limit)));
+        account.reserved = account.reserved.saturating_add(reserved);
+        Ok((price, fuel_limit, reserved))
+    }
+
+    /// Releases a reservation and charges what the query cost.
+    fn charge(&self, view: &DeskView, caller: &AccountId, reserved: Balance, charged: Balance) {
+        let mut meter = lock(&self.inner.meter);
+        let account = meter.accounts.entry(*caller).or_default();
+        account.reserved = account.reserved.saturating_sub(reserved);
+        account.owed = account.owed.saturating_add(charged);
+        if charged > 0 && account.owed_since.is_none() {
+            account.owed_since = Some(view.height);
+        }
+    }
+
+    fn module(&self, hash: &Hash, code: &[u8]) -> Result<phalanx_contract::Contract, String> {
+        if let Some(module) = lock(&self.inner.modules).get(hash) {
+            return Ok(module.clone());
+        }
+        // Compiled outside the lock: another thread may compile the same code meanwhile.
+        let module = self
+            .inner
+            .executor
+            .compile(code)
+            .map_err(|e| e.to_string())?;
+        let mut modules = lock(&self.inner.modules);
+        if modules.len() >= MAX_COMPILED {
+            modules.clear();
+        }
+        modules.insert(*hash, module.clone());
+        Ok(module)
+    }
+
+    /// TEST HOOK: what `caller` can still spend here, if metered.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn testing_spendable(&self, caller: &AccountId) -> Option<Balance> {
+        lock(&self.inner.meter)
+            .accounts
+            .get(caller)
+            .map(Metered::spendable)
+    }
+}
+
+/// Forgets callers with nothing owed, reported or reserved and no recent query.
+fn forget_idle(meter: &mut Meter, height: u64) {
+    meter.accounts.retain(|_, a| {
+        a.owed > 0
+            || a.reserved > 0
+            || !a.unsettled.is_empty()
+            || height.saturating_sub(a.last_active) < MAX_DEPOSIT_PROOF_AGE
+    });
+}
+
+fn failed(code: &str, message: &str) -> CommandOutput {
+    CommandOutput::Failed {
+        code: code.to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// A query's view of its contract: the committed storage (read only) and the host's network.
+struct QueryHost<'a> {
+    storage: &'a BTreeMap<Vec<u8>, Vec<u8>>,
+    ocalls: &'a mut dyn Ocalls,
+}
+
+impl Host for QueryHost<'_> {
+    fn storage_get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.storage.get(key).cloned())
+    }
+
+    fn http(&mut self, request: &HttpRequest) -> Result<HttpResponse, HttpError> {
+        self.ocalls.http(request)
+    }
+}
