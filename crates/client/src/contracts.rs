@@ -117,7 +117,8 @@ pub struct SealedQueryRequest {
 
 /// Seals a query for contract `contract` to its cluster's key (`cluster_key`, checked with
 /// [`ClusterKeyProof::seal_request`](crate::ClusterKeyProof::seal_request) against
-/// `trusted_root`), signed by `signer` so the contract sees it as the caller, valid until
+/// `trusted_root`), for the worker whose enclave identity is `worker` (another member refuses
+/// it), signed by `signer` so the contract sees it as the caller, valid until
 /// `expires_at_ms` of chain time (at most
 /// [`MAX_QUERY_VALIDITY_MS`](phalanx_primitives::contract::MAX_QUERY_VALIDITY_MS) ahead of the
 /// worker's chain time, or it refuses).
@@ -126,6 +127,7 @@ pub fn seal_query(
     trusted_root: &Hash,
     signer: &phalanx_primitives::Keypair,
     contract: [u8; 32],
+    worker: [u8; 32],
     input: &[u8],
     expires_at_ms: u64,
 ) -> Result<SealedQueryRequest, crate::SealError> {
@@ -139,6 +141,7 @@ pub fn seal_query(
         input: input.to_vec(),
         signature: signer.sign(&query_signing_bytes(
             &contract,
+            &worker,
             &nonce,
             expires_at_ms,
             input,

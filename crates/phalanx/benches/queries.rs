@@ -245,6 +245,20 @@ fn main() {
     let header: phalanx_primitives::Header =
         phalanx_primitives::decode_strict(&proof.header, 1024).unwrap();
     let proof = Arc::new(proof);
+    // Queries name the worker they are for: worker0's enclave identity.
+    let mut worker_id = None;
+    for member in runtime
+        .block_on(client.cluster_with_members(0))
+        .unwrap()
+        .members
+    {
+        if let Some(info) = runtime.block_on(client.worker(&member)).unwrap() {
+            if info.endpoint == worker {
+                worker_id = Some(info.identity);
+            }
+        }
+    }
+    let worker_id = worker_id.expect("worker0 is a registered member of cluster 0");
     for concurrency in [1usize, 8, 64] {
         let latencies = Arc::new(Mutex::new(Vec::new()));
         let refused = Arc::new(Mutex::new(0u64));
@@ -262,9 +276,16 @@ fn main() {
                     let bob = Keypair::dev("bob");
                     while round_start.elapsed() < ROUND {
                         let began = Instant::now();
-                        let sealed =
-                            seal_query(&proof, &proof.state_root, &bob, id, b"get k1", expires)
-                                .unwrap();
+                        let sealed = seal_query(
+                            &proof,
+                            &proof.state_root,
+                            &bob,
+                            id,
+                            worker_id,
+                            b"get k1",
+                            expires,
+                        )
+                        .unwrap();
                         let (status, body) = post(&worker, &sealed.body);
                         if status == 200 {
                             phalanx_client::open_query_answer(&sealed.response_key, &body).unwrap();

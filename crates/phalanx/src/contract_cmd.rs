@@ -645,27 +645,22 @@ async fn query(
         phalanx_primitives::decode_strict(&proof.header, 1 << 10)
             .map_err(|e| CliError::with_reason("bad_answer", e.to_string()))?;
     let expires_at_ms = header.timestamp_ms + QUERY_VALIDITY_MS;
-    let sealed = phalanx_client::seal_query(
-        &proof,
-        &trusted_root,
-        &key,
-        id,
-        input.as_bytes(),
-        expires_at_ms,
-    )
-    .map_err(|e| CliError::with_reason("seal_failed", e.to_string()))?;
-    let endpoints = match worker {
-        Some(url) => vec![url],
-        None => {
-            let members = client.cluster_with_members(cluster).await?.members;
-            let mut urls = Vec::new();
-            for member in members {
-                if let Some(info) = client.worker(&member).await? {
-                    urls.push(info.endpoint);
-                }
-            }
-            urls
+    // Each query names the worker it is for (its enclave identity), so it is sealed per worker.
+    let mut registered = Vec::new();
+    for member in client.cluster_with_members(cluster).await?.members {
+        if let Some(info) = client.worker(&member).await? {
+            registered.push((info.endpoint, Some(info.identity)));
         }
+    }
+    let endpoints = match worker {
+        Some(url) => {
+            let identity = registered
+                .iter()
+                .find(|(e, _)| *e == url)
+                .and_then(|(_, id)| *id);
+            vec![(url, identity)]
+        }
+        None => registered,
     };
     if endpoints.is_empty() {
         return Err(CliError::with_reason(
@@ -674,7 +669,29 @@ async fn query(
         ));
     }
     let mut refusals = Vec::new();
-    for endpoint in &endpoints {
+    for (endpoint, identity) in &endpoints {
+        // A worker not registered at that URL says who it is (if it lies, its enclave
+        // refuses the query as signed for another worker).
+        let identity = match identity {
+            Some(identity) => *identity,
+            None => match worker_identity(endpoint) {
+                Ok(identity) => identity,
+                Err(e) => {
+                    refusals.push(format!("{endpoint}: {e}"));
+                    continue;
+                }
+            },
+        };
+        let sealed = phalanx_client::seal_query(
+            &proof,
+            &trusted_root,
+            &key,
+            id,
+            identity,
+            input.as_bytes(),
+            expires_at_ms,
+        )
+        .map_err(|e| CliError::with_reason("seal_failed", e.to_string()))?;
         let answer = match post_query(endpoint, &sealed.body) {
             Ok(answer) => answer,
             Err(e) => {
@@ -757,8 +774,32 @@ async fn query(
     ))
 }
 
+/// The enclave identity a worker's `GET /info` reports.
+fn worker_identity(endpoint: &str) -> std::result::Result<[u8; 32], String> {
+    let (status, body) = http_exchange(endpoint, "GET", "/info", &[])?;
+    if status != 200 {
+        return Err(format!("GET /info answered HTTP {status}"));
+    }
+    let info: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    info["identity"]
+        .as_str()
+        .and_then(|h| hex::decode(h).ok())
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| "GET /info names no identity".to_string())
+}
+
 /// POSTs `body` to `{endpoint}/query` (plain `http://` only) and returns the status and body.
 fn post_query(endpoint: &str, body: &[u8]) -> std::result::Result<(u16, Vec<u8>), String> {
+    http_exchange(endpoint, "POST", "/query", body)
+}
+
+/// One HTTP/1.1 request to `{endpoint}{path}` (plain `http://` only): the status and body.
+fn http_exchange(
+    endpoint: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> std::result::Result<(u16, Vec<u8>), String> {
     use std::io::{Read, Write};
     let rest = endpoint
         .strip_prefix("http://")
@@ -773,7 +814,7 @@ fn post_query(endpoint: &str, body: &[u8]) -> std::result::Result<(u16, Vec<u8>)
         .set_write_timeout(timeout)
         .map_err(|e| e.to_string())?;
     let head = format!(
-        "POST /query HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     stream

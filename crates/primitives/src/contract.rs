@@ -557,7 +557,7 @@ pub const MAX_QUERY_VALIDITY_MS: u64 = 10 * 60 * 1000;
 /// Largest query request body, in bytes.
 pub const MAX_QUERY_BYTES: usize = 64 * 1024;
 /// Domain tag of a query's caller signature.
-pub const QUERY_SIGNATURE_DOMAIN: &[u8] = b"phalanx/query/v1";
+pub const QUERY_SIGNATURE_DOMAIN: &[u8] = b"phalanx/query/v2";
 
 /// The body of `POST /query` on a worker's endpoint: SCALE of this. The client seals a
 /// [`QueryPlaintext`] with HPKE to the **cluster's** public key of `key_epoch`, with the
@@ -589,10 +589,12 @@ pub struct QueryPlaintext {
     pub signature: [u8; 64],
 }
 
-/// What a query's caller signs: `"phalanx/query/v1" ‖ contract ‖ nonce ‖ expires_at_ms u64 BE ‖
-/// sha256(input)`.
+/// What a query's caller signs: `"phalanx/query/v2" ‖ contract ‖ worker ‖ nonce ‖ expires_at_ms
+/// u64 BE ‖ sha256(input)`. Naming the worker (its enclave identity) means a captured query
+/// can't be replayed at another member, which would charge the caller again.
 pub fn query_signing_bytes(
     contract: &[u8; 32],
+    worker: &[u8; 32],
     nonce: &[u8; 16],
     expires_at_ms: u64,
     input: &[u8],
@@ -600,6 +602,7 @@ pub fn query_signing_bytes(
     [
         QUERY_SIGNATURE_DOMAIN,
         contract,
+        worker,
         nonce,
         &expires_at_ms.to_be_bytes(),
         Hash::of(input).as_bytes(),

@@ -28,8 +28,9 @@ use tokio::sync::watch;
 use crate::host::queries::QueryService;
 pub use crate::host::queries::QUERY_QUEUE;
 
-/// Longest a query waits for its answer.
-const QUERY_TIMEOUT: Duration = Duration::from_secs(20);
+/// Longest a query waits for its answer (above the worst case: a deposit proof, a queue
+/// wait and all of its outbound HTTP).
+const QUERY_TIMEOUT: Duration = Duration::from_secs(40);
 
 #[derive(Clone)]
 struct AppState {

@@ -809,7 +809,8 @@ mod tests {
         forge_signature: bool,
     ) -> (Vec<u8>, ResponseKey) {
         use phalanx_primitives::contract::{query_signing_bytes, QueryPlaintext, SealedQuery};
-        let mut signature = signer.sign(&query_signing_bytes(&ID, &nonce, expires_at_ms, input));
+        let mut signature =
+            signer.sign(&query_signing_bytes(&ID, &ME, &nonce, expires_at_ms, input));
         if forge_signature {
             signature[0] ^= 1;
         }
@@ -852,7 +853,18 @@ mod tests {
     }
 
     fn publish(desk: &QueryDesk, state: &ContractsState, keys: &KeyState, height: u64) {
+        publish_as(desk, state, keys, height, ME);
+    }
+
+    fn publish_as(
+        desk: &QueryDesk,
+        state: &ContractsState,
+        keys: &KeyState,
+        height: u64,
+        me: [u8; 32],
+    ) {
         desk.publish(Some(DeskView {
+            me,
             height,
             time_ms: NOW,
             contracts: std::sync::Arc::new(state.clone()),
@@ -964,6 +976,17 @@ mod tests {
         ask(&first, &code).unwrap();
         let (real, _) = sealed_query(&alice, b"hello", [9; 16], NOW + 1, &CLUSTER_SECRET, false);
         assert!(ask(&real, &code).is_ok());
+        // Signed for another worker (this one is ME): a member that is not ME refuses it, so a
+        // captured query can't be charged again at another member.
+        let elsewhere = QueryDesk::new();
+        publish_as(&elsewhere, &state, &keys, 12, [2; 32]);
+        let (for_me, _) = sealed_query(&alice, b"hello", [8; 16], NOW + 1, &CLUSTER_SECRET, false);
+        assert_eq!(
+            elsewhere
+                .answer(&for_me, &code, &mut NoNetwork)
+                .unwrap_err(),
+            QueryError::BadSignature
+        );
         // Code the host swapped.
         let (fresh, _) = sealed_query(&alice, b"hello", [7; 16], NOW + 1, &CLUSTER_SECRET, false);
         assert_eq!(
@@ -1012,6 +1035,20 @@ mod tests {
             }
         );
         publish(&desk, &state, &keys, 30);
+        // A caller with no deposit at all is refused too, and not metered (accounts cost
+        // nothing to make, so they must not fill the meter).
+        let bob = phalanx_primitives::Keypair::dev("bob");
+        prove(&desk, 20, bob.account(), 0, None);
+        let (nothing, _) = sealed_query(&bob, b"a", [2; 16], NOW + 1, &CLUSTER_SECRET, false);
+        assert_eq!(
+            desk.answer(&nothing, &code, &mut NoNetwork).unwrap_err(),
+            QueryError::InsufficientDeposit {
+                caller: bob.account(),
+                available: 0,
+                needed: least
+            }
+        );
+        assert_eq!(desk.testing_spendable(&bob.account()), None);
         // Enough for three: each is charged for its base and the fuel it burned.
         let deposit = 1_000 * least;
         prove(&desk, 30, alice.account(), deposit, None);
@@ -1071,6 +1108,22 @@ mod tests {
             desk.testing_spendable(&alice.account()),
             Some(deposit - charged)
         );
+        // After a restart, a report still in the outbox (nonce 9) is noted: the next report
+        // goes above it, and it counts against the deposit until proven settled.
+        let restarted = desk_at(&state, &keys, 32);
+        restarted.note_reported(&[wire::UsageReport {
+            client: alice.account(),
+            amount: 7,
+            nonce: 9,
+        }]);
+        prove(&restarted, 32, alice.account(), deposit, Some(5));
+        assert_eq!(
+            restarted.testing_spendable(&alice.account()),
+            Some(deposit - 7)
+        );
+        let (again, _) = sealed_query(&alice, b"a", [40; 16], NOW + 1, &CLUSTER_SECRET, false);
+        restarted.answer(&again, &code, &mut NoNetwork).unwrap();
+        assert_eq!(restarted.settle(8, &HashMap::new()).reports[0].nonce, 10);
         // A query that can pay for only part of its fuel runs with what it can pay for.
         prove(&desk, 32, alice.account(), least + price * 1_000, Some(5));
         let (endless, _) = sealed_query(&alice, b"loop", [30; 16], NOW + 1, &CLUSTER_SECRET, false);

@@ -63,6 +63,10 @@ pub const MAX_DEPOSIT_PROOF_AGE: u64 = 120;
 /// Blocks after which the host is asked to prove a recently active caller's deposit again,
 /// before queries would need it.
 pub const REFRESH_DEPOSIT_AFTER: u64 = 40;
+/// Most live query nonces one caller may hold (a query is valid for at most 10 minutes).
+pub const MAX_NONCES_PER_CALLER: usize = 1_000;
+/// Most callers remembered as having no deposit.
+const MAX_EMPTY_CALLERS: usize = 10_000;
 /// Most callers metered at once; idle ones with nothing owed are forgotten first.
 pub const MAX_METERED_CALLERS: usize = 100_000;
 /// Most compiled contracts kept for queries.
@@ -106,8 +110,8 @@ pub enum QueryError {
     /// The envelope does not open with the cluster key (sealed to another key, or tampered).
     #[error("the query does not open with this cluster's key: sealed to another key, or tampered")]
     NotOpened,
-    /// The caller's signature does not verify.
-    #[error("the caller's signature over the query does not verify")]
+    /// The caller's signature does not verify (or names another worker).
+    #[error("the caller's signature over the query does not verify for this worker (forged, or signed for another worker)")]
     BadSignature,
     /// This nonce was seen before.
     #[error("this query was already answered (its nonce was seen before)")]
@@ -167,6 +171,8 @@ impl Ocalls for NoNetwork {
 /// What queries read: published by the enclave after each change of its head or state.
 #[derive(Clone)]
 pub(crate) struct DeskView {
+    /// This enclave's identity: queries must name it.
+    pub me: [u8; 32],
     /// The verified head's height.
     pub height: u64,
     /// The verified head's timestamp (the enclave's clock).
@@ -210,9 +216,12 @@ impl Metered {
 /// Query deposits as this enclave counts them.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Meter {
-    /// Units per unit of fuel (the chain's `min_gas_price`), as last proven.
-    price: Option<Balance>,
+    /// Units per unit of fuel (the chain's `min_gas_price`) and the height it was proven at.
+    price: Option<(Balance, u64)>,
     accounts: HashMap<AccountId, Metered>,
+    /// Callers proven to have no deposit, with the proof's height (not metered: an account
+    /// costs nothing to make, so these stay out of `accounts`).
+    empty: HashMap<AccountId, u64>,
 }
 
 /// Query nonces seen, with their expiry.
@@ -221,6 +230,41 @@ struct SeenNonces {
     /// (caller, nonce) → expiry: keyed by the caller too, so someone who saw a query's nonce
     /// can't spend it first and have the real query refused.
     seen: HashMap<(AccountId, [u8; 16]), u64>,
+    /// Live nonces per caller, so one caller can't fill the guard for everyone.
+    per_caller: HashMap<AccountId, usize>,
+}
+
+impl SeenNonces {
+    fn forget_expired(&mut self, now_ms: u64) {
+        let per_caller = &mut self.per_caller;
+        self.seen.retain(|(caller, _), expires| {
+            let live = *expires > now_ms;
+            if !live {
+                if let Some(n) = per_caller.get_mut(caller) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+            live
+        });
+        self.per_caller.retain(|_, n| *n > 0);
+    }
+
+    fn insert(&mut self, slot: (AccountId, [u8; 16]), expires: u64) {
+        if self.seen.insert(slot, expires).is_none() {
+            *self.per_caller.entry(slot.0).or_default() += 1;
+        }
+    }
+
+    fn remove(&mut self, slot: &(AccountId, [u8; 16])) {
+        if self.seen.remove(slot).is_some() {
+            if let Some(n) = self.per_caller.get_mut(&slot.0) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.per_caller.remove(&slot.0);
+                }
+            }
+        }
+    }
 }
 
 struct Inner {
@@ -278,7 +322,11 @@ impl QueryDesk {
             .unwrap_or_else(PoisonError::into_inner) = view.map(Arc::new);
     }
 
-    /// The published view's head height.
+    /// The view published last.
+    pub(crate) fn current_view(&self) -> Option<Arc<DeskView>> {
+        self.view()
+    }
+
     fn view(&self) -> Option<Arc<DeskView>> {
         self.inner
             .view
@@ -297,17 +345,17 @@ impl QueryDesk {
         callers: &[AccountId],
         view: &View,
     ) -> Result<usize, String> {
-        let mut meter = lock(&self.inner.meter);
-        match view.get(&wire::params_key()) {
-            Some(Some(bytes)) => {
-                let params: wire::ContractsParams =
-                    decode_strict(bytes, 1024).map_err(|e| e.to_string())?;
-                meter.price = Some(params.min_gas_price);
-            }
-            Some(None) => meter.price = Some(wire::ContractsParams::default().min_gas_price),
-            None => {}
-        }
-        let mut proven = 0;
+        // Everything decoded first: a refused call changes nothing.
+        let price = match view.get(&wire::params_key()) {
+            Some(Some(bytes)) => Some(
+                decode_strict::<wire::ContractsParams>(bytes, 1024)
+                    .map_err(|e| e.to_string())?
+                    .min_gas_price,
+            ),
+            Some(None) => Some(wire::ContractsParams::default().min_gas_price),
+            None => None,
+        };
+        let mut proven = Vec::new();
         for caller in callers {
             let (Some(deposit), Some(nonce)) = (
                 view.get(&wire::deposit_key(caller)),
@@ -323,24 +371,62 @@ impl QueryDesk {
                 Some(bytes) => decode_strict(bytes, 8).map_err(|e| e.to_string())?,
                 None => 0,
             };
-            if meter.accounts.len() >= MAX_METERED_CALLERS && !meter.accounts.contains_key(caller) {
+            proven.push((*caller, deposit, settled_nonce));
+        }
+        let mut meter = lock(&self.inner.meter);
+        if let Some(price) = price {
+            if meter.price.is_none_or(|(_, at)| at <= height) {
+                meter.price = Some((price, height));
+            }
+        }
+        let mut recorded = 0;
+        for (caller, deposit, settled_nonce) in proven {
+            // Only the available part counts: a withdrawing part may be released before usage
+            // reported later lands.
+            let units = deposit.available;
+            if units == 0 && !meter.accounts.contains_key(&caller) {
+                if meter.empty.len() >= MAX_EMPTY_CALLERS {
+                    meter.empty.clear();
+                }
+                meter.empty.insert(caller, height);
+                recorded += 1;
+                continue;
+            }
+            meter.empty.remove(&caller);
+            if meter.accounts.len() >= MAX_METERED_CALLERS && !meter.accounts.contains_key(&caller)
+            {
                 forget_idle(&mut meter, height);
                 if meter.accounts.len() >= MAX_METERED_CALLERS {
                     continue;
                 }
             }
-            let account = meter.accounts.entry(*caller).or_default();
+            let account = meter.accounts.entry(caller).or_default();
             if height < account.proven_height {
                 continue; // an older proof than the one held
             }
-            account.proven = deposit.available.saturating_add(deposit.withdrawing);
+            account.proven = units;
             account.proven_height = height;
             account.settled_nonce = account.settled_nonce.max(settled_nonce);
             let settled = account.settled_nonce;
             account.unsettled.retain(|nonce, _| *nonce > settled);
-            proven += 1;
+            recorded += 1;
         }
-        Ok(proven)
+        Ok(recorded)
+    }
+
+    /// Records usage reports sealed in the outbox (after a restart, the meter starts empty):
+    /// they count against their callers until a proof shows them settled, and new reports get
+    /// higher nonces.
+    pub(crate) fn note_reported(&self, reports: &[UsageReport]) {
+        let mut meter = lock(&self.inner.meter);
+        for report in reports {
+            meter
+                .accounts
+                .entry(report.client)
+                .or_default()
+                .unsettled
+                .insert(report.nonce, report.amount);
+        }
     }
 
     /// Callers whose deposit proof is missing or ageing and who asked something lately: the
@@ -499,6 +585,7 @@ impl QueryDesk {
             .map_err(|e| QueryError::Malformed(e.to_string()))?;
         let signed = wire::query_signing_bytes(
             &sealed.contract,
+            &view.me,
             &sealed.nonce,
             sealed.expires_at_ms,
             &plaintext.input,
@@ -513,14 +600,14 @@ impl QueryDesk {
         let slot = (caller, sealed.nonce);
         {
             let mut seen = lock(&self.inner.seen);
-            let seen = &mut seen.seen;
-            if seen.len() >= MAX_REMEMBERED_NONCES / 2 {
-                seen.retain(|_, expires| *expires > now_ms);
+            if seen.seen.len() >= MAX_REMEMBERED_NONCES / 2 {
+                seen.forget_expired(now_ms);
             }
-            if seen.contains_key(&slot) {
+            if seen.seen.contains_key(&slot) {
                 return Err(QueryError::Replayed);
             }
-            if seen.len() >= MAX_REMEMBERED_NONCES {
+            let mine = seen.per_caller.get(&caller).copied().unwrap_or(0);
+            if seen.seen.len() >= MAX_REMEMBERED_NONCES || mine >= MAX_NONCES_PER_CALLER {
                 return Err(QueryError::Busy);
             }
             seen.insert(slot, sealed.expires_at_ms);
@@ -530,10 +617,19 @@ impl QueryDesk {
         let (price, fuel_limit, reserved) = match self.reserve(&view, &caller) {
             Ok(reservation) => reservation,
             Err(e) => {
-                lock(&self.inner.seen).seen.remove(&slot);
+                lock(&self.inner.seen).remove(&slot);
                 return Err(e);
             }
         };
+        // Released even if the run below panics.
+        let mut hold = Hold {
+            desk: self,
+            caller,
+            reserved,
+        };
+        // What the run is charged for: the fuel it burned; a trap or an endless loop its whole
+        // limit (as for commands); code this worker could not compile or instantiate, only
+        // the base (the worker's fault, not the caller's).
         let (output, fuel_used) = match self.module(&contract.code_hash, code) {
             Err(e) => (failed("code_refused", &e), 0),
             Ok(module) => {
@@ -564,12 +660,17 @@ impl QueryDesk {
                         },
                         outcome.fuel_used,
                     ),
+                    Err(
+                        e @ (phalanx_contract::ExecError::Instantiation { .. }
+                        | phalanx_contract::ExecError::ForeignContract),
+                    ) => (failed(e.code(), &e.to_string()), 0),
                     Err(e) => (failed(e.code(), &e.to_string()), fuel_limit),
                 }
             }
         };
         let charged =
             price.saturating_mul(Balance::from(QUERY_BASE_FUEL.saturating_add(fuel_used)));
+        hold.reserved = 0;
         self.charge(&view, &caller, reserved, charged);
         let answer = QueryAnswer {
             output,
@@ -593,22 +694,27 @@ impl QueryDesk {
         caller: &AccountId,
     ) -> Result<(Balance, u64, Balance), QueryError> {
         let mut meter = lock(&self.inner.meter);
-        let price = meter.price.ok_or(QueryError::NeedDeposit(*caller))?;
-        let account = match meter.accounts.get_mut(caller) {
-            Some(account)
-                if view.height.saturating_sub(account.proven_height) <= MAX_DEPOSIT_PROOF_AGE =>
-            {
-                account
-            }
-            Some(account) => {
-                account.last_active = view.height;
-                return Err(QueryError::NeedDeposit(*caller));
-            }
-            None => return Err(QueryError::NeedDeposit(*caller)),
+        let fresh = |height: u64| view.height.saturating_sub(height) <= MAX_DEPOSIT_PROOF_AGE;
+        let price = match meter.price {
+            Some((price, height)) if fresh(height) => price,
+            _ => return Err(QueryError::NeedDeposit(*caller)),
         };
-        account.last_active = view.height;
-        let spendable = account.spendable();
         let needed = price.saturating_mul(Balance::from(QUERY_BASE_FUEL + MIN_QUERY_FUEL));
+        if !meter.accounts.contains_key(caller) {
+            return match meter.empty.get(caller) {
+                Some(height) if fresh(*height) => Err(QueryError::InsufficientDeposit {
+                    caller: *caller,
+                    available: 0,
+                    needed,
+                }),
+                _ => Err(QueryError::NeedDeposit(*caller)),
+            };
+        }
+        let account = match meter.accounts.get_mut(caller) {
+            Some(account) if fresh(account.proven_height) => account,
+            _ => return Err(QueryError::NeedDeposit(*caller)),
+        };
+        let spendable = account.spendable();
         if spendable < needed {
             return Err(QueryError::InsufficientDeposit {
                 caller: *caller,
@@ -626,6 +732,7 @@ impl QueryDesk {
         let reserved =
             price.saturating_mul(Balance::from(QUERY_BASE_FUEL.saturating_add(fuel_limit)));
         account.reserved = account.reserved.saturating_add(reserved);
+        account.last_active = view.height;
         Ok((price, fuel_limit, reserved))
     }
 
@@ -665,6 +772,24 @@ impl QueryDesk {
             .accounts
             .get(caller)
             .map(Metered::spendable)
+    }
+}
+
+/// A reservation held while a query runs; given back if the run never reaches its charge.
+struct Hold<'a> {
+    desk: &'a QueryDesk,
+    caller: AccountId,
+    reserved: Balance,
+}
+
+impl Drop for Hold<'_> {
+    fn drop(&mut self) {
+        if self.reserved > 0 {
+            let mut meter = lock(&self.desk.inner.meter);
+            if let Some(account) = meter.accounts.get_mut(&self.caller) {
+                account.reserved = account.reserved.saturating_sub(self.reserved);
+            }
+        }
     }
 }
 

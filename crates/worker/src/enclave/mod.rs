@@ -824,6 +824,9 @@ impl Enclave {
                         pending: None,
                         platform,
                     };
+                    // Usage reports still in the outbox count until proven settled.
+                    enclave.desk.note_reported(&enclave.outbox_usage());
+                    enclave.publish_desk(true);
                     let started = Started {
                         created: false,
                         accepted: Some(index),
@@ -878,19 +881,21 @@ impl Enclave {
 
     /// The one entry point: runs `call` and returns its reply. A refused call changes nothing.
     pub fn ecall(&mut self, call: Ecall) -> Result<Reply> {
-        let publish = matches!(
-            call,
-            Ecall::InitChain { .. }
-                | Ecall::AdvanceEpoch { .. }
-                | Ecall::SyncBlock { .. }
-                | Ecall::HandOver { .. }
-                | Ecall::KeyStep { .. }
-                | Ecall::ContractStep { .. }
-                | Ecall::Commit { .. }
-        );
+        // After a call that moves the head, the desk's clock moves; after one that may change
+        // keys or contracts, its state is copied again.
+        let publish = match call {
+            Ecall::InitChain { .. } | Ecall::AdvanceEpoch { .. } | Ecall::SyncBlock { .. } => {
+                Some(false)
+            }
+            Ecall::HandOver { .. }
+            | Ecall::KeyStep { .. }
+            | Ecall::ContractStep { .. }
+            | Ecall::Commit { .. } => Some(true),
+            _ => None,
+        };
         let reply = self.dispatch(call);
-        if publish {
-            self.publish_desk();
+        if let Some(state_changed) = publish {
+            self.publish_desk(state_changed);
         }
         reply
     }
@@ -1121,11 +1126,16 @@ impl Enclave {
             return Err(EnclaveError::CounterExhausted);
         }
         let held_from = self.outbox.len();
+        // If the transition can't begin, the outbox is put back: messages signed but never
+        // sealed must not stay, or they would be released as if committed.
+        let before = self.outbox.clone();
         for message in messages {
             let key = Self::signing_key(&self.identity, &message.origin)?;
             self.outbox.push(message, key, &genesis);
         }
-        self.begin_transition_holding(held_from)
+        self.begin_transition_holding(held_from).inspect_err(|_| {
+            self.outbox = before;
+        })
     }
 
     fn chain(&self) -> Result<&Chain> {
@@ -1271,19 +1281,9 @@ impl Enclave {
         let origin = Origin::Worker(me);
         // Reports still waiting in the outbox: a new one must carry a higher nonce.
         let mut waiting: HashMap<AccountId, u64> = HashMap::new();
-        for message in self.outbox.messages() {
-            if message.origin != origin
-                || message.topic != phalanx_primitives::contract::USAGE_TOPIC
-            {
-                continue;
-            }
-            if let Ok(report) = phalanx_primitives::decode_strict::<
-                phalanx_primitives::contract::UsageReport,
-            >(&message.payload, 1024)
-            {
-                let highest = waiting.entry(report.client).or_default();
-                *highest = (*highest).max(report.nonce);
-            }
+        for report in self.outbox_usage() {
+            let highest = waiting.entry(report.client).or_default();
+            *highest = (*highest).max(report.nonce);
         }
         let room = outbox::MAX_OUTBOX_MESSAGES
             .saturating_sub(self.outbox.len())
@@ -1317,22 +1317,45 @@ impl Enclave {
         }
     }
 
+    /// This worker's usage reports still in the outbox.
+    fn outbox_usage(&self) -> Vec<phalanx_primitives::contract::UsageReport> {
+        let origin = Origin::Worker(self.identity.account().0);
+        self.outbox
+            .messages()
+            .iter()
+            .filter(|m| m.origin == origin && m.topic == phalanx_primitives::contract::USAGE_TOPIC)
+            .filter_map(|m| phalanx_primitives::decode_strict(&m.payload, 1024).ok())
+            .collect()
+    }
+
     /// The desk answering queries beside this enclave's serial entry point.
     pub fn query_desk(&self) -> desk::QueryDesk {
         self.desk.clone()
     }
 
     /// Publishes the head, the contracts and the keys to the desk (nothing before a chain is
-    /// pinned, or once handed over).
-    fn publish_desk(&self) {
+    /// pinned, or once handed over). Unless `state_changed`, the published contracts and keys
+    /// are kept (copying them on every block would cost the serial loop for nothing).
+    fn publish_desk(&self, state_changed: bool) {
         let view = match (&self.chain, self.handed_over_to) {
             (Some(chain), None) => {
                 let head = chain.client.head();
+                let kept = (!state_changed)
+                    .then(|| self.desk.current_view())
+                    .flatten()
+                    .map(|v| (Arc::clone(&v.contracts), Arc::clone(&v.keys)));
+                let (contracts, keys) = kept.unwrap_or_else(|| {
+                    (
+                        Arc::new(self.contracts.clone()),
+                        Arc::new(self.keys.clone()),
+                    )
+                });
                 Some(desk::DeskView {
+                    me: self.identity.account().0,
                     height: head.height,
                     time_ms: head.timestamp_ms,
-                    contracts: Arc::new(self.contracts.clone()),
-                    keys: Arc::new(self.keys.clone()),
+                    contracts,
+                    keys,
                 })
             }
             _ => None,

@@ -79,8 +79,11 @@ impl Host {
             self.key_step(&keys).await?;
         }
         self.relay_released(&me, appointed).await?;
-        self.contract_round(&contracts).await?;
-        self.usage_round().await
+        // Usage is reported even when a contract step failed (the operator's income must not
+        // wait on an unrelated contract).
+        let ran = self.contract_round(&contracts).await;
+        self.usage_round().await?;
+        ran
     }
 
     /// Keeps the query desk paid: proves the deposits of recently active callers before their

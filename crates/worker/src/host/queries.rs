@@ -25,6 +25,10 @@ pub const MAX_OCALL_RESPONSE_BYTES: usize = 1 << 20;
 pub const MAX_OCALLS_PER_QUERY: usize = 4;
 /// Longest a query waits for the host to prove its caller's deposit.
 const DEPOSIT_WAIT: Duration = Duration::from_secs(8);
+/// Deposit proofs one client address may cause per second (bursts of twice as many).
+const PROOFS_PER_SECOND_PER_IP: f64 = 5.0;
+/// Most time all the outbound HTTP of one query may take together.
+pub const MAX_OCALL_TIME_PER_QUERY: Duration = Duration::from_secs(8);
 /// Least time between two fresh proofs of a caller's deposit when it was too small.
 const RENEW_SHORT_DEPOSIT: Duration = Duration::from_secs(1);
 /// Most client addresses (and callers) tracked by the rate limiter (idle ones are dropped
@@ -45,6 +49,25 @@ pub struct DepositJob {
 
 /// Contract code for queries, by contract id (untrusted copies: the enclave checks the hash).
 pub type CodeCache = Arc<RwLock<HashMap<[u8; 32], Arc<Vec<u8>>>>>;
+
+/// A place in the query queue, given back when dropped.
+struct Queued<'a>(&'a AtomicUsize);
+
+impl<'a> Queued<'a> {
+    fn enter(waiting: &'a AtomicUsize) -> Option<Self> {
+        if waiting.fetch_add(1, Ordering::SeqCst) >= QUERY_QUEUE {
+            waiting.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Queued(waiting))
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// One token bucket per client address.
 #[derive(Debug)]
@@ -83,8 +106,10 @@ pub struct QueryService {
     desk: QueryDesk,
     code: CodeCache,
     deposits: mpsc::Sender<DepositJob>,
-    running: Semaphore,
+    running: Arc<Semaphore>,
     waiting: AtomicUsize,
+    /// Deposit proofs each client address may cause.
+    proofs: Mutex<Buckets>,
     rate: Option<Mutex<Buckets>>,
     /// When each caller's short deposit was last proven again.
     renewed: Mutex<HashMap<AccountId, Instant>>,
@@ -126,8 +151,12 @@ impl QueryService {
             desk,
             code,
             deposits,
-            running: Semaphore::new(concurrency.max(1)),
+            running: Arc::new(Semaphore::new(concurrency.max(1))),
             waiting: AtomicUsize::new(0),
+            proofs: Mutex::new(Buckets {
+                per_second: PROOFS_PER_SECOND_PER_IP,
+                buckets: HashMap::new(),
+            }),
             rate: (per_ip > 0).then(|| {
                 Mutex::new(Buckets {
                     per_second: f64::from(per_ip),
@@ -183,28 +212,28 @@ impl QueryService {
                 ),
             );
         };
-        // Admission: a bounded queue in front of a bounded number of running queries.
-        if self.waiting.fetch_add(1, Ordering::SeqCst) >= QUERY_QUEUE {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
-            return refused(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                "too many queries are waiting for this worker; try again shortly",
-            );
-        }
-        let permit = self.running.acquire().await;
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
-        let Ok(_permit) = permit else {
-            return refused(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                "the worker is stopping",
-            );
-        };
+        // Admission: a bounded queue in front of a bounded number of running queries. The
+        // count is given back however this request ends (answered, or dropped by its client).
+        let queued = Queued::enter(&self.waiting).ok_or((
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many queries are waiting for this worker; try again shortly".to_string(),
+        ))?;
         let body = Arc::new(body);
         let mut proved = false;
+        let mut queued = Some(queued);
         loop {
-            match self.run(Arc::clone(&body), Arc::clone(&code)).await {
+            // Each pass holds a running slot until its blocking task ends, even if this
+            // request is dropped meanwhile.
+            let Ok(slot) = Arc::clone(&self.running).acquire_owned().await else {
+                return refused(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "the worker is stopping",
+                );
+            };
+            drop(queued.take());
+            match self.run(Arc::clone(&body), Arc::clone(&code), slot).await {
                 Ok(answered) => {
                     tracing::info!(
                         contract = %hex::encode(contract),
@@ -216,7 +245,7 @@ impl QueryService {
                     return Ok(answered.sealed);
                 }
                 Err(QueryError::InsufficientDeposit { caller, .. })
-                    if !proved && self.may_renew(caller) =>
+                    if !proved && self.may_renew(caller, from) =>
                 {
                     // The caller may have just paid in: one fresh proof before refusing (at
                     // most every RENEW_SHORT_DEPOSIT per caller, so an unfunded caller can't
@@ -226,7 +255,7 @@ impl QueryService {
                         tracing::debug!(error = %e, "could not renew a short deposit's proof");
                     }
                 }
-                Err(QueryError::NeedDeposit(caller)) if !proved => {
+                Err(QueryError::NeedDeposit(caller)) if !proved && self.may_prove(from) => {
                     proved = true;
                     if let Err(e) = self.prove_deposit(caller).await {
                         return refused(
@@ -256,21 +285,41 @@ impl QueryService {
         }
     }
 
-    /// One pass through the desk on a blocking thread.
-    async fn run(&self, body: Arc<Vec<u8>>, code: Arc<Vec<u8>>) -> Result<Answered, QueryError> {
+    /// One pass through the desk on a blocking thread, holding `slot` until it ends.
+    async fn run(
+        &self,
+        body: Arc<Vec<u8>>,
+        code: Arc<Vec<u8>>,
+        slot: tokio::sync::OwnedSemaphorePermit,
+    ) -> Result<Answered, QueryError> {
         let desk = self.desk.clone();
         let mut ocalls = HostOcalls {
             client: self.http.clone(),
             runtime: tokio::runtime::Handle::current(),
             made: 0,
+            deadline: None,
         };
-        tokio::task::spawn_blocking(move || desk.answer(&body, &code, &mut ocalls))
-            .await
-            .unwrap_or_else(|e| Err(QueryError::Malformed(format!("the query task failed: {e}"))))
+        tokio::task::spawn_blocking(move || {
+            let answered = desk.answer(&body, &code, &mut ocalls);
+            drop(slot);
+            answered
+        })
+        .await
+        .unwrap_or_else(|e| Err(QueryError::Malformed(format!("the query task failed: {e}"))))
+    }
+
+    /// Whether a query from `from` may make this host prove a deposit now: proofs cost the
+    /// host an RPC call and an ecall, and an account costs nothing to make, so each address
+    /// gets a few a second.
+    fn may_prove(&self, from: IpAddr) -> bool {
+        self.proofs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take(from, Instant::now())
     }
 
     /// Whether a short deposit of `caller`'s may be proven again now (and notes that it was).
-    fn may_renew(&self, caller: AccountId) -> bool {
+    fn may_renew(&self, caller: AccountId, from: IpAddr) -> bool {
         let now = Instant::now();
         let mut renewed = self.renewed.lock().unwrap_or_else(PoisonError::into_inner);
         if renewed.len() >= MAX_TRACKED_ADDRESSES {
@@ -281,7 +330,8 @@ impl QueryService {
             _ if renewed.len() >= MAX_TRACKED_ADDRESSES => false,
             _ => {
                 renewed.insert(caller, now);
-                true
+                drop(renewed);
+                self.may_prove(from)
             }
         }
     }
@@ -341,7 +391,7 @@ fn ocall_client(allow_private: bool) -> reqwest::Result<reqwest::Client> {
 fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
+            let [a, b, c, _] = v4.octets();
             !(v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
@@ -349,13 +399,28 @@ fn is_public(ip: IpAddr) -> bool {
                 || v4.is_broadcast()
                 || v4.is_multicast()
                 || a == 0
-                || (a == 100 && (64..128).contains(&b)))
+                || a >= 240
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (b == 18 || b == 19))
+                || (a == 192 && b == 0 && c == 0))
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
+            let segments = v6.segments();
+            // IPv4 inside IPv6 (mapped, compatible, NAT64, 6to4) is judged as that IPv4.
+            if let Some(v4) = v6.to_ipv4() {
+                if !v6.is_loopback() && !v6.is_unspecified() {
+                    return is_public(IpAddr::V4(v4));
+                }
             }
-            let first = v6.segments()[0];
+            if segments[0] == 0x64 && segments[1] == 0xff9b {
+                let [.., a, b, c, d] = v6.octets();
+                return is_public(IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d)));
+            }
+            if segments[0] == 0x2002 {
+                let [_, _, a, b, c, d, ..] = v6.octets();
+                return is_public(IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d)));
+            }
+            let first = segments[0];
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
@@ -392,6 +457,8 @@ struct HostOcalls {
     client: Option<(reqwest::Client, bool)>,
     runtime: tokio::runtime::Handle,
     made: usize,
+    /// When the query's outbound time runs out (set by its first request).
+    deadline: Option<Instant>,
 }
 
 impl Ocalls for HostOcalls {
@@ -414,7 +481,15 @@ impl Ocalls for HostOcalls {
             return Err(HttpError::Failed);
         }
         self.made += 1;
-        let timeout = Duration::from_millis(request.timeout_ms).min(MAX_OCALL_TIMEOUT);
+        let deadline = *self
+            .deadline
+            .get_or_insert_with(|| Instant::now() + MAX_OCALL_TIME_PER_QUERY);
+        let timeout = Duration::from_millis(request.timeout_ms)
+            .min(MAX_OCALL_TIMEOUT)
+            .min(deadline.saturating_duration_since(Instant::now()));
+        if timeout.is_zero() {
+            return Err(HttpError::Timeout);
+        }
         let cap = request.max_response_bytes.min(MAX_OCALL_RESPONSE_BYTES);
         let work = perform(client.clone(), request.clone(), cap);
         match self
@@ -532,6 +607,7 @@ mod tests {
                 client: Some((guarded, false)),
                 runtime: handle,
                 made: 0,
+                deadline: None,
             };
             [
                 format!("http://{at}/small"),
@@ -552,11 +628,26 @@ mod tests {
         assert!(!is_public("100.64.0.1".parse().unwrap()));
         assert!(!is_public("::ffff:127.0.0.1".parse().unwrap()));
         assert!(!is_public("fd00::1".parse().unwrap()));
+        for hidden in [
+            "::127.0.0.1",
+            "64:ff9b::a00:1",
+            "2002:a00:1::",
+            "198.18.0.1",
+            "240.0.0.1",
+        ] {
+            assert!(!is_public(hidden.parse().unwrap()), "{hidden}");
+        }
+        assert!(is_public("2606:4700::1111".parse().unwrap()));
+        assert!(
+            is_public("64:ff9b::5db8:d70e".parse().unwrap()),
+            "NAT64 of a public address"
+        );
         let results = tokio::task::spawn_blocking(move || {
             let mut ocalls = HostOcalls {
                 client: Some((client, true)),
                 runtime,
                 made: 0,
+                deadline: None,
             };
             let url = |path: &str| format!("http://{at}{path}");
             vec![
@@ -577,6 +668,18 @@ mod tests {
         assert_eq!(results[2], Err(HttpError::ResponseTooLarge));
         assert_eq!(results[3], Err(HttpError::Failed));
         assert_eq!(results[4], Err(HttpError::Failed));
+    }
+
+    #[test]
+    fn a_place_in_the_queue_is_given_back_however_the_request_ends() {
+        let waiting = AtomicUsize::new(0);
+        let places: Vec<_> = (0..QUERY_QUEUE)
+            .map(|_| Queued::enter(&waiting).unwrap())
+            .collect();
+        assert!(Queued::enter(&waiting).is_none(), "the queue is full");
+        drop(places);
+        assert_eq!(waiting.load(Ordering::SeqCst), 0);
+        assert!(Queued::enter(&waiting).is_some());
     }
 
     #[test]
