@@ -40,6 +40,7 @@ pub mod balances;
 pub mod contracts;
 pub mod events;
 pub mod evidence;
+pub mod fixed;
 pub mod gatekeeper;
 pub mod genesis;
 pub mod governance;
@@ -51,6 +52,7 @@ pub mod peers;
 pub mod privileged;
 pub mod registry;
 pub mod root;
+pub mod schedule;
 pub mod system;
 pub mod treasury;
 
