@@ -28,7 +28,7 @@
 //! most per byte first (ties: sender, then nonce), so a flood of cheap transactions waits behind
 //! a normal transfer instead of crowding it out.
 
-use phalanx_primitives::call::{BalancesCall, Call};
+use phalanx_primitives::call::{BalancesCall, Call, ContractsCall};
 use phalanx_primitives::{AccountId, Hash, SignedTransaction};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
@@ -125,10 +125,17 @@ fn rate(fee: u128, bytes: usize) -> u128 {
     fee.saturating_mul(1024) / (bytes.max(1) as u128)
 }
 
-/// What a transaction can take from its sender's free balance: its fee and any amount it sends.
+/// What a transaction can take from its sender's free balance: its fee and any amount it sends
+/// or reserves (a command's gas, a query deposit).
 fn cost(tx: &SignedTransaction) -> u128 {
     let moved = match &tx.tx.call {
         Call::Balances(BalancesCall::Transfer { amount, .. }) => *amount,
+        Call::Contracts(ContractsCall::SubmitCommand {
+            gas_limit,
+            gas_price,
+            ..
+        }) => u128::from(*gas_limit).saturating_mul(*gas_price),
+        Call::Contracts(ContractsCall::Deposit { amount }) => *amount,
         _ => 0,
     };
     tx.tx.fee.saturating_add(moved)
@@ -706,6 +713,59 @@ mod tests {
         pool.insert(transfer(&alice, 1, 2 * PHA, 37 * PHA), funds)
             .expect("replacing within the balance");
         assert_eq!(pool.len(), 2);
+    }
+
+    #[test]
+    fn a_commands_gas_and_a_deposit_count_as_spent() {
+        let mut pool = Mempool::new();
+        let bob = Keypair::dev("bob");
+        let funds = SenderState {
+            nonce: 0,
+            free: 100 * PHA,
+        };
+        let signed = |nonce: u64, call: Call| {
+            Transaction {
+                signer: bob.account(),
+                nonce,
+                fee: PHA,
+                expires_at: 100,
+                call,
+            }
+            .sign(&bob, &Hash::ZERO)
+        };
+        let command = |gas_limit: u64| {
+            Call::Contracts(ContractsCall::SubmitCommand {
+                contract: [1; 32],
+                key_epoch: 0,
+                sealed: vec![0; 64],
+                gas_limit,
+                gas_price: PHA / 1_000_000,
+            })
+        };
+        // 200,000,000 gas at a millionth of a PHA reserves 200 PHA: more than bob has.
+        assert_eq!(
+            pool.insert(signed(0, command(200_000_000)), funds),
+            Err(MempoolError::CannotAfford {
+                needed: 201 * PHA,
+                free: 100 * PHA
+            })
+        );
+        pool.insert(signed(0, command(50_000_000)), funds)
+            .expect("51 of 100");
+        assert_eq!(
+            pool.insert(
+                signed(
+                    1,
+                    Call::Contracts(ContractsCall::Deposit { amount: 49 * PHA })
+                ),
+                funds
+            ),
+            Err(MempoolError::CannotAfford {
+                needed: 101 * PHA,
+                free: 100 * PHA
+            }),
+            "the deposit and the command's gas together are more than bob has"
+        );
     }
 
     #[test]

@@ -90,7 +90,9 @@ pub struct ContractsParams {
 impl Default for ContractsParams {
     fn default() -> Self {
         ContractsParams {
-            max_code_bytes: 256 * 1024,
+            // Fits a default transaction (64 KiB) with room for its envelope; more needs both
+            // limits raised by governance.
+            max_code_bytes: 60 * 1024,
             // 64 KiB of code costs about 6.5 PHA.
             code_byte_fee: PHA / 10_000,
             // A million units of fuel cost at least 0.001 PHA.
@@ -367,6 +369,17 @@ pub fn params_key() -> Vec<u8> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn default_code_of_the_largest_size_fits_a_default_transaction() {
+        let code = ContractsParams::default().max_code_bytes;
+        let tx = crate::call::ChainParams::default().max_tx_bytes;
+        // Room for the envelope: sender, nonce, fee, signature, call tag and length prefix.
+        assert!(
+            code + 1024 <= tx,
+            "{code} bytes of code in a {tx}-byte transaction"
+        );
+    }
 
     proptest! {
         #[test]
