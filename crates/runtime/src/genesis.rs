@@ -317,6 +317,15 @@ mod tests {
             MAX_SUPPLY
         );
         check_invariants(&state);
+        // Chain time counts from the genesis timestamp, kept in state.
+        let genesis = config.timestamp_ms;
+        assert_eq!(crate::system::genesis_time_ms(&state), Ok(genesis));
+        let day = crate::schedule::DAY_MS;
+        assert_eq!(crate::system::chain_day(&state, genesis, day), Ok(0));
+        assert_eq!(
+            crate::system::chain_day(&state, genesis + 181 * day + 5, day),
+            Ok(181)
+        );
     }
 
     #[test]

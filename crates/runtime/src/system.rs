@@ -2,6 +2,8 @@
 //! transaction envelope must pass before anything it asks for happens.
 //!
 //! Storage keys: `system/params` → [`ChainParams`], `system/block` → (height, timestamp_ms),
+//! `system/genesis_time` → the genesis timestamp (ms; days and periods of the mining schedule
+//! count from it, [`crate::schedule`]),
 //! `system/nonce/<account>` → u64, `system/validators` → the consensus keys of the current
 //! epoch, `system/next_validators` → a set scheduled for the next epoch.
 //!
@@ -27,6 +29,7 @@ use std::convert::Infallible;
 
 const PARAMS: &[u8] = b"system/params";
 const BLOCK: &[u8] = b"system/block";
+const GENESIS_TIME: &[u8] = b"system/genesis_time";
 const VALIDATORS: &[u8] = b"system/validators";
 const PREVIOUS_VALIDATORS: &[u8] = b"system/previous_validators";
 const NEXT_VALIDATORS: &[u8] = b"system/next_validators";
@@ -351,6 +354,7 @@ impl Module for System {
     /// The chain's name and kind, its parameters and the first validator set.
     fn genesis(state: &mut State, config: &GenesisConfig) -> Result<(), GenesisError> {
         set_chain_info(state, &config.chain_id, config.production);
+        state.put(GENESIS_TIME.to_vec(), &config.timestamp_ms);
         set_params(state, &config.chain_params);
         set_validators(state, &config.validator_keys()?);
         Ok(())
@@ -417,6 +421,21 @@ pub fn recent_block_hash(
     height: u64,
 ) -> Result<Option<phalanx_primitives::Hash>, CodecError> {
     state.get_decoded(&block_hash_key(height))
+}
+
+/// The genesis timestamp, ms since the Unix epoch (0 for a state built before it was kept).
+pub fn genesis_time_ms(state: &State) -> Result<u64, CodecError> {
+    Ok(state.get_decoded(GENESIS_TIME)?.unwrap_or(0))
+}
+
+/// The day of the mining schedule the chain is in at `now_ms` of chain time (a block's
+/// timestamp), counting whole `day_ms` days from genesis.
+pub fn chain_day(state: &State, now_ms: u64, day_ms: u64) -> Result<u64, CodecError> {
+    Ok(crate::schedule::day_of(
+        genesis_time_ms(state)?,
+        now_ms,
+        day_ms,
+    ))
 }
 
 /// The last executed block's (height, timestamp_ms).
