@@ -56,15 +56,17 @@ pub const QUERY_BASE_FUEL: u64 = 100_000;
 /// Least fuel a query must be able to pay for to run at all.
 pub const MIN_QUERY_FUEL: u64 = 100_000;
 /// Most query nonces remembered against replays (each for at most
-/// [`wire::MAX_QUERY_VALIDITY_MS`]).
-pub const MAX_REMEMBERED_NONCES: usize = 100_000;
+/// [`wire::MAX_QUERY_VALIDITY_MS`]): about 100 MB at most.
+pub const MAX_REMEMBERED_NONCES: usize = 1_000_000;
 /// Oldest deposit proof (in blocks behind the enclave's head) a query may be paid against.
 pub const MAX_DEPOSIT_PROOF_AGE: u64 = 120;
 /// Blocks after which the host is asked to prove a recently active caller's deposit again,
 /// before queries would need it.
 pub const REFRESH_DEPOSIT_AFTER: u64 = 40;
-/// Most live query nonces one caller may hold (a query is valid for at most 10 minutes).
-pub const MAX_NONCES_PER_CALLER: usize = 1_000;
+/// Most live query nonces one caller may hold (a query is valid for at most 10 minutes, so a
+/// caller may keep up about 160 queries a second at the longest validity, more with shorter
+/// ones), so one caller can't fill the guard for everyone.
+pub const MAX_NONCES_PER_CALLER: usize = 100_000;
 /// Most callers remembered as having no deposit.
 const MAX_EMPTY_CALLERS: usize = 10_000;
 /// Most callers metered at once; idle ones with nothing owed are forgotten first.
