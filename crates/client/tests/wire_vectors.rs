@@ -788,13 +788,14 @@ fn runtime_key(input: &Value) -> Option<Vec<u8>> {
 /// Names the documented item a key of the state is, or `None` for a key docs/wire.md does not
 /// describe.
 fn describe_key(key: &[u8]) -> Option<String> {
-    const FIXED: [&str; 16] = [
+    const FIXED: [&str; 17] = [
         "system/params",
         "system/block",
         "system/validators",
         "system/previous_validators",
         "system/next_validators",
         "system/chain_id",
+        "system/genesis_time",
         "system/production",
         "balances/issuance",
         "governance/params",
