@@ -720,7 +720,7 @@ async fn query(
                     }),
                     || {
                         format!(
-                            "query of contract {} answered by {endpoint} (its state includes commands 0..{}, fuel {})\n  {}",
+                            "query of contract {} answered by {endpoint} (its state includes the first {} command(s), fuel {})\n  {}",
                             hex::encode(id),
                             answer.as_of,
                             answer.fuel_used,
@@ -744,10 +744,14 @@ async fn query(
                     .unwrap_or_default();
                 refusals.push(format!("{endpoint}: HTTP {status} {text}"));
                 if reason == "insufficient_deposit" {
+                    let message = serde_json::from_str::<serde_json::Value>(&text)
+                        .ok()
+                        .and_then(|v| v["message"].as_str().map(str::to_string))
+                        .unwrap_or(text);
                     return Err(CliError::with_reason(
                         "insufficient_deposit",
                         format!(
-                            "{endpoint} refused the query: your query deposit can't pay for it ({text}); add to it with `phalanx contract deposit --from {from} <PHA>`"
+                            "{endpoint} refused the query: {message}; add to the deposit, e.g. `phalanx contract deposit 1 --from {from}`"
                         ),
                     ));
                 }
@@ -806,7 +810,10 @@ fn http_exchange(
         .ok_or_else(|| format!("`{endpoint}` is not an http:// endpoint"))?;
     let host = rest.split('/').next().unwrap_or(rest);
     let mut stream = std::net::TcpStream::connect(host).map_err(|e| e.to_string())?;
-    let timeout = Some(Duration::from_secs(15));
+    // Longer than a worker takes at most (40 s: a deposit proof, a queue wait and a
+    // query's outbound HTTP), so a slow answer is not given up on and asked (and paid) again
+    // elsewhere.
+    let timeout = Some(Duration::from_secs(45));
     stream
         .set_read_timeout(timeout)
         .map_err(|e| e.to_string())?;

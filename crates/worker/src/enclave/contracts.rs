@@ -241,9 +241,8 @@ pub(crate) fn step(
             out.ran.push((contract.id, sequence, ran));
             entry.next += 1;
         }
-        if entry.next == 0 && entry.storage.is_empty() {
-            next.contracts.remove(&contract.id);
-        }
+        // Kept even before its first command: a query of a new contract reads its empty
+        // state rather than being told this worker does not run it.
     }
     *state = next;
     Ok(out)
@@ -1203,6 +1202,32 @@ mod tests {
             answer.output,
             CommandOutput::Ran {
                 status: -phalanx_contract::abi::HTTP_FAILED,
+                output: vec![]
+            }
+        );
+    }
+
+    #[test]
+    fn a_contract_is_answered_before_its_first_command() {
+        let chain = Chain::new(&[ME]);
+        let keys = member_keys();
+        let mut state = ContractsState::default();
+        let out = run(&mut state, &keys, &ME, &chain.view);
+        assert!(out.reports.is_empty());
+        assert_eq!(state.progress(), vec![(ID, 0)], "known before any command");
+        let desk = desk_at(&state, &keys, 12);
+        let alice = phalanx_primitives::Keypair::dev("alice");
+        prove(&desk, 12, alice.account(), 1_000_000_000_000, None);
+        let (body, key) = sealed_query(&alice, b"x", [1; 16], NOW + 1, &CLUSTER_SECRET, false);
+        let answered = desk.answer(&body, &echo_store(), &mut NoNetwork).unwrap();
+        let answer: phalanx_primitives::contract::QueryAnswer =
+            decode_strict(&open_response(&key, &answered.sealed).unwrap(), 1 << 16).unwrap();
+        assert_eq!(answer.as_of, 0);
+        // The echo contract finds nothing stored under "x": status 1, an empty state.
+        assert_eq!(
+            answer.output,
+            CommandOutput::Ran {
+                status: 1,
                 output: vec![]
             }
         );

@@ -1376,6 +1376,9 @@ impl Enclave {
         let outcome =
             contracts::step(&mut state, &self.keys, &me, &view, &mut self.compiled, room)?;
         if outcome.reports.is_empty() {
+            // Nothing ran; contracts seen for the first time are kept (their records are public
+            // and proven again after a restart), sealed with the next transition.
+            self.contracts = state;
             return Ok(Reply::ContractStepped {
                 ran: outcome.ran,
                 pending: None,

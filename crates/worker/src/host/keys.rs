@@ -395,7 +395,9 @@ impl Host {
                 }
             }
             let next = progress.get(&contract.id).copied().unwrap_or(0);
-            if next >= contract.commands {
+            // A contract the enclave has not seen is shown to it even before its first command
+            // (so queries of it are answered).
+            if next >= contract.commands && progress.contains_key(&contract.id) {
                 continue;
             }
             let to = contract
