@@ -25,6 +25,10 @@
 //! - [`params`]: the bounds of every parameter a privileged call or genesis sets;
 //! - [`genesis`]: the initial state from a genesis config.
 //!
+//! Pure math for the mining economics, no state of their own yet: [`fixed`] (deterministic
+//! fixed-point arithmetic), [`schedule`] (the daily budget by chain time) and [`work`] (the
+//! work-point formula).
+//!
 //! Invariants (checked by [`invariants::check`] after every block in tests): total issuance never
 //! exceeds [`MAX_SUPPLY`](phalanx_primitives::MAX_SUPPLY), the sum of all accounts equals total
 //! issuance, no balance is negative (balances are unsigned; every subtraction is checked), and
@@ -55,6 +59,7 @@ pub mod root;
 pub mod schedule;
 pub mod system;
 pub mod treasury;
+pub mod work;
 
 use parity_scale_codec::{Decode, Encode};
 use phalanx_primitives::{call::Call, Block, Hash, Header, SignedTransaction};
