@@ -106,10 +106,12 @@ fn a_vault_runs_on_both_members_and_its_secrets_never_leave_the_enclaves() {
     );
     assert!(!answered, "{unpaid}");
     assert!(
-        unpaid.to_string().contains("insufficient_deposit")
+        unpaid
+            .to_string()
+            .contains("a query needs at least 0.0002 PHA")
             && unpaid
                 .to_string()
-                .contains("phalanx contract deposit --from bob"),
+                .contains("phalanx contract deposit 1 --from bob"),
         "{unpaid}"
     );
     for who in ["bob", "ferdie"] {

@@ -871,6 +871,18 @@ mod tests {
         }));
     }
 
+    /// A member that ran one command ("hello" from CALLER), and a desk answering from its
+    /// state at `height`.
+    fn one_command(height: u64) -> (ContractsState, KeyState, QueryDesk) {
+        let mut chain = Chain::new(&[ME]);
+        chain.submit(CALLER, CALLER, b"hello", false);
+        let keys = member_keys();
+        let mut state = ContractsState::default();
+        run(&mut state, &keys, &ME, &chain.view);
+        let desk = desk_at(&state, &keys, height);
+        (state, keys, desk)
+    }
+
     /// Proves `who`'s deposit of `units` with `settled` as the last settled usage nonce.
     fn prove(desk: &QueryDesk, height: u64, who: AccountId, units: u128, settled: Option<u64>) {
         assert_eq!(prove_count(desk, height, who, units, settled), 1);
@@ -901,13 +913,8 @@ mod tests {
     #[test]
     fn queries_read_the_state_and_refuse_replays_forgeries_and_stale_or_foreign_requests() {
         use phalanx_primitives::contract::QueryAnswer;
-        let mut chain = Chain::new(&[ME]);
-        chain.submit(CALLER, CALLER, b"hello", false);
-        let keys = member_keys();
-        let mut state = ContractsState::default();
-        run(&mut state, &keys, &ME, &chain.view);
+        let (state, keys, desk) = one_command(12);
         let code = echo_store();
-        let desk = desk_at(&state, &keys, 12);
         let alice = phalanx_primitives::Keypair::dev("alice");
         let ask = |body: &[u8], code: &[u8]| desk.answer(body, code, &mut NoNetwork);
         let (body, key) = sealed_query(
@@ -1011,13 +1018,8 @@ mod tests {
 
     #[test]
     fn queries_are_paid_from_the_deposit_and_settled_once_with_rising_nonces() {
-        let mut chain = Chain::new(&[ME]);
-        chain.submit(CALLER, CALLER, b"hello", false);
-        let keys = member_keys();
-        let mut state = ContractsState::default();
-        run(&mut state, &keys, &ME, &chain.view);
+        let (state, keys, desk) = one_command(20);
         let code = echo_store();
-        let desk = desk_at(&state, &keys, 20);
         let alice = phalanx_primitives::Keypair::dev("alice");
         let price = wire::ContractsParams::default().min_gas_price;
         let least = price
@@ -1153,12 +1155,7 @@ mod tests {
 
     #[test]
     fn a_query_reaches_the_network_only_through_the_hosts_ocall() {
-        let mut chain = Chain::new(&[ME]);
-        chain.submit(CALLER, CALLER, b"hello", false);
-        let keys = member_keys();
-        let mut state = ContractsState::default();
-        run(&mut state, &keys, &ME, &chain.view);
-        let desk = desk_at(&state, &keys, 12);
+        let (_, _, desk) = one_command(12);
         let alice = phalanx_primitives::Keypair::dev("alice");
         prove(&desk, 12, alice.account(), 1_000_000_000_000, None);
         let request = HttpRequest {

@@ -129,7 +129,7 @@ pub enum QueryError {
     #[error("this worker could not check {0}'s query deposit on chain yet; try again shortly")]
     NeedDeposit(AccountId),
     /// The caller's deposit can't pay for the least a query costs.
-    #[error("the query deposit can pay {} PHA more here; a query needs at least {} PHA", phalanx_primitives::units::format_pha(*available), phalanx_primitives::units::format_pha(*needed))]
+    #[error("the query deposit can pay {} more here; a query needs at least {}", phalanx_primitives::units::format_pha(*available), phalanx_primitives::units::format_pha(*needed))]
     InsufficientDeposit {
         /// Whose deposit.
         caller: AccountId,
