@@ -638,7 +638,14 @@ async fn query(
     let key = signer(from, dev_chain(client).await?)?;
     let detail = contract(client, &id).await?;
     let cluster = detail.contract.cluster;
-    let proof = client.cluster_key(cluster, None).await?;
+    let proof = found(client.cluster_key(cluster, None).await)?.ok_or_else(|| {
+        CliError::with_reason(
+            "no_cluster_key",
+            format!(
+                "cluster #{cluster} has no key for the current key epoch yet, so no query can be sealed to it: its gatekeeper shares one a few blocks after the cluster is made and after each key rotation; try again shortly (`phalanx cluster show {cluster}` lists its keys)"
+            ),
+        )
+    })?;
     // The node is trusted here, as for `call`: its answer's root is taken as the trusted one.
     let trusted_root = proof.state_root;
     let header: phalanx_primitives::Header =

@@ -322,6 +322,18 @@ fn contracts_through_the_cli() {
     assert_eq!(shown["keys"], serde_json::json!([]));
     let shown = text(rpc, &["contract", "show", &format!("0x{id}")]);
     assert!(shown.contains("public keys: none yet"), "{shown}");
+    // Before its cluster has a key, a query can't be sealed: said plainly, with what to do.
+    let e = refused(
+        rpc,
+        &["contract", "query", &id, "get x", "--from", "bob"],
+        "no_cluster_key",
+    );
+    assert!(
+        e["error"]
+            .as_str()
+            .is_some_and(|m| m.contains("try again shortly")),
+        "{e}"
+    );
     refused(
         rpc,
         &["contract", "show", &"00".repeat(32)],
