@@ -69,11 +69,6 @@ impl Fixed {
         mul_div(numerator, SCALE, denominator).map(Fixed)
     }
 
-    /// The whole part, rounded down.
-    pub const fn floor_int(self) -> u128 {
-        self.0 / SCALE
-    }
-
     /// `self + other`, or `None` on overflow.
     pub fn checked_add(self, other: Fixed) -> Option<Fixed> {
         self.0.checked_add(other.0).map(Fixed)
@@ -130,11 +125,6 @@ impl Fixed {
             }
         }
         Some(result)
-    }
-
-    /// The smaller of the two.
-    pub fn min(self, other: Fixed) -> Fixed {
-        Ord::min(self, other)
     }
 }
 

@@ -326,10 +326,6 @@ impl QueryDesk {
 
     /// The view published last.
     pub(crate) fn current_view(&self) -> Option<Arc<DeskView>> {
-        self.view()
-    }
-
-    fn view(&self) -> Option<Arc<DeskView>> {
         self.inner
             .view
             .read()
@@ -434,7 +430,7 @@ impl QueryDesk {
     /// Callers whose deposit proof is missing or ageing and who asked something lately: the
     /// host proves them again ([`super::Ecall::ProveDeposits`]). At most `max`.
     pub fn deposits_to_prove(&self, max: usize) -> Vec<AccountId> {
-        let Some(view) = self.view() else {
+        let Some(view) = self.current_view() else {
             return Vec::new();
         };
         let meter = lock(&self.inner.meter);
@@ -541,7 +537,7 @@ impl QueryDesk {
     ) -> Result<Answered, QueryError> {
         use phalanx_primitives::contract::{QueryAnswer, QueryPlaintext, SealedQuery};
         let view = self
-            .view()
+            .current_view()
             .ok_or(QueryError::NotReady("it follows no chain yet"))?;
         let now_ms = view.time_ms;
         if request.len() > wire::MAX_QUERY_BYTES {

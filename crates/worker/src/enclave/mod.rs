@@ -881,16 +881,15 @@ impl Enclave {
 
     /// The one entry point: runs `call` and returns its reply. A refused call changes nothing.
     pub fn ecall(&mut self, call: Ecall) -> Result<Reply> {
-        // After a call that moves the head, the desk's clock moves; after one that may change
-        // keys or contracts, its state is copied again.
+        // After a call that moves the head (or hands the enclave over), the desk's clock (or
+        // its closing) is published; after one that may change keys or contracts, their state
+        // is copied again. A commit changes neither: it only releases what a step made.
         let publish = match call {
-            Ecall::InitChain { .. } | Ecall::AdvanceEpoch { .. } | Ecall::SyncBlock { .. } => {
-                Some(false)
-            }
-            Ecall::HandOver { .. }
-            | Ecall::KeyStep { .. }
-            | Ecall::ContractStep { .. }
-            | Ecall::Commit { .. } => Some(true),
+            Ecall::InitChain { .. }
+            | Ecall::AdvanceEpoch { .. }
+            | Ecall::SyncBlock { .. }
+            | Ecall::HandOver { .. } => Some(false),
+            Ecall::KeyStep { .. } | Ecall::ContractStep { .. } => Some(true),
             _ => None,
         };
         let reply = self.dispatch(call);
