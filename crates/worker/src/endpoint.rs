@@ -147,6 +147,12 @@ pub async fn serve(
             phalanx_primitives::contract::MAX_QUERY_BYTES,
         ))
         .with_state(AppState { status, queries });
+    // Answers go out at once, not held back for the client's acknowledgement (Nagle).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY on a query connection");
+        }
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -243,7 +243,11 @@ pub(crate) fn spawn_with(
     let (status_tx, status) = watch::channel(None);
     let (started_tx, started) = std::sync::mpsc::sync_channel::<()>(1);
     let mut first_status = status_tx.subscribe();
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // As `phalanx worker` runs it: HTTP on two threads, so answering queries doesn't wait on
+    // one thread that also follows the chain.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(format!("{name}-rt"))
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;

@@ -993,11 +993,27 @@ mod tests {
                 .unwrap_err(),
             QueryError::BadSignature
         );
-        // Code the host swapped.
+        // Code the host swapped: a desk that has not compiled the contract's code refuses
+        // it; one that has runs the code it checked and ignores the host's copy.
+        let (_, _, fresh_desk) = one_command(12);
+        prove(&fresh_desk, 12, alice.account(), 1_000_000_000_000, None);
         let (fresh, _) = sealed_query(&alice, b"hello", [7; 16], NOW + 1, &CLUSTER_SECRET, false);
         assert_eq!(
-            ask(&fresh, b"other code").unwrap_err(),
+            fresh_desk
+                .answer(&fresh, b"other code", &mut NoNetwork)
+                .unwrap_err(),
             QueryError::WrongCode
+        );
+        let (fresh, key) = sealed_query(&alice, b"hello", [7; 16], NOW + 1, &CLUSTER_SECRET, false);
+        let swapped = ask(&fresh, b"other code").unwrap();
+        let answer: QueryAnswer =
+            decode_strict(&open_response(&key, &swapped.sealed).unwrap(), 1 << 16).unwrap();
+        assert_eq!(
+            answer.output,
+            CommandOutput::Ran {
+                status: 0,
+                output: b"hello".to_vec()
+            }
         );
         // A stale deposit proof is not used: the host must prove it again.
         publish(
@@ -1006,8 +1022,9 @@ mod tests {
             &keys,
             12 + super::super::desk::MAX_DEPOSIT_PROOF_AGE + 1,
         );
+        let (later, _) = sealed_query(&alice, b"hello", [10; 16], NOW + 1, &CLUSTER_SECRET, false);
         assert_eq!(
-            ask(&fresh, &code).unwrap_err(),
+            ask(&later, &code).unwrap_err(),
             QueryError::NeedDeposit(alice.account())
         );
     }

@@ -591,9 +591,12 @@ impl QueryDesk {
         if !plaintext.caller.verify(&signed, &plaintext.signature) {
             return Err(QueryError::BadSignature);
         }
-        if Hash::of(code) != contract.code_hash {
-            return Err(QueryError::WrongCode);
-        }
+        // Compiled code is kept by hash: the host's copy is hashed only when it is compiled.
+        let module = match self.cached_module(&contract.code_hash) {
+            Some(module) => Ok(module),
+            None if Hash::of(code) != contract.code_hash => return Err(QueryError::WrongCode),
+            None => self.compile_module(&contract.code_hash, code),
+        };
         let caller = plaintext.caller;
         let slot = (caller, sealed.nonce);
         {
@@ -628,7 +631,7 @@ impl QueryDesk {
         // What the run is charged for: the fuel it burned; a trap or an endless loop its whole
         // limit (as for commands); code this worker could not compile or instantiate, only
         // the base (the worker's fault, not the caller's).
-        let (output, fuel_used) = match self.module(&contract.code_hash, code) {
+        let (output, fuel_used) = match module {
             Err(e) => (failed("code_refused", &e), 0),
             Ok(module) => {
                 let mut seed = [0u8; 32];
@@ -745,10 +748,16 @@ impl QueryDesk {
         }
     }
 
-    fn module(&self, hash: &Hash, code: &[u8]) -> Result<phalanx_contract::Contract, String> {
-        if let Some(module) = lock(&self.inner.modules).get(hash) {
-            return Ok(module.clone());
-        }
+    fn cached_module(&self, hash: &Hash) -> Option<phalanx_contract::Contract> {
+        lock(&self.inner.modules).get(hash).cloned()
+    }
+
+    /// Compiles `code` (already checked to hash to `hash`) and keeps it.
+    fn compile_module(
+        &self,
+        hash: &Hash,
+        code: &[u8],
+    ) -> Result<phalanx_contract::Contract, String> {
         // Compiled outside the lock: another thread may compile the same code meanwhile.
         let module = self
             .inner

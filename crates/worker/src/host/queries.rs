@@ -235,7 +235,8 @@ impl QueryService {
             drop(queued.take());
             match self.run(Arc::clone(&body), Arc::clone(&code), slot).await {
                 Ok(answered) => {
-                    tracing::info!(
+                    // One line per query is too many for an operator's log at this rate.
+                    tracing::debug!(
                         contract = %hex::encode(contract),
                         caller = %answered.caller.to_address(),
                         fuel = answered.fuel_used,
