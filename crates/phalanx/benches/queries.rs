@@ -160,7 +160,7 @@ fn hpke_rate(threads: usize, target: [u8; 32], for_how_long: Duration) -> f64 {
     let started = Instant::now();
     let counts: Vec<_> = (0..threads)
         .map(|_| {
-            let (public, secret, context) = (public.clone(), secret.clone(), context.clone());
+            let secret = secret.clone();
             std::thread::spawn(move || {
                 let plaintext = vec![0u8; 120];
                 let mut count = 0u64;
