@@ -5,7 +5,12 @@
 //! nothing here creates PHA except [`mint`], which genesis alone calls and which refuses to take
 //! total issuance past [`MAX_SUPPLY`]. An account whose three parts are all zero is deleted.
 //!
-//! Storage keys: `balances/account/<account>` → [`AccountData`], `balances/issuance` → u128.
+//! Reserved PHA is always held for a named purpose ([`HoldReason`]): one account's PHA can
+//! be held for several purposes at once, each released or slashed only by its own rule, and
+//! the reserved part is exactly the sum of its holds (an invariant).
+//!
+//! Storage keys: `balances/account/<account>` → [`AccountData`], `balances/issuance` → u128,
+//! `balances/hold/<account><reason byte>` → u128 (absent when zero).
 
 use crate::events::Event;
 use crate::genesis::{self, GenesisConfig, GenesisError};
@@ -21,6 +26,67 @@ use serde::Serialize;
 
 const ACCOUNT_PREFIX: &[u8] = b"balances/account/";
 const ISSUANCE: &[u8] = b"balances/issuance";
+const HOLD_PREFIX: &[u8] = b"balances/hold/";
+
+/// What held PHA is held for. Chain-visible (its index is a storage key byte): variants only
+/// grow at the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldReason {
+    /// A governance proposal's deposit, until the proposal ends.
+    ProposalDeposit,
+    /// A contract command's gas limit × price, until its result is reported.
+    ContractGas,
+    /// A client's query deposit with the contracts module.
+    QueryDeposit,
+    /// A gatekeeper's stake, bonded or unbonding.
+    GatekeeperStake,
+    /// A worker's own stake.
+    WorkerStake,
+    /// Stake contributed to a stake pool.
+    PoolStake,
+    /// Stake leaving a pool or a worker, until its unbonding period ends.
+    Unbonding,
+    /// An allocation still vesting.
+    Vesting,
+}
+
+impl HoldReason {
+    /// Every reason, in index order.
+    pub const ALL: [HoldReason; 8] = [
+        HoldReason::ProposalDeposit,
+        HoldReason::ContractGas,
+        HoldReason::QueryDeposit,
+        HoldReason::GatekeeperStake,
+        HoldReason::WorkerStake,
+        HoldReason::PoolStake,
+        HoldReason::Unbonding,
+        HoldReason::Vesting,
+    ];
+
+    /// Its storage key byte.
+    pub fn index(self) -> u8 {
+        self as u8
+    }
+
+    fn from_index(index: u8) -> Option<Self> {
+        HoldReason::ALL.get(usize::from(index)).copied()
+    }
+
+    /// Its name as the chain's JSON and errors spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            HoldReason::ProposalDeposit => "proposal_deposit",
+            HoldReason::ContractGas => "contract_gas",
+            HoldReason::QueryDeposit => "query_deposit",
+            HoldReason::GatekeeperStake => "gatekeeper_stake",
+            HoldReason::WorkerStake => "worker_stake",
+            HoldReason::PoolStake => "pool_stake",
+            HoldReason::Unbonding => "unbonding",
+            HoldReason::Vesting => "vesting",
+        }
+    }
+}
 
 /// Why a balances operation failed. Chain-visible: variants only grow at the end.
 #[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
@@ -64,6 +130,16 @@ pub enum BalancesError {
     /// The stored state could not be decoded.
     #[error("corrupted balances state: {0}")]
     Corrupted(String),
+    /// Less held for this purpose than a release or slash asks for.
+    #[error("not enough held as {}: {held} units held, {needed} needed", reason.name())]
+    InsufficientHeld {
+        /// The hold.
+        reason: HoldReason,
+        /// Units held for it.
+        held: Balance,
+        /// Units needed.
+        needed: Balance,
+    },
 }
 
 impl ErrorCodes for BalancesError {
@@ -78,6 +154,10 @@ impl ErrorCodes for BalancesError {
         ("zero_amount", "the amount must be greater than zero"),
         ("overflow", "a balance would overflow"),
         ("corrupted", "the balances state could not be decoded"),
+        (
+            "insufficient_held",
+            "less is held for that purpose than needed",
+        ),
     ];
 
     fn code(&self) -> &'static str {
@@ -89,6 +169,7 @@ impl ErrorCodes for BalancesError {
             BalancesError::ZeroAmount => "zero_amount",
             BalancesError::Overflow => "overflow",
             BalancesError::Corrupted(_) => "corrupted",
+            BalancesError::InsufficientHeld { .. } => "insufficient_held",
         }
     }
 }
@@ -245,14 +326,120 @@ fn shift(
     Ok(())
 }
 
-/// Moves `amount` from `who`'s free to reserved.
-pub fn reserve(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), BalancesError> {
-    shift(state, who, Part::Free, Part::Reserved, amount)
+fn hold_key(who: &AccountId, reason: HoldReason) -> Vec<u8> {
+    [HOLD_PREFIX, who.as_bytes(), &[reason.index()]].concat()
 }
 
-/// Moves `amount` from `who`'s reserved back to free.
-pub fn unreserve(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), BalancesError> {
-    shift(state, who, Part::Reserved, Part::Free, amount)
+/// What `who` holds for `reason` (zero if nothing).
+pub fn held(state: &State, who: &AccountId, reason: HoldReason) -> Result<Balance, CodecError> {
+    Ok(state.get_decoded(&hold_key(who, reason))?.unwrap_or(0))
+}
+
+/// Everything `who` holds, by reason (non-zero holds only, in reason order).
+pub fn holds(state: &State, who: &AccountId) -> Result<Vec<(HoldReason, Balance)>, CodecError> {
+    let prefix = [HOLD_PREFIX, who.as_bytes()].concat();
+    state
+        .scan_prefix(&prefix)
+        .map(|(key, value)| {
+            let reason = key
+                .get(prefix.len())
+                .copied()
+                .and_then(HoldReason::from_index)
+                .filter(|_| key.len() == prefix.len() + 1)
+                .ok_or_else(|| {
+                    CodecError::Malformed(format!("hold key {}", hex::encode(key.as_slice())))
+                })?;
+            let amount = Balance::decode(&mut value.as_slice())
+                .map_err(|e| CodecError::Malformed(e.to_string()))?;
+            Ok((reason, amount))
+        })
+        .collect()
+}
+
+fn set_held(state: &mut State, who: &AccountId, reason: HoldReason, amount: Balance) {
+    if amount == 0 {
+        state.remove(&hold_key(who, reason));
+    } else {
+        state.put(hold_key(who, reason), &amount);
+    }
+}
+
+/// What `who` holds for `reason`, if at least `amount`.
+fn held_at_least(
+    state: &State,
+    who: &AccountId,
+    reason: HoldReason,
+    amount: Balance,
+) -> Result<Balance, BalancesError> {
+    let current = held(state, who, reason)?;
+    if current < amount {
+        return Err(BalancesError::InsufficientHeld {
+            reason,
+            held: current,
+            needed: amount,
+        });
+    }
+    Ok(current)
+}
+
+/// Holds `amount` of `who`'s free PHA for `reason`.
+pub fn hold(
+    state: &mut State,
+    who: &AccountId,
+    reason: HoldReason,
+    amount: Balance,
+) -> Result<(), BalancesError> {
+    let current = held(state, who, reason)?;
+    let total = current.checked_add(amount).ok_or(BalancesError::Overflow)?;
+    shift(state, who, Part::Free, Part::Reserved, amount)?;
+    set_held(state, who, reason, total);
+    Ok(())
+}
+
+/// Gives `amount` held for `reason` back to `who`'s free PHA.
+pub fn release(
+    state: &mut State,
+    who: &AccountId,
+    reason: HoldReason,
+    amount: Balance,
+) -> Result<(), BalancesError> {
+    let current = held_at_least(state, who, reason, amount)?;
+    shift(state, who, Part::Reserved, Part::Free, amount)?;
+    set_held(state, who, reason, current - amount);
+    Ok(())
+}
+
+/// Takes `amount` of what `who` holds for `reason` into `to`'s free PHA (a slash, a forfeited
+/// deposit, or gas and query usage paid out).
+pub fn slash_held(
+    state: &mut State,
+    who: &AccountId,
+    reason: HoldReason,
+    to: &AccountId,
+    amount: Balance,
+) -> Result<(), BalancesError> {
+    let current = held_at_least(state, who, reason, amount)?;
+    pay(state, who, Part::Reserved, to, amount)?;
+    set_held(state, who, reason, current - amount);
+    Ok(())
+}
+
+/// Moves `amount` held for `from` to a hold for `to` on the same account (stake that starts
+/// unbonding, say); the free part is untouched.
+pub fn move_hold(
+    state: &mut State,
+    who: &AccountId,
+    from: HoldReason,
+    to: HoldReason,
+    amount: Balance,
+) -> Result<(), BalancesError> {
+    let source = held_at_least(state, who, from, amount)?;
+    let dest = held(state, who, to)?
+        .checked_add(amount)
+        .ok_or(BalancesError::Overflow)?;
+    set_held(state, who, from, source - amount);
+    set_held(state, who, to, dest);
+    Ok(())
 }
 
 /// Moves `amount` from `who`'s free to locked.
@@ -263,16 +450,6 @@ pub fn lock(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), B
 /// Moves `amount` from `who`'s locked back to free.
 pub fn unlock(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), BalancesError> {
     shift(state, who, Part::Locked, Part::Free, amount)
-}
-
-/// Takes `amount` of `who`'s reserved PHA into `to`'s free balance (a forfeited deposit).
-pub fn slash_reserved(
-    state: &mut State,
-    who: &AccountId,
-    to: &AccountId,
-    amount: Balance,
-) -> Result<(), BalancesError> {
-    pay(state, who, Part::Reserved, to, amount)
 }
 
 /// Takes `amount` from `part` of `from` into `to`'s free balance.
@@ -360,6 +537,36 @@ impl Module for Balances {
         if sum != issuance {
             return Err(InvariantError::AccountsDoNotSum { sum, issuance });
         }
+        // Each account's reserved part is exactly the sum of its named holds.
+        let mut by_account: std::collections::BTreeMap<[u8; 32], Balance> = Default::default();
+        for (key, value) in state.scan_prefix(HOLD_PREFIX) {
+            let unreadable =
+                || InvariantError::Unreadable(format!("hold {}", hex::encode(key.as_slice())));
+            let account: [u8; 32] = key
+                .get(HOLD_PREFIX.len()..HOLD_PREFIX.len() + 32)
+                .and_then(|a| a.try_into().ok())
+                .ok_or_else(unreadable)?;
+            let amount = Balance::decode(&mut value.as_slice()).map_err(|_| unreadable())?;
+            let entry = by_account.entry(account).or_default();
+            *entry = entry.checked_add(amount).ok_or_else(unreadable)?;
+        }
+        for (who, data) in accounts(state) {
+            let holds = by_account.remove(&who.0).unwrap_or(0);
+            if holds != data.reserved {
+                return Err(InvariantError::HoldsDoNotSum {
+                    account: who,
+                    holds,
+                    reserved: data.reserved,
+                });
+            }
+        }
+        if let Some((account, holds)) = by_account.into_iter().next() {
+            return Err(InvariantError::HoldsDoNotSum {
+                account: AccountId(account),
+                holds,
+                reserved: 0,
+            });
+        }
         Ok(())
     }
 }
@@ -442,26 +649,79 @@ mod tests {
     }
 
     #[test]
-    fn reserve_lock_and_their_reverses_keep_totals() {
+    fn named_holds_and_locks_keep_totals_and_each_hold_answers_only_for_itself() {
         let (mut state, _) = dev_chain();
         let alice = key("alice").account();
+        let treasury = crate::treasury::account();
         let total = account(&state, &alice).expect("alice").total();
-        reserve(&mut state, &alice, 10).expect("reserve");
+        hold(&mut state, &alice, HoldReason::WorkerStake, 10).expect("stake");
+        hold(&mut state, &alice, HoldReason::QueryDeposit, 5).expect("deposit");
+        hold(&mut state, &alice, HoldReason::WorkerStake, 1).expect("more stake");
         lock(&mut state, &alice, 20).expect("lock");
         let data = account(&state, &alice).expect("alice");
-        assert_eq!((data.reserved, data.locked, data.total()), (10, 20, total));
+        assert_eq!((data.reserved, data.locked, data.total()), (16, 20, total));
+        assert_eq!(
+            holds(&state, &alice).expect("holds"),
+            vec![(HoldReason::QueryDeposit, 5), (HoldReason::WorkerStake, 11)]
+        );
+        // (The lock has no vote behind it, so only this module's invariants hold here.)
+        Balances::check_invariants(&state).expect("holds sum to reserved");
+        // A slash of the stake can't reach the deposit, though both are reserved.
+        assert_eq!(
+            slash_held(&mut state, &alice, HoldReason::WorkerStake, &treasury, 12),
+            Err(BalancesError::InsufficientHeld {
+                reason: HoldReason::WorkerStake,
+                held: 11,
+                needed: 12
+            })
+        );
+        assert!(matches!(
+            release(&mut state, &alice, HoldReason::PoolStake, 1),
+            Err(BalancesError::InsufficientHeld { held: 0, .. })
+        ));
         assert!(matches!(
             unlock(&mut state, &alice, 21),
             Err(BalancesError::InsufficientLocked { .. })
         ));
-        assert!(matches!(
-            unreserve(&mut state, &alice, 11),
-            Err(BalancesError::InsufficientReserved { .. })
-        ));
+        // Nothing changed by the refusals.
+        assert_eq!(account(&state, &alice).expect("alice"), data);
+        slash_held(&mut state, &alice, HoldReason::WorkerStake, &treasury, 11).expect("slash");
+        assert_eq!(
+            held(&state, &alice, HoldReason::WorkerStake).expect("held"),
+            0
+        );
+        move_hold(
+            &mut state,
+            &alice,
+            HoldReason::QueryDeposit,
+            HoldReason::Unbonding,
+            2,
+        )
+        .expect("move");
+        release(&mut state, &alice, HoldReason::QueryDeposit, 3).expect("release");
+        release(&mut state, &alice, HoldReason::Unbonding, 2).expect("release");
         unlock(&mut state, &alice, 20).expect("unlock");
-        slash_reserved(&mut state, &alice, &crate::treasury::account(), 10).expect("slash");
-        assert_eq!(account(&state, &alice).expect("alice").total(), total - 10);
+        let after = account(&state, &alice).expect("alice");
+        assert_eq!((after.reserved, after.total()), (0, total - 11));
+        assert!(holds(&state, &alice).expect("holds").is_empty());
         check_invariants(&state);
+    }
+
+    #[test]
+    fn invariants_catch_reserved_pha_without_a_named_hold() {
+        let (mut state, _) = dev_chain();
+        let alice = key("alice").account();
+        hold(&mut state, &alice, HoldReason::PoolStake, 7).expect("hold");
+        // A hold record edited behind the module's back.
+        state.put(hold_key(&alice, HoldReason::PoolStake), &6u128);
+        assert!(matches!(
+            Balances::check_invariants(&state),
+            Err(InvariantError::HoldsDoNotSum {
+                holds: 6,
+                reserved: 7,
+                ..
+            })
+        ));
     }
 
     #[test]

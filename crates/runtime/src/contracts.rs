@@ -56,7 +56,7 @@
 //! [`QueryDeposit`]; `release/<height BE>/<account>` → `()`, one per withdrawing deposit;
 //! `usage/<worker>/<client>` → u64, the last settled usage nonce.
 
-use crate::balances::{self, BalancesError};
+use crate::balances::{self, BalancesError, HoldReason};
 use crate::events::Event;
 use crate::invariants::InvariantError;
 use crate::module::{ErrorCodes, Module, PrivilegedExecutor};
@@ -682,7 +682,7 @@ fn submit_command(
     if contract_public(state, id, key_epoch)?.is_none() {
         return Err(no_key(key_epoch));
     }
-    balances::reserve(state, who, reserved)?;
+    balances::hold(state, who, HoldReason::ContractGas, reserved)?;
     let sequence = record.commands;
     record.commands = sequence.saturating_add(1);
     state.put(wire::contract_key(id), &record);
@@ -725,7 +725,7 @@ pub fn add_deposit(
     if amount == 0 {
         return Err(ContractsError::ZeroAmount);
     }
-    balances::reserve(state, who, amount)?;
+    balances::hold(state, who, HoldReason::QueryDeposit, amount)?;
     let mut record = deposit(state, who)?;
     record.available = record
         .available
@@ -983,12 +983,18 @@ fn finalize(
         // A member is a registered worker (clusters admit only those, and workers are never
         // unregistered); were one missing, its share would go back to the caller.
         if let Some(info) = registry::worker(state, worker)? {
-            balances::slash_reserved(state, &command.caller, &info.operator, share)?;
+            balances::slash_held(
+                state,
+                &command.caller,
+                HoldReason::ContractGas,
+                &info.operator,
+                share,
+            )?;
             paid += share;
         }
     }
     let refunded = command.reserved - paid;
-    balances::unreserve(state, &command.caller, refunded)?;
+    balances::release(state, &command.caller, HoldReason::ContractGas, refunded)?;
     for (worker, member) in &disagreeing {
         flag_disagreement(state, id, sequence, worker, member, events);
     }
@@ -1064,7 +1070,13 @@ fn apply_usage(
         record.release_at = 0;
     }
     if charged > 0 {
-        balances::slash_reserved(state, &report.client, &operator, charged)?;
+        balances::slash_held(
+            state,
+            &report.client,
+            HoldReason::QueryDeposit,
+            &operator,
+            charged,
+        )?;
     }
     set_deposit(state, &report.client, &record);
     events.push(Event::QueryUsageSettled {
@@ -1101,7 +1113,14 @@ fn expire_commands(state: &mut State, ctx: &BlockContext, budget: usize) -> Vec<
         }
         // Reserved at submission and taken by nothing else; if this ever failed, the PHA would
         // stay reserved and the reserve invariant would flag it.
-        if balances::unreserve(state, &command.caller, command.reserved).is_err() {
+        if balances::release(
+            state,
+            &command.caller,
+            HoldReason::ContractGas,
+            command.reserved,
+        )
+        .is_err()
+        {
             continue;
         }
         clear_tally(state, &id, sequence);
@@ -1133,7 +1152,8 @@ fn release_withdrawals(state: &mut State, ctx: &BlockContext, budget: usize) -> 
             continue;
         };
         let amount = record.withdrawing;
-        if amount == 0 || balances::unreserve(state, &who, amount).is_err() {
+        if amount == 0 || balances::release(state, &who, HoldReason::QueryDeposit, amount).is_err()
+        {
             continue;
         }
         record.withdrawing = 0;

@@ -45,6 +45,7 @@
 //! `cluster_share/<epoch BE>/<index BE>/<worker>` → sealed bytes; `purge/<epoch BE>` → `()`, a
 //! retired epoch whose shares are still being deleted.
 
+use crate::balances::HoldReason;
 use crate::events::Event;
 use crate::genesis::{GenesisConfig, GenesisError};
 use crate::invariants::InvariantError;
@@ -483,7 +484,8 @@ pub fn appoint(
         return Err(GatekeeperError::TooManyGatekeepers);
     }
     let stake = params(state)?.stake;
-    balances::reserve(state, &worker.operator, stake).map_err(GatekeeperError::Stake)?;
+    balances::hold(state, &worker.operator, HoldReason::GatekeeperStake, stake)
+        .map_err(GatekeeperError::Stake)?;
     state.put(
         gatekeeper_key(identity),
         &Gatekeeper {
@@ -860,7 +862,14 @@ impl Module for Gatekeepers {
             };
             // The amount was reserved at appointment and nothing else takes from it, so this
             // cannot fail; if it ever did, the stake stays reserved and the invariant flags it.
-            if balances::unreserve(state, &unbonding.operator, unbonding.amount).is_ok() {
+            if balances::release(
+                state,
+                &unbonding.operator,
+                HoldReason::GatekeeperStake,
+                unbonding.amount,
+            )
+            .is_ok()
+            {
                 events.push(Event::GatekeeperStakeReleased {
                     identity: unbonding.identity,
                     operator: unbonding.operator,

@@ -32,7 +32,7 @@
 //! [`Vote`], and the queues `governance/due/tally/<height BE><id BE>`,
 //! `governance/due/enact/<height BE><id BE>`, `governance/due/prune/<height BE><id BE>` → id.
 
-use crate::balances::{self, BalancesError};
+use crate::balances::{self, BalancesError, HoldReason};
 use crate::events::Event;
 use crate::genesis::{GenesisConfig, GenesisError};
 use crate::invariants::InvariantError;
@@ -421,7 +421,12 @@ fn propose(
         .ok_or(GovernanceError::BadDescription)?;
     let params = params(state)?;
     free_or_err(state, who, params.proposal_deposit)?;
-    balances::reserve(state, who, params.proposal_deposit)?;
+    balances::hold(
+        state,
+        who,
+        HoldReason::ProposalDeposit,
+        params.proposal_deposit,
+    )?;
     let id: u32 = state.get_decoded(NEXT_ID)?.unwrap_or(0);
     state.put(NEXT_ID.to_vec(), &(id.saturating_add(1)));
     let voting_ends_at = ctx.height.saturating_add(params.voting_period);
@@ -551,14 +556,20 @@ fn settle(state: &mut State, proposal: &Proposal, forfeit: bool) -> Result<(), G
         state.remove(&vote_key(proposal.id, &who));
     }
     if forfeit {
-        balances::slash_reserved(
+        balances::slash_held(
             state,
             &proposal.proposer,
+            HoldReason::ProposalDeposit,
             &treasury::account(),
             proposal.deposit,
         )?;
     } else {
-        balances::unreserve(state, &proposal.proposer, proposal.deposit)?;
+        balances::release(
+            state,
+            &proposal.proposer,
+            HoldReason::ProposalDeposit,
+            proposal.deposit,
+        )?;
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! Each module checks its own ([`Module::check_invariants`](crate::module::Module)); [`check`]
 //! runs them all, in [`crate::MODULES`] order.
 
-use phalanx_primitives::Balance;
+use phalanx_primitives::{AccountId, Balance};
 use phalanx_state::State;
 
 /// A broken invariant.
@@ -23,6 +23,16 @@ pub enum InvariantError {
     /// The state could not be read.
     #[error("state unreadable: {0}")]
     Unreadable(String),
+    /// An account's named holds do not add up to its reserved part.
+    #[error("account {account} holds {holds} by name but has {reserved} reserved")]
+    HoldsDoNotSum {
+        /// The account.
+        account: AccountId,
+        /// The sum of its holds.
+        holds: Balance,
+        /// Its reserved part.
+        reserved: Balance,
+    },
     /// Locked PHA does not match the votes that lock it.
     #[error("accounts hold {locked} locked units but open votes lock {votes}")]
     LocksDoNotMatchVotes {

@@ -59,6 +59,11 @@ fn every_variant_of_every_module_error_has_a_distinct_listed_code() {
         BalancesError::ZeroAmount,
         BalancesError::Overflow,
         BalancesError::Corrupted("x".into()),
+        BalancesError::InsufficientHeld {
+            reason: crate::balances::HoldReason::Vesting,
+            held: 0,
+            needed: 1,
+        },
     ]);
     assert_codes(&[
         TreasuryError::InsufficientFunds {
