@@ -6,10 +6,10 @@
 //! and signed by the client (SDK `seal_query`), POSTed to one worker's `/query` on a kept-alive
 //! connection (as a pooled HTTP client sends it), opened and answered by its enclave against
 //! the example vault, and the answer opened by the client: the whole path a user's query takes.
-//! A second set of rounds seals the queries beforehand, so the worker's serving rate is not
-//! shared with the client's sealing and signing on the same cores.
+//! A second set of runs seals a fixed number of queries beforehand (2,000, 6,000, 6,000), so the
+//! worker's serving rate is not shared with the client's sealing and signing on the same cores.
 //!
-//! The reference is `phalanx_keys::seal_request` + `open_request` of the same size: on one
+//! The reference is `phalanx_keys::seal_request` + `open_request` of about the same size: on one
 //! core (the latency ratio) and on every core at once (the throughput ratio: what the cores
 //! could do if they only ran HPKE). Shared hosts drift in speed, so each round is compared with
 //! HPKE measured just before and just after it. Compare ratios from one run.
@@ -400,7 +400,7 @@ fn main() {
         let p50 = percentile(&latencies, 0.5);
         let p99 = percentile(&latencies, 0.99);
         println!(
-            "queries at concurrency {concurrency}: {answered} answered ({} refused busy) in {:.1} s: {qps:.0}/s, p50 {:.2} ms ({:.1}x one seal+open), p99 {:.2} ms; {:.0}% of what {cores} cores doing only HPKE did ({all_cores:.0}/s; one seal+open {:.0} µs)",
+            "queries at concurrency {concurrency}: {answered} answered ({} refused: busy, rate-limited or unpaid) in {:.1} s: {qps:.0}/s, p50 {:.2} ms ({:.1}x one seal+open), p99 {:.2} ms; {:.0}% of what {cores} cores doing only HPKE did ({all_cores:.0}/s; one seal+open {:.0} µs)",
             refused.lock().unwrap(),
             wall.as_secs_f64(),
             p50.as_secs_f64() * 1e3,

@@ -591,12 +591,12 @@ impl QueryDesk {
         if !plaintext.caller.verify(&signed, &plaintext.signature) {
             return Err(QueryError::BadSignature);
         }
-        // Compiled code is kept by hash: the host's copy is hashed only when it is compiled.
-        let module = match self.cached_module(&contract.code_hash) {
-            Some(module) => Ok(module),
-            None if Hash::of(code) != contract.code_hash => return Err(QueryError::WrongCode),
-            None => self.compile_module(&contract.code_hash, code),
-        };
+        // Compiled code is kept by hash: the host's copy is hashed only when it must be
+        // compiled, and compiled only once the query is known fresh and paid for (below).
+        let cached = self.cached_module(&contract.code_hash);
+        if cached.is_none() && Hash::of(code) != contract.code_hash {
+            return Err(QueryError::WrongCode);
+        }
         let caller = plaintext.caller;
         let slot = (caller, sealed.nonce);
         {
@@ -631,6 +631,10 @@ impl QueryDesk {
         // What the run is charged for: the fuel it burned; a trap or an endless loop its whole
         // limit (as for commands); code this worker could not compile or instantiate, only
         // the base (the worker's fault, not the caller's).
+        let module = match cached {
+            Some(module) => Ok(module),
+            None => self.compile_module(&contract.code_hash, code),
+        };
         let (output, fuel_used) = match module {
             Err(e) => (failed("code_refused", &e), 0),
             Ok(module) => {
