@@ -810,11 +810,12 @@ fn describe_key(key: &[u8]) -> Option<String> {
     if let Some(fixed) = FIXED.iter().find(|fixed| key == fixed.as_bytes()) {
         return Some(fixed.to_string());
     }
-    let prefixed: [(&str, usize, &str); 20] = [
+    let prefixed: [(&str, usize, &str); 21] = [
         ("system/nonce/", 32, "system/nonce/<account>"),
         ("system/block_hash/", 8, "system/block_hash/<height u64 BE>"),
         ("balances/account/", 32, "balances/account/<account>"),
         ("balances/hold/", 33, "balances/hold/<account><reason u8>"),
+        ("balances/vesting/", 32, "balances/vesting/<account>"),
         ("governance/proposal/", 4, "governance/proposal/<id u32 BE>"),
         (
             "governance/vote/",

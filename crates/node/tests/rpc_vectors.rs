@@ -1557,6 +1557,11 @@ fn every_event() -> Vec<phalanx_runtime::Event> {
             sequence: 5,
             error: ErrorCode::new("contracts", "already_reported"),
         },
+        Event::VestingClaimed {
+            who: who("c"),
+            amount: 15,
+            still_vesting: 16,
+        },
     ]
 }
 

@@ -40,6 +40,20 @@ pub enum ClientCommand {
     },
     /// Send PHA.
     Transfer(TransferArgs),
+    /// Claim what has vested of your vesting allocation (team and private-sale shares vest as
+    /// the genesis config says): it moves to your free balance. Pays an ordinary fee.
+    ClaimVested {
+        /// Whose allocation: dev account name, key file, or `-` to read a mnemonic from stdin.
+        #[arg(long)]
+        from: String,
+        /// Return once submitted instead of waiting for finalization.
+        #[arg(long)]
+        no_wait: bool,
+        #[command(flatten)]
+        nonce: NonceFlag,
+        #[command(flatten)]
+        node: NodeFlags,
+    },
     /// Show a finalized block (default: the head).
     Block {
         /// Height or block hash.
@@ -76,6 +90,7 @@ impl ClientCommand {
                 }
             },
             ClientCommand::Transfer(args) => Target::new(top, Some(&args.node), None),
+            ClientCommand::ClaimVested { node, .. } => Target::new(top, Some(node), None),
             ClientCommand::Status { node }
             | ClientCommand::Balance { node, .. }
             | ClientCommand::Block { node, .. }
@@ -355,6 +370,18 @@ pub fn run(command: ClientCommand, target: &Target) -> Result<()> {
                 Ok(())
             }
             ClientCommand::Transfer(args) => transfer(&client, args, json_mode).await,
+            ClientCommand::ClaimVested {
+                from,
+                no_wait,
+                nonce,
+                ..
+            } => {
+                let dev = dev_chain(&client).await?;
+                let key = signer(&from, dev)?;
+                let call = Call::Balances(BalancesCall::ClaimVested);
+                let hash = sign_and_submit(&client, &key, call, &nonce).await?;
+                report_inclusion(&client, &hash, json_mode, !no_wait).await
+            }
             ClientCommand::Tx { hash, .. } => {
                 let hash = Hash::from_hex(&hash).ok_or_else(|| {
                     CliError::with_reason(

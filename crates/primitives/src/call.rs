@@ -137,6 +137,8 @@ pub enum BalancesCall {
         /// Units to send.
         amount: Balance,
     },
+    /// Move what has vested so far of the sender's vesting allocation to its free balance.
+    ClaimVested,
 }
 
 /// Calls of the root (sudo) path, accepted only from the genesis-named root account.

@@ -9,8 +9,13 @@
 //! be held for several purposes at once, each released or slashed only by its own rule, and
 //! the reserved part is exactly the sum of its holds (an invariant).
 //!
+//! Vesting: an allocation the genesis config vests is held as [`HoldReason::Vesting`] with a
+//! [`VestingSchedule`]; its owner claims what has vested (`BalancesCall::ClaimVested`) into
+//! free PHA. Held, it can't be transferred.
+//!
 //! Storage keys: `balances/account/<account>` → [`AccountData`], `balances/issuance` → u128,
-//! `balances/hold/<account><reason byte>` → u128 (absent when zero).
+//! `balances/hold/<account><reason byte>` → u128 (absent when zero),
+//! `balances/vesting/<account>` → [`VestingSchedule`] (removed once all of it is claimed).
 
 use crate::events::Event;
 use crate::genesis::{self, GenesisConfig, GenesisError};
@@ -27,6 +32,112 @@ use serde::Serialize;
 const ACCOUNT_PREFIX: &[u8] = b"balances/account/";
 const ISSUANCE: &[u8] = b"balances/issuance";
 const HOLD_PREFIX: &[u8] = b"balances/hold/";
+const VESTING_PREFIX: &[u8] = b"balances/vesting/";
+
+const MS_PER_DAY: u64 = 24 * 60 * 60 * 1000;
+
+/// An allocation vesting on one account.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode, Serialize)]
+pub struct VestingSchedule {
+    /// Units that vest in all.
+    pub total: Balance,
+    /// Units claimed so far.
+    pub claimed: Balance,
+    /// When vesting starts (the genesis time, ms).
+    pub start_ms: u64,
+    /// Nothing can be claimed before this time (ms).
+    pub cliff_ms: u64,
+    /// Everything has vested at this time (ms).
+    pub end_ms: u64,
+}
+
+impl VestingSchedule {
+    /// Units vested at `now_ms`: none before the cliff, then the share of the time from start
+    /// to end that has passed (rounded down), and all of it from the end.
+    pub fn vested_at(&self, now_ms: u64) -> Balance {
+        if now_ms < self.cliff_ms {
+            return 0;
+        }
+        if now_ms >= self.end_ms || self.end_ms <= self.start_ms {
+            return self.total;
+        }
+        let elapsed = Balance::from(now_ms.saturating_sub(self.start_ms));
+        let span = Balance::from(self.end_ms - self.start_ms);
+        // total ≤ 10²¹ and span < 2⁶⁴, so the product fits u128; checked anyway.
+        self.total
+            .checked_mul(elapsed)
+            .map_or(self.total, |product| product / span)
+    }
+}
+
+fn vesting_key(who: &AccountId) -> Vec<u8> {
+    [VESTING_PREFIX, who.as_bytes()].concat()
+}
+
+/// `who`'s vesting schedule, if it has one.
+pub fn vesting(state: &State, who: &AccountId) -> Result<Option<VestingSchedule>, CodecError> {
+    state.get_decoded(&vesting_key(who))
+}
+
+/// Units still vesting over all accounts (what the vesting holds must add up to).
+pub fn vesting_total(state: &State) -> Result<Balance, CodecError> {
+    state
+        .scan_prefix(VESTING_PREFIX)
+        .map(|(_, value)| {
+            VestingSchedule::decode(&mut value.as_slice())
+                .map(|s| s.total.saturating_sub(s.claimed))
+                .map_err(|e| CodecError::Malformed(e.to_string()))
+        })
+        .sum()
+}
+
+/// Holds all of `who`'s `amount` (already minted, free) as vesting on `terms`, from `start_ms`.
+fn start_vesting(
+    state: &mut State,
+    who: &AccountId,
+    amount: Balance,
+    start_ms: u64,
+    terms: &genesis::VestingTerms,
+) -> Result<(), BalancesError> {
+    let at = |days: u32| start_ms.saturating_add(u64::from(days).saturating_mul(MS_PER_DAY));
+    hold(state, who, HoldReason::Vesting, amount)?;
+    state.put(
+        vesting_key(who),
+        &VestingSchedule {
+            total: amount,
+            claimed: 0,
+            start_ms,
+            cliff_ms: at(terms.cliff_days),
+            end_ms: at(terms.duration_days),
+        },
+    );
+    Ok(())
+}
+
+/// Releases what has vested of `who`'s schedule by `now_ms` and not been claimed; the units
+/// released and those still vesting.
+pub fn claim_vested(
+    state: &mut State,
+    who: &AccountId,
+    now_ms: u64,
+) -> Result<(Balance, Balance), BalancesError> {
+    let mut schedule = vesting(state, who)?.ok_or(BalancesError::NothingVesting)?;
+    let claimable = schedule.vested_at(now_ms).saturating_sub(schedule.claimed);
+    if claimable == 0 {
+        return Err(BalancesError::NothingVestedYet {
+            next_ms: schedule.cliff_ms.max(now_ms.saturating_add(1)),
+        });
+    }
+    release(state, who, HoldReason::Vesting, claimable)?;
+    schedule.claimed = schedule.claimed.saturating_add(claimable);
+    let still = schedule.total.saturating_sub(schedule.claimed);
+    if still == 0 {
+        state.remove(&vesting_key(who));
+    } else {
+        state.put(vesting_key(who), &schedule);
+    }
+    Ok((claimable, still))
+}
 
 /// What held PHA is held for. Chain-visible (its index is a storage key byte): variants only
 /// grow at the end.
@@ -130,6 +241,15 @@ pub enum BalancesError {
     /// The stored state could not be decoded.
     #[error("corrupted balances state: {0}")]
     Corrupted(String),
+    /// The account has no vesting allocation (or has claimed all of it).
+    #[error("this account has nothing vesting")]
+    NothingVesting,
+    /// Nothing more has vested since the last claim.
+    #[error("nothing more has vested yet; the next units vest at {next_ms} ms")]
+    NothingVestedYet {
+        /// When more vests (the cliff, or the next millisecond).
+        next_ms: u64,
+    },
     /// Less held for this purpose than a release or slash asks for.
     #[error("not enough held as {}: {held} units held, {needed} needed", reason.name())]
     InsufficientHeld {
@@ -158,6 +278,11 @@ impl ErrorCodes for BalancesError {
             "insufficient_held",
             "less is held for that purpose than needed",
         ),
+        ("nothing_vesting", "the account has nothing vesting"),
+        (
+            "nothing_vested_yet",
+            "nothing more has vested since the last claim",
+        ),
     ];
 
     fn code(&self) -> &'static str {
@@ -170,6 +295,8 @@ impl ErrorCodes for BalancesError {
             BalancesError::Overflow => "overflow",
             BalancesError::Corrupted(_) => "corrupted",
             BalancesError::InsufficientHeld { .. } => "insufficient_held",
+            BalancesError::NothingVesting => "nothing_vesting",
+            BalancesError::NothingVestedYet { .. } => "nothing_vested_yet",
         }
     }
 }
@@ -434,6 +561,9 @@ pub fn move_hold(
     amount: Balance,
 ) -> Result<(), BalancesError> {
     let source = held_at_least(state, who, from, amount)?;
+    if from == to {
+        return Ok(());
+    }
     let dest = held(state, who, to)?
         .checked_add(amount)
         .ok_or(BalancesError::Overflow)?;
@@ -460,13 +590,22 @@ fn pay(
     to: &AccountId,
     amount: Balance,
 ) -> Result<(), BalancesError> {
-    let source = take(state, from, part, amount)?;
-    set_account(state, from, source);
+    // Both sides are computed before either is written, so a failure changes nothing.
+    let mut source = take(state, from, part, amount)?;
+    if from == to {
+        source.free = source
+            .free
+            .checked_add(amount)
+            .ok_or(BalancesError::Overflow)?;
+        set_account(state, from, source);
+        return Ok(());
+    }
     let mut dest = account(state, to)?;
     dest.free = dest
         .free
         .checked_add(amount)
         .ok_or(BalancesError::Overflow)?;
+    set_account(state, from, source);
     set_account(state, to, dest);
     Ok(())
 }
@@ -483,7 +622,7 @@ impl Module for Balances {
 
     fn dispatch(
         state: &mut State,
-        _ctx: &BlockContext,
+        ctx: &BlockContext,
         who: &AccountId,
         call: &BalancesCall,
         _fee: Balance,
@@ -502,6 +641,15 @@ impl Module for Balances {
                 });
                 Ok(())
             }
+            BalancesCall::ClaimVested => {
+                let (amount, still_vesting) = claim_vested(state, who, ctx.timestamp_ms)?;
+                events.push(Event::VestingClaimed {
+                    who: *who,
+                    amount,
+                    still_vesting,
+                });
+                Ok(())
+            }
         }
     }
 
@@ -517,6 +665,28 @@ impl Module for Balances {
         for dev in &config.dev_accounts {
             let who = Keypair::dev(&dev.name).account();
             transfer_free(state, &a.ecosystem, &who, Balance::from(dev.pha) * PHA)?;
+        }
+        for (allocation, who, amount, terms) in [
+            ("team", &a.team, genesis::TEAM, &a.team_vesting),
+            (
+                "private sale",
+                &a.private_sale,
+                genesis::PRIVATE_SALE,
+                &a.private_sale_vesting,
+            ),
+        ] {
+            let Some(terms) = terms else { continue };
+            if terms.duration_days == 0
+                || terms.duration_days > genesis::MAX_VESTING_DAYS
+                || terms.cliff_days > terms.duration_days
+            {
+                return Err(GenesisError::BadVesting {
+                    allocation,
+                    cliff_days: terms.cliff_days,
+                    duration_days: terms.duration_days,
+                });
+            }
+            start_vesting(state, who, amount, config.timestamp_ms, terms)?;
         }
         Ok(())
     }
@@ -575,6 +745,7 @@ impl Module for Balances {
 mod tests {
     use super::*;
     use crate::testing::*;
+    use phalanx_primitives::call::Call;
 
     fn free(chain: &TestChain, who: &AccountId) -> Balance {
         account(&chain.state, who).expect("account").free
@@ -698,6 +869,16 @@ mod tests {
             2,
         )
         .expect("move");
+        // A move to the same hold changes nothing (it must not make held PHA out of nothing).
+        move_hold(
+            &mut state,
+            &alice,
+            HoldReason::QueryDeposit,
+            HoldReason::QueryDeposit,
+            3,
+        )
+        .expect("same hold");
+        assert_eq!(held(&state, &alice, HoldReason::QueryDeposit), Ok(3));
         release(&mut state, &alice, HoldReason::QueryDeposit, 3).expect("release");
         release(&mut state, &alice, HoldReason::Unbonding, 2).expect("release");
         unlock(&mut state, &alice, 20).expect("unlock");
@@ -705,6 +886,121 @@ mod tests {
         assert_eq!((after.reserved, after.total()), (0, total - 11));
         assert!(holds(&state, &alice).expect("holds").is_empty());
         check_invariants(&state);
+    }
+
+    #[test]
+    fn vesting_releases_nothing_before_the_cliff_then_linearly_and_never_more_than_the_total() {
+        let schedule = VestingSchedule {
+            total: 1_000,
+            claimed: 0,
+            start_ms: 100,
+            cliff_ms: 400,
+            end_ms: 1_100,
+        };
+        assert_eq!(schedule.vested_at(0), 0);
+        assert_eq!(schedule.vested_at(399), 0);
+        // At the cliff, the share of the time since the start, rounded down.
+        assert_eq!(schedule.vested_at(400), 300);
+        assert_eq!(schedule.vested_at(401), 301);
+        assert_eq!(schedule.vested_at(1_099), 999);
+        assert_eq!(schedule.vested_at(1_100), 1_000);
+        assert_eq!(schedule.vested_at(u64::MAX), 1_000);
+        // The largest allocation over the longest vesting doesn't overflow.
+        let big = VestingSchedule {
+            total: phalanx_primitives::MAX_SUPPLY,
+            claimed: 0,
+            start_ms: 0,
+            cliff_ms: 0,
+            end_ms: u64::from(crate::genesis::MAX_VESTING_DAYS) * MS_PER_DAY,
+        };
+        assert_eq!(
+            big.vested_at(big.end_ms / 2),
+            phalanx_primitives::MAX_SUPPLY / 2
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn vested_amounts_only_grow_and_stay_within_the_total(
+            total in 0u128..=phalanx_primitives::MAX_SUPPLY,
+            cliff in 0u64..1_000_000,
+            length in 1u64..1_000_000,
+            a in 0u64..3_000_000,
+            b in 0u64..3_000_000,
+        ) {
+            let schedule = VestingSchedule {
+                total,
+                claimed: 0,
+                start_ms: 0,
+                cliff_ms: cliff.min(length),
+                end_ms: length,
+            };
+            let (early, late) = (a.min(b), a.max(b));
+            proptest::prop_assert!(schedule.vested_at(early) <= schedule.vested_at(late));
+            proptest::prop_assert!(schedule.vested_at(late) <= total);
+        }
+    }
+
+    #[test]
+    fn a_vesting_allocation_cant_move_until_claimed_as_it_vests() {
+        let mut chain = TestChain::new();
+        let team_key = key("team");
+        let team = team_key.account();
+        let genesis_ms = crate::system::genesis_time_ms(&chain.state).expect("genesis time");
+        let total = 50_000_000 * PHA;
+        assert_eq!(held(&chain.state, &team, HoldReason::Vesting), Ok(total));
+        // The claim pays an ordinary fee, so the account needs a little free PHA first.
+        let funding = chain.apply(&key("alice"), transfer_to("team", PHA));
+        assert_eq!(funding.error, None);
+        // Held PHA can't be sent.
+        let sent = chain.apply(&team_key, transfer_to("bob", 2 * PHA));
+        assert_eq!(
+            sent.error.map(|e| e.reason),
+            Some("insufficient_free".to_string())
+        );
+        // Before the cliff (a year): nothing, and the error says when.
+        let early = chain.apply(&team_key, Call::Balances(BalancesCall::ClaimVested));
+        assert_eq!(
+            early.error.map(|e| e.reason),
+            Some("nothing_vested_yet".to_string())
+        );
+        assert_eq!(held(&chain.state, &team, HoldReason::Vesting), Ok(total));
+        // At the cliff: a quarter (365 of 1,460 days) at once.
+        chain.ctx.timestamp_ms = genesis_ms + 365 * MS_PER_DAY;
+        let free_before = free(&chain, &team);
+        let claim = chain.apply(&team_key, Call::Balances(BalancesCall::ClaimVested));
+        assert_eq!(claim.error, None);
+        assert!(claim.events.contains(&Event::VestingClaimed {
+            who: team,
+            amount: total / 4,
+            still_vesting: total - total / 4,
+        }));
+        assert_eq!(free(&chain, &team), free_before + total / 4 - claim.fee);
+        // The same moment again: nothing more.
+        let again = chain.apply(&team_key, Call::Balances(BalancesCall::ClaimVested));
+        assert_eq!(
+            again.error.map(|e| e.reason),
+            Some("nothing_vested_yet".to_string())
+        );
+        check_invariants(&chain.state);
+        // Past the end: the rest, and the schedule is gone.
+        chain.ctx.timestamp_ms = genesis_ms + 2_000 * MS_PER_DAY;
+        let rest = chain.apply(&team_key, Call::Balances(BalancesCall::ClaimVested));
+        assert_eq!(rest.error, None);
+        assert_eq!(held(&chain.state, &team, HoldReason::Vesting), Ok(0));
+        assert_eq!(vesting(&chain.state, &team), Ok(None));
+        let done = chain.apply(&team_key, Call::Balances(BalancesCall::ClaimVested));
+        assert_eq!(
+            done.error.map(|e| e.reason),
+            Some("nothing_vesting".to_string())
+        );
+        check_invariants(&chain.state);
+        // Someone without a vesting allocation has nothing to claim.
+        let bob = chain.apply(&key("bob"), Call::Balances(BalancesCall::ClaimVested));
+        assert_eq!(
+            bob.error.map(|e| e.reason),
+            Some("nothing_vesting".to_string())
+        );
     }
 
     #[test]

@@ -442,6 +442,15 @@ pub enum Event {
         /// Why.
         error: ErrorCode,
     },
+    /// Vested PHA left its vesting hold for the free balance.
+    VestingClaimed {
+        /// The account.
+        who: AccountId,
+        /// Units released now.
+        amount: Balance,
+        /// Units still vesting.
+        still_vesting: Balance,
+    },
 }
 
 /// Serializes bytes as lowercase hex (keys and topics read better that way in receipts).

@@ -66,6 +66,16 @@ pub enum GenesisError {
     /// A validator key is not 32 bytes of hex.
     #[error("validator key `{0}` is not 64 hex characters")]
     BadValidatorKey(String),
+    /// Vesting terms that can't be met.
+    #[error("vesting of the {allocation} allocation: the cliff ({cliff_days} days) must not be after the end ({duration_days} days), which must be 1 to 3650 days")]
+    BadVesting {
+        /// Which allocation.
+        allocation: &'static str,
+        /// Its cliff.
+        cliff_days: u32,
+        /// Its duration.
+        duration_days: u32,
+    },
     /// A balance operation failed (cannot happen with the fixed numbers; reported anyway).
     #[error("genesis balances: {0}")]
     Balances(#[from] balances::BalancesError),
@@ -123,7 +133,26 @@ pub struct Allocations {
     pub community: AccountId,
     /// Receives the ecosystem 9% (less what dev accounts receive).
     pub ecosystem: AccountId,
+    /// How the team's allocation vests (none: all of it free at genesis).
+    #[serde(default)]
+    pub team_vesting: Option<VestingTerms>,
+    /// How the private sale's allocation vests (none: all of it free at genesis).
+    #[serde(default)]
+    pub private_sale_vesting: Option<VestingTerms>,
 }
+
+/// How an allocation vests: nothing before the cliff, then linearly from genesis, so at the
+/// cliff the share of the time since genesis is released at once and all of it at the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VestingTerms {
+    /// Days after genesis before anything can be claimed.
+    pub cliff_days: u32,
+    /// Days after genesis when all of it has vested (at least the cliff, at most ten years).
+    pub duration_days: u32,
+}
+
+/// The longest vesting a genesis may set.
+pub const MAX_VESTING_DAYS: u32 = 3_650;
 
 /// A dev account funded at genesis.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,6 +210,16 @@ impl GenesisConfig {
                 team: Keypair::dev("team").account(),
                 community: Keypair::dev("community").account(),
                 ecosystem: Keypair::dev("ecosystem").account(),
+                // A dev chain shows vesting at work: the team's share vests over four years
+                // after a one-year cliff, the private sale's over two after six months.
+                team_vesting: Some(VestingTerms {
+                    cliff_days: 365,
+                    duration_days: 1_460,
+                }),
+                private_sale_vesting: Some(VestingTerms {
+                    cliff_days: 180,
+                    duration_days: 730,
+                }),
             },
             dev_accounts: phalanx_primitives::account::DEV_ACCOUNTS
                 .iter()
@@ -303,10 +342,17 @@ mod tests {
         let config = dev();
         let state = build_state(&config).expect("dev genesis");
         let free = |who: &AccountId| balances::account(&state, who).expect("balance").free;
+        let vesting = |who: &AccountId| {
+            balances::held(&state, who, balances::HoldReason::Vesting).expect("hold")
+        };
         let a = &config.allocations;
-        assert_eq!(free(&a.private_sale), 150_000_000 * PHA);
+        // The team's and the private sale's shares vest (the dev config says so): held.
+        assert_eq!(
+            (free(&a.private_sale), vesting(&a.private_sale)),
+            (0, 150_000_000 * PHA)
+        );
         assert_eq!(free(&mining_pot()), 700_000_000 * PHA);
-        assert_eq!(free(&a.team), 50_000_000 * PHA);
+        assert_eq!((free(&a.team), vesting(&a.team)), (0, 50_000_000 * PHA));
         assert_eq!(free(&a.community), 10_000_000 * PHA);
         assert_eq!(free(&a.ecosystem), (90_000_000 - 6 * 1_000_000) * PHA);
         for name in phalanx_primitives::account::DEV_ACCOUNTS {
@@ -428,6 +474,34 @@ mod tests {
             config.validate(),
             Err(GenesisError::BadValidatorKey(_))
         ));
+    }
+
+    #[test]
+    fn genesis_refuses_vesting_that_cant_be_met_and_vests_nothing_without_terms() {
+        for (cliff_days, duration_days) in [(10, 0), (400, 365), (0, MAX_VESTING_DAYS + 1)] {
+            let mut config = dev();
+            config.allocations.team_vesting = Some(VestingTerms {
+                cliff_days,
+                duration_days,
+            });
+            assert_eq!(
+                build_state(&config).err(),
+                Some(GenesisError::BadVesting {
+                    allocation: "team",
+                    cliff_days,
+                    duration_days
+                })
+            );
+        }
+        let mut config = dev();
+        config.allocations.team_vesting = None;
+        let state = build_state(&config).expect("no vesting");
+        let team = balances::account(&state, &config.allocations.team).expect("team");
+        assert_eq!((team.free, team.reserved), (50_000_000 * PHA, 0));
+        assert_eq!(
+            balances::vesting(&state, &config.allocations.team),
+            Ok(None)
+        );
     }
 
     #[test]

@@ -364,8 +364,8 @@ impl Module for Governance {
     /// Votes are what lock PHA, and open proposals' deposits are what reserve it: the accounts'
     /// locked units sum to the stored votes' amounts, and their reserved units to the deposits
     /// of the proposals still voting plus the gatekeeper stakes. (Governance and gatekeepers
-    /// are the only modules that lock or reserve PHA; a module that starts to must count its
-    /// own holds here, until named holds replace this sum.)
+    /// are not the only holders: contracts' gas and deposits and vesting allocations count too;
+    /// a module that starts to hold PHA must count its holds here.)
     fn check_invariants(state: &State) -> Result<(), InvariantError> {
         let accounts = balances::accounts(state);
         let locked = accounts.iter().map(|(_, a)| a.locked).sum::<Balance>();
@@ -386,6 +386,10 @@ impl Module for Governance {
             .map_err(|e| InvariantError::Unreadable(e.to_string()))?;
         // So are pending commands' gas and query deposits (`contracts::reserved_total`).
         let stakes = crate::contracts::reserved_total(state)
+            .map_err(|e| InvariantError::Unreadable(e.to_string()))?
+            .saturating_add(stakes);
+        // And allocations still vesting (`balances::vesting_total`).
+        let stakes = balances::vesting_total(state)
             .map_err(|e| InvariantError::Unreadable(e.to_string()))?
             .saturating_add(stakes);
         let deposits = proposals(state)

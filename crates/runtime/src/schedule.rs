@@ -4,7 +4,7 @@
 //! `720,000 PHA × 0.75^k` ([`Fixed`] math, rounded down), never more than the pot still holds.
 //!
 //! The decay alone pays at most `720,000 × 180 / 0.25 = 518.4M` PHA over all time, less than
-//! the 700M pot: the pot-empty rule only bites if governance raises the budget. The tests pin
+//! the 700M pot: the pot-empty rule would only bite with a larger budget. The tests pin
 //! both facts.
 
 use phalanx_primitives::{Balance, PHA};
@@ -15,7 +15,7 @@ use crate::fixed::Fixed;
 pub const DAILY_BUDGET: Balance = 720_000 * PHA;
 /// Days in a period (the budget falls by a quarter each period).
 pub const PERIOD_DAYS: u64 = 180;
-/// A day of chain time, in milliseconds (dev and test chains may use a shorter day).
+/// A day of chain time, in milliseconds.
 pub const DAY_MS: u64 = 86_400_000;
 
 /// The day (0, 1, …) chain time `now_ms` falls in, counting whole `day_ms` days from

@@ -64,6 +64,8 @@ fn every_variant_of_every_module_error_has_a_distinct_listed_code() {
             held: 0,
             needed: 1,
         },
+        BalancesError::NothingVesting,
+        BalancesError::NothingVestedYet { next_ms: 1 },
     ]);
     assert_codes(&[
         TreasuryError::InsufficientFunds {

@@ -8,15 +8,15 @@
 //!
 //! `P` is the attested benchmark score, `conf` the confidence the attestation policy gives the
 //! platform's TCB status (1.0 up to date … 0.7 out of date), `S` the stake bound to the worker
-//! in PHA. Every step rounds down ([`crate::fixed`]); `None` means an overflow, which the
-//! parameter bounds rule out.
+//! in PHA. Every step rounds down ([`crate::fixed`]); `None` means an overflow (with the
+//! defaults it can't happen; bounds come when the parameters become chain state).
 
 use parity_scale_codec::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
 use crate::fixed::Fixed;
 
-/// The formula's parameters (governance-set; the defaults follow Phala).
+/// The formula's parameters (the DESIGN.md defaults; not yet chain parameters).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 pub struct WorkParams {
     /// `re`: how much confidence multiplies the initial value (1.3).
