@@ -16,9 +16,14 @@ use std::path::Path;
 /// Decimals of PHA: 1 unit is 10^-12 PHA.
 const DECIMALS: usize = 12;
 
-/// Whether `name` is a dev account name.
+/// The dev genesis's allocation accounts, also known by name on a dev chain (so the team's
+/// vesting allocation can be claimed in `phalanx dev`).
+const DEV_ALLOCATIONS: [&str; 4] = ["team", "private-sale", "community", "ecosystem"];
+
+/// Whether `name` is a dev account name (or a dev allocation's).
 pub fn is_dev_name(name: &str) -> bool {
-    DEV_ACCOUNTS.contains(&name.to_lowercase().as_str())
+    let name = name.to_lowercase();
+    DEV_ACCOUNTS.contains(&name.as_str()) || DEV_ALLOCATIONS.contains(&name.as_str())
 }
 
 /// Whether `text` is meant as an address (`pha1…`, any case).
