@@ -183,6 +183,26 @@ fn hpke_rate(threads: usize, target: [u8; 32], for_how_long: Duration) -> f64 {
     total as f64 / started.elapsed().as_secs_f64()
 }
 
+/// Bob's `get k1` query to the vault, sealed and signed for `worker`, valid until `expires`.
+fn seal_get(
+    proof: &ClusterKeyProof,
+    bob: &Keypair,
+    contract: [u8; 32],
+    worker: [u8; 32],
+    expires: u64,
+) -> phalanx_client::contracts::SealedQueryRequest {
+    seal_query(
+        proof,
+        &proof.state_root,
+        bob,
+        contract,
+        worker,
+        b"get k1",
+        expires,
+    )
+    .unwrap()
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -366,16 +386,7 @@ fn main() {
                     let mut connection = Connection::new(&worker);
                     while round_start.elapsed() < ROUND {
                         let began = Instant::now();
-                        let sealed = seal_query(
-                            &proof,
-                            &proof.state_root,
-                            &bob,
-                            id,
-                            worker_id,
-                            b"get k1",
-                            expires,
-                        )
-                        .unwrap();
+                        let sealed = seal_get(&proof, &bob, id, worker_id, expires);
                         let (status, body) = connection.post(&sealed.body);
                         if status == 200 {
                             phalanx_client::open_query_answer(&sealed.response_key, &body).unwrap();
@@ -423,18 +434,7 @@ fn main() {
                 std::thread::spawn(move || {
                     let bob = Keypair::dev("bob");
                     (0..per_thread)
-                        .map(|_| {
-                            seal_query(
-                                &proof,
-                                &proof.state_root,
-                                &bob,
-                                id,
-                                worker_id,
-                                b"get k1",
-                                expires,
-                            )
-                            .unwrap()
-                        })
+                        .map(|_| seal_get(&proof, &bob, id, worker_id, expires))
                         .collect::<Vec<_>>()
                 })
             })
