@@ -28,7 +28,7 @@
 //! most per byte first (ties: sender, then nonce), so a flood of cheap transactions waits behind
 //! a normal transfer instead of crowding it out.
 
-use phalanx_primitives::call::{BalancesCall, Call, ContractsCall};
+use phalanx_primitives::call::{BalancesCall, Call, ContractsCall, MiningCall};
 use phalanx_primitives::{AccountId, Hash, SignedTransaction};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
@@ -136,6 +136,7 @@ fn cost(tx: &SignedTransaction) -> u128 {
             ..
         }) => u128::from(*gas_limit).saturating_mul(*gas_price),
         Call::Contracts(ContractsCall::Deposit { amount }) => *amount,
+        Call::Mining(MiningCall::Contribute { amount, .. }) => *amount,
         _ => 0,
     };
     tx.tx.fee.saturating_add(moved)

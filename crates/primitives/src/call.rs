@@ -19,6 +19,7 @@ use crate::attestation::AttestationPolicy;
 use crate::contract::ContractsParams;
 use crate::gatekeeper::GatekeeperParams;
 use crate::hash::Hash;
+use crate::mining::MiningParams;
 use crate::units::{Balance, PHA};
 use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
 use serde::{Deserialize, Serialize};
@@ -44,6 +45,79 @@ pub enum Call {
     /// Upload contract code, instantiate contracts, send them sealed commands, and hold a
     /// query deposit.
     Contracts(ContractsCall),
+    /// Create and run stake pools, contribute to them and withdraw, and run their workers.
+    Mining(MiningCall),
+}
+
+/// Calls of the mining module (DESIGN.md §5–6; rules in the runtime's `mining` module).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MiningCall {
+    /// Create a stake pool owned by the sender; the chain assigns its number.
+    CreatePool {
+        /// The owner's cut of rewards, per mille (at most 1000).
+        commission_per_mille: u16,
+        /// The most value contributions may bring the pool to, if capped.
+        cap: Option<Balance>,
+        /// Who may contribute, if restricted (at most 64 accounts).
+        allow_list: Option<Vec<AccountId>>,
+    },
+    /// Bind a registered worker the sender operates to the sender's pool.
+    AddWorker {
+        /// The pool.
+        pool: u64,
+        /// The worker's identity.
+        #[serde(with = "hex_array")]
+        worker: [u8; 32],
+    },
+    /// Unbind a worker that is not computing and has nothing left to be paid.
+    RemoveWorker {
+        /// The pool.
+        pool: u64,
+        /// The worker's identity.
+        #[serde(with = "hex_array")]
+        worker: [u8; 32],
+    },
+    /// Start a bound worker computing with `stake` units of the pool's free stake.
+    StartWorker {
+        /// The pool.
+        pool: u64,
+        /// The worker's identity.
+        #[serde(with = "hex_array")]
+        worker: [u8; 32],
+        /// Units to bind (at least `k·sqrt(P)` PHA).
+        stake: Balance,
+    },
+    /// Stop a computing worker: it cools down, then its stake can be reclaimed.
+    StopWorker {
+        /// The pool.
+        pool: u64,
+        /// The worker's identity.
+        #[serde(with = "hex_array")]
+        worker: [u8; 32],
+    },
+    /// Return a cooled-down worker's stake to its pool's free stake (anyone may send it).
+    ReclaimWorker {
+        /// The pool.
+        pool: u64,
+        /// The worker's identity.
+        #[serde(with = "hex_array")]
+        worker: [u8; 32],
+    },
+    /// Contribute `amount` units of free PHA to a pool for shares.
+    Contribute {
+        /// The pool.
+        pool: u64,
+        /// Units.
+        amount: Balance,
+    },
+    /// Redeem `shares`: paid at once from free stake, or queued until stake is free.
+    Withdraw {
+        /// The pool.
+        pool: u64,
+        /// Shares to redeem.
+        shares: u128,
+    },
 }
 
 /// Calls of the contracts module (DESIGN.md §10; the protocol is `docs/contracts.md`).
@@ -244,6 +318,9 @@ pub enum PrivilegedCall {
     },
     /// Replace the contract parameters (code size and fee, gas bounds, timeouts).
     SetContractsParams(ContractsParams),
+    /// Replace the mining rules (work formula, day length, heartbeats, slashing, grace
+    /// periods), each within its bounds.
+    SetMiningParams(MiningParams),
 }
 
 /// Fee and size rules, chain state changed by governance.

@@ -26,6 +26,7 @@ pub mod error_code;
 pub mod gatekeeper;
 pub mod governance;
 pub mod hash;
+pub mod mining;
 pub mod serde_hex;
 pub mod transaction;
 pub mod units;

@@ -451,6 +451,167 @@ pub enum Event {
         /// Units still vesting.
         still_vesting: Balance,
     },
+    /// The mining parameters were replaced.
+    MiningParamsChanged,
+    /// A stake pool was created.
+    PoolCreated {
+        /// Its number.
+        pool: u64,
+        /// Its owner.
+        owner: AccountId,
+        /// The owner's cut of rewards, per mille.
+        commission_per_mille: u16,
+    },
+    /// PHA was contributed to a pool for shares.
+    PoolContributed {
+        /// The pool.
+        pool: u64,
+        /// The contributor.
+        who: AccountId,
+        /// Units.
+        amount: Balance,
+        /// Shares minted.
+        shares: u128,
+    },
+    /// Shares were redeemed (0 units for a bankrupt pool or dust shares).
+    PoolWithdrawn {
+        /// The pool.
+        pool: u64,
+        /// Who was paid.
+        who: AccountId,
+        /// Units paid.
+        amount: Balance,
+        /// Shares burnt.
+        shares: u128,
+    },
+    /// A withdrawal waits in the pool's queue for free stake.
+    PoolWithdrawalQueued {
+        /// The pool.
+        pool: u64,
+        /// Who is owed.
+        who: AccountId,
+        /// Shares queued.
+        shares: u128,
+    },
+    /// A worker was bound to a pool.
+    PoolWorkerAdded {
+        /// The pool.
+        pool: u64,
+        /// The worker.
+        #[serde(serialize_with = "hex_bytes")]
+        worker: [u8; 32],
+    },
+    /// A worker was unbound from its pool.
+    PoolWorkerRemoved {
+        /// The pool.
+        pool: u64,
+        /// The worker.
+        #[serde(serialize_with = "hex_bytes")]
+        worker: [u8; 32],
+    },
+    /// A worker started computing.
+    WorkerStarted {
+        /// Its pool.
+        pool: u64,
+        /// The worker.
+        #[serde(serialize_with = "hex_bytes")]
+        worker: [u8; 32],
+        /// Stake bound to it.
+        stake: Balance,
+        /// Its initial value Ve (fixed point, 10^12).
+        initial_value_raw: u128,
+    },
+    /// A worker stopped computing and cools down.
+    WorkerStopped {
+        /// Its pool.
+        pool: u64,
+        /// The worker.
+        #[serde(serialize_with = "hex_bytes")]
+        worker: [u8; 32],
+        /// Whether the chain stopped it (withdrawal queue past its grace, attestation revoked
+        /// or expired) rather than its owner.
+        forced: bool,
+    },
+    /// A cooled-down worker's stake went back to its pool's free stake.
+    WorkerReclaimed {
+        /// Its pool.
+        pool: u64,
+        /// The worker.
+        #[serde(serialize_with = "hex_bytes")]
+        worker: [u8; 32],
+        /// Stake returned.
+        stake: Balance,
+    },
+    /// A worker's stake was slashed to the treasury.
+    WorkerSlashed {
+        /// Its pool.
+        pool: u64,
+        /// The worker.
+        #[serde(serialize_with = "hex_bytes")]
+        worker: [u8; 32],
+        /// Units slashed.
+        amount: Balance,
+        /// Why.
+        reason: crate::mining::SlashReason,
+    },
+    /// A worker missed its heartbeat deadline: it earns nothing until it answers.
+    WorkerUnresponsive {
+        /// The worker.
+        #[serde(serialize_with = "hex_bytes")]
+        worker: [u8; 32],
+    },
+    /// An unresponsive worker answered its challenge and computes again.
+    WorkerResponsive {
+        /// The worker.
+        #[serde(serialize_with = "hex_bytes")]
+        worker: [u8; 32],
+    },
+    /// A worker was paid its part of a day's budget.
+    WorkerRewarded {
+        /// Its pool.
+        pool: u64,
+        /// The worker.
+        #[serde(serialize_with = "hex_bytes")]
+        worker: [u8; 32],
+        /// The day.
+        day: u64,
+        /// Its work points that day (fixed point, 10^12).
+        points_raw: u128,
+        /// Units earned (commission included).
+        reward: Balance,
+        /// The pool owner's commission out of it.
+        commission: Balance,
+    },
+    /// A day's mining budget was settled.
+    DaySettled {
+        /// The day.
+        day: u64,
+        /// Its budget.
+        budget: Balance,
+        /// Paid to the treasury.
+        treasury: Balance,
+        /// Paid to workers.
+        paid: Balance,
+        /// Left in the pot (rounding dust, or everything when nobody worked).
+        kept_in_pot: Balance,
+        /// Workers paid.
+        workers: u32,
+    },
+    /// The mining hook found corrupted state and skipped this block's mining work.
+    MiningHookFailed {
+        /// Why.
+        error: ErrorCode,
+    },
+    /// A worker's mining message (heartbeat) was accepted into the queue but refused.
+    MiningMessageRefused {
+        /// The worker.
+        #[serde(serialize_with = "hex_bytes")]
+        worker: [u8; 32],
+        /// The message's sequence.
+        sequence: u64,
+        /// Why.
+        error: ErrorCode,
+    },
 }
 
 /// Serializes bytes as lowercase hex (keys and topics read better that way in receipts).

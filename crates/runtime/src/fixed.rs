@@ -156,7 +156,7 @@ fn wide_mul(a: u128, b: u128) -> (u128, u128) {
 }
 
 /// `floor(a·b / d)` exactly (256-bit intermediate); `None` for `d = 0` or a result past u128.
-fn mul_div(a: u128, b: u128, d: u128) -> Option<u128> {
+pub fn mul_div(a: u128, b: u128, d: u128) -> Option<u128> {
     if d == 0 {
         return None;
     }

@@ -25,6 +25,7 @@ use phalanx_attestation::{
 };
 use phalanx_primitives::call::{ChainParams, GovernanceParams};
 use phalanx_primitives::gatekeeper::GatekeeperParams;
+use phalanx_primitives::mining::MiningParams;
 use phalanx_primitives::{AccountId, Balance, Keypair, MAX_SUPPLY, PHA};
 use phalanx_state::State;
 use serde::{Deserialize, Serialize};
@@ -194,6 +195,9 @@ pub struct GenesisConfig {
     /// Gatekeeper stake and unbonding period.
     #[serde(default)]
     pub gatekeeper: GatekeeperParams,
+    /// The mining rules (work formula, day length, heartbeats, slashing).
+    #[serde(default)]
+    pub mining: MiningParams,
 }
 
 impl GenesisConfig {
@@ -243,6 +247,9 @@ impl GenesisConfig {
                 stake: crate::params::MIN_GATEKEEPER_STAKE,
                 unbonding_ms: crate::params::MIN_GATEKEEPER_UNBONDING_MS,
             },
+            // One-minute days and short grace periods: mining pays, slashes and cools down
+            // within a demo.
+            mining: MiningParams::dev(),
         }
     }
 
@@ -290,6 +297,7 @@ impl GenesisConfig {
         params::check_chain(&self.chain_params)?;
         params::check_governance(&self.governance)?;
         params::check_gatekeeper(&self.gatekeeper)?;
+        params::check_mining(&self.mining)?;
         let needed: Balance = self
             .dev_accounts
             .iter()

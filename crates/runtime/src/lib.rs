@@ -22,12 +22,14 @@
 //! - [`evidence`]: proof of consensus equivocation, stored for slashing;
 //! - [`contracts`]: confidential contracts' code, instances and keys, the sealed command queue
 //!   with its gas escrow, results agreed by a cluster majority, query deposits and usage;
+//! - [`mining`]: stake pools, workers' computing lifecycle, heartbeats, work points, the daily
+//!   payout from the mining pot and slashing;
 //! - [`params`]: the bounds of every parameter a privileged call or genesis sets;
 //! - [`genesis`]: the initial state from a genesis config.
 //!
-//! Pure math for the mining economics, no state of their own yet: [`fixed`] (deterministic
-//! fixed-point arithmetic), [`schedule`] (the daily budget by chain time) and [`work`] (the
-//! work-point formula).
+//! Pure math of the mining economics, used by [`mining`]: [`fixed`] (deterministic fixed-point
+//! arithmetic), [`schedule`] (the daily budget by chain time) and [`work`] (the work-point
+//! formula).
 //!
 //! Invariants (checked by [`invariants::check`] after every block in tests): total issuance never
 //! exceeds [`MAX_SUPPLY`](phalanx_primitives::MAX_SUPPLY), the sum of all accounts equals total
@@ -50,6 +52,7 @@ pub mod genesis;
 pub mod governance;
 pub mod invariants;
 pub mod message_queue;
+pub mod mining;
 pub mod module;
 pub mod params;
 pub mod peers;
@@ -85,6 +88,7 @@ pub const MODULES: &[ModuleEntry] = &[
     ModuleEntry::of::<evidence::Evidence>(),
     ModuleEntry::of::<peers::Peers>(),
     ModuleEntry::of::<contracts::Contracts>(),
+    ModuleEntry::of::<mining::Mining>(),
     ModuleEntry::of::<system::System>(),
 ];
 
@@ -130,6 +134,9 @@ pub enum DispatchError {
     /// A contracts error.
     #[error(transparent)]
     Contracts(#[from] contracts::ContractsError),
+    /// A mining error.
+    #[error(transparent)]
+    Mining(#[from] mining::MiningError),
 }
 
 impl From<phalanx_primitives::CodecError> for DispatchError {
@@ -166,6 +173,10 @@ impl DispatchError {
                 (balances::Balances::NAME, e.code())
             }
             DispatchError::Contracts(e) => (contracts::Contracts::NAME, e.code()),
+            DispatchError::Mining(mining::MiningError::Funds(e)) => {
+                (balances::Balances::NAME, e.code())
+            }
+            DispatchError::Mining(e) => (mining::Mining::NAME, e.code()),
         };
         ErrorCode::new(module, reason)
     }
@@ -355,6 +366,7 @@ fn dispatch(
         Call::Evidence(call) => evidence::Evidence::dispatch(state, ctx, who, call, fee, events),
         Call::Peers(call) => peers::Peers::dispatch(state, ctx, who, call, fee, events),
         Call::Contracts(call) => contracts::Contracts::dispatch(state, ctx, who, call, fee, events),
+        Call::Mining(call) => mining::Mining::dispatch(state, ctx, who, call, fee, events),
     }
 }
 

@@ -28,6 +28,9 @@
 //! and a worker's command result or query usage (topics of `phalanx_primitives::contract`) are
 //! applied by [`crate::contracts`], a refusal recorded as [`Event::ContractMessageRefused`].
 //!
+//! A worker's message on [`mining::HEARTBEAT_TOPIC`] answers its heartbeat challenge
+//! ([`crate::mining`]); a refusal is recorded as [`Event::MiningMessageRefused`].
+//!
 //! Accepted messages are kept in state, so an enclave reads them with a state proof against a
 //! finalized root (DESIGN.md §9: enclaves accept chain messages only from verified state).
 //!
@@ -37,7 +40,7 @@
 
 use crate::events::Event;
 use crate::module::{ErrorCodes, Module};
-use crate::{contracts, gatekeeper, registry, BlockContext, DispatchResult};
+use crate::{contracts, gatekeeper, mining, registry, BlockContext, DispatchResult};
 use parity_scale_codec::{Decode, Encode};
 use phalanx_primitives::call::{
     MessageQueueCall, Origin, SignedMessage, MAX_PAYLOAD_BYTES, MAX_TOPIC_BYTES,
@@ -305,6 +308,22 @@ pub fn push(
                 *state = checkpoint;
                 events.push(Event::KeyMessageRefused {
                     gatekeeper: sender,
+                    sequence: got,
+                    error: crate::DispatchError::from(e).code(),
+                });
+            }
+        }
+    }
+    // Heartbeats: a refusal (no such challenge) never fails the push either.
+    if let (Origin::Worker(worker), true) = (origin, message.topic == mining::HEARTBEAT_TOPIC) {
+        let checkpoint = state.clone();
+        let mut effects = Vec::new();
+        match mining::apply_heartbeat(state, ctx, &worker, &message.payload, &mut effects) {
+            Ok(()) => events.append(&mut effects),
+            Err(e) => {
+                *state = checkpoint;
+                events.push(Event::MiningMessageRefused {
+                    worker,
                     sequence: got,
                     error: crate::DispatchError::from(e).code(),
                 });

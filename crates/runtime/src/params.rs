@@ -43,6 +43,10 @@
 //!   [`MAX_COMMAND_TIMEOUT_BLOCKS`] (members have time to report, gas is not held for long);
 //!   `contracts.withdrawal_delay_blocks` between [`MIN_WITHDRAWAL_DELAY_BLOCKS`] and
 //!   [`MAX_WITHDRAWAL_DELAY_BLOCKS`] (workers have time to report usage before a deposit leaves).
+//! - the mining parameters (`mining.*`), each between bounds that keep the work formula
+//!   meaningful (values as the work formula needs them), the day at least a minute, slashes at
+//!   most 10% a day for unresponsiveness and at least 10% for misbehaviour, and the per-block
+//!   settlement and heartbeat work bounded ([`check_mining`]).
 //! - a validator set has at most [`MAX_VALIDATORS`] keys (checked with the keys themselves in
 //!   [`crate::system::check_validator_set`]).
 //!
@@ -52,6 +56,7 @@
 use phalanx_primitives::call::{ChainParams, GovernanceParams};
 use phalanx_primitives::contract::ContractsParams;
 use phalanx_primitives::gatekeeper::GatekeeperParams;
+use phalanx_primitives::mining::MiningParams;
 use phalanx_primitives::{Balance, MAX_SUPPLY, PHA};
 use std::fmt;
 
@@ -212,6 +217,46 @@ pub enum Param {
     ContractsCommandTimeout,
     /// [`ContractsParams::withdrawal_delay_blocks`].
     ContractsWithdrawalDelay,
+    /// [`MiningParams::re_raw`].
+    MiningRe,
+    /// [`MiningParams::rig_k_raw`].
+    MiningRigK,
+    /// [`MiningParams::k_raw`].
+    MiningK,
+    /// [`MiningParams::v_max_raw`].
+    MiningVMax,
+    /// [`MiningParams::rho_raw`].
+    MiningRho,
+    /// [`MiningParams::decay_raw`].
+    MiningDecay,
+    /// [`MiningParams::min_p`].
+    MiningMinP,
+    /// [`MiningParams::max_p`].
+    MiningMaxP,
+    /// [`MiningParams::day_ms`].
+    MiningDayMs,
+    /// [`MiningParams::treasury_per_mille`].
+    MiningTreasury,
+    /// [`MiningParams::cooldown_ms`].
+    MiningCooldownMs,
+    /// [`MiningParams::challenges_per_block`].
+    MiningChallengesPerBlock,
+    /// [`MiningParams::max_challenges_per_hour`].
+    MiningChallengesPerHour,
+    /// [`MiningParams::answer_window_blocks`].
+    MiningAnswerWindow,
+    /// [`MiningParams::unresponsive_grace_ms`].
+    MiningUnresponsiveGraceMs,
+    /// [`MiningParams::unresponsive_slash_per_mille`].
+    MiningUnresponsiveSlash,
+    /// [`MiningParams::misbehaviour_slash_per_mille`].
+    MiningMisbehaviourSlash,
+    /// [`MiningParams::withdraw_grace_ms`].
+    MiningWithdrawGraceMs,
+    /// [`MiningParams::attestation_max_age_blocks`].
+    MiningAttestationAge,
+    /// [`MiningParams::settle_slice`].
+    MiningSettleSlice,
 }
 
 impl fmt::Display for Param {
@@ -237,6 +282,26 @@ impl fmt::Display for Param {
             Param::ContractsMaxGasLimit => "contracts.max_gas_limit",
             Param::ContractsCommandTimeout => "contracts.command_timeout_blocks",
             Param::ContractsWithdrawalDelay => "contracts.withdrawal_delay_blocks",
+            Param::MiningRe => "mining.re",
+            Param::MiningRigK => "mining.rig_k",
+            Param::MiningK => "mining.k",
+            Param::MiningVMax => "mining.v_max",
+            Param::MiningRho => "mining.rho",
+            Param::MiningDecay => "mining.decay",
+            Param::MiningMinP => "mining.min_p",
+            Param::MiningMaxP => "mining.max_p",
+            Param::MiningDayMs => "mining.day_ms",
+            Param::MiningTreasury => "mining.treasury_per_mille",
+            Param::MiningCooldownMs => "mining.cooldown_ms",
+            Param::MiningChallengesPerBlock => "mining.challenges_per_block",
+            Param::MiningChallengesPerHour => "mining.max_challenges_per_hour",
+            Param::MiningAnswerWindow => "mining.answer_window_blocks",
+            Param::MiningUnresponsiveGraceMs => "mining.unresponsive_grace_ms",
+            Param::MiningUnresponsiveSlash => "mining.unresponsive_slash_per_mille",
+            Param::MiningMisbehaviourSlash => "mining.misbehaviour_slash_per_mille",
+            Param::MiningWithdrawGraceMs => "mining.withdraw_grace_ms",
+            Param::MiningAttestationAge => "mining.attestation_max_age_blocks",
+            Param::MiningSettleSlice => "mining.settle_slice",
         })
     }
 }
@@ -339,6 +404,80 @@ impl crate::module::ErrorCodes for ParamsError {
             "contracts_withdrawal_delay_out_of_bounds",
             "the query-deposit withdrawal delay is outside its bounds",
         ),
+        ("mining_re_out_of_bounds", "mining.re is outside its bounds"),
+        (
+            "mining_rig_k_out_of_bounds",
+            "mining.rig_k is outside its bounds",
+        ),
+        ("mining_k_out_of_bounds", "mining.k is outside its bounds"),
+        (
+            "mining_v_max_out_of_bounds",
+            "mining.v_max is outside its bounds",
+        ),
+        (
+            "mining_rho_out_of_bounds",
+            "mining.rho is outside its bounds",
+        ),
+        (
+            "mining_decay_out_of_bounds",
+            "mining.decay is outside its bounds",
+        ),
+        (
+            "mining_min_p_out_of_bounds",
+            "mining.min_p is outside its bounds",
+        ),
+        (
+            "mining_max_p_out_of_bounds",
+            "mining.max_p is outside its bounds",
+        ),
+        (
+            "mining_day_ms_out_of_bounds",
+            "mining.day_ms is outside its bounds",
+        ),
+        (
+            "mining_treasury_per_mille_out_of_bounds",
+            "mining.treasury_per_mille is outside its bounds",
+        ),
+        (
+            "mining_cooldown_ms_out_of_bounds",
+            "mining.cooldown_ms is outside its bounds",
+        ),
+        (
+            "mining_challenges_per_block_out_of_bounds",
+            "mining.challenges_per_block is outside its bounds",
+        ),
+        (
+            "mining_max_challenges_per_hour_out_of_bounds",
+            "mining.max_challenges_per_hour is outside its bounds",
+        ),
+        (
+            "mining_answer_window_blocks_out_of_bounds",
+            "mining.answer_window_blocks is outside its bounds",
+        ),
+        (
+            "mining_unresponsive_grace_ms_out_of_bounds",
+            "mining.unresponsive_grace_ms is outside its bounds",
+        ),
+        (
+            "mining_unresponsive_slash_per_mille_out_of_bounds",
+            "mining.unresponsive_slash_per_mille is outside its bounds",
+        ),
+        (
+            "mining_misbehaviour_slash_per_mille_out_of_bounds",
+            "mining.misbehaviour_slash_per_mille is outside its bounds",
+        ),
+        (
+            "mining_withdraw_grace_ms_out_of_bounds",
+            "mining.withdraw_grace_ms is outside its bounds",
+        ),
+        (
+            "mining_attestation_max_age_blocks_out_of_bounds",
+            "mining.attestation_max_age_blocks is outside its bounds",
+        ),
+        (
+            "mining_settle_slice_out_of_bounds",
+            "mining.settle_slice is outside its bounds",
+        ),
     ];
 
     fn code(&self) -> &'static str {
@@ -364,6 +503,30 @@ impl crate::module::ErrorCodes for ParamsError {
                 Param::ContractsMaxGasLimit => "contracts_max_gas_limit_out_of_bounds",
                 Param::ContractsCommandTimeout => "contracts_command_timeout_out_of_bounds",
                 Param::ContractsWithdrawalDelay => "contracts_withdrawal_delay_out_of_bounds",
+                Param::MiningRe => "mining_re_out_of_bounds",
+                Param::MiningRigK => "mining_rig_k_out_of_bounds",
+                Param::MiningK => "mining_k_out_of_bounds",
+                Param::MiningVMax => "mining_v_max_out_of_bounds",
+                Param::MiningRho => "mining_rho_out_of_bounds",
+                Param::MiningDecay => "mining_decay_out_of_bounds",
+                Param::MiningMinP => "mining_min_p_out_of_bounds",
+                Param::MiningMaxP => "mining_max_p_out_of_bounds",
+                Param::MiningDayMs => "mining_day_ms_out_of_bounds",
+                Param::MiningTreasury => "mining_treasury_per_mille_out_of_bounds",
+                Param::MiningCooldownMs => "mining_cooldown_ms_out_of_bounds",
+                Param::MiningChallengesPerBlock => "mining_challenges_per_block_out_of_bounds",
+                Param::MiningChallengesPerHour => "mining_max_challenges_per_hour_out_of_bounds",
+                Param::MiningAnswerWindow => "mining_answer_window_blocks_out_of_bounds",
+                Param::MiningUnresponsiveGraceMs => "mining_unresponsive_grace_ms_out_of_bounds",
+                Param::MiningUnresponsiveSlash => {
+                    "mining_unresponsive_slash_per_mille_out_of_bounds"
+                }
+                Param::MiningMisbehaviourSlash => {
+                    "mining_misbehaviour_slash_per_mille_out_of_bounds"
+                }
+                Param::MiningWithdrawGraceMs => "mining_withdraw_grace_ms_out_of_bounds",
+                Param::MiningAttestationAge => "mining_attestation_max_age_blocks_out_of_bounds",
+                Param::MiningSettleSlice => "mining_settle_slice_out_of_bounds",
             },
         }
     }
@@ -533,4 +696,125 @@ pub fn check_contracts(params: &ContractsParams) -> Result {
         MIN_WITHDRAWAL_DELAY_BLOCKS,
         MAX_WITHDRAWAL_DELAY_BLOCKS,
     )
+}
+
+/// The fixed-point one of [`MiningParams`]' `*_raw` fields.
+const FIXED_ONE: u128 = phalanx_primitives::mining::FIXED_SCALE;
+/// A day, in ms.
+const DAY_MS: u64 = 86_400_000;
+
+/// Checks every mining parameter (bounds in [`check_mining`]'s body; each keeps the economics
+/// meaningful and the per-block work bounded).
+pub fn check_mining(params: &MiningParams) -> Result {
+    // confidence's boost of the initial value, 1.0 to 2.0.
+    within(Param::MiningRe, params.re_raw, FIXED_ONE, 2 * FIXED_ONE)?;
+    // value per point of score, 0 to 10.
+    within(Param::MiningRigK, params.rig_k_raw, 0u128, 10 * FIXED_ONE)?;
+    // the stake factor k, 1 to 10,000 (a worker always stakes something).
+    within(Param::MiningK, params.k_raw, FIXED_ONE, 10_000 * FIXED_ONE)?;
+    // the most value, 1,000 to 1,000,000.
+    within(
+        Param::MiningVMax,
+        params.v_max_raw,
+        1_000 * FIXED_ONE,
+        1_000_000 * FIXED_ONE,
+    )?;
+    // hourly growth, 1.0 to 1.01.
+    within(
+        Param::MiningRho,
+        params.rho_raw,
+        FIXED_ONE,
+        FIXED_ONE + FIXED_ONE / 100,
+    )?;
+    // hourly decay while unresponsive, 0.9 to 1.0.
+    within(
+        Param::MiningDecay,
+        params.decay_raw,
+        FIXED_ONE / 10 * 9,
+        FIXED_ONE,
+    )?;
+    // the least score, 1 to 10,000.
+    within(Param::MiningMinP, params.min_p, 1u32, 10_000u32)?;
+    // the score cap, from min_p to 10,000,000.
+    within(Param::MiningMaxP, params.max_p, params.min_p, 10_000_000u32)?;
+    // the settlement day, a minute (dev) to a week.
+    within(Param::MiningDayMs, params.day_ms, 60_000u64, 7 * DAY_MS)?;
+    // the treasury's part of each day, at most half.
+    within(
+        Param::MiningTreasury,
+        params.treasury_per_mille,
+        0u16,
+        500u16,
+    )?;
+    // the cooldown, a minute (dev) to 30 days.
+    within(
+        Param::MiningCooldownMs,
+        params.cooldown_ms,
+        60_000u64,
+        30 * DAY_MS,
+    )?;
+    // challenges per block, 1 to 1,000.
+    within(
+        Param::MiningChallengesPerBlock,
+        params.challenges_per_block,
+        1u32,
+        1_000u32,
+    )?;
+    // challenges per worker per hour, 1 to 3,600.
+    within(
+        Param::MiningChallengesPerHour,
+        params.max_challenges_per_hour,
+        1u32,
+        3_600u32,
+    )?;
+    // blocks to answer a challenge, 3 to 1,000 (an enclave needs a few blocks to see, sign and relay).
+    within(
+        Param::MiningAnswerWindow,
+        params.answer_window_blocks,
+        3u64,
+        1_000u64,
+    )?;
+    // time unresponsive before a slash, 10 s (dev) to 30 days.
+    within(
+        Param::MiningUnresponsiveGraceMs,
+        params.unresponsive_grace_ms,
+        10_000u64,
+        30 * DAY_MS,
+    )?;
+    // the daily slash of an unresponsive worker, at most 10%.
+    within(
+        Param::MiningUnresponsiveSlash,
+        params.unresponsive_slash_per_mille,
+        0u16,
+        100u16,
+    )?;
+    // the slash of provable misbehaviour, 10% to 100%.
+    within(
+        Param::MiningMisbehaviourSlash,
+        params.misbehaviour_slash_per_mille,
+        100u16,
+        1_000u16,
+    )?;
+    // how long a queued withdrawal waits before forced shutdown, a minute (dev) to 30 days.
+    within(
+        Param::MiningWithdrawGraceMs,
+        params.withdraw_grace_ms,
+        60_000u64,
+        30 * DAY_MS,
+    )?;
+    // the attestation age, 600 blocks to a year of 500 ms blocks.
+    within(
+        Param::MiningAttestationAge,
+        params.attestation_max_age_blocks,
+        600u64,
+        365 * 24 * 3_600 * 2u64,
+    )?;
+    // workers settled per block, 100 to 100,000.
+    within(
+        Param::MiningSettleSlice,
+        params.settle_slice,
+        100u32,
+        100_000u32,
+    )?;
+    Ok(())
 }

@@ -9,7 +9,7 @@
 use crate::events::Event;
 use crate::governance::GovernanceError;
 use crate::{
-    contracts, gatekeeper, governance, params, registry, system, treasury, BlockContext,
+    contracts, gatekeeper, governance, mining, params, registry, system, treasury, BlockContext,
     DispatchResult,
 };
 use phalanx_primitives::call::PrivilegedCall;
@@ -86,6 +86,11 @@ pub fn execute(
             params::check_contracts(params)?;
             contracts::set_params(state, params);
             events.push(Event::ContractsParamsChanged);
+        }
+        PrivilegedCall::SetMiningParams(params) => {
+            params::check_mining(params)?;
+            mining::set_params(state, params);
+            events.push(Event::MiningParamsChanged);
         }
     }
     Ok(())

@@ -290,6 +290,26 @@ fn every_variant_of_every_module_error_has_a_distinct_listed_code() {
         out_of_bounds(Param::ContractsMaxGasLimit),
         out_of_bounds(Param::ContractsCommandTimeout),
         out_of_bounds(Param::ContractsWithdrawalDelay),
+        out_of_bounds(Param::MiningRe),
+        out_of_bounds(Param::MiningRigK),
+        out_of_bounds(Param::MiningK),
+        out_of_bounds(Param::MiningVMax),
+        out_of_bounds(Param::MiningRho),
+        out_of_bounds(Param::MiningDecay),
+        out_of_bounds(Param::MiningMinP),
+        out_of_bounds(Param::MiningMaxP),
+        out_of_bounds(Param::MiningDayMs),
+        out_of_bounds(Param::MiningTreasury),
+        out_of_bounds(Param::MiningCooldownMs),
+        out_of_bounds(Param::MiningChallengesPerBlock),
+        out_of_bounds(Param::MiningChallengesPerHour),
+        out_of_bounds(Param::MiningAnswerWindow),
+        out_of_bounds(Param::MiningUnresponsiveGraceMs),
+        out_of_bounds(Param::MiningUnresponsiveSlash),
+        out_of_bounds(Param::MiningMisbehaviourSlash),
+        out_of_bounds(Param::MiningWithdrawGraceMs),
+        out_of_bounds(Param::MiningAttestationAge),
+        out_of_bounds(Param::MiningSettleSlice),
     ]);
     assert_codes(&[
         ContractsError::CodeTooLarge { size: 2, max: 1 },
@@ -334,6 +354,71 @@ fn every_variant_of_every_module_error_has_a_distinct_listed_code() {
         },
         ContractsError::ReplayedUsage { nonce: 0, last: 0 },
         ContractsError::Corrupted("x".into()),
+    ]);
+    use crate::mining::MiningError;
+    use phalanx_primitives::mining::MinerState;
+    assert_codes(&[
+        MiningError::NoSuchPool(0),
+        MiningError::NotPoolOwner(0),
+        MiningError::WorkerNotRegistered("00".into()),
+        MiningError::NotWorkerOperator("00".into()),
+        MiningError::AlreadyBound {
+            worker: "00".into(),
+            pool: 0,
+        },
+        MiningError::NotInPool {
+            worker: "00".into(),
+            pool: 0,
+        },
+        MiningError::PoolFull,
+        MiningError::WrongState {
+            worker: "00".into(),
+            state: MinerState::Ready,
+            needed: "computing",
+        },
+        MiningError::PerformanceTooLow {
+            score: 0,
+            minimum: 1,
+        },
+        MiningError::StakeTooLow {
+            performance: 1,
+            needed: 1,
+            offered: 0,
+        },
+        MiningError::InsufficientFreeStake {
+            pool: 0,
+            free: 0,
+            needed: 1,
+        },
+        MiningError::AttestationExpired {
+            worker: "00".into(),
+            attested: 0,
+            max_age: 1,
+        },
+        MiningError::AttestationRevoked("00".into()),
+        MiningError::StillCoolingDown {
+            worker: "00".into(),
+            until_ms: 1,
+        },
+        MiningError::CommissionTooHigh(1_001),
+        MiningError::AllowListTooLong(65),
+        MiningError::NotAllowed(0),
+        MiningError::OverCap {
+            pool: 0,
+            cap: 1,
+            value: 1,
+        },
+        MiningError::ContributionTooSmall(1),
+        MiningError::PoolBankrupt(0),
+        MiningError::NotEnoughShares { have: 0, want: 1 },
+        MiningError::ZeroAmount,
+        MiningError::QueueFull(0),
+        MiningError::UnsettledPoints("00".into()),
+        MiningError::NoOpenChallenge,
+        MiningError::MalformedHeartbeat,
+        MiningError::Funds(BalancesError::ZeroAmount),
+        MiningError::Overflow,
+        MiningError::Corrupted("x".into()),
     ]);
 }
 
@@ -479,6 +564,7 @@ fn modules_have_distinct_names_and_prefix_free_storage() {
             "evidence",
             "peers",
             "contracts",
+            "mining",
             "system"
         ]
     );

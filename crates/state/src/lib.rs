@@ -94,6 +94,24 @@ impl State {
             .take_while(move |(key, _)| key.starts_with(prefix))
     }
 
+    /// Every `(key, value)` whose key starts with `prefix` and comes after `after` (all of them
+    /// when `after` is `None`), in key order: how a cursor resumes a scan where it stopped.
+    pub fn scan_prefix_after<'a>(
+        &'a self,
+        prefix: &'a [u8],
+        after: Option<&[u8]>,
+    ) -> impl Iterator<Item = (&'a Vec<u8>, &'a Vec<u8>)> + 'a {
+        use std::ops::Bound;
+        let start = match after {
+            Some(key) => Bound::Excluded(key.to_vec()),
+            None => Bound::Included(prefix.to_vec()),
+        };
+        self.data
+            .range((start, Bound::Unbounded))
+            .skip_while(move |(key, _)| key.as_slice() < prefix)
+            .take_while(move |(key, _)| key.starts_with(prefix))
+    }
+
     /// Brings the tree up to date with every write so far.
     fn flush(&mut self) {
         for key in std::mem::take(&mut self.dirty).into_iter() {

@@ -1,0 +1,1042 @@
+//! Mining: pools and their invariants, the worker lifecycle, heartbeats, the daily payout to
+//! the unit, the withdrawal queue and forced shutdown, commission and slashing shared by
+//! delegators. Every block of every test also runs every module's invariants
+//! (`TestChain::end_block`), the pool invariants among them.
+
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use crate::registry::tests::worker_identity;
+use crate::testing::*;
+use crate::Receipt;
+use phalanx_primitives::call::{
+    Call, MessageQueueCall, Origin, PrivilegedCall, RootCall, SignedMessage,
+};
+use phalanx_primitives::{Keypair, MAX_SUPPLY};
+use proptest::prelude::*;
+
+fn mining(call: MiningCall) -> Call {
+    Call::Mining(call)
+}
+
+/// A worker's least stake at the test score (P = 100): 100·sqrt(100) = 1,000 PHA.
+const LEAST_STAKE: Balance = 1_000 * PHA;
+
+impl TestChain {
+    /// Registers worker `name` operated by `operator`; returns its identity.
+    fn mining_worker(&mut self, operator: &Keypair, name: &str) -> [u8; 32] {
+        let identity = worker_identity(name);
+        let registration = self.registration(&identity, &operator.account());
+        assert_eq!(self.register(operator, registration).error, None);
+        identity.account().0
+    }
+
+    fn ok(&mut self, who: &Keypair, call: MiningCall) -> Receipt {
+        let receipt = self.apply(who, mining(call));
+        assert_eq!(receipt.error, None, "{:?}", receipt.events);
+        receipt
+    }
+
+    fn refused(&mut self, who: &Keypair, call: MiningCall, error: MiningError) {
+        let receipt = self.apply(who, mining(call));
+        assert_eq!(receipt.error, Some(code(error)));
+    }
+
+    /// Creates a pool owned by `owner` with `commission`‰; returns its id.
+    fn pool(&mut self, owner: &Keypair, commission: u16) -> u64 {
+        let receipt = self.ok(
+            owner,
+            MiningCall::CreatePool {
+                commission_per_mille: commission,
+                cap: None,
+                allow_list: None,
+            },
+        );
+        receipt
+            .events
+            .iter()
+            .find_map(|e| match e {
+                Event::PoolCreated { pool, .. } => Some(*pool),
+                _ => None,
+            })
+            .unwrap()
+    }
+
+    fn pool_info(&self, id: u64) -> StakePool {
+        pool(&self.state, id).unwrap().unwrap()
+    }
+
+    fn miner_info(&self, worker: &[u8; 32]) -> Miner {
+        miner(&self.state, worker).unwrap().unwrap()
+    }
+
+    fn free_of(&self, who: &AccountId) -> Balance {
+        balances::account(&self.state, who).unwrap().free
+    }
+
+    /// Answers every open heartbeat challenge of `workers` (bob relays).
+    fn answer(&mut self, workers: &[[u8; 32]]) {
+        for worker in workers {
+            let Some((issued, _)) = open_challenge(&self.state, worker).unwrap() else {
+                continue;
+            };
+            self.heartbeat(worker, issued);
+        }
+    }
+
+    fn heartbeat(&mut self, worker: &[u8; 32], height: u64) -> Receipt {
+        let origin = Origin::Worker(*worker);
+        let sequence = crate::message_queue::next_sequence(&self.state, &origin).unwrap();
+        let identity = ["w1", "w2", "w3", "w4"]
+            .iter()
+            .map(|n| worker_identity(n))
+            .find(|k| k.account().0 == *worker)
+            .unwrap();
+        let message = SignedMessage::new(
+            origin,
+            sequence,
+            HEARTBEAT_TOPIC.to_vec(),
+            height.encode(),
+            &identity,
+            &self.ctx.genesis_hash,
+        );
+        let receipt = self.apply(
+            &key("bob"),
+            Call::MessageQueue(MessageQueueCall::Push(message)),
+        );
+        assert_eq!(receipt.error, None);
+        receipt
+    }
+
+    /// Ends blocks until `blocks` have passed, answering challenges of `online` each block.
+    fn run_online(&mut self, blocks: u64, online: &[[u8; 32]]) {
+        for _ in 0..blocks {
+            self.answer(online);
+            self.end_block();
+        }
+    }
+
+    fn days(&self) -> Vec<DayRecord> {
+        let mut days = recent_days(&self.state, usize::MAX).unwrap();
+        days.reverse();
+        days
+    }
+
+    fn root_dispatch(&mut self, call: PrivilegedCall) -> Receipt {
+        self.apply(&key("alice"), Call::Root(RootCall::Dispatch(call)))
+    }
+}
+
+/// A chain with pool 0 owned by alice (`commission`‰), `stake` PHA contributed by charlie and
+/// workers w1, w2 (operated by alice) bound to it.
+fn pool_with_workers(commission: u16, stake: u64) -> (TestChain, u64, [u8; 32], [u8; 32]) {
+    let mut chain = TestChain::new();
+    let w1 = chain.mining_worker(&key("alice"), "w1");
+    let w2 = chain.mining_worker(&key("alice"), "w2");
+    let id = chain.pool(&key("alice"), commission);
+    chain.ok(
+        &key("charlie"),
+        MiningCall::Contribute {
+            pool: id,
+            amount: u128::from(stake) * PHA,
+        },
+    );
+    chain.ok(
+        &key("alice"),
+        MiningCall::AddWorker {
+            pool: id,
+            worker: w1,
+        },
+    );
+    chain.ok(
+        &key("alice"),
+        MiningCall::AddWorker {
+            pool: id,
+            worker: w2,
+        },
+    );
+    chain.end_block();
+    (chain, id, w1, w2)
+}
+
+#[test]
+fn the_genesis_day_is_open_and_the_dev_rules_are_stored() {
+    let chain = TestChain::new();
+    let s = settlement(&chain.state).unwrap();
+    assert_eq!(s.open_day, 0);
+    assert_eq!(s.open_day_start_ms, dev_config().timestamp_ms);
+    assert_eq!(s.phase, SettlementPhase::Idle);
+    assert_eq!(params(&chain.state).unwrap(), MiningParams::dev());
+}
+
+#[test]
+fn a_worker_starts_only_with_enough_stake_from_the_pools_free_stake() {
+    let (mut chain, id, w1, _) = pool_with_workers(0, 1_500);
+    let start = |stake| MiningCall::StartWorker {
+        pool: id,
+        worker: w1,
+        stake,
+    };
+    chain.refused(
+        &key("alice"),
+        start(LEAST_STAKE - 1),
+        MiningError::StakeTooLow {
+            performance: 100,
+            needed: LEAST_STAKE,
+            offered: LEAST_STAKE - 1,
+        },
+    );
+    chain.refused(
+        &key("alice"),
+        start(2_000 * PHA),
+        MiningError::InsufficientFreeStake {
+            pool: id,
+            free: 1_500 * PHA,
+            needed: 2_000 * PHA,
+        },
+    );
+    chain.refused(
+        &key("bob"),
+        start(LEAST_STAKE),
+        MiningError::NotPoolOwner(id),
+    );
+    chain.ok(&key("alice"), start(LEAST_STAKE));
+    let m = chain.miner_info(&w1);
+    assert_eq!(m.state, MinerState::Computing);
+    assert_eq!(m.stake, LEAST_STAKE);
+    // Ve = (1 + 1·0.3)·(1,000 + 0.3·100) = 1,339 at full confidence.
+    assert_eq!(m.value_raw, 1_339 * PHA);
+    let pool = chain.pool_info(id);
+    assert_eq!(pool.bound, LEAST_STAKE);
+    assert_eq!(free_stake(&chain.state, &pool).unwrap(), 500 * PHA);
+    assert_eq!(pool_value(&chain.state, &pool).unwrap(), 1_500 * PHA);
+    chain.refused(&key("alice"), start(LEAST_STAKE), wrong_state(&m, "ready"));
+    chain.end_block();
+}
+
+#[test]
+fn binding_needs_the_operator_and_a_registered_unbound_worker() {
+    let mut chain = TestChain::new();
+    let w1 = chain.mining_worker(&key("alice"), "w1");
+    let bobs = chain.pool(&key("bob"), 0);
+    let alices = chain.pool(&key("alice"), 0);
+    chain.refused(
+        &key("bob"),
+        MiningCall::AddWorker {
+            pool: bobs,
+            worker: w1,
+        },
+        MiningError::NotWorkerOperator(hex::encode(w1)),
+    );
+    chain.refused(
+        &key("alice"),
+        MiningCall::AddWorker {
+            pool: bobs,
+            worker: w1,
+        },
+        MiningError::NotPoolOwner(bobs),
+    );
+    chain.refused(
+        &key("alice"),
+        MiningCall::AddWorker {
+            pool: alices,
+            worker: [7; 32],
+        },
+        MiningError::WorkerNotRegistered(hex::encode([7u8; 32])),
+    );
+    chain.ok(
+        &key("alice"),
+        MiningCall::AddWorker {
+            pool: alices,
+            worker: w1,
+        },
+    );
+    chain.refused(
+        &key("alice"),
+        MiningCall::AddWorker {
+            pool: alices,
+            worker: w1,
+        },
+        MiningError::AlreadyBound {
+            worker: hex::encode(w1),
+            pool: alices,
+        },
+    );
+    chain.refused(
+        &key("alice"),
+        MiningCall::CreatePool {
+            commission_per_mille: 1_001,
+            cap: None,
+            allow_list: None,
+        },
+        MiningError::CommissionTooHigh(1_001),
+    );
+    chain.end_block();
+}
+
+#[test]
+fn a_day_pays_exactly_its_budget_split_by_work_with_the_dust_left_in_the_pot() {
+    let (mut chain, id, w1, w2) = pool_with_workers(100, 10_000);
+    chain.ok(
+        &key("alice"),
+        MiningCall::StartWorker {
+            pool: id,
+            worker: w1,
+            stake: LEAST_STAKE,
+        },
+    );
+    chain.ok(
+        &key("alice"),
+        MiningCall::StartWorker {
+            pool: id,
+            worker: w2,
+            stake: 3 * LEAST_STAKE,
+        },
+    );
+    let pot_before = chain.free_of(&genesis::mining_pot());
+    let owner_before = chain.free_of(&key("alice").account());
+    // Three dev days (60 blocks of 1 s each), every challenge answered.
+    chain.run_online(200, &[w1, w2]);
+    let days = chain.days();
+    assert!(days.len() >= 3, "{days:?}");
+    let mut paid_total = 0;
+    for day in &days {
+        assert_eq!(day.budget, 720_000 * PHA, "day {} of period 0", day.day);
+        assert_eq!(
+            day.treasury + day.paid + day.kept_in_pot,
+            day.budget,
+            "every unit accounted"
+        );
+        paid_total += day.paid + day.treasury;
+        if day.points_raw > 0 {
+            assert_eq!(day.workers, 2);
+            // Rounding down costs at most a unit per worker.
+            assert!(day.kept_in_pot <= 2, "dust {}", day.kept_in_pot);
+        }
+    }
+    assert_eq!(
+        chain.free_of(&genesis::mining_pot()),
+        pot_before - paid_total
+    );
+    // The bigger stake earns more (higher V), and commission went to the owner.
+    let (m1, m2) = (chain.miner_info(&w1), chain.miner_info(&w2));
+    assert!(m2.earned > m1.earned, "{} vs {}", m2.earned, m1.earned);
+    let pool = chain.pool_info(id);
+    assert_eq!(pool.commission_paid, (m1.earned + m2.earned) - pool.rewards);
+    assert!(pool.commission_paid > 0);
+    assert!(chain.free_of(&key("alice").account()) > owner_before);
+    // The rest raised the share price: charlie's 10,000 PHA of shares are now worth more.
+    let charlie = shares_of(&chain.state, id, &key("charlie").account()).unwrap();
+    assert_eq!(charlie, 10_000 * PHA);
+    assert_eq!(
+        shares_value(&chain.state, &pool, charlie).unwrap(),
+        10_000 * PHA + pool.rewards
+    );
+    chain.end_block();
+}
+
+#[test]
+fn a_day_nobody_worked_leaves_its_budget_in_the_pot() {
+    let mut chain = TestChain::new();
+    let pot = chain.free_of(&genesis::mining_pot());
+    chain.run_blocks(130);
+    let days = chain.days();
+    assert_eq!(days.len(), 2);
+    for day in days {
+        assert_eq!((day.paid, day.treasury, day.workers), (0, 0, 0));
+        assert_eq!(day.kept_in_pot, day.budget);
+    }
+    assert_eq!(chain.free_of(&genesis::mining_pot()), pot);
+}
+
+#[test]
+fn the_treasury_ratio_is_paid_first_and_the_rest_split() {
+    let (mut chain, id, w1, _) = pool_with_workers(0, 2_000);
+    let mut params = MiningParams::dev();
+    params.treasury_per_mille = 250;
+    assert_eq!(
+        chain
+            .root_dispatch(PrivilegedCall::SetMiningParams(params))
+            .error,
+        None
+    );
+    chain.ok(
+        &key("alice"),
+        MiningCall::StartWorker {
+            pool: id,
+            worker: w1,
+            stake: LEAST_STAKE,
+        },
+    );
+    let treasury = chain.free_of(&treasury::account());
+    chain.run_online(130, &[w1]);
+    let worked: Vec<_> = chain.days().into_iter().filter(|d| d.workers > 0).collect();
+    assert!(!worked.is_empty());
+    for day in &worked {
+        assert_eq!(day.treasury, 180_000 * PHA);
+        assert_eq!(day.paid + day.kept_in_pot, 540_000 * PHA);
+        assert!(day.kept_in_pot <= 1);
+    }
+    // Fees also go to the treasury, so it grew by at least the budget's parts.
+    assert!(chain.free_of(&treasury::account()) >= treasury + worked.len() as u128 * 180_000 * PHA);
+}
+
+#[test]
+fn mining_parameters_are_bounded() {
+    let mut chain = TestChain::new();
+    let mut bad = MiningParams::dev();
+    bad.day_ms = 1;
+    let receipt = chain.root_dispatch(PrivilegedCall::SetMiningParams(bad));
+    assert_eq!(
+        receipt.error.map(|c| c.reason),
+        Some("mining_day_ms_out_of_bounds".to_string())
+    );
+    let mut bad = MiningParams::dev();
+    bad.max_p = bad.min_p - 1;
+    let receipt = chain.root_dispatch(PrivilegedCall::SetMiningParams(bad));
+    assert_eq!(
+        receipt.error.map(|c| c.reason),
+        Some("mining_max_p_out_of_bounds".to_string())
+    );
+    assert!(crate::params::check_mining(&MiningParams::default()).is_ok());
+    assert!(crate::params::check_mining(&MiningParams::dev()).is_ok());
+}
+
+#[test]
+fn a_silent_worker_goes_unresponsive_earns_nothing_is_slashed_and_comes_back_by_answering() {
+    let (mut chain, id, w1, w2) = pool_with_workers(0, 10_000);
+    for w in [w1, w2] {
+        chain.ok(
+            &key("alice"),
+            MiningCall::StartWorker {
+                pool: id,
+                worker: w,
+                stake: 2 * LEAST_STAKE,
+            },
+        );
+    }
+    // w2 never answers: within a few blocks it is challenged, and 10 blocks later unresponsive.
+    chain.run_online(20, &[w1]);
+    let m2 = chain.miner_info(&w2);
+    assert_eq!(m2.state, MinerState::Unresponsive);
+    assert_eq!(m2.heartbeats_missed, 1);
+    assert!(chain
+        .block_events
+        .contains(&Event::WorkerUnresponsive { worker: w2 }));
+    assert!(chain.miner_info(&w1).heartbeats_answered >= 1);
+    assert_eq!(chain.miner_info(&w1).state, MinerState::Computing);
+    // Past the grace period (30 s on dev) each settled day slashes 1% of its stake.
+    chain.run_online(130, &[w1]);
+    let m2 = chain.miner_info(&w2);
+    assert!(m2.slashed > 0);
+    assert_eq!(m2.stake, 2 * LEAST_STAKE - m2.slashed);
+    let pool = chain.pool_info(id);
+    assert_eq!(pool.slashed, m2.slashed);
+    // It earned only while it was computing (the first ~10 blocks); its value moves by whole
+    // hours (`value_moves_by_whole_hours_up_online_and_down_unresponsive`).
+    let m1 = chain.miner_info(&w1);
+    assert!(m2.earned * 5 < m1.earned, "{} vs {}", m2.earned, m1.earned);
+    // A late answer to its open challenge revives it.
+    let (issued, _) = m2.challenge.unwrap();
+    let receipt = chain.heartbeat(&w2, issued);
+    assert!(receipt
+        .events
+        .contains(&Event::WorkerResponsive { worker: w2 }));
+    assert_eq!(chain.miner_info(&w2).state, MinerState::Computing);
+    // A heartbeat that answers nothing is kept in the queue but refused.
+    let receipt = chain.heartbeat(&w2, issued);
+    assert!(receipt.events.iter().any(|e| matches!(
+        e,
+        Event::MiningMessageRefused { error, .. } if error.reason == "no_open_challenge"
+    )));
+    chain.end_block();
+}
+
+#[test]
+fn heartbeats_are_rate_limited_per_worker_and_hour() {
+    let (mut chain, id, w1, _) = pool_with_workers(0, 2_000);
+    let mut params = MiningParams::dev();
+    params.max_challenges_per_hour = 2;
+    chain.root_dispatch(PrivilegedCall::SetMiningParams(params));
+    chain.ok(
+        &key("alice"),
+        MiningCall::StartWorker {
+            pool: id,
+            worker: w1,
+            stake: LEAST_STAKE,
+        },
+    );
+    // 200 blocks (200 s) with every challenge answered at once: exactly two challenges.
+    chain.run_online(200, &[w1]);
+    let m = chain.miner_info(&w1);
+    assert_eq!(m.heartbeats_answered, 2);
+    assert_eq!(m.recent_challenges.len(), 2);
+}
+
+#[test]
+fn stop_cools_down_then_reclaim_returns_the_stake_and_the_worker_can_be_unbound() {
+    let (mut chain, id, w1, _) = pool_with_workers(0, 2_000);
+    chain.ok(
+        &key("alice"),
+        MiningCall::StartWorker {
+            pool: id,
+            worker: w1,
+            stake: LEAST_STAKE,
+        },
+    );
+    chain.run_online(5, &[w1]);
+    chain.ok(
+        &key("alice"),
+        MiningCall::StopWorker {
+            pool: id,
+            worker: w1,
+        },
+    );
+    let m = chain.miner_info(&w1);
+    assert_eq!(m.state, MinerState::CoolingDown);
+    let pool = chain.pool_info(id);
+    assert_eq!((pool.bound, pool.releasing), (0, LEAST_STAKE));
+    chain.refused(
+        &key("charlie"),
+        MiningCall::ReclaimWorker {
+            pool: id,
+            worker: w1,
+        },
+        MiningError::StillCoolingDown {
+            worker: hex::encode(w1),
+            until_ms: m.cooldown_until_ms,
+        },
+    );
+    chain.run_blocks(61);
+    // Anyone may reclaim once the cooldown is over.
+    chain.ok(
+        &key("charlie"),
+        MiningCall::ReclaimWorker {
+            pool: id,
+            worker: w1,
+        },
+    );
+    let pool = chain.pool_info(id);
+    assert_eq!((pool.bound, pool.releasing), (0, 0));
+    assert_eq!(chain.miner_info(&w1).state, MinerState::Ready);
+    // Its last day's points were paid by now (a day closed while it cooled down).
+    assert!(chain.miner_info(&w1).earned > 0);
+    chain.end_block();
+    chain.run_blocks(61);
+    chain.ok(
+        &key("alice"),
+        MiningCall::RemoveWorker {
+            pool: id,
+            worker: w1,
+        },
+    );
+    assert!(miner(&chain.state, &w1).unwrap().is_none());
+    chain.end_block();
+}
+
+#[test]
+fn withdrawals_pay_at_once_from_free_stake_or_queue_in_order() {
+    let (mut chain, id, w1, _) = pool_with_workers(0, 1_000);
+    // Week-long days: no reward lands in the pool during the test and pays the queue.
+    let mut params = params(&chain.state).unwrap();
+    params.day_ms = 7 * 86_400_000;
+    set_params(&mut chain.state, &params);
+    let dave = key("dave");
+    chain.ok(
+        &dave,
+        MiningCall::Contribute {
+            pool: id,
+            amount: 500 * PHA,
+        },
+    );
+    // All 1,500 PHA free: dave takes 100 at once.
+    let before = chain.free_of(&dave.account());
+    chain.ok(
+        &dave,
+        MiningCall::Withdraw {
+            pool: id,
+            shares: 100 * PHA,
+        },
+    );
+    assert_eq!(
+        chain.free_of(&dave.account()),
+        before - PHA / 10 + 100 * PHA
+    );
+    chain.ok(
+        &key("alice"),
+        MiningCall::StartWorker {
+            pool: id,
+            worker: w1,
+            stake: 1_300 * PHA,
+        },
+    );
+    // 100 PHA free: charlie's 1,000 queue; dave's 300 queue behind it though 100 are free.
+    chain.ok(
+        &key("charlie"),
+        MiningCall::Withdraw {
+            pool: id,
+            shares: 1_000 * PHA,
+        },
+    );
+    chain.ok(
+        &dave,
+        MiningCall::Withdraw {
+            pool: id,
+            shares: 50 * PHA,
+        },
+    );
+    let pool = chain.pool_info(id);
+    assert_eq!(pool.queue_tail - pool.queue_head, 2);
+    assert_eq!(pool.queued_shares, 1_050 * PHA);
+    chain.refused(
+        &dave,
+        MiningCall::Withdraw {
+            pool: id,
+            shares: 351 * PHA,
+        },
+        MiningError::NotEnoughShares {
+            have: 350 * PHA,
+            want: 351 * PHA,
+        },
+    );
+    chain.end_block();
+    // Nobody stops the worker: after the grace period (60 s on dev) the chain does, and once
+    // it has cooled down and been reclaimed both requests are paid, in order.
+    chain.run_online(65, &[w1]);
+    assert!(chain.block_events.iter().any(|e| matches!(
+        e,
+        Event::WorkerStopped { forced: true, worker, .. } if *worker == w1
+    )));
+    chain.run_blocks(62);
+    let receipt = chain.ok(
+        &key("bob"),
+        MiningCall::ReclaimWorker {
+            pool: id,
+            worker: w1,
+        },
+    );
+    let paid: Vec<(AccountId, Balance)> = receipt
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::PoolWithdrawn { who, amount, .. } => Some((*who, *amount)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        paid,
+        vec![
+            (key("charlie").account(), 1_000 * PHA),
+            (dave.account(), 50 * PHA)
+        ]
+    );
+    let pool = chain.pool_info(id);
+    assert_eq!(pool.queue_head, pool.queue_tail, "queue served");
+    assert_eq!(pool.queued_shares, 0);
+    chain.end_block();
+}
+
+#[test]
+fn a_slash_is_shared_by_every_shareholder() {
+    let (mut chain, id, w1, _) = pool_with_workers(0, 3_000);
+    chain.ok(
+        &key("dave"),
+        MiningCall::Contribute {
+            pool: id,
+            amount: 1_000 * PHA,
+        },
+    );
+    chain.ok(
+        &key("alice"),
+        MiningCall::StartWorker {
+            pool: id,
+            worker: w1,
+            stake: 4_000 * PHA,
+        },
+    );
+    let mut m = chain.miner_info(&w1);
+    let mut events = Vec::new();
+    slash(
+        &mut chain.state,
+        &mut m,
+        500,
+        SlashReason::AttestationRevoked,
+        &mut events,
+    )
+    .unwrap();
+    store_miner(&mut chain.state, &m);
+    let pool = chain.pool_info(id);
+    assert_eq!(pool.bound, 2_000 * PHA);
+    assert_eq!(pool_value(&chain.state, &pool).unwrap(), 2_000 * PHA);
+    // Charlie held 3/4 of the shares and dave 1/4: each lost half.
+    let value = |who: &str| {
+        let shares = shares_of(&chain.state, id, &key(who).account()).unwrap();
+        shares_value(&chain.state, &pool, shares).unwrap()
+    };
+    assert_eq!(value("charlie"), 1_500 * PHA);
+    assert_eq!(value("dave"), 500 * PHA);
+    // A newcomer buys at the lower price: 1,000 PHA for 2,000 shares' worth of the old count.
+    chain.ok(
+        &key("eve"),
+        MiningCall::Contribute {
+            pool: id,
+            amount: 1_000 * PHA,
+        },
+    );
+    assert_eq!(
+        shares_of(&chain.state, id, &key("eve").account()).unwrap(),
+        2_000 * PHA
+    );
+    chain.end_block();
+}
+
+#[test]
+fn a_revoked_tcb_stops_and_slashes_and_a_revoked_measurement_only_stops() {
+    let mut chain = TestChain::new();
+    // w1 runs on an out-of-date platform, w2 on an up-to-date one.
+    let w1 = worker_identity("w1");
+    let registration = chain.registration_with(&w1, &key("alice").account(), |report| {
+        report.tcb_status = phalanx_attestation::TcbStatus::OutOfDate;
+    });
+    assert_eq!(chain.register(&key("alice"), registration).error, None);
+    let w1 = w1.account().0;
+    let w2 = chain.mining_worker(&key("alice"), "w2");
+    let id = chain.pool(&key("alice"), 0);
+    chain.ok(
+        &key("charlie"),
+        MiningCall::Contribute {
+            pool: id,
+            amount: 10_000 * PHA,
+        },
+    );
+    for w in [w1, w2] {
+        chain.ok(
+            &key("alice"),
+            MiningCall::AddWorker {
+                pool: id,
+                worker: w,
+            },
+        );
+        chain.ok(
+            &key("alice"),
+            MiningCall::StartWorker {
+                pool: id,
+                worker: w,
+                stake: 2 * LEAST_STAKE,
+            },
+        );
+    }
+    chain.end_block();
+    // Governance now requires an up-to-date TCB: w1's platform is revoked.
+    let mut policy = registry::policy(&chain.state).unwrap();
+    policy.minimum_tcb_status = phalanx_attestation::TcbStatus::UpToDate;
+    assert_eq!(
+        chain
+            .root_dispatch(PrivilegedCall::SetAttestationPolicy(policy.clone()))
+            .error,
+        None
+    );
+    chain.run_online(65, &[w1, w2]);
+    let m1 = chain.miner_info(&w1);
+    assert_eq!(m1.state, MinerState::CoolingDown);
+    assert_eq!(m1.slashed, LEAST_STAKE, "half of 2,000 PHA");
+    assert!(chain.block_events.iter().any(|e| matches!(
+        e,
+        Event::WorkerSlashed { reason: SlashReason::AttestationRevoked, worker, .. } if *worker == w1
+    )));
+    assert_eq!(chain.miner_info(&w2).state, MinerState::Computing);
+    // Then the worker build itself is withdrawn: w2 stops, without a slash.
+    policy.allowed_measurements.clear();
+    policy.allowed_measurements.push([9; 32]);
+    assert_eq!(
+        chain
+            .root_dispatch(PrivilegedCall::SetAttestationPolicy(policy))
+            .error,
+        None
+    );
+    chain.run_online(65, &[w2]);
+    let m2 = chain.miner_info(&w2);
+    assert_eq!(m2.state, MinerState::CoolingDown);
+    assert_eq!(m2.slashed, 0);
+}
+
+#[test]
+fn bankrupt_and_dust_pools_are_explicit() {
+    let (mut chain, id, w1, _) = pool_with_workers(0, LEAST_STAKE as u64 / PHA as u64);
+    chain.ok(
+        &key("alice"),
+        MiningCall::StartWorker {
+            pool: id,
+            worker: w1,
+            stake: LEAST_STAKE,
+        },
+    );
+    // Slash everything: the pool is worth nothing while charlie still has shares.
+    let mut m = chain.miner_info(&w1);
+    let mut events = Vec::new();
+    slash(
+        &mut chain.state,
+        &mut m,
+        1000,
+        SlashReason::AttestationRevoked,
+        &mut events,
+    )
+    .unwrap();
+    store_miner(&mut chain.state, &m);
+    chain.refused(
+        &key("dave"),
+        MiningCall::Contribute {
+            pool: id,
+            amount: PHA,
+        },
+        MiningError::PoolBankrupt(id),
+    );
+    // Withdrawing burns the shares for nothing.
+    let receipt = chain.ok(
+        &key("charlie"),
+        MiningCall::Withdraw {
+            pool: id,
+            shares: LEAST_STAKE,
+        },
+    );
+    assert!(receipt.events.contains(&Event::PoolWithdrawn {
+        pool: id,
+        who: key("charlie").account(),
+        amount: 0,
+        shares: LEAST_STAKE,
+    }));
+    // An empty pool starts again at one share per unit.
+    chain.ok(
+        &key("dave"),
+        MiningCall::Contribute {
+            pool: id,
+            amount: 5 * PHA,
+        },
+    );
+    assert_eq!(
+        shares_of(&chain.state, id, &key("dave").account()).unwrap(),
+        5 * PHA
+    );
+    chain.refused(
+        &key("dave"),
+        MiningCall::Contribute {
+            pool: id,
+            amount: 0,
+        },
+        MiningError::ZeroAmount,
+    );
+}
+
+#[test]
+fn caps_and_allow_lists_bound_contributions() {
+    let mut chain = TestChain::new();
+    chain.ok(
+        &key("alice"),
+        MiningCall::CreatePool {
+            commission_per_mille: 0,
+            cap: Some(1_000 * PHA),
+            allow_list: Some(vec![key("bob").account()]),
+        },
+    );
+    chain.refused(
+        &key("charlie"),
+        MiningCall::Contribute {
+            pool: 0,
+            amount: PHA,
+        },
+        MiningError::NotAllowed(0),
+    );
+    chain.ok(
+        &key("bob"),
+        MiningCall::Contribute {
+            pool: 0,
+            amount: 900 * PHA,
+        },
+    );
+    chain.refused(
+        &key("bob"),
+        MiningCall::Contribute {
+            pool: 0,
+            amount: 101 * PHA,
+        },
+        MiningError::OverCap {
+            pool: 0,
+            cap: 1_000 * PHA,
+            value: 900 * PHA,
+        },
+    );
+    chain.refused(
+        &key("bob"),
+        MiningCall::Contribute {
+            pool: 9,
+            amount: PHA,
+        },
+        MiningError::NoSuchPool(9),
+    );
+}
+
+#[test]
+fn settlement_works_in_slices_across_blocks() {
+    // Many workers and a tiny slice: closing and paying a day take several blocks, and the
+    // day still pays exactly its budget.
+    let mut chain = TestChain::new();
+    let names = ["w1", "w2", "w3", "w4"];
+    let id = chain.pool(&key("alice"), 0);
+    chain.ok(
+        &key("charlie"),
+        MiningCall::Contribute {
+            pool: id,
+            amount: 10_000 * PHA,
+        },
+    );
+    let workers: Vec<[u8; 32]> = names
+        .iter()
+        .map(|n| chain.mining_worker(&key("alice"), n))
+        .collect();
+    for w in &workers {
+        chain.ok(
+            &key("alice"),
+            MiningCall::AddWorker {
+                pool: id,
+                worker: *w,
+            },
+        );
+        chain.ok(
+            &key("alice"),
+            MiningCall::StartWorker {
+                pool: id,
+                worker: *w,
+                stake: LEAST_STAKE,
+            },
+        );
+    }
+    // The least slice the bounds allow is 100; force 1 directly to see the slicing.
+    let mut params = params(&chain.state).unwrap();
+    params.settle_slice = 1;
+    set_params(&mut chain.state, &params);
+    chain.run_online(70, &workers);
+    let s = settlement(&chain.state).unwrap();
+    assert_eq!(s.phase, SettlementPhase::Idle);
+    let day = chain.days().into_iter().find(|d| d.workers > 0).unwrap();
+    assert_eq!(day.workers, 4);
+    assert_eq!(day.paid + day.kept_in_pot, day.budget);
+    assert!(day.kept_in_pot <= 4);
+    // Equal workers earn equally (to the unit).
+    let earned: Vec<Balance> = workers.iter().map(|w| chain.miner_info(w).earned).collect();
+    assert!(earned.iter().all(|e| *e == earned[0]), "{earned:?}");
+}
+
+#[test]
+fn issuance_never_passes_the_maximum_and_the_pot_only_shrinks() {
+    let (mut chain, id, w1, _) = pool_with_workers(0, 2_000);
+    chain.ok(
+        &key("alice"),
+        MiningCall::StartWorker {
+            pool: id,
+            worker: w1,
+            stake: LEAST_STAKE,
+        },
+    );
+    let mut pot = chain.free_of(&genesis::mining_pot());
+    for _ in 0..4 {
+        chain.run_online(60, &[w1]);
+        let now = chain.free_of(&genesis::mining_pot());
+        assert!(now <= pot);
+        pot = now;
+        assert!(balances::total_issuance(&chain.state).unwrap() <= MAX_SUPPLY);
+    }
+    assert!(pot < 700_000_000 * PHA);
+}
+
+#[test]
+fn value_moves_by_whole_hours_up_online_and_down_unresponsive() {
+    let (mut chain, id, w1, _) = pool_with_workers(0, 2_000);
+    chain.ok(
+        &key("alice"),
+        MiningCall::StartWorker {
+            pool: id,
+            worker: w1,
+            stake: LEAST_STAKE,
+        },
+    );
+    let work = work_params(&params(&chain.state).unwrap());
+    let mut m = chain.miner_info(&w1);
+    let start = m.accrued_to_ms;
+    let ve = Fixed::from_raw(m.value_raw);
+    // 90 minutes online: one whole hour of growth, the half hour carried.
+    segment(&mut m, &work, start + 90 * 60_000).unwrap();
+    assert_eq!(m.value_raw, work::grown(&work, ve, 1).raw());
+    assert_eq!(m.value_anchor_ms, start + HOUR_MS);
+    // Points: share × 1.5 hours.
+    let share = work::share(ve, 100, Fixed::ONE).unwrap();
+    assert_eq!(
+        m.points_raw,
+        work::points(share, 90 * 60_000).unwrap().raw()
+    );
+    // A day unresponsive: 24 hours of decay, no points.
+    let points = m.points_raw;
+    m.state = MinerState::Unresponsive;
+    let v = Fixed::from_raw(m.value_raw);
+    segment(&mut m, &work, start + HOUR_MS + 24 * HOUR_MS).unwrap();
+    assert_eq!(m.value_raw, work::decayed(&work, v, 24).raw());
+    assert!(m.value_raw < ve.raw());
+    assert_eq!(m.points_raw, points);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Random contributions, withdrawals, rewards and slashes: after each, value = free +
+    /// bound + releasing, the shares add up, and every holder's shares are worth their part of
+    /// the value within rounding.
+    #[test]
+    fn pool_invariants_hold_after_every_action(
+        actions in proptest::collection::vec((0u8..5, 1u64..5_000, 0usize..3), 1..25)
+    ) {
+        let (mut chain, id, w1, _) = pool_with_workers(100, 2_000);
+        chain.ok(&key("alice"), MiningCall::StartWorker { pool: id, worker: w1, stake: LEAST_STAKE });
+        let holders = ["charlie", "dave", "eve"];
+        for (kind, amount, who) in actions {
+            let who = key(holders[who]);
+            match kind {
+                0 => { chain.apply(&who, mining(MiningCall::Contribute { pool: id, amount: u128::from(amount) * PHA })); }
+                1 => {
+                    let have = shares_of(&chain.state, id, &who.account()).unwrap();
+                    let shares = have.min(u128::from(amount) * PHA);
+                    if shares > 0 {
+                        chain.apply(&who, mining(MiningCall::Withdraw { pool: id, shares }));
+                    }
+                }
+                2 => {
+                    // A reward lands on the pool's free stake.
+                    let pool = chain.pool_info(id);
+                    balances::transfer_free(&mut chain.state, &genesis::mining_pot(), &pool.account, u128::from(amount) * PHA / 7).unwrap();
+                }
+                3 => {
+                    let mut m = chain.miner_info(&w1);
+                    if m.stake > 0 {
+                        let mut events = Vec::new();
+                        slash(&mut chain.state, &mut m, (amount % 1000) as u16, SlashReason::Unresponsive, &mut events).unwrap();
+                        store_miner(&mut chain.state, &m);
+                    }
+                }
+                _ => chain.run_online(3, &[w1]),
+            }
+            let pool = chain.pool_info(id);
+            let value = pool_value(&chain.state, &pool).unwrap();
+            prop_assert_eq!(value, free_stake(&chain.state, &pool).unwrap() + pool.bound + pool.releasing);
+            let mut priced = 0u128;
+            for (holder, shares) in shareholders(&chain.state, id).unwrap() {
+                let _ = holder;
+                priced += shares_value(&chain.state, &pool, shares).unwrap();
+            }
+            for request in queue(&chain.state, id).unwrap() {
+                priced += shares_value(&chain.state, &pool, request.shares).unwrap();
+            }
+            // Shares × price = value, each holder rounded down by less than a unit.
+            prop_assert!(priced <= value);
+            prop_assert!(value - priced <= 5 || pool.shares == 0, "{} vs {}", priced, value);
+            chain.end_block();
+        }
+    }
+}
