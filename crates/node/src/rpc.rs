@@ -61,6 +61,7 @@
 
 mod contracts;
 pub mod envelope;
+pub mod mining;
 
 use crate::chain::{Chain, SubmitError};
 use crate::mempool::MempoolError;
@@ -746,6 +747,7 @@ pub fn module(chain: Chain) -> Result<RpcModule<Chain>, jsonrpsee::core::Registe
 
     gatekeeper_methods(&mut module)?;
     contracts::contract_methods(&mut module)?;
+    mining::mining_methods(&mut module)?;
 
     module.register_method("phalanx_genesis", |params, chain, _| -> Answer {
         Args::parse(&params, &[])?;

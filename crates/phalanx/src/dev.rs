@@ -22,7 +22,7 @@ use phalanx_node::service::{self, NodeSetup};
 use phalanx_primitives::account::DEV_ACCOUNTS;
 use phalanx_primitives::call::{Call, PrivilegedCall, RootCall};
 use phalanx_primitives::units::format_pha;
-use phalanx_primitives::Keypair;
+use phalanx_primitives::{Keypair, PHA};
 use phalanx_runtime::GenesisConfig;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -278,10 +278,163 @@ fn spawn_key_setup(
             if let Err(e) = runtime.block_on(key_setup(&rpc_url, &handles, &roles)) {
                 eprintln!("warning: dev key setup failed: {e}");
             }
+            if let Err(e) = runtime.block_on(mining_setup(&rpc_url, &handles, &roles)) {
+                eprintln!("warning: dev mining setup failed: {e}");
+            }
         });
     if let Err(e) = spawned {
         eprintln!("warning: dev key setup could not start: {e}");
     }
+}
+
+/// Waits until every handle reports a registration (or stopped).
+async fn wait_registered(
+    handles: &Mutex<Vec<phalanx_worker::WorkerHandle>>,
+) -> std::result::Result<(), String> {
+    let deadline = std::time::Instant::now() + REGISTRATION_LIMIT;
+    loop {
+        let registered = handles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .all(|h| !h.is_running() || h.status().is_some_and(|s| s.registered.is_some()));
+        if registered {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err("the workers did not all register within 120 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// PHA each dev pool's operator contributes beyond its worker's least stake.
+const DEV_POOL_SPARE_PHA: u128 = 1_000;
+
+/// Once the workers have registered, puts each in a stake pool of its operator and starts it
+/// computing (a pool binds only workers its owner operates, so each operator has its own):
+/// the operator creates the pool (10% commission), contributes the worker's least stake
+/// `k·sqrt(P)` and a little more, binds the worker and starts it. A worker already bound (a
+/// resumed chain) is left as the chain has it.
+async fn mining_setup(
+    rpc_url: &str,
+    handles: &Mutex<Vec<phalanx_worker::WorkerHandle>>,
+    roles: &[(String, Option<String>)],
+) -> std::result::Result<(), String> {
+    use phalanx_primitives::call::MiningCall;
+    let workers: Vec<(usize, String, [u8; 32])> = roles
+        .iter()
+        .enumerate()
+        .filter(|(_, (name, _))| name.starts_with("worker"))
+        .filter_map(|(i, (name, id))| {
+            let id: [u8; 32] = hex::decode(id.as_deref()?).ok()?.try_into().ok()?;
+            Some((i, name.clone(), id))
+        })
+        .collect();
+    if workers.is_empty() {
+        return Ok(());
+    }
+    wait_registered(handles).await?;
+    let client = phalanx_client::Client::new(rpc_url).map_err(|e| e.to_string())?;
+    let text = |e: phalanx_client::ClientError| e.to_string();
+    let registry: serde_json::Value = client.call("phalanx_workers", vec![]).await.map_err(text)?;
+    let mining: serde_json::Value = client.call("phalanx_mining", vec![]).await.map_err(text)?;
+    let params: phalanx_primitives::mining::MiningParams =
+        serde_json::from_value(mining["params"].clone()).map_err(|e| e.to_string())?;
+    for (i, name, identity) in workers {
+        let bound: serde_json::Value = client
+            .call(
+                "phalanx_rewards",
+                vec![serde_json::json!(hex::encode(identity))],
+            )
+            .await
+            .map_err(text)?;
+        if bound["worker"].is_object() {
+            continue;
+        }
+        let performance = registry["workers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|w| w["identity"].as_str() == Some(&hex::encode(identity)))
+            .and_then(|w| w["performance"].as_u64())
+            .ok_or_else(|| format!("{name} is not registered"))? as u32;
+        let work = phalanx_runtime::mining::work_params(&params);
+        let least = phalanx_runtime::work::min_stake(&work, performance.min(params.max_p))
+            .ok_or("the least stake overflows")?
+            .raw();
+        // Whole PHA, rounded up.
+        let stake = least.div_ceil(PHA) * PHA;
+        let operator_name = phalanx_worker::DEV_OPERATORS[i % phalanx_worker::DEV_OPERATORS.len()];
+        let operator = Keypair::dev(operator_name);
+        let create = Call::Mining(MiningCall::CreatePool {
+            commission_per_mille: 100,
+            cap: None,
+            allow_list: None,
+        });
+        let hash = client
+            .sign_and_submit(&operator, create)
+            .await
+            .map_err(text)?;
+        let included = client
+            .wait_finalized(&hash, Duration::from_secs(60))
+            .await
+            .map_err(text)?;
+        if let Some(error) = included.error() {
+            return Err(format!("the chain refused {operator_name}'s pool: {error}"));
+        }
+        let pools: serde_json::Value = client.call("phalanx_pools", vec![]).await.map_err(text)?;
+        let pool = pools["pools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| {
+                p["pool"]["owner"].as_str() == Some(&operator.account().to_string())
+                    && p["pool"]["workers"].as_array().is_some_and(Vec::is_empty)
+            })
+            .filter_map(|p| p["pool"]["id"].as_u64())
+            .max()
+            .ok_or("the new pool is not listed")?;
+        let calls = [
+            MiningCall::Contribute {
+                pool,
+                amount: stake + DEV_POOL_SPARE_PHA * PHA,
+            },
+            MiningCall::AddWorker {
+                pool,
+                worker: identity,
+            },
+            MiningCall::StartWorker {
+                pool,
+                worker: identity,
+                stake,
+            },
+        ];
+        let mut last = None;
+        for call in calls {
+            last = Some(
+                client
+                    .sign_and_submit(&operator, Call::Mining(call))
+                    .await
+                    .map_err(text)?,
+            );
+        }
+        if let Some(hash) = last {
+            let included = client
+                .wait_finalized(&hash, Duration::from_secs(60))
+                .await
+                .map_err(text)?;
+            if let Some(error) = included.error() {
+                return Err(format!("the chain refused to start {name}: {error}"));
+            }
+        }
+        println!(
+            "  {name}: computing in stake pool #{pool} of {operator_name} (stake {}, P {performance}; SIMULATED enclave); see phalanx rewards {}",
+            format_pha(stake),
+            hex::encode(identity)
+        );
+    }
+    Ok(())
 }
 
 async fn key_setup(
@@ -305,22 +458,7 @@ async fn key_setup(
     if gatekeepers.is_empty() {
         return Ok(());
     }
-    // Wait until every handle reports a registration (or stopped).
-    let deadline = std::time::Instant::now() + REGISTRATION_LIMIT;
-    loop {
-        let registered = handles
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .all(|h| !h.is_running() || h.status().is_some_and(|s| s.registered.is_some()));
-        if registered {
-            break;
-        }
-        if std::time::Instant::now() > deadline {
-            return Err("the workers did not all register within 120 s".into());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_registered(handles).await?;
     let client = phalanx_client::Client::new(rpc_url).map_err(|e| e.to_string())?;
     // Only a new network is set up: once a key epoch or a cluster exists, what the chain holds
     // is the user's (a gatekeeper they removed stays removed across restarts).

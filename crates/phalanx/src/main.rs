@@ -25,6 +25,7 @@ mod error;
 mod flags;
 mod gatekeeper_cmd;
 mod gov_cmd;
+mod mining_cmd;
 mod node_cmd;
 mod output;
 mod peers_cmd;
@@ -34,7 +35,7 @@ mod submit;
 pub use error::{CliError, Result};
 
 use clap::{Parser, Subcommand};
-use flags::{JsonFlag, Target, TopFlags};
+use flags::{JsonFlag, NodeFlags, Target, TopFlags};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,11 +60,15 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
-    /// Run a TEE worker (SIMULATED enclave: no real TEE yet) from a config file.
+    /// Run a TEE worker (SIMULATED enclave: no real TEE yet) from a config file
+    /// (`--config`), or start, stop or reclaim a worker bound to a stake pool.
+    #[command(args_conflicts_with_subcommands = true)]
     Worker {
-        /// The worker's TOML config.
+        /// The worker's TOML config (runs the worker).
         #[arg(long)]
-        config: PathBuf,
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: Option<mining_cmd::WorkerAction>,
     },
     /// Write configs and a DEV genesis (funded dev accounts, dev root) for an N-validator
     /// network on loopback (see README).
@@ -108,6 +113,19 @@ enum Command {
         #[command(subcommand)]
         command: peers_cmd::PeersCommand,
     },
+    /// Stake pools: create, contribute, withdraw, bind workers, info, list.
+    Pool {
+        #[command(subcommand)]
+        command: mining_cmd::PoolCommand,
+    },
+    /// Why an account or a worker earned what it earned (points, V, P, conf, heartbeats,
+    /// slashes, pool shares).
+    Rewards(mining_cmd::RewardsArgs),
+    /// The mining rules, today's budget, the pot and the recent settled days.
+    Mining {
+        #[command(flatten)]
+        node: NodeFlags,
+    },
     /// Benchmark: finalized transfers per second through an in-process dev node.
     Bench(bench::BenchArgs),
 }
@@ -125,6 +143,13 @@ impl Command {
             Command::Cluster { command } => Target::new(top, Some(command.flags()), None),
             Command::Keys { command } => Target::new(top, Some(command.flags()), None),
             Command::Contract { command } => Target::new(top, Some(command.flags()), None),
+            Command::Pool { command } => Target::new(top, Some(command.flags()), None),
+            Command::Rewards(args) => Target::new(top, Some(&args.node), None),
+            Command::Mining { node } => Target::new(top, Some(node), None),
+            Command::Worker {
+                action: Some(action),
+                ..
+            } => Target::new(top, Some(action.flags()), None),
             Command::Dev(_) | Command::Node { .. } | Command::Worker { .. } | Command::Bench(_) => {
                 Target::new(top, None, None)
             }
@@ -166,7 +191,7 @@ fn main() -> ExitCode {
     let cli = parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("PHALANX_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(match cli.command {
-            Command::Dev(_) | Command::Node { .. } | Command::Worker { .. } => {
+            Command::Dev(_) | Command::Node { .. } | Command::Worker { action: None, .. } => {
                 "info,commonware=warn"
             }
             _ => "warn",
@@ -183,7 +208,7 @@ fn main() -> ExitCode {
         .init();
     if matches!(
         cli.command,
-        Command::Dev(_) | Command::Node { .. } | Command::Worker { .. }
+        Command::Dev(_) | Command::Node { .. } | Command::Worker { action: None, .. }
     ) {
         // Before anything can print that it is ready: a stop signal must never find the
         // process without its handler.
@@ -193,9 +218,21 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Dev(args) => dev::run(args),
         Command::Node { config } => node_cmd::run_node(&config),
-        Command::Worker { config } => {
-            phalanx_worker::cli_run(&config, shutdown::signal()).map_err(worker_error)
-        }
+        Command::Worker {
+            action: Some(action),
+            ..
+        } => mining_cmd::run_worker(action, &target),
+        Command::Worker {
+            config: Some(config),
+            ..
+        } => phalanx_worker::cli_run(&config, shutdown::signal()).map_err(worker_error),
+        Command::Worker { .. } => Err(CliError::with_reason(
+            "invalid_arguments",
+            "give --config FILE to run a worker, or start|stop|reclaim (see --help)",
+        )),
+        Command::Pool { command } => mining_cmd::run_pool(command, &target),
+        Command::Rewards(args) => mining_cmd::run_rewards(args, &target),
+        Command::Mining { node } => mining_cmd::run_mining(&node, &target),
         Command::Testnet { args, .. } => node_cmd::testnet(args, target.json),
         Command::Bench(args) => bench::run(args),
         Command::Client(command) => client_cmd::run(command, &target),

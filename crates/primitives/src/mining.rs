@@ -54,7 +54,8 @@ pub struct MiningParams {
     pub cooldown_ms: u64,
     /// Heartbeat challenges issued per block.
     pub challenges_per_block: u32,
-    /// Most challenges one worker gets per hour of chain time.
+    /// Most challenges one worker gets per hour of chain time: they come at least
+    /// `1 h / max_challenges_per_hour` apart.
     pub max_challenges_per_hour: u32,
     /// Blocks a challenged worker has to answer before it is unresponsive.
     pub answer_window_blocks: u64,
@@ -108,6 +109,7 @@ impl MiningParams {
         MiningParams {
             day_ms: 60_000,
             cooldown_ms: 60_000,
+            // One every 15 s: an offline worker is caught within a dev day.
             max_challenges_per_hour: 240,
             unresponsive_grace_ms: 30_000,
             withdraw_grace_ms: 60_000,
@@ -165,8 +167,8 @@ pub struct Miner {
     /// The open heartbeat challenge: the height it was issued at and the last height an
     /// answer counts as in time.
     pub challenge: Option<(u64, u64)>,
-    /// Chain times (ms) of its recent challenges, newest last (at most an hour's worth).
-    pub recent_challenges: Vec<u64>,
+    /// Chain time (ms) of its last challenge.
+    pub last_challenge_ms: Option<u64>,
     /// Heartbeats answered in time, ever.
     pub heartbeats_answered: u64,
     /// Heartbeats missed, ever.

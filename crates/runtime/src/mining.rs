@@ -35,8 +35,8 @@
 //! # Heartbeats
 //! Computing workers sit in a dense array of slots. Each block draws `challenges_per_block`
 //! slots from a seed `H(domain ‖ parent hash ‖ height)`; a drawn worker that is computing, has
-//! no open challenge and had fewer than `max_challenges_per_hour` in the last hour is
-//! challenged. Its enclave answers with a message on
+//! no open challenge and was last challenged at least `1 h / max_challenges_per_hour` ago is
+//! challenged (so challenges are spread out, never bunched at the start of an hour). Its enclave answers with a message on
 //! [`HEARTBEAT_TOPIC`] (payload: the challenge height) through the message queue; no answer by
 //! `answer_window_blocks` later makes it Unresponsive, and a late answer to the same challenge
 //! makes it Computing again.
@@ -1044,7 +1044,7 @@ fn add_worker(
         closed_points_raw: 0,
         closed_day: 0,
         challenge: None,
-        recent_challenges: Vec::new(),
+        last_challenge_ms: None,
         heartbeats_answered: 0,
         heartbeats_missed: 0,
         slot: None,
@@ -1426,7 +1426,7 @@ fn heartbeats(
         ctx.parent_hash.as_bytes(),
         &ctx.height.to_be_bytes(),
     ]);
-    let hour_ago = ctx.timestamp_ms.saturating_sub(HOUR_MS);
+    let spacing = HOUR_MS / u64::from(params.max_challenges_per_hour.max(1));
     for draw in 0..params.challenges_per_block {
         let pick = Hash::of_parts(&[seed.as_bytes(), &draw.to_be_bytes()]);
         let mut word = [0u8; 8];
@@ -1437,20 +1437,29 @@ fn heartbeats(
             .ok_or_else(|| MiningError::Corrupted("missing slot".into()))?;
         let mut m = miner(state, &identity)?
             .ok_or_else(|| MiningError::Corrupted("slot of an unbound worker".into()))?;
-        m.recent_challenges.retain(|t| *t > hour_ago);
-        if m.state != MinerState::Computing
-            || m.challenge.is_some()
-            || m.recent_challenges.len() >= params.max_challenges_per_hour as usize
-        {
+        let too_soon = m
+            .last_challenge_ms
+            .is_some_and(|last| ctx.timestamp_ms < last.saturating_add(spacing));
+        if m.state != MinerState::Computing || m.challenge.is_some() || too_soon {
             continue;
         }
         let deadline = ctx.height.saturating_add(params.answer_window_blocks);
         m.challenge = Some((ctx.height, deadline));
-        m.recent_challenges.push(ctx.timestamp_ms);
+        m.last_challenge_ms = Some(ctx.timestamp_ms);
         state.put(deadline_key(deadline, &identity), &());
         store_miner(state, &m);
     }
     Ok(())
+}
+
+/// `m` with its points and value brought up to `now` (on copies: nothing is written), for
+/// showing what a worker has earned so far today.
+pub fn accrued(state: &State, m: &Miner, now: u64) -> Result<Miner, MiningError> {
+    let params = params(state)?;
+    let mut settlement = settlement(state)?;
+    let mut m = m.clone();
+    accrue(&mut m, &mut settlement, &params, now)?;
+    Ok(m)
 }
 
 /// Worker `identity`'s open challenge, as (issued at, answer by) heights.

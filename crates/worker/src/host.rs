@@ -270,6 +270,8 @@ impl Host {
         synced?;
         self.maybe_register(status.height).await?;
         if self.registered.is_some() {
+            // Heartbeats first: a missed one stops the worker earning.
+            self.heartbeat_round().await?;
             self.key_round().await?;
         }
         self.publish()

@@ -466,11 +466,18 @@ fn heartbeats_are_rate_limited_per_worker_and_hour() {
             stake: LEAST_STAKE,
         },
     );
-    // 200 blocks (200 s) with every challenge answered at once: exactly two challenges.
+    // Two an hour means 30 minutes apart: over 200 blocks (200 s), one challenge.
     chain.run_online(200, &[w1]);
     let m = chain.miner_info(&w1);
+    assert_eq!(m.heartbeats_answered, 1);
+    let first = m.last_challenge_ms.unwrap();
+    // Half an hour later (1,800 blocks of 1 s) the second comes, not before.
+    chain.run_online(1_590, &[w1]);
+    assert_eq!(chain.miner_info(&w1).heartbeats_answered, 1);
+    chain.run_online(30, &[w1]);
+    let m = chain.miner_info(&w1);
     assert_eq!(m.heartbeats_answered, 2);
-    assert_eq!(m.recent_challenges.len(), 2);
+    assert!(m.last_challenge_ms.unwrap() >= first + 1_800_000);
 }
 
 #[test]

@@ -424,6 +424,14 @@ pub enum Ecall {
         /// Most reports to make.
         max: usize,
     },
+    /// Answer this worker's open heartbeat challenge (mining): `entries` prove its mining
+    /// record (`mining/miner/<identity>`) against the head; if that shows an open challenge
+    /// not yet answered in the outbox, the answer is held back like every message
+    /// ([`Reply::Heartbeat`]).
+    Heartbeat {
+        /// The proven mining record (and the host's other entries, ignored).
+        entries: Vec<ProvenEntry>,
+    },
     /// Forget `origin`'s messages the chain has: its next sequence there is `next_sequence`,
     /// proven by `proof` against the head (`mq/next/<origin>`, absent when 0).
     Delivered {
@@ -601,6 +609,14 @@ pub enum Reply {
         /// Usage reports made.
         reports: usize,
         /// Store, then commit; `None` when nothing was owed.
+        pending: Option<Pending>,
+    },
+    /// For [`Ecall::Heartbeat`]: the challenge answered (if any) and the blob to store and
+    /// commit.
+    Heartbeat {
+        /// The height of the challenge answered.
+        challenge: Option<u64>,
+        /// Store, then commit; `None` when there was nothing to answer.
         pending: Option<Pending>,
     },
     /// For [`Ecall::Delivered`].
@@ -929,6 +945,7 @@ impl Enclave {
             Ecall::ContractStep { entries } => self.contract_step(&entries),
             Ecall::ProveDeposits { callers, entries } => self.prove_deposits(&callers, &entries),
             Ecall::SettleUsage { max } => self.settle_usage(max),
+            Ecall::Heartbeat { entries } => self.heartbeat(&entries),
             Ecall::Delivered {
                 origin,
                 next_sequence,
@@ -1314,6 +1331,55 @@ impl Enclave {
                 Err(e)
             }
         }
+    }
+
+    /// [`Ecall::Heartbeat`]: answers the open challenge its proven mining record shows, once.
+    fn heartbeat(&mut self, entries: &[ProvenEntry]) -> Result<Reply> {
+        self.ensure_no_pending()?;
+        self.ensure_not_handed_over()?;
+        let view = self.proven_view(entries)?;
+        let me = self.identity.account().0;
+        let key = [b"mining/miner/".as_slice(), &me].concat();
+        let challenge = view
+            .get(&key)
+            .flatten()
+            .and_then(|bytes| {
+                phalanx_primitives::decode_strict::<phalanx_primitives::mining::Miner>(
+                    bytes,
+                    64 * 1024,
+                )
+                .ok()
+            })
+            .and_then(|miner| miner.challenge)
+            .map(|(issued, _)| issued);
+        let Some(height) = challenge else {
+            return Ok(Reply::Heartbeat {
+                challenge: None,
+                pending: None,
+            });
+        };
+        let origin = Origin::Worker(me);
+        let payload = height.encode();
+        let answered = self.outbox.messages().iter().any(|m| {
+            m.origin == origin
+                && m.topic == phalanx_primitives::mining::HEARTBEAT_TOPIC
+                && m.payload == payload
+        });
+        if answered {
+            return Ok(Reply::Heartbeat {
+                challenge: None,
+                pending: None,
+            });
+        }
+        let pending = self.emit_all(vec![Outgoing {
+            origin,
+            topic: phalanx_primitives::mining::HEARTBEAT_TOPIC.to_vec(),
+            payload,
+        }])?;
+        Ok(Reply::Heartbeat {
+            challenge: Some(height),
+            pending: Some(pending),
+        })
     }
 
     /// This worker's usage reports still in the outbox.

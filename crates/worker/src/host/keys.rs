@@ -86,6 +86,50 @@ impl Host {
         ran
     }
 
+    /// Answers this worker's heartbeat challenge, if the chain shows one: an unproven look at
+    /// its mining record first (cheap, every poll), then the record proven to the enclave,
+    /// which signs the answer; stored, committed and relayed like every message.
+    pub(super) async fn heartbeat_round(&mut self) -> Result<(), HostError> {
+        let me = self.info()?.identity;
+        let key = phalanx_runtime::mining::miner_key(&me);
+        let value: Option<String> = self
+            .client
+            .call(
+                "phalanx_storage",
+                vec![serde_json::json!(format!("0x{}", hex::encode(&key)))],
+            )
+            .await?;
+        let challenged = value
+            .and_then(|v| hex::decode(v.trim_start_matches("0x")).ok())
+            .and_then(|bytes| {
+                phalanx_primitives::decode_strict::<phalanx_primitives::mining::Miner>(
+                    &bytes,
+                    64 * 1024,
+                )
+                .ok()
+            })
+            .and_then(|miner| miner.challenge);
+        if challenged.is_none() {
+            return Ok(());
+        }
+        let origin = Origin::Worker(me);
+        let keys = vec![key, next_sequence_key(&origin)];
+        let Some(entries) = self.prove_synced(&keys, origin).await? else {
+            return Ok(());
+        };
+        let Reply::Heartbeat { challenge, pending } =
+            self.enclave.ecall(Ecall::Heartbeat { entries })?
+        else {
+            return Err(HostError::UnexpectedReply("heartbeat"));
+        };
+        if let Some(pending) = pending {
+            let committed = self.store.persist(&mut self.enclave, &pending)?;
+            self.send_messages(&committed.messages).await?;
+            tracing::debug!(?challenge, "answered a heartbeat challenge");
+        }
+        Ok(())
+    }
+
     /// Keeps the query desk paid: proves the deposits of recently active callers before their
     /// proofs age out, and reports metered usage once the oldest is
     /// `settle_usage_every_blocks` old (or many callers owe).
