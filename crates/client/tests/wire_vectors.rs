@@ -788,7 +788,7 @@ fn runtime_key(input: &Value) -> Option<Vec<u8>> {
 /// Names the documented item a key of the state is, or `None` for a key docs/wire.md does not
 /// describe.
 fn describe_key(key: &[u8]) -> Option<String> {
-    const FIXED: [&str; 17] = [
+    const FIXED: [&str; 22] = [
         "system/params",
         "system/block",
         "system/validators",
@@ -806,11 +806,29 @@ fn describe_key(key: &[u8]) -> Option<String> {
         "gatekeeper/requested_epoch",
         "gatekeeper/current_epoch",
         "gatekeeper/next_cluster",
+        "mining/params",
+        "mining/settlement",
+        "mining/next_pool",
+        "mining/waiting_cursor",
+        "mining/slots",
     ];
     if let Some(fixed) = FIXED.iter().find(|fixed| key == fixed.as_bytes()) {
         return Some(fixed.to_string());
     }
-    let prefixed: [(&str, usize, &str); 21] = [
+    let prefixed: [(&str, usize, &str); 30] = [
+        ("mining/pool/", 8, "mining/pool/<id u64 BE>"),
+        ("mining/share/", 8 + 32, "mining/share/<id u64 BE><account>"),
+        ("mining/queue/", 16, "mining/queue/<id u64 BE><seq u64 BE>"),
+        ("mining/waiting/", 8, "mining/waiting/<id u64 BE>"),
+        ("mining/miner/", 32, "mining/miner/<identity>"),
+        ("mining/active/", 32, "mining/active/<identity>"),
+        ("mining/slot/", 4, "mining/slot/<u32 BE>"),
+        (
+            "mining/deadline/",
+            8 + 32,
+            "mining/deadline/<height u64 BE><identity>",
+        ),
+        ("mining/day/", 8, "mining/day/<day u64 BE>"),
         ("system/nonce/", 32, "system/nonce/<account>"),
         ("system/block_hash/", 8, "system/block_hash/<height u64 BE>"),
         ("balances/account/", 32, "balances/account/<account>"),

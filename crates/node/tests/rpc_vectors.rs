@@ -37,7 +37,7 @@ use jsonrpsee::ws_client::WsClientBuilder;
 use parity_scale_codec::Encode;
 use phalanx_client::Client;
 use phalanx_node::chain::{Chain, ChainConfig, Clock};
-use phalanx_primitives::call::{BalancesCall, Call, GovernanceCall, PrivilegedCall};
+use phalanx_primitives::call::{BalancesCall, Call, GovernanceCall, MiningCall, PrivilegedCall};
 use phalanx_primitives::{Hash, Keypair, SignedTransaction, PHA};
 use phalanx_runtime::{balances, system, GenesisConfig};
 use serde_json::value::RawValue;
@@ -220,7 +220,7 @@ fn chain_description(chain: &Chain, heights: &Value) -> Value {
             "block `contract_key`: the gatekeeper's enclave publishes the contract's key of epoch 0, derived from the cluster secret [0x5e; 32] (`ClusterKey::contract_key`), its message 2 on topic contracts/key, relayed by dave (nonce 5)",
             "block `command`: bob submits command 0 (nonce 1): `vector input` sealed by bob to the contract key with fixed randomness (nonce [1; 16], HPKE seed bytes 1, 2, …), gas limit 1,000,000 at 1,000 units",
             "block `result`: members `member-1` and `member-2` each report the same sealed output (CommandOutput::Ran { status: 0, output: \"stored\" } sealed under the command's response key with the response nonce 0x77, 0x78, …) and 5,000 gas, their messages 0 on topic contracts/result, relayed by dave (nonces 6 and 7): the result is final",
-            "block `head`: bob deposits 10 PHA for queries (nonce 2)",
+            "block `head`: bob deposits 10 PHA for queries (nonce 2); dave creates stake pool 0 (10% commission), contributes 2,000 PHA and binds `member-2` (nonces 8 to 10)",
             "then the calls below run in order: eve's and ferdie's transactions sent with phalanx_submitTransaction(s) wait in the mempool until `phalanx_subscribeFinalized` sees the block after `head` include them",
         ],
         "heights": heights,
@@ -344,6 +344,24 @@ async fn compute() -> (Value, BTreeSet<String>) {
         "bob",
         Call::Contracts(phalanx_primitives::call::ContractsCall::Deposit { amount: 10 * PHA }),
     );
+    let member_2 = Keypair::dev("worker/member-2").account().0;
+    for call in [
+        MiningCall::CreatePool {
+            commission_per_mille: 100,
+            cap: None,
+            allow_list: None,
+        },
+        MiningCall::Contribute {
+            pool: 0,
+            amount: 2_000 * PHA,
+        },
+        MiningCall::AddWorker {
+            pool: 0,
+            worker: member_2,
+        },
+    ] {
+        history::send(&chain, "dave", Call::Mining(call));
+    }
     produce(&chain);
     let head = chain.height();
     history::assert_all_succeeded(&chain, registrations, head);
@@ -687,6 +705,54 @@ async fn compute() -> (Value, BTreeSet<String>) {
             "the treasury account and balance (the fees of the transactions so far, less the 0.001 PHA paid to bob), the mining pot, total issuance",
             "phalanx_treasury",
             json!([]),
+        )
+        .await;
+    calls
+        .call(
+            "mining",
+            "the dev mining rules, day 0 open and idle, its budget of 720,000 PHA, the pot",
+            "phalanx_mining",
+            json!([]),
+        )
+        .await;
+    calls
+        .call(
+            "pools",
+            "dave's pool 0: 2,000 PHA free, share price 1",
+            "phalanx_pools",
+            json!([]),
+        )
+        .await;
+    calls
+        .call(
+            "pool",
+            "pool 0 with dave's shares and `member-2` bound, ready",
+            "phalanx_pool",
+            json!([0]),
+        )
+        .await;
+    calls
+        .call(
+            "pool_not_found",
+            "no pool 7: not_found",
+            "phalanx_pool",
+            json!([7]),
+        )
+        .await;
+    calls
+        .call(
+            "rewards_worker",
+            "`member-2`, bound and ready: its least stake from the registry's score, why it earns nothing",
+            "phalanx_rewards",
+            json!([hex::encode(Keypair::dev("worker/member-2").account().0)]),
+        )
+        .await;
+    calls
+        .call(
+            "rewards_account",
+            "dave: 2,000 PHA of shares in pool 0, which he owns",
+            "phalanx_rewards",
+            json!([Keypair::dev("dave").account().to_string()]),
         )
         .await;
     calls
@@ -1335,6 +1401,13 @@ fn encode_as(ty: &str, value: &Value) -> Vec<u8> {
                 .expect("an origin kind");
             [vec![tag as u8], encode_as("[u8;32]", key)].concat()
         }
+        "SlashReason" => {
+            let tag = ["unresponsive", "attestation_revoked"]
+                .iter()
+                .position(|r| value.as_str() == Some(r))
+                .unwrap_or_else(|| panic!("not a slash reason: {value}"));
+            vec![tag as u8]
+        }
         other => panic!("docs/wire.md names a type this test cannot encode: {other}"),
     }
 }
@@ -1561,6 +1634,85 @@ fn every_event() -> Vec<phalanx_runtime::Event> {
             who: who("c"),
             amount: 15,
             still_vesting: 16,
+        },
+        Event::MiningParamsChanged,
+        Event::PoolCreated {
+            pool: 1,
+            owner: who("a"),
+            commission_per_mille: 100,
+        },
+        Event::PoolContributed {
+            pool: 1,
+            who: who("b"),
+            amount: 17,
+            shares: 18,
+        },
+        Event::PoolWithdrawn {
+            pool: 1,
+            who: who("b"),
+            amount: 19,
+            shares: 20,
+        },
+        Event::PoolWithdrawalQueued {
+            pool: 1,
+            who: who("b"),
+            shares: 21,
+        },
+        Event::PoolWorkerAdded {
+            pool: 1,
+            worker: [0x41; 32],
+        },
+        Event::PoolWorkerRemoved {
+            pool: 1,
+            worker: [0x41; 32],
+        },
+        Event::WorkerStarted {
+            pool: 1,
+            worker: [0x41; 32],
+            stake: 22,
+            initial_value_raw: 23,
+        },
+        Event::WorkerStopped {
+            pool: 1,
+            worker: [0x41; 32],
+            forced: true,
+        },
+        Event::WorkerReclaimed {
+            pool: 1,
+            worker: [0x41; 32],
+            stake: 24,
+        },
+        Event::WorkerSlashed {
+            pool: 1,
+            worker: [0x41; 32],
+            amount: 25,
+            reason: phalanx_runtime::mining::SlashReason::Unresponsive,
+        },
+        Event::WorkerUnresponsive { worker: [0x41; 32] },
+        Event::WorkerResponsive { worker: [0x41; 32] },
+        Event::WorkerRewarded {
+            pool: 1,
+            worker: [0x41; 32],
+            day: 3,
+            points_raw: 26,
+            reward: 27,
+            commission: 2,
+        },
+        Event::DaySettled {
+            day: 3,
+            budget: 28,
+            treasury: 1,
+            paid: 26,
+            kept_in_pot: 1,
+            workers: 1,
+        },
+        Event::MiningHookFailed {
+            error: ErrorCode::new("mining", "corrupted"),
+        },
+        Event::MiningMessageRefused {
+            worker: [0x41; 32],
+            sequence: 6,
+            error: ErrorCode::new("mining", "no_open_challenge"),
         },
     ]
 }
