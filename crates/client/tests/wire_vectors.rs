@@ -815,7 +815,8 @@ fn describe_key(key: &[u8]) -> Option<String> {
     if let Some(fixed) = FIXED.iter().find(|fixed| key == fixed.as_bytes()) {
         return Some(fixed.to_string());
     }
-    let prefixed: [(&str, usize, &str); 30] = [
+    let prefixed: [(&str, usize, &str); 31] = [
+        ("mining/lock/", 8 + 32, "mining/lock/<id u64 BE><account>"),
         ("mining/pool/", 8, "mining/pool/<id u64 BE>"),
         ("mining/share/", 8 + 32, "mining/share/<id u64 BE><account>"),
         ("mining/queue/", 16, "mining/queue/<id u64 BE><seq u64 BE>"),

@@ -1690,14 +1690,6 @@ fn every_event() -> Vec<phalanx_runtime::Event> {
         },
         Event::WorkerUnresponsive { worker: [0x41; 32] },
         Event::WorkerResponsive { worker: [0x41; 32] },
-        Event::WorkerRewarded {
-            pool: 1,
-            worker: [0x41; 32],
-            day: 3,
-            points_raw: 26,
-            reward: 27,
-            commission: 2,
-        },
         Event::DaySettled {
             day: 3,
             budget: 28,

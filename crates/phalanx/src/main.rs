@@ -31,6 +31,7 @@ mod output;
 mod peers_cmd;
 mod shutdown;
 mod submit;
+mod tokenomics_cmd;
 
 pub use error::{CliError, Result};
 
@@ -126,6 +127,12 @@ enum Command {
         #[command(flatten)]
         node: NodeFlags,
     },
+    /// The chain's settlement run over simulated years: a CSV table and an SVG plot of the
+    /// daily budget, the cumulative emission and the pot.
+    Tokenomics {
+        #[command(subcommand)]
+        command: tokenomics_cmd::TokenomicsCommand,
+    },
     /// Benchmark: finalized transfers per second through an in-process dev node.
     Bench(bench::BenchArgs),
 }
@@ -150,9 +157,11 @@ impl Command {
                 action: Some(action),
                 ..
             } => Target::new(top, Some(action.flags()), None),
-            Command::Dev(_) | Command::Node { .. } | Command::Worker { .. } | Command::Bench(_) => {
-                Target::new(top, None, None)
-            }
+            Command::Dev(_)
+            | Command::Node { .. }
+            | Command::Worker { .. }
+            | Command::Bench(_)
+            | Command::Tokenomics { .. } => Target::new(top, None, None),
         }
     }
 }
@@ -235,6 +244,7 @@ fn main() -> ExitCode {
         Command::Mining { node } => mining_cmd::run_mining(&node, &target),
         Command::Testnet { args, .. } => node_cmd::testnet(args, target.json),
         Command::Bench(args) => bench::run(args),
+        Command::Tokenomics { command } => tokenomics_cmd::run(command),
         Command::Client(command) => client_cmd::run(command, &target),
         Command::Gov { command } => gov_cmd::run(command, &target),
         Command::Root(args) => gov_cmd::root(args, &target),

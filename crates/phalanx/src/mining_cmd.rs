@@ -99,7 +99,8 @@ pub enum WorkerAction {
         pool: u64,
         /// The worker's identity key (hex).
         identity: String,
-        /// PHA of stake to bind (at least k·sqrt(P); see `phalanx rewards IDENTITY`).
+        /// PHA of stake to bind: at least k·sqrt(P), the `least stake` `phalanx rewards
+        /// IDENTITY` shows once the worker is bound (about 2,240 PHA for a dev worker).
         #[arg(long)]
         stake: String,
         #[command(flatten)]
@@ -444,10 +445,10 @@ fn units(value: &Value) -> String {
 fn pool_line(info: &Value) -> String {
     let pool = &info["pool"];
     format!(
-        "pool #{}  owner {}  commission {}‰  value {}  free {}  bound {}  workers {}{}",
+        "pool #{}  owner {}  commission {}  value {}  free {}  bound {}  workers {}{}",
         pool["id"],
         pool["owner"].as_str().unwrap_or("?"),
-        pool["commission_per_mille"],
+        percent(&pool["commission_per_mille"]),
         units(&info["value"]),
         units(&info["free"]),
         units(&pool["bound"]),
@@ -460,10 +461,24 @@ fn pool_line(info: &Value) -> String {
     )
 }
 
+/// Per mille as a percentage (`125` → `12.5%`).
+fn percent(per_mille: &Value) -> String {
+    let value = per_mille.as_u64().unwrap_or(0);
+    match value % 10 {
+        0 => format!("{}%", value / 10),
+        tenth => format!("{}.{tenth}%", value / 10),
+    }
+}
+
 fn miner_line(w: &Value) -> String {
     let m = &w["worker"];
+    let simulated = if w["attestation"] == "simulated" {
+        "  [SIMULATED attestation: no real TEE]"
+    } else {
+        ""
+    };
     format!(
-        "  worker {}  {}  stake {}  P {}  V {}  share {}  earned {}  slashed {}  heartbeats {} answered / {} missed",
+        "  worker {}  {}  stake {}  P {}  V {}  share {}  earned {}  slashed {}  heartbeats {} answered / {} missed{simulated}",
         m["identity"].as_str().unwrap_or("?"),
         m["state"].as_str().unwrap_or("?"),
         units(&m["stake"]),
@@ -480,7 +495,9 @@ fn miner_line(w: &Value) -> String {
 fn pool_text(info: &Value) -> String {
     let mut lines = vec![pool_line(&info["info"])];
     if let Some(price) = info["info"]["share_price"].as_str() {
-        lines.push(format!("  share price {price} units of PHA per share unit"));
+        lines.push(format!(
+            "  share price {price} (what a share contributed at 1 PHA is worth now)"
+        ));
     }
     for holder in info["shareholders"].as_array().into_iter().flatten() {
         lines.push(format!(
@@ -537,9 +554,9 @@ fn rewards_text(value: &Value) -> String {
     }
     for owned in value["pools_owned"].as_array().into_iter().flatten() {
         lines.push(format!(
-            "owner of pool #{}: commission {}‰, {} paid to you, {} to shareholders, {} slashed",
+            "owner of pool #{}: commission {}, {} paid to you, {} to shareholders, {} slashed",
             owned["pool"],
-            owned["commission_per_mille"],
+            percent(&owned["commission_per_mille"]),
             units(&owned["commission_paid"]),
             units(&owned["rewards_to_shareholders"]),
             units(&owned["slashed"])
@@ -562,7 +579,17 @@ fn mining_text(value: &Value) -> String {
             units(&value["mining_pot"]),
             s["phase"]["phase"].as_str().unwrap_or("?")
         ),
-        format!("a day is {} ms of chain time", value["params"]["day_ms"]),
+        format!(
+            "rules: a day is {} s of chain time; least stake {}·sqrt(P) PHA; a heartbeat at most every {} s, {} blocks to answer; past {} s unresponsive in a day, {} of the stake is slashed; cooldown {} s; treasury share {}",
+            value["params"]["day_ms"].as_u64().unwrap_or(0) / 1000,
+            value["params"]["k_raw"].as_u64().map_or(0, |k| k / 1_000_000_000_000),
+            3600 / value["params"]["max_challenges_per_hour"].as_u64().unwrap_or(1).max(1),
+            value["params"]["answer_window_blocks"],
+            value["params"]["unresponsive_grace_ms"].as_u64().unwrap_or(0) / 1000,
+            percent(&value["params"]["unresponsive_slash_per_mille"]),
+            value["params"]["cooldown_ms"].as_u64().unwrap_or(0) / 1000,
+            percent(&value["params"]["treasury_per_mille"]),
+        ),
     ];
     for day in value["recent_days"]
         .as_array()

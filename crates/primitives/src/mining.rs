@@ -185,6 +185,12 @@ pub struct Miner {
     pub slashed: Balance,
     /// The last payout: (day, points, units).
     pub last_payout: Option<(u64, u128, Balance)>,
+    /// Chain time (ms) spent unresponsive in `points_day` so far.
+    pub unresponsive_ms: u64,
+    /// Chain time (ms) spent unresponsive in `closed_day`: what that day's slash is judged by.
+    pub closed_unresponsive_ms: u64,
+    /// Whether it was already slashed for a revoked attestation (once, however it stops).
+    pub revocation_slashed: bool,
 }
 
 /// A stake pool: delegators' PHA bound to the owner's workers, shared by shares.

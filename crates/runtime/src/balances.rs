@@ -389,6 +389,27 @@ pub fn transfer_free(
     pay(state, from, Part::Free, to, amount)
 }
 
+/// Adds `amount` to `who`'s free PHA without taking it from anyone: the caller must
+/// [`debit`] the same total from the payer in the same state transition (the mining payout
+/// credits each worker's pool and debits the pot once per slice). Issuance is unchanged, so the
+/// accounts-sum invariant catches a credit without its debit.
+pub fn credit(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), BalancesError> {
+    let mut data = account(state, who)?;
+    data.free = data
+        .free
+        .checked_add(amount)
+        .ok_or(BalancesError::Overflow)?;
+    set_account(state, who, data);
+    Ok(())
+}
+
+/// Takes `amount` from `who`'s free PHA: the other half of [`credit`].
+pub fn debit(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), BalancesError> {
+    let data = take(state, who, Part::Free, amount)?;
+    set_account(state, who, data);
+    Ok(())
+}
+
 /// One of the three parts of an account's PHA.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Part {

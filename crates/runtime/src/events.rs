@@ -566,22 +566,6 @@ pub enum Event {
         #[serde(serialize_with = "hex_bytes")]
         worker: [u8; 32],
     },
-    /// A worker was paid its part of a day's budget.
-    WorkerRewarded {
-        /// Its pool.
-        pool: u64,
-        /// The worker.
-        #[serde(serialize_with = "hex_bytes")]
-        worker: [u8; 32],
-        /// The day.
-        day: u64,
-        /// Its work points that day (fixed point, 10^12).
-        points_raw: u128,
-        /// Units earned (commission included).
-        reward: Balance,
-        /// The pool owner's commission out of it.
-        commission: Balance,
-    },
     /// A day's mining budget was settled.
     DaySettled {
         /// The day.

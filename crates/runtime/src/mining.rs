@@ -18,6 +18,10 @@
 //! every block; a request still unmet after `withdraw_grace_ms` forces the pool to stop workers,
 //! in binding order, until the stake coming back covers the queue.
 //!
+//! A contribution's shares sit out the settlement of the day they joined in: they can be
+//! withdrawn once the following day has closed (`mining/lock/<id><account>`), so nobody can
+//! contribute just before a pool is paid and leave right after with the reward.
+//!
 //! Edge cases, handled explicitly: a contribution worth less than one share is refused
 //! ([`MiningError::ContributionTooSmall`]); a pool whose value fell to zero while shares remain
 //! is **bankrupt**: it takes no contributions, and withdrawing burns shares for nothing (the
@@ -68,7 +72,8 @@
 //! share price). When the pot is empty, rewards stop.
 //!
 //! # Slashing
-//! Each settled day, a worker unresponsive for longer than `unresponsive_grace_ms` loses
+//! Each settled day, a worker that spent more than `unresponsive_grace_ms` of it unresponsive
+//! (added up, so answering late now and then or stopping does not reset it) loses
 //! `unresponsive_slash_per_mille` of its stake. A worker whose platform TCB the policy now
 //! revokes loses `misbehaviour_slash_per_mille` and is stopped; one whose measurement the policy
 //! no longer allows, or whose attestation is older than the maximum age, is stopped without a
@@ -119,6 +124,7 @@ const SLOTS: &[u8] = b"mining/slots";
 const DEADLINE_PREFIX: &[u8] = b"mining/deadline/";
 const SETTLEMENT: &[u8] = b"mining/settlement";
 const DAY_PREFIX: &[u8] = b"mining/day/";
+const LOCK_PREFIX: &[u8] = b"mining/lock/";
 
 /// An hour of chain time, in ms.
 const HOUR_MS: u64 = 3_600_000;
@@ -127,6 +133,8 @@ const HOUR_MS: u64 = 3_600_000;
 const MAX_DAYS_PER_BLOCK: u32 = 4;
 /// Pools with queued withdrawals the per-block sweep visits.
 const SWEEP_POOLS: usize = 16;
+/// Most heartbeat deadlines handled in one block.
+const MAX_DEADLINES_PER_BLOCK: usize = 4_096;
 /// Domain of the heartbeat seed.
 const CHALLENGE_DOMAIN: &[u8] = b"phalanx/mining/challenge/v1";
 
@@ -276,6 +284,12 @@ pub enum MiningError {
     /// A heartbeat's payload is not a challenge height.
     #[error("a heartbeat's payload must be the SCALE u64 height of its challenge")]
     MalformedHeartbeat,
+    /// Shares contributed recently can't be withdrawn yet.
+    #[error("your latest contribution to this pool can be withdrawn from day {until_day} on (new stake sits out the settlement of the day it joined)")]
+    SharesLocked {
+        /// The first day they can.
+        until_day: u64,
+    },
     /// A balances operation failed.
     #[error(transparent)]
     Funds(#[from] BalancesError),
@@ -345,6 +359,10 @@ impl ErrorCodes for MiningError {
             "malformed_heartbeat",
             "the heartbeat's payload is not a challenge height",
         ),
+        (
+            "shares_locked",
+            "shares contributed recently can't be withdrawn yet",
+        ),
         ("funds", "not enough PHA"),
         ("overflow", "mining arithmetic overflowed"),
         ("corrupted", "the mining state could not be decoded"),
@@ -378,6 +396,7 @@ impl ErrorCodes for MiningError {
             MiningError::UnsettledPoints(_) => "unsettled_points",
             MiningError::NoOpenChallenge => "no_open_challenge",
             MiningError::MalformedHeartbeat => "malformed_heartbeat",
+            MiningError::SharesLocked { .. } => "shares_locked",
             // Receipts record the balances module's own code (`DispatchError::code`).
             MiningError::Funds(_) => "funds",
             MiningError::Overflow => "overflow",
@@ -422,6 +441,10 @@ pub fn share_key(id: u64, who: &AccountId) -> Vec<u8> {
 
 fn queue_key(id: u64, seq: u64) -> Vec<u8> {
     [QUEUE_PREFIX, &id.to_be_bytes(), &seq.to_be_bytes()].concat()
+}
+
+fn lock_key(id: u64, who: &AccountId) -> Vec<u8> {
+    [LOCK_PREFIX, &id.to_be_bytes(), who.as_bytes()].concat()
 }
 
 fn waiting_key(id: u64) -> Vec<u8> {
@@ -678,7 +701,10 @@ fn segment(m: &mut Miner, work: &WorkParams, to: u64) -> Result<(), MiningError>
                 .ok_or(MiningError::Overflow)?;
             m.value_raw = work::grown(work, value, hours).raw();
         }
-        MinerState::Unresponsive => m.value_raw = work::decayed(work, value, hours).raw(),
+        MinerState::Unresponsive => {
+            m.value_raw = work::decayed(work, value, hours).raw();
+            m.unresponsive_ms = m.unresponsive_ms.saturating_add(to - m.accrued_to_ms);
+        }
         MinerState::Ready | MinerState::CoolingDown => {}
     }
     m.value_anchor_ms = m.value_anchor_ms.saturating_add(hours * HOUR_MS);
@@ -706,6 +732,8 @@ fn accrue(
                 m.closed_points_raw = m.points_raw;
                 m.closed_day = *day;
                 m.points_raw = 0;
+                m.closed_unresponsive_ms = m.unresponsive_ms;
+                m.unresponsive_ms = 0;
             }
             _ if m.points_raw > 0 || is_computing(m) => {
                 return Err(MiningError::Corrupted(format!(
@@ -716,6 +744,9 @@ fn accrue(
                 )))
             }
             _ => {}
+        }
+        if m.points_day != settlement.open_day {
+            m.unresponsive_ms = 0;
         }
         m.points_day = settlement.open_day;
         m.accrued_to_ms = m.accrued_to_ms.max(closing_end);
@@ -733,6 +764,9 @@ fn transition(
     now: u64,
 ) -> Result<(), MiningError> {
     accrue(m, settlement, params, now)?;
+    // Time past the open day's end that the settlement has not rolled over yet (a block at
+    // most, or a halt) is counted in neither state: never in the new one.
+    m.accrued_to_ms = m.accrued_to_ms.max(now);
     m.state = next;
     m.state_since_ms = now;
     m.value_anchor_ms = now;
@@ -875,6 +909,10 @@ fn contribute(
     let held = shares_of(state, id, who)?;
     set_shares(state, id, who, held + minted);
     store_pool(state, &pool);
+    // New shares sit out the settlement of the day they joined in: withdrawable once the next
+    // day has closed (see the module docs).
+    let until_day = settlement(state)?.open_day + 2;
+    state.put(lock_key(id, who), &until_day);
     events.push(Event::PoolContributed {
         pool: id,
         who: *who,
@@ -902,6 +940,12 @@ fn withdraw(
     let have = shares_of(state, id, who)?;
     if have < shares {
         return Err(MiningError::NotEnoughShares { have, want: shares });
+    }
+    if let Some(until_day) = state.get_decoded::<u64>(&lock_key(id, who))? {
+        if settlement(state)?.open_day < until_day {
+            return Err(MiningError::SharesLocked { until_day });
+        }
+        state.remove(&lock_key(id, who));
     }
     let amount = shares_value(state, &pool, shares)?;
     let free = free_stake(state, &pool)?;
@@ -1053,6 +1097,9 @@ fn add_worker(
         earned: 0,
         slashed: 0,
         last_payout: None,
+        unresponsive_ms: 0,
+        closed_unresponsive_ms: 0,
+        revocation_slashed: false,
     };
     store_miner(state, &m);
     pool.workers.push(*worker);
@@ -1102,11 +1149,13 @@ fn standing(
     state: &State,
     ctx: &BlockContext,
     params: &MiningParams,
+    policy: &phalanx_primitives::attestation::AttestationPolicy,
     worker: &[u8; 32],
 ) -> Result<Standing, MiningError> {
-    let info = registry::worker(state, worker)?
-        .ok_or_else(|| MiningError::WorkerNotRegistered(hex::encode(worker)))?;
-    let policy = registry::policy(state)?;
+    let Some(info) = registry::worker(state, worker)? else {
+        // Not registered (any more): it can't keep computing, but nothing was proven against it.
+        return Ok(Standing::MeasurementRevoked);
+    };
     if !policy.allowed_measurements.contains(&info.measurement) {
         return Ok(Standing::MeasurementRevoked);
     }
@@ -1145,7 +1194,8 @@ fn start_worker(
     let work = work_params(&params);
     let info = registry::worker(state, worker)?
         .ok_or_else(|| MiningError::WorkerNotRegistered(hex::encode(worker)))?;
-    match standing(state, ctx, &params, worker)? {
+    let policy = registry::policy(state)?;
+    match standing(state, ctx, &params, &policy, worker)? {
         Standing::Good => {}
         Standing::Expired { attested } => {
             return Err(MiningError::AttestationExpired {
@@ -1272,6 +1322,25 @@ fn reclaim(
             until_ms: m.cooldown_until_ms,
         });
     }
+    // A worker stopped by its owner once its platform was revoked is still slashed, here,
+    // before its stake can leave.
+    let params_now = params(state)?;
+    let policy = registry::policy(state)?;
+    if !m.revocation_slashed
+        && matches!(
+            standing(state, ctx, &params_now, &policy, worker)?,
+            Standing::TcbRevoked
+        )
+    {
+        m.revocation_slashed = true;
+        slash(
+            state,
+            &mut m,
+            params_now.misbehaviour_slash_per_mille,
+            SlashReason::AttestationRevoked,
+            events,
+        )?;
+    }
     let mut pool = load_pool(state, id)?;
     balances::release(state, &pool.account, HoldReason::WorkerStake, m.stake)?;
     pool.releasing = pool
@@ -1391,11 +1460,24 @@ fn heartbeats(
     settlement: &mut Settlement,
     events: &mut Vec<Event>,
 ) -> Result<(), MiningError> {
-    let prefix = [DEADLINE_PREFIX, &ctx.height.to_be_bytes()].concat();
-    let expired: Vec<Vec<u8>> = state.scan_prefix(&prefix).map(|(k, _)| k.clone()).collect();
+    // Every deadline due by now (not only this height's: one missed block must not leave a
+    // challenge open for ever), oldest first, a bounded number a block.
+    let due = DEADLINE_PREFIX.len() + 8;
+    let expired: Vec<Vec<u8>> = state
+        .scan_prefix(DEADLINE_PREFIX)
+        .map(|(k, _)| k)
+        .take_while(|k| {
+            k.get(DEADLINE_PREFIX.len()..due)
+                .and_then(|h| h.try_into().ok())
+                .map(u64::from_be_bytes)
+                .is_some_and(|h| h <= ctx.height)
+        })
+        .take(MAX_DEADLINES_PER_BLOCK)
+        .cloned()
+        .collect();
     for key in expired {
         state.remove(&key);
-        let identity: [u8; 32] = key[prefix.len()..]
+        let identity: [u8; 32] = key[due..]
             .try_into()
             .map_err(|_| MiningError::Corrupted("deadline key".into()))?;
         let Some(mut m) = miner(state, &identity)? else {
@@ -1486,6 +1568,7 @@ fn next_active(state: &State, cursor: Option<[u8; 32]>, budget: u32) -> Vec<[u8;
 
 /// Closes one worker for `day`: its points up to the day's end, then the standing and
 /// unresponsiveness checks.
+#[allow(clippy::too_many_arguments)]
 fn close_worker(
     state: &mut State,
     ctx: &BlockContext,
@@ -1493,6 +1576,7 @@ fn close_worker(
     day: u64,
     settlement: &mut Settlement,
     params: &MiningParams,
+    policy: &phalanx_primitives::attestation::AttestationPolicy,
     events: &mut Vec<Event>,
 ) -> Result<(), MiningError> {
     let Some(mut m) = miner(state, identity)? else {
@@ -1503,10 +1587,11 @@ fn close_worker(
     if m.points_day == day {
         accrue(&mut m, settlement, params, day_end)?;
     }
-    if m.state == MinerState::Unresponsive
-        && m.state_since_ms
-            .saturating_add(params.unresponsive_grace_ms)
-            <= day_end
+    // Judged by the time it spent unresponsive that day, whatever its state now: answering
+    // late now and then, or stopping, does not escape it.
+    let _ = day_end;
+    if m.closed_day == day
+        && m.closed_unresponsive_ms >= params.unresponsive_grace_ms
         && m.last_unresponsive_slash_day != Some(day)
     {
         m.last_unresponsive_slash_day = Some(day);
@@ -1519,16 +1604,19 @@ fn close_worker(
         )?;
     }
     if is_computing(&m) {
-        match standing(state, ctx, params, identity)? {
+        match standing(state, ctx, params, policy, identity)? {
             Standing::Good => {}
             Standing::TcbRevoked => {
-                slash(
-                    state,
-                    &mut m,
-                    params.misbehaviour_slash_per_mille,
-                    SlashReason::AttestationRevoked,
-                    events,
-                )?;
+                if !m.revocation_slashed {
+                    m.revocation_slashed = true;
+                    slash(
+                        state,
+                        &mut m,
+                        params.misbehaviour_slash_per_mille,
+                        SlashReason::AttestationRevoked,
+                        events,
+                    )?;
+                }
                 stop(state, ctx, &mut m, settlement, params, true, events)?;
             }
             Standing::MeasurementRevoked | Standing::Expired { .. } => {
@@ -1563,26 +1651,22 @@ fn pay_worker(
         let mut pool = load_pool(state, m.pool)?;
         let commission = mul_div(reward, u128::from(pool.commission_per_mille), 1000)
             .ok_or(MiningError::Overflow)?;
-        let pot = genesis::mining_pot();
-        balances::transfer_free(state, &pot, &pool.owner, commission)?;
-        balances::transfer_free(state, &pot, &pool.account, reward - commission)?;
+        // Credited here; the pot is debited once per slice (`advance_settlement`).
+        balances::credit(state, &pool.owner, commission)?;
+        balances::credit(state, &pool.account, reward - commission)?;
         pool.rewards = pool.rewards.saturating_add(reward - commission);
         pool.commission_paid = pool.commission_paid.saturating_add(commission);
         store_pool(state, &pool);
         m.earned = m.earned.saturating_add(reward);
+        // The payout is recorded on the worker (and explained by `phalanx_rewards`), not as an
+        // event: a day of 100,000 workers would otherwise write 100,000 events.
         m.last_payout = Some((day, m.closed_points_raw, reward));
-        events.push(Event::WorkerRewarded {
-            pool: m.pool,
-            worker: *identity,
-            day,
-            points_raw: m.closed_points_raw,
-            reward,
-            commission,
-        });
         m.closed_points_raw = 0;
         let pool_id = m.pool;
         store_miner(state, &m);
-        serve_queue(state, ctx, pool_id, settlement, events)?;
+        if pool.queue_head < pool.queue_tail {
+            serve_queue(state, ctx, pool_id, settlement, events)?;
+        }
     }
     if !is_computing(&m) && m.points_raw == 0 && m.closed_points_raw == 0 {
         state.remove(&active_key(identity));
@@ -1625,8 +1709,11 @@ fn advance_settlement(
                 }
                 let batch = next_active(state, cursor, budget);
                 budget -= batch.len() as u32;
+                let policy = registry::policy(state)?;
                 for identity in &batch {
-                    close_worker(state, ctx, identity, day, settlement, params, events)?;
+                    close_worker(
+                        state, ctx, identity, day, settlement, params, &policy, events,
+                    )?;
                 }
                 let SettlementPhase::Closing { total_raw, .. } = settlement.phase else {
                     return Err(MiningError::Corrupted("closing phase changed".into()));
@@ -1683,15 +1770,23 @@ fn advance_settlement(
                 }
                 let batch = next_active(state, cursor, budget);
                 budget -= batch.len() as u32;
+                let mut slice_paid: Balance = 0;
                 for identity in &batch {
                     let reward = pay_worker(
                         state, ctx, identity, day, total_raw, to_workers, settlement, events,
                     )?;
                     if reward > 0 {
-                        paid = paid.checked_add(reward).ok_or(MiningError::Overflow)?;
+                        slice_paid = slice_paid
+                            .checked_add(reward)
+                            .ok_or(MiningError::Overflow)?;
                         workers += 1;
                     }
                 }
+                // What the slice credited leaves the pot in one debit. The budget was capped at
+                // the pot, so this can't fall short; if it did, the hook's checkpoint would roll
+                // the whole slice back.
+                balances::debit(state, &genesis::mining_pot(), slice_paid)?;
+                paid = paid.checked_add(slice_paid).ok_or(MiningError::Overflow)?;
                 if let (Some(last), true) = (batch.last(), budget == 0) {
                     settlement.phase = SettlementPhase::Paying {
                         day,
@@ -1795,6 +1890,137 @@ fn sweep_queues(
         serve_queue(state, ctx, id, settlement, events)?;
     }
     Ok(())
+}
+
+/// Builds large mining states directly (no transactions), for the settlement benchmark
+/// (`cargo bench -p phalanx-runtime --bench settlement`) and `phalanx tokenomics simulate`.
+/// Not a chain path: what it writes is what pool owners' calls would have written for `count`
+/// registered, computing workers.
+#[doc(hidden)]
+pub mod synthetic {
+    use super::*;
+    use phalanx_primitives::worker::WorkerInfo;
+
+    /// Adds `count` registered workers, each computing in a pool of its own with the least
+    /// stake for score `performance` (paid by `funder`), started at `now_ms`.
+    pub fn add_computing_workers(
+        state: &mut State,
+        funder: &AccountId,
+        count: u32,
+        performance: u32,
+        now_ms: u64,
+    ) -> Result<(), MiningError> {
+        let params = params(state)?;
+        let work = work_params(&params);
+        let stake = work::min_stake(&work, performance)
+            .ok_or(MiningError::Overflow)?
+            .raw();
+        let policy = registry::policy(state)?;
+        let measurement = policy
+            .allowed_measurements
+            .first()
+            .copied()
+            .unwrap_or([0; 32]);
+        let settlement = settlement(state)?;
+        for i in 0..count {
+            let identity = Hash::of_parts(&[b"bench worker", &i.to_be_bytes()]).0;
+            let owner = AccountId(Hash::of_parts(&[b"bench owner", &i.to_be_bytes()]).0);
+            registry::store_worker(
+                state,
+                &WorkerInfo {
+                    identity,
+                    encryption_key: identity,
+                    operator: owner,
+                    quote_kind: phalanx_primitives::attestation::QuoteKind::Simulated,
+                    measurement,
+                    tcb_status: phalanx_primitives::attestation::TcbStatus::UpToDate,
+                    confidence: 1000,
+                    performance,
+                    endpoint: "http://127.0.0.1:1".into(),
+                    registered_at: 0,
+                    last_attested_at: 0,
+                    recent_block_height: 0,
+                },
+            );
+            let id: u64 = state.get_decoded(NEXT_POOL)?.unwrap_or(0);
+            state.put(NEXT_POOL.to_vec(), &(id + 1));
+            let account = pool_account(id);
+            balances::transfer_free(state, funder, &account, stake)?;
+            balances::hold(state, &account, HoldReason::WorkerStake, stake)?;
+            set_shares(state, id, &owner, stake);
+            store_pool(
+                state,
+                &StakePool {
+                    id,
+                    owner,
+                    account,
+                    commission_per_mille: 100,
+                    cap: None,
+                    allow_list: None,
+                    shares: stake,
+                    bound: stake,
+                    releasing: 0,
+                    workers: vec![identity],
+                    queue_head: 0,
+                    queue_tail: 0,
+                    queued_shares: 0,
+                    rewards: 0,
+                    commission_paid: 0,
+                    slashed: 0,
+                },
+            );
+            let value = work::initial_value(&work, performance, Fixed::ONE, Fixed::from_raw(stake))
+                .ok_or(MiningError::Overflow)?;
+            let mut m = Miner {
+                identity,
+                pool: id,
+                state: MinerState::Computing,
+                state_since_ms: now_ms,
+                stake,
+                performance,
+                confidence: 1000,
+                value_raw: value.raw(),
+                value_anchor_ms: now_ms,
+                accrued_to_ms: now_ms,
+                points_day: settlement.open_day,
+                points_raw: 0,
+                closed_points_raw: 0,
+                closed_day: 0,
+                challenge: None,
+                last_challenge_ms: None,
+                heartbeats_answered: 0,
+                heartbeats_missed: 0,
+                slot: None,
+                cooldown_until_ms: 0,
+                last_unresponsive_slash_day: None,
+                earned: 0,
+                slashed: 0,
+                last_payout: None,
+                unresponsive_ms: 0,
+                closed_unresponsive_ms: 0,
+                revocation_slashed: false,
+            };
+            add_slot(state, &mut m)?;
+            store_miner(state, &m);
+            state.put(active_key(&identity), &());
+        }
+        Ok(())
+    }
+
+    /// Runs the settlement's block work at `ctx` (no heartbeats, no sweep); returns the events.
+    pub fn settle_step(state: &mut State, ctx: &BlockContext) -> Result<Vec<Event>, MiningError> {
+        let params = params(state)?;
+        let mut settlement = settlement(state)?;
+        let mut events = Vec::new();
+        advance_settlement(state, ctx, &params, &mut settlement, &mut events)?;
+        state.put(SETTLEMENT.to_vec(), &settlement);
+        Ok(events)
+    }
+
+    /// Whether the settlement is idle (the last day fully paid).
+    pub fn idle(state: &State) -> Result<bool, MiningError> {
+        Ok(settlement(state)?.phase == SettlementPhase::Idle)
+    }
 }
 
 /// The mining module.

@@ -351,6 +351,13 @@ pub fn worker(state: &State, identity: &[u8; 32]) -> Result<Option<WorkerInfo>, 
     state.get_decoded(&worker_key(identity))
 }
 
+/// Stores `info` as is (registration writes it after its checks; benchmarks build states
+/// with it).
+#[doc(hidden)]
+pub fn store_worker(state: &mut State, info: &WorkerInfo) {
+    state.put(worker_key(&info.identity), info);
+}
+
 /// Every registered worker, in identity order.
 pub fn workers(state: &State) -> Vec<WorkerInfo> {
     state

@@ -416,6 +416,7 @@ fn every_variant_of_every_module_error_has_a_distinct_listed_code() {
         MiningError::UnsettledPoints("00".into()),
         MiningError::NoOpenChallenge,
         MiningError::MalformedHeartbeat,
+        MiningError::SharesLocked { until_day: 2 },
         MiningError::Funds(BalancesError::ZeroAmount),
         MiningError::Overflow,
         MiningError::Corrupted("x".into()),

@@ -59,10 +59,11 @@ fn miner_json(state: &State, m: &Miner) -> Result<Value, jsonrpsee::types::Error
         MinerState::Computing => work::share(value, m.performance, conf).map(|s| s.raw()),
         _ => Some(0),
     };
+    let registered = phalanx_runtime::registry::worker(state, &m.identity).map_err(internal)?;
     // A worker that has not started yet has no score on its record: the registry's applies.
     let performance = match m.performance {
-        0 => phalanx_runtime::registry::worker(state, &m.identity)
-            .map_err(internal)?
+        0 => registered
+            .as_ref()
             .map_or(0, |w| w.performance.min(params.max_p)),
         p => p,
     };
@@ -89,6 +90,8 @@ fn miner_json(state: &State, m: &Miner) -> Result<Value, jsonrpsee::types::Error
         "points_today": decimal(today.points_raw),
         "last_payout": last_day,
         "why": explain(m, &params),
+        // How it attests ("simulated": no real TEE; trust nothing it computes).
+        "attestation": registered.as_ref().map(|w| w.quote_kind),
     }))
 }
 

@@ -544,10 +544,6 @@ fn stop_cools_down_then_reclaim_returns_the_stake_and_the_worker_can_be_unbound(
 #[test]
 fn withdrawals_pay_at_once_from_free_stake_or_queue_in_order() {
     let (mut chain, id, w1, _) = pool_with_workers(0, 1_000);
-    // Week-long days: no reward lands in the pool during the test and pays the queue.
-    let mut params = params(&chain.state).unwrap();
-    params.day_ms = 7 * 86_400_000;
-    set_params(&mut chain.state, &params);
     let dave = key("dave");
     chain.ok(
         &dave,
@@ -556,6 +552,20 @@ fn withdrawals_pay_at_once_from_free_stake_or_queue_in_order() {
             amount: 500 * PHA,
         },
     );
+    // New shares sit out the day they joined in and the next.
+    chain.refused(
+        &dave,
+        MiningCall::Withdraw {
+            pool: id,
+            shares: PHA,
+        },
+        MiningError::SharesLocked { until_day: 2 },
+    );
+    chain.run_blocks(125);
+    // Week-long days from now: no reward lands in the pool during the test and pays the queue.
+    let mut params = params(&chain.state).unwrap();
+    params.day_ms = 7 * 86_400_000;
+    set_params(&mut chain.state, &params);
     // All 1,500 PHA free: dave takes 100 at once.
     let before = chain.free_of(&dave.account());
     chain.ok(
@@ -770,6 +780,8 @@ fn a_revoked_tcb_stops_and_slashes_and_a_revoked_measurement_only_stops() {
 #[test]
 fn bankrupt_and_dust_pools_are_explicit() {
     let (mut chain, id, w1, _) = pool_with_workers(0, LEAST_STAKE as u64 / PHA as u64);
+    // Past the contribution's lock, with nothing computing (so no reward lands).
+    chain.run_blocks(125);
     chain.ok(
         &key("alice"),
         MiningCall::StartWorker {
