@@ -788,7 +788,7 @@ fn runtime_key(input: &Value) -> Option<Vec<u8>> {
 /// Names the documented item a key of the state is, or `None` for a key docs/wire.md does not
 /// describe.
 fn describe_key(key: &[u8]) -> Option<String> {
-    const FIXED: [&str; 22] = [
+    const FIXED: [&str; 23] = [
         "system/params",
         "system/block",
         "system/validators",
@@ -807,6 +807,7 @@ fn describe_key(key: &[u8]) -> Option<String> {
         "gatekeeper/current_epoch",
         "gatekeeper/next_cluster",
         "mining/params",
+        "staking/params",
         "mining/settlement",
         "mining/next_pool",
         "mining/waiting_cursor",
@@ -815,7 +816,13 @@ fn describe_key(key: &[u8]) -> Option<String> {
     if let Some(fixed) = FIXED.iter().find(|fixed| key == fixed.as_bytes()) {
         return Some(fixed.to_string());
     }
-    let prefixed: [(&str, usize, &str); 31] = [
+    let prefixed: [(&str, usize, &str); 33] = [
+        ("staking/bond/", 32, "staking/bond/<account>"),
+        (
+            "staking/release/",
+            8 + 32,
+            "staking/release/<release_at_ms u64 BE><account>",
+        ),
         ("mining/lock/", 8 + 32, "mining/lock/<id u64 BE><account>"),
         ("mining/pool/", 8, "mining/pool/<id u64 BE>"),
         ("mining/share/", 8 + 32, "mining/share/<id u64 BE><account>"),

@@ -220,7 +220,7 @@ fn chain_description(chain: &Chain, heights: &Value) -> Value {
             "block `contract_key`: the gatekeeper's enclave publishes the contract's key of epoch 0, derived from the cluster secret [0x5e; 32] (`ClusterKey::contract_key`), its message 2 on topic contracts/key, relayed by dave (nonce 5)",
             "block `command`: bob submits command 0 (nonce 1): `vector input` sealed by bob to the contract key with fixed randomness (nonce [1; 16], HPKE seed bytes 1, 2, …), gas limit 1,000,000 at 1,000 units",
             "block `result`: members `member-1` and `member-2` each report the same sealed output (CommandOutput::Ran { status: 0, output: \"stored\" } sealed under the command's response key with the response nonce 0x77, 0x78, …) and 5,000 gas, their messages 0 on topic contracts/result, relayed by dave (nonces 6 and 7): the result is final",
-            "block `head`: bob deposits 10 PHA for queries (nonce 2); dave creates stake pool 0 (10% commission), contributes 2,000 PHA and binds `member-2` (nonces 8 to 10)",
+            "block `head`: bob deposits 10 PHA for queries (nonce 2); dave creates stake pool 0 (10% commission), contributes 2,000 PHA and binds `member-2` (nonces 8 to 10); charlie bonds 100 PHA as a validator (nonce 2)",
             "then the calls below run in order: eve's and ferdie's transactions sent with phalanx_submitTransaction(s) wait in the mempool until `phalanx_subscribeFinalized` sees the block after `head` include them",
         ],
         "heights": heights,
@@ -362,6 +362,11 @@ async fn compute() -> (Value, BTreeSet<String>) {
     ] {
         history::send(&chain, "dave", Call::Mining(call));
     }
+    history::send(
+        &chain,
+        "charlie",
+        Call::Staking(phalanx_primitives::call::StakingCall::Bond { amount: 100 * PHA }),
+    );
     produce(&chain);
     let head = chain.height();
     history::assert_all_succeeded(&chain, registrations, head);
@@ -704,6 +709,14 @@ async fn compute() -> (Value, BTreeSet<String>) {
             "treasury",
             "the treasury account and balance (the fees of the transactions so far, less the 0.001 PHA paid to bob), the mining pot, total issuance",
             "phalanx_treasury",
+            json!([]),
+        )
+        .await;
+    calls
+        .call(
+            "bonds",
+            "charlie's 100 PHA bond and the dev staking rules",
+            "phalanx_bonds",
             json!([]),
         )
         .await;
@@ -1705,6 +1718,28 @@ fn every_event() -> Vec<phalanx_runtime::Event> {
             worker: [0x41; 32],
             sequence: 6,
             error: ErrorCode::new("mining", "no_open_challenge"),
+        },
+        Event::StakingParamsChanged,
+        Event::ValidatorBonded {
+            who: who("e"),
+            amount: 29,
+            bonded: 30,
+        },
+        Event::ValidatorUnbonding {
+            who: who("e"),
+            amount: 31,
+            release_at_ms: 32,
+        },
+        Event::ValidatorUnbonded {
+            who: who("e"),
+            amount: 33,
+        },
+        Event::ValidatorSlashed {
+            validator: [0x42; 32],
+            amount: 34,
+        },
+        Event::StakingHookFailed {
+            error: ErrorCode::new("staking", "corrupted"),
         },
     ]
 }

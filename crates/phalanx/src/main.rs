@@ -122,6 +122,11 @@ enum Command {
     /// Why an account or a worker earned what it earned (points, V, P, conf, heartbeats,
     /// slashes, pool shares).
     Rewards(mining_cmd::RewardsArgs),
+    /// Validator bonds: bond, unbond, info (equivocation evidence slashes them).
+    Stake {
+        #[command(subcommand)]
+        command: mining_cmd::StakeCommand,
+    },
     /// The mining rules, today's budget, the pot and the recent settled days.
     Mining {
         #[command(flatten)]
@@ -152,6 +157,7 @@ impl Command {
             Command::Contract { command } => Target::new(top, Some(command.flags()), None),
             Command::Pool { command } => Target::new(top, Some(command.flags()), None),
             Command::Rewards(args) => Target::new(top, Some(&args.node), None),
+            Command::Stake { command } => Target::new(top, Some(command.flags()), None),
             Command::Mining { node } => Target::new(top, Some(node), None),
             Command::Worker {
                 action: Some(action),
@@ -241,6 +247,7 @@ fn main() -> ExitCode {
         )),
         Command::Pool { command } => mining_cmd::run_pool(command, &target),
         Command::Rewards(args) => mining_cmd::run_rewards(args, &target),
+        Command::Stake { command } => mining_cmd::run_stake(command, &target),
         Command::Mining { node } => mining_cmd::run_mining(&node, &target),
         Command::Testnet { args, .. } => node_cmd::testnet(args, target.json),
         Command::Bench(args) => bench::run(args),

@@ -141,6 +141,133 @@ pub struct SendArgs {
     pub node: NodeFlags,
 }
 
+/// `phalanx stake …` (validator bonds)
+#[derive(Debug, Subcommand)]
+pub enum StakeCommand {
+    /// Bond PHA as a validator: `--from` is the validator's key file (its consensus key is its
+    /// account). Stored equivocation evidence slashes the bond.
+    Bond {
+        /// PHA to bond.
+        amount: String,
+        #[command(flatten)]
+        send: SendArgs,
+    },
+    /// Start bonded PHA on its way out: released after the unbonding period, slashable until
+    /// then.
+    Unbond {
+        /// PHA to unbond.
+        amount: String,
+        #[command(flatten)]
+        send: SendArgs,
+    },
+    /// Every bond (or one account's) and the staking rules.
+    Info {
+        /// An account address, dev name or 0x-hex key; all bonds when absent.
+        who: Option<String>,
+        #[command(flatten)]
+        node: NodeFlags,
+    },
+}
+
+impl StakeCommand {
+    /// The node flags of the subcommand.
+    pub fn flags(&self) -> &NodeFlags {
+        match self {
+            StakeCommand::Bond { send, .. } | StakeCommand::Unbond { send, .. } => &send.node,
+            StakeCommand::Info { node, .. } => node,
+        }
+    }
+}
+
+/// Runs `phalanx stake …` against `target`.
+pub fn run_stake(command: StakeCommand, target: &Target) -> Result<()> {
+    use phalanx_primitives::call::StakingCall;
+    let client = Client::new(&target.rpc)?;
+    let json_mode = target.json;
+    block_on(async move {
+        match command {
+            StakeCommand::Bond { amount, send: args } => {
+                let call = Call::Staking(StakingCall::Bond {
+                    amount: pha_amount(&amount)?,
+                });
+                send(&client, &args, call, json_mode).await
+            }
+            StakeCommand::Unbond { amount, send: args } => {
+                let call = Call::Staking(StakingCall::Unbond {
+                    amount: pha_amount(&amount)?,
+                });
+                send(&client, &args, call, json_mode).await
+            }
+            StakeCommand::Info { who, .. } => {
+                let mut bonds = Vec::new();
+                let mut start: Option<String> = match &who {
+                    Some(spec) => {
+                        let id = match parse_identity(spec) {
+                            Ok(bytes) => phalanx_primitives::AccountId(bytes),
+                            Err(_) => account(spec, dev_chain(&client).await?)?,
+                        };
+                        Some(format!("0x{}", hex::encode(id.0)))
+                    }
+                    None => None,
+                };
+                let only = start.clone();
+                let mut params;
+                loop {
+                    let args = start.iter().map(|s| json!(s)).collect();
+                    let page: Value = client.call("phalanx_bonds", args).await?;
+                    params = page["params"].clone();
+                    bonds.extend(page["bonds"].as_array().cloned().unwrap_or_default());
+                    match (page["next"].as_str(), &only) {
+                        (Some(next), None) => start = Some(next.to_string()),
+                        _ => break,
+                    }
+                }
+                if let Some(only) = &only {
+                    let wanted = only.trim_start_matches("0x").to_string();
+                    bonds.retain(|b| {
+                        b["account"].as_str().is_some_and(|a| {
+                            phalanx_primitives::AccountId::from_address(a)
+                                .is_ok_and(|id| hex::encode(id.0) == wanted)
+                        })
+                    });
+                }
+                let value = json!({ "bonds": bonds, "params": params });
+                output::print(json_mode, &value, || {
+                    let mut lines: Vec<String> = bonds
+                        .iter()
+                        .map(|b| {
+                            format!(
+                                "{}  bonded {}  unbonding {}  slashed {}",
+                                b["account"].as_str().unwrap_or("?"),
+                                units(&b["bonded"]),
+                                units(&json!(serde_json::from_value::<Balance>(
+                                    b["total"].clone()
+                                )
+                                .unwrap_or(0)
+                                .saturating_sub(
+                                    serde_json::from_value::<Balance>(b["bonded"].clone())
+                                        .unwrap_or(0)
+                                ))),
+                                units(&b["slashed"])
+                            )
+                        })
+                        .collect();
+                    if lines.is_empty() {
+                        lines.push("no bonds".into());
+                    }
+                    lines.push(format!(
+                        "rules: unbonding takes {} s of chain time; each stored fault slashes {} of the bond",
+                        params["unbonding_ms"].as_u64().unwrap_or(0) / 1000,
+                        percent(&params["equivocation_slash_per_mille"])
+                    ));
+                    lines.join("\n")
+                });
+                Ok(())
+            }
+        }
+    })
+}
+
 /// `phalanx rewards WHO`
 #[derive(Debug, Args)]
 pub struct RewardsArgs {

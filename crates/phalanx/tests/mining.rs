@@ -4,7 +4,7 @@
 //! pays it; killed with SIGKILL, it goes unresponsive, earns nothing and is slashed once past
 //! the grace period; restarted on the same data, it answers its open challenge and computes
 //! again. `phalanx dev` runs its own workers computing in pools, checked by
-//! `dev_workers_compute_and_earn_in_pools`.
+//! `dev_workers_compute_and_earn_in_pools`, which also bonds and unbonds with `phalanx stake`.
 
 #![allow(clippy::panic)] // integration-test helpers fail the test by panicking
 
@@ -194,6 +194,26 @@ fn dev_workers_compute_and_earn_in_pools() {
     }
     let pools = ok(&dev.rpc, &["pool", "list"]);
     assert_eq!(pools["pools"].as_array().map(Vec::len), Some(2), "{pools}");
+    // A bond, and its refusals: more than is bonded can't unbond.
+    ok(&dev.rpc, &["stake", "bond", "100", "--from", "bob"]);
+    let (done, refused) = cli(&dev.rpc, &["stake", "unbond", "101", "--from", "bob"]);
+    assert!(
+        !done && refused.to_string().contains("insufficient_bond"),
+        "{refused}"
+    );
+    ok(&dev.rpc, &["stake", "unbond", "40", "--from", "bob"]);
+    let info = ok(&dev.rpc, &["stake", "info", "bob"]);
+    assert_eq!(info["bonds"].as_array().map(Vec::len), Some(1), "{info}");
+    assert_eq!(
+        amount(&info["bonds"][0]["bonded"]),
+        60_000_000_000_000,
+        "{info}"
+    );
+    assert_eq!(
+        amount(&info["bonds"][0]["total"]),
+        100_000_000_000_000,
+        "{info}"
+    );
     wait_until(Duration::from_secs(150), "a dev day is paid", || {
         let days = ok(&dev.rpc, &["mining"]);
         days["recent_days"]

@@ -20,6 +20,7 @@ use crate::contract::ContractsParams;
 use crate::gatekeeper::GatekeeperParams;
 use crate::hash::Hash;
 use crate::mining::MiningParams;
+use crate::staking::StakingParams;
 use crate::units::{Balance, PHA};
 use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
 use serde::{Deserialize, Serialize};
@@ -47,6 +48,25 @@ pub enum Call {
     Contracts(ContractsCall),
     /// Create and run stake pools, contribute to them and withdraw, and run their workers.
     Mining(MiningCall),
+    /// Bond PHA as a validator (slashed by stored equivocation evidence), or unbond it.
+    Staking(StakingCall),
+}
+
+/// Calls of the staking module (validator bonds).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StakingCall {
+    /// Hold `amount` units of the sender's free PHA as its validator bond.
+    Bond {
+        /// Units.
+        amount: Balance,
+    },
+    /// Start `amount` bonded units on their way out: released after the unbonding period,
+    /// slashable until then.
+    Unbond {
+        /// Units.
+        amount: Balance,
+    },
 }
 
 /// Calls of the mining module (DESIGN.md §5–6; rules in the runtime's `mining` module).
@@ -321,6 +341,8 @@ pub enum PrivilegedCall {
     /// Replace the mining rules (work formula, day length, heartbeats, slashing, grace
     /// periods), each within its bounds.
     SetMiningParams(MiningParams),
+    /// Replace the staking rules (validator unbonding period, equivocation slash).
+    SetStakingParams(StakingParams),
 }
 
 /// Fee and size rules, chain state changed by governance.

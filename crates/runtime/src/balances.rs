@@ -160,11 +160,13 @@ pub enum HoldReason {
     Unbonding,
     /// An allocation still vesting.
     Vesting,
+    /// A validator's bond, bonded or unbonding ([`crate::staking`]).
+    ValidatorBond,
 }
 
 impl HoldReason {
     /// Every reason, in index order.
-    pub const ALL: [HoldReason; 8] = [
+    pub const ALL: [HoldReason; 9] = [
         HoldReason::ProposalDeposit,
         HoldReason::ContractGas,
         HoldReason::QueryDeposit,
@@ -173,6 +175,7 @@ impl HoldReason {
         HoldReason::PoolStake,
         HoldReason::Unbonding,
         HoldReason::Vesting,
+        HoldReason::ValidatorBond,
     ];
 
     /// Its storage key byte.
@@ -195,6 +198,7 @@ impl HoldReason {
             HoldReason::PoolStake => "pool_stake",
             HoldReason::Unbonding => "unbonding",
             HoldReason::Vesting => "vesting",
+            HoldReason::ValidatorBond => "validator_bond",
         }
     }
 }

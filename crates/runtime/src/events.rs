@@ -596,6 +596,46 @@ pub enum Event {
         /// Why.
         error: ErrorCode,
     },
+    /// The staking parameters were replaced.
+    StakingParamsChanged,
+    /// An account bonded PHA as a validator.
+    ValidatorBonded {
+        /// The account (its bytes are the validator's consensus key).
+        who: AccountId,
+        /// Units bonded now.
+        amount: Balance,
+        /// Units bonded in all.
+        bonded: Balance,
+    },
+    /// Bonded PHA started unbonding.
+    ValidatorUnbonding {
+        /// The account.
+        who: AccountId,
+        /// Units.
+        amount: Balance,
+        /// When they are released (ms of chain time).
+        release_at_ms: u64,
+    },
+    /// Unbonded PHA was released to the free balance.
+    ValidatorUnbonded {
+        /// The account.
+        who: AccountId,
+        /// Units.
+        amount: Balance,
+    },
+    /// A validator's bond was slashed for a stored fault.
+    ValidatorSlashed {
+        /// The validator's consensus key.
+        #[serde(serialize_with = "hex_bytes")]
+        validator: [u8; 32],
+        /// Units slashed (to the treasury).
+        amount: Balance,
+    },
+    /// The staking hook found corrupted state and skipped this block's releases.
+    StakingHookFailed {
+        /// Why.
+        error: ErrorCode,
+    },
 }
 
 /// Serializes bytes as lowercase hex (keys and topics read better that way in receipts).

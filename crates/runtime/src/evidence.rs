@@ -14,7 +14,7 @@
 //!
 //! A new fault is stored and the reporter's fee is refunded from the treasury, so reporting
 //! costs an honest node nothing while a spammer of bad or repeated evidence pays for every try.
-//! Slashing reads these records (the economics issue).
+//! Storing it slashes the validator's bond ([`crate::staking::slash_equivocation`]).
 //!
 //! Storage: `evidence/` followed directly by the validator key (32 bytes), the epoch (u64 BE), the
 //! view (u64 BE) and the kind (u8), with no separators → [`Misbehaviour`].
@@ -193,6 +193,8 @@ fn report(
         view: fault.view,
         reporter: *who,
     });
+    // And it slashes the validator's bond, once per stored fault.
+    crate::staking::slash_equivocation(state, &fault.validator, events)?;
     Ok(())
 }
 
@@ -211,6 +213,7 @@ mod tests {
     use crate::GenesisConfig;
     use phalanx_light_client::testing::{conflicting_notarize, keys, raw_publics};
     use phalanx_primitives::call::Call;
+    use phalanx_primitives::PHA;
 
     /// A dev chain whose genesis names four consensus validators, at block 1.
     fn chain() -> (TestChain, Vec<phalanx_light_client::testing::ValidatorKey>) {
@@ -261,6 +264,43 @@ mod tests {
         assert_eq!(receipt.error, Some(code(EvidenceError::AlreadyReported)));
         assert!(free(&chain, &reporter.account()) < before);
         assert_eq!(all(&chain.state).expect("readable").len(), 1);
+        chain.end_block();
+    }
+
+    #[test]
+    fn a_stored_fault_slashes_the_validators_bond_once() {
+        let (mut chain, validators) = chain();
+        let namespace = phalanx_light_client::network_namespace(&chain.ctx.genesis_hash);
+        let validator = AccountId(raw_publics(&validators)[2]);
+        // The validator's consensus account bonds 1,000 PHA (funded by bob).
+        chain.begin();
+        balances::transfer_free(
+            &mut chain.state,
+            &key("bob").account(),
+            &validator,
+            1_000 * PHA,
+        )
+        .expect("funds");
+        crate::staking::bond_more(&mut chain.state, &validator, 1_000 * PHA, &mut Vec::new())
+            .expect("bonds");
+        let treasury = free(&chain, &treasury::account());
+        let evidence = conflicting_notarize(&validators, 2, &namespace, 0, 11);
+        let receipt = chain.apply(&key("ferdie"), report(evidence.clone()));
+        assert_eq!(receipt.error, None);
+        // 10% of the bond, to the treasury (which also refunded the reporter's fee).
+        assert!(receipt.events.contains(&Event::ValidatorSlashed {
+            validator: validator.0,
+            amount: 100 * PHA,
+        }));
+        let bond = crate::staking::bond(&chain.state, &validator).expect("bond");
+        assert_eq!((bond.bonded, bond.slashed), (900 * PHA, 100 * PHA));
+        // The fee it took, it refunded: the treasury is up by the slash alone.
+        assert_eq!(free(&chain, &treasury::account()), treasury + 100 * PHA);
+        // The same fault again is refused, so it slashes nothing more.
+        let receipt = chain.apply(&key("ferdie"), report(evidence));
+        assert_eq!(receipt.error, Some(code(EvidenceError::AlreadyReported)));
+        let bond = crate::staking::bond(&chain.state, &validator).expect("bond");
+        assert_eq!(bond.bonded, 900 * PHA);
         chain.end_block();
     }
 

@@ -26,6 +26,7 @@ use phalanx_attestation::{
 use phalanx_primitives::call::{ChainParams, GovernanceParams};
 use phalanx_primitives::gatekeeper::GatekeeperParams;
 use phalanx_primitives::mining::MiningParams;
+use phalanx_primitives::staking::StakingParams;
 use phalanx_primitives::{AccountId, Balance, Keypair, MAX_SUPPLY, PHA};
 use phalanx_state::State;
 use serde::{Deserialize, Serialize};
@@ -198,6 +199,9 @@ pub struct GenesisConfig {
     /// The mining rules (work formula, day length, heartbeats, slashing).
     #[serde(default)]
     pub mining: MiningParams,
+    /// Validator bonds: unbonding period and equivocation slash.
+    #[serde(default)]
+    pub staking: StakingParams,
 }
 
 impl GenesisConfig {
@@ -250,6 +254,11 @@ impl GenesisConfig {
             // One-minute days and short grace periods: mining pays, slashes and cools down
             // within a demo.
             mining: MiningParams::dev(),
+            // A minute of unbonding, so a bond's whole life fits a demo.
+            staking: StakingParams {
+                unbonding_ms: 60_000,
+                ..StakingParams::default()
+            },
         }
     }
 
@@ -298,6 +307,7 @@ impl GenesisConfig {
         params::check_governance(&self.governance)?;
         params::check_gatekeeper(&self.gatekeeper)?;
         params::check_mining(&self.mining)?;
+        params::check_staking(&self.staking)?;
         let needed: Balance = self
             .dev_accounts
             .iter()

@@ -388,6 +388,10 @@ impl Module for Governance {
         let stakes = crate::contracts::reserved_total(state)
             .map_err(|e| InvariantError::Unreadable(e.to_string()))?
             .saturating_add(stakes);
+        // Validator bonds (`staking::reserved_total`).
+        let stakes = crate::staking::reserved_total(state)
+            .map_err(|e| InvariantError::Unreadable(e.to_string()))?
+            .saturating_add(stakes);
         // Worker stake held on pool accounts (`mining::reserved_total`).
         let stakes = crate::mining::reserved_total(state)
             .map_err(|e| InvariantError::Unreadable(e.to_string()))?

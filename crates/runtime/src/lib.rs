@@ -24,6 +24,7 @@
 //!   with its gas escrow, results agreed by a cluster majority, query deposits and usage;
 //! - [`mining`]: stake pools, workers' computing lifecycle, heartbeats, work points, the daily
 //!   payout from the mining pot and slashing;
+//! - [`staking`]: validator bonds, slashed by stored equivocation evidence;
 //! - [`params`]: the bounds of every parameter a privileged call or genesis sets;
 //! - [`genesis`]: the initial state from a genesis config.
 //!
@@ -60,6 +61,7 @@ pub mod privileged;
 pub mod registry;
 pub mod root;
 pub mod schedule;
+pub mod staking;
 pub mod system;
 pub mod treasury;
 pub mod work;
@@ -89,6 +91,7 @@ pub const MODULES: &[ModuleEntry] = &[
     ModuleEntry::of::<peers::Peers>(),
     ModuleEntry::of::<contracts::Contracts>(),
     ModuleEntry::of::<mining::Mining>(),
+    ModuleEntry::of::<staking::Staking>(),
     ModuleEntry::of::<system::System>(),
 ];
 
@@ -137,6 +140,9 @@ pub enum DispatchError {
     /// A mining error.
     #[error(transparent)]
     Mining(#[from] mining::MiningError),
+    /// A staking error.
+    #[error(transparent)]
+    Staking(#[from] staking::StakingError),
 }
 
 impl From<phalanx_primitives::CodecError> for DispatchError {
@@ -177,6 +183,10 @@ impl DispatchError {
                 (balances::Balances::NAME, e.code())
             }
             DispatchError::Mining(e) => (mining::Mining::NAME, e.code()),
+            DispatchError::Staking(staking::StakingError::Funds(e)) => {
+                (balances::Balances::NAME, e.code())
+            }
+            DispatchError::Staking(e) => (staking::Staking::NAME, e.code()),
         };
         ErrorCode::new(module, reason)
     }
@@ -367,6 +377,7 @@ fn dispatch(
         Call::Peers(call) => peers::Peers::dispatch(state, ctx, who, call, fee, events),
         Call::Contracts(call) => contracts::Contracts::dispatch(state, ctx, who, call, fee, events),
         Call::Mining(call) => mining::Mining::dispatch(state, ctx, who, call, fee, events),
+        Call::Staking(call) => staking::Staking::dispatch(state, ctx, who, call, fee, events),
     }
 }
 

@@ -57,6 +57,7 @@ use phalanx_primitives::call::{ChainParams, GovernanceParams};
 use phalanx_primitives::contract::ContractsParams;
 use phalanx_primitives::gatekeeper::GatekeeperParams;
 use phalanx_primitives::mining::MiningParams;
+use phalanx_primitives::staking::StakingParams;
 use phalanx_primitives::{Balance, MAX_SUPPLY, PHA};
 use std::fmt;
 
@@ -257,6 +258,10 @@ pub enum Param {
     MiningAttestationAge,
     /// [`MiningParams::settle_slice`].
     MiningSettleSlice,
+    /// [`StakingParams::unbonding_ms`].
+    StakingUnbondingMs,
+    /// [`StakingParams::equivocation_slash_per_mille`].
+    StakingEquivocationSlash,
 }
 
 impl fmt::Display for Param {
@@ -302,6 +307,8 @@ impl fmt::Display for Param {
             Param::MiningWithdrawGraceMs => "mining.withdraw_grace_ms",
             Param::MiningAttestationAge => "mining.attestation_max_age_blocks",
             Param::MiningSettleSlice => "mining.settle_slice",
+            Param::StakingUnbondingMs => "staking.unbonding_ms",
+            Param::StakingEquivocationSlash => "staking.equivocation_slash_per_mille",
         })
     }
 }
@@ -478,6 +485,14 @@ impl crate::module::ErrorCodes for ParamsError {
             "mining_settle_slice_out_of_bounds",
             "mining.settle_slice is outside its bounds",
         ),
+        (
+            "staking_unbonding_ms_out_of_bounds",
+            "staking.unbonding_ms is outside its bounds",
+        ),
+        (
+            "staking_equivocation_slash_per_mille_out_of_bounds",
+            "staking.equivocation_slash_per_mille is outside its bounds",
+        ),
     ];
 
     fn code(&self) -> &'static str {
@@ -527,6 +542,10 @@ impl crate::module::ErrorCodes for ParamsError {
                 Param::MiningWithdrawGraceMs => "mining_withdraw_grace_ms_out_of_bounds",
                 Param::MiningAttestationAge => "mining_attestation_max_age_blocks_out_of_bounds",
                 Param::MiningSettleSlice => "mining_settle_slice_out_of_bounds",
+                Param::StakingUnbondingMs => "staking_unbonding_ms_out_of_bounds",
+                Param::StakingEquivocationSlash => {
+                    "staking_equivocation_slash_per_mille_out_of_bounds"
+                }
             },
         }
     }
@@ -702,6 +721,24 @@ pub fn check_contracts(params: &ContractsParams) -> Result {
 const FIXED_ONE: u128 = phalanx_primitives::mining::FIXED_SCALE;
 /// A day, in ms.
 const DAY_MS: u64 = 86_400_000;
+
+/// Checks the staking parameters: the unbonding period from a minute (dev chains) to 90 days
+/// (long enough for evidence to be reported, never PHA locked for a season), and the slash per
+/// fault from 1% to 100% (a fault always costs something).
+pub fn check_staking(params: &StakingParams) -> Result {
+    within(
+        Param::StakingUnbondingMs,
+        params.unbonding_ms,
+        60_000u64,
+        90 * DAY_MS,
+    )?;
+    within(
+        Param::StakingEquivocationSlash,
+        params.equivocation_slash_per_mille,
+        10u16,
+        1_000u16,
+    )
+}
 
 /// Checks every mining parameter (bounds in [`check_mining`]'s body; each keeps the economics
 /// meaningful and the per-block work bounded).

@@ -9,8 +9,8 @@
 use crate::events::Event;
 use crate::governance::GovernanceError;
 use crate::{
-    contracts, gatekeeper, governance, mining, params, registry, system, treasury, BlockContext,
-    DispatchResult,
+    contracts, gatekeeper, governance, mining, params, registry, staking, system, treasury,
+    BlockContext, DispatchResult,
 };
 use phalanx_primitives::call::PrivilegedCall;
 use phalanx_state::State;
@@ -86,6 +86,11 @@ pub fn execute(
             params::check_contracts(params)?;
             contracts::set_params(state, params);
             events.push(Event::ContractsParamsChanged);
+        }
+        PrivilegedCall::SetStakingParams(params) => {
+            params::check_staking(params)?;
+            staking::set_params(state, params);
+            events.push(Event::StakingParamsChanged);
         }
         PrivilegedCall::SetMiningParams(params) => {
             params::check_mining(params)?;

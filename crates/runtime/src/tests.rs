@@ -310,6 +310,8 @@ fn every_variant_of_every_module_error_has_a_distinct_listed_code() {
         out_of_bounds(Param::MiningWithdrawGraceMs),
         out_of_bounds(Param::MiningAttestationAge),
         out_of_bounds(Param::MiningSettleSlice),
+        out_of_bounds(Param::StakingUnbondingMs),
+        out_of_bounds(Param::StakingEquivocationSlash),
     ]);
     assert_codes(&[
         ContractsError::CodeTooLarge { size: 2, max: 1 },
@@ -420,6 +422,17 @@ fn every_variant_of_every_module_error_has_a_distinct_listed_code() {
         MiningError::Funds(BalancesError::ZeroAmount),
         MiningError::Overflow,
         MiningError::Corrupted("x".into()),
+    ]);
+    use crate::staking::StakingError;
+    assert_codes(&[
+        StakingError::ZeroAmount,
+        StakingError::InsufficientBond {
+            bonded: 0,
+            needed: 1,
+        },
+        StakingError::TooManyUnbonding,
+        StakingError::Funds(BalancesError::ZeroAmount),
+        StakingError::Corrupted("x".into()),
     ]);
 }
 
@@ -566,6 +579,7 @@ fn modules_have_distinct_names_and_prefix_free_storage() {
             "peers",
             "contracts",
             "mining",
+            "staking",
             "system"
         ]
     );

@@ -114,10 +114,53 @@ fn explain(m: &Miner, params: &phalanx_primitives::mining::MiningParams) -> Stri
     }
 }
 
-/// Registers `phalanx_mining`, `phalanx_pools`, `phalanx_pool` and `phalanx_rewards`.
+/// Registers `phalanx_mining`, `phalanx_pools`, `phalanx_pool`, `phalanx_rewards` and
+/// `phalanx_bonds`.
 pub(super) fn mining_methods(
     module: &mut RpcModule<Chain>,
 ) -> Result<(), jsonrpsee::core::RegisterMethodError> {
+    // Validator bonds, paged by account.
+    module.register_blocking_method("phalanx_bonds", |params, chain, _| -> Answer {
+        let args = Args::parse(&params, &["start", "limit"])?;
+        let start = args
+            .optional::<String>(0, "an account (pha1… or 0x-hex)")?
+            .map(|text| {
+                hex::decode(text.strip_prefix("0x").unwrap_or(&text))
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .map(AccountId)
+                    .map_or_else(|| parse_account(&text), Ok)
+            })
+            .transpose()?;
+        let limit = limit_arg(&args, 1)?;
+        let state = chain.head_state();
+        let mut page = Vec::new();
+        let mut next = None;
+        for (who, bond) in phalanx_runtime::staking::bonds(&state).map_err(internal)? {
+            if start.is_some_and(|s| who.0 < s.0) {
+                continue;
+            }
+            if page.len() == limit {
+                next = Some(who);
+                break;
+            }
+            let total = bond.total();
+            page.push(json!({
+                "account": who,
+                "bonded": bond.bonded,
+                "unbonding": bond.unbonding,
+                "slashed": bond.slashed,
+                "total": total,
+            }));
+        }
+        Ok(json!({
+            "bonds": page,
+            "next": next,
+            "params": phalanx_runtime::staking::params(&state).map_err(internal)?,
+            "height": chain.height(),
+        }))
+    })?;
+
     module.register_blocking_method("phalanx_mining", |params, chain, _| -> Answer {
         Args::parse(&params, &[])?;
         let state = chain.head_state();

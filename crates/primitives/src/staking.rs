@@ -1,0 +1,51 @@
+//! Validator bonds (DESIGN.md §6): PHA a validator's consensus account holds as a bond, which
+//! stored equivocation evidence slashes. The rules live in the runtime's `staking` module.
+//!
+//! Chain-visible.
+
+use crate::units::Balance;
+use parity_scale_codec::{Decode, Encode};
+use serde::{Deserialize, Serialize};
+
+/// Most unbonding chunks one bond may have waiting.
+pub const MAX_UNBONDING_CHUNKS: usize = 16;
+
+/// Staking rules: chain state changed through the privileged path, within bounds.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct StakingParams {
+    /// Chain time (ms) between an unbond and the PHA's release: long enough for evidence of
+    /// what the validator signed before to be reported and slashed.
+    pub unbonding_ms: u64,
+    /// Per-mille of its bond (bonded and unbonding) a validator loses for each stored fault.
+    pub equivocation_slash_per_mille: u16,
+}
+
+impl Default for StakingParams {
+    fn default() -> Self {
+        StakingParams {
+            // 28 days of chain time.
+            unbonding_ms: 28 * 86_400_000,
+            equivocation_slash_per_mille: 100,
+        }
+    }
+}
+
+/// An account's validator bond.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct Bond {
+    /// Units bonded (what a fault slashes first).
+    pub bonded: Balance,
+    /// Chunks on their way out, as (release at ms of chain time, units), oldest first.
+    pub unbonding: Vec<(u64, Balance)>,
+    /// Units slashed, ever.
+    pub slashed: Balance,
+}
+
+impl Bond {
+    /// Bonded and unbonding together: what a fault's slash is a fraction of.
+    pub fn total(&self) -> Balance {
+        self.unbonding
+            .iter()
+            .fold(self.bonded, |sum, (_, amount)| sum.saturating_add(*amount))
+    }
+}
