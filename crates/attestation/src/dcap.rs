@@ -131,6 +131,18 @@ impl From<QuoteCollateralV3> for Collateral {
     }
 }
 
+/// The TCB evaluation data number of `collateral`'s TCB info (`tcbEvaluationDataNumber`), if it
+/// names one: Intel raises it with every TCB recovery, so it says how recent the evaluation
+/// behind the collateral is. Read from the TCB info JSON (whose signature the verifier checks);
+/// malformed JSON names none.
+pub fn tcb_evaluation_data_number(collateral: &Collateral) -> Option<u32> {
+    let info: serde_json::Value = serde_json::from_str(&collateral.0.tcb_info).ok()?;
+    let number = info
+        .get("tcbEvaluationDataNumber")
+        .or_else(|| info.get("tcbInfo")?.get("tcbEvaluationDataNumber"))?;
+    number.as_u64().and_then(|n| u32::try_from(n).ok())
+}
+
 /// The 32-byte measurement Phalanx uses for a TD:
 /// `sha256(TDX_MEASUREMENT_DOMAIN ‖ MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2 ‖ RTMR3)` (48 bytes each).
 ///

@@ -210,6 +210,64 @@ fn real_quotes_and_collateral_survive_the_wire() {
 }
 
 #[test]
+fn governance_can_deny_an_advisory_and_require_newer_collateral() {
+    let sample = sgx();
+    let claims = verified(&sample, &sgx_quote(&sample));
+    let policy = AttestationPolicy::production().with_measurement(claims.measurement);
+    assert!(policy.evaluate(&claims).is_ok());
+    // The platform is affected by INTEL-SA-00615: denying it refuses the platform.
+    let denied = AttestationPolicy {
+        denied_advisories: vec!["INTEL-SA-00001".into(), "INTEL-SA-00615".into()],
+        ..policy.clone()
+    };
+    assert_eq!(
+        denied.evaluate(&claims),
+        Err(PolicyError::AdvisoryDenied {
+            advisory: "INTEL-SA-00615".into()
+        })
+    );
+    // The sample's collateral names its TCB evaluation; requiring a newer one refuses it.
+    let number = phalanx_attestation::dcap::tcb_evaluation_data_number(&sample.collateral)
+        .expect("the sample's TCB info names its evaluation data number");
+    assert!(policy.check_collateral(Some(number)).is_ok());
+    let newer = AttestationPolicy {
+        min_tcb_evaluation_data_number: number + 1,
+        ..policy.clone()
+    };
+    assert_eq!(
+        newer.check_collateral(Some(number)),
+        Err(PolicyError::CollateralTooOld {
+            number,
+            minimum: number + 1
+        })
+    );
+    assert_eq!(
+        newer.check_collateral(None),
+        Err(PolicyError::CollateralTooOld {
+            number: 0,
+            minimum: number + 1
+        })
+    );
+    // Bounds: a deny-list too long or an id too long is an invalid policy.
+    let long = AttestationPolicy {
+        denied_advisories: vec!["x".repeat(33)],
+        ..policy.clone()
+    };
+    assert!(matches!(
+        long.validate(),
+        Err(PolicyError::InvalidPolicy(_))
+    ));
+    let many = AttestationPolicy {
+        denied_advisories: (0..65).map(|i| format!("INTEL-SA-{i:05}")).collect(),
+        ..policy
+    };
+    assert!(matches!(
+        many.validate(),
+        Err(PolicyError::TooManyEntries { .. })
+    ));
+}
+
+#[test]
 fn the_policy_judges_real_claims() {
     let sample = sgx();
     let quote = sgx_quote(&sample);

@@ -1863,6 +1863,12 @@ fn policy_by_hand(policy: &Value) -> Vec<u8> {
     }
     out.extend(encode_as("bool", &policy["allow_debug"]));
     out.extend(encode_as("bool", &policy["registration_frozen"]));
+    let denied = policy["denied_advisories"].as_array().expect("a list");
+    out.extend(compact(denied.len()));
+    for advisory in denied {
+        out.extend(encode_as("String", advisory));
+    }
+    out.extend(encode_as("u32", &policy["min_tcb_evaluation_data_number"]));
     out
 }
 
@@ -1876,6 +1882,8 @@ fn the_policy_and_worker_layouts_of_wire_md_are_the_runtime_s() {
             minimum_tcb_status: TcbStatus::SWHardeningNeeded,
             allow_debug: true,
             registration_frozen: true,
+            denied_advisories: vec!["INTEL-SA-00615".into()],
+            min_tcb_evaluation_data_number: 17,
             ..AttestationPolicy::production().with_measurement([7; 32])
         },
     ] {
@@ -1888,8 +1896,11 @@ fn the_policy_and_worker_layouts_of_wire_md_are_the_runtime_s() {
     }
     // The dev policy as the page spells it out.
     let dev = phalanx_runtime::genesis::dev_attestation_policy().encode();
-    assert_eq!(dev.len(), 81);
-    assert_eq!(hex::encode(&dev[66..]), "05e803840352032003bc028a020000");
+    assert_eq!(dev.len(), 86);
+    assert_eq!(
+        hex::encode(&dev[66..]),
+        "05e803840352032003bc028a0200000000000000"
+    );
 
     let worker = phalanx_runtime::registry::WorkerInfo {
         identity: [1; 32],

@@ -185,10 +185,11 @@ pub struct Miner {
     pub slashed: Balance,
     /// The last payout: (day, points, units).
     pub last_payout: Option<(u64, u128, Balance)>,
-    /// Chain time (ms) spent unresponsive in `points_day` so far.
+    /// Chain time (ms) spent unresponsive since its last unresponsiveness slash: a settled day
+    /// slashes it once this passes the grace period.
     pub unresponsive_ms: u64,
-    /// Chain time (ms) spent unresponsive in `closed_day`: what that day's slash is judged by.
-    pub closed_unresponsive_ms: u64,
+    /// Whether its platform's TCB was revoked when it stopped (its reclaim then slashes).
+    pub revoked_when_stopped: bool,
     /// Whether it was already slashed for a revoked attestation (once, however it stops).
     pub revocation_slashed: bool,
 }

@@ -30,13 +30,26 @@ impl Default for StakingParams {
     }
 }
 
+/// A chunk of a bond on its way out: released once both its time and its height are reached
+/// (the height outlasts the evidence window, so a fault signed while bonded can still be
+/// reported and slashed even if block time jumps, after a halt say).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct Unbonding {
+    /// Chain time (ms) from which it may be released.
+    pub release_at_ms: u64,
+    /// Height from which it may be released.
+    pub release_at_height: u64,
+    /// Units.
+    pub amount: Balance,
+}
+
 /// An account's validator bond.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 pub struct Bond {
     /// Units bonded (what a fault slashes first).
     pub bonded: Balance,
-    /// Chunks on their way out, as (release at ms of chain time, units), oldest first.
-    pub unbonding: Vec<(u64, Balance)>,
+    /// Chunks on their way out, oldest first.
+    pub unbonding: Vec<Unbonding>,
     /// Units slashed, ever.
     pub slashed: Balance,
 }
@@ -46,6 +59,6 @@ impl Bond {
     pub fn total(&self) -> Balance {
         self.unbonding
             .iter()
-            .fold(self.bonded, |sum, (_, amount)| sum.saturating_add(*amount))
+            .fold(self.bonded, |sum, chunk| sum.saturating_add(chunk.amount))
     }
 }

@@ -37,7 +37,8 @@
 //! the pool's free stake.
 //!
 //! # Heartbeats
-//! Computing workers sit in a dense array of slots. Each block draws `challenges_per_block`
+//! Computing workers sit in a dense array of slots (an unresponsive worker leaves it until it
+//! answers). Each block draws `challenges_per_block`
 //! slots from a seed `H(domain ‖ parent hash ‖ height)`; a drawn worker that is computing, has
 //! no open challenge and was last challenged at least `1 h / max_challenges_per_hour` ago is
 //! challenged (so challenges are spread out, never bunched at the start of an hour). Its enclave answers with a message on
@@ -72,9 +73,9 @@
 //! share price). When the pot is empty, rewards stop.
 //!
 //! # Slashing
-//! Each settled day, a worker that spent more than `unresponsive_grace_ms` of it unresponsive
-//! (added up, so answering late now and then or stopping does not reset it) loses
-//! `unresponsive_slash_per_mille` of its stake. A worker whose platform TCB the policy now
+//! Each settled day, a worker whose time unresponsive since its last such slash adds up to
+//! `unresponsive_grace_ms` loses `unresponsive_slash_per_mille` of its stake (the count then
+//! starts again; answering late now and then, stopping, or a day boundary doesn't reset it). A worker whose platform TCB the policy now
 //! revokes loses `misbehaviour_slash_per_mille` and is stopped; one whose measurement the policy
 //! no longer allows, or whose attestation is older than the maximum age, is stopped without a
 //! slash. These standing checks run as the settlement visits each worker, so they take effect
@@ -732,8 +733,6 @@ fn accrue(
                 m.closed_points_raw = m.points_raw;
                 m.closed_day = *day;
                 m.points_raw = 0;
-                m.closed_unresponsive_ms = m.unresponsive_ms;
-                m.unresponsive_ms = 0;
             }
             _ if m.points_raw > 0 || is_computing(m) => {
                 return Err(MiningError::Corrupted(format!(
@@ -744,9 +743,6 @@ fn accrue(
                 )))
             }
             _ => {}
-        }
-        if m.points_day != settlement.open_day {
-            m.unresponsive_ms = 0;
         }
         m.points_day = settlement.open_day;
         m.accrued_to_ms = m.accrued_to_ms.max(closing_end);
@@ -1098,7 +1094,7 @@ fn add_worker(
         slashed: 0,
         last_payout: None,
         unresponsive_ms: 0,
-        closed_unresponsive_ms: 0,
+        revoked_when_stopped: false,
         revocation_slashed: false,
     };
     store_miner(state, &m);
@@ -1243,6 +1239,9 @@ fn start_worker(
     let mut settlement = settlement(state)?;
     accrue(&mut m, &mut settlement, &params, ctx.timestamp_ms)?;
     m.state = MinerState::Computing;
+    // A fresh start: a later revocation slashes again.
+    m.revocation_slashed = false;
+    m.revoked_when_stopped = false;
     m.state_since_ms = ctx.timestamp_ms;
     m.stake = stake;
     m.performance = performance;
@@ -1276,6 +1275,13 @@ fn stop(
     if !is_computing(m) {
         return Err(wrong_state(m, "computing"));
     }
+    // What the policy says of it now decides the slash its reclaim owes (a re-registration
+    // during the cooldown can't wash a revoked platform).
+    let policy = registry::policy(state)?;
+    m.revoked_when_stopped = matches!(
+        standing(state, ctx, params, &policy, &m.identity)?,
+        Standing::TcbRevoked
+    );
     transition(
         m,
         MinerState::CoolingDown,
@@ -1326,12 +1332,12 @@ fn reclaim(
     // before its stake can leave.
     let params_now = params(state)?;
     let policy = registry::policy(state)?;
-    if !m.revocation_slashed
-        && matches!(
+    let revoked = m.revoked_when_stopped
+        || matches!(
             standing(state, ctx, &params_now, &policy, worker)?,
             Standing::TcbRevoked
-        )
-    {
+        );
+    if revoked && !m.revocation_slashed {
         m.revocation_slashed = true;
         slash(
             state,
@@ -1359,6 +1365,7 @@ fn reclaim(
         ctx.timestamp_ms,
     )?;
     m.stake = 0;
+    m.revoked_when_stopped = false;
     store_miner(state, &m);
     events.push(Event::WorkerReclaimed {
         pool: id,
@@ -1442,6 +1449,7 @@ pub fn apply_heartbeat(
             &params,
             ctx.timestamp_ms,
         )?;
+        add_slot(state, &mut m)?;
         state.put(SETTLEMENT.to_vec(), &settlement);
         events.push(Event::WorkerResponsive { worker: *identity });
     } else {
@@ -1495,6 +1503,9 @@ fn heartbeats(
             ctx.timestamp_ms,
         )?;
         m.heartbeats_missed += 1;
+        // Out of the draw: its open challenge is what brings it back, and the draws go to
+        // workers that may still be caught.
+        remove_slot(state, &mut m)?;
         store_miner(state, &m);
         events.push(Event::WorkerUnresponsive { worker: identity });
     }
@@ -1587,14 +1598,14 @@ fn close_worker(
     if m.points_day == day {
         accrue(&mut m, settlement, params, day_end)?;
     }
-    // Judged by the time it spent unresponsive that day, whatever its state now: answering
-    // late now and then, or stopping, does not escape it.
+    // Judged by the time it spent unresponsive since its last such slash, whatever its state
+    // now: answering late now and then, or stopping, does not reset it; the slash does.
     let _ = day_end;
-    if m.closed_day == day
-        && m.closed_unresponsive_ms >= params.unresponsive_grace_ms
+    if m.unresponsive_ms >= params.unresponsive_grace_ms
         && m.last_unresponsive_slash_day != Some(day)
     {
         m.last_unresponsive_slash_day = Some(day);
+        m.unresponsive_ms = 0;
         slash(
             state,
             &mut m,
@@ -1997,7 +2008,7 @@ pub mod synthetic {
                 slashed: 0,
                 last_payout: None,
                 unresponsive_ms: 0,
-                closed_unresponsive_ms: 0,
+                revoked_when_stopped: false,
                 revocation_slashed: false,
             };
             add_slot(state, &mut m)?;
@@ -2180,7 +2191,7 @@ impl Module for Mining {
             }
         }
         for m in &miners {
-            if m.slot.is_some() != is_computing(m) {
+            if m.slot.is_some() != (m.state == MinerState::Computing) {
                 return Err(broken(format!(
                     "worker {} is {:?} with slot {:?}",
                     hex::encode(m.identity),

@@ -23,7 +23,9 @@
 //!    block's time, trusting only the policy's simulated roots;
 //! 9. its report data is [`report_data()`] of (identity, encryption key, genesis hash, recent
 //!    block hash): the quote was made for these keys, on this chain, after that block;
-//! 10. the policy accepts the claims (debug, measurement, TCB) and gives them a confidence.
+//! 10. the policy accepts the claims (debug, measurement, TCB, denied advisories) and gives
+//!     them a confidence; DCAP collateral must carry a TCB evaluation data number of at least
+//!     the policy's minimum (governance raises it after each Intel TCB recovery).
 //!
 //! Pricing: a registration whose quote declares a DCAP kind pays
 //! [`ChainParams::dcap_verification_fee`](phalanx_primitives::call::ChainParams) on top of the
@@ -244,6 +246,14 @@ impl ErrorCodes for RegistryError {
             "policy_too_many_entries",
             "the attestation policy lists too many entries",
         ),
+        (
+            "advisory_denied",
+            "an advisory that applies to the platform is on the policy's deny-list",
+        ),
+        (
+            "collateral_too_old",
+            "the DCAP collateral predates the TCB evaluation the policy requires",
+        ),
     ];
 
     fn code(&self) -> &'static str {
@@ -305,6 +315,8 @@ fn policy_code(e: &PolicyError) -> &'static str {
         PolicyError::TcbBelowMinimum { .. } => "tcb_below_minimum",
         PolicyError::InvalidPolicy(_) => "invalid_policy",
         PolicyError::TooManyEntries { .. } => "policy_too_many_entries",
+        PolicyError::AdvisoryDenied { .. } => "advisory_denied",
+        PolicyError::CollateralTooOld { .. } => "collateral_too_old",
     }
 }
 
@@ -523,6 +535,11 @@ pub fn register(
     );
     check_report_data(&claims, &expected)?;
     let confidence = policy.evaluate(&claims)?.per_mille();
+    if let Some(collateral) = &collateral {
+        policy.check_collateral(phalanx_attestation::dcap::tcb_evaluation_data_number(
+            collateral,
+        ))?;
+    }
 
     let info = WorkerInfo {
         identity: registration.identity,

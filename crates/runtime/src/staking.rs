@@ -3,8 +3,10 @@
 //! A validator signs transactions with its consensus key, so its bond belongs to the account
 //! whose bytes are that key ([`StakingCall::Bond`] from `phalanx stake bond --from <validator
 //! key file>`). Bonded PHA is held as [`HoldReason::ValidatorBond`]. [`StakingCall::Unbond`]
-//! starts a chunk on its way out: still held (and slashable) for `unbonding_ms` of chain time,
-//! then released by the end-of-block hook (at most [`RELEASES_PER_BLOCK`] a block, oldest
+//! is refused while the key is in the validator set or the scheduled next one (a validator
+//! leaves the set before its bond leaves), and starts a chunk on its way out: still held (and
+//! slashable) for `unbonding_ms` of chain time and at least two epochs of blocks (the evidence
+//! window, whatever block time does), then released by the end-of-block hook (at most [`RELEASES_PER_BLOCK`] a block, oldest
 //! first). Any account may bond; a bond matters once governance makes its key a validator, and
 //! governance sees every bond when it chooses (`phalanx stake info`).
 //!
@@ -22,10 +24,10 @@ use crate::events::Event;
 use crate::genesis::{GenesisConfig, GenesisError};
 use crate::invariants::InvariantError;
 use crate::module::{ErrorCodes, Module};
-use crate::{treasury, BlockContext, DispatchResult};
+use crate::{system, treasury, BlockContext, DispatchResult};
 use parity_scale_codec::Decode;
 use phalanx_primitives::call::StakingCall;
-use phalanx_primitives::staking::{Bond, StakingParams, MAX_UNBONDING_CHUNKS};
+use phalanx_primitives::staking::{Bond, StakingParams, Unbonding, MAX_UNBONDING_CHUNKS};
 use phalanx_primitives::{AccountId, Balance, CodecError};
 use phalanx_state::{State, StateExt};
 
@@ -55,6 +57,9 @@ pub enum StakingError {
         "{MAX_UNBONDING_CHUNKS} unbonding chunks wait already; unbond again once one is released"
     )]
     TooManyUnbonding,
+    /// The key is in the validator set (or the next one): its bond stays until it leaves.
+    #[error("this key validates (or is about to): its bond can unbond once governance has taken it out of the validator set")]
+    StillValidating,
     /// A balances operation failed.
     #[error(transparent)]
     Funds(#[from] BalancesError),
@@ -74,6 +79,10 @@ impl ErrorCodes for StakingError {
             "too_many_unbonding",
             "too many chunks are unbonding already",
         ),
+        (
+            "still_validating",
+            "the key is in the validator set or the next one",
+        ),
         ("funds", "not enough PHA"),
         ("corrupted", "the staking state could not be decoded"),
     ];
@@ -83,6 +92,7 @@ impl ErrorCodes for StakingError {
             StakingError::ZeroAmount => "zero_amount",
             StakingError::InsufficientBond { .. } => "insufficient_bond",
             StakingError::TooManyUnbonding => "too_many_unbonding",
+            StakingError::StillValidating => "still_validating",
             // Receipts record the balances module's own code (`DispatchError::code`).
             StakingError::Funds(_) => "funds",
             StakingError::Corrupted(_) => "corrupted",
@@ -189,9 +199,19 @@ fn unbond(
     if bond.unbonding.len() >= MAX_UNBONDING_CHUNKS {
         return Err(StakingError::TooManyUnbonding);
     }
+    let scheduled = system::pending_validators(state)?.unwrap_or_default();
+    if system::validators(state)?.contains(&who.0) || scheduled.contains(&who.0) {
+        return Err(StakingError::StillValidating);
+    }
     let release_at_ms = ctx.timestamp_ms.saturating_add(params(state)?.unbonding_ms);
     bond.bonded -= amount;
-    bond.unbonding.push((release_at_ms, amount));
+    bond.unbonding.push(Unbonding {
+        release_at_ms,
+        // Evidence is taken for the current epoch and the one before: two epochs from now,
+        // nothing it signed while in a set can still be reported.
+        release_at_height: ctx.height.saturating_add(2 * system::EPOCH_LENGTH),
+        amount,
+    });
     store(state, who, &bond);
     state.put(release_key(release_at_ms, who), &());
     events.push(Event::ValidatorUnbonding {
@@ -220,12 +240,12 @@ pub fn slash_equivocation(
     let from_bonded = left.min(bond.bonded);
     bond.bonded -= from_bonded;
     left -= from_bonded;
-    for (_, chunk) in bond.unbonding.iter_mut().rev() {
-        let taken = left.min(*chunk);
-        *chunk -= taken;
+    for chunk in bond.unbonding.iter_mut().rev() {
+        let taken = left.min(chunk.amount);
+        chunk.amount -= taken;
         left -= taken;
     }
-    bond.unbonding.retain(|(_, chunk)| *chunk > 0);
+    bond.unbonding.retain(|chunk| chunk.amount > 0);
     bond.slashed = bond.slashed.saturating_add(amount);
     balances::slash_held(
         state,
@@ -262,26 +282,55 @@ fn release_due(
         .cloned()
         .collect();
     for key in due {
-        state.remove(&key);
-        let account: [u8; 32] = key[at..]
-            .try_into()
-            .map_err(|_| StakingError::Corrupted("release key".into()))?;
-        let who = AccountId(account);
-        let mut bond = bond(state, &who)?;
-        let amount: Balance = bond
-            .unbonding
-            .iter()
-            .filter(|(release, _)| *release <= ctx.timestamp_ms)
-            .map(|(_, chunk)| *chunk)
-            .sum();
-        bond.unbonding
-            .retain(|(release, _)| *release > ctx.timestamp_ms);
-        if amount > 0 {
-            balances::release(state, &who, HoldReason::ValidatorBond, amount)?;
-            events.push(Event::ValidatorUnbonded { who, amount });
+        // Each entry on its own checkpoint: one that fails (corrupted state) is dropped with an
+        // event, and the rest of the queue still moves.
+        let checkpoint = state.clone();
+        if let Err(e) = release_one(state, ctx, &key, at, events) {
+            *state = checkpoint;
+            state.remove(&key);
+            events.push(Event::StakingHookFailed {
+                error: crate::DispatchError::from(e).code(),
+            });
         }
-        store(state, &who, &bond);
     }
+    Ok(())
+}
+
+/// Releases the due chunks of the account of release-queue entry `key`.
+fn release_one(
+    state: &mut State,
+    ctx: &BlockContext,
+    key: &[u8],
+    at: usize,
+    events: &mut Vec<Event>,
+) -> Result<(), StakingError> {
+    state.remove(key);
+    let account: [u8; 32] = key[at..]
+        .try_into()
+        .map_err(|_| StakingError::Corrupted("release key".into()))?;
+    let who = AccountId(account);
+    let mut bond = bond(state, &who)?;
+    let due =
+        |c: &Unbonding| c.release_at_ms <= ctx.timestamp_ms && c.release_at_height <= ctx.height;
+    let amount: Balance = bond
+        .unbonding
+        .iter()
+        .filter(|c| due(c))
+        .map(|c| c.amount)
+        .sum();
+    bond.unbonding.retain(|c| !due(c));
+    // A chunk whose time came before its height (block time jumped) waits a little longer.
+    for chunk in &mut bond.unbonding {
+        if chunk.release_at_ms <= ctx.timestamp_ms {
+            chunk.release_at_ms = ctx.timestamp_ms.saturating_add(1_000);
+            state.put(release_key(chunk.release_at_ms, &who), &());
+        }
+    }
+    if amount > 0 {
+        balances::release(state, &who, HoldReason::ValidatorBond, amount)?;
+        events.push(Event::ValidatorUnbonded { who, amount });
+    }
+    store(state, &who, &bond);
     Ok(())
 }
 
@@ -349,7 +398,8 @@ impl Module for Staking {
                     ),
                 });
             }
-            for (release, _) in &bond.unbonding {
+            for chunk in &bond.unbonding {
+                let release = &chunk.release_at_ms;
                 if state.get(&release_key(*release, &who)).is_none() {
                     return Err(InvariantError::Inconsistent {
                         module: Self::NAME,
@@ -402,15 +452,16 @@ mod tests {
         let free = balances::account(&chain.state, &bob.account())
             .unwrap()
             .free;
-        // The dev unbonding period is a minute of chain time (1 s blocks): not yet.
-        chain.run_blocks(50);
+        // The dev unbonding period is a minute of chain time (1 s blocks), and a chunk also
+        // waits two epochs of blocks (128) for late evidence: not after a minute alone.
+        chain.run_blocks(70);
         assert_eq!(
             balances::account(&chain.state, &bob.account())
                 .unwrap()
                 .free,
             free
         );
-        chain.run_blocks(15);
+        chain.run_blocks(60);
         assert_eq!(
             balances::account(&chain.state, &bob.account())
                 .unwrap()
@@ -425,6 +476,28 @@ mod tests {
         }));
         let receipt = chain.call(&bob, stake(StakingCall::Bond { amount: 0 }));
         assert_eq!(receipt.error, Some(code(StakingError::ZeroAmount)));
+    }
+
+    #[test]
+    fn a_validator_cannot_unbond_while_in_the_set() {
+        let mut chain = TestChain::new();
+        let validator = key("validator");
+        chain.call(
+            &key("bob"),
+            crate::testing::transfer_to("validator", 1_000 * PHA),
+        );
+        assert_eq!(
+            chain
+                .call(&validator, stake(StakingCall::Bond { amount: 500 * PHA }))
+                .error,
+            None
+        );
+        let receipt = chain.call(&validator, stake(StakingCall::Unbond { amount: PHA }));
+        assert_eq!(receipt.error, Some(code(StakingError::StillValidating)));
+        assert_eq!(
+            bond(&chain.state, &validator.account()).unwrap().bonded,
+            500 * PHA
+        );
     }
 
     #[test]
@@ -454,7 +527,7 @@ mod tests {
         slash_equivocation(&mut chain.state, &bob.account().0, &mut events).unwrap();
         let bond = bond(&chain.state, &bob.account()).unwrap();
         assert_eq!(bond.bonded, 0);
-        assert_eq!(bond.unbonding[0].1, 500 * PHA);
+        assert_eq!(bond.unbonding[0].amount, 500 * PHA);
         assert_eq!(bond.slashed, 500 * PHA);
         assert_eq!(
             balances::account(&chain.state, &treasury::account())

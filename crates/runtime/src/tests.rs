@@ -166,6 +166,13 @@ fn every_variant_of_every_module_error_has_a_distinct_listed_code() {
             len: 2,
             max: 1,
         }),
+        policy(PolicyError::AdvisoryDenied {
+            advisory: "INTEL-SA-00615".into(),
+        }),
+        policy(PolicyError::CollateralTooOld {
+            number: 16,
+            minimum: 17,
+        }),
     ]);
     assert_codes(&[
         MessageQueueError::TopicTooLong { len: 2, max: 1 },
@@ -431,6 +438,7 @@ fn every_variant_of_every_module_error_has_a_distinct_listed_code() {
             needed: 1,
         },
         StakingError::TooManyUnbonding,
+        StakingError::StillValidating,
         StakingError::Funds(BalancesError::ZeroAmount),
         StakingError::Corrupted("x".into()),
     ]);

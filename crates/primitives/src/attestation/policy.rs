@@ -10,7 +10,14 @@
 //!    verified elsewhere cannot slip through);
 //! 5. a `Revoked` TCB is never accepted, whatever the minimum says;
 //! 6. the TCB status must be at least `minimum_tcb_status` in the order of [`TcbStatus`];
-//! 7. the accepted claims get the confidence `tcb_confidence` gives their TCB status.
+//! 7. no Intel advisory that applies to the platform may be on `denied_advisories` (an
+//!    unpatched platform is refused even while its collateral still calls it acceptable);
+//! 8. the accepted claims get the confidence `tcb_confidence` gives their TCB status.
+//!
+//! DCAP collateral is the registrant's to supply, so the policy also bounds how old it may be:
+//! [`AttestationPolicy::check_collateral`] refuses collateral whose TCB evaluation data number
+//! is below `min_tcb_evaluation_data_number` (Intel raises that number with each TCB recovery,
+//! so old-but-unexpired collateral can't vouch for a platform the newer evaluation downgrades).
 
 use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
 use serde::{Deserialize, Serialize};
@@ -55,6 +62,20 @@ pub enum PolicyError {
     /// The policy itself is inconsistent (only possible if governance set a bad value).
     #[error("the attestation policy is invalid: {0}; governance must correct it")]
     InvalidPolicy(String),
+    /// An advisory that applies to the platform is on the policy's deny-list.
+    #[error("the platform is affected by {advisory}, which governance denies; patch the platform (microcode, firmware) and attest again")]
+    AdvisoryDenied {
+        /// The advisory id.
+        advisory: String,
+    },
+    /// The DCAP collateral predates the TCB evaluation the policy requires.
+    #[error("the collateral's tcb evaluation data number is {number}, below the required {minimum}; fetch current collateral from the PCCS and attest again")]
+    CollateralTooOld {
+        /// The collateral's number (0 when it names none).
+        number: u32,
+        /// The policy's minimum.
+        minimum: u32,
+    },
     /// A list of the policy is longer than its bound.
     #[error("the attestation policy lists {len} {field}, more than the {max} allowed; drop the ones no longer needed")]
     TooManyEntries {
@@ -73,6 +94,8 @@ pub const MAX_ALLOWED_MEASUREMENTS: usize = 256;
 
 /// Most simulated quoting enclaves a (dev or test) policy may trust.
 pub const MAX_SIMULATED_ROOTS: usize = 16;
+/// Most advisories a policy may deny.
+pub const MAX_DENIED_ADVISORIES: usize = 64;
 
 /// How much the chain trusts an accepted worker, in per-mille (0..=1000).
 #[derive(
@@ -180,6 +203,13 @@ pub struct AttestationPolicy {
     /// Refuse every registration while set.
     #[serde(default)]
     pub registration_frozen: bool,
+    /// Intel advisories (`INTEL-SA-…`) whose platforms are refused (at most
+    /// [`MAX_DENIED_ADVISORIES`], each at most 32 bytes).
+    #[serde(default)]
+    pub denied_advisories: Vec<String>,
+    /// The lowest TCB evaluation data number DCAP collateral may carry (0: any).
+    #[serde(default)]
+    pub min_tcb_evaluation_data_number: u32,
 }
 
 impl AttestationPolicy {
@@ -193,6 +223,8 @@ impl AttestationPolicy {
             tcb_confidence: TcbConfidence::default(),
             allow_debug: false,
             registration_frozen: false,
+            denied_advisories: Vec::new(),
+            min_tcb_evaluation_data_number: 0,
         }
     }
 
@@ -228,10 +260,20 @@ impl AttestationPolicy {
                 self.accepted_simulated_roots.len(),
                 MAX_SIMULATED_ROOTS,
             ),
+            (
+                "denied advisories",
+                self.denied_advisories.len(),
+                MAX_DENIED_ADVISORIES,
+            ),
         ] {
             if len > max {
                 return Err(PolicyError::TooManyEntries { field, len, max });
             }
+        }
+        if let Some(long) = self.denied_advisories.iter().find(|a| a.len() > 32) {
+            return Err(PolicyError::InvalidPolicy(format!(
+                "advisory id {long:?} is longer than 32 bytes"
+            )));
         }
         if self.minimum_tcb_status == TcbStatus::Revoked {
             return Err(PolicyError::InvalidPolicy(
@@ -246,6 +288,19 @@ impl AttestationPolicy {
                     )));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Checks DCAP collateral's TCB evaluation data number (`None` when it names none) against
+    /// `min_tcb_evaluation_data_number`.
+    pub fn check_collateral(&self, evaluation_data_number: Option<u32>) -> Result<(), PolicyError> {
+        let number = evaluation_data_number.unwrap_or(0);
+        if number < self.min_tcb_evaluation_data_number {
+            return Err(PolicyError::CollateralTooOld {
+                number,
+                minimum: self.min_tcb_evaluation_data_number,
+            });
         }
         Ok(())
     }
@@ -279,6 +334,15 @@ impl AttestationPolicy {
             return Err(PolicyError::TcbBelowMinimum {
                 status,
                 minimum: self.minimum_tcb_status,
+            });
+        }
+        if let Some(advisory) = claims
+            .advisory_ids
+            .iter()
+            .find(|id| self.denied_advisories.contains(id))
+        {
+            return Err(PolicyError::AdvisoryDenied {
+                advisory: advisory.clone(),
             });
         }
         Confidence::from_per_mille(per_mille).ok_or_else(|| {
@@ -483,9 +547,11 @@ mod tests {
             "5203",
             "2003",
             "bc02",
-            "8a02", // tcb_confidence, u16 LE each
-            "00",   // allow_debug
-            "00",   // registration_frozen
+            "8a02",     // tcb_confidence, u16 LE each
+            "00",       // allow_debug
+            "00",       // registration_frozen
+            "00",       // denied_advisories: none
+            "00000000", // min_tcb_evaluation_data_number: 0
         );
         assert_eq!(hex::encode(policy.encode()), scale);
         let json = concat!(
@@ -494,7 +560,8 @@ mod tests {
             r#""minimum_tcb_status":"OutOfDateConfigurationNeeded","#,
             r#""tcb_confidence":{"up_to_date":1000,"sw_hardening_needed":900,"configuration_needed":850,"#,
             r#""configuration_and_sw_hardening_needed":800,"out_of_date":700,"out_of_date_configuration_needed":650},"#,
-            r#""allow_debug":false,"registration_frozen":false}"#,
+            r#""allow_debug":false,"registration_frozen":false,"denied_advisories":[],"#,
+            r#""min_tcb_evaluation_data_number":0}"#,
         );
         assert_eq!(serde_json::to_string(&policy).expect("serializable"), json);
         assert_eq!(hex::encode(Confidence::FULL.encode()), "e803");

@@ -778,6 +778,77 @@ fn a_revoked_tcb_stops_and_slashes_and_a_revoked_measurement_only_stops() {
 }
 
 #[test]
+fn stopping_first_and_re_registering_patched_does_not_escape_a_revocation_slash() {
+    let mut chain = TestChain::new();
+    let w1 = worker_identity("w1");
+    let registration = chain.registration_with(&w1, &key("alice").account(), |report| {
+        report.tcb_status = phalanx_attestation::TcbStatus::OutOfDate;
+    });
+    assert_eq!(chain.register(&key("alice"), registration).error, None);
+    let id = chain.pool(&key("alice"), 0);
+    chain.ok(
+        &key("charlie"),
+        MiningCall::Contribute {
+            pool: id,
+            amount: 10_000 * PHA,
+        },
+    );
+    chain.ok(
+        &key("alice"),
+        MiningCall::AddWorker {
+            pool: id,
+            worker: w1.account().0,
+        },
+    );
+    chain.ok(
+        &key("alice"),
+        MiningCall::StartWorker {
+            pool: id,
+            worker: w1.account().0,
+            stake: 2 * LEAST_STAKE,
+        },
+    );
+    chain.end_block();
+    let mut policy = registry::policy(&chain.state).unwrap();
+    policy.minimum_tcb_status = phalanx_attestation::TcbStatus::UpToDate;
+    chain.root_dispatch(PrivilegedCall::SetAttestationPolicy(policy));
+    // The owner stops it at once, before any settlement sees it…
+    chain.ok(
+        &key("alice"),
+        MiningCall::StopWorker {
+            pool: id,
+            worker: w1.account().0,
+        },
+    );
+    assert!(chain.miner_info(&w1.account().0).revoked_when_stopped);
+    chain.end_block();
+    // …and re-registers it on a patched platform during the cooldown.
+    chain.run_blocks(3);
+    let patched = chain.registration(&w1, &key("alice").account());
+    assert_eq!(chain.register(&key("alice"), patched).error, None);
+    chain.end_block();
+    chain.run_blocks(62);
+    let receipt = chain.ok(
+        &key("bob"),
+        MiningCall::ReclaimWorker {
+            pool: id,
+            worker: w1.account().0,
+        },
+    );
+    assert!(receipt.events.iter().any(|e| matches!(
+        e,
+        Event::WorkerSlashed { reason: SlashReason::AttestationRevoked, amount, .. }
+            if *amount == LEAST_STAKE
+    )));
+    let m = chain.miner_info(&w1.account().0);
+    assert_eq!(
+        (m.slashed, m.stake, m.state),
+        (LEAST_STAKE, 0, MinerState::Ready)
+    );
+    chain.end_block();
+}
+
+#[test]
 fn bankrupt_and_dust_pools_are_explicit() {
     let (mut chain, id, w1, _) = pool_with_workers(0, LEAST_STAKE as u64 / PHA as u64);
     // Past the contribution's lock, with nothing computing (so no reward lands).
