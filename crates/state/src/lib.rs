@@ -25,7 +25,7 @@ mod tree;
 
 pub use proof::{Proof, ProofError, Terminal};
 
-use im::{OrdMap, OrdSet};
+use im::{HashSet, OrdMap};
 use parity_scale_codec::{Decode, Encode};
 use phalanx_primitives::{decode_strict, CodecError, Hash};
 use tree::Node;
@@ -38,8 +38,10 @@ pub const MAX_SNAPSHOT_BYTES: usize = 1 << 32;
 pub struct State {
     data: OrdMap<Vec<u8>, Vec<u8>>,
     tree: Option<std::sync::Arc<Node>>,
-    /// Keys written since the tree was last brought up to date.
-    dirty: OrdSet<Vec<u8>>,
+    /// Keys written since the tree was last brought up to date. A hash set: the order they
+    /// are folded into the tree in does not matter (the tree of a key set is unique), and a
+    /// write is then a hash and a probe rather than a second ordered insert.
+    dirty: HashSet<Vec<u8>>,
 }
 
 impl std::fmt::Debug for State {
@@ -114,8 +116,13 @@ impl State {
 
     /// Brings the tree up to date with every write so far.
     fn flush(&mut self) {
-        for key in std::mem::take(&mut self.dirty).into_iter() {
-            let path = Hash::of(&key);
+        // In path order, so consecutive updates walk (and copy) mostly the same nodes.
+        let mut paths: Vec<(Hash, Vec<u8>)> = std::mem::take(&mut self.dirty)
+            .into_iter()
+            .map(|key| (Hash::of(&key), key))
+            .collect();
+        paths.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        for (path, key) in paths {
             self.tree = match self.data.get(&key) {
                 Some(value) => Some(tree::insert(self.tree.as_ref(), 0, path, Hash::of(value))),
                 None => tree::remove(self.tree.as_ref(), 0, &path),
