@@ -10,22 +10,9 @@
 
 mod common;
 
-use common::{amount, cli, ok, wait_until, Dev, Proc};
+use common::{amount, cli, ok, wait_until, worker_config, Dev, Proc};
 use serde_json::Value;
-use std::path::Path;
 use std::time::Duration;
-
-fn worker_config(dir: &Path, data: &Path, rpc: &str, operator: &str) -> std::path::PathBuf {
-    let path = dir.join(format!("{operator}.toml"));
-    std::fs::write(
-        &path,
-        format!(
-            "simulated = true\ndata_dir = {data:?}\nnode_rpc = {rpc:?}\noperator_dev = {operator:?}\nlisten = \"127.0.0.1:0\"\n"
-        ),
-    )
-    .expect("write the worker config");
-    path
-}
 
 fn rewards(rpc: &str, who: &str) -> Value {
     ok(rpc, &["rewards", who])

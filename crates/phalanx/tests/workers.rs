@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Dev, Proc};
+use common::{worker_config, Dev, Proc};
 use std::io::{Read, Write};
 use std::time::{Duration, SystemTime};
 
@@ -25,23 +25,6 @@ fn http_get(url: &str, path: &str) -> String {
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("response");
     response
-}
-
-fn worker_config(
-    dir: &std::path::Path,
-    data: &std::path::Path,
-    rpc: &str,
-    operator: &str,
-) -> std::path::PathBuf {
-    let path = dir.join(format!("{operator}.toml"));
-    std::fs::write(
-        &path,
-        format!(
-            "simulated = true\ndata_dir = {data:?}\nnode_rpc = {rpc:?}\noperator_dev = {operator:?}\nlisten = \"127.0.0.1:0\"\n"
-        ),
-    )
-    .expect("write the worker config");
-    path
 }
 
 #[test]

@@ -1067,19 +1067,32 @@ fn add_worker(
     if pool.workers.len() >= MAX_POOL_WORKERS {
         return Err(MiningError::PoolFull);
     }
-    let settlement = settlement(state)?;
-    let m = Miner {
-        identity: *worker,
+    let m = ready_miner(*worker, id, ctx.timestamp_ms, settlement(state)?.open_day);
+    store_miner(state, &m);
+    pool.workers.push(*worker);
+    store_pool(state, &pool);
+    events.push(Event::PoolWorkerAdded {
         pool: id,
+        worker: *worker,
+    });
+    Ok(())
+}
+
+/// A freshly bound worker of pool `pool`: ready, no stake, nothing earned, its points counted
+/// from `now_ms` in day `day`.
+fn ready_miner(identity: [u8; 32], pool: u64, now_ms: u64, day: u64) -> Miner {
+    Miner {
+        identity,
+        pool,
         state: MinerState::Ready,
-        state_since_ms: ctx.timestamp_ms,
+        state_since_ms: now_ms,
         stake: 0,
         performance: 0,
         confidence: 0,
         value_raw: 0,
-        value_anchor_ms: ctx.timestamp_ms,
-        accrued_to_ms: ctx.timestamp_ms,
-        points_day: settlement.open_day,
+        value_anchor_ms: now_ms,
+        accrued_to_ms: now_ms,
+        points_day: day,
         points_raw: 0,
         closed_points_raw: 0,
         closed_day: 0,
@@ -1096,15 +1109,7 @@ fn add_worker(
         unresponsive_ms: 0,
         revoked_when_stopped: false,
         revocation_slashed: false,
-    };
-    store_miner(state, &m);
-    pool.workers.push(*worker);
-    store_pool(state, &pool);
-    events.push(Event::PoolWorkerAdded {
-        pool: id,
-        worker: *worker,
-    });
-    Ok(())
+    }
 }
 
 fn remove_worker(
@@ -1471,18 +1476,7 @@ fn heartbeats(
     // Every deadline due by now (not only this height's: one missed block must not leave a
     // challenge open for ever), oldest first, a bounded number a block.
     let due = DEADLINE_PREFIX.len() + 8;
-    let expired: Vec<Vec<u8>> = state
-        .scan_prefix(DEADLINE_PREFIX)
-        .map(|(k, _)| k)
-        .take_while(|k| {
-            k.get(DEADLINE_PREFIX.len()..due)
-                .and_then(|h| h.try_into().ok())
-                .map(u64::from_be_bytes)
-                .is_some_and(|h| h <= ctx.height)
-        })
-        .take(MAX_DEADLINES_PER_BLOCK)
-        .cloned()
-        .collect();
+    let expired = state.due_keys(DEADLINE_PREFIX, ctx.height, MAX_DEADLINES_PER_BLOCK);
     for key in expired {
         state.remove(&key);
         let identity: [u8; 32] = key[due..]
@@ -1983,33 +1977,12 @@ pub mod synthetic {
             let value = work::initial_value(&work, performance, Fixed::ONE, Fixed::from_raw(stake))
                 .ok_or(MiningError::Overflow)?;
             let mut m = Miner {
-                identity,
-                pool: id,
                 state: MinerState::Computing,
-                state_since_ms: now_ms,
                 stake,
                 performance,
                 confidence: 1000,
                 value_raw: value.raw(),
-                value_anchor_ms: now_ms,
-                accrued_to_ms: now_ms,
-                points_day: settlement.open_day,
-                points_raw: 0,
-                closed_points_raw: 0,
-                closed_day: 0,
-                challenge: None,
-                last_challenge_ms: None,
-                heartbeats_answered: 0,
-                heartbeats_missed: 0,
-                slot: None,
-                cooldown_until_ms: 0,
-                last_unresponsive_slash_day: None,
-                earned: 0,
-                slashed: 0,
-                last_payout: None,
-                unresponsive_ms: 0,
-                revoked_when_stopped: false,
-                revocation_slashed: false,
+                ..ready_miner(identity, id, now_ms, settlement.open_day)
             };
             add_slot(state, &mut m)?;
             store_miner(state, &m);

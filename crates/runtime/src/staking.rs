@@ -269,18 +269,7 @@ fn release_due(
     events: &mut Vec<Event>,
 ) -> Result<(), StakingError> {
     let at = RELEASE_PREFIX.len() + 8;
-    let due: Vec<Vec<u8>> = state
-        .scan_prefix(RELEASE_PREFIX)
-        .map(|(key, _)| key)
-        .take_while(|key| {
-            key.get(RELEASE_PREFIX.len()..at)
-                .and_then(|t| t.try_into().ok())
-                .map(u64::from_be_bytes)
-                .is_some_and(|t| t <= ctx.timestamp_ms)
-        })
-        .take(RELEASES_PER_BLOCK)
-        .cloned()
-        .collect();
+    let due = state.due_keys(RELEASE_PREFIX, ctx.timestamp_ms, RELEASES_PER_BLOCK);
     for key in due {
         // Each entry on its own checkpoint: one that fails (corrupted state) is dropped with an
         // event, and the rest of the queue still moves.

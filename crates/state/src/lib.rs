@@ -114,6 +114,24 @@ impl State {
             .take_while(move |(key, _)| key.starts_with(prefix))
     }
 
+    /// The keys under `prefix` whose next 8 bytes, a big-endian number, are at most `upto`,
+    /// in key order and at most `limit` of them: the due entries of a queue keyed by a time or
+    /// a height.
+    pub fn due_keys(&self, prefix: &[u8], upto: u64, limit: usize) -> Vec<Vec<u8>> {
+        let end = prefix.len() + 8;
+        self.scan_prefix(prefix)
+            .map(|(key, _)| key)
+            .take_while(|key| {
+                key.get(prefix.len()..end)
+                    .and_then(|number| number.try_into().ok())
+                    .map(u64::from_be_bytes)
+                    .is_some_and(|number| number <= upto)
+            })
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
     /// Brings the tree up to date with every write so far.
     fn flush(&mut self) {
         // In path order, so consecutive updates walk (and copy) mostly the same nodes.

@@ -389,3 +389,17 @@ pub fn write_testnet(dir: &Path, validators: usize, joining: usize) -> (Value, V
     let written = serde_json::from_slice(&out.stdout).expect("testnet prints JSON");
     (written, ports)
 }
+
+/// Writes `<dir>/<operator>.toml`: a SIMULATED worker operated by dev account `operator`, data
+/// in `data`, against `rpc`, listening on a free port; returns its path.
+pub fn worker_config(dir: &Path, data: &Path, rpc: &str, operator: &str) -> PathBuf {
+    let path = dir.join(format!("{operator}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "simulated = true\ndata_dir = {data:?}\nnode_rpc = {rpc:?}\noperator_dev = {operator:?}\nlisten = \"127.0.0.1:0\"\n"
+        ),
+    )
+    .expect("write the worker config");
+    path
+}
