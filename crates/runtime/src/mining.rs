@@ -13,7 +13,8 @@
 //!
 //! A withdrawal of `s` shares is worth `s × value / shares`, rounded down. It is paid at once
 //! when nobody is queued before it and the free stake covers it; otherwise it joins the pool's
-//! FIFO queue, priced when paid (queued shares keep sharing rewards and slashes). The queue is
+//! FIFO queue, priced when paid (queued shares keep sharing rewards and slashes); an account
+//! has at most one request waiting per pool, worth at least a PHA unless it is all it holds. The queue is
 //! served whenever stake becomes free (contributions, rewards, reclaimed stake) and by a sweep
 //! every block; a request still unmet after `withdraw_grace_ms` forces the pool to stop workers,
 //! in binding order, until the stake coming back covers the queue.
@@ -291,6 +292,12 @@ pub enum MiningError {
         /// The first day they can.
         until_day: u64,
     },
+    /// The account already has a withdrawal waiting in this pool's queue.
+    #[error("you already have a withdrawal waiting in pool #{0}'s queue; wait until it is paid")]
+    AlreadyQueued(u64),
+    /// A queued withdrawal must be worth at least a PHA (or be all the account holds).
+    #[error("a queued withdrawal must be worth at least 1 PHA or all your shares; this one is worth {0} units")]
+    RequestTooSmall(Balance),
     /// A balances operation failed.
     #[error(transparent)]
     Funds(#[from] BalancesError),
@@ -364,6 +371,14 @@ impl ErrorCodes for MiningError {
             "shares_locked",
             "shares contributed recently can't be withdrawn yet",
         ),
+        (
+            "already_queued",
+            "the account already has a withdrawal waiting in this pool's queue",
+        ),
+        (
+            "request_too_small",
+            "a queued withdrawal must be worth at least a PHA or be all the account holds",
+        ),
         ("funds", "not enough PHA"),
         ("overflow", "mining arithmetic overflowed"),
         ("corrupted", "the mining state could not be decoded"),
@@ -398,6 +413,8 @@ impl ErrorCodes for MiningError {
             MiningError::NoOpenChallenge => "no_open_challenge",
             MiningError::MalformedHeartbeat => "malformed_heartbeat",
             MiningError::SharesLocked { .. } => "shares_locked",
+            MiningError::AlreadyQueued(_) => "already_queued",
+            MiningError::RequestTooSmall(_) => "request_too_small",
             // Receipts record the balances module's own code (`DispatchError::code`).
             MiningError::Funds(_) => "funds",
             MiningError::Overflow => "overflow",
@@ -961,6 +978,14 @@ fn withdraw(
     }
     if pool.queue_tail - pool.queue_head >= MAX_WITHDRAW_QUEUE {
         return Err(MiningError::QueueFull(id));
+    }
+    // One waiting request per account, worth at least a PHA unless it is all the account
+    // holds: a few accounts can't fill the queue with dust and lock everyone else out.
+    if queue(state, id)?.iter().any(|r| r.who == *who) {
+        return Err(MiningError::AlreadyQueued(id));
+    }
+    if amount < PHA && shares < have {
+        return Err(MiningError::RequestTooSmall(amount));
     }
     state.put(
         queue_key(id, pool.queue_tail),

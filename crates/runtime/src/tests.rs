@@ -426,6 +426,8 @@ fn every_variant_of_every_module_error_has_a_distinct_listed_code() {
         MiningError::NoOpenChallenge,
         MiningError::MalformedHeartbeat,
         MiningError::SharesLocked { until_day: 2 },
+        MiningError::AlreadyQueued(0),
+        MiningError::RequestTooSmall(1),
         MiningError::Funds(BalancesError::ZeroAmount),
         MiningError::Overflow,
         MiningError::Corrupted("x".into()),

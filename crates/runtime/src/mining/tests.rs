@@ -595,12 +595,30 @@ fn withdrawals_pay_at_once_from_free_stake_or_queue_in_order() {
             shares: 1_000 * PHA,
         },
     );
+    // Dust can't queue (it would let a few accounts fill the queue): half a PHA is refused.
+    chain.refused(
+        &dave,
+        MiningCall::Withdraw {
+            pool: id,
+            shares: PHA / 2,
+        },
+        MiningError::RequestTooSmall(PHA / 2),
+    );
     chain.ok(
         &dave,
         MiningCall::Withdraw {
             pool: id,
             shares: 50 * PHA,
         },
+    );
+    // One waiting request per account.
+    chain.refused(
+        &dave,
+        MiningCall::Withdraw {
+            pool: id,
+            shares: 10 * PHA,
+        },
+        MiningError::AlreadyQueued(id),
     );
     let pool = chain.pool_info(id);
     assert_eq!(pool.queue_tail - pool.queue_head, 2);
