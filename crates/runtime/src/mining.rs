@@ -23,8 +23,10 @@
 //! withdrawn once the following day has closed (`mining/lock/<id><account>`), so nobody can
 //! contribute just before a pool is paid and leave right after with the reward.
 //!
-//! Edge cases, handled explicitly: a contribution worth less than one share is refused
-//! ([`MiningError::ContributionTooSmall`]); a pool whose value fell to zero while shares remain
+//! Edge cases, handled explicitly: a contribution buying fewer than [`MIN_HOLDING_SHARES`]
+//! is refused ([`MiningError::ContributionTooSmall`]), and so is a withdrawal that would leave
+//! its account fewer (a holding is all or at least that many), so outstanding shares never
+//! shrink to a few units whose price a donation could inflate against the next contributor; a pool whose value fell to zero while shares remain
 //! is **bankrupt**: it takes no contributions, and withdrawing burns shares for nothing (the
 //! event says 0); shares worth less than a unit (dust) are burnt the same way; an empty pool (no
 //! shares) starts again at one share per unit.
@@ -128,6 +130,11 @@ const SETTLEMENT: &[u8] = b"mining/settlement";
 const DAY_PREFIX: &[u8] = b"mining/day/";
 const LOCK_PREFIX: &[u8] = b"mining/lock/";
 
+/// The fewest shares a contribution may buy and a holder may keep (all or at least this many):
+/// a pool's outstanding shares are then never a handful of units whose price a donation could
+/// inflate so that the next contribution rounds down to a loss. One PHA's worth at the first
+/// contribution's price.
+pub const MIN_HOLDING_SHARES: u128 = PHA;
 /// An hour of chain time, in ms.
 const HOUR_MS: u64 = 3_600_000;
 /// Most day boundaries the settlement crosses in one block (after a long halt it catches up a
@@ -295,6 +302,12 @@ pub enum MiningError {
     /// The account already has a withdrawal waiting in this pool's queue.
     #[error("you already have a withdrawal waiting in pool #{0}'s queue; wait until it is paid")]
     AlreadyQueued(u64),
+    /// The withdrawal would leave the account a dust holding.
+    #[error("this would leave you {left} share units, under the least holding of {MIN_HOLDING_SHARES}; withdraw them all or fewer")]
+    DustLeft {
+        /// Share units that would be left.
+        left: u128,
+    },
     /// A queued withdrawal must be worth at least a PHA (or be all the account holds).
     #[error("a queued withdrawal must be worth at least 1 PHA or all your shares; this one is worth {0} units")]
     RequestTooSmall(Balance),
@@ -376,6 +389,10 @@ impl ErrorCodes for MiningError {
             "the account already has a withdrawal waiting in this pool's queue",
         ),
         (
+            "dust_left",
+            "the withdrawal would leave the account a dust holding",
+        ),
+        (
             "request_too_small",
             "a queued withdrawal must be worth at least a PHA or be all the account holds",
         ),
@@ -414,6 +431,7 @@ impl ErrorCodes for MiningError {
             MiningError::MalformedHeartbeat => "malformed_heartbeat",
             MiningError::SharesLocked { .. } => "shares_locked",
             MiningError::AlreadyQueued(_) => "already_queued",
+            MiningError::DustLeft { .. } => "dust_left",
             MiningError::RequestTooSmall(_) => "request_too_small",
             // Receipts record the balances module's own code (`DispatchError::code`).
             MiningError::Funds(_) => "funds",
@@ -911,7 +929,7 @@ fn contribute(
     } else {
         mul_div(amount, pool.shares, value).ok_or(MiningError::Overflow)?
     };
-    if minted == 0 {
+    if minted < MIN_HOLDING_SHARES {
         return Err(MiningError::ContributionTooSmall(amount));
     }
     balances::transfer_free(state, who, &pool.account, amount)?;
@@ -960,9 +978,13 @@ fn withdraw(
         }
         state.remove(&lock_key(id, who));
     }
+    let left = have - shares;
+    if left != 0 && left < MIN_HOLDING_SHARES {
+        return Err(MiningError::DustLeft { left });
+    }
     let amount = shares_value(state, &pool, shares)?;
     let free = free_stake(state, &pool)?;
-    set_shares(state, id, who, have - shares);
+    set_shares(state, id, who, left);
     if pool.queue_head == pool.queue_tail && amount <= free {
         // Paid at once (a bankrupt pool or dust shares pay 0: the shares are burnt).
         balances::transfer_free(state, &pool.account, who, amount)?;

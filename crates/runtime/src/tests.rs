@@ -427,6 +427,7 @@ fn every_variant_of_every_module_error_has_a_distinct_listed_code() {
         MiningError::MalformedHeartbeat,
         MiningError::SharesLocked { until_day: 2 },
         MiningError::AlreadyQueued(0),
+        MiningError::DustLeft { left: 1 },
         MiningError::RequestTooSmall(1),
         MiningError::Funds(BalancesError::ZeroAmount),
         MiningError::Overflow,

@@ -562,6 +562,15 @@ fn withdrawals_pay_at_once_from_free_stake_or_queue_in_order() {
         MiningError::SharesLocked { until_day: 2 },
     );
     chain.run_blocks(125);
+    // A holding is all or at least a whole one: leaving half a PHA of shares is refused.
+    chain.refused(
+        &dave,
+        MiningCall::Withdraw {
+            pool: id,
+            shares: 500 * PHA - PHA / 2,
+        },
+        MiningError::DustLeft { left: PHA / 2 },
+    );
     // Week-long days from now: no reward lands in the pool during the test and pays the queue.
     let mut params = params(&chain.state).unwrap();
     params.day_ms = 7 * 86_400_000;
@@ -953,6 +962,15 @@ fn caps_and_allow_lists_bound_contributions() {
             amount: PHA,
         },
         MiningError::NotAllowed(0),
+    );
+    // Less than a whole holding (1 PHA of shares at the first price) buys nothing.
+    chain.refused(
+        &key("bob"),
+        MiningCall::Contribute {
+            pool: 0,
+            amount: PHA / 2,
+        },
+        MiningError::ContributionTooSmall(PHA / 2),
     );
     chain.ok(
         &key("bob"),
