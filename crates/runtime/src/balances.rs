@@ -373,12 +373,7 @@ pub fn mint(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), B
         .checked_add(amount)
         .filter(|total| *total <= MAX_SUPPLY)
         .ok_or(BalancesError::ExceedsMaxSupply { amount })?;
-    let mut data = account(state, who)?;
-    data.free = data
-        .free
-        .checked_add(amount)
-        .ok_or(BalancesError::Overflow)?;
-    set_account(state, who, data);
+    credit(state, who, amount)?;
     state.put(ISSUANCE.to_vec(), &new_issuance);
     Ok(())
 }

@@ -844,18 +844,11 @@ impl Module for Gatekeepers {
         ctx: &BlockContext,
         _privileged: PrivilegedExecutor,
     ) -> Vec<Event> {
-        let due: Vec<(Vec<u8>, Vec<u8>)> = state
-            .scan_prefix(UNBONDING_PREFIX)
-            .take(RELEASES_PER_BLOCK)
-            .map_while(|(key, value)| {
-                let at = key.get(UNBONDING_PREFIX.len()..UNBONDING_PREFIX.len() + 8)?;
-                let at = u64::from_be_bytes(at.try_into().ok()?);
-                (at <= ctx.timestamp_ms).then(|| (key.clone(), value.clone()))
-            })
-            .collect();
+        let due = state.due_keys(UNBONDING_PREFIX, ctx.timestamp_ms, RELEASES_PER_BLOCK);
         purge_retired(state, PURGES_PER_BLOCK);
         let mut events = Vec::new();
-        for (key, value) in due {
+        for key in due {
+            let value = state.get(&key).cloned().unwrap_or_default();
             state.remove(&key);
             let Ok(unbonding) = Unbonding::decode(&mut value.as_slice()) else {
                 continue;

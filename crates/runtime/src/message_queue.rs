@@ -39,7 +39,7 @@
 //! bytes (a variant byte and the id), so the keys are unambiguous.
 
 use crate::events::Event;
-use crate::module::{ErrorCodes, Module};
+use crate::module::{all_or_nothing, ErrorCodes, Module};
 use crate::{contracts, gatekeeper, mining, registry, BlockContext, DispatchResult};
 use parity_scale_codec::{Decode, Encode};
 use phalanx_primitives::call::{
@@ -300,58 +300,49 @@ pub fn push(
         topic: message.topic.clone(),
     });
     if let (Origin::Gatekeeper(sender), true) = (origin, message.topic == KEY_TOPIC) {
-        let checkpoint = state.clone();
-        let mut effects = Vec::new();
-        match gatekeeper::apply_key_message(state, &sender, &message.payload, &mut effects) {
-            Ok(()) => events.append(&mut effects),
-            Err(e) => {
-                *state = checkpoint;
-                events.push(Event::KeyMessageRefused {
-                    gatekeeper: sender,
-                    sequence: got,
-                    error: crate::DispatchError::from(e).code(),
-                });
-            }
+        match all_or_nothing(state, |state, effects| {
+            gatekeeper::apply_key_message(state, &sender, &message.payload, effects)
+        }) {
+            Ok(mut effects) => events.append(&mut effects),
+            Err(error) => events.push(Event::KeyMessageRefused {
+                gatekeeper: sender,
+                sequence: got,
+                error,
+            }),
         }
     }
     // Heartbeats: a refusal (no such challenge) never fails the push either.
     if let (Origin::Worker(worker), true) = (origin, message.topic == mining::HEARTBEAT_TOPIC) {
-        let checkpoint = state.clone();
-        let mut effects = Vec::new();
-        match mining::apply_heartbeat(state, ctx, &worker, &message.payload, &mut effects) {
-            Ok(()) => events.append(&mut effects),
-            Err(e) => {
-                *state = checkpoint;
-                events.push(Event::MiningMessageRefused {
-                    worker,
-                    sequence: got,
-                    error: crate::DispatchError::from(e).code(),
-                });
-            }
+        match all_or_nothing(state, |state, effects| {
+            mining::apply_heartbeat(state, ctx, &worker, &message.payload, effects)
+        }) {
+            Ok(mut effects) => events.append(&mut effects),
+            Err(error) => events.push(Event::MiningMessageRefused {
+                worker,
+                sequence: got,
+                error,
+            }),
         }
     }
     // Contract keys, command results and query usage: refused effects never fail the push,
     // for the same reason as key messages above.
     if contracts::handles(&origin, &message.topic) {
-        let checkpoint = state.clone();
-        let mut effects = Vec::new();
-        match contracts::apply_message(
-            state,
-            ctx,
-            &origin,
-            &message.topic,
-            &message.payload,
-            &mut effects,
-        ) {
-            Ok(()) => events.append(&mut effects),
-            Err(e) => {
-                *state = checkpoint;
-                events.push(Event::ContractMessageRefused {
-                    origin,
-                    sequence: got,
-                    error: crate::DispatchError::from(e).code(),
-                });
-            }
+        match all_or_nothing(state, |state, effects| {
+            contracts::apply_message(
+                state,
+                ctx,
+                &origin,
+                &message.topic,
+                &message.payload,
+                effects,
+            )
+        }) {
+            Ok(mut effects) => events.append(&mut effects),
+            Err(error) => events.push(Event::ContractMessageRefused {
+                origin,
+                sequence: got,
+                error,
+            }),
         }
     }
     Ok(())

@@ -942,15 +942,14 @@ fn contribute(
     store_pool(state, &pool);
     // New shares sit out the settlement of the day they joined in: withdrawable once the next
     // day has closed (see the module docs).
-    let until_day = settlement(state)?.open_day + 2;
-    state.put(lock_key(id, who), &until_day);
+    let mut settlement = settlement(state)?;
+    state.put(lock_key(id, who), &(settlement.open_day + 2));
     events.push(Event::PoolContributed {
         pool: id,
         who: *who,
         amount,
         shares: minted,
     });
-    let mut settlement = settlement(state)?;
     serve_queue(state, ctx, id, &mut settlement, events)?;
     state.put(SETTLEMENT.to_vec(), &settlement);
     Ok(())
@@ -2138,24 +2137,16 @@ impl Module for Mining {
         ctx: &BlockContext,
         _privileged: crate::module::PrivilegedExecutor,
     ) -> Vec<Event> {
-        let mut events = Vec::new();
-        let checkpoint = state.clone();
-        let result = (|| -> Result<(), MiningError> {
+        crate::module::all_or_nothing(state, |state, events| -> Result<(), MiningError> {
             let params = params(state)?;
             let mut settlement = settlement(state)?;
-            heartbeats(state, ctx, &params, &mut settlement, &mut events)?;
-            advance_settlement(state, ctx, &params, &mut settlement, &mut events)?;
-            sweep_queues(state, ctx, &mut settlement, &mut events)?;
+            heartbeats(state, ctx, &params, &mut settlement, events)?;
+            advance_settlement(state, ctx, &params, &mut settlement, events)?;
+            sweep_queues(state, ctx, &mut settlement, events)?;
             state.put(SETTLEMENT.to_vec(), &settlement);
             Ok(())
-        })();
-        if let Err(e) = result {
-            *state = checkpoint;
-            events = vec![Event::MiningHookFailed {
-                error: crate::DispatchError::from(e).code(),
-            }];
-        }
-        events
+        })
+        .unwrap_or_else(|error| vec![Event::MiningHookFailed { error }])
     }
 
     fn check_invariants(state: &State) -> Result<(), InvariantError> {

@@ -19,7 +19,7 @@
 use crate::events::Event;
 use crate::genesis::{GenesisConfig, GenesisError};
 use crate::invariants::InvariantError;
-use crate::{BlockContext, DispatchResult};
+use crate::{BlockContext, DispatchError, DispatchResult};
 use phalanx_primitives::call::PrivilegedCall;
 use phalanx_primitives::{AccountId, Balance};
 use phalanx_state::State;
@@ -91,6 +91,25 @@ pub trait Module {
     /// after each finalized one).
     fn check_invariants(_state: &State) -> Result<(), InvariantError> {
         Ok(())
+    }
+}
+
+/// Runs `effect` on `state` all or nothing: on success, the events it made; on failure, `state`
+/// is put back as it was and the error's stable code is returned. For effects that must never
+/// fail what triggered them (end-of-block hooks, a queued message's effect): the caller records
+/// the code as an event instead.
+pub fn all_or_nothing<E: Into<DispatchError>>(
+    state: &mut State,
+    effect: impl FnOnce(&mut State, &mut Vec<Event>) -> Result<(), E>,
+) -> Result<Vec<Event>, ErrorCode> {
+    let checkpoint = state.clone();
+    let mut events = Vec::new();
+    match effect(state, &mut events) {
+        Ok(()) => Ok(events),
+        Err(e) => {
+            *state = checkpoint;
+            Err(e.into().code())
+        }
     }
 }
 

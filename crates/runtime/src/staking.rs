@@ -263,26 +263,22 @@ pub fn slash_equivocation(
 }
 
 /// Releases the unbonding chunks due by `ctx`'s time, oldest first, a bounded number a block.
-fn release_due(
-    state: &mut State,
-    ctx: &BlockContext,
-    events: &mut Vec<Event>,
-) -> Result<(), StakingError> {
+fn release_due(state: &mut State, ctx: &BlockContext, events: &mut Vec<Event>) {
     let at = RELEASE_PREFIX.len() + 8;
     let due = state.due_keys(RELEASE_PREFIX, ctx.timestamp_ms, RELEASES_PER_BLOCK);
     for key in due {
         // Each entry on its own checkpoint: one that fails (corrupted state) is dropped with an
         // event, and the rest of the queue still moves.
-        let checkpoint = state.clone();
-        if let Err(e) = release_one(state, ctx, &key, at, events) {
-            *state = checkpoint;
-            state.remove(&key);
-            events.push(Event::StakingHookFailed {
-                error: crate::DispatchError::from(e).code(),
-            });
+        match crate::module::all_or_nothing(state, |state, effects| {
+            release_one(state, ctx, &key, at, effects)
+        }) {
+            Ok(mut effects) => events.append(&mut effects),
+            Err(error) => {
+                state.remove(&key);
+                events.push(Event::StakingHookFailed { error });
+            }
         }
     }
-    Ok(())
 }
 
 /// Releases the due chunks of the account of release-queue entry `key`.
@@ -353,21 +349,15 @@ impl Module for Staking {
         Ok(())
     }
 
-    /// Releases due unbonding chunks; a failure (corrupted state) is an event, never a failed
-    /// block.
+    /// Releases due unbonding chunks; a failing entry (corrupted state) is an event, never a
+    /// failed block.
     fn on_block_end(
         state: &mut State,
         ctx: &BlockContext,
         _privileged: crate::module::PrivilegedExecutor,
     ) -> Vec<Event> {
         let mut events = Vec::new();
-        let checkpoint = state.clone();
-        if let Err(e) = release_due(state, ctx, &mut events) {
-            *state = checkpoint;
-            events = vec![Event::StakingHookFailed {
-                error: crate::DispatchError::from(e).code(),
-            }];
-        }
+        release_due(state, ctx, &mut events);
         events
     }
 
