@@ -18,6 +18,8 @@
 //! [`State`] is persistent (structurally shared): cloning it is O(1), so the node keeps one per
 //! unfinalized block and forks cost nothing. Writes go to the key-value map at once and to the
 //! tree when the root is next asked for, so a key written many times in a block is hashed once.
+//! Values live in a hash map (a read or an update is a hash and a probe) and the keys, in
+//! order, in an ordered set that only changes when a key appears or goes (what scans walk).
 
 mod hashing;
 mod proof;
@@ -25,7 +27,7 @@ mod tree;
 
 pub use proof::{Proof, ProofError, Terminal};
 
-use im::{HashSet, OrdMap};
+use im::{HashMap, HashSet, OrdSet};
 use parity_scale_codec::{Decode, Encode};
 use phalanx_primitives::{decode_strict, CodecError, Hash};
 use tree::Node;
@@ -36,7 +38,10 @@ pub const MAX_SNAPSHOT_BYTES: usize = 1 << 32;
 /// The chain state: key-value data plus the Merkle tree that commits to it.
 #[derive(Clone, Default)]
 pub struct State {
-    data: OrdMap<Vec<u8>, Vec<u8>>,
+    /// Every value by its key.
+    values: HashMap<Vec<u8>, Vec<u8>>,
+    /// The same keys in order, for scans.
+    keys: OrdSet<Vec<u8>>,
     tree: Option<std::sync::Arc<Node>>,
     /// Keys written since the tree was last brought up to date. A hash set: the order they
     /// are folded into the tree in does not matter (the tree of a key set is unique), and a
@@ -47,7 +52,7 @@ pub struct State {
 impl std::fmt::Debug for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("State")
-            .field("keys", &self.data.len())
+            .field("keys", &self.values.len())
             .finish()
     }
 }
@@ -60,30 +65,39 @@ impl State {
 
     /// The value under `key`.
     pub fn get(&self, key: &[u8]) -> Option<&Vec<u8>> {
-        self.data.get(key)
+        self.values.get(key)
     }
 
     /// Sets `key` to `value`.
     pub fn insert(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.dirty.insert(key.clone());
-        self.data.insert(key, value);
+        if self.values.insert(key.clone(), value).is_none() {
+            self.keys.insert(key.clone());
+        }
+        self.dirty.insert(key);
     }
 
     /// Removes `key`.
     pub fn remove(&mut self, key: &[u8]) {
-        if self.data.remove(key).is_some() {
+        if self.values.remove(key).is_some() {
+            self.keys.remove(key);
             self.dirty.insert(key.to_vec());
         }
     }
 
     /// Number of keys.
     pub fn len(&self) -> usize {
-        self.data.len()
+        self.values.len()
     }
 
     /// Whether no key is set.
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.values.is_empty()
+    }
+
+    /// `key` with its value: what the ordered key set yields to a scan.
+    fn entry<'a>(&'a self, key: &'a Vec<u8>) -> Option<(&'a Vec<u8>, &'a Vec<u8>)> {
+        // Every key in the set has a value (both change together).
+        self.values.get(key).map(|value| (key, value))
     }
 
     /// Every `(key, value)` whose key starts with `prefix`, in key order.
@@ -91,9 +105,10 @@ impl State {
         &'a self,
         prefix: &'a [u8],
     ) -> impl Iterator<Item = (&'a Vec<u8>, &'a Vec<u8>)> + 'a {
-        self.data
+        self.keys
             .range(prefix.to_vec()..)
-            .take_while(move |(key, _)| key.starts_with(prefix))
+            .take_while(move |key| key.starts_with(prefix))
+            .filter_map(move |key| self.entry(key))
     }
 
     /// Every `(key, value)` whose key starts with `prefix` and comes after `after` (all of them
@@ -108,10 +123,11 @@ impl State {
             Some(key) => Bound::Excluded(key.to_vec()),
             None => Bound::Included(prefix.to_vec()),
         };
-        self.data
+        self.keys
             .range((start, Bound::Unbounded))
-            .skip_while(move |(key, _)| key.as_slice() < prefix)
-            .take_while(move |(key, _)| key.starts_with(prefix))
+            .skip_while(move |key| key.as_slice() < prefix)
+            .take_while(move |key| key.starts_with(prefix))
+            .filter_map(move |key| self.entry(key))
     }
 
     /// The keys under `prefix` whose next 8 bytes, a big-endian number, are at most `upto`,
@@ -119,8 +135,9 @@ impl State {
     /// a height.
     pub fn due_keys(&self, prefix: &[u8], upto: u64, limit: usize) -> Vec<Vec<u8>> {
         let end = prefix.len() + 8;
-        self.scan_prefix(prefix)
-            .map(|(key, _)| key)
+        self.keys
+            .range(prefix.to_vec()..)
+            .take_while(move |key| key.starts_with(prefix))
             .take_while(|key| {
                 key.get(prefix.len()..end)
                     .and_then(|number| number.try_into().ok())
@@ -141,7 +158,7 @@ impl State {
             .collect();
         paths.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         for (path, key) in paths {
-            self.tree = match self.data.get(&key) {
+            self.tree = match self.values.get(&key) {
                 Some(value) => Some(tree::insert(self.tree.as_ref(), 0, path, Hash::of(value))),
                 None => tree::remove(self.tree.as_ref(), 0, &path),
             };
@@ -162,7 +179,8 @@ impl State {
 
     /// Every key-value pair, SCALE-encoded in key order: a restartable snapshot.
     pub fn snapshot(&self) -> Vec<u8> {
-        let pairs: Vec<(&Vec<u8>, &Vec<u8>)> = self.data.iter().collect();
+        let pairs: Vec<(&Vec<u8>, &Vec<u8>)> =
+            self.keys.iter().filter_map(|key| self.entry(key)).collect();
         pairs.encode()
     }
 
