@@ -141,13 +141,17 @@ pub struct Status {
 pub struct AccountInfo {
     /// The account.
     pub address: AccountId,
-    /// Spendable units.
+    /// Units not held by a module (part may be frozen).
     pub free: Balance,
-    /// Deposits.
+    /// Units held by modules (deposits, stake).
     pub reserved: Balance,
-    /// Vote locks.
+    /// Units behind open votes: a freeze over free PHA and stake, not extra units.
     pub locked: Balance,
-    /// All.
+    /// Units of a vesting allocation not claimed yet (frozen).
+    pub vesting: Balance,
+    /// Units that can be sent or pay fees: free less what is frozen and not covered by stake.
+    pub spendable: Balance,
+    /// Free and reserved.
     pub total: Balance,
     /// Next nonce.
     pub nonce: u64,

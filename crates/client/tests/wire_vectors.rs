@@ -816,7 +816,7 @@ fn describe_key(key: &[u8]) -> Option<String> {
     if let Some(fixed) = FIXED.iter().find(|fixed| key == fixed.as_bytes()) {
         return Some(fixed.to_string());
     }
-    let prefixed: [(&str, usize, &str); 33] = [
+    let prefixed: [(&str, usize, &str); 34] = [
         ("staking/bond/", 32, "staking/bond/<account>"),
         (
             "staking/release/",
@@ -824,6 +824,7 @@ fn describe_key(key: &[u8]) -> Option<String> {
             "staking/release/<release_at_ms u64 BE><account>",
         ),
         ("mining/lock/", 8 + 32, "mining/lock/<id u64 BE><account>"),
+        ("mining/ban/", 32, "mining/ban/<identity>"),
         ("mining/pool/", 8, "mining/pool/<id u64 BE>"),
         ("mining/share/", 8 + 32, "mining/share/<id u64 BE><account>"),
         ("mining/queue/", 16, "mining/queue/<id u64 BE><seq u64 BE>"),

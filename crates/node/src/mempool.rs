@@ -94,7 +94,7 @@ pub enum MempoolError {
     #[error("the mempool holds too many transactions behind nonce gaps; send nonce {0} (the account's next) instead")]
     FutureFull(u64),
     /// The sender cannot pay for all its pooled transactions together.
-    #[error("the account's pooled transactions would cost {needed} units with this one, but it has {free} free")]
+    #[error("the account's pooled transactions would cost {needed} units with this one, but it can spend {free} (free and not frozen)")]
     CannotAfford {
         /// Fees and amounts of the sender's pooled transactions plus this one.
         needed: u128,
@@ -108,7 +108,7 @@ pub enum MempoolError {
 pub struct SenderState {
     /// The account's next nonce.
     pub nonce: u64,
-    /// Its free balance.
+    /// Its spendable balance (free and not frozen by votes or vesting).
     pub free: u128,
 }
 

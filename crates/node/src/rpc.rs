@@ -489,11 +489,15 @@ pub fn module(chain: Chain) -> Result<RpcModule<Chain>, jsonrpsee::core::Registe
         let state = chain.head_state();
         let data = balances::account(&state, &who).map_err(internal)?;
         let nonce = system::nonce(&state, &who).map_err(internal)?;
+        let spendable = balances::spendable(&state, &who).map_err(internal)?;
+        let vesting = balances::unclaimed_vesting(&state, &who).map_err(internal)?;
         Ok(json!({
             "address": who,
             "free": data.free,
             "reserved": data.reserved,
             "locked": data.locked,
+            "vesting": vesting,
+            "spendable": spendable,
             "total": data.total(),
             "nonce": nonce,
             "height": chain.height(),

@@ -1415,10 +1415,15 @@ fn encode_as(ty: &str, value: &Value) -> Vec<u8> {
             [vec![tag as u8], encode_as("[u8;32]", key)].concat()
         }
         "SlashReason" => {
-            let tag = ["unresponsive", "attestation_revoked"]
-                .iter()
-                .position(|r| value.as_str() == Some(r))
-                .unwrap_or_else(|| panic!("not a slash reason: {value}"));
+            let tag = [
+                "unresponsive",
+                "attestation_revoked",
+                "conflicting_messages",
+                "conflicting_results",
+            ]
+            .iter()
+            .position(|r| value.as_str() == Some(r))
+            .unwrap_or_else(|| panic!("not a slash reason: {value}"));
             vec![tag as u8]
         }
         other => panic!("docs/wire.md names a type this test cannot encode: {other}"),
@@ -1740,6 +1745,16 @@ fn every_event() -> Vec<phalanx_runtime::Event> {
         },
         Event::StakingHookFailed {
             error: ErrorCode::new("staking", "corrupted"),
+        },
+        Event::EnclaveBanned {
+            identity: [3; 32],
+            reason: phalanx_runtime::mining::SlashReason::ConflictingMessages,
+        },
+        Event::GatekeeperSlashed {
+            identity: [3; 32],
+            operator: who("charlie"),
+            amount: 5_000,
+            reason: phalanx_runtime::mining::SlashReason::ConflictingResults,
         },
     ]
 }

@@ -236,13 +236,21 @@ async fn transfer(client: &Client, args: TransferArgs, json_mode: bool) -> Resul
     let fee = client.fee(&key, &call).await?;
     let sender = client.account(&key.account()).await?;
     let needed = amount.saturating_add(fee);
-    if needed > sender.free {
+    if needed > sender.spendable {
         return Err(CliError::with_reason(
             "insufficient_balance",
             format!(
-                "not enough free balance: {} has {} free, and sending {} costs {} with the fee of {}; nothing was sent",
+                "not enough spendable balance: {} can spend {}{}, and sending {} costs {} with the fee of {}; nothing was sent",
                 key.account(),
-                format_pha(sender.free),
+                format_pha(sender.spendable),
+                if sender.spendable < sender.free {
+                    format!(
+                        " of its {} free (the rest is frozen by open votes or unclaimed vesting)",
+                        format_pha(sender.free)
+                    )
+                } else {
+                    String::new()
+                },
                 format_pha(amount),
                 format_pha(needed),
                 format_pha(fee)
@@ -286,14 +294,17 @@ pub fn run(command: ClientCommand, target: &Target) -> Result<()> {
                 let info = client.account(&id).await?;
                 let value = json!({
                     "address": id, "free": info.free, "reserved": info.reserved, "locked": info.locked,
+                    "vesting": info.vesting, "spendable": info.spendable,
                     "total": info.total, "nonce": info.nonce, "height": info.height,
                 });
                 print(json_mode, &value, || {
                     format!(
-                        "{id}\n  free:     {}\n  reserved: {}\n  locked:   {}\n  nonce:    {} (at height {})",
+                        "{id}\n  spendable: {}\n  free:      {}\n  reserved:  {}\n  locked:    {} (by votes; free or staked PHA)\n  vesting:   {} (not claimed)\n  nonce:     {} (at height {})",
+                        format_pha(info.spendable),
                         format_pha(info.free),
                         format_pha(info.reserved),
                         format_pha(info.locked),
+                        format_pha(info.vesting),
                         info.nonce,
                         info.height
                     )

@@ -13,7 +13,7 @@ use crate::submit::{block_on, dev_chain, report_inclusion, sign_and_submit, Nonc
 use crate::{CliError, Result};
 use clap::{Args, Subcommand};
 use phalanx_client::Client;
-use phalanx_primitives::call::{Call, MiningCall};
+use phalanx_primitives::call::{Call, MessageQueueCall, MiningCall, SignedMessage};
 use phalanx_primitives::units::format_pha;
 use phalanx_primitives::Balance;
 use serde_json::{json, Value};
@@ -124,6 +124,31 @@ pub enum WorkerAction {
         #[command(flatten)]
         send: SendArgs,
     },
+    /// Submit evidence that a worker or gatekeeper enclave signed two different messages for
+    /// one sequence: the enclave is banned and slashed, and the fee comes back.
+    ReportConflict {
+        /// The other signed message: hex of its SCALE bytes, or its JSON (`origin`,
+        /// `sequence`, `topic`, `payload`, `signature`).
+        message: String,
+        #[command(flatten)]
+        send: SendArgs,
+    },
+}
+
+/// A signed message from hex SCALE bytes or JSON.
+fn parse_signed_message(text: &str) -> Result<SignedMessage> {
+    let text = text.trim();
+    let bad = |why: String| {
+        CliError::with_reason(
+            "invalid_arguments",
+            format!("not a signed message ({why}): give the hex of its SCALE bytes or its JSON"),
+        )
+    };
+    if text.starts_with('{') {
+        return serde_json::from_str(text).map_err(|e| bad(e.to_string()));
+    }
+    let bytes = hex::decode(text.trim_start_matches("0x")).map_err(|e| bad(e.to_string()))?;
+    phalanx_primitives::decode_strict(&bytes, 1 << 20).map_err(|e| bad(e.to_string()))
 }
 
 /// The sender, nonce and node of a command that sends a transaction.
@@ -297,7 +322,8 @@ impl WorkerAction {
         match self {
             WorkerAction::Start { send, .. }
             | WorkerAction::Stop { send, .. }
-            | WorkerAction::Reclaim { send, .. } => &send.node,
+            | WorkerAction::Reclaim { send, .. }
+            | WorkerAction::ReportConflict { send, .. } => &send.node,
         }
     }
 }
@@ -528,6 +554,15 @@ pub fn run_worker(action: WorkerAction, target: &Target) -> Result<()> {
                 },
                 send,
             ),
+            WorkerAction::ReportConflict {
+                message,
+                send: args,
+            } => {
+                let call = Call::MessageQueue(MessageQueueCall::ReportConflict(
+                    parse_signed_message(&message)?,
+                ));
+                return send(&client, &args, call, json_mode).await;
+            }
         };
         send(&client, &args, Call::Mining(call), json_mode).await
     })

@@ -496,7 +496,7 @@ fn against_a_dev_node() {
     .refused("insufficient_balance");
     assert!(
         over["error"].as_str().is_some_and(
-            |m| m.contains("not enough free balance") && m.contains("nothing was sent")
+            |m| m.contains("not enough spendable balance") && m.contains("nothing was sent")
         ),
         "{over}"
     );

@@ -129,9 +129,11 @@ fn dev_network_transfers_governs_and_resumes_after_ctrl_c() {
     assert!(
         message
             .as_str()
-            // Admission refuses it ("… would cost N units … but it has M free"), or the
-            // runtime's balance check does ("not enough free balance").
-            .is_some_and(|m| m.contains("not enough free balance")
+            // The CLI's own check refuses it ("not enough spendable balance"), or admission
+            // does ("… would cost N units … but it can spend M (free and not frozen)"), or the runtime's balance
+            // check ("not enough free balance").
+            .is_some_and(|m| m.contains("not enough spendable balance")
+                || m.contains("not enough free balance")
                 || (m.contains("would cost") && m.contains("free"))),
         "{message}"
     );
@@ -220,7 +222,7 @@ fn dev_network_transfers_governs_and_resumes_after_ctrl_c() {
         !refused
             && message
                 .as_str()
-                .is_some_and(|m| m.contains("not enough free PHA")),
+                .is_some_and(|m| m.contains("balances.cannot_vote")),
         "{message}"
     );
     assert_eq!(

@@ -536,6 +536,10 @@ pub enum MessageQueueCall {
     /// Append a signed message to its origin's queue. Any account may relay it (the untrusted
     /// host pays the fee); the origin's signature is what the chain trusts.
     Push(SignedMessage),
+    /// Evidence that a worker or gatekeeper enclave signed two different messages for one
+    /// (origin, sequence): this one, and the one the chain accepted. The enclave is banned and
+    /// slashed (`mining::punish_enclave`); new evidence costs its reporter no fee.
+    ReportConflict(SignedMessage),
 }
 
 /// Who sent a message to the chain. Chain-visible: variants only grow at the end.

@@ -1,17 +1,30 @@
-//! Balances: every account's PHA, split into free (spendable), reserved (deposits held by a
-//! module) and locked (backing governance votes until the vote ends).
+//! Balances: every account's PHA, split into free and reserved (held by a module for a named
+//! purpose), with part of it possibly *frozen*: locked behind open governance votes, or not yet
+//! vested.
 //!
-//! Rules: only free PHA moves or pays fees; reserving and locking move PHA out of free and back;
+//! Rules: only free PHA moves or pays fees, and only the part of it that is not frozen
+//! ([`spendable`]); holding moves PHA from free to reserved and releasing moves it back;
 //! nothing here creates PHA except [`mint`], which genesis alone calls and which refuses to take
-//! total issuance past [`MAX_SUPPLY`]. An account whose three parts are all zero is deleted.
+//! total issuance past [`MAX_SUPPLY`]. An account with nothing free, reserved or locked is
+//! deleted.
+//!
+//! Freezing: frozen PHA is `max(vote locks, unclaimed vesting)` (a vote may use vesting PHA). It
+//! never leaves its owner: it can back stake held on the owner's own account (the holds for
+//! which [`HoldReason::may_be_frozen`]: a validator bond, a gatekeeper stake, unbonding) and
+//! votes, but not a transfer, a fee, a deposit or gas (which are paid out to others), nor a
+//! stake-pool contribution (which moves PHA to the pool's account). So
+//! `spendable = free − max(0, frozen − stake held)`. A vote lock does not move PHA: an account
+//! may vote with its free PHA and its stake together (`locked ≤ free + stake`), so staked PHA
+//! votes. A slash can leave more frozen than the account holds; it then spends nothing until
+//! the locks end or vesting is claimed.
 //!
 //! Reserved PHA is always held for a named purpose ([`HoldReason`]): one account's PHA can
 //! be held for several purposes at once, each released or slashed only by its own rule, and
 //! the reserved part is exactly the sum of its holds (an invariant).
 //!
-//! Vesting: an allocation the genesis config vests is held as [`HoldReason::Vesting`] with a
-//! [`VestingSchedule`]; its owner claims what has vested (`BalancesCall::ClaimVested`) into
-//! free PHA. Held, it can't be transferred.
+//! Vesting: an allocation the genesis config vests stays in its owner's free PHA, frozen by a
+//! [`VestingSchedule`] until its owner claims what has vested (`BalancesCall::ClaimVested`):
+//! vested-but-unclaimed and still-vesting PHA can bond and vote, not move.
 //!
 //! Storage keys: `balances/account/<account>` → [`AccountData`], `balances/issuance` → u128,
 //! `balances/hold/<account><reason byte>` → u128 (absent when zero),
@@ -79,19 +92,13 @@ pub fn vesting(state: &State, who: &AccountId) -> Result<Option<VestingSchedule>
     state.get_decoded(&vesting_key(who))
 }
 
-/// Units still vesting over all accounts (what the vesting holds must add up to).
-pub fn vesting_total(state: &State) -> Result<Balance, CodecError> {
-    state
-        .scan_prefix(VESTING_PREFIX)
-        .map(|(_, value)| {
-            VestingSchedule::decode(&mut value.as_slice())
-                .map(|s| s.total.saturating_sub(s.claimed))
-                .map_err(|e| CodecError::Malformed(e.to_string()))
-        })
-        .sum()
+/// Units of `who`'s vesting allocation not claimed yet (frozen).
+pub fn unclaimed_vesting(state: &State, who: &AccountId) -> Result<Balance, CodecError> {
+    Ok(vesting(state, who)?.map_or(0, |s| s.total.saturating_sub(s.claimed)))
 }
 
-/// Holds all of `who`'s `amount` (already minted, free) as vesting on `terms`, from `start_ms`.
+/// Freezes all of `who`'s `amount` (already minted, free) as vesting on `terms`, from
+/// `start_ms`.
 fn start_vesting(
     state: &mut State,
     who: &AccountId,
@@ -100,7 +107,6 @@ fn start_vesting(
     terms: &genesis::VestingTerms,
 ) -> Result<(), BalancesError> {
     let at = |days: u32| start_ms.saturating_add(u64::from(days).saturating_mul(MS_PER_DAY));
-    hold(state, who, HoldReason::Vesting, amount)?;
     state.put(
         vesting_key(who),
         &VestingSchedule {
@@ -114,7 +120,7 @@ fn start_vesting(
     Ok(())
 }
 
-/// Releases what has vested of `who`'s schedule by `now_ms` and not been claimed; the units
+/// Unfreezes what has vested of `who`'s schedule by `now_ms` and not been claimed; the units
 /// released and those still vesting.
 pub fn claim_vested(
     state: &mut State,
@@ -128,7 +134,6 @@ pub fn claim_vested(
             next_ms: schedule.cliff_ms.max(now_ms.saturating_add(1)),
         });
     }
-    release(state, who, HoldReason::Vesting, claimable)?;
     schedule.claimed = schedule.claimed.saturating_add(claimable);
     let still = schedule.total.saturating_sub(schedule.claimed);
     if still == 0 {
@@ -158,15 +163,13 @@ pub enum HoldReason {
     PoolStake,
     /// Stake leaving a pool or a worker, until its unbonding period ends.
     Unbonding,
-    /// An allocation still vesting.
-    Vesting,
     /// A validator's bond, bonded or unbonding ([`crate::staking`]).
     ValidatorBond,
 }
 
 impl HoldReason {
     /// Every reason, in index order.
-    pub const ALL: [HoldReason; 9] = [
+    pub const ALL: [HoldReason; 8] = [
         HoldReason::ProposalDeposit,
         HoldReason::ContractGas,
         HoldReason::QueryDeposit,
@@ -174,9 +177,22 @@ impl HoldReason {
         HoldReason::WorkerStake,
         HoldReason::PoolStake,
         HoldReason::Unbonding,
-        HoldReason::Vesting,
         HoldReason::ValidatorBond,
     ];
+
+    /// Whether frozen PHA (vote locks, vesting) may be held for it: stake on the owner's own
+    /// account, which only a slash to the treasury takes away. Deposits and gas are paid out
+    /// to others, so they need spendable PHA.
+    pub fn may_be_frozen(self) -> bool {
+        matches!(
+            self,
+            HoldReason::GatekeeperStake
+                | HoldReason::WorkerStake
+                | HoldReason::PoolStake
+                | HoldReason::Unbonding
+                | HoldReason::ValidatorBond
+        )
+    }
 
     /// Its storage key byte.
     pub fn index(self) -> u8 {
@@ -197,7 +213,6 @@ impl HoldReason {
             HoldReason::WorkerStake => "worker_stake",
             HoldReason::PoolStake => "pool_stake",
             HoldReason::Unbonding => "unbonding",
-            HoldReason::Vesting => "vesting",
             HoldReason::ValidatorBond => "validator_bond",
         }
     }
@@ -264,6 +279,22 @@ pub enum BalancesError {
         /// Units needed.
         needed: Balance,
     },
+    /// Enough free PHA, but part of it is frozen by votes or vesting.
+    #[error("only {spendable} of the free units can be spent, {needed} needed: the rest is frozen by open votes or unclaimed vesting")]
+    Frozen {
+        /// Units that can leave the account.
+        spendable: Balance,
+        /// Units needed.
+        needed: Balance,
+    },
+    /// Not enough free PHA and stake to back another vote.
+    #[error("not enough PHA to vote with: {available} units of free PHA and stake are not behind a vote, {needed} needed")]
+    CannotVote {
+        /// Free and staked units not yet locked by a vote.
+        available: Balance,
+        /// Units needed.
+        needed: Balance,
+    },
 }
 
 impl ErrorCodes for BalancesError {
@@ -287,6 +318,14 @@ impl ErrorCodes for BalancesError {
             "nothing_vested_yet",
             "nothing more has vested since the last claim",
         ),
+        (
+            "frozen",
+            "the free PHA needed is frozen by votes or vesting",
+        ),
+        (
+            "cannot_vote",
+            "not enough free PHA and stake outside other votes",
+        ),
     ];
 
     fn code(&self) -> &'static str {
@@ -301,6 +340,8 @@ impl ErrorCodes for BalancesError {
             BalancesError::InsufficientHeld { .. } => "insufficient_held",
             BalancesError::NothingVesting => "nothing_vesting",
             BalancesError::NothingVestedYet { .. } => "nothing_vested_yet",
+            BalancesError::Frozen { .. } => "frozen",
+            BalancesError::CannotVote { .. } => "cannot_vote",
         }
     }
 }
@@ -314,20 +355,19 @@ impl From<CodecError> for BalancesError {
 /// An account's PHA.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode, Serialize)]
 pub struct AccountData {
-    /// Spendable units.
+    /// Units not held by a module (some may be frozen: see [`spendable`]).
     pub free: Balance,
-    /// Units held as deposits by modules.
+    /// Units held by modules, the sum of the account's holds.
     pub reserved: Balance,
-    /// Units locked behind open governance votes.
+    /// Units behind open governance votes: a freeze over free PHA and stake, not units of their
+    /// own (so not part of [`AccountData::total`]).
     pub locked: Balance,
 }
 
 impl AccountData {
     /// All the account's units.
     pub fn total(&self) -> Balance {
-        self.free
-            .saturating_add(self.reserved)
-            .saturating_add(self.locked)
+        self.free.saturating_add(self.reserved)
     }
 }
 
@@ -342,7 +382,7 @@ pub fn account(state: &State, who: &AccountId) -> Result<AccountData, CodecError
 }
 
 fn set_account(state: &mut State, who: &AccountId, data: AccountData) {
-    if data.total() == 0 {
+    if data.total() == 0 && data.locked == 0 {
         state.remove(&account_key(who));
     } else {
         state.put(account_key(who), &data);
@@ -378,13 +418,64 @@ pub fn mint(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), B
     Ok(())
 }
 
-/// Moves `amount` free units from `from` to `to`.
+/// PHA frozen on `who` (`data` is its account): its vote locks or its unclaimed vesting,
+/// whichever is more (see the module docs).
+pub fn frozen(state: &State, who: &AccountId, data: &AccountData) -> Result<Balance, CodecError> {
+    Ok(data.locked.max(unclaimed_vesting(state, who)?))
+}
+
+/// Stake `who` holds on its own account: what frozen PHA may back besides free PHA.
+pub fn staked(state: &State, who: &AccountId) -> Result<Balance, CodecError> {
+    HoldReason::ALL
+        .into_iter()
+        .filter(|reason| reason.may_be_frozen())
+        .try_fold(0 as Balance, |sum, reason| {
+            Ok(sum.saturating_add(held(state, who, reason)?))
+        })
+}
+
+/// What of `who`'s free PHA can leave its account, pay a fee or back a deposit: free less the
+/// frozen PHA its stake doesn't cover.
+pub fn spendable(state: &State, who: &AccountId) -> Result<Balance, CodecError> {
+    spendable_of(state, who, &account(state, who)?)
+}
+
+fn spendable_of(state: &State, who: &AccountId, data: &AccountData) -> Result<Balance, CodecError> {
+    let frozen = frozen(state, who, data)?;
+    if frozen == 0 {
+        return Ok(data.free);
+    }
+    let uncovered = frozen.saturating_sub(staked(state, who)?);
+    Ok(data.free.saturating_sub(uncovered))
+}
+
+/// Refuses to spend `amount` of `who`'s free PHA unless that much is free and not frozen.
+fn ensure_spendable(state: &State, who: &AccountId, amount: Balance) -> Result<(), BalancesError> {
+    let data = account(state, who)?;
+    if data.free < amount {
+        return Err(BalancesError::InsufficientFree {
+            free: data.free,
+            needed: amount,
+        });
+    }
+    let spendable = spendable_of(state, who, &data)?;
+    if spendable < amount {
+        return Err(BalancesError::Frozen {
+            spendable,
+            needed: amount,
+        });
+    }
+    Ok(())
+}
+
+/// Moves `amount` spendable units from `from` to `to`.
 pub fn transfer_free(
     state: &mut State,
     from: &AccountId,
     to: &AccountId,
     amount: Balance,
 ) -> Result<(), BalancesError> {
+    ensure_spendable(state, from, amount)?;
     pay(state, from, Part::Free, to, amount)
 }
 
@@ -393,6 +484,9 @@ pub fn transfer_free(
 /// credits each worker's pool and debits the pot once per slice). Issuance is unchanged, so the
 /// accounts-sum invariant catches a credit without its debit.
 pub fn credit(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), BalancesError> {
+    if amount == 0 {
+        return Ok(());
+    }
     let mut data = account(state, who)?;
     data.free = data
         .free
@@ -402,8 +496,9 @@ pub fn credit(state: &mut State, who: &AccountId, amount: Balance) -> Result<(),
     Ok(())
 }
 
-/// Takes `amount` from `who`'s free PHA: the other half of [`credit`].
+/// Takes `amount` from `who`'s spendable PHA: the other half of [`credit`].
 pub fn debit(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), BalancesError> {
+    ensure_spendable(state, who, amount)?;
     let data = take(state, who, Part::Free, amount)?;
     set_account(state, who, data);
     Ok(())
@@ -529,13 +624,17 @@ fn held_at_least(
     Ok(current)
 }
 
-/// Holds `amount` of `who`'s free PHA for `reason`.
+/// Holds `amount` of `who`'s free PHA for `reason`; unless frozen PHA
+/// [may back it](HoldReason::may_be_frozen), it must be spendable.
 pub fn hold(
     state: &mut State,
     who: &AccountId,
     reason: HoldReason,
     amount: Balance,
 ) -> Result<(), BalancesError> {
+    if !reason.may_be_frozen() {
+        ensure_spendable(state, who, amount)?;
+    }
     let current = held(state, who, reason)?;
     let total = current.checked_add(amount).ok_or(BalancesError::Overflow)?;
     shift(state, who, Part::Free, Part::Reserved, amount)?;
@@ -592,14 +691,38 @@ pub fn move_hold(
     Ok(())
 }
 
-/// Moves `amount` from `who`'s free to locked.
-pub fn lock(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), BalancesError> {
-    shift(state, who, Part::Free, Part::Locked, amount)
+/// What `who` could still lock behind a vote: its free PHA and stake not already locked.
+pub fn votable(state: &State, who: &AccountId) -> Result<Balance, CodecError> {
+    let data = account(state, who)?;
+    Ok(data
+        .free
+        .saturating_add(staked(state, who)?)
+        .saturating_sub(data.locked))
 }
 
-/// Moves `amount` from `who`'s locked back to free.
+/// Locks `amount` more of `who`'s free PHA and stake behind a vote (a freeze: nothing moves).
+pub fn lock(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), BalancesError> {
+    let available = votable(state, who)?;
+    if available < amount {
+        return Err(BalancesError::CannotVote {
+            available,
+            needed: amount,
+        });
+    }
+    let mut data = account(state, who)?;
+    data.locked = data
+        .locked
+        .checked_add(amount)
+        .ok_or(BalancesError::Overflow)?;
+    set_account(state, who, data);
+    Ok(())
+}
+
+/// Lifts `amount` of `who`'s vote lock.
 pub fn unlock(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), BalancesError> {
-    shift(state, who, Part::Locked, Part::Free, amount)
+    let data = take(state, who, Part::Locked, amount)?;
+    set_account(state, who, data);
+    Ok(())
 }
 
 /// Takes `amount` from `part` of `from` into `to`'s free balance.
@@ -968,26 +1091,25 @@ mod tests {
         let team = team_key.account();
         let genesis_ms = crate::system::genesis_time_ms(&chain.state).expect("genesis time");
         let total = 50_000_000 * PHA;
-        assert_eq!(held(&chain.state, &team, HoldReason::Vesting), Ok(total));
-        // The claim pays an ordinary fee, so the account needs a little free PHA first.
+        assert_eq!(unclaimed_vesting(&chain.state, &team), Ok(total));
+        assert_eq!(spendable(&chain.state, &team), Ok(0));
+        // The claim pays an ordinary fee, so the account needs a little spendable PHA first.
         let funding = chain.apply(&key("alice"), transfer_to("team", PHA));
         assert_eq!(funding.error, None);
-        // Held PHA can't be sent.
+        assert_eq!(spendable(&chain.state, &team), Ok(PHA));
+        // Frozen PHA can't be sent: only the PHA that came in can.
         let sent = chain.apply(&team_key, transfer_to("bob", 2 * PHA));
-        assert_eq!(
-            sent.error.map(|e| e.reason),
-            Some("insufficient_free".to_string())
-        );
+        assert_eq!(sent.error.map(|e| e.reason), Some("frozen".to_string()));
         // Before the cliff (a year): nothing, and the error says when.
         let early = chain.apply(&team_key, Call::Balances(BalancesCall::ClaimVested));
         assert_eq!(
             early.error.map(|e| e.reason),
             Some("nothing_vested_yet".to_string())
         );
-        assert_eq!(held(&chain.state, &team, HoldReason::Vesting), Ok(total));
+        assert_eq!(unclaimed_vesting(&chain.state, &team), Ok(total));
         // At the cliff: a quarter (365 of 1,460 days) at once.
         chain.ctx.timestamp_ms = genesis_ms + 365 * MS_PER_DAY;
-        let free_before = free(&chain, &team);
+        let spendable_before = spendable(&chain.state, &team).expect("spendable");
         let claim = chain.apply(&team_key, Call::Balances(BalancesCall::ClaimVested));
         assert_eq!(claim.error, None);
         assert!(claim.events.contains(&Event::VestingClaimed {
@@ -995,7 +1117,10 @@ mod tests {
             amount: total / 4,
             still_vesting: total - total / 4,
         }));
-        assert_eq!(free(&chain, &team), free_before + total / 4 - claim.fee);
+        assert_eq!(
+            spendable(&chain.state, &team),
+            Ok(spendable_before + total / 4 - claim.fee)
+        );
         // The same moment again: nothing more.
         let again = chain.apply(&team_key, Call::Balances(BalancesCall::ClaimVested));
         assert_eq!(
@@ -1007,7 +1132,11 @@ mod tests {
         chain.ctx.timestamp_ms = genesis_ms + 2_000 * MS_PER_DAY;
         let rest = chain.apply(&team_key, Call::Balances(BalancesCall::ClaimVested));
         assert_eq!(rest.error, None);
-        assert_eq!(held(&chain.state, &team, HoldReason::Vesting), Ok(0));
+        assert_eq!(unclaimed_vesting(&chain.state, &team), Ok(0));
+        assert_eq!(
+            spendable(&chain.state, &team).expect("spendable"),
+            free(&chain, &team)
+        );
         assert_eq!(vesting(&chain.state, &team), Ok(None));
         let done = chain.apply(&team_key, Call::Balances(BalancesCall::ClaimVested));
         assert_eq!(
@@ -1021,6 +1150,115 @@ mod tests {
             bob.error.map(|e| e.reason),
             Some("nothing_vesting".to_string())
         );
+    }
+
+    #[test]
+    fn frozen_pha_bonds_and_votes_but_never_leaves_the_account() {
+        use phalanx_primitives::call::{GovernanceCall, MiningCall, StakingCall};
+        let mut chain = TestChain::new();
+        let (team_key, bob_key) = (key("team"), key("bob"));
+        let (team, bob) = (team_key.account(), bob_key.account());
+        let vesting = 50_000_000 * PHA;
+        let fund = chain.apply(&key("alice"), transfer_to("team", 10 * PHA));
+        assert_eq!(fund.error, None);
+        // Vesting PHA bonds as a validator's stake.
+        let bond = chain.apply(
+            &team_key,
+            Call::Staking(StakingCall::Bond {
+                amount: 1_000_000 * PHA,
+            }),
+        );
+        assert_eq!(bond.error, None);
+        assert_eq!(
+            held(&chain.state, &team, HoldReason::ValidatorBond),
+            Ok(1_000_000 * PHA)
+        );
+        // The bond covers part of the freeze, so the spendable PHA is what came in, less fees.
+        let spendable_now = 10 * PHA - bond.fee;
+        assert_eq!(spendable(&chain.state, &team), Ok(spendable_now));
+        // It votes with all of it, free and bonded together, but not one unit more.
+        let proposal = chain.apply(
+            &key("alice"),
+            Call::Governance(GovernanceCall::Propose {
+                calls: vec![phalanx_primitives::call::PrivilegedCall::SetChainParams(
+                    crate::system::params(&chain.state).expect("params"),
+                )],
+                description: b"freeze".to_vec(),
+            }),
+        );
+        assert_eq!(proposal.error, None);
+        let votable_now = votable(&chain.state, &team).expect("votable");
+        assert_eq!(votable_now, vesting + spendable_now);
+        let vote = |amount| {
+            Call::Governance(GovernanceCall::Vote {
+                proposal: 0,
+                aye: true,
+                amount,
+            })
+        };
+        let too_much = chain.apply(&team_key, vote(votable_now + 1));
+        assert_eq!(
+            too_much.error.map(|e| e.reason),
+            Some("cannot_vote".to_string())
+        );
+        let voted = chain.apply(&team_key, vote(vesting));
+        assert_eq!(voted.error, None);
+        assert_eq!(account(&chain.state, &team).expect("team").locked, vesting);
+        // Frozen PHA can't be sent, nor put into a pool (that moves it to the pool's account).
+        let sent = chain.apply(&team_key, transfer_to("bob", 10 * PHA));
+        assert_eq!(sent.error.map(|e| e.reason), Some("frozen".to_string()));
+        let pool = chain.apply(
+            &key("alice"),
+            Call::Mining(MiningCall::CreatePool {
+                commission_per_mille: 0,
+                cap: None,
+                allow_list: None,
+            }),
+        );
+        assert_eq!(pool.error, None);
+        let contributed = chain.apply(
+            &team_key,
+            Call::Mining(MiningCall::Contribute {
+                pool: 0,
+                amount: 100 * PHA,
+            }),
+        );
+        assert_eq!(
+            contributed.error.map(|e| e.reason),
+            Some("frozen".to_string())
+        );
+        check_invariants(&chain.state);
+
+        // Staked PHA votes too: Bob bonds half his PHA and votes with all of it; his free PHA
+        // is then frozen behind the vote, and spendable again once he withdraws it.
+        let bob_free = free(&chain, &bob);
+        let bonded = chain.apply(
+            &bob_key,
+            Call::Staking(StakingCall::Bond {
+                amount: bob_free / 2,
+            }),
+        );
+        assert_eq!(bonded.error, None);
+        // All but one PHA of it (the vote pays its fee before it locks).
+        let fee = bonded.fee;
+        let all_but_one = free(&chain, &bob) - fee + bob_free / 2 - PHA;
+        let bob_vote = chain.apply(&bob_key, vote(all_but_one));
+        assert_eq!(bob_vote.error, None);
+        assert_eq!(spendable(&chain.state, &bob), Ok(PHA));
+        let payment = chain.apply(&bob_key, transfer_to("charlie", 2 * PHA));
+        assert_eq!(payment.error.map(|e| e.reason), Some("frozen".to_string()));
+        let unvote = chain.apply(
+            &bob_key,
+            Call::Governance(GovernanceCall::Unvote { proposal: 0 }),
+        );
+        assert_eq!(unvote.error, None);
+        assert_eq!(
+            spendable(&chain.state, &bob),
+            Ok(free(&chain, &bob)),
+            "nothing frozen once the vote is withdrawn"
+        );
+        check_invariants(&chain.state);
+        chain.end_block();
     }
 
     #[test]

@@ -36,7 +36,11 @@
 //!    `(output_hash, gas_used)`, the result is final: `gas_used × gas_price` is split equally
 //!    among those members' operators (rounding down; the remainder and the unused gas go back
 //!    to the caller), the sealed output is stored, and every member whose report differs is
-//!    recorded as disagreeing (now, or when its report arrives later).
+//!    recorded as disagreeing (now, or when its report arrives later). A worker's second report
+//!    on a command is refused (`already_reported`); if it differs from its first, the worker
+//!    reported two results for one input, and is banned and slashed
+//!    (`mining::punish_enclave`). Disagreeing with the quorum alone is recorded, not slashed:
+//!    the chain can't prove which side computed wrongly.
 //! 7. **Usage** ([`USAGE_TOPIC`], from a registered worker): the nonce is above the last one this
 //!    worker settled for this client; then `min(amount, deposit)` moves from the client's
 //!    deposit (available first, then withdrawing) to the worker's operator.
@@ -887,7 +891,21 @@ fn apply_result(
         });
     }
     let report_key = wire::report_key(&id, report.sequence, worker);
-    if state.get(&report_key).is_some() {
+    if let Some(earlier) = state.get_decoded::<MemberReport>(&report_key)? {
+        // An enclave runs a command once, and the same input gives the same result: a second,
+        // different result from the same worker proves it misbehaved.
+        if (earlier.output_hash, earlier.gas_used) != (report.output_hash, report.gas_used)
+            && crate::mining::punish_enclave(
+                state,
+                ctx,
+                worker,
+                crate::mining::SlashReason::ConflictingResults,
+                events,
+            )
+            .map_err(|e| ContractsError::Corrupted(format!("punishing a conflict: {e}")))?
+        {
+            return Ok(());
+        }
         return Err(ContractsError::AlreadyReported);
     }
     let member_report = MemberReport {

@@ -636,6 +636,27 @@ pub enum Event {
         /// Why.
         error: ErrorCode,
     },
+    /// An enclave identity was banned for provable misbehaviour (`mining::punish_enclave`); its
+    /// slashes follow as [`Event::WorkerSlashed`] and [`Event::GatekeeperSlashed`].
+    EnclaveBanned {
+        /// The enclave's identity.
+        #[serde(serialize_with = "hex_bytes")]
+        identity: [u8; 32],
+        /// The misbehaviour.
+        reason: crate::mining::SlashReason,
+    },
+    /// A gatekeeper's stake was slashed (to the treasury) for provable misbehaviour.
+    GatekeeperSlashed {
+        /// The gatekeeper's identity.
+        #[serde(serialize_with = "hex_bytes")]
+        identity: [u8; 32],
+        /// Whose stake.
+        operator: AccountId,
+        /// Units slashed.
+        amount: Balance,
+        /// The misbehaviour.
+        reason: crate::mining::SlashReason,
+    },
 }
 
 /// Serializes bytes as lowercase hex (keys and topics read better that way in receipts).

@@ -9,6 +9,12 @@
 //!   reserved until `unbonding_ms` of chain time (block timestamps) have passed, then
 //!   [`Gatekeepers::on_block_end`] frees it. A new key epoch is requested, so the removed
 //!   gatekeeper, which may have kept the old master key, learns nothing sealed from then on.
+//! - **Slashing** ([`slash_misbehaving`], called by `mining::punish_enclave` on provable
+//!   misbehaviour of the gatekeeper's enclave): `misbehaviour_slash_per_mille` of its stake
+//!   goes to the treasury and it is removed as above (the rest unbonds); one already removed
+//!   loses the same fraction of its unbonding stake. A conflicting key from *different*
+//!   gatekeepers is not slashed: two gatekeepers may race to publish a master key, and the
+//!   chain keeps no record of who stored a slot's first key.
 //! - **Only appointed gatekeepers speak as [`Origin::Gatekeeper`]**: the message queue asks
 //!   [`is_appointed`] (rule 2 of `message_queue`), and the signing key is the gatekeeper's worker
 //!   identity.
@@ -546,6 +552,71 @@ pub fn remove(
     });
     if current_epoch(state)?.is_some() {
         request_next_epoch(state, ctx, events)?;
+    }
+    Ok(())
+}
+
+/// Slashes `per_mille` of gatekeeper `identity`'s stake to the treasury for provable
+/// misbehaviour and removes it (see the module docs); nothing happens to an identity that
+/// neither serves nor unbonds as a gatekeeper.
+pub fn slash_misbehaving(
+    state: &mut State,
+    ctx: &BlockContext,
+    identity: &[u8; 32],
+    per_mille: u16,
+    reason: crate::mining::SlashReason,
+    events: &mut Vec<Event>,
+) -> Result {
+    // Stakes are at most the supply (10²¹ units), so the product fits u128.
+    let part = |stake: Balance| stake.saturating_mul(Balance::from(per_mille.min(1000))) / 1000;
+    let mut slash = |state: &mut State, operator: &AccountId, amount: Balance| -> Result {
+        if amount == 0 {
+            return Ok(());
+        }
+        balances::slash_held(
+            state,
+            operator,
+            HoldReason::GatekeeperStake,
+            &crate::treasury::account(),
+            amount,
+        )
+        .map_err(GatekeeperError::Stake)?;
+        events.push(Event::GatekeeperSlashed {
+            identity: *identity,
+            operator: *operator,
+            amount,
+            reason,
+        });
+        Ok(())
+    };
+    if let Some(mut record) = gatekeeper(state, identity)? {
+        let amount = part(record.stake);
+        slash(state, &record.operator, amount)?;
+        record.stake -= amount;
+        state.put(gatekeeper_key(identity), &record);
+        return remove(state, ctx, identity, events);
+    }
+    let unbonding: Vec<(Vec<u8>, Unbonding)> = state
+        .scan_prefix(UNBONDING_PREFIX)
+        .map(|(key, value)| {
+            Ok((
+                key.to_vec(),
+                phalanx_primitives::decode_strict(value, 1 << 12)?,
+            ))
+        })
+        .collect::<std::result::Result<_, CodecError>>()?;
+    for (key, mut record) in unbonding {
+        if &record.identity != identity {
+            continue;
+        }
+        let amount = part(record.amount);
+        slash(state, &record.operator, amount)?;
+        record.amount -= amount;
+        if record.amount == 0 {
+            state.remove(&key);
+        } else {
+            state.put(key, &record);
+        }
     }
     Ok(())
 }

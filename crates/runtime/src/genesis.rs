@@ -361,16 +361,18 @@ mod tests {
         let state = build_state(&config).expect("dev genesis");
         let free = |who: &AccountId| balances::account(&state, who).expect("balance").free;
         let vesting = |who: &AccountId| {
-            balances::held(&state, who, balances::HoldReason::Vesting).expect("hold")
+            (
+                balances::unclaimed_vesting(&state, who).expect("vesting"),
+                balances::spendable(&state, who).expect("spendable"),
+            )
         };
         let a = &config.allocations;
-        // The team's and the private sale's shares vest (the dev config says so): held.
-        assert_eq!(
-            (free(&a.private_sale), vesting(&a.private_sale)),
-            (0, 150_000_000 * PHA)
-        );
+        // The team's and the private sale's shares vest (the dev config says so): all frozen.
+        assert_eq!(free(&a.private_sale), 150_000_000 * PHA);
+        assert_eq!(vesting(&a.private_sale), (150_000_000 * PHA, 0));
         assert_eq!(free(&mining_pot()), 700_000_000 * PHA);
-        assert_eq!((free(&a.team), vesting(&a.team)), (0, 50_000_000 * PHA));
+        assert_eq!(free(&a.team), 50_000_000 * PHA);
+        assert_eq!(vesting(&a.team), (50_000_000 * PHA, 0));
         assert_eq!(free(&a.community), 10_000_000 * PHA);
         assert_eq!(free(&a.ecosystem), (90_000_000 - 6 * 1_000_000) * PHA);
         for name in phalanx_primitives::account::DEV_ACCOUNTS {

@@ -4,9 +4,11 @@
 //! 1. Any account proposes a batch of [`PrivilegedCall`]s with a description, reserving the
 //!    proposal deposit. Voting is open from that block through `voting_ends_at`
 //!    (`submitted + voting_period`).
-//! 2. Holders vote aye or nay with an amount of free PHA, which moves to `locked` until voting
-//!    ends. Voting again replaces the earlier vote (the old amount is unlocked first), and
-//!    unvoting withdraws it. The same PHA cannot back two votes at once: locked PHA is not free.
+//! 2. Holders vote aye or nay with an amount of their PHA, free or staked (vesting PHA too),
+//!    which is locked until voting ends: a freeze that stops it leaving the account, not a
+//!    move (`balances::lock`). Voting again replaces the earlier vote (the old amount is
+//!    unlocked first), and unvoting withdraws it. The same PHA cannot back two votes at once:
+//!    an account's locks sum to at most its free PHA and stake.
 //! 3. At the end of block `voting_ends_at` the proposal is tallied: it passes when
 //!    `aye > (aye + nay) / 2` strictly (exactly half fails) and turnout is at least
 //!    `min_turnout`. Either way the deposit returns and every vote's PHA unlocks.
@@ -77,8 +79,8 @@ pub enum GovernanceError {
     /// A vote of zero.
     #[error("vote amount must be greater than zero")]
     ZeroVote,
-    /// Not enough free PHA to back the vote or pay the deposit.
-    #[error("not enough free PHA: {free} units free, {needed} needed (locked and reserved PHA cannot vote twice)")]
+    /// Not enough spendable PHA to pay the deposit.
+    #[error("not enough spendable PHA: {free} units free and not frozen by votes or vesting, {needed} needed")]
     InsufficientFree {
         /// Free units.
         free: Balance,
@@ -307,7 +309,7 @@ fn count_calls(calls: &[PrivilegedCall]) -> usize {
 }
 
 fn free_or_err(state: &State, who: &AccountId, needed: Balance) -> Result<(), GovernanceError> {
-    let free = balances::account(state, who)?.free;
+    let free = balances::spendable(state, who)?;
     if free < needed {
         return Err(GovernanceError::InsufficientFree { free, needed });
     }
@@ -364,7 +366,7 @@ impl Module for Governance {
     /// Votes are what lock PHA, and open proposals' deposits are what reserve it: the accounts'
     /// locked units sum to the stored votes' amounts, and their reserved units to the deposits
     /// of the proposals still voting plus the gatekeeper stakes. (Governance and gatekeepers
-    /// are not the only holders: contracts' gas and deposits and vesting allocations count too;
+    /// are not the only holders: contracts' gas and deposits, validator bonds and worker stake count too;
     /// a module that starts to hold PHA must count its holds here.)
     fn check_invariants(state: &State) -> Result<(), InvariantError> {
         let accounts = balances::accounts(state);
@@ -394,10 +396,6 @@ impl Module for Governance {
             .saturating_add(stakes);
         // Worker stake held on pool accounts (`mining::reserved_total`).
         let stakes = crate::mining::reserved_total(state)
-            .map_err(|e| InvariantError::Unreadable(e.to_string()))?
-            .saturating_add(stakes);
-        // And allocations still vesting (`balances::vesting_total`).
-        let stakes = balances::vesting_total(state)
             .map_err(|e| InvariantError::Unreadable(e.to_string()))?
             .saturating_add(stakes);
         let deposits = proposals(state)
@@ -509,7 +507,6 @@ fn cast(
     }
     let mut proposal = open_proposal(state, ctx, id)?;
     retract(state, &mut proposal, who)?;
-    free_or_err(state, who, amount)?;
     balances::lock(state, who, amount)?;
     if aye {
         proposal.aye = proposal.aye.saturating_add(amount);

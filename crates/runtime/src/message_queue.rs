@@ -5,7 +5,8 @@
 //! chain trusts the message only because of the origin's signature. Rules of
 //! [`MessageQueueCall::Push`], each with its own [`MessageQueueError`], cheap checks first:
 //! 1. the topic is at most [`MAX_TOPIC_BYTES`] and the payload at most [`MAX_PAYLOAD_BYTES`];
-//! 2. the chain knows the origin: a worker origin must be a registered worker, a gatekeeper
+//! 2. the chain knows the origin: a worker origin must be a registered worker not banned for
+//!    misbehaviour ([`mining::punish_enclave`]), a gatekeeper
 //!    origin an appointed gatekeeper ([`crate::gatekeeper`]); cluster and contract origins are
 //!    refused ([`MessageQueueError::UnknownOriginKind`]) until the chain keeps a registry of
 //!    them;
@@ -27,6 +28,16 @@
 //! and [`Event::KeyMessageRefused`] records the reason. Likewise a gatekeeper's contract key
 //! and a worker's command result or query usage (topics of `phalanx_primitives::contract`) are
 //! applied by [`crate::contracts`], a refusal recorded as [`Event::ContractMessageRefused`].
+//!
+//! **Conflicts** ([`MessageQueueCall::ReportConflict`]): an enclave signs each (origin,
+//! sequence) with one content (the worker's commit-before-release protocol), so a second,
+//! different message signed for a sequence the chain already accepted proves the enclave
+//! misbehaved. Any account may submit it: the origin is a worker or a gatekeeper; the message
+//! fits the limits of rule 1; its signature verifies under the origin's key for this chain; the
+//! chain holds a message at that sequence ([`MessageQueueError::NoMessageAtSequence`]) with a
+//! different topic or payload ([`MessageQueueError::SameMessage`]); the enclave was not banned
+//! already ([`MessageQueueError::Banned`]). Then [`mining::punish_enclave`] bans and
+//! slashes it, and the reporter's fee comes back from the treasury.
 //!
 //! A worker's message on [`mining::HEARTBEAT_TOPIC`] answers its heartbeat challenge
 //! ([`crate::mining`]); a refusal is recorded as [`Event::MiningMessageRefused`].
@@ -114,6 +125,21 @@ pub enum MessageQueueError {
         /// The identity, hex.
         identity: String,
     },
+    /// Conflict evidence for a sequence the chain holds no message at.
+    #[error(
+        "the chain holds no message #{0} from this origin, so there is nothing to conflict with"
+    )]
+    NoMessageAtSequence(u64),
+    /// Conflict evidence that is the very message the chain holds.
+    #[error("this is the message the chain accepted at that sequence, not a conflicting one")]
+    SameMessage,
+    /// The enclave is banned for misbehaviour: its messages are refused, and it is punished
+    /// once.
+    #[error("enclave {0} is banned for misbehaviour; nothing it signs is accepted any more")]
+    Banned(String),
+    /// The punishment failed on corrupted state.
+    #[error("punishing the enclave failed: {0}")]
+    Punishment(String),
 }
 
 impl ErrorCodes for MessageQueueError {
@@ -139,6 +165,16 @@ impl ErrorCodes for MessageQueueError {
             "not_a_gatekeeper",
             "the gatekeeper origin is not an appointed gatekeeper",
         ),
+        (
+            "no_message_at_sequence",
+            "the chain holds no message at that sequence",
+        ),
+        (
+            "same_message",
+            "the evidence is the message the chain accepted",
+        ),
+        ("banned", "the enclave is banned for misbehaviour"),
+        ("punishment", "punishing the enclave failed"),
     ];
 
     fn code(&self) -> &'static str {
@@ -152,6 +188,10 @@ impl ErrorCodes for MessageQueueError {
             MessageQueueError::Corrupted(_) => "corrupted",
             MessageQueueError::UnknownOriginKind { .. } => "unknown_origin_kind",
             MessageQueueError::NotAGatekeeper { .. } => "not_a_gatekeeper",
+            MessageQueueError::NoMessageAtSequence(_) => "no_message_at_sequence",
+            MessageQueueError::SameMessage => "same_message",
+            MessageQueueError::Banned(_) => "banned",
+            MessageQueueError::Punishment(_) => "punishment",
         }
     }
 }
@@ -216,16 +256,77 @@ impl Module for MessageQueue {
     fn dispatch(
         state: &mut State,
         ctx: &BlockContext,
-        _who: &AccountId,
+        who: &AccountId,
         call: &MessageQueueCall,
-        _fee: Balance,
+        fee: Balance,
         events: &mut Vec<Event>,
     ) -> DispatchResult {
         match call {
             MessageQueueCall::Push(message) => push(state, ctx, message, events)?,
+            MessageQueueCall::ReportConflict(message) => {
+                report_conflict(state, ctx, message, events)?;
+                // New evidence costs its reporter nothing.
+                crate::balances::transfer_free(state, &crate::treasury::account(), who, fee)?;
+            }
         }
         Ok(())
     }
+}
+
+/// Rule 1: the topic and payload fit.
+fn check_limits(message: &SignedMessage) -> Result<(), MessageQueueError> {
+    if message.topic.len() > MAX_TOPIC_BYTES {
+        return Err(MessageQueueError::TopicTooLong {
+            len: message.topic.len(),
+            max: MAX_TOPIC_BYTES,
+        });
+    }
+    if message.payload.len() > MAX_PAYLOAD_BYTES {
+        return Err(MessageQueueError::PayloadTooLarge {
+            len: message.payload.len(),
+            max: MAX_PAYLOAD_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// Checks `message` as evidence of a conflict and punishes its enclave (the module docs'
+/// conflict rules, in order).
+pub fn report_conflict(
+    state: &mut State,
+    ctx: &BlockContext,
+    message: &SignedMessage,
+    events: &mut Vec<Event>,
+) -> Result<(), MessageQueueError> {
+    let origin = message.origin;
+    let identity = match origin {
+        Origin::Worker(identity) | Origin::Gatekeeper(identity) => identity,
+        Origin::Cluster(_) => return Err(MessageQueueError::UnknownOriginKind { kind: "cluster" }),
+        Origin::Contract(_) => {
+            return Err(MessageQueueError::UnknownOriginKind { kind: "contract" })
+        }
+    };
+    check_limits(message)?;
+    if !message.verify_signature(&identity, &ctx.genesis_hash) {
+        return Err(MessageQueueError::BadSignature);
+    }
+    let accepted = self::message(state, &origin, message.sequence)?
+        .ok_or(MessageQueueError::NoMessageAtSequence(message.sequence))?;
+    if accepted.message.topic == message.topic && accepted.message.payload == message.payload {
+        return Err(MessageQueueError::SameMessage);
+    }
+    let punished = mining::punish_enclave(
+        state,
+        ctx,
+        &identity,
+        mining::SlashReason::ConflictingMessages,
+        events,
+    )
+    .map_err(|e| MessageQueueError::Punishment(e.to_string()))?;
+    if !punished {
+        return Err(MessageQueueError::Banned(hex::encode(identity)));
+    }
+    Ok(())
 }
 
 /// Rule 2: the chain knows `origin`.
@@ -236,6 +337,9 @@ fn check_known(state: &State, origin: &Origin) -> Result<(), MessageQueueError> 
                 return Err(MessageQueueError::UnregisteredWorker {
                     identity: hex::encode(identity),
                 });
+            }
+            if mining::ban(state, identity)?.is_some() {
+                return Err(MessageQueueError::Banned(hex::encode(identity)));
             }
             return Ok(());
         }
@@ -260,18 +364,7 @@ pub fn push(
     message: &SignedMessage,
     events: &mut Vec<Event>,
 ) -> Result<(), MessageQueueError> {
-    if message.topic.len() > MAX_TOPIC_BYTES {
-        return Err(MessageQueueError::TopicTooLong {
-            len: message.topic.len(),
-            max: MAX_TOPIC_BYTES,
-        });
-    }
-    if message.payload.len() > MAX_PAYLOAD_BYTES {
-        return Err(MessageQueueError::PayloadTooLarge {
-            len: message.payload.len(),
-            max: MAX_PAYLOAD_BYTES,
-        });
-    }
+    check_limits(message)?;
     let origin = message.origin;
     check_known(state, &origin)?;
     let expected = next_sequence(state, &origin)?;

@@ -85,6 +85,18 @@
 //! within a day. Slashed PHA goes to the treasury out of the pool's held stake, so every
 //! shareholder shares the loss.
 //!
+//! **Provable misbehaviour** bans the enclave identity for good ([`punish_enclave`]): two
+//! different messages signed for the same (origin, sequence) of the message queue (an honest
+//! enclave signs each sequence with one content: its commit-before-release protocol), or two
+//! different results it reported for the same contract command (deterministic execution of the
+//! same input). Any account may submit the first as evidence
+//! (`MessageQueueCall::ReportConflict`); the second the chain sees itself when the second
+//! report arrives. The enclave loses `misbehaviour_slash_per_mille` of its worker stake and is
+//! stopped (its pool's shareholders share the loss, as for any slash), loses the same fraction
+//! of its gatekeeper stake and its appointment ([`gatekeeper::slash_misbehaving`]), and can
+//! never start computing again ([`MiningError::Banned`]). Its operator's other enclaves are
+//! untouched: the evidence names one identity.
+//!
 //! Storage keys: `mining/params` → [`MiningParams`]; `mining/next_pool` → u64;
 //! `mining/pool/<id BE>` → [`StakePool`]; `mining/share/<id BE><account>` → u128;
 //! `mining/queue/<id BE><seq BE>` → [`WithdrawRequest`]; `mining/waiting/<id BE>` → () while a
@@ -92,7 +104,7 @@
 //! → [`Miner`]; `mining/active/<identity>` → () for workers the settlement must visit;
 //! `mining/slot/<u32 BE>` → identity and `mining/slots` → u32, the computing set;
 //! `mining/deadline/<height BE><identity>` → () for open challenges; `mining/settlement` →
-//! [`Settlement`]; `mining/day/<day BE>` → [`DayRecord`].
+//! [`Settlement`]; `mining/day/<day BE>` → [`DayRecord`]; `mining/ban/<identity>` → [`Ban`].
 
 use crate::balances::{self, BalancesError, HoldReason};
 use crate::events::Event;
@@ -101,7 +113,7 @@ use crate::genesis::{self, GenesisConfig, GenesisError};
 use crate::invariants::InvariantError;
 use crate::module::{ErrorCodes, Module};
 use crate::work::{self, WorkParams};
-use crate::{registry, schedule, system, treasury, BlockContext, DispatchResult};
+use crate::{gatekeeper, registry, schedule, system, treasury, BlockContext, DispatchResult};
 use parity_scale_codec::{Decode, Encode};
 use phalanx_primitives::call::MiningCall;
 use phalanx_primitives::mining::{
@@ -129,6 +141,7 @@ const DEADLINE_PREFIX: &[u8] = b"mining/deadline/";
 const SETTLEMENT: &[u8] = b"mining/settlement";
 const DAY_PREFIX: &[u8] = b"mining/day/";
 const LOCK_PREFIX: &[u8] = b"mining/lock/";
+const BAN_PREFIX: &[u8] = b"mining/ban/";
 
 /// The fewest shares a contribution may buy and a holder may keep (all or at least this many):
 /// a pool's outstanding shares are then never a handful of units whose price a donation could
@@ -311,6 +324,9 @@ pub enum MiningError {
     /// A queued withdrawal must be worth at least a PHA (or be all the account holds).
     #[error("a queued withdrawal must be worth at least 1 PHA or all your shares; this one is worth {0} units")]
     RequestTooSmall(Balance),
+    /// The enclave was banned for provable misbehaviour.
+    #[error("worker {0} was banned for provable misbehaviour and can never compute again; register a new enclave")]
+    Banned(String),
     /// A balances operation failed.
     #[error(transparent)]
     Funds(#[from] BalancesError),
@@ -396,6 +412,7 @@ impl ErrorCodes for MiningError {
             "request_too_small",
             "a queued withdrawal must be worth at least a PHA or be all the account holds",
         ),
+        ("banned", "the worker was banned for provable misbehaviour"),
         ("funds", "not enough PHA"),
         ("overflow", "mining arithmetic overflowed"),
         ("corrupted", "the mining state could not be decoded"),
@@ -433,6 +450,7 @@ impl ErrorCodes for MiningError {
             MiningError::AlreadyQueued(_) => "already_queued",
             MiningError::DustLeft { .. } => "dust_left",
             MiningError::RequestTooSmall(_) => "request_too_small",
+            MiningError::Banned(_) => "banned",
             // Receipts record the balances module's own code (`DispatchError::code`).
             MiningError::Funds(_) => "funds",
             MiningError::Overflow => "overflow",
@@ -455,6 +473,19 @@ pub enum SlashReason {
     Unresponsive,
     /// Its platform's TCB was revoked by the attestation policy.
     AttestationRevoked,
+    /// It signed two different messages for one (origin, sequence) of the message queue.
+    ConflictingMessages,
+    /// It reported two different results for one contract command.
+    ConflictingResults,
+}
+
+/// A banned enclave identity: when and why ([`punish_enclave`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct Ban {
+    /// Height of the block that banned it.
+    pub at_height: u64,
+    /// The misbehaviour.
+    pub reason: SlashReason,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -463,6 +494,16 @@ pub enum SlashReason {
 /// The storage key of the mining parameters.
 pub fn params_key() -> Vec<u8> {
     PARAMS.to_vec()
+}
+
+/// The storage key of `identity`'s ban.
+pub fn ban_key(identity: &[u8; 32]) -> Vec<u8> {
+    [BAN_PREFIX, identity].concat()
+}
+
+/// `identity`'s ban, if it was banned.
+pub fn ban(state: &State, identity: &[u8; 32]) -> Result<Option<Ban>, CodecError> {
+    state.get_decoded(&ban_key(identity))
 }
 
 /// The storage key of pool `id`.
@@ -1237,6 +1278,9 @@ fn start_worker(
     if m.state != MinerState::Ready {
         return Err(wrong_state(&m, "ready"));
     }
+    if ban(state, worker)?.is_some() {
+        return Err(MiningError::Banned(hex::encode(worker)));
+    }
     let params = params(state)?;
     let work = work_params(&params);
     let info = registry::worker(state, worker)?
@@ -1468,6 +1512,60 @@ fn slash(
         reason,
     });
     Ok(())
+}
+
+/// Punishes enclave `identity` for provable misbehaviour (see the module docs): bans it,
+/// slashes `misbehaviour_slash_per_mille` of its worker stake and stops it if it computes, and
+/// slashes and removes it as a gatekeeper. `Ok(false)`, changing nothing, if it was banned
+/// already: one piece of evidence or a hundred, an enclave is punished once.
+pub fn punish_enclave(
+    state: &mut State,
+    ctx: &BlockContext,
+    identity: &[u8; 32],
+    reason: SlashReason,
+    events: &mut Vec<Event>,
+) -> Result<bool, MiningError> {
+    if ban(state, identity)?.is_some() {
+        return Ok(false);
+    }
+    state.put(
+        ban_key(identity),
+        &Ban {
+            at_height: ctx.height,
+            reason,
+        },
+    );
+    events.push(Event::EnclaveBanned {
+        identity: *identity,
+        reason,
+    });
+    let params = params(state)?;
+    if let Some(mut m) = miner(state, identity)? {
+        slash(
+            state,
+            &mut m,
+            params.misbehaviour_slash_per_mille,
+            reason,
+            events,
+        )?;
+        if is_computing(&m) {
+            let mut settlement = settlement(state)?;
+            stop(state, ctx, &mut m, &mut settlement, &params, true, events)?;
+            state.put(SETTLEMENT.to_vec(), &settlement);
+        } else {
+            store_miner(state, &m);
+        }
+    }
+    gatekeeper::slash_misbehaving(
+        state,
+        ctx,
+        identity,
+        params.misbehaviour_slash_per_mille,
+        reason,
+        events,
+    )
+    .map_err(|e| MiningError::Corrupted(format!("gatekeeper slash: {e}")))?;
+    Ok(true)
 }
 
 // ---------------------------------------------------------------------------------------------

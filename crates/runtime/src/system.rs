@@ -531,7 +531,7 @@ pub fn check_envelope_with(
             required,
         });
     }
-    let free = balances::account(state, &tx.tx.signer)?.free;
+    let free = balances::spendable(state, &tx.tx.signer)?;
     if free < tx.tx.fee {
         return Err(TxError::CannotPayFee {
             free,
@@ -550,9 +550,10 @@ pub fn charge(state: &mut State, who: &AccountId, fee: Balance) -> Result<(), Tx
     let next = nonce(state, who)?.saturating_add(1);
     state.put(nonce_key(who), &next);
     balances::transfer_free(state, who, &crate::treasury::account(), fee).map_err(|e| match e {
-        balances::BalancesError::InsufficientFree { free, .. } => {
-            TxError::CannotPayFee { free, fee }
-        }
+        balances::BalancesError::InsufficientFree { free, .. }
+        | balances::BalancesError::Frozen {
+            spendable: free, ..
+        } => TxError::CannotPayFee { free, fee },
         other => TxError::Corrupted(other.to_string()),
     })
 }

@@ -60,12 +60,20 @@ fn every_variant_of_every_module_error_has_a_distinct_listed_code() {
         BalancesError::Overflow,
         BalancesError::Corrupted("x".into()),
         BalancesError::InsufficientHeld {
-            reason: crate::balances::HoldReason::Vesting,
+            reason: crate::balances::HoldReason::ValidatorBond,
             held: 0,
             needed: 1,
         },
         BalancesError::NothingVesting,
         BalancesError::NothingVestedYet { next_ms: 1 },
+        BalancesError::Frozen {
+            spendable: 0,
+            needed: 1,
+        },
+        BalancesError::CannotVote {
+            available: 0,
+            needed: 1,
+        },
     ]);
     assert_codes(&[
         TreasuryError::InsufficientFunds {
@@ -194,6 +202,10 @@ fn every_variant_of_every_module_error_has_a_distinct_listed_code() {
         MessageQueueError::NotAGatekeeper {
             identity: "00".into(),
         },
+        MessageQueueError::NoMessageAtSequence(0),
+        MessageQueueError::SameMessage,
+        MessageQueueError::Banned("00".into()),
+        MessageQueueError::Punishment("x".into()),
     ]);
     assert_codes(&[
         EvidenceError::Invalid(CheckError::TooLarge(2)),
@@ -429,6 +441,7 @@ fn every_variant_of_every_module_error_has_a_distinct_listed_code() {
         MiningError::AlreadyQueued(0),
         MiningError::DustLeft { left: 1 },
         MiningError::RequestTooSmall(1),
+        MiningError::Banned("x".into()),
         MiningError::Funds(BalancesError::ZeroAmount),
         MiningError::Overflow,
         MiningError::Corrupted("x".into()),

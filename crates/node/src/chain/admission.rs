@@ -305,7 +305,7 @@ impl Chain {
         )?;
         let sender = SenderState {
             nonce: system::nonce(&state, &tx.tx.signer)?,
-            free: phalanx_runtime::balances::account(&state, &tx.tx.signer)?.free,
+            free: phalanx_runtime::balances::spendable(&state, &tx.tx.signer)?,
         };
         // Lock order: pool, then index. Holding the pool while checking the index keeps an
         // included transaction out: `finalize` records a block in the index before it prunes

@@ -986,8 +986,6 @@ fn bad_reports_are_refused_and_leave_the_command_pending() {
     );
     let again = chain.contracts_report(m0, contract, 0, b"out", 10);
     assert_refused(&again, ContractsError::AlreadyReported);
-    let changed = chain.contracts_report(m0, contract, 0, b"other", 10);
-    assert_refused(&changed, ContractsError::AlreadyReported);
     // Relaying the very same signed message again is a replay the queue refuses.
     let origin = Origin::Worker(m0.account().0);
     let last = message_queue::next_sequence(&chain.state, &origin).expect("sequence") - 1;
@@ -1002,6 +1000,25 @@ fn bad_reports_are_refused_and_leave_the_command_pending() {
             got: last,
             expected: last + 1
         }))
+    );
+    // A second, *different* result for the same command is two results for one input: the
+    // enclave is banned (it computes nowhere any more), and its report still counts once.
+    let changed = chain.contracts_report(m0, contract, 0, b"other", 10);
+    assert!(has(
+        &changed,
+        &Event::EnclaveBanned {
+            identity: m0.account().0,
+            reason: crate::mining::SlashReason::ConflictingResults,
+        }
+    ));
+    assert!(crate::mining::ban(&chain.state, &m0.account().0)
+        .expect("read")
+        .is_some());
+    // Nothing it signs is accepted any more.
+    let third = chain.contracts_report(m0, contract, 0, b"third", 10);
+    assert_eq!(
+        third.error,
+        Some(code(MessageQueueError::Banned(hex::encode(m0.account().0))))
     );
     assert_eq!(
         command(&chain.state, &contract, 0)

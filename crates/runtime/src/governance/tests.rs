@@ -278,7 +278,7 @@ fn bad_votes_and_proposals_are_refused_and_lose_nothing() {
     assert!(
         r.error
             .as_ref()
-            .is_some_and(|e| e.to_string() == "governance.insufficient_free"),
+            .is_some_and(|e| e.to_string() == "balances.cannot_vote"),
         "{r:?}"
     );
     // The same PHA twice: after locking almost everything, a second proposal cannot reuse it.
@@ -289,7 +289,7 @@ fn bad_votes_and_proposals_are_refused_and_lose_nothing() {
     assert!(
         r.error
             .as_ref()
-            .is_some_and(|e| e.to_string() == "governance.insufficient_free"),
+            .is_some_and(|e| e.to_string() == "balances.cannot_vote"),
         "{r:?}"
     );
     // Zero, unknown proposal.

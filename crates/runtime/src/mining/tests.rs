@@ -1166,3 +1166,194 @@ proptest! {
         }
     }
 }
+
+/// `identity` (worker `name`) signs message `sequence` with `payload`.
+fn signed_by(
+    chain: &TestChain,
+    name: &str,
+    origin: Origin,
+    sequence: u64,
+    payload: &[u8],
+) -> SignedMessage {
+    SignedMessage::new(
+        origin,
+        sequence,
+        b"note".to_vec(),
+        payload.to_vec(),
+        &worker_identity(name),
+        &chain.ctx.genesis_hash,
+    )
+}
+
+fn report_conflict(message: SignedMessage) -> Call {
+    Call::MessageQueue(MessageQueueCall::ReportConflict(message))
+}
+
+#[test]
+fn two_messages_signed_for_one_sequence_ban_slash_and_stop_the_worker_once() {
+    use crate::message_queue::MessageQueueError;
+    let (mut chain, id, w1, w2) = pool_with_workers(0, 10_000);
+    for worker in [w1, w2] {
+        chain.ok(
+            &key("alice"),
+            MiningCall::StartWorker {
+                pool: id,
+                worker,
+                stake: 2 * LEAST_STAKE,
+            },
+        );
+    }
+    let origin = Origin::Worker(w1);
+    let accepted = signed_by(&chain, "w1", origin, 0, b"first");
+    let pushed = chain.apply(
+        &key("bob"),
+        Call::MessageQueue(MessageQueueCall::Push(accepted.clone())),
+    );
+    assert_eq!(pushed.error, None);
+    chain.end_block();
+
+    // Refused evidence changes nothing but the reporter's fee.
+    let refusals = [
+        (accepted.clone(), MessageQueueError::SameMessage),
+        (
+            signed_by(&chain, "w1", origin, 1, b"second"),
+            MessageQueueError::NoMessageAtSequence(1),
+        ),
+        // Signed by another enclave in w1's name.
+        (
+            signed_by(&chain, "w2", origin, 0, b"forged"),
+            MessageQueueError::BadSignature,
+        ),
+        (
+            signed_by(&chain, "w1", Origin::Cluster([1; 32]), 0, b"x"),
+            MessageQueueError::UnknownOriginKind { kind: "cluster" },
+        ),
+    ];
+    for (message, error) in refusals {
+        chain.begin();
+        let mut expected = chain.state.clone();
+        let receipt = chain.apply(&key("charlie"), report_conflict(message));
+        assert_eq!(receipt.error, Some(code(error)));
+        crate::system::charge(&mut expected, &key("charlie").account(), receipt.fee).unwrap();
+        assert_eq!(
+            chain.state.root(),
+            expected.root(),
+            "refused evidence changed state"
+        );
+    }
+    chain.end_block();
+
+    // The real thing: same sequence, other payload, w1's own signature.
+    let charlie_before = chain.free_of(&key("charlie").account());
+    let treasury_before = chain.free_of(&crate::treasury::account());
+    let conflicting = signed_by(&chain, "w1", origin, 0, b"other");
+    let receipt = chain.apply(&key("charlie"), report_conflict(conflicting.clone()));
+    assert_eq!(receipt.error, None, "{:?}", receipt.events);
+    assert!(receipt.events.contains(&Event::EnclaveBanned {
+        identity: w1,
+        reason: SlashReason::ConflictingMessages,
+    }));
+    // Half of its 2,000 PHA goes to the treasury, out of the pool its delegators own.
+    assert!(receipt.events.contains(&Event::WorkerSlashed {
+        pool: id,
+        worker: w1,
+        amount: LEAST_STAKE,
+        reason: SlashReason::ConflictingMessages,
+    }));
+    assert!(receipt.events.contains(&Event::WorkerStopped {
+        pool: id,
+        worker: w1,
+        forced: true,
+    }));
+    assert_eq!(
+        chain.free_of(&key("charlie").account()),
+        charlie_before,
+        "evidence is free"
+    );
+    assert_eq!(
+        chain.free_of(&crate::treasury::account()),
+        treasury_before + LEAST_STAKE
+    );
+    assert_eq!(chain.miner_info(&w1).state, MinerState::CoolingDown);
+    assert_eq!(chain.pool_info(id).slashed, LEAST_STAKE);
+    assert_eq!(
+        chain.miner_info(&w2).state,
+        MinerState::Computing,
+        "w2 untouched"
+    );
+    // Once: more evidence against it is refused.
+    let again = chain.apply(
+        &key("charlie"),
+        report_conflict(signed_by(&chain, "w1", origin, 0, b"third")),
+    );
+    assert_eq!(
+        again.error,
+        Some(code(MessageQueueError::Banned(hex::encode(w1))))
+    );
+    chain.end_block();
+    // After its cooldown its remaining stake comes back to the pool, and it never starts again.
+    chain.run_online(61, &[w2]);
+    chain.ok(
+        &key("alice"),
+        MiningCall::ReclaimWorker {
+            pool: id,
+            worker: w1,
+        },
+    );
+    chain.refused(
+        &key("alice"),
+        MiningCall::StartWorker {
+            pool: id,
+            worker: w1,
+            stake: 2 * LEAST_STAKE,
+        },
+        MiningError::Banned(hex::encode(w1)),
+    );
+    chain.end_block();
+}
+
+#[test]
+fn a_gatekeepers_conflicting_messages_slash_and_remove_it() {
+    let mut chain = TestChain::new();
+    let gk = chain.mining_worker(&key("alice"), "w1");
+    assert_eq!(
+        chain
+            .root_dispatch(PrivilegedCall::AppointGatekeeper(gk))
+            .error,
+        None
+    );
+    chain.end_block();
+    let stake = crate::gatekeeper::gatekeeper(&chain.state, &gk)
+        .unwrap()
+        .unwrap()
+        .stake;
+    let origin = Origin::Gatekeeper(gk);
+    let pushed = chain.apply(
+        &key("bob"),
+        Call::MessageQueue(MessageQueueCall::Push(signed_by(
+            &chain, "w1", origin, 0, b"a",
+        ))),
+    );
+    assert_eq!(pushed.error, None);
+    let receipt = chain.apply(
+        &key("bob"),
+        report_conflict(signed_by(&chain, "w1", origin, 0, b"b")),
+    );
+    assert_eq!(receipt.error, None, "{:?}", receipt.events);
+    assert!(receipt.events.contains(&Event::GatekeeperSlashed {
+        identity: gk,
+        operator: key("alice").account(),
+        amount: stake / 2,
+        reason: SlashReason::ConflictingMessages,
+    }));
+    assert!(receipt
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::GatekeeperRemoved { identity, .. } if *identity == gk)));
+    assert!(!crate::gatekeeper::is_appointed(&chain.state, &gk).unwrap());
+    // The other half unbonds as after any removal.
+    let unbonding = crate::gatekeeper::unbondings(&chain.state).unwrap();
+    assert_eq!(unbonding.len(), 1);
+    assert_eq!(unbonding[0].amount, stake - stake / 2);
+    chain.end_block();
+}
