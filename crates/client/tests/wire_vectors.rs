@@ -912,7 +912,7 @@ fn describe_key(key: &[u8]) -> Option<String> {
         .map(|(_, _, name)| name.to_string())
 }
 
-fn dump_entry(key: &[u8], value: Option<&Vec<u8>>) -> Value {
+fn dump_entry(key: &[u8], value: Option<&[u8]>) -> Value {
     let item = describe_key(key).unwrap_or_else(|| {
         panic!(
             "state key {} ({}) is not described in docs/wire.md#state-keys",
@@ -990,7 +990,7 @@ fn state_keys_and_proofs() {
         let mut state = state_of(&base);
         let mut root = state.root();
         let key = unhex(&input["key"]);
-        let mut claimed = state.get(&key).cloned();
+        let mut claimed = state.get(&key).map(|v| v.to_vec());
         let mut proof = state.prove(&key);
         let mut trailing = false;
         match text_of(&input["mutation"]) {
@@ -1127,7 +1127,7 @@ fn dev_chain(input: &Value) -> Value {
     let genesis_hash = genesis.hash();
     let genesis_dump: Vec<Value> = state
         .scan_prefix(b"")
-        .map(|(key, value)| dump_entry(key, Some(value)))
+        .map(|(key, value)| dump_entry(key, Some(value.as_slice())))
         .collect();
     let before = state.clone();
     let validators_proof = state.prove(VALIDATORS_KEY);
@@ -1201,7 +1201,7 @@ fn dev_chain(input: &Value) -> Value {
     let mut changes: Vec<Value> = state
         .scan_prefix(b"")
         .filter(|(key, value)| before.get(key) != Some(*value))
-        .map(|(key, value)| dump_entry(key, Some(value)))
+        .map(|(key, value)| dump_entry(key, Some(value.as_slice())))
         .collect();
     changes.extend(
         before

@@ -426,7 +426,7 @@ pub fn code_info(state: &State, hash: &Hash) -> Result<Option<CodeInfo>, CodecEr
 
 /// The stored code `hash`, raw.
 pub fn stored_code(state: &State, hash: &Hash) -> Option<Vec<u8>> {
-    state.get(&wire::code_key(hash)).cloned()
+    state.get(&wire::code_key(hash)).map(|code| code.to_vec())
 }
 
 /// Contract `id`.
@@ -1047,7 +1047,10 @@ fn finalize(
 /// Deletes a command's tallies (they only matter while it is pending).
 fn clear_tally(state: &mut State, id: &[u8; 32], sequence: u64) {
     let prefix = tally_prefix(id, sequence);
-    let keys: Vec<Vec<u8>> = state.scan_prefix(&prefix).map(|(k, _)| k.clone()).collect();
+    let keys: Vec<Vec<u8>> = state
+        .scan_prefix(&prefix)
+        .map(|(k, _)| k.to_vec())
+        .collect();
     for key in keys {
         state.remove(&key);
     }
@@ -1117,7 +1120,7 @@ fn expire_commands(state: &mut State, ctx: &BlockContext, budget: usize) -> Vec<
         .take(budget)
         .map_while(|(key, _)| {
             let (deadline, id, sequence) = parse_due_key(key)?;
-            (deadline <= ctx.height).then(|| (key.clone(), id, sequence))
+            (deadline <= ctx.height).then(|| (key.to_vec(), id, sequence))
         })
         .collect();
     let mut events = Vec::new();
@@ -1160,7 +1163,7 @@ fn release_withdrawals(state: &mut State, ctx: &BlockContext, budget: usize) -> 
         .take(budget)
         .map_while(|(key, _)| {
             let (at, who) = parse_release_key(key)?;
-            (at <= ctx.height).then(|| (key.clone(), who))
+            (at <= ctx.height).then(|| (key.to_vec(), who))
         })
         .collect();
     let mut events = Vec::new();

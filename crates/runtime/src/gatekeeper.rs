@@ -728,7 +728,7 @@ fn purge_retired(state: &mut State, mut budget: usize) {
         .scan_prefix(PURGE_PREFIX)
         .filter_map(|(key, _)| {
             let epoch = key.get(PURGE_PREFIX.len()..)?.try_into().ok()?;
-            Some((key.clone(), u32::from_be_bytes(epoch)))
+            Some((key.to_vec(), u32::from_be_bytes(epoch)))
         })
         .collect();
     for (marker, epoch) in pending {
@@ -737,7 +737,7 @@ fn purge_retired(state: &mut State, mut budget: usize) {
             let keys: Vec<Vec<u8>> = state
                 .scan_prefix(&range)
                 .take(budget)
-                .map(|(k, _)| k.clone())
+                .map(|(k, _)| k.to_vec())
                 .collect();
             budget -= keys.len();
             for key in keys {
@@ -919,7 +919,7 @@ impl Module for Gatekeepers {
         purge_retired(state, PURGES_PER_BLOCK);
         let mut events = Vec::new();
         for key in due {
-            let value = state.get(&key).cloned().unwrap_or_default();
+            let value = state.get(&key).map(|v| v.to_vec()).unwrap_or_default();
             state.remove(&key);
             let Ok(unbonding) = Unbonding::decode(&mut value.as_slice()) else {
                 continue;

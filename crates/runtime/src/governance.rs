@@ -260,7 +260,7 @@ fn take_due(state: &mut State, queue: &[u8], height: u64) -> Vec<u32> {
             let rest = key.get(queue.len()..)?;
             let at = u64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
             let id = u32::from_be_bytes(rest.get(8..)?.try_into().ok()?);
-            (at <= height).then(|| (key.clone(), id))
+            (at <= height).then(|| (key.to_vec(), id))
         })
         .collect();
     for (key, _) in &due {

@@ -20,6 +20,9 @@
 //! tree when the root is next asked for, so a key written many times in a block is hashed once.
 //! Values live in a hash map (a read or an update is a hash and a probe) and the keys, in
 //! order, in an ordered set that only changes when a key appears or goes (what scans walk).
+//! Keys and values are shared byte strings ([`Bytes`]), so the copy-on-write of a node shared
+//! with an older state (the first write to it in a block) bumps reference counts rather than
+//! copying every key and value the node holds.
 
 mod hashing;
 mod proof;
@@ -30,23 +33,84 @@ pub use proof::{Proof, ProofError, Terminal};
 use im::{HashMap, HashSet, OrdSet};
 use parity_scale_codec::{Decode, Encode};
 use phalanx_primitives::{decode_strict, CodecError, Hash};
+use std::ops::Bound;
 use tree::Node;
 
 /// The largest snapshot [`State::from_snapshot`] accepts.
 pub const MAX_SNAPSHOT_BYTES: usize = 1 << 32;
 
+/// An immutable, cheaply cloned byte string: a state key or value.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Bytes(std::sync::Arc<[u8]>);
+
+impl Bytes {
+    /// The bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Bytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+    }
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl AsRef<[u8]> for Bytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for Bytes {
+    fn borrow(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<Vec<u8>> for Bytes {
+    fn from(bytes: Vec<u8>) -> Bytes {
+        Bytes(bytes.into())
+    }
+}
+
+impl From<&[u8]> for Bytes {
+    fn from(bytes: &[u8]) -> Bytes {
+        Bytes(bytes.into())
+    }
+}
+
+impl PartialEq<[u8]> for Bytes {
+    fn eq(&self, other: &[u8]) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<Vec<u8>> for Bytes {
+    fn eq(&self, other: &Vec<u8>) -> bool {
+        *self.0 == **other
+    }
+}
+
 /// The chain state: key-value data plus the Merkle tree that commits to it.
 #[derive(Clone, Default)]
 pub struct State {
     /// Every value by its key.
-    values: HashMap<Vec<u8>, Vec<u8>>,
+    values: HashMap<Bytes, Bytes>,
     /// The same keys in order, for scans.
-    keys: OrdSet<Vec<u8>>,
+    keys: OrdSet<Bytes>,
     tree: Option<std::sync::Arc<Node>>,
     /// Keys written since the tree was last brought up to date. A hash set: the order they
     /// are folded into the tree in does not matter (the tree of a key set is unique), and a
     /// write is then a hash and a probe rather than a second ordered insert.
-    dirty: HashSet<Vec<u8>>,
+    dirty: HashSet<Bytes>,
 }
 
 impl std::fmt::Debug for State {
@@ -64,13 +128,14 @@ impl State {
     }
 
     /// The value under `key`.
-    pub fn get(&self, key: &[u8]) -> Option<&Vec<u8>> {
+    pub fn get(&self, key: &[u8]) -> Option<&Bytes> {
         self.values.get(key)
     }
 
     /// Sets `key` to `value`.
     pub fn insert(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        if self.values.insert(key.clone(), value).is_none() {
+        let key = Bytes::from(key);
+        if self.values.insert(key.clone(), value.into()).is_none() {
             self.keys.insert(key.clone());
         }
         self.dirty.insert(key);
@@ -78,9 +143,9 @@ impl State {
 
     /// Removes `key`.
     pub fn remove(&mut self, key: &[u8]) {
-        if self.values.remove(key).is_some() {
-            self.keys.remove(key);
-            self.dirty.insert(key.to_vec());
+        if let Some((key, _)) = self.values.remove_with_key(key) {
+            self.keys.remove(key.as_slice());
+            self.dirty.insert(key);
         }
     }
 
@@ -95,7 +160,7 @@ impl State {
     }
 
     /// `key` with its value: what the ordered key set yields to a scan.
-    fn entry<'a>(&'a self, key: &'a Vec<u8>) -> Option<(&'a Vec<u8>, &'a Vec<u8>)> {
+    fn entry<'a>(&'a self, key: &'a Bytes) -> Option<(&'a Bytes, &'a Bytes)> {
         // Every key in the set has a value (both change together).
         self.values.get(key).map(|value| (key, value))
     }
@@ -104,9 +169,9 @@ impl State {
     pub fn scan_prefix<'a>(
         &'a self,
         prefix: &'a [u8],
-    ) -> impl Iterator<Item = (&'a Vec<u8>, &'a Vec<u8>)> + 'a {
+    ) -> impl Iterator<Item = (&'a Bytes, &'a Bytes)> + 'a {
         self.keys
-            .range(prefix.to_vec()..)
+            .range::<_, [u8]>((Bound::Included(prefix), Bound::Unbounded))
             .take_while(move |key| key.starts_with(prefix))
             .filter_map(move |key| self.entry(key))
     }
@@ -117,14 +182,13 @@ impl State {
         &'a self,
         prefix: &'a [u8],
         after: Option<&[u8]>,
-    ) -> impl Iterator<Item = (&'a Vec<u8>, &'a Vec<u8>)> + 'a {
-        use std::ops::Bound;
+    ) -> impl Iterator<Item = (&'a Bytes, &'a Bytes)> + 'a {
         let start = match after {
-            Some(key) => Bound::Excluded(key.to_vec()),
-            None => Bound::Included(prefix.to_vec()),
+            Some(key) => Bound::Excluded(key),
+            None => Bound::Included(prefix),
         };
         self.keys
-            .range((start, Bound::Unbounded))
+            .range::<_, [u8]>((start, Bound::Unbounded))
             .skip_while(move |key| key.as_slice() < prefix)
             .take_while(move |key| key.starts_with(prefix))
             .filter_map(move |key| self.entry(key))
@@ -136,7 +200,7 @@ impl State {
     pub fn due_keys(&self, prefix: &[u8], upto: u64, limit: usize) -> Vec<Vec<u8>> {
         let end = prefix.len() + 8;
         self.keys
-            .range(prefix.to_vec()..)
+            .range::<_, [u8]>((Bound::Included(prefix), Bound::Unbounded))
             .take_while(move |key| key.starts_with(prefix))
             .take_while(|key| {
                 key.get(prefix.len()..end)
@@ -145,14 +209,14 @@ impl State {
                     .is_some_and(|number| number <= upto)
             })
             .take(limit)
-            .cloned()
+            .map(|key| key.to_vec())
             .collect()
     }
 
     /// Brings the tree up to date with every write so far.
     fn flush(&mut self) {
         // In path order, so consecutive updates walk (and copy) mostly the same nodes.
-        let mut paths: Vec<(Hash, Vec<u8>)> = std::mem::take(&mut self.dirty)
+        let mut paths: Vec<(Hash, Bytes)> = std::mem::take(&mut self.dirty)
             .into_iter()
             .map(|key| (Hash::of(&key), key))
             .collect();
@@ -179,8 +243,12 @@ impl State {
 
     /// Every key-value pair, SCALE-encoded in key order: a restartable snapshot.
     pub fn snapshot(&self) -> Vec<u8> {
-        let pairs: Vec<(&Vec<u8>, &Vec<u8>)> =
-            self.keys.iter().filter_map(|key| self.entry(key)).collect();
+        let pairs: Vec<(&[u8], &[u8])> = self
+            .keys
+            .iter()
+            .filter_map(|key| self.entry(key))
+            .map(|(key, value)| (key.as_slice(), value.as_slice()))
+            .collect();
         pairs.encode()
     }
 

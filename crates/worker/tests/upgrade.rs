@@ -45,7 +45,7 @@ fn policy_at(chain: &FakeChain, height: usize) -> (Vec<u8>, Vec<u8>) {
         .get(&policy_key())
         .expect("the policy is in state")
         .clone();
-    (value, state.prove(&policy_key()).encode())
+    (value.to_vec(), state.prove(&policy_key()).encode())
 }
 
 fn hand_over(

@@ -515,7 +515,7 @@ impl Chain {
             .block(head.height())?
             .map(|s| s.certificate)
             .unwrap_or_default();
-        let value = state.get(key).cloned();
+        let value = state.get(key).map(|v| v.to_vec());
         let proof = state.prove(key);
         Ok(ProvenValue {
             header: head.header,
@@ -536,7 +536,7 @@ impl Chain {
             .unwrap_or_default();
         let entries = keys
             .iter()
-            .map(|key| (state.get(key).cloned(), state.prove(key)))
+            .map(|key| (state.get(key).map(|v| v.to_vec()), state.prove(key)))
             .collect();
         Ok(ProvenBatch {
             header: head.header,

@@ -490,7 +490,7 @@ fn contract_keys_first_publication_wins_repeats_are_no_ops_and_conflicts_are_ref
     } = world();
     let key_path = phalanx_primitives::contract::contract_public_key(&contract, 0);
     assert_eq!(
-        chain.state.get(&key_path).cloned(),
+        chain.state.get(&key_path).map(|v| v.to_vec()),
         Some(CONTRACT_PUBLIC_KEY.to_vec()),
         "stored under the key clients prove"
     );
@@ -853,7 +853,7 @@ fn a_majority_finalizes_the_result_pays_its_operators_and_refunds_the_rest() {
         chain
             .state
             .get(&phalanx_primitives::contract::result_key(&contract, 0))
-            .cloned(),
+            .map(|v| v.to_vec()),
         Some(stored.encode()),
         "readable under the key the caller proves"
     );
@@ -1142,7 +1142,7 @@ fn deposits_are_reserved_and_withdrawals_wait_their_delay() {
         chain
             .state
             .get(&phalanx_primitives::contract::deposit_key(&bob.account()))
-            .cloned(),
+            .map(|v| v.to_vec()),
         Some(
             QueryDeposit {
                 available: 100 * PHA,
