@@ -10,8 +10,7 @@
 //!
 //! Freezing: frozen PHA is `max(vote locks, unclaimed vesting)` (a vote may use vesting PHA). It
 //! never leaves its owner: it can back stake held on the owner's own account (the holds for
-//! which [`HoldReason::may_be_frozen`]: a validator bond, a gatekeeper stake, unbonding) and
-//! votes, but not a transfer, a fee, a deposit or gas (which are paid out to others), nor a
+//! which [`HoldReason::may_be_frozen`]: a validator bond, a gatekeeper stake) and votes, but not a transfer, a fee, a deposit or gas (which are paid out to others), nor a
 //! stake-pool contribution (which moves PHA to the pool's account). So
 //! `spendable = free − max(0, frozen − stake held)`. A vote lock does not move PHA: an account
 //! may vote with its free PHA and its stake together (`locked ≤ free + stake`), so staked PHA
@@ -181,16 +180,13 @@ impl HoldReason {
     ];
 
     /// Whether frozen PHA (vote locks, vesting) may be held for it: stake on the owner's own
-    /// account, which only a slash to the treasury takes away. Deposits and gas are paid out
-    /// to others, so they need spendable PHA.
+    /// account that only a release to the owner or a slash to the treasury takes away (a
+    /// gatekeeper stake, a validator bond). Deposits and gas are paid out to others, so they
+    /// need spendable PHA; worker stake sits on pool accounts, which nobody can freeze.
     pub fn may_be_frozen(self) -> bool {
         matches!(
             self,
-            HoldReason::GatekeeperStake
-                | HoldReason::WorkerStake
-                | HoldReason::PoolStake
-                | HoldReason::Unbonding
-                | HoldReason::ValidatorBond
+            HoldReason::GatekeeperStake | HoldReason::ValidatorBond
         )
     }
 
@@ -682,6 +678,21 @@ pub fn move_hold(
     let source = held_at_least(state, who, from, amount)?;
     if from == to {
         return Ok(());
+    }
+    // Stake that backs frozen PHA can't become a hold that frozen PHA may not back.
+    if from.may_be_frozen() && !to.may_be_frozen() {
+        let data = account(state, who)?;
+        let covered = data
+            .free
+            .saturating_add(staked(state, who)?)
+            .saturating_sub(amount);
+        let frozen = frozen(state, who, &data)?;
+        if frozen > covered {
+            return Err(BalancesError::Frozen {
+                spendable: spendable_of(state, who, &data)?,
+                needed: amount,
+            });
+        }
     }
     let dest = held(state, who, to)?
         .checked_add(amount)
@@ -1227,6 +1238,38 @@ mod tests {
             contributed.error.map(|e| e.reason),
             Some("frozen".to_string())
         );
+        // Nor back a deposit: a proposal's is forfeited to the treasury.
+        let deposit = chain.apply(
+            &team_key,
+            Call::Governance(GovernanceCall::Propose {
+                calls: vec![phalanx_primitives::call::PrivilegedCall::SetChainParams(
+                    crate::system::params(&chain.state).expect("params"),
+                )],
+                description: b"spend".to_vec(),
+            }),
+        );
+        assert_eq!(
+            deposit.error.map(|e| e.to_string()),
+            Some("balances.frozen".to_string())
+        );
+        // And the bond that backs the freeze can't be turned into a hold that pays others,
+        // beyond the unfrozen PHA the account has.
+        let before = account(&chain.state, &team).expect("team");
+        let spendable_before = spendable(&chain.state, &team).expect("spendable");
+        assert_eq!(
+            move_hold(
+                &mut chain.state,
+                &team,
+                HoldReason::ValidatorBond,
+                HoldReason::ContractGas,
+                spendable_before + 1,
+            ),
+            Err(BalancesError::Frozen {
+                spendable: spendable_before,
+                needed: spendable_before + 1,
+            })
+        );
+        assert_eq!(account(&chain.state, &team), Ok(before));
         check_invariants(&chain.state);
 
         // Staked PHA votes too: Bob bonds half his PHA and votes with all of it; his free PHA

@@ -40,7 +40,9 @@
 //!    on a command is refused (`already_reported`); if it differs from its first, the worker
 //!    reported two results for one input, and is banned and slashed
 //!    (`mining::punish_enclave`). Disagreeing with the quorum alone is recorded, not slashed:
-//!    the chain can't prove which side computed wrongly.
+//!    the chain can't prove which side computed wrongly. A banned member's reports (made before
+//!    or after its ban) count towards no quorum and earn no gas: a result is final only when
+//!    `quorum` members that are not banned agree.
 //! 7. **Usage** ([`USAGE_TOPIC`], from a registered worker): the nonce is above the last one this
 //!    worker settled for this client; then `min(amount, deposit)` moves from the client's
 //!    deposit (available first, then withdrawing) to the worker's operator.
@@ -987,11 +989,20 @@ fn finalize(
             .ok_or_else(|| ContractsError::Corrupted("a malformed report key".into()))?;
         let member = MemberReport::decode(&mut value.as_slice())
             .map_err(|e| ContractsError::Corrupted(e.to_string()))?;
+        // A member banned since it reported counts for nothing, either way.
+        if crate::mining::ban(state, &worker)?.is_some() {
+            continue;
+        }
         if (member.output_hash, member.gas_used) == (report.output_hash, report.gas_used) {
             agreeing.push(worker);
         } else {
             disagreeing.push((worker, member));
         }
+    }
+    // The tally counted banned members' reports too; without them the quorum may not be met
+    // yet, and the command stays pending.
+    if (agreeing.len() as u32) < command.quorum {
+        return Ok(());
     }
     // gas_used ≤ gas_limit, so this is at most the reservation.
     let cost = Balance::from(report.gas_used).saturating_mul(command.gas_price);

@@ -9,10 +9,12 @@
 //!   reserved until `unbonding_ms` of chain time (block timestamps) have passed, then
 //!   [`Gatekeepers::on_block_end`] frees it. A new key epoch is requested, so the removed
 //!   gatekeeper, which may have kept the old master key, learns nothing sealed from then on.
-//! - **Slashing** ([`slash_misbehaving`], called by `mining::punish_enclave` on provable
-//!   misbehaviour of the gatekeeper's enclave): `misbehaviour_slash_per_mille` of its stake
-//!   goes to the treasury and it is removed as above (the rest unbonds); one already removed
-//!   loses the same fraction of its unbonding stake. A conflicting key from *different*
+//! - **Slashing** ([`punish`], called by `mining::punish_enclave` on provable misbehaviour of
+//!   an enclave): a gatekeeper loses `misbehaviour_slash_per_mille` of its stake to the
+//!   treasury and is removed as above (the rest unbonds), and stake still unbonding from an
+//!   earlier appointment loses the same fraction; the enclave leaves every cluster it is a
+//!   member of (which requests a new key epoch, so it learns no key from then on). A banned
+//!   enclave can't be appointed or added to a cluster again ([`GatekeeperError::Banned`]). A conflicting key from *different*
 //!   gatekeepers is not slashed: two gatekeepers may race to publish a master key, and the
 //!   chain keeps no record of who stored a slot's first key.
 //! - **Only appointed gatekeepers speak as [`Origin::Gatekeeper`]**: the message queue asks
@@ -166,6 +168,9 @@ pub enum GatekeeperError {
     /// Corrupted state.
     #[error("corrupted gatekeeper state: {0}")]
     Corrupted(String),
+    /// The worker's enclave was banned for provable misbehaviour.
+    #[error("worker {0} was banned for provable misbehaviour; it can't be a gatekeeper or a cluster member")]
+    Banned(String),
 }
 
 impl ErrorCodes for GatekeeperError {
@@ -205,6 +210,7 @@ impl ErrorCodes for GatekeeperError {
         ),
         ("malformed_message", "the key message does not decode"),
         ("corrupted", "the gatekeeper state could not be decoded"),
+        ("banned", "the worker was banned for provable misbehaviour"),
     ];
 
     fn code(&self) -> &'static str {
@@ -229,6 +235,7 @@ impl ErrorCodes for GatekeeperError {
             GatekeeperError::ConflictingKey => "conflicting_key",
             GatekeeperError::MalformedMessage(_) => "malformed_message",
             GatekeeperError::Corrupted(_) => "corrupted",
+            GatekeeperError::Banned(_) => "banned",
         }
     }
 }
@@ -483,6 +490,9 @@ pub fn appoint(
 ) -> Result {
     let worker = registry::worker(state, identity)?
         .ok_or_else(|| GatekeeperError::UnregisteredWorker(hex::encode(identity)))?;
+    if crate::mining::ban(state, identity)?.is_some() {
+        return Err(GatekeeperError::Banned(hex::encode(identity)));
+    }
     if is_appointed(state, identity)? {
         return Err(GatekeeperError::AlreadyAppointed(hex::encode(identity)));
     }
@@ -556,10 +566,10 @@ pub fn remove(
     Ok(())
 }
 
-/// Slashes `per_mille` of gatekeeper `identity`'s stake to the treasury for provable
-/// misbehaviour and removes it (see the module docs); nothing happens to an identity that
-/// neither serves nor unbonds as a gatekeeper.
-pub fn slash_misbehaving(
+/// Punishes enclave `identity` for provable misbehaviour (see the module docs): slashes
+/// `per_mille` of its unbonding and serving gatekeeper stake to the treasury, removes it as a
+/// gatekeeper, and takes it out of every cluster.
+pub fn punish(
     state: &mut State,
     ctx: &BlockContext,
     identity: &[u8; 32],
@@ -569,7 +579,11 @@ pub fn slash_misbehaving(
 ) -> Result {
     // Stakes are at most the supply (10²¹ units), so the product fits u128.
     let part = |stake: Balance| stake.saturating_mul(Balance::from(per_mille.min(1000))) / 1000;
-    let mut slash = |state: &mut State, operator: &AccountId, amount: Balance| -> Result {
+    let slash = |state: &mut State,
+                 operator: &AccountId,
+                 amount: Balance,
+                 events: &mut Vec<Event>|
+     -> Result {
         if amount == 0 {
             return Ok(());
         }
@@ -589,13 +603,7 @@ pub fn slash_misbehaving(
         });
         Ok(())
     };
-    if let Some(mut record) = gatekeeper(state, identity)? {
-        let amount = part(record.stake);
-        slash(state, &record.operator, amount)?;
-        record.stake -= amount;
-        state.put(gatekeeper_key(identity), &record);
-        return remove(state, ctx, identity, events);
-    }
+    // Stake still unbonding from an earlier appointment first (a removal below adds a record).
     let unbonding: Vec<(Vec<u8>, Unbonding)> = state
         .scan_prefix(UNBONDING_PREFIX)
         .map(|(key, value)| {
@@ -610,12 +618,24 @@ pub fn slash_misbehaving(
             continue;
         }
         let amount = part(record.amount);
-        slash(state, &record.operator, amount)?;
+        slash(state, &record.operator, amount, events)?;
         record.amount -= amount;
         if record.amount == 0 {
             state.remove(&key);
         } else {
             state.put(key, &record);
+        }
+    }
+    if let Some(mut record) = gatekeeper(state, identity)? {
+        let amount = part(record.stake);
+        slash(state, &record.operator, amount, events)?;
+        record.stake -= amount;
+        state.put(gatekeeper_key(identity), &record);
+        remove(state, ctx, identity, events)?;
+    }
+    for cluster in clusters(state)? {
+        if is_member(state, cluster.index, identity) {
+            remove_worker(state, ctx, cluster.index, identity, events)?;
         }
     }
     Ok(())
@@ -648,6 +668,9 @@ pub fn add_worker(
     let mut record = cluster(state, index)?.ok_or(GatekeeperError::UnknownCluster(index))?;
     if registry::worker(state, worker)?.is_none() {
         return Err(GatekeeperError::UnregisteredWorker(hex::encode(worker)));
+    }
+    if crate::mining::ban(state, worker)?.is_some() {
+        return Err(GatekeeperError::Banned(hex::encode(worker)));
     }
     if is_member(state, index, worker) {
         return Err(GatekeeperError::AlreadyMember(index));

@@ -309,7 +309,15 @@ fn count_calls(calls: &[PrivilegedCall]) -> usize {
 }
 
 fn free_or_err(state: &State, who: &AccountId, needed: Balance) -> Result<(), GovernanceError> {
+    let data = balances::account(state, who)?;
     let free = balances::spendable(state, who)?;
+    if free < needed && data.free >= needed {
+        return Err(balances::BalancesError::Frozen {
+            spendable: free,
+            needed,
+        }
+        .into());
+    }
     if free < needed {
         return Err(GovernanceError::InsufficientFree { free, needed });
     }

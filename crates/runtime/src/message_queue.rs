@@ -5,8 +5,8 @@
 //! chain trusts the message only because of the origin's signature. Rules of
 //! [`MessageQueueCall::Push`], each with its own [`MessageQueueError`], cheap checks first:
 //! 1. the topic is at most [`MAX_TOPIC_BYTES`] and the payload at most [`MAX_PAYLOAD_BYTES`];
-//! 2. the chain knows the origin: a worker origin must be a registered worker not banned for
-//!    misbehaviour ([`mining::punish_enclave`]), a gatekeeper
+//! 2. the chain knows the origin, and its enclave is not banned for misbehaviour
+//!    ([`mining::punish_enclave`]): a worker origin must be a registered worker, a gatekeeper
 //!    origin an appointed gatekeeper ([`crate::gatekeeper`]); cluster and contract origins are
 //!    refused ([`MessageQueueError::UnknownOriginKind`]) until the chain keeps a registry of
 //!    them;
@@ -348,6 +348,9 @@ fn check_known(state: &State, origin: &Origin) -> Result<(), MessageQueueError> 
                 return Err(MessageQueueError::NotAGatekeeper {
                     identity: hex::encode(identity),
                 });
+            }
+            if mining::ban(state, identity)?.is_some() {
+                return Err(MessageQueueError::Banned(hex::encode(identity)));
             }
             return Ok(());
         }

@@ -93,8 +93,10 @@
 //! (`MessageQueueCall::ReportConflict`); the second the chain sees itself when the second
 //! report arrives. The enclave loses `misbehaviour_slash_per_mille` of its worker stake and is
 //! stopped (its pool's shareholders share the loss, as for any slash), loses the same fraction
-//! of its gatekeeper stake and its appointment ([`gatekeeper::slash_misbehaving`]), and can
-//! never start computing again ([`MiningError::Banned`]). Its operator's other enclaves are
+//! of its gatekeeper stake and its appointment and leaves every cluster
+//! ([`gatekeeper::punish`]), and can never start computing, be appointed or join a cluster
+//! again ([`MiningError::Banned`], `GatekeeperError::Banned`); the message queue refuses
+//! whatever it signs from then on. Its operator's other enclaves are
 //! untouched: the evidence names one identity.
 //!
 //! Storage keys: `mining/params` → [`MiningParams`]; `mining/next_pool` → u64;
@@ -1556,7 +1558,7 @@ pub fn punish_enclave(
             store_miner(state, &m);
         }
     }
-    gatekeeper::slash_misbehaving(
+    gatekeeper::punish(
         state,
         ctx,
         identity,

@@ -1388,3 +1388,105 @@ fn the_module_prefix_is_the_one_clients_build_keys_with() {
         phalanx_primitives::contract::STORAGE_PREFIX
     );
 }
+
+#[test]
+fn a_banned_members_reports_count_for_no_quorum_and_earn_nothing() {
+    let World {
+        mut chain,
+        members,
+        operators,
+        contract,
+        ..
+    } = world();
+    let bob = key("bob");
+    for _ in 0..2 {
+        assert_eq!(
+            chain.contracts_submit(&bob, contract, 1_000, 1_000).error,
+            None
+        );
+    }
+    chain.end_block();
+    let operator_free: Vec<Balance> = operators.iter().map(|o| free_of(&chain, o)).collect();
+    let (m0, m1, m2) = (&members[0], &members[1], &members[2]);
+    assert_eq!(
+        chain.contracts_report(m0, contract, 0, b"out", 10).error,
+        None
+    );
+    assert_eq!(
+        chain.contracts_report(m0, contract, 1, b"next", 10).error,
+        None
+    );
+    // m0 reports another result for command 0: banned, and out of the cluster.
+    let conflict = chain.contracts_report(m0, contract, 0, b"other", 10);
+    assert!(has(
+        &conflict,
+        &Event::EnclaveBanned {
+            identity: m0.account().0,
+            reason: crate::mining::SlashReason::ConflictingResults,
+        }
+    ));
+    assert!(has(
+        &conflict,
+        &Event::ClusterWorkerRemoved {
+            cluster: 0,
+            worker: m0.account().0,
+        }
+    ));
+    assert!(!crate::gatekeeper::is_member(
+        &chain.state,
+        0,
+        &m0.account().0
+    ));
+    // Its earlier reports still sit in the tallies, but don't make a quorum with m1's.
+    for sequence in [0, 1] {
+        let output: &[u8] = if sequence == 0 { b"out" } else { b"next" };
+        let receipt = chain.contracts_report(m1, contract, sequence, output, 10);
+        assert_eq!(receipt.error, None);
+        assert!(!receipt
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::CommandFinalized { .. })));
+        assert_eq!(
+            command(&chain.state, &contract, sequence)
+                .expect("read")
+                .map(|c| c.status),
+            Some(CommandStatus::Pending)
+        );
+    }
+    // m2 agrees with m1 on command 0: final with two members that are not banned, and only
+    // their operators are paid.
+    let last = chain.contracts_report(m2, contract, 0, b"out", 10);
+    assert!(last.events.iter().any(|e| matches!(
+        e,
+        Event::CommandFinalized {
+            sequence: 0,
+            agreeing: 2,
+            paid: 10_000,
+            ..
+        }
+    )));
+    assert_eq!(free_of(&chain, &operators[0]), operator_free[0]);
+    assert_eq!(free_of(&chain, &operators[1]), operator_free[1] + 5_000);
+    assert_eq!(free_of(&chain, &operators[2]), operator_free[2] + 5_000);
+    // It can't come back into a cluster or be appointed a gatekeeper.
+    assert_eq!(
+        chain
+            .contracts_root(PrivilegedCall::AddClusterWorker {
+                cluster: 0,
+                worker: m0.account().0,
+            })
+            .error,
+        Some(code(crate::gatekeeper::GatekeeperError::Banned(
+            String::new()
+        )))
+    );
+    assert_eq!(
+        chain
+            .contracts_root(PrivilegedCall::AppointGatekeeper(m0.account().0))
+            .error,
+        Some(code(crate::gatekeeper::GatekeeperError::Banned(
+            String::new()
+        )))
+    );
+    chain.end_block();
+}

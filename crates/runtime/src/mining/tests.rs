@@ -1316,17 +1316,28 @@ fn two_messages_signed_for_one_sequence_ban_slash_and_stop_the_worker_once() {
 fn a_gatekeepers_conflicting_messages_slash_and_remove_it() {
     let mut chain = TestChain::new();
     let gk = chain.mining_worker(&key("alice"), "w1");
-    assert_eq!(
-        chain
-            .root_dispatch(PrivilegedCall::AppointGatekeeper(gk))
-            .error,
-        None
-    );
+    // Appointed, removed (its stake unbonding), appointed again, and a cluster member.
+    for call in [
+        PrivilegedCall::AppointGatekeeper(gk),
+        PrivilegedCall::RemoveGatekeeper(gk),
+        PrivilegedCall::AppointGatekeeper(gk),
+        PrivilegedCall::CreateCluster,
+        PrivilegedCall::AddClusterWorker {
+            cluster: 0,
+            worker: gk,
+        },
+    ] {
+        assert_eq!(chain.root_dispatch(call).error, None);
+    }
     chain.end_block();
     let stake = crate::gatekeeper::gatekeeper(&chain.state, &gk)
         .unwrap()
         .unwrap()
         .stake;
+    assert_eq!(
+        crate::gatekeeper::unbondings(&chain.state).unwrap().len(),
+        1
+    );
     let origin = Origin::Gatekeeper(gk);
     let pushed = chain.apply(
         &key("bob"),
@@ -1340,20 +1351,60 @@ fn a_gatekeepers_conflicting_messages_slash_and_remove_it() {
         report_conflict(signed_by(&chain, "w1", origin, 0, b"b")),
     );
     assert_eq!(receipt.error, None, "{:?}", receipt.events);
-    assert!(receipt.events.contains(&Event::GatekeeperSlashed {
-        identity: gk,
-        operator: key("alice").account(),
-        amount: stake / 2,
-        reason: SlashReason::ConflictingMessages,
-    }));
+    // Both its serving stake and the stake still unbonding from its first appointment.
+    let slashed: Vec<Balance> = receipt
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::GatekeeperSlashed {
+                identity,
+                operator,
+                amount,
+                reason: SlashReason::ConflictingMessages,
+            } if *identity == gk && *operator == key("alice").account() => Some(*amount),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(slashed, vec![stake / 2, stake / 2]);
+    assert!(
+        !crate::gatekeeper::is_member(&chain.state, 0, &gk),
+        "out of its cluster"
+    );
     assert!(receipt
         .events
         .iter()
         .any(|e| matches!(e, Event::GatekeeperRemoved { identity, .. } if *identity == gk)));
     assert!(!crate::gatekeeper::is_appointed(&chain.state, &gk).unwrap());
-    // The other half unbonds as after any removal.
+    // The other halves unbond as after any removal.
     let unbonding = crate::gatekeeper::unbondings(&chain.state).unwrap();
-    assert_eq!(unbonding.len(), 1);
-    assert_eq!(unbonding[0].amount, stake - stake / 2);
+    assert_eq!(
+        unbonding.iter().map(|u| u.amount).collect::<Vec<_>>(),
+        vec![stake - stake / 2, stake - stake / 2]
+    );
+    // It can't be appointed again, nor speak as a gatekeeper or a worker.
+    assert_eq!(
+        chain
+            .root_dispatch(PrivilegedCall::AppointGatekeeper(gk))
+            .error,
+        Some(code(crate::gatekeeper::GatekeeperError::Banned(
+            String::new()
+        )))
+    );
+    let refused = chain.apply(
+        &key("bob"),
+        Call::MessageQueue(MessageQueueCall::Push(signed_by(
+            &chain,
+            "w1",
+            Origin::Worker(gk),
+            0,
+            b"c",
+        ))),
+    );
+    assert_eq!(
+        refused.error,
+        Some(code(crate::message_queue::MessageQueueError::Banned(
+            hex::encode(gk)
+        )))
+    );
     chain.end_block();
 }
