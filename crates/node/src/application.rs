@@ -48,6 +48,12 @@ impl Application for Chain {
         self.build(parent, timestamp_ms)
     }
 
+    fn observe_view(&self, view: u64) {
+        self.metrics()
+            .consensus_view
+            .set(i64::try_from(view).unwrap_or(i64::MAX));
+    }
+
     fn verify(&self, parent: &Block, block: &Block, now_ms: u64) -> Verdict {
         if !self.knows_state_after(&parent.hash()) {
             return Verdict::UnknownParent;

@@ -16,6 +16,7 @@ pub mod config;
 pub mod consensus;
 pub mod follower;
 pub mod mempool;
+pub mod metrics;
 pub mod rpc;
 pub mod service;
 pub mod store;

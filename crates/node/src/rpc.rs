@@ -64,7 +64,6 @@ pub mod envelope;
 pub mod mining;
 
 use crate::chain::{Chain, SubmitError};
-use crate::mempool::MempoolError;
 use jsonrpsee::server::{
     BatchRequestConfig, RpcModule, RpcServiceBuilder, Server, ServerHandle, SubscriptionMessage,
 };
@@ -187,16 +186,8 @@ fn submit_error(e: SubmitError) -> ErrorObjectOwned {
             error(codes::MALFORMED_TRANSACTION, e.to_string(), "malformed")
         }
         SubmitError::Invalid(tx) => error(codes::INVALID_TRANSACTION, e.to_string(), tx_reason(tx)),
-        SubmitError::Mempool(m) => {
-            let reason = match m {
-                MempoolError::AlreadyKnown(_) => "already_known",
-                MempoolError::NonceTaken(_) => "nonce_taken",
-                MempoolError::FeeTooLow { .. } => "fee_too_low",
-                MempoolError::SenderFull(_) => "sender_full",
-                MempoolError::TooManyFuture(..) => "too_many_future",
-                MempoolError::FutureFull(_) => "future_full",
-                MempoolError::CannotAfford { .. } => "cannot_afford",
-            };
+        SubmitError::Mempool(_) => {
+            let reason = e.reason();
             error(codes::MEMPOOL_REFUSED, e.to_string(), reason)
         }
     }
@@ -1034,14 +1025,23 @@ fn gatekeeper_methods(
 
 /// Starts the RPC server on `addr`; returns the bound address and the handle that stops it.
 pub async fn serve(chain: Chain, addr: SocketAddr) -> std::io::Result<(SocketAddr, ServerHandle)> {
-    let module = module(chain).map_err(std::io::Error::other)?;
+    let module = module(chain.clone()).map_err(std::io::Error::other)?;
+    let methods: std::sync::Arc<std::collections::HashSet<String>> =
+        std::sync::Arc::new(module.method_names().map(str::to_string).collect());
+    let metrics = chain.metrics().clone();
+    let scrape_chain = chain.clone();
+    let scrape: envelope::Scrape = std::sync::Arc::new(move || scrape_chain.scrape_metrics());
     let server = Server::builder()
         .max_request_body_size(MAX_REQUEST_BYTES)
         .max_response_body_size(MAX_RESPONSE_BYTES)
         .set_batch_request_config(BatchRequestConfig::Limit(MAX_BATCH))
         .max_connections(1_000)
-        .set_rpc_middleware(RpcServiceBuilder::new().layer_fn(envelope::Reasons::new))
-        .set_http_middleware(tower::ServiceBuilder::new().layer(envelope::GuardLayer))
+        .set_rpc_middleware(RpcServiceBuilder::new().layer_fn(move |inner| {
+            envelope::Reasons::timed(inner, metrics.clone(), methods.clone())
+        }))
+        .set_http_middleware(
+            tower::ServiceBuilder::new().layer(envelope::GuardLayer::with_metrics(scrape)),
+        )
         .build(addr)
         .await?;
     let bound = server.local_addr()?;

@@ -251,6 +251,13 @@ pub fn run(
                 chain.set_reporter(phalanx_primitives::Keypair::from_secret(secret));
             }
         }
+        // commonware's own metrics (consensus, p2p, storage) go out with every scrape.
+        {
+            use commonware_runtime::{Metrics as _, Supervisor as _};
+            // A child context encodes the whole runtime's registry.
+            let runtime = context.child("metrics");
+            chain.metrics().set_runtime(move || runtime.encode());
+        }
         let chain_for_announce = chain.clone();
         if let Some(address) = setup.validator.public_address {
             context

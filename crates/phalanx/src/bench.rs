@@ -206,11 +206,17 @@ fn http(url: &str) -> Result<HttpClient> {
 
 async fn wait_all(client: &Client, txs: &[SignedTransaction], timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
+    let bar = crate::progress::bar(
+        txs.len() as u64,
+        "senders whose transfers are all finalized",
+    );
     // Each sender's last transaction is finalized only after all its earlier ones.
     for tx in txs {
         let left = deadline.saturating_duration_since(Instant::now());
         client.wait_finalized(&tx.hash(), left).await?;
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     Ok(())
 }
 

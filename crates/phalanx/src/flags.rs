@@ -33,6 +33,26 @@ pub struct TopFlags {
     /// Print JSON instead of text, errors included (also accepted after the subcommand).
     #[arg(long)]
     pub json: bool,
+    /// How log lines on stderr look: `text` for people, `json` (one object a line) for log
+    /// shippers.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "text",
+        global = true,
+        env = "PHALANX_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
+}
+
+/// The format of log lines (`--log-format`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines, coloured only on a terminal.
+    #[default]
+    Text,
+    /// One JSON object a line: timestamp, level, target, fields.
+    Json,
 }
 
 /// Where a client command connects and how it prints, once both places were read.

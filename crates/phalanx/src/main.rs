@@ -29,6 +29,7 @@ mod mining_cmd;
 mod node_cmd;
 mod output;
 mod peers_cmd;
+mod progress;
 mod shutdown;
 mod submit;
 mod tokenomics_cmd;
@@ -216,11 +217,18 @@ fn main() -> ExitCode {
     // NO_COLOR turns them off there too (https://no-color.org).
     let colour = std::io::stderr().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(colour)
-        .init();
+    match cli.top.log_format {
+        flags::LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(colour)
+            .init(),
+        flags::LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
+    }
     if matches!(
         cli.command,
         Command::Dev(_) | Command::Node { .. } | Command::Worker { action: None, .. }

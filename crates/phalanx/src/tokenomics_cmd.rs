@@ -102,7 +102,9 @@ fn simulate(years: u32, workers: u32) -> Result<Vec<Row>> {
     let start_pot = pot!();
     let days = u64::from(years) * 365;
     let mut rows = Vec::with_capacity(days as usize);
+    let bar = crate::progress::bar(days, "settling simulated days");
     for day in 0..days {
+        bar.inc(1);
         let ctx = BlockContext {
             height: day + 1,
             timestamp_ms: genesis_ms + (day + 1) * params.day_ms,
@@ -129,6 +131,7 @@ fn simulate(years: u32, workers: u32) -> Result<Vec<Row>> {
             pot: left,
         });
     }
+    bar.finish_and_clear();
     Ok(rows)
 }
 

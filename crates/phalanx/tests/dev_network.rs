@@ -17,8 +17,8 @@ use std::time::Duration;
 /// The running dev node's RPC URL (it changes on restart: port 0).
 static RPC: Mutex<String> = Mutex::new(String::new());
 
-fn start(dir: &Path, log: &Path) -> Dev {
-    let dev = Dev::start(dir, log, &[]);
+fn start(dir: &Path, log: &Path, extra: &[&str]) -> Dev {
+    let dev = Dev::start(dir, log, extra);
     *RPC.lock().expect("rpc") = dev.rpc.clone();
     dev
 }
@@ -54,11 +54,149 @@ fn wait_proposal(id: u32, status: &str) -> Value {
     last
 }
 
+/// Metric names an alert rule's `expr` in deploy/prometheus/alerts.yml reads.
+fn alert_metrics() -> Vec<String> {
+    let rules = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/prometheus/alerts.yml"
+    ))
+    .expect("the alert rules");
+    let mut names: Vec<String> = rules
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("expr:"))
+        .flat_map(|expr| {
+            expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|word| word.starts_with("phalanx_"))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Whether `scrape` (Prometheus text) has a series of metric `name` (a counter's `_total`, a
+/// histogram's `_count` included).
+fn has_metric(scrape: &str, name: &str) -> bool {
+    scrape.lines().filter(|l| !l.starts_with('#')).any(|line| {
+        let series = line.split(['{', ' ']).next().unwrap_or_default();
+        series == name
+            || series.strip_suffix("_count") == Some(name)
+            || series.strip_suffix("_total") == Some(name.trim_end_matches("_total"))
+    })
+}
+
+/// Scrapes the dev node's and a dev worker's `/metrics` and finds every metric the node and
+/// the worker promise, and every metric the shipped alert rules read.
+fn check_metrics(dev: &Dev) {
+    let (status, head, node) = common::http_get(&format!("{}/metrics", dev.rpc));
+    assert_eq!(status, 200, "{head}");
+    assert!(
+        head.to_lowercase()
+            .contains("content-type: application/openmetrics-text"),
+        "{head}"
+    );
+    assert!(node.ends_with("# EOF\n"), "one scrape, one EOF");
+    assert_eq!(node.matches("# EOF").count(), 1);
+    for name in [
+        "phalanx_height",
+        "phalanx_finalized_lag_seconds",
+        "phalanx_block_interval_seconds",
+        "phalanx_block_execution_seconds",
+        "phalanx_mempool_transactions",
+        "phalanx_mempool_bytes",
+        "phalanx_consensus_epoch",
+        "phalanx_consensus_view",
+        "phalanx_peers_connected",
+        "phalanx_rpc_request_duration_seconds",
+        "phalanx_store_bytes",
+    ] {
+        assert!(
+            has_metric(&node, name),
+            "{name} missing from the node's scrape:\n{node}"
+        );
+    }
+    let height = node
+        .lines()
+        .find_map(|l| l.strip_prefix("phalanx_height "))
+        .and_then(|v| v.parse::<u64>().ok())
+        .expect("the height");
+    assert!(height > 0, "{node}");
+    // A refused admission shows up by reason.
+    let answer = common::rpc_call(
+        &dev.rpc,
+        "phalanx_submitTransaction",
+        serde_json::json!(["0x00"]),
+    );
+    assert_eq!(answer["error"]["data"]["reason"], "malformed", "{answer}");
+    let (_, _, node) = common::http_get(&format!("{}/metrics", dev.rpc));
+    assert!(
+        node.contains("phalanx_admissions_refused_total{reason=\"malformed\"} 1"),
+        "{node}"
+    );
+    assert!(
+        node.contains(
+            "phalanx_rpc_request_duration_seconds_count{method=\"phalanx_submitTransaction\"}"
+        ),
+        "{node}"
+    );
+    // commonware's own metrics come along (consensus, p2p).
+    assert!(
+        node.lines().count() > 100,
+        "commonware's metrics are missing:\n{node}"
+    );
+    // The first worker's endpoint, as `phalanx dev` prints it.
+    let line = dev
+        .proc
+        .wait_line(Duration::from_secs(30), "worker0's endpoint", |l| {
+            l.contains("worker0") && l.contains("query endpoint http://")
+        });
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("endpoint url");
+    let mut worker = String::new();
+    wait_until(Duration::from_secs(30), "worker0 counts its ecalls", || {
+        let (status, _, body) = common::http_get(&format!("{url}/metrics"));
+        worker = body;
+        status == 200 && worker.contains("phalanx_worker_ecall_duration_seconds_count")
+    });
+    for name in [
+        "phalanx_worker_head_lag_blocks",
+        "phalanx_worker_registered",
+        "phalanx_worker_attestation_age_blocks",
+        "phalanx_worker_simulated",
+        "phalanx_worker_ecall_duration_seconds",
+        "phalanx_worker_query_duration_seconds",
+        "phalanx_worker_heartbeats_answered_total",
+        "phalanx_worker_heartbeats_missed_total",
+    ] {
+        assert!(
+            has_metric(&worker, name),
+            "{name} missing from the worker's scrape:\n{worker}"
+        );
+    }
+    assert!(
+        worker.contains("phalanx_worker_simulated 1"),
+        "SIMULATED in plain sight"
+    );
+    let both = format!("{node}\n{worker}");
+    let alerts = alert_metrics();
+    assert!(alerts.len() >= 8, "{alerts:?}");
+    for name in &alerts {
+        assert!(
+            has_metric(&both, name),
+            "alerts.yml reads {name}, which no scrape has"
+        );
+    }
+}
+
 #[test]
 fn dev_network_transfers_governs_and_resumes_after_ctrl_c() {
     let dir = tempfile::tempdir().expect("tempdir");
     let logs = tempfile::tempdir().expect("tempdir");
-    let mut dev = start(dir.path(), &logs.path().join("dev-1.log"));
+    let mut dev = start(dir.path(), &logs.path().join("dev-1.log"), &[]);
 
     // The two SIMULATED workers and the gatekeeper `phalanx dev` starts register themselves.
     let mut workers = Value::Null;
@@ -115,6 +253,8 @@ fn dev_network_transfers_governs_and_resumes_after_ctrl_c() {
         assert_eq!(w["confidence"], 1000, "{w}");
         assert!(w["performance"].as_u64().is_some_and(|p| p >= 50), "{w}");
     }
+
+    check_metrics(&dev);
 
     // Transfers.
     let sent = ok(&[
@@ -305,7 +445,27 @@ fn dev_network_transfers_governs_and_resumes_after_ctrl_c() {
     let stopped = dev.proc.wait_exit(Duration::from_secs(20));
     assert!(stopped.success(), "Ctrl-C stops cleanly: {stopped:?}");
     drop(dev);
-    let _dev = start(dir.path(), &logs.path().join("dev-2.log"));
+    // The restart logs in JSON, one object a line, as a log shipper wants.
+    let dev = start(
+        dir.path(),
+        &logs.path().join("dev-2.log"),
+        &["--log-format", "json"],
+    );
+    let log = dev.proc.log_text();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "the restarted node logged nothing");
+    for line in &lines {
+        let entry: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("a log line is not JSON ({e}): {line}"));
+        assert!(
+            entry["level"].is_string() && entry["fields"].is_object(),
+            "{line}"
+        );
+    }
+    assert!(
+        !log.contains('\u{1b}'),
+        "no terminal colour codes in a log file"
+    );
     assert!(ok(&["status"])["height"].as_u64().expect("height") >= height);
     // Keys survive the restart: the same epoch, the same master, nothing generated anew.
     let resumed = ok(&["keys", "epochs"]);

@@ -1,5 +1,6 @@
 //! The worker's query endpoint (HTTP, served by the untrusted host).
 //!
+//! - `GET /metrics` returns the worker's Prometheus metrics ([`crate::metrics`]).
 //! - `GET /info` returns the worker's public facts as JSON — `{"identity", "encryption_key",
 //!   "measurement", "genesis_hash", "head_height", "head_hash", "operator", "endpoint",
 //!   "registered", "simulated": true}` (keys and hashes as lowercase hex, no `0x`). It answers
@@ -36,6 +37,7 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(40);
 struct AppState {
     status: watch::Receiver<Option<WorkerStatus>>,
     queries: Arc<QueryService>,
+    metrics: Arc<crate::metrics::WorkerMetrics>,
 }
 
 /// Why the endpoint stopped.
@@ -92,25 +94,45 @@ async fn query(
     ConnectInfo(from): ConnectInfo<SocketAddr>,
     body: Bytes,
 ) -> Response {
-    match tokio::time::timeout(
+    let start = std::time::Instant::now();
+    let answered = tokio::time::timeout(
         QUERY_TIMEOUT,
         state.queries.answer(from.ip(), body.to_vec()),
     )
-    .await
-    {
+    .await;
+    let (outcome, response) = match answered {
         Ok(Ok(sealed)) => (
-            StatusCode::OK,
-            [("content-type", "application/octet-stream")],
-            sealed,
-        )
-            .into_response(),
-        Ok(Err((status, reason, message))) => refusal(status, reason, &message),
-        Err(_) => refusal(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
-            "the worker did not answer in time; try again",
+            "answered",
+            (
+                StatusCode::OK,
+                [("content-type", "application/octet-stream")],
+                sealed,
+            )
+                .into_response(),
         ),
-    }
+        Ok(Err((status, reason, message))) => (reason, refusal(status, reason, &message)),
+        Err(_) => (
+            "busy",
+            refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "the worker did not answer in time; try again",
+            ),
+        ),
+    };
+    state.metrics.query(outcome, start.elapsed());
+    response
+}
+
+async fn scrape(State(state): State<AppState>) -> Response {
+    (
+        [(
+            "content-type",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
 }
 
 async fn info(State(state): State<AppState>) -> Response {
@@ -138,15 +160,21 @@ pub async fn serve(
     listener: TcpListener,
     status: watch::Receiver<Option<WorkerStatus>>,
     queries: Arc<QueryService>,
+    metrics: Arc<crate::metrics::WorkerMetrics>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), EndpointError> {
     let app = Router::new()
         .route("/info", get(info))
         .route("/query", post(query))
+        .route("/metrics", get(scrape))
         .layer(DefaultBodyLimit::max(
             phalanx_primitives::contract::MAX_QUERY_BYTES,
         ))
-        .with_state(AppState { status, queries });
+        .with_state(AppState {
+            status,
+            queries,
+            metrics,
+        });
     // Answers go out at once, not held back for the client's acknowledgement (Nagle).
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         if let Err(e) = tcp.set_nodelay(true) {

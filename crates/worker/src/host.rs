@@ -212,11 +212,22 @@ struct Host {
     code: queries::CodeCache,
     /// The enclave's query desk (deposits to prove, usage to settle).
     desk: crate::enclave::desk::QueryDesk,
+    /// What `GET /metrics` shows.
+    metrics: std::sync::Arc<crate::metrics::WorkerMetrics>,
 }
 
 impl Host {
+    /// Runs `call` in the enclave, timing it (`phalanx_worker_ecall_duration_seconds`).
+    fn ecall(&mut self, call: Ecall) -> Result<Reply, crate::enclave::EnclaveError> {
+        let name = call.name();
+        let start = std::time::Instant::now();
+        let reply = self.enclave.ecall(call);
+        self.metrics.ecall(name, start.elapsed());
+        reply
+    }
+
     fn info(&mut self) -> Result<EnclaveInfo, HostError> {
-        match self.enclave.ecall(Ecall::Info)? {
+        match self.ecall(Ecall::Info)? {
             Reply::Info(info) => Ok(info),
             _ => Err(HostError::UnexpectedReply("info")),
         }
@@ -250,6 +261,10 @@ impl Host {
             registered: self.registered,
             simulated: info.simulated,
         };
+        self.metrics
+            .registered
+            .set(i64::from(self.registered.is_some()));
+        self.metrics.simulated.set(i64::from(info.simulated));
         self.status.send_replace(Some(status));
         Ok(())
     }
@@ -266,6 +281,17 @@ impl Host {
         }
         self.ensure_pinned(&status).await?;
         let synced = self.sync_to(status.height).await;
+        let head = self.info()?.head.map_or(0, |(height, _)| height);
+        self.metrics
+            .head_lag_blocks
+            .set(crate::metrics::gauge(status.height.saturating_sub(head)));
+        if let Some(attested) = self.registered {
+            self.metrics
+                .attestation_age_blocks
+                .set(crate::metrics::gauge(
+                    status.height.saturating_sub(attested),
+                ));
+        }
         self.publish()?;
         synced?;
         self.maybe_register(status.height).await?;
@@ -290,7 +316,7 @@ impl Host {
                 // The genesis set with its proof: the enclave checks it against the genesis
                 // state root, so neither this host nor the node can pin keys of its own.
                 let (validators, validators_proof) = self.validator_set(0).await?;
-                match self.enclave.ecall(Ecall::InitChain {
+                match self.ecall(Ecall::InitChain {
                     genesis_block,
                     validators,
                     validators_proof,
@@ -320,13 +346,11 @@ impl Host {
         let epoch = phalanx_light_client::epoch_of(height);
         if self.info()?.epoch.is_some_and(|held| held < epoch) {
             let (validators, proof) = self.validator_set(epoch).await?;
-            self.enclave
-                .ecall(Ecall::AdvanceEpoch { validators, proof })?;
+            self.ecall(Ecall::AdvanceEpoch { validators, proof })?;
             tracing::info!(epoch, "enclave moved to the next validator set");
         }
         let (block, certificate) = self.raw_block(height).await?;
-        self.enclave
-            .ecall(Ecall::SyncBlock { block, certificate })?;
+        self.ecall(Ecall::SyncBlock { block, certificate })?;
         Ok(())
     }
 
@@ -398,7 +422,7 @@ impl Host {
     }
 
     async fn register(&mut self, reason: &str) -> Result<(), HostError> {
-        let reply = self.enclave.ecall(Ecall::Register {
+        let reply = self.ecall(Ecall::Register {
             operator: self.operator.account(),
             endpoint: self.endpoint.clone(),
         })?;
@@ -491,6 +515,7 @@ pub(crate) async fn run_host(
     let (deposits, mut deposit_jobs) = mpsc::channel(endpoint::QUERY_QUEUE);
     let code = queries::CodeCache::default();
     let desk = enclave.query_desk();
+    let metrics = crate::metrics::WorkerMetrics::new();
     let service = std::sync::Arc::new(queries::QueryService::new(
         desk.clone(),
         std::sync::Arc::clone(&code),
@@ -504,6 +529,7 @@ pub(crate) async fn run_host(
         listener,
         status.subscribe(),
         service,
+        metrics.clone(),
         async move {
             let _ = endpoint_stopped.await;
         },
@@ -526,6 +552,7 @@ pub(crate) async fn run_host(
         relayed: HashMap::new(),
         code,
         desk,
+        metrics,
     };
     host.publish()?;
     tokio::pin!(shutdown);

@@ -39,6 +39,7 @@ pub mod enclave;
 pub mod endpoint;
 mod fs;
 pub mod host;
+pub mod metrics;
 pub mod store;
 pub mod upgrade;
 

@@ -184,7 +184,11 @@ impl Chain {
 
     /// Admits encoded transaction bytes into the mempool.
     pub fn submit(&self, bytes: &[u8]) -> Result<Hash, SubmitError> {
-        let tx = SignedTransaction::decode_strict(bytes)?;
+        let tx = SignedTransaction::decode_strict(bytes).map_err(|e| {
+            let e = SubmitError::from(e);
+            self.metrics().refused(e.reason());
+            e
+        })?;
         self.submit_tx(tx)
     }
 
@@ -205,7 +209,9 @@ impl Chain {
                 if valid {
                     self.submit_checked(tx, SignatureCheck::AlreadyVerified)
                 } else {
-                    Err(SubmitError::Invalid(TxError::BadSignature))
+                    let e = SubmitError::Invalid(TxError::BadSignature);
+                    self.metrics().refused(e.reason());
+                    Err(e)
                 }
             })
             .collect()
@@ -291,8 +297,21 @@ impl Chain {
         pool.mempool.contains(hash) || self.index().contains(hash)
     }
 
-    /// Checks a transaction against the finalized state and pools it.
+    /// Checks a transaction against the finalized state and pools it; a refusal is counted
+    /// by reason (`phalanx_admissions_refused_total`).
     fn admit(&self, tx: SignedTransaction, signature: SignatureCheck) -> Result<Hash, SubmitError> {
+        let admitted = self.admit_unmetered(tx, signature);
+        if let Err(e) = &admitted {
+            self.metrics().refused(e.reason());
+        }
+        admitted
+    }
+
+    fn admit_unmetered(
+        &self,
+        tx: SignedTransaction,
+        signature: SignatureCheck,
+    ) -> Result<Hash, SubmitError> {
         let (state, head) = self.finalized();
         let ctx = self.next_context(&head);
         // Checked outside any lock: signature verification is the expensive part.

@@ -143,6 +143,29 @@ pub enum SubmitError {
     Mempool(#[from] MempoolError),
 }
 
+impl SubmitError {
+    /// The stable reason word: `malformed`, the runtime's code for an envelope error, or the
+    /// mempool's.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SubmitError::Malformed(_) => "malformed",
+            SubmitError::Invalid(tx) => {
+                use phalanx_runtime::module::ErrorCodes as _;
+                tx.code()
+            }
+            SubmitError::Mempool(m) => match m {
+                MempoolError::AlreadyKnown(_) => "already_known",
+                MempoolError::NonceTaken(_) => "nonce_taken",
+                MempoolError::FeeTooLow { .. } => "fee_too_low",
+                MempoolError::SenderFull(_) => "sender_full",
+                MempoolError::TooManyFuture(..) => "too_many_future",
+                MempoolError::FutureFull(_) => "future_full",
+                MempoolError::CannotAfford { .. } => "cannot_afford",
+            },
+        }
+    }
+}
+
 /// How a node opens its chain.
 #[derive(Clone, Debug)]
 pub struct ChainConfig {
@@ -291,6 +314,7 @@ pub struct Chain {
     genesis_block: Arc<Block>,
     heads: broadcast::Sender<HeadInfo>,
     clock: Clock,
+    metrics: Arc<crate::metrics::NodeMetrics>,
 }
 
 impl std::fmt::Debug for Chain {
@@ -358,6 +382,13 @@ impl Chain {
         }
         tracing::info!(height = head.height(), hash = %head.hash(), "chain opened");
         let (heads, _) = broadcast::channel(1024);
+        let metrics = crate::metrics::NodeMetrics::new(&config.data_dir);
+        metrics
+            .height
+            .set(i64::try_from(head.height()).unwrap_or(i64::MAX));
+        metrics
+            .consensus_epoch
+            .set(i64::try_from(system::epoch_of(head.height())).unwrap_or(i64::MAX));
         Ok(Chain {
             shared: Arc::new(Shared {
                 store: Mutex::new(store),
@@ -375,6 +406,7 @@ impl Chain {
             genesis_block: Arc::new(genesis_block),
             heads,
             clock,
+            metrics,
         })
     }
 
@@ -645,12 +677,15 @@ impl Chain {
                 .filter(|hash| pool.mempool.contains(hash))
                 .collect()
         };
-        let executed = Arc::new(executor::execute(
-            state,
-            self.genesis_hash(),
-            block,
-            &admitted,
-        )?);
+        let executed = {
+            let _timer = crate::metrics::Timer::start(&self.metrics.block_execution);
+            Arc::new(executor::execute(
+                state,
+                self.genesis_hash(),
+                block,
+                &admitted,
+            )?)
+        };
         self.forks().insert(executed.clone());
         Ok(executed)
     }
@@ -752,8 +787,38 @@ impl Chain {
                 tracing::warn!(error = %e, "could not write a state snapshot; the block log still has everything");
             }
         }
+        self.metrics
+            .height
+            .set(i64::try_from(height).unwrap_or(i64::MAX));
+        self.metrics
+            .consensus_epoch
+            .set(i64::try_from(system::epoch_of(height)).unwrap_or(i64::MAX));
+        self.metrics.block_interval.observe(
+            block
+                .header
+                .timestamp_ms
+                .saturating_sub(head.header.timestamp_ms) as f64
+                / 1000.0,
+        );
         let _ = self.heads.send(HeadInfo::of(&block));
         Ok(())
+    }
+
+    /// The node's metrics.
+    pub fn metrics(&self) -> &Arc<crate::metrics::NodeMetrics> {
+        &self.metrics
+    }
+
+    /// The text of a `/metrics` scrape: the recorded metrics, with the finalized lag and the
+    /// mempool read now.
+    pub fn scrape_metrics(&self) -> String {
+        let head = self.head();
+        let lag_ms = (self.clock)().saturating_sub(head.header.timestamp_ms);
+        let mempool = {
+            let pool = self.pool();
+            (pool.mempool.len(), pool.mempool.bytes())
+        };
+        self.metrics.encode(lag_ms as f64 / 1000.0, mempool)
     }
 
     /// The validator set of `epoch` with its proof against the state that names it, if this node

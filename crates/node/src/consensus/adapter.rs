@@ -165,6 +165,7 @@ where
         mut ancestry: impl Ancestry<Self::Block>,
         _input: (),
     ) -> Option<Digested<Self::Block>> {
+        self.application.observe_view(consensus.round.view().get());
         let parent = ancestry.next().await?.inner().clone();
 
         // Space blocks: wait until the chain's block interval after the parent's timestamp.
@@ -203,6 +204,7 @@ where
         (context, consensus): (E, Self::Context),
         mut ancestry: impl Ancestry<Self::Block>,
     ) -> bool {
+        self.application.observe_view(consensus.round.view().get());
         let (Some(block), Some(parent)) = (ancestry.next().await, ancestry.next().await) else {
             // Marshal hands over the block and its parent; without them there is nothing to
             // judge, so abstain rather than vote against the block.

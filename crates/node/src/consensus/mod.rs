@@ -135,6 +135,10 @@ pub trait Application: Clone + Send + Sync + 'static {
     /// children can be verified.
     fn verify(&self, parent: &Self::Block, block: &Self::Block, now_ms: u64) -> Verdict;
 
+    /// Consensus asked this node to propose or verify in `view` (for metrics; no effect on the
+    /// chain).
+    fn observe_view(&self, _view: u64) {}
+
     /// A block is finalized. Delivered in height order exactly once per height while running;
     /// after a restart already-applied heights may be delivered again and must be ignored.
     /// Consensus acknowledges the block only after this returns, so the chain must have applied

@@ -402,22 +402,65 @@ fn merge(body: &[u8], answers: &[Value]) -> Option<Vec<u8>> {
     Some(merged)
 }
 
+/// What answers `GET /metrics`: the text of a scrape.
+pub type Scrape = std::sync::Arc<dyn Fn() -> String + Send + Sync>;
+
 /// The [`tower::Layer`] that puts [`Guard`] in front of jsonrpsee's HTTP service.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct GuardLayer;
+#[derive(Clone, Default)]
+pub struct GuardLayer {
+    scrape: Option<Scrape>,
+}
+
+impl GuardLayer {
+    /// A guard that also answers `GET /metrics` with `scrape`'s text.
+    pub fn with_metrics(scrape: Scrape) -> GuardLayer {
+        GuardLayer {
+            scrape: Some(scrape),
+        }
+    }
+}
+
+impl std::fmt::Debug for GuardLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuardLayer")
+            .field("metrics", &self.scrape.is_some())
+            .finish()
+    }
+}
 
 impl<S> tower::Layer<S> for GuardLayer {
     type Service = Guard<S>;
 
     fn layer(&self, inner: S) -> Guard<S> {
-        Guard { inner }
+        Guard {
+            inner,
+            scrape: self.scrape.clone(),
+        }
     }
 }
 
-/// Enforces the envelope rules on HTTP requests (see the module docs).
-#[derive(Clone, Debug)]
+/// Enforces the envelope rules on HTTP requests (see the module docs), and answers
+/// `GET /metrics` (read-only: the scrape takes no input).
+#[derive(Clone)]
 pub struct Guard<S> {
     inner: S,
+    scrape: Option<Scrape>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for Guard<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard").field("inner", &self.inner).finish()
+    }
+}
+
+/// The `GET /metrics` answer.
+fn metrics_response(text: String) -> HttpResponse {
+    let mut response = HttpResponse::new(HttpBody::from(text.into_bytes()));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    response
 }
 
 impl<S> tower::Service<HttpRequest> for Guard<S>
@@ -437,6 +480,13 @@ where
     }
 
     fn call(&mut self, request: HttpRequest) -> Self::Future {
+        if let (Some(scrape), true) = (
+            &self.scrape,
+            request.method() == Method::GET && request.uri().path() == "/metrics",
+        ) {
+            let text = scrape();
+            return Box::pin(async move { Ok(metrics_response(text)) });
+        }
         let is_json_post = request.method() == Method::POST
             && jsonrpsee::server::http::content_type_is_json(&request);
         if !is_json_post {
@@ -554,16 +604,45 @@ fn mentions_error(body: &[u8]) -> bool {
     body.windows(7).any(|window| window == b"\"error\"")
 }
 
-/// The jsonrpsee call middleware that gives `data.reason` to errors raised in its call path.
-#[derive(Clone, Debug)]
+/// The jsonrpsee call middleware that gives `data.reason` to errors raised in its call path,
+/// and times every call (`phalanx_rpc_request_duration_seconds{method}`; a method this node
+/// does not serve is counted as `other`, so made-up names can't grow the label set).
+#[derive(Clone)]
 pub struct Reasons<S> {
     inner: S,
+    timing: Option<(
+        std::sync::Arc<crate::metrics::NodeMetrics>,
+        std::sync::Arc<std::collections::HashSet<String>>,
+    )>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for Reasons<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reasons")
+            .field("inner", &self.inner)
+            .finish()
+    }
 }
 
 impl<S> Reasons<S> {
     /// Wraps `inner`.
     pub fn new(inner: S) -> Self {
-        Reasons { inner }
+        Reasons {
+            inner,
+            timing: None,
+        }
+    }
+
+    /// Wraps `inner`, timing each call of one of `methods` into `metrics`.
+    pub fn timed(
+        inner: S,
+        metrics: std::sync::Arc<crate::metrics::NodeMetrics>,
+        methods: std::sync::Arc<std::collections::HashSet<String>>,
+    ) -> Self {
+        Reasons {
+            inner,
+            timing: Some((metrics, methods)),
+        }
     }
 }
 
@@ -576,9 +655,21 @@ where
 
     fn call(&self, request: Request<'a>) -> Self::Future {
         let id = request.id.clone().into_owned();
+        let timing = self.timing.clone().map(|(metrics, methods)| {
+            let method = request.method_name();
+            let label = if methods.contains(method) {
+                method.to_string()
+            } else {
+                "other".to_string()
+            };
+            (metrics, label, std::time::Instant::now())
+        });
         let call = self.inner.call(request);
         Box::pin(async move {
             let response = call.await;
+            if let Some((metrics, method, start)) = timing {
+                metrics.rpc_call(&method, start.elapsed());
+            }
             if !response.is_error() || !response.is_method_call() {
                 return response;
             }

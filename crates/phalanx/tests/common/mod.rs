@@ -348,6 +348,27 @@ impl Dev {
     }
 }
 
+/// A plain HTTP/1.0 GET of `url` (`http://host:port/path`); returns the status code, the
+/// headers and the body.
+pub fn http_get(url: &str) -> (u16, String, String) {
+    use std::io::{Read as _, Write as _};
+    let rest = url.trim_start_matches("http://");
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let mut stream = std::net::TcpStream::connect(host).expect("connect");
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("HTTP answer");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("status code");
+    (status, head.to_string(), body.to_string())
+}
+
 /// One raw JSON-RPC call over HTTP/1.0 (the CLI has no command for raw storage reads).
 pub fn rpc_call(rpc: &str, method: &str, params: Value) -> Value {
     use std::io::{Read as _, Write as _};

@@ -444,6 +444,30 @@ pub enum Ecall {
     },
 }
 
+impl Ecall {
+    /// Its name, for the host's metrics (`sync_block`, `heartbeat`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Ecall::Info => "info",
+            Ecall::InitChain { .. } => "init_chain",
+            Ecall::AdvanceEpoch { .. } => "advance_epoch",
+            Ecall::SyncBlock { .. } => "sync_block",
+            Ecall::VerifyValue { .. } => "verify_value",
+            Ecall::Register { .. } => "register",
+            Ecall::Seal => "seal",
+            Ecall::Commit { .. } => "commit",
+            Ecall::Outbox => "outbox",
+            Ecall::HandOver { .. } => "hand_over",
+            Ecall::KeyStep { .. } => "key_step",
+            Ecall::ContractStep { .. } => "contract_step",
+            Ecall::ProveDeposits { .. } => "prove_deposits",
+            Ecall::SettleUsage { .. } => "settle_usage",
+            Ecall::Heartbeat { .. } => "heartbeat",
+            Ecall::Delivered { .. } => "delivered",
+        }
+    }
+}
+
 /// One storage entry and its proof against the enclave's head, for [`Ecall::KeyStep`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProvenEntry {

@@ -86,29 +86,64 @@ impl Host {
         ran
     }
 
+    /// `key`'s value in the node's finalized state, decoded (unproven: for the host's own
+    /// decisions and metrics, never for the enclave).
+    async fn storage<T: parity_scale_codec::Decode>(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<T>, HostError> {
+        let value: Option<String> = self
+            .client
+            .call(
+                "phalanx_storage",
+                vec![serde_json::json!(format!("0x{}", hex::encode(key)))],
+            )
+            .await?;
+        Ok(value
+            .and_then(|v| hex::decode(v.trim_start_matches("0x")).ok())
+            .and_then(|bytes| phalanx_primitives::decode_strict::<T>(&bytes, 64 * 1024).ok()))
+    }
+
+    /// Mirrors the chain's mining record of this worker in the metrics: computing or
+    /// unresponsive, heartbeats answered and missed, and when the attestation expires.
+    async fn observe_mining(
+        &mut self,
+        miner: Option<&phalanx_primitives::mining::Miner>,
+    ) -> Result<(), HostError> {
+        use phalanx_primitives::mining::MinerState;
+        let state = miner.map(|m| m.state);
+        self.metrics
+            .computing
+            .set(i64::from(state == Some(MinerState::Computing)));
+        self.metrics
+            .unresponsive
+            .set(i64::from(state == Some(MinerState::Unresponsive)));
+        if let Some(miner) = miner {
+            self.metrics
+                .heartbeats(miner.heartbeats_answered, miner.heartbeats_missed);
+        }
+        let params: Option<phalanx_primitives::mining::MiningParams> =
+            self.storage(&phalanx_runtime::mining::params_key()).await?;
+        if let (Some(params), Some(attested)) = (params, self.registered) {
+            let head = self.info()?.head.map_or(0, |(height, _)| height);
+            let expires = i128::from(attested) + i128::from(params.attestation_max_age_blocks)
+                - i128::from(head);
+            self.metrics
+                .attestation_expires_in_blocks
+                .set(i64::try_from(expires).unwrap_or(i64::MAX));
+        }
+        Ok(())
+    }
+
     /// Answers this worker's heartbeat challenge, if the chain shows one: an unproven look at
     /// its mining record first (cheap, every poll), then the record proven to the enclave,
     /// which signs the answer; stored, committed and relayed like every message.
     pub(super) async fn heartbeat_round(&mut self) -> Result<(), HostError> {
         let me = self.info()?.identity;
         let key = phalanx_runtime::mining::miner_key(&me);
-        let value: Option<String> = self
-            .client
-            .call(
-                "phalanx_storage",
-                vec![serde_json::json!(format!("0x{}", hex::encode(&key)))],
-            )
-            .await?;
-        let challenged = value
-            .and_then(|v| hex::decode(v.trim_start_matches("0x")).ok())
-            .and_then(|bytes| {
-                phalanx_primitives::decode_strict::<phalanx_primitives::mining::Miner>(
-                    &bytes,
-                    64 * 1024,
-                )
-                .ok()
-            })
-            .and_then(|miner| miner.challenge);
+        let miner: Option<phalanx_primitives::mining::Miner> = self.storage(&key).await?;
+        self.observe_mining(miner.as_ref()).await?;
+        let challenged = miner.and_then(|miner| miner.challenge);
         if challenged.is_none() {
             return Ok(());
         }
@@ -117,8 +152,7 @@ impl Host {
         let Some(entries) = self.prove_synced(&keys, origin).await? else {
             return Ok(());
         };
-        let Reply::Heartbeat { challenge, pending } =
-            self.enclave.ecall(Ecall::Heartbeat { entries })?
+        let Reply::Heartbeat { challenge, pending } = self.ecall(Ecall::Heartbeat { entries })?
         else {
             return Err(HostError::UnexpectedReply("heartbeat"));
         };
@@ -146,7 +180,7 @@ impl Host {
         if callers == 0 || !(old || callers >= SETTLE_WHEN_CALLERS_OWE) {
             return Ok(());
         }
-        let Reply::Settled { reports, pending } = self.enclave.ecall(Ecall::SettleUsage {
+        let Reply::Settled { reports, pending } = self.ecall(Ecall::SettleUsage {
             max: MAX_REPORTS_PER_ROUND,
         })?
         else {
@@ -177,7 +211,7 @@ impl Host {
                 let Some(entries) = self.prove_synced(&keys, Origin::Worker(me)).await? else {
                     continue;
                 };
-                match self.enclave.ecall(Ecall::ProveDeposits {
+                match self.ecall(Ecall::ProveDeposits {
                     callers: chunk.to_vec(),
                     entries,
                 })? {
@@ -323,7 +357,7 @@ impl Host {
                     .map_err(|e| HostError::UnexpectedAnswer(e.to_string()))?,
                 None => 0,
             };
-            self.enclave.ecall(Ecall::Delivered {
+            self.ecall(Ecall::Delivered {
                 origin,
                 next_sequence,
                 proof: entry.proof.clone(),
@@ -348,9 +382,7 @@ impl Host {
         let Some(entries) = self.prove_synced(keys, Origin::Gatekeeper(me)).await? else {
             return Ok(());
         };
-        let Reply::KeyStepped { report, pending } =
-            self.enclave.ecall(Ecall::KeyStep { entries })?
-        else {
+        let Reply::KeyStepped { report, pending } = self.ecall(Ecall::KeyStep { entries })? else {
             return Err(HostError::UnexpectedReply("key step"));
         };
         self.log_key_report(&report);
@@ -453,7 +485,7 @@ impl Host {
                 continue;
             };
             let Reply::ContractStepped { ran, pending } =
-                self.enclave.ecall(Ecall::ContractStep { entries })?
+                self.ecall(Ecall::ContractStep { entries })?
             else {
                 return Err(HostError::UnexpectedReply("contract step"));
             };
@@ -482,7 +514,7 @@ impl Host {
     /// refuse them, and the operator would pay for nothing, again and again. They stay in the
     /// outbox (bounded) and go out if it is appointed again.
     async fn relay_released(&mut self, me: &[u8; 32], appointed: bool) -> Result<(), HostError> {
-        let Reply::Outbox(messages) = self.enclave.ecall(Ecall::Outbox)? else {
+        let Reply::Outbox(messages) = self.ecall(Ecall::Outbox)? else {
             return Err(HostError::UnexpectedReply("outbox"));
         };
         let due: Vec<SignedMessage> = messages

@@ -1,0 +1,335 @@
+//! The node's Prometheus metrics, served at `GET /metrics` on the RPC port in the Prometheus
+//! text format (what `prometheus-client` writes, OpenMetrics-compatible).
+//!
+//! Names follow Prometheus conventions: everything under `phalanx_`, counters end in `_total`,
+//! durations are `_seconds`, sizes `_bytes`. What only the moment of the scrape knows (the
+//! finalized lag, the mempool, the store's size on disk, connected peers) is read then; the
+//! rest is recorded where it happens (finalization, execution, admission, each RPC call).
+//!
+//! A validator's scrape also carries commonware's own metrics (consensus, p2p, storage,
+//! runtime), after Phalanx's, under their own names; `phalanx_peers_connected` is counted
+//! from commonware's per-peer `connected` series.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A label naming why something was refused.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Reason {
+    /// The stable reason code (`fee_too_low`, `bad_signature`, …).
+    pub reason: String,
+}
+
+/// A label naming an RPC method.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Method {
+    /// The JSON-RPC method name.
+    pub method: String,
+}
+
+type Seconds = Family<Method, Histogram, fn() -> Histogram>;
+
+fn rpc_histogram() -> Histogram {
+    Histogram::new([
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
+    ])
+}
+
+/// Every metric the node keeps, and the registry that encodes them.
+pub struct NodeMetrics {
+    registry: Registry,
+    /// The finalized height.
+    pub height: Gauge,
+    /// Seconds between now and the finalized head's timestamp (set at each scrape).
+    pub finalized_lag: Gauge<f64, AtomicU64>,
+    /// Seconds between consecutive finalized blocks' timestamps.
+    pub block_interval: Histogram,
+    /// Seconds to execute a block (proposal, verification or finalization; cached results
+    /// are not counted again).
+    pub block_execution: Histogram,
+    /// Transactions in the mempool (set at each scrape).
+    pub mempool_transactions: Gauge,
+    /// Bytes of transactions in the mempool (set at each scrape).
+    pub mempool_bytes: Gauge,
+    /// Transactions refused at admission, by reason.
+    pub admissions_refused: Family<Reason, Counter>,
+    /// The consensus epoch of the finalized head.
+    pub consensus_epoch: Gauge,
+    /// The latest consensus view this node proposed or verified in.
+    pub consensus_view: Gauge,
+    /// Peers connected over p2p (validators; set at each scrape).
+    pub peers_connected: Gauge,
+    /// RPC call latency, by method.
+    pub rpc_request: Seconds,
+    /// Bytes the chain's data directory takes on disk (set at each scrape).
+    pub store_bytes: Gauge,
+    /// The data directory measured for `store_bytes`.
+    data_dir: PathBuf,
+    /// commonware's own metrics, when this node runs consensus.
+    runtime: Mutex<Option<Box<dyn Fn() -> String + Send + Sync>>>,
+}
+
+impl std::fmt::Debug for NodeMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeMetrics").finish_non_exhaustive()
+    }
+}
+
+impl NodeMetrics {
+    /// Registers every metric; `data_dir` is what `phalanx_store_bytes` measures.
+    pub fn new(data_dir: &Path) -> Arc<NodeMetrics> {
+        let mut registry = Registry::with_prefix("phalanx");
+        let metrics = NodeMetrics {
+            height: Gauge::default(),
+            finalized_lag: Gauge::default(),
+            block_interval: Histogram::new([0.1, 0.25, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0]),
+            block_execution: Histogram::new([
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+            ]),
+            mempool_transactions: Gauge::default(),
+            mempool_bytes: Gauge::default(),
+            admissions_refused: Family::default(),
+            consensus_epoch: Gauge::default(),
+            consensus_view: Gauge::default(),
+            peers_connected: Gauge::default(),
+            rpc_request: Family::new_with_constructor(rpc_histogram as fn() -> Histogram),
+            store_bytes: Gauge::default(),
+            data_dir: data_dir.to_path_buf(),
+            runtime: Mutex::new(None),
+            registry: Registry::default(),
+        };
+        registry.register("height", "The finalized height", metrics.height.clone());
+        registry.register(
+            "finalized_lag_seconds",
+            "Seconds since the finalized head's timestamp",
+            metrics.finalized_lag.clone(),
+        );
+        registry.register(
+            "block_interval_seconds",
+            "Seconds between consecutive finalized blocks' timestamps",
+            metrics.block_interval.clone(),
+        );
+        registry.register(
+            "block_execution_seconds",
+            "Seconds to execute a block",
+            metrics.block_execution.clone(),
+        );
+        registry.register(
+            "mempool_transactions",
+            "Transactions in the mempool",
+            metrics.mempool_transactions.clone(),
+        );
+        registry.register(
+            "mempool_bytes",
+            "Bytes of transactions in the mempool",
+            metrics.mempool_bytes.clone(),
+        );
+        registry.register(
+            "admissions_refused",
+            "Transactions refused at admission, by reason",
+            metrics.admissions_refused.clone(),
+        );
+        registry.register(
+            "consensus_epoch",
+            "The consensus epoch of the finalized head",
+            metrics.consensus_epoch.clone(),
+        );
+        registry.register(
+            "consensus_view",
+            "The latest consensus view this node proposed or verified in",
+            metrics.consensus_view.clone(),
+        );
+        registry.register(
+            "peers_connected",
+            "Peers connected over p2p",
+            metrics.peers_connected.clone(),
+        );
+        registry.register(
+            "rpc_request_duration_seconds",
+            "RPC call latency, by method",
+            metrics.rpc_request.clone(),
+        );
+        registry.register(
+            "store_bytes",
+            "Bytes the chain's data directory takes on disk",
+            metrics.store_bytes.clone(),
+        );
+        Arc::new(NodeMetrics {
+            registry,
+            ..metrics
+        })
+    }
+
+    /// Adds commonware's metrics (a validator's consensus runtime) to every scrape.
+    pub fn set_runtime(&self, encode: impl Fn() -> String + Send + Sync + 'static) {
+        *self.runtime.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(encode));
+    }
+
+    /// Records a refused admission.
+    pub fn refused(&self, reason: &str) {
+        self.admissions_refused
+            .get_or_create(&Reason {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    /// Records an RPC call of `method` that took `elapsed`.
+    pub fn rpc_call(&self, method: &str, elapsed: Duration) {
+        self.rpc_request
+            .get_or_create(&Method {
+                method: method.to_string(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// The text of a scrape. `lag_s`, `mempool` (transactions, bytes) are read by the caller at
+    /// the moment of the scrape.
+    pub fn encode(&self, lag_s: f64, mempool: (usize, usize)) -> String {
+        self.finalized_lag.set(lag_s);
+        self.mempool_transactions.set(gauge(mempool.0));
+        self.mempool_bytes.set(gauge(mempool.1));
+        self.store_bytes.set(gauge(dir_size(&self.data_dir)));
+        let runtime = self
+            .runtime
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|encode| encode());
+        if let Some(text) = &runtime {
+            self.peers_connected.set(gauge(connected_peers(text)));
+        }
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
+            return String::new();
+        }
+        // One `# EOF` at the very end: ours is dropped when commonware's text follows.
+        if let Some(runtime) = runtime {
+            if let Some(stripped) = text.strip_suffix("# EOF\n") {
+                text.truncate(stripped.len());
+            }
+            text.push_str(&runtime);
+        }
+        text
+    }
+}
+
+fn gauge(n: impl TryInto<i64>) -> i64 {
+    n.try_into().unwrap_or(i64::MAX)
+}
+
+/// Connected peers in commonware's encoding: one `…tracker_connected{…}` series per peer.
+fn connected_peers(text: &str) -> usize {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter(|line| {
+            line.split('{')
+                .next()
+                .is_some_and(|name| name.ends_with("tracker_connected"))
+        })
+        .count()
+}
+
+/// Bytes of the files under `dir` (a few levels deep; what the store writes).
+fn dir_size(dir: &Path) -> u64 {
+    fn walk(dir: &Path, depth: u32) -> u64 {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return 0;
+        };
+        entries
+            .flatten()
+            .map(|entry| match entry.metadata() {
+                Ok(meta) if meta.is_dir() && depth < 6 => walk(&entry.path(), depth + 1),
+                Ok(meta) => meta.len(),
+                Err(_) => 0,
+            })
+            .sum()
+    }
+    walk(dir, 0)
+}
+
+/// A time measurement in flight: records into `histogram` when dropped.
+#[derive(Debug)]
+pub struct Timer<'a> {
+    histogram: &'a Histogram,
+    start: std::time::Instant,
+}
+
+impl<'a> Timer<'a> {
+    /// Starts timing.
+    pub fn start(histogram: &'a Histogram) -> Timer<'a> {
+        Timer {
+            histogram,
+            start: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Drop for Timer<'_> {
+    fn drop(&mut self) {
+        self.histogram.observe(self.start.elapsed().as_secs_f64());
+    }
+}
+
+/// Counts of what was observed: for tests and tools reading a scrape.
+pub fn value_of(scrape: &str, series: &str) -> Option<f64> {
+    scrape
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().ok()).flatten()
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scrape_has_every_metric_under_its_conventional_name() {
+        let dir = std::env::temp_dir().join(format!("phalanx-metrics-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).expect("dir");
+        std::fs::write(dir.join("sub/file"), [0u8; 1000]).expect("file");
+        let metrics = NodeMetrics::new(&dir);
+        metrics.height.set(7);
+        metrics.refused("fee_too_low");
+        metrics.refused("fee_too_low");
+        metrics.rpc_call("phalanx_status", Duration::from_millis(3));
+        let text = metrics.encode(1.5, (3, 300));
+        for name in [
+            "phalanx_height 7",
+            "phalanx_finalized_lag_seconds 1.5",
+            "phalanx_mempool_transactions 3",
+            "phalanx_mempool_bytes 300",
+            "phalanx_admissions_refused_total{reason=\"fee_too_low\"} 2",
+            "phalanx_rpc_request_duration_seconds_count{method=\"phalanx_status\"} 1",
+            "phalanx_store_bytes 1000",
+            "# TYPE phalanx_block_interval_seconds histogram",
+            "# TYPE phalanx_block_execution_seconds histogram",
+            "# TYPE phalanx_consensus_epoch gauge",
+            "# TYPE phalanx_consensus_view gauge",
+            "# TYPE phalanx_peers_connected gauge",
+        ] {
+            assert!(text.contains(name), "{name} missing from:\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"));
+        assert_eq!(value_of(&text, "phalanx_height"), Some(7.0));
+        // With a runtime's text after ours: one EOF, and its peers counted.
+        metrics.set_runtime(|| {
+            "# TYPE v_tracker_connected gauge\nv_tracker_connected{peer=\"a\"} 1\nv_tracker_connected{peer=\"b\"} 1\n# EOF\n".to_string()
+        });
+        let text = metrics.encode(0.0, (0, 0));
+        assert_eq!(text.matches("# EOF").count(), 1);
+        assert_eq!(value_of(&text, "phalanx_peers_connected"), Some(2.0));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
