@@ -49,9 +49,7 @@ impl Application for Chain {
     }
 
     fn observe_view(&self, view: u64) {
-        self.metrics()
-            .consensus_view
-            .set(i64::try_from(view).unwrap_or(i64::MAX));
+        self.metrics().view(view);
     }
 
     fn verify(&self, parent: &Block, block: &Block, now_ms: u64) -> Verdict {

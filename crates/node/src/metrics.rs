@@ -52,8 +52,8 @@ pub struct NodeMetrics {
     pub finalized_lag: Gauge<f64, AtomicU64>,
     /// Seconds between consecutive finalized blocks' timestamps.
     pub block_interval: Histogram,
-    /// Seconds to execute a block (proposal, verification or finalization; cached results
-    /// are not counted again).
+    /// Seconds to build (propose) or execute (verify, finalize) a block; a block executed once
+    /// and then served from the cache is counted once.
     pub block_execution: Histogram,
     /// Transactions in the mempool (set at each scrape).
     pub mempool_transactions: Gauge,
@@ -75,7 +75,13 @@ pub struct NodeMetrics {
     data_dir: PathBuf,
     /// commonware's own metrics, when this node runs consensus.
     runtime: Mutex<Option<Box<dyn Fn() -> String + Send + Sync>>>,
+    /// The last scrape's text and when it was made: scrapes within [`SCRAPE_CACHE`] of it get
+    /// the same text, so a client looping on `/metrics` costs one encoding a second.
+    cached: Mutex<Option<(std::time::Instant, String)>>,
 }
+
+/// How long a scrape's text is served again.
+pub const SCRAPE_CACHE: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for NodeMetrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -104,6 +110,7 @@ impl NodeMetrics {
             store_bytes: Gauge::default(),
             data_dir: data_dir.to_path_buf(),
             runtime: Mutex::new(None),
+            cached: Mutex::new(None),
             registry: Registry::default(),
         };
         registry.register("height", "The finalized height", metrics.height.clone());
@@ -191,8 +198,32 @@ impl NodeMetrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// The text of a scrape. `lag_s`, `mempool` (transactions, bytes) are read by the caller at
-    /// the moment of the scrape.
+    /// The text of a scrape: the cached one if it is recent, else a new one with the finalized
+    /// lag and the mempool (transactions, bytes) `now` reads.
+    pub fn scrape(&self, now: impl FnOnce() -> (f64, (usize, usize))) -> String {
+        let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, text)) = cached.as_ref() {
+            if at.elapsed() < SCRAPE_CACHE {
+                return text.clone();
+            }
+        }
+        let (lag_s, mempool) = now();
+        let text = self.encode(lag_s, mempool);
+        *cached = Some((std::time::Instant::now(), text.clone()));
+        text
+    }
+
+    /// Records `view` as the consensus view, unless a later one was seen (a late verification
+    /// of an older view does not move it back).
+    pub fn view(&self, view: u64) {
+        let view = i64::try_from(view).unwrap_or(i64::MAX);
+        if view > self.consensus_view.get() {
+            self.consensus_view.set(view);
+        }
+    }
+
+    /// The text of a scrape, made now. `lag_s`, `mempool` (transactions, bytes) are read by the
+    /// caller at the moment of the scrape.
     pub fn encode(&self, lag_s: f64, mempool: (usize, usize)) -> String {
         self.finalized_lag.set(lag_s);
         self.mempool_transactions.set(gauge(mempool.0));
@@ -226,14 +257,15 @@ fn gauge(n: impl TryInto<i64>) -> i64 {
     n.try_into().unwrap_or(i64::MAX)
 }
 
-/// Connected peers in commonware's encoding: one `…tracker_connected{…}` series per peer.
+/// Connected peers in commonware's encoding: its p2p tracker keeps one `…_connected{peer=…}`
+/// series per connected peer (under `…tracker…directory_connected` in the release we pin).
 fn connected_peers(text: &str) -> usize {
     text.lines()
         .filter(|line| !line.starts_with('#'))
         .filter(|line| {
-            line.split('{')
-                .next()
-                .is_some_and(|name| name.ends_with("tracker_connected"))
+            line.split('{').next().is_some_and(|name| {
+                name.contains("tracker") && name.ends_with("_connected") && line.contains("peer=")
+            })
         })
         .count()
 }
@@ -325,11 +357,18 @@ mod tests {
         assert_eq!(value_of(&text, "phalanx_height"), Some(7.0));
         // With a runtime's text after ours: one EOF, and its peers counted.
         metrics.set_runtime(|| {
-            "# TYPE v_tracker_connected gauge\nv_tracker_connected{peer=\"a\"} 1\nv_tracker_connected{peer=\"b\"} 1\n# EOF\n".to_string()
+            "# TYPE validator_network_tracker_directory_connected gauge\nvalidator_network_tracker_directory_connected{peer=\"a\"} 1\nvalidator_network_tracker_directory_connected{peer=\"b\"} 1\nvalidator_network_tracker_tracked 2\n# EOF\n".to_string()
         });
         let text = metrics.encode(0.0, (0, 0));
         assert_eq!(text.matches("# EOF").count(), 1);
         assert_eq!(value_of(&text, "phalanx_peers_connected"), Some(2.0));
+        // Scrapes within a second share one encoding; a later view never moves back.
+        let first = metrics.scrape(|| (0.0, (0, 0)));
+        metrics.height.set(99);
+        assert_eq!(metrics.scrape(|| (0.0, (0, 0))), first);
+        metrics.view(10);
+        metrics.view(4);
+        assert_eq!(metrics.consensus_view.get(), 10);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

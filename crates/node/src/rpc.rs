@@ -60,6 +60,7 @@
 //! Amounts are JSON integers in units (1 PHA = 10^12 units); byte strings are `0x`-prefixed hex.
 
 mod contracts;
+pub mod dashboard;
 pub mod envelope;
 pub mod mining;
 

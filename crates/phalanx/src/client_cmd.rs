@@ -41,7 +41,7 @@ pub enum ClientCommand {
     /// Send PHA.
     Transfer(TransferArgs),
     /// Claim what has vested of your vesting allocation (team and private-sale shares vest as
-    /// the genesis config says): it moves to your free balance. Pays an ordinary fee.
+    /// the genesis config says): it is unfrozen, so it becomes spendable. Pays an ordinary fee.
     ClaimVested {
         /// Whose allocation: dev account name, key file, or `-` to read a mnemonic from stdin.
         #[arg(long)]

@@ -144,6 +144,7 @@ pub fn run(args: DevArgs) -> Result<()> {
             let mut lines = vec![
                 format!("Phalanx dev network — chain {} (genesis {})", genesis.chain_id, chain.genesis_hash()),
                 format!("  RPC         http://{rpc}  (WebSocket ws://{rpc})"),
+                format!("  dashboard   http://{rpc}/  (metrics http://{rpc}/metrics)"),
                 format!("  data        {}  (height {}; the same --data-dir resumes)", data_dir.display(), chain.height()),
                 format!("  validator   {}  (1 of 1; blocks at least {block_interval_ms} ms apart)", hex::encode(public)),
                 "  dev accounts (well-known keys: anyone can sign for them; never use them outside a dev chain)".to_string(),

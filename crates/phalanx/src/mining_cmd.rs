@@ -685,6 +685,14 @@ fn pool_text(info: &Value) -> String {
 
 fn rewards_text(value: &Value) -> String {
     let mut lines = Vec::new();
+    if let Some(ban) = value["banned"].as_object() {
+        lines.push(format!(
+            "BANNED for provable misbehaviour ({}) at height {}: it can never compute again",
+            ban.get("reason").and_then(Value::as_str).unwrap_or("?"),
+            ban.get("at_height")
+                .map_or("?".to_string(), Value::to_string)
+        ));
+    }
     if value["worker"].is_object() {
         let w = &value["worker"];
         lines.push(format!("worker of pool #{}:", w["worker"]["pool"]));

@@ -130,11 +130,12 @@ fn check_metrics(dev: &Dev) {
         serde_json::json!(["0x00"]),
     );
     assert_eq!(answer["error"]["data"]["reason"], "malformed", "{answer}");
-    let (_, _, node) = common::http_get(&format!("{}/metrics", dev.rpc));
-    assert!(
-        node.contains("phalanx_admissions_refused_total{reason=\"malformed\"} 1"),
-        "{node}"
-    );
+    // A scrape is cached for a second: the next one shows it.
+    let mut node = String::new();
+    wait_until(Duration::from_secs(10), "the refusal is counted", || {
+        node = common::http_get(&format!("{}/metrics", dev.rpc)).2;
+        node.contains("phalanx_admissions_refused_total{reason=\"malformed\"} 1")
+    });
     assert!(
         node.contains(
             "phalanx_rpc_request_duration_seconds_count{method=\"phalanx_submitTransaction\"}"

@@ -214,6 +214,8 @@ struct Host {
     desk: crate::enclave::desk::QueryDesk,
     /// What `GET /metrics` shows.
     metrics: std::sync::Arc<crate::metrics::WorkerMetrics>,
+    /// The chain's `attestation_max_age_blocks` and when it was read (for the metrics).
+    max_age: Option<(Instant, u64)>,
 }
 
 impl Host {
@@ -553,6 +555,7 @@ pub(crate) async fn run_host(
         code,
         desk,
         metrics,
+        max_age: None,
     };
     host.publish()?;
     tokio::pin!(shutdown);

@@ -53,7 +53,7 @@ pub struct WorkerMetrics {
     pub attestation_expires_in_blocks: Gauge,
     /// Queries by how they ended.
     pub queries: Family<Outcome, Counter>,
-    /// Seconds from a query's arrival to its answer.
+    /// Seconds from an answered query's arrival to its answer.
     pub query_duration: Histogram,
     /// Seconds each ecall took, by ecall.
     pub ecall_duration: Family<EcallLabel, Histogram, fn() -> Histogram>,
@@ -61,6 +61,7 @@ pub struct WorkerMetrics {
     pub heartbeats_answered: Counter,
     /// Heartbeats missed, as the chain counts them.
     pub heartbeats_missed: Counter,
+    /// The chain's totals at the last look (`u64::MAX`: not looked yet).
     seen_answered: AtomicU64,
     seen_missed: AtomicU64,
 }
@@ -89,8 +90,8 @@ impl WorkerMetrics {
             ecall_duration: Family::new_with_constructor(latency as fn() -> Histogram),
             heartbeats_answered: Counter::default(),
             heartbeats_missed: Counter::default(),
-            seen_answered: AtomicU64::new(0),
-            seen_missed: AtomicU64::new(0),
+            seen_answered: AtomicU64::new(u64::MAX),
+            seen_missed: AtomicU64::new(u64::MAX),
         };
         registry.register(
             "head_lag_blocks",
@@ -167,24 +168,29 @@ impl WorkerMetrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// Records a query that ended with `outcome` after `elapsed`.
+    /// Records a query that ended with `outcome` after `elapsed` (the latency histogram counts
+    /// answered queries only: instant refusals would hide slow answers).
     pub fn query(&self, outcome: &str, elapsed: Duration) {
         self.queries
             .get_or_create(&Outcome {
                 outcome: outcome.to_string(),
             })
             .inc();
-        self.query_duration.observe(elapsed.as_secs_f64());
+        if outcome == "answered" {
+            self.query_duration.observe(elapsed.as_secs_f64());
+        }
     }
 
-    /// Brings the heartbeat counters up to the chain's totals (which only grow).
+    /// Counts what the chain's totals (which only grow) added since the last look. The first
+    /// look is the baseline: a restarted worker counts from zero, as any Prometheus counter
+    /// does, rather than jumping by its lifetime totals.
     pub fn heartbeats(&self, answered: u64, missed: u64) {
         for (seen, counter, total) in [
             (&self.seen_answered, &self.heartbeats_answered, answered),
             (&self.seen_missed, &self.heartbeats_missed, missed),
         ] {
             let before = seen.swap(total, Ordering::Relaxed);
-            if total > before {
+            if before != u64::MAX && total > before {
                 counter.inc_by(total - before);
             }
         }
@@ -218,8 +224,10 @@ mod tests {
         metrics.ecall("sync_block", Duration::from_millis(2));
         metrics.query("answered", Duration::from_millis(4));
         metrics.query("replayed", Duration::from_millis(1));
+        // The first look is the baseline; then only what the chain added counts.
         metrics.heartbeats(3, 1);
         metrics.heartbeats(5, 1);
+        metrics.heartbeats(8, 2);
         // A restart of the count (a new record) never makes a counter go down.
         metrics.heartbeats(0, 0);
         metrics.heartbeats(2, 0);
@@ -235,7 +243,7 @@ mod tests {
             "phalanx_worker_ecall_duration_seconds_count{ecall=\"sync_block\"} 1",
             "phalanx_worker_queries_total{outcome=\"answered\"} 1",
             "phalanx_worker_queries_total{outcome=\"replayed\"} 1",
-            "phalanx_worker_query_duration_seconds_count 2",
+            "phalanx_worker_query_duration_seconds_count 1",
             "phalanx_worker_heartbeats_answered_total 7",
             "phalanx_worker_heartbeats_missed_total 1",
         ] {

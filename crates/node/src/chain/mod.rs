@@ -611,7 +611,10 @@ impl Chain {
             params.max_block_txs as usize,
         );
         // Every pooled transaction passed signature verification at admission.
-        let built = executor::build(state, &ctx, candidates, BUILD_BUDGET);
+        let built = {
+            let _timer = crate::metrics::Timer::start(&self.metrics.block_execution);
+            executor::build(state, &ctx, candidates, BUILD_BUDGET)
+        };
         {
             let mut pool = self.pool();
             for bad in &built.rejected {
@@ -812,13 +815,15 @@ impl Chain {
     /// The text of a `/metrics` scrape: the recorded metrics, with the finalized lag and the
     /// mempool read now.
     pub fn scrape_metrics(&self) -> String {
-        let head = self.head();
-        let lag_ms = (self.clock)().saturating_sub(head.header.timestamp_ms);
-        let mempool = {
-            let pool = self.pool();
-            (pool.mempool.len(), pool.mempool.bytes())
-        };
-        self.metrics.encode(lag_ms as f64 / 1000.0, mempool)
+        self.metrics.scrape(|| {
+            let head_ms = self.forks().head().header.timestamp_ms;
+            let lag_ms = (self.clock)().saturating_sub(head_ms);
+            let mempool = {
+                let pool = self.pool();
+                (pool.mempool.len(), pool.mempool.bytes())
+            };
+            (lag_ms as f64 / 1000.0, mempool)
+        })
     }
 
     /// The validator set of `epoch` with its proof against the state that names it, if this node

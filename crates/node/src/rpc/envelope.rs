@@ -412,7 +412,8 @@ pub struct GuardLayer {
 }
 
 impl GuardLayer {
-    /// A guard that also answers `GET /metrics` with `scrape`'s text.
+    /// A guard that also answers `GET /metrics` with `scrape`'s text and serves the dashboard
+    /// ([`super::dashboard`]) at `GET /`.
     pub fn with_metrics(scrape: Scrape) -> GuardLayer {
         GuardLayer {
             scrape: Some(scrape),
@@ -480,12 +481,18 @@ where
     }
 
     fn call(&mut self, request: HttpRequest) -> Self::Future {
-        if let (Some(scrape), true) = (
-            &self.scrape,
-            request.method() == Method::GET && request.uri().path() == "/metrics",
-        ) {
-            let text = scrape();
-            return Box::pin(async move { Ok(metrics_response(text)) });
+        // Plain GETs (not WebSocket upgrades) of the metrics and the dashboard's files.
+        if request.method() == Method::GET && !request.headers().contains_key(http::header::UPGRADE)
+        {
+            if let (Some(scrape), "/metrics") = (&self.scrape, request.uri().path()) {
+                let text = scrape();
+                return Box::pin(async move { Ok(metrics_response(text)) });
+            }
+            if self.scrape.is_some() {
+                if let Some(response) = super::dashboard::asset(request.uri().path()) {
+                    return Box::pin(async move { Ok(response) });
+                }
+            }
         }
         let is_json_post = request.method() == Method::POST
             && jsonrpsee::server::http::content_type_is_json(&request);

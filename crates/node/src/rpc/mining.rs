@@ -268,9 +268,11 @@ pub(super) fn mining_methods(
                 }));
             }
         }
+        let banned = mining::ban(&state, &account.0).map_err(internal)?;
         Ok(json!({
             "who": hex0x(&account.0),
             "worker": worker,
+            "banned": banned,
             "stakes": stakes,
             "staked_value": total,
             "pools_owned": owned,

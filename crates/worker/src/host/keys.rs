@@ -122,12 +122,20 @@ impl Host {
             self.metrics
                 .heartbeats(miner.heartbeats_answered, miner.heartbeats_missed);
         }
-        let params: Option<phalanx_primitives::mining::MiningParams> =
-            self.storage(&phalanx_runtime::mining::params_key()).await?;
-        if let (Some(params), Some(attested)) = (params, self.registered) {
+        // The maximum age is a governance parameter: read again once a minute at most.
+        let stale = self
+            .max_age
+            .is_none_or(|(at, _)| at.elapsed() > std::time::Duration::from_secs(60));
+        if stale {
+            let params: Option<phalanx_primitives::mining::MiningParams> =
+                self.storage(&phalanx_runtime::mining::params_key()).await?;
+            if let Some(params) = params {
+                self.max_age = Some((std::time::Instant::now(), params.attestation_max_age_blocks));
+            }
+        }
+        if let (Some((_, max_age)), Some(attested)) = (self.max_age, self.registered) {
             let head = self.info()?.head.map_or(0, |(height, _)| height);
-            let expires = i128::from(attested) + i128::from(params.attestation_max_age_blocks)
-                - i128::from(head);
+            let expires = i128::from(attested) + i128::from(max_age) - i128::from(head);
             self.metrics
                 .attestation_expires_in_blocks
                 .set(i64::try_from(expires).unwrap_or(i64::MAX));
@@ -142,7 +150,10 @@ impl Host {
         let me = self.info()?.identity;
         let key = phalanx_runtime::mining::miner_key(&me);
         let miner: Option<phalanx_primitives::mining::Miner> = self.storage(&key).await?;
-        self.observe_mining(miner.as_ref()).await?;
+        // Metrics never stand in the way of the answer.
+        if let Err(e) = self.observe_mining(miner.as_ref()).await {
+            tracing::debug!(error = %e, "could not update the mining metrics");
+        }
         let challenged = miner.and_then(|miner| miner.challenge);
         if challenged.is_none() {
             return Ok(());

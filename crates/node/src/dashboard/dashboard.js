@@ -1,0 +1,328 @@
+// The Phalanx dashboard: everything comes from this node's JSON-RPC (same origin) and its
+// `phalanx_subscribeFinalized` WebSocket. Every value is put on the page as text
+// (`textContent`), never as HTML: names, descriptions and endpoints are attacker-controlled.
+'use strict';
+
+const PHA = 1000000000000n;
+const EPOCH_BLOCKS = 64;
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, text, cls) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  if (cls) node.className = cls;
+  return node;
+}
+
+function row(cells, cls) {
+  const tr = document.createElement('tr');
+  if (cls) tr.className = cls;
+  for (const cell of cells) {
+    tr.appendChild(cell instanceof Node ? cell : el('td', cell));
+  }
+  return tr;
+}
+
+function fill(tableId, rows) {
+  const body = $(tableId).tBodies[0];
+  body.replaceChildren(...rows);
+}
+
+function report(error) {
+  const message = error && error.message ? error.message : String(error);
+  console.error(message);
+  $('errors-section').hidden = false;
+  $('errors').appendChild(el('li', message));
+}
+
+// Amounts are u128 units: numbers past 2^53 are kept as decimal strings (outside JSON strings
+// only), so no digit is lost.
+function parse(text) {
+  let out = '';
+  let inString = false;
+  for (let i = 0; i < text.length; ) {
+    const c = text[i];
+    if (inString) {
+      out += c;
+      if (c === '\\') { out += text[i + 1]; i += 2; continue; }
+      if (c === '"') inString = false;
+      i++;
+      continue;
+    }
+    if (c === '"') { inString = true; out += c; i++; continue; }
+    if ((c >= '0' && c <= '9') || c === '-') {
+      let j = i + 1;
+      while (j < text.length && /[0-9.eE+-]/.test(text[j])) j++;
+      const number = text.slice(i, j);
+      out += /^-?\d{16,}$/.test(number) ? '"' + number + '"' : number;
+      i = j;
+      continue;
+    }
+    out += c;
+    i++;
+  }
+  return JSON.parse(out);
+}
+
+function pha(units) {
+  if (units === null || units === undefined) return '–';
+  const value = BigInt(units);
+  const whole = value / PHA;
+  const fraction = (value % PHA).toString().padStart(12, '0').slice(0, 4).replace(/0+$/, '');
+  return whole.toLocaleString('en-US') + (fraction ? '.' + fraction : '') + ' PHA';
+}
+
+function short(text) {
+  const s = String(text || '');
+  return s.length > 18 ? s.slice(0, 10) + '…' + s.slice(-6) : s;
+}
+
+async function rpc(method, params = []) {
+  const response = await fetch('/', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+  });
+  const body = parse(await response.text());
+  if (body.error) throw new Error(method + ': ' + body.error.message);
+  return body.result;
+}
+
+// ---- sections -----------------------------------------------------------------------------
+
+const blocks = new Map();
+
+async function showStatus() {
+  const status = await rpc('phalanx_status');
+  $('height').textContent = status.height;
+  $('epoch').textContent = Math.floor(Number(status.height) / EPOCH_BLOCKS);
+  $('mempool').textContent = status.mempool;
+  $('chain').textContent = status.chain_id;
+  const trust = $('trust');
+  trust.textContent = status.production ? 'production' : 'DEV chain: SIMULATED trust';
+  trust.className = status.production ? 'badge' : 'badge simulated';
+  $('validators').replaceChildren(...status.validators.map((v) => el('li', v, 'mono')));
+  return status;
+}
+
+// `balances.transfer` from `{"balances": {"transfer": {…}}}`.
+function callName(call) {
+  if (!call || typeof call !== 'object') return String(call);
+  const module = Object.keys(call)[0];
+  const inner = call[module];
+  const name = inner && typeof inner === 'object' ? Object.keys(inner)[0] : inner;
+  return name === undefined ? module : module + '.' + name;
+}
+
+async function showBlocks(head) {
+  for (let h = Math.max(0, head - 9); h <= head; h++) {
+    if (!blocks.has(h)) blocks.set(h, await rpc('phalanx_block', [h]));
+  }
+  for (const h of [...blocks.keys()]) if (h < head - 9) blocks.delete(h);
+  const rows = [...blocks.values()].sort((a, b) => b.height - a.height).map((b) => {
+    const txs = b.transactions.map((t) => {
+      const call = callName(t.call);
+      const outcome = t.receipt && t.receipt.error ? ' failed' : '';
+      return call + outcome + ' from ' + short(t.signer);
+    });
+    return row([
+      String(b.height),
+      el('td', short(b.hash), 'mono'),
+      new Date(Number(b.timestamp_ms)).toLocaleTimeString(),
+      el('td', txs.length ? txs.join('\n') : '–', 'text'),
+    ], 'block');
+  });
+  fill('blocks', rows);
+}
+
+async function showWorkers() {
+  const { workers } = await rpc('phalanx_workers');
+  fill('workers', workers.map((w) => {
+    const simulated = w.quote_kind === 'Simulated';
+    return row([
+      el('td', short(w.identity), 'mono'),
+      el('td', short(w.operator), 'mono'),
+      el('td', simulated ? 'SIMULATED' : w.quote_kind, simulated ? 'simulated' : ''),
+      String(w.tcb_status),
+      (Number(w.confidence) / 10).toFixed(1) + '%',
+      String(w.performance),
+      el('td', w.endpoint, 'text'),
+    ], 'worker');
+  }));
+}
+
+async function showKeys() {
+  const { gatekeepers } = await rpc('phalanx_gatekeepers');
+  fill('gatekeepers', gatekeepers.map((g) => row([
+    el('td', short(g.identity), 'mono'),
+    el('td', short(g.operator), 'mono'),
+    pha(g.stake),
+    String(g.appointed_at),
+  ], 'gatekeeper')));
+  const { clusters } = await rpc('phalanx_clusters');
+  fill('clusters', clusters.map((c) => row([String(c.index), String(c.members)], 'cluster')));
+}
+
+async function showContracts() {
+  const { contracts } = await rpc('phalanx_contracts');
+  fill('contracts', contracts.map((c) => row([
+    el('td', short(c.id), 'mono'),
+    el('td', short(c.deployer), 'mono'),
+    String(c.cluster),
+    String(c.commands),
+  ], 'contract')));
+}
+
+async function showPools() {
+  const { pools } = await rpc('phalanx_pools');
+  fill('pools', pools.map((p) => row([
+    '#' + p.pool.id,
+    el('td', short(p.pool.owner), 'mono'),
+    (Number(p.pool.commission_per_mille) / 10).toFixed(1) + '%',
+    pha(p.value),
+    p.share_price === null ? 'bankrupt' : String(p.share_price),
+    String(p.pool.workers.length),
+    pha(p.pool.rewards),
+  ], 'pool')));
+}
+
+async function showProposals() {
+  const { proposals } = await rpc('phalanx_proposals');
+  fill('proposals', proposals.slice().reverse().map((p) => row([
+    String(p.id),
+    el('td', p.description, 'text description'),
+    p.status && p.status.status ? p.status.status : JSON.stringify(p.status),
+    pha(p.aye),
+    pha(p.nay),
+    String(p.voters),
+  ], 'proposal')));
+}
+
+async function showTreasury() {
+  const treasury = await rpc('phalanx_treasury');
+  const mining = await rpc('phalanx_mining');
+  const emitted = 700000000n * PHA - BigInt(mining.mining_pot);
+  const facts = [
+    ['treasury', pha(treasury.balance)],
+    ['total issuance', pha(treasury.total_issuance)],
+    ['mining pot', pha(mining.mining_pot)],
+    ['emitted from the pot', pha(emitted)],
+    ['today\'s budget', pha(mining.open_day_budget)],
+    ['period', String(mining.period)],
+    ['open day', String(mining.settlement.open_day)],
+  ];
+  $('treasury').replaceChildren(...facts.flatMap(([k, v]) => [el('dt', k), el('dd', v)]));
+  drawSchedule(Number(mining.period));
+}
+
+// The daily budget, 720,000 PHA × 0.75^k in the k-th 180-day period, over 10 years, with the
+// current period marked.
+function drawSchedule(period) {
+  const svg = $('schedule');
+  const ns = 'http://www.w3.org/2000/svg';
+  const W = 640, H = 220, L = 60, B = 30, periods = 21;
+  const x = (k) => L + (k / (periods - 1)) * (W - L - 10);
+  const y = (v) => H - B - (v / 720000) * (H - B - 20);
+  const points = [];
+  for (let k = 0; k < periods; k++) {
+    const budget = 720000 * Math.pow(0.75, k);
+    points.push(x(k) + ',' + y(budget), x(k + 1 > periods - 1 ? k : k + 1) + ',' + y(budget));
+  }
+  const line = document.createElementNS(ns, 'polyline');
+  line.setAttribute('points', points.join(' '));
+  line.setAttribute('class', 'budget');
+  const now = document.createElementNS(ns, 'line');
+  now.setAttribute('x1', x(period)); now.setAttribute('x2', x(period));
+  now.setAttribute('y1', 10); now.setAttribute('y2', H - B);
+  now.setAttribute('class', 'now');
+  const labels = [
+    [L - 55, y(720000) + 4, '720,000'],
+    [L - 55, y(0) + 4, '0'],
+    [L, H - 10, 'period 0'],
+    [W - 120, H - 10, 'period 20 (10 years)'],
+    [L + 10, 16, 'daily budget (PHA); red: today'],
+  ];
+  const texts = labels.map(([tx, ty, t]) => {
+    const node = document.createElementNS(ns, 'text');
+    node.setAttribute('x', tx); node.setAttribute('y', ty);
+    node.textContent = t;
+    return node;
+  });
+  svg.replaceChildren(line, now, ...texts);
+}
+
+// ---- search -------------------------------------------------------------------------------
+
+async function search(query) {
+  const q = query.trim();
+  let result;
+  if (/^pha1[0-9a-z]+$/.test(q)) result = await rpc('phalanx_account', [q]);
+  else if (/^\d+$/.test(q)) result = await rpc('phalanx_block', [Number(q)]);
+  else if (/^(0x)?[0-9a-fA-F]{64}$/.test(q)) {
+    const hash = q.startsWith('0x') ? q : '0x' + q;
+    const tx = await rpc('phalanx_transaction', [hash]);
+    result = tx.status === 'unknown' ? await rpc('phalanx_block', [hash]) : tx;
+  } else throw new Error('search for an account (pha1…), a block height, or a block or transaction hash');
+  $('found').hidden = false;
+  $('found-body').textContent = JSON.stringify(result, null, 2);
+}
+
+// ---- refresh and live updates -------------------------------------------------------------
+
+let refreshing = false;
+let pending = false;
+
+async function refresh() {
+  if (refreshing) { pending = true; return; }
+  refreshing = true;
+  try {
+    const status = await showStatus();
+    await showBlocks(Number(status.height));
+    await showWorkers();
+    await showKeys();
+    await showContracts();
+    await showPools();
+    await showProposals();
+    await showTreasury();
+  } catch (error) {
+    report(error);
+  } finally {
+    refreshing = false;
+    if (pending) { pending = false; setTimeout(refresh, 500); }
+  }
+}
+
+function subscribe() {
+  const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
+  const socket = new WebSocket(scheme + location.host + '/');
+  socket.onopen = () => {
+    socket.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'phalanx_subscribeFinalized', params: [] }));
+    $('live').textContent = 'live';
+    $('live').className = 'badge live';
+  };
+  socket.onmessage = (event) => {
+    const message = parse(event.data);
+    if (message.method === 'phalanx_finalized' && message.params && message.params.result) {
+      $('height').textContent = message.params.result.height;
+      refresh();
+    }
+  };
+  socket.onclose = () => {
+    $('live').textContent = 'reconnecting';
+    $('live').className = 'badge';
+    setTimeout(subscribe, 2000);
+  };
+}
+
+window.addEventListener('error', (event) => report(event.message));
+window.addEventListener('unhandledrejection', (event) => report(event.reason));
+
+document.addEventListener('DOMContentLoaded', () => {
+  $('search').addEventListener('submit', (event) => {
+    event.preventDefault();
+    search($('query').value).catch(report);
+  });
+  refresh();
+  subscribe();
+});
