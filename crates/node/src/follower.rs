@@ -84,74 +84,6 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
     hex::decode(text.strip_prefix("0x").unwrap_or(text)).ok()
 }
 
-/// Blocks behind the source under which a follower counts as level (no progress lines).
-const LEVEL_BLOCKS: u64 = 16;
-/// Least time between two catch-up progress lines.
-const PROGRESS_EVERY: Duration = Duration::from_secs(5);
-
-/// Catch-up progress of a follower far behind its source: blocks a second since it fell
-/// behind, and the time left at that rate.
-#[derive(Debug, Default)]
-pub struct CatchUp {
-    /// When and at which height the current catch-up started.
-    started: Option<(std::time::Instant, u64)>,
-    /// When the last progress line was logged.
-    logged: Option<std::time::Instant>,
-}
-
-/// The rate (blocks a second) of `gained` blocks in `elapsed`, and the seconds `behind` blocks
-/// take at that rate (`None` before any progress).
-pub fn estimate(gained: u64, elapsed: Duration, behind: u64) -> (f64, Option<f64>) {
-    let seconds = elapsed.as_secs_f64();
-    if gained == 0 || seconds <= 0.0 {
-        return (0.0, None);
-    }
-    let rate = gained as f64 / seconds;
-    (rate, Some(behind as f64 / rate))
-}
-
-impl CatchUp {
-    /// Notes the local `height` against the source's `target`; while more than
-    /// [`LEVEL_BLOCKS`] behind, logs the rate and the time left at most every
-    /// [`PROGRESS_EVERY`], and once level again, says so.
-    pub fn observe(&mut self, height: u64, target: u64) {
-        let behind = target.saturating_sub(height);
-        let now = std::time::Instant::now();
-        if behind <= LEVEL_BLOCKS {
-            if let Some((since, from)) = self.started.take() {
-                tracing::info!(
-                    height,
-                    blocks = height.saturating_sub(from),
-                    seconds = now.duration_since(since).as_secs(),
-                    "caught up with the source"
-                );
-            }
-            return;
-        }
-        let (since, from) = *self.started.get_or_insert((now, height));
-        if self
-            .logged
-            .is_some_and(|at| now.duration_since(at) < PROGRESS_EVERY)
-        {
-            return;
-        }
-        self.logged = Some(now);
-        let (rate, left) = estimate(
-            height.saturating_sub(from),
-            now.duration_since(since),
-            behind,
-        );
-        tracing::info!(
-            height,
-            target,
-            behind,
-            blocks_per_second = format!("{rate:.1}"),
-            time_left = left.map_or("unknown yet".to_string(), |s| format!("{s:.0} s")),
-            "catching up"
-        );
-    }
-}
-
 /// Follows `source` into `chain` until `shutdown` resolves.
 pub async fn follow(
     chain: Chain,
@@ -159,11 +91,9 @@ pub async fn follow(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), FollowError> {
     tokio::pin!(shutdown);
-    let mut progress = CatchUp::default();
     loop {
         let step = async {
             let remote = source.status().await?.height;
-            progress.observe(chain.height(), remote);
             sync_to(&chain, &source, remote).await
         };
         tokio::select! {
@@ -269,25 +199,4 @@ pub async fn sync_to(chain: &Chain, source: &Client, target: u64) -> Result<(), 
         height += 1;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_catch_up_rate_and_time_left_follow_from_the_blocks_gained() {
-        assert_eq!(estimate(0, Duration::from_secs(10), 100), (0.0, None));
-        let (rate, left) = estimate(500, Duration::from_secs(10), 1_000);
-        assert!((rate - 50.0).abs() < 1e-9);
-        assert_eq!(left.map(|s| s.round()), Some(20.0));
-        // Level: nothing to log, and no catch-up started.
-        let mut progress = CatchUp::default();
-        progress.observe(100, 110);
-        assert!(progress.started.is_none());
-        progress.observe(100, 10_000);
-        assert_eq!(progress.started.map(|(_, from)| from), Some(100));
-        progress.observe(9_995, 10_000);
-        assert!(progress.started.is_none(), "level again");
-    }
 }

@@ -217,9 +217,9 @@ impl NodeMetrics {
     /// of an older view does not move it back).
     pub fn view(&self, view: u64) {
         let view = i64::try_from(view).unwrap_or(i64::MAX);
-        if view > self.consensus_view.get() {
-            self.consensus_view.set(view);
-        }
+        self.consensus_view
+            .inner()
+            .fetch_max(view, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The text of a scrape, made now. `lag_s`, `mempool` (transactions, bytes) are read by the
@@ -288,6 +288,83 @@ fn dir_size(dir: &Path) -> u64 {
     walk(dir, 0)
 }
 
+/// Blocks behind under which a node counts as level (no progress lines).
+const LEVEL_BLOCKS: u64 = 16;
+/// Least time between two catch-up progress lines.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// Catch-up progress of a node far behind the network (a full node syncing, a validator
+/// restarting behind): blocks a second since it fell behind, and the time left at that rate.
+/// How far behind is estimated from the finalized head's timestamp and the block interval
+/// ([`behind_from_timestamps`]), so it works whether the blocks come from a source's RPC or
+/// from consensus peers.
+#[derive(Debug, Default)]
+pub struct CatchUp {
+    /// When and at which height the current catch-up started.
+    started: Option<(std::time::Instant, u64)>,
+    /// When the last progress line was logged.
+    logged: Option<std::time::Instant>,
+}
+
+/// The rate (blocks a second) of `gained` blocks in `elapsed`, and the seconds `behind` blocks
+/// take at that rate (`None` before any progress).
+pub fn estimate(gained: u64, elapsed: Duration, behind: u64) -> (f64, Option<f64>) {
+    let seconds = elapsed.as_secs_f64();
+    if gained == 0 || seconds <= 0.0 {
+        return (0.0, None);
+    }
+    let rate = gained as f64 / seconds;
+    (rate, Some(behind as f64 / rate))
+}
+
+impl CatchUp {
+    /// Notes the local `height` against the source's `target`; while more than
+    /// [`LEVEL_BLOCKS`] behind, logs the rate and the time left at most every
+    /// [`PROGRESS_EVERY`], and once level again, says so.
+    pub fn observe(&mut self, height: u64, target: u64) {
+        let behind = target.saturating_sub(height);
+        let now = std::time::Instant::now();
+        if behind <= LEVEL_BLOCKS {
+            if let Some((since, from)) = self.started.take() {
+                tracing::info!(
+                    height,
+                    blocks = height.saturating_sub(from),
+                    seconds = now.duration_since(since).as_secs(),
+                    "caught up"
+                );
+            }
+            return;
+        }
+        let (since, from) = *self.started.get_or_insert((now, height));
+        if self
+            .logged
+            .is_some_and(|at| now.duration_since(at) < PROGRESS_EVERY)
+        {
+            return;
+        }
+        self.logged = Some(now);
+        let (rate, left) = estimate(
+            height.saturating_sub(from),
+            now.duration_since(since),
+            behind,
+        );
+        tracing::info!(
+            height,
+            target,
+            behind,
+            blocks_per_second = format!("{rate:.1}"),
+            time_left = left.map_or("unknown yet".to_string(), |s| format!("{s:.0} s")),
+            "catching up"
+        );
+    }
+}
+
+/// Blocks a node is behind when its head was made `lag_ms` ago and blocks come every
+/// `interval_ms` (an estimate: real blocks may come slower).
+pub fn behind_from_timestamps(lag_ms: u64, interval_ms: u64) -> u64 {
+    lag_ms / interval_ms.max(1)
+}
+
 /// A time measurement in flight: records into `histogram` when dropped.
 #[derive(Debug)]
 pub struct Timer<'a> {
@@ -325,6 +402,24 @@ pub fn value_of(scrape: &str, series: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_catch_up_rate_and_time_left_follow_from_the_blocks_gained() {
+        assert_eq!(estimate(0, Duration::from_secs(10), 100), (0.0, None));
+        let (rate, left) = estimate(500, Duration::from_secs(10), 1_000);
+        assert!((rate - 50.0).abs() < 1e-9);
+        assert_eq!(left.map(|s| s.round()), Some(20.0));
+        assert_eq!(behind_from_timestamps(60_000, 500), 120);
+        assert_eq!(behind_from_timestamps(60_000, 0), 60_000);
+        // Level: nothing to log, and no catch-up started.
+        let mut progress = CatchUp::default();
+        progress.observe(100, 110);
+        assert!(progress.started.is_none());
+        progress.observe(100, 10_000);
+        assert_eq!(progress.started.map(|(_, from)| from), Some(100));
+        progress.observe(9_995, 10_000);
+        assert!(progress.started.is_none(), "level again");
+    }
 
     #[test]
     fn a_scrape_has_every_metric_under_its_conventional_name() {

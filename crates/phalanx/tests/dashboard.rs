@@ -33,7 +33,10 @@ fn browser() -> Option<String> {
 /// Loads `url` headless and returns the DOM after its scripts ran, and the browser's log.
 fn load(browser: &str, url: &str, extra: &[&str]) -> (String, String) {
     let profile = tempfile::tempdir().expect("profile dir");
-    let out = Command::new(browser)
+    // A browser that hangs must not hold CI for its whole budget.
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(browser)
         .args([
             "--headless=new",
             "--no-sandbox",
@@ -113,6 +116,10 @@ fn the_dashboard_shows_the_live_chain_and_renders_attacker_text_as_text() {
         "the dev workers are listed:\n{first}"
     );
     assert!(first.contains(">SIMULATED<"), "SIMULATED in plain sight");
+    assert!(
+        first.contains("class=\"badge live\""),
+        "the WebSocket subscription is live:\n{first}"
+    );
     // The hostile description is text on the page, not markup.
     assert!(
         first.contains("&lt;script&gt;document.title='pwned'&lt;/script&gt;&lt;img src=x"),

@@ -304,6 +304,8 @@ struct Shared {
     halted: Mutex<Option<String>>,
     /// The account that signs this node's evidence reports.
     reporter: Mutex<Option<Keypair>>,
+    /// Catch-up progress while far behind the network.
+    catch_up: Mutex<crate::metrics::CatchUp>,
 }
 
 /// The shared handle to the chain.
@@ -401,6 +403,7 @@ impl Chain {
                 faults: Mutex::new(Vec::new()),
                 halted: Mutex::new(None),
                 reporter: Mutex::new(None),
+                catch_up: Mutex::new(crate::metrics::CatchUp::default()),
             }),
             genesis: Arc::new(config.genesis),
             genesis_block: Arc::new(genesis_block),
@@ -803,6 +806,12 @@ impl Chain {
                 .saturating_sub(head.header.timestamp_ms) as f64
                 / 1000.0,
         );
+        // Far behind (a full node syncing, a validator restarting behind): how fast it gains.
+        if let Ok(params) = system::params(state) {
+            let lag_ms = (self.clock)().saturating_sub(block.header.timestamp_ms);
+            let behind = crate::metrics::behind_from_timestamps(lag_ms, params.block_interval_ms);
+            lock(&self.shared.catch_up).observe(height, height.saturating_add(behind));
+        }
         let _ = self.heads.send(HeadInfo::of(&block));
         Ok(())
     }

@@ -29,40 +29,41 @@ function fill(tableId, rows) {
   body.replaceChildren(...rows);
 }
 
+// Errors are shown (the last 20, a repeat counted rather than added) and logged.
 function report(error) {
   const message = error && error.message ? error.message : String(error);
   console.error(message);
   $('errors-section').hidden = false;
-  $('errors').appendChild(el('li', message));
+  const list = $('errors');
+  const last = list.lastElementChild;
+  if (last && last.dataset.message === message) {
+    last.dataset.count = String(Number(last.dataset.count) + 1);
+    last.textContent = message + ' (×' + last.dataset.count + ')';
+    return;
+  }
+  const item = el('li', message);
+  item.dataset.message = message;
+  item.dataset.count = '1';
+  list.appendChild(item);
+  while (list.children.length > 20) list.firstElementChild.remove();
 }
 
-// Amounts are u128 units: numbers past 2^53 are kept as decimal strings (outside JSON strings
-// only), so no digit is lost.
+// A row saying a list was cut at the page the node returns.
+function more(next, columns) {
+  if (next === null || next === undefined) return [];
+  const td = el('td', 'more on the node: only the first page is shown', 'note');
+  td.colSpan = columns;
+  const tr = document.createElement('tr');
+  tr.appendChild(td);
+  return [tr];
+}
+
+// Amounts are u128 units: integers of 16 digits or more are quoted before `JSON.parse` (one
+// native pass that skips over JSON strings), so no digit is lost past 2^53.
+const LONG_INTEGERS = /"(?:[^"\\]|\\.)*"|(?<![\d.eE+-])-?\d{16,}(?![\d.eE])/g;
+
 function parse(text) {
-  let out = '';
-  let inString = false;
-  for (let i = 0; i < text.length; ) {
-    const c = text[i];
-    if (inString) {
-      out += c;
-      if (c === '\\') { out += text[i + 1]; i += 2; continue; }
-      if (c === '"') inString = false;
-      i++;
-      continue;
-    }
-    if (c === '"') { inString = true; out += c; i++; continue; }
-    if ((c >= '0' && c <= '9') || c === '-') {
-      let j = i + 1;
-      while (j < text.length && /[0-9.eE+-]/.test(text[j])) j++;
-      const number = text.slice(i, j);
-      out += /^-?\d{16,}$/.test(number) ? '"' + number + '"' : number;
-      i = j;
-      continue;
-    }
-    out += c;
-    i++;
-  }
-  return JSON.parse(out);
+  return JSON.parse(text.replace(LONG_INTEGERS, (m) => (m[0] === '"' ? m : '"' + m + '"')));
 }
 
 function pha(units) {
@@ -91,10 +92,17 @@ async function rpc(method, params = []) {
 
 // ---- sections -----------------------------------------------------------------------------
 
+// Summaries of the newest blocks, by height, for the chain with genesis `blocksOf`.
 const blocks = new Map();
+let blocksOf = null;
 
 async function showStatus() {
   const status = await rpc('phalanx_status');
+  if (status.genesis_hash !== blocksOf) {
+    // Another chain on this address (a reset dev network): forget the old one's blocks.
+    blocks.clear();
+    blocksOf = status.genesis_hash;
+  }
   $('height').textContent = status.height;
   $('epoch').textContent = Math.floor(Number(status.height) / EPOCH_BLOCKS);
   $('mempool').textContent = status.mempool;
@@ -116,16 +124,23 @@ function callName(call) {
 }
 
 async function showBlocks(head) {
+  for (const h of [...blocks.keys()]) if (h < head - 9 || h > head) blocks.delete(h);
   for (let h = Math.max(0, head - 9); h <= head; h++) {
-    if (!blocks.has(h)) blocks.set(h, await rpc('phalanx_block', [h]));
-  }
-  for (const h of [...blocks.keys()]) if (h < head - 9) blocks.delete(h);
-  const rows = [...blocks.values()].sort((a, b) => b.height - a.height).map((b) => {
-    const txs = b.transactions.map((t) => {
-      const call = callName(t.call);
-      const outcome = t.receipt && t.receipt.error ? ' failed' : '';
-      return call + outcome + ' from ' + short(t.signer);
+    if (blocks.has(h)) continue;
+    const b = await rpc('phalanx_block', [h]);
+    // Only what the table shows is kept.
+    blocks.set(h, {
+      height: b.height,
+      hash: b.hash,
+      timestamp_ms: b.timestamp_ms,
+      txs: b.transactions.slice(0, 20).map((t) => {
+        const outcome = t.receipt && t.receipt.error ? ' failed' : '';
+        return callName(t.call) + outcome + ' from ' + short(t.signer);
+      }).concat(b.transactions.length > 20 ? ['… ' + (b.transactions.length - 20) + ' more'] : []),
     });
+  }
+  const rows = [...blocks.values()].sort((a, b) => b.height - a.height).map((b) => {
+    const txs = b.txs;
     return row([
       String(b.height),
       el('td', short(b.hash), 'mono'),
@@ -137,7 +152,7 @@ async function showBlocks(head) {
 }
 
 async function showWorkers() {
-  const { workers } = await rpc('phalanx_workers');
+  const { workers, next } = await rpc('phalanx_workers');
   fill('workers', workers.map((w) => {
     const simulated = w.quote_kind === 'Simulated';
     return row([
@@ -149,7 +164,7 @@ async function showWorkers() {
       String(w.performance),
       el('td', w.endpoint, 'text'),
     ], 'worker');
-  }));
+  }).concat(more(next, 7)));
 }
 
 async function showKeys() {
@@ -175,20 +190,20 @@ async function showContracts() {
 }
 
 async function showPools() {
-  const { pools } = await rpc('phalanx_pools');
+  const { pools, next } = await rpc('phalanx_pools');
   fill('pools', pools.map((p) => row([
     '#' + p.pool.id,
     el('td', short(p.pool.owner), 'mono'),
     (Number(p.pool.commission_per_mille) / 10).toFixed(1) + '%',
     pha(p.value),
-    p.share_price === null ? 'bankrupt' : String(p.share_price),
+    p.bankrupt ? 'bankrupt' : p.share_price === null ? 'no shares' : String(p.share_price),
     String(p.pool.workers.length),
     pha(p.pool.rewards),
-  ], 'pool')));
+  ], 'pool')).concat(more(next, 7)));
 }
 
 async function showProposals() {
-  const { proposals } = await rpc('phalanx_proposals');
+  const { proposals, next } = await rpc('phalanx_proposals');
   fill('proposals', proposals.slice().reverse().map((p) => row([
     String(p.id),
     el('td', p.description, 'text description'),
@@ -196,13 +211,15 @@ async function showProposals() {
     pha(p.aye),
     pha(p.nay),
     String(p.voters),
-  ], 'proposal')));
+  ], 'proposal')).concat(more(next, 6)));
 }
 
 async function showTreasury() {
   const treasury = await rpc('phalanx_treasury');
   const mining = await rpc('phalanx_mining');
-  const emitted = 700000000n * PHA - BigInt(mining.mining_pot);
+  const pot = BigInt(mining.mining_pot);
+  const start = 700000000n * PHA;
+  const emitted = pot < start ? start - pot : 0n;
   const facts = [
     ['treasury', pha(treasury.balance)],
     ['total issuance', pha(treasury.total_issuance)],
@@ -272,21 +289,33 @@ async function search(query) {
 
 let refreshing = false;
 let pending = false;
+let heavyAt = 0;
+/// The sections that read whole lists refresh at most this often; height, status and blocks
+/// follow every block.
+const HEAVY_EVERY_MS = 10000;
+
+async function section(show) {
+  try {
+    await show();
+  } catch (error) {
+    report(error);
+  }
+}
 
 async function refresh() {
+  if (document.hidden) return;
   if (refreshing) { pending = true; return; }
   refreshing = true;
   try {
-    const status = await showStatus();
-    await showBlocks(Number(status.height));
-    await showWorkers();
-    await showKeys();
-    await showContracts();
-    await showPools();
-    await showProposals();
-    await showTreasury();
-  } catch (error) {
-    report(error);
+    let head = null;
+    await section(async () => { head = Number((await showStatus()).height); });
+    if (head !== null) await section(() => showBlocks(head));
+    if (Date.now() - heavyAt >= HEAVY_EVERY_MS) {
+      heavyAt = Date.now();
+      for (const show of [showWorkers, showKeys, showContracts, showPools, showProposals, showTreasury]) {
+        await section(show);
+      }
+    }
   } finally {
     refreshing = false;
     if (pending) { pending = false; setTimeout(refresh, 500); }
@@ -317,6 +346,8 @@ function subscribe() {
 
 window.addEventListener('error', (event) => report(event.message));
 window.addEventListener('unhandledrejection', (event) => report(event.reason));
+
+document.addEventListener('visibilitychange', () => { if (!document.hidden) refresh(); });
 
 document.addEventListener('DOMContentLoaded', () => {
   $('search').addEventListener('submit', (event) => {
