@@ -138,7 +138,12 @@ fn the_dashboard_shows_the_live_chain_and_renders_attacker_text_as_text() {
     assert!(first.contains("class=\"proposal\""), "{first}");
     assert!(first.contains("class=\"pool\""), "{first}");
     assert!(first.contains("class=\"block\""), "{first}");
-    assert!(first.contains("<polyline"), "the mining schedule chart");
+    for line in ["class=\"budget\"", "class=\"emitted\"", "class=\"pot\""] {
+        assert!(
+            first.contains(line),
+            "the mining schedule chart draws {line}"
+        );
+    }
     // The page writes nothing to the console unless something failed (Chromium logs every
     // console message, whatever its level, as `INFO:CONSOLE`).
     for bad in [":CONSOLE", "Uncaught", "Refused to"] {

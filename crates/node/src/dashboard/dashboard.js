@@ -233,32 +233,43 @@ async function showTreasury() {
   drawSchedule(Number(mining.period));
 }
 
-// The daily budget, 720,000 PHA × 0.75^k in the k-th 180-day period, over 10 years, with the
-// current period marked.
+// The mining schedule over 10 years (21 periods of 180 days): the daily budget, 720,000 PHA ×
+// 0.75^k in the k-th period (left axis), and what it emits in all and leaves in the 700M pot
+// (right axis), with the current period marked. What a period pays is the schedule's (every
+// day fully earned); the pot and emitted figures above the chart are the chain's own.
 function drawSchedule(period) {
   const svg = $('schedule');
   const ns = 'http://www.w3.org/2000/svg';
-  const W = 640, H = 220, L = 60, B = 30, periods = 21;
-  const x = (k) => L + (k / (periods - 1)) * (W - L - 10);
-  const y = (v) => H - B - (v / 720000) * (H - B - 20);
-  const points = [];
+  const W = 640, H = 220, L = 60, R = 70, B = 30, periods = 21, POT = 700000000;
+  const x = (k) => L + (k / (periods - 1)) * (W - L - R);
+  const y = (v, max) => H - B - (v / max) * (H - B - 20);
+  const budget = [], emitted = [], pot = [];
+  let total = 0;
   for (let k = 0; k < periods; k++) {
-    const budget = 720000 * Math.pow(0.75, k);
-    points.push(x(k) + ',' + y(budget), x(k + 1 > periods - 1 ? k : k + 1) + ',' + y(budget));
+    const daily = 720000 * Math.pow(0.75, k);
+    const next = Math.min(k + 1, periods - 1);
+    budget.push(x(k) + ',' + y(daily, 720000), x(next) + ',' + y(daily, 720000));
+    emitted.push(x(k) + ',' + y(total, POT));
+    pot.push(x(k) + ',' + y(POT - total, POT));
+    total = Math.min(POT, total + daily * 180);
   }
-  const line = document.createElementNS(ns, 'polyline');
-  line.setAttribute('points', points.join(' '));
-  line.setAttribute('class', 'budget');
+  const line = (points, cls) => {
+    const node = document.createElementNS(ns, 'polyline');
+    node.setAttribute('points', points.join(' '));
+    node.setAttribute('class', cls);
+    return node;
+  };
   const now = document.createElementNS(ns, 'line');
   now.setAttribute('x1', x(period)); now.setAttribute('x2', x(period));
   now.setAttribute('y1', 10); now.setAttribute('y2', H - B);
   now.setAttribute('class', 'now');
   const labels = [
-    [L - 55, y(720000) + 4, '720,000'],
-    [L - 55, y(0) + 4, '0'],
+    [4, y(720000, 720000) + 4, '720,000/day'],
+    [4, y(0, 1) + 4, '0'],
+    [W - R + 4, y(POT, POT) + 4, '700M'],
     [L, H - 10, 'period 0'],
-    [W - 120, H - 10, 'period 20 (10 years)'],
-    [L + 10, 16, 'daily budget (PHA); red: today'],
+    [W - R - 110, H - 10, 'period 20 (10 years)'],
+    [L + 10, 16, 'blue: daily budget · green: emitted · grey: left in the pot · red: now'],
   ];
   const texts = labels.map(([tx, ty, t]) => {
     const node = document.createElementNS(ns, 'text');
@@ -266,7 +277,9 @@ function drawSchedule(period) {
     node.textContent = t;
     return node;
   });
-  svg.replaceChildren(line, now, ...texts);
+  svg.replaceChildren(
+    line(budget, 'budget'), line(emitted, 'emitted'), line(pot, 'pot'), now, ...texts,
+  );
 }
 
 // ---- search -------------------------------------------------------------------------------
