@@ -175,6 +175,17 @@ impl NodeMetrics {
         })
     }
 
+    /// The finalized head is now `height`: its gauges, and (when its parent's timestamp is
+    /// known) the interval since the parent.
+    pub fn head(&self, height: u64, interval_ms: Option<u64>) {
+        self.height.set(gauge(height));
+        self.consensus_epoch
+            .set(gauge(phalanx_runtime::system::epoch_of(height)));
+        if let Some(ms) = interval_ms {
+            self.block_interval.observe(ms as f64 / 1000.0);
+        }
+    }
+
     /// Adds commonware's metrics (a validator's consensus runtime) to every scrape.
     pub fn set_runtime(&self, encode: impl Fn() -> String + Send + Sync + 'static) {
         *self.runtime.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(encode));
@@ -216,7 +227,7 @@ impl NodeMetrics {
     /// Records `view` as the consensus view, unless a later one was seen (a late verification
     /// of an older view does not move it back).
     pub fn view(&self, view: u64) {
-        let view = i64::try_from(view).unwrap_or(i64::MAX);
+        let view = gauge(view);
         self.consensus_view
             .inner()
             .fetch_max(view, std::sync::atomic::Ordering::Relaxed);

@@ -704,7 +704,10 @@ pub fn move_hold(
 
 /// What `who` could still lock behind a vote: its free PHA and stake not already locked.
 pub fn votable(state: &State, who: &AccountId) -> Result<Balance, CodecError> {
-    let data = account(state, who)?;
+    votable_of(state, who, &account(state, who)?)
+}
+
+fn votable_of(state: &State, who: &AccountId, data: &AccountData) -> Result<Balance, CodecError> {
     Ok(data
         .free
         .saturating_add(staked(state, who)?)
@@ -713,14 +716,14 @@ pub fn votable(state: &State, who: &AccountId) -> Result<Balance, CodecError> {
 
 /// Locks `amount` more of `who`'s free PHA and stake behind a vote (a freeze: nothing moves).
 pub fn lock(state: &mut State, who: &AccountId, amount: Balance) -> Result<(), BalancesError> {
-    let available = votable(state, who)?;
+    let mut data = account(state, who)?;
+    let available = votable_of(state, who, &data)?;
     if available < amount {
         return Err(BalancesError::CannotVote {
             available,
             needed: amount,
         });
     }
-    let mut data = account(state, who)?;
     data.locked = data
         .locked
         .checked_add(amount)

@@ -604,19 +604,11 @@ pub fn punish(
         Ok(())
     };
     // Stake still unbonding from an earlier appointment first (a removal below adds a record).
-    let unbonding: Vec<(Vec<u8>, Unbonding)> = state
-        .scan_prefix(UNBONDING_PREFIX)
-        .map(|(key, value)| {
-            Ok((
-                key.to_vec(),
-                phalanx_primitives::decode_strict(value, 1 << 12)?,
-            ))
-        })
-        .collect::<std::result::Result<_, CodecError>>()?;
-    for (key, mut record) in unbonding {
+    for mut record in unbondings(state)? {
         if &record.identity != identity {
             continue;
         }
+        let key = unbonding_key(record.release_at_ms, identity);
         let amount = part(record.amount);
         slash(state, &record.operator, amount, events)?;
         record.amount -= amount;

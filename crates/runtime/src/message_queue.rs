@@ -299,13 +299,7 @@ pub fn report_conflict(
     events: &mut Vec<Event>,
 ) -> Result<(), MessageQueueError> {
     let origin = message.origin;
-    let identity = match origin {
-        Origin::Worker(identity) | Origin::Gatekeeper(identity) => identity,
-        Origin::Cluster(_) => return Err(MessageQueueError::UnknownOriginKind { kind: "cluster" }),
-        Origin::Contract(_) => {
-            return Err(MessageQueueError::UnknownOriginKind { kind: "contract" })
-        }
-    };
+    let identity = enclave_of(&origin)?;
     check_limits(message)?;
     if !message.verify_signature(&identity, &ctx.genesis_hash) {
         return Err(MessageQueueError::BadSignature);
@@ -331,33 +325,34 @@ pub fn report_conflict(
 
 /// Rule 2: the chain knows `origin`.
 fn check_known(state: &State, origin: &Origin) -> Result<(), MessageQueueError> {
-    let kind = match origin {
-        Origin::Worker(identity) => {
-            if registry::worker(state, identity)?.is_none() {
-                return Err(MessageQueueError::UnregisteredWorker {
-                    identity: hex::encode(identity),
-                });
-            }
-            if mining::ban(state, identity)?.is_some() {
-                return Err(MessageQueueError::Banned(hex::encode(identity)));
-            }
-            return Ok(());
+    let identity = enclave_of(origin)?;
+    match origin {
+        Origin::Worker(_) if registry::worker(state, &identity)?.is_none() => {
+            return Err(MessageQueueError::UnregisteredWorker {
+                identity: hex::encode(identity),
+            });
         }
-        Origin::Gatekeeper(identity) => {
-            if !gatekeeper::is_appointed(state, identity)? {
-                return Err(MessageQueueError::NotAGatekeeper {
-                    identity: hex::encode(identity),
-                });
-            }
-            if mining::ban(state, identity)?.is_some() {
-                return Err(MessageQueueError::Banned(hex::encode(identity)));
-            }
-            return Ok(());
+        Origin::Gatekeeper(_) if !gatekeeper::is_appointed(state, &identity)? => {
+            return Err(MessageQueueError::NotAGatekeeper {
+                identity: hex::encode(identity),
+            });
         }
-        Origin::Cluster(_) => "cluster",
-        Origin::Contract(_) => "contract",
-    };
-    Err(MessageQueueError::UnknownOriginKind { kind })
+        _ => {}
+    }
+    if mining::ban(state, &identity)?.is_some() {
+        return Err(MessageQueueError::Banned(hex::encode(identity)));
+    }
+    Ok(())
+}
+
+/// The enclave identity behind `origin`: a worker's or a gatekeeper's (both are an enclave's
+/// identity key). Clusters and contracts have no registry yet, so nothing speaks for them.
+fn enclave_of(origin: &Origin) -> Result<[u8; 32], MessageQueueError> {
+    match origin {
+        Origin::Worker(identity) | Origin::Gatekeeper(identity) => Ok(*identity),
+        Origin::Cluster(_) => Err(MessageQueueError::UnknownOriginKind { kind: "cluster" }),
+        Origin::Contract(_) => Err(MessageQueueError::UnknownOriginKind { kind: "contract" }),
+    }
 }
 
 /// Appends `message` to its origin's queue (rules in the module docs, in order).

@@ -249,7 +249,8 @@ impl Host {
         Ok(())
     }
 
-    fn publish(&mut self) -> Result<(), HostError> {
+    /// Publishes the enclave's public facts (`GET /info`); returns its verified head height.
+    fn publish(&mut self) -> Result<u64, HostError> {
         let info = self.info()?;
         let status = WorkerStatus {
             identity: hex::encode(info.identity),
@@ -268,7 +269,7 @@ impl Host {
             .set(i64::from(self.registered.is_some()));
         self.metrics.simulated.set(i64::from(info.simulated));
         self.status.send_replace(Some(status));
-        Ok(())
+        Ok(info.head.map_or(0, |(height, _)| height))
     }
 
     async fn raw_block(&self, height: u64) -> Result<(Vec<u8>, Vec<u8>), HostError> {
@@ -283,7 +284,7 @@ impl Host {
         }
         self.ensure_pinned(&status).await?;
         let synced = self.sync_to(status.height).await;
-        let head = self.info()?.head.map_or(0, |(height, _)| height);
+        let head = self.publish()?;
         self.metrics
             .head_lag_blocks
             .set(crate::metrics::gauge(status.height.saturating_sub(head)));
@@ -294,7 +295,6 @@ impl Host {
                     status.height.saturating_sub(attested),
                 ));
         }
-        self.publish()?;
         synced?;
         self.maybe_register(status.height).await?;
         if self.registered.is_some() {
@@ -302,7 +302,7 @@ impl Host {
             self.heartbeat_round().await?;
             self.key_round().await?;
         }
-        self.publish()
+        self.publish().map(drop)
     }
 
     async fn ensure_pinned(&mut self, status: &phalanx_client::Status) -> Result<(), HostError> {

@@ -385,12 +385,7 @@ impl Chain {
         tracing::info!(height = head.height(), hash = %head.hash(), "chain opened");
         let (heads, _) = broadcast::channel(1024);
         let metrics = crate::metrics::NodeMetrics::new(&config.data_dir);
-        metrics
-            .height
-            .set(i64::try_from(head.height()).unwrap_or(i64::MAX));
-        metrics
-            .consensus_epoch
-            .set(i64::try_from(system::epoch_of(head.height())).unwrap_or(i64::MAX));
+        metrics.head(head.height(), None);
         Ok(Chain {
             shared: Arc::new(Shared {
                 store: Mutex::new(store),
@@ -793,18 +788,14 @@ impl Chain {
                 tracing::warn!(error = %e, "could not write a state snapshot; the block log still has everything");
             }
         }
-        self.metrics
-            .height
-            .set(i64::try_from(height).unwrap_or(i64::MAX));
-        self.metrics
-            .consensus_epoch
-            .set(i64::try_from(system::epoch_of(height)).unwrap_or(i64::MAX));
-        self.metrics.block_interval.observe(
-            block
-                .header
-                .timestamp_ms
-                .saturating_sub(head.header.timestamp_ms) as f64
-                / 1000.0,
+        self.metrics.head(
+            height,
+            Some(
+                block
+                    .header
+                    .timestamp_ms
+                    .saturating_sub(head.header.timestamp_ms),
+            ),
         );
         // Far behind (a full node syncing, a validator restarting behind): how fast it gains.
         if let Ok(params) = system::params(state) {
