@@ -30,7 +30,7 @@ mod tree;
 
 pub use proof::{Proof, ProofError, Terminal};
 
-use im::{HashMap, HashSet, OrdSet};
+use im::{HashMap, OrdSet, Vector};
 use parity_scale_codec::{Decode, Encode};
 use phalanx_primitives::{decode_strict, CodecError, Hash};
 use std::ops::Bound;
@@ -107,10 +107,10 @@ pub struct State {
     /// The same keys in order, for scans.
     keys: OrdSet<Bytes>,
     tree: Option<std::sync::Arc<Node>>,
-    /// Keys written since the tree was last brought up to date. A hash set: the order they
-    /// are folded into the tree in does not matter (the tree of a key set is unique), and a
-    /// write is then a hash and a probe rather than a second ordered insert.
-    dirty: HashSet<Bytes>,
+    /// Keys written since the tree was last brought up to date, in write order and with
+    /// repeats: a log, so a write appends to its tail (a second hashed or ordered insert would
+    /// walk and copy another tree of nodes); the repeats are dropped when it is folded in.
+    dirty: Vector<Bytes>,
 }
 
 impl std::fmt::Debug for State {
@@ -138,14 +138,14 @@ impl State {
         if self.values.insert(key.clone(), value.into()).is_none() {
             self.keys.insert(key.clone());
         }
-        self.dirty.insert(key);
+        self.dirty.push_back(key);
     }
 
     /// Removes `key`.
     pub fn remove(&mut self, key: &[u8]) {
         if let Some((key, _)) = self.values.remove_with_key(key) {
             self.keys.remove(key.as_slice());
-            self.dirty.insert(key);
+            self.dirty.push_back(key);
         }
     }
 
@@ -215,18 +215,18 @@ impl State {
 
     /// Brings the tree up to date with every write so far.
     fn flush(&mut self) {
-        // In path order, so consecutive updates walk (and copy) mostly the same nodes.
-        let mut paths: Vec<(Hash, Bytes)> = std::mem::take(&mut self.dirty)
-            .into_iter()
-            .map(|key| (Hash::of(&key), key))
-            .collect();
-        paths.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-        for (path, key) in paths {
-            self.tree = match self.values.get(&key) {
-                Some(value) => Some(tree::insert(self.tree.as_ref(), 0, path, Hash::of(value))),
-                None => tree::remove(self.tree.as_ref(), 0, &path),
-            };
+        if self.dirty.is_empty() {
+            return;
         }
+        let written: std::collections::HashSet<Bytes> =
+            std::mem::take(&mut self.dirty).into_iter().collect();
+        // In path order, as one batch: each changed node is rebuilt and hashed once.
+        let mut writes: Vec<(Hash, Option<Hash>)> = written
+            .into_iter()
+            .map(|key| (Hash::of(&key), self.values.get(&key).map(|v| Hash::of(v))))
+            .collect();
+        writes.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        self.tree = tree::update(self.tree.as_ref(), 0, &writes);
     }
 
     /// The root committing to the whole state.

@@ -48,7 +48,79 @@ pub(crate) fn hash_of(node: Option<&Arc<Node>>) -> Hash {
     node.map_or(Hash::ZERO, |n| n.hash())
 }
 
-/// The subtree `node` (at `depth`) with `path` set to `value_hash`.
+/// A batch of writes for [`update`]: each path with its new value hash, or `None` to remove it.
+/// Sorted by path, each path once.
+pub(crate) type Writes = [(Hash, Option<Hash>)];
+
+/// The subtree `node` (at `depth`) with every write of `writes` applied (all of them under
+/// this subtree's prefix). Each node a write passes through is rebuilt and hashed once however
+/// many writes pass through it, and untouched subtrees are shared, so a block's writes cost
+/// about one hash per changed node rather than a full path of hashes per key.
+pub(crate) fn update(node: Option<&Arc<Node>>, depth: usize, writes: &Writes) -> Option<Arc<Node>> {
+    if writes.is_empty() {
+        return node.cloned();
+    }
+    match node.map(|n| n.as_ref()) {
+        None => build(depth, writes),
+        Some(Node::Leaf {
+            path, value_hash, ..
+        }) => {
+            // The lone key joins the batch unless the batch rewrites or removes it.
+            let mut merged = writes.to_vec();
+            if let Err(at) = merged.binary_search_by(|(p, _)| p.as_bytes().cmp(path.as_bytes())) {
+                merged.insert(at, (*path, Some(*value_hash)));
+            }
+            build(depth, &merged)
+        }
+        Some(Node::Internal { left, right, .. }) => {
+            let (to_left, to_right) = split_at_bit(writes, depth);
+            join(
+                update(left.as_ref(), depth + 1, to_left),
+                update(right.as_ref(), depth + 1, to_right),
+            )
+        }
+    }
+}
+
+/// The subtree holding exactly the present entries of `writes` (an empty subtree's writes).
+fn build(depth: usize, writes: &Writes) -> Option<Arc<Node>> {
+    let mut present = writes
+        .iter()
+        .filter_map(|(path, value)| value.map(|value| (*path, value)));
+    let first = present.next()?;
+    if present.next().is_none() {
+        return Some(Node::leaf(first.0, first.1));
+    }
+    // Two or more keys: distinct SHA-256 paths part before the last bit; the guard keeps the
+    // recursion finite even so.
+    if depth >= KEY_BITS {
+        return Some(Node::leaf(first.0, first.1));
+    }
+    let (to_left, to_right) = split_at_bit(writes, depth);
+    join(build(depth + 1, to_left), build(depth + 1, to_right))
+}
+
+/// Splits sorted writes at `depth` into those whose bit there is 0 and those whose bit is 1.
+fn split_at_bit(writes: &Writes, depth: usize) -> (&Writes, &Writes) {
+    let at = writes.partition_point(|(path, _)| !bit(path, depth));
+    writes.split_at(at)
+}
+
+/// Two children made into one subtree in the tree's canonical form: nothing, a lone leaf
+/// (moved up: its hash does not depend on depth), or an internal node.
+fn join(left: Option<Arc<Node>>, right: Option<Arc<Node>>) -> Option<Arc<Node>> {
+    match (&left, &right) {
+        (None, None) => None,
+        (Some(only), None) | (None, Some(only)) if matches!(only.as_ref(), Node::Leaf { .. }) => {
+            Some(only.clone())
+        }
+        _ => Some(Node::internal(left, right)),
+    }
+}
+
+/// The subtree `node` (at `depth`) with `path` set to `value_hash`: one write at a time, the
+/// reference [`update`] is tested against.
+#[cfg(test)]
 pub(crate) fn insert(
     node: Option<&Arc<Node>>,
     depth: usize,
@@ -80,6 +152,7 @@ pub(crate) fn insert(
 }
 
 /// Two leaves that share a subtree at `depth`: internal nodes down to where their paths part.
+#[cfg(test)]
 fn split(
     existing: Arc<Node>,
     existing_path: Hash,
@@ -107,7 +180,9 @@ fn split(
     }
 }
 
-/// The subtree `node` (at `depth`) without `path`, collapsed so a single key is a leaf.
+/// The subtree `node` (at `depth`) without `path`, collapsed so a single key is a leaf: one
+/// write at a time, the reference [`update`] is tested against.
+#[cfg(test)]
 pub(crate) fn remove(node: Option<&Arc<Node>>, depth: usize, path: &Hash) -> Option<Arc<Node>> {
     let node = node?;
     match node.as_ref() {
