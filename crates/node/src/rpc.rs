@@ -404,7 +404,7 @@ pub fn module(chain: Chain) -> Result<RpcModule<Chain>, jsonrpsee::core::Registe
     // Cheap: a few head-state reads, run inline.
     module.register_method("phalanx_status", |params, chain, _| -> Answer {
         Args::parse(&params, &[])?;
-        let head = chain.head();
+        let head = chain.head_header();
         let state = chain.head_state();
         let validators: Vec<String> = system::validators(&state)
             .map_err(internal)?
@@ -416,10 +416,10 @@ pub fn module(chain: Chain) -> Result<RpcModule<Chain>, jsonrpsee::core::Registe
             "chain_id": genesis.chain_id,
             "production": genesis.production,
             "genesis_hash": chain.genesis_hash(),
-            "height": head.header.height,
+            "height": head.height,
             "head_hash": head.hash(),
-            "state_root": head.header.state_root,
-            "timestamp_ms": head.header.timestamp_ms,
+            "state_root": head.state_root,
+            "timestamp_ms": head.timestamp_ms,
             "mempool": chain.mempool_len(),
             "validators": validators,
             "faults": chain.faults().len(),

@@ -375,7 +375,7 @@ where
     let mut reported: Option<String> = None;
     loop {
         // Only once caught up: a node still syncing would sign with a stale nonce and expiry.
-        let head_age_ms = (system_clock())().saturating_sub(chain.head().header.timestamp_ms);
+        let head_age_ms = (system_clock())().saturating_sub(chain.head_header().timestamp_ms);
         if head_age_ms > 30_000 {
             context.sleep(ANNOUNCE_INTERVAL / 4).await;
             continue;

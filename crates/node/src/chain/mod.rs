@@ -306,7 +306,14 @@ struct Shared {
     reporter: Mutex<Option<Keypair>>,
     /// Catch-up progress while far behind the network.
     catch_up: Mutex<crate::metrics::CatchUp>,
+    /// The last few stored blocks read, decoded ([`RECENT_BLOCKS`] at most, newest last):
+    /// clients polling for their transactions ask about the same few recent blocks many times,
+    /// and decoding a full block for each question would cost more than the block did.
+    recent: Mutex<std::collections::VecDeque<Arc<StoredBlock>>>,
 }
+
+/// How many decoded blocks [`Shared::recent`] keeps.
+const RECENT_BLOCKS: usize = 8;
 
 /// The shared handle to the chain.
 #[derive(Clone)]
@@ -399,6 +406,7 @@ impl Chain {
                 halted: Mutex::new(None),
                 reporter: Mutex::new(None),
                 catch_up: Mutex::new(crate::metrics::CatchUp::default()),
+                recent: Mutex::new(std::collections::VecDeque::new()),
             }),
             genesis: Arc::new(config.genesis),
             genesis_block: Arc::new(genesis_block),
@@ -428,10 +436,11 @@ impl Chain {
         *lock(&self.shared.halted) = Some(message);
     }
 
-    /// The finalized state and head, read together.
-    fn finalized(&self) -> (State, Block) {
+    /// The finalized state and the head's header, read together (the header alone: copying
+    /// the head block would copy all its transactions, and admission asks once a transaction).
+    fn finalized(&self) -> (State, Header) {
         let forks = self.forks();
-        (forks.head_state().clone(), forks.head().clone())
+        (forks.head_state().clone(), forks.head().header.clone())
     }
 
     /// The genesis config.
@@ -452,6 +461,11 @@ impl Chain {
     /// The last finalized block.
     pub fn head(&self) -> Block {
         self.forks().head().clone()
+    }
+
+    /// The last finalized block's header (without copying its transactions).
+    pub fn head_header(&self) -> Header {
+        self.forks().head().header.clone()
     }
 
     /// The state after the last finalized block (an O(1) copy).
@@ -503,8 +517,32 @@ impl Chain {
 
     /// The stored block at `height` (read from disk without holding the chain's lock).
     pub fn block(&self, height: u64) -> Result<Option<StoredBlock>, StoreError> {
+        Ok(self.stored(height)?.map(Arc::unwrap_or_clone))
+    }
+
+    /// The stored block at `height`, shared: from the few recently read, or read from disk
+    /// (without holding the chain's lock) and kept among them. A stored block never changes
+    /// once finalized, so a kept copy can't go stale.
+    fn stored(&self, height: u64) -> Result<Option<Arc<StoredBlock>>, StoreError> {
+        if let Some(kept) = lock(&self.shared.recent)
+            .iter()
+            .find(|kept| kept.block.height() == height)
+        {
+            return Ok(Some(kept.clone()));
+        }
         let location = self.store().locate(height);
-        location.map(|location| location.read()).transpose()
+        let Some(read) = location.map(|location| location.read()).transpose()? else {
+            return Ok(None);
+        };
+        let read = Arc::new(read);
+        let mut recent = lock(&self.shared.recent);
+        if !recent.iter().any(|kept| kept.block.height() == height) {
+            if recent.len() >= RECENT_BLOCKS {
+                recent.pop_front();
+            }
+            recent.push_back(read.clone());
+        }
+        Ok(Some(read))
     }
 
     /// The stored block with `hash`.
@@ -521,7 +559,7 @@ impl Chain {
         let Some((height, index)) = self.index().transaction(hash) else {
             return Ok(None);
         };
-        let Some(stored) = self.block(height)? else {
+        let Some(stored) = self.stored(height)? else {
             return Ok(None);
         };
         let block = stored.block.hash();
@@ -542,13 +580,13 @@ impl Chain {
     pub fn prove(&self, key: &[u8]) -> Result<ProvenValue, StoreError> {
         let (mut state, head) = self.finalized();
         let certificate = self
-            .block(head.height())?
+            .block(head.height)?
             .map(|s| s.certificate)
             .unwrap_or_default();
         let value = state.get(key).map(|v| v.to_vec());
         let proof = state.prove(key);
         Ok(ProvenValue {
-            header: head.header,
+            header: head,
             certificate,
             value,
             proof,
@@ -561,7 +599,7 @@ impl Chain {
     pub fn prove_many(&self, keys: &[Vec<u8>]) -> Result<ProvenBatch, StoreError> {
         let (mut state, head) = self.finalized();
         let certificate = self
-            .block(head.height())?
+            .block(head.height)?
             .map(|s| s.certificate)
             .unwrap_or_default();
         let entries = keys
@@ -569,17 +607,17 @@ impl Chain {
             .map(|key| (state.get(key).map(|v| v.to_vec()), state.prove(key)))
             .collect();
         Ok(ProvenBatch {
-            header: head.header,
+            header: head,
             certificate,
             entries,
         })
     }
 
     /// The context a transaction submitted now would be checked in.
-    fn next_context(&self, head: &Block) -> BlockContext {
+    fn next_context(&self, head: &Header) -> BlockContext {
         BlockContext {
-            height: head.height() + 1,
-            timestamp_ms: (self.clock)().max(head.header.timestamp_ms),
+            height: head.height + 1,
+            timestamp_ms: (self.clock)().max(head.timestamp_ms),
             genesis_hash: self.genesis_hash(),
             parent_hash: head.hash(),
         }
@@ -645,7 +683,7 @@ impl Chain {
             );
             return false;
         }
-        match self.execute(parent, block) {
+        match self.execute(&parent.header, block) {
             Ok(_) => true,
             Err(reason) => {
                 tracing::warn!(height = block.height(), hash = %block.hash(), %reason, "refusing block");
@@ -656,7 +694,7 @@ impl Chain {
 
     /// Executes `block` on `parent` (the executor's rules in order), or returns the cached result
     /// of an earlier execution, and keeps it in the fork tree.
-    fn execute(&self, parent: &Block, block: &Block) -> Result<Arc<Executed>, BlockError> {
+    fn execute(&self, parent: &Header, block: &Block) -> Result<Arc<Executed>, BlockError> {
         executor::check_body(block)?;
         let hash = block.hash();
         if let Some(done) = self.forks().executed(&hash) {
@@ -701,17 +739,17 @@ impl Chain {
     ///
     /// Callers finalize one block at a time, in height order (marshal's delivery, the follower).
     pub fn finalize(&self, block: Block, certificate: Vec<u8>) -> Result<(), FinalizeError> {
-        let head = self.head();
-        if block.height() <= head.height() {
+        let head = self.head_header();
+        if block.height() <= head.height {
             return Err(FinalizeError::AlreadyApplied(block.height()));
         }
         if let Some(reason) = self.halted() {
             return Err(FinalizeError::Halted(reason));
         }
-        if block.height() != head.height() + 1 || block.header.parent != head.hash() {
+        if block.height() != head.height + 1 || block.header.parent != head.hash() {
             return Err(FinalizeError::NotNext {
                 height: block.height(),
-                head: head.height(),
+                head: head.height,
             });
         }
         if executor::check_body(&block).is_err() {
@@ -790,12 +828,7 @@ impl Chain {
         }
         self.metrics.head(
             height,
-            Some(
-                block
-                    .header
-                    .timestamp_ms
-                    .saturating_sub(head.header.timestamp_ms),
-            ),
+            Some(block.header.timestamp_ms.saturating_sub(head.timestamp_ms)),
         );
         // Far behind (a full node syncing, a validator restarting behind): how fast it gains.
         if let Ok(params) = system::params(state) {
@@ -836,7 +869,7 @@ impl Chain {
     pub fn checkpoint(&self) -> Result<(), StoreError> {
         let (state, head) = self.finalized();
         self.store()
-            .write_snapshot(head.height(), head.hash(), &state.snapshot())
+            .write_snapshot(head.height, head.hash(), &state.snapshot())
     }
 }
 
