@@ -62,23 +62,49 @@ pub struct BenchArgs {
     pub spam: usize,
 }
 
-/// ed25519 verifications per second on one core (strict verification, as the runtime does).
-pub fn ed25519_verify_rate(samples: usize) -> f64 {
-    let key = Keypair::dev("bench");
+/// ed25519 verifications per second on one core: one signature at a time (the chain's single
+/// check, `AccountId::verify`, the yardstick) and in batches (what admission and block
+/// execution do, `signature::verify_each`), over the same signatures from 200 signers.
+pub fn ed25519_verify_rates(samples: usize) -> (f64, f64) {
+    let keys: Vec<Keypair> = (0..200)
+        .map(|i| Keypair::dev(&format!("bench{i}")))
+        .collect();
+    let accounts: Vec<[u8; 32]> = keys.iter().map(|k| k.account().0).collect();
     let messages: Vec<Vec<u8>> = (0..samples)
         .map(|i| format!("message {i}").into_bytes())
         .collect();
-    let signatures: Vec<[u8; 64]> = messages.iter().map(|m| key.sign(m)).collect();
-    let account = key.account();
-    let start = Instant::now();
-    let valid = messages
+    let signatures: Vec<[u8; 64]> = messages
         .iter()
-        .zip(&signatures)
-        .filter(|(m, s)| account.verify(m, s))
+        .enumerate()
+        .map(|(i, m)| keys[i % keys.len()].sign(m))
+        .collect();
+    let items: Vec<phalanx_primitives::signature::Item<'_>> = (0..samples)
+        .map(|i| {
+            (
+                &accounts[i % accounts.len()],
+                messages[i].as_slice(),
+                &signatures[i],
+            )
+        })
+        .collect();
+    let start = Instant::now();
+    let valid = items
+        .iter()
+        .filter(|(key, m, s)| phalanx_primitives::AccountId(**key).verify(m, s))
         .count();
-    let elapsed = start.elapsed().as_secs_f64();
+    let single = samples as f64 / start.elapsed().as_secs_f64();
     assert_eq!(valid, samples, "every benchmark signature verifies");
-    samples as f64 / elapsed
+    let start = Instant::now();
+    let valid = phalanx_primitives::signature::verify_each(&items)
+        .into_iter()
+        .filter(|v| *v)
+        .count();
+    let batched = samples as f64 / start.elapsed().as_secs_f64();
+    assert_eq!(
+        valid, samples,
+        "every benchmark signature verifies in a batch"
+    );
+    (single, batched)
 }
 
 /// Free loopback ports for validators that must know each other's addresses ahead of time.
@@ -144,7 +170,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if args.validators == 0 {
         return Err(CliError::new("the bench needs at least one validator"));
     }
-    let verify_rate = ed25519_verify_rate(20_000);
+    let (verify_rate, batch_rate) = ed25519_verify_rates(20_000);
     let dir = tempfile::tempdir()?;
     let network = start_network(dir.path(), args.validators, args.block_interval_ms)?;
     let urls: Vec<String> = network.iter().map(service::Background::url).collect();
@@ -160,6 +186,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     println!("elapsed_s: {:.3}", figures.elapsed_s);
     println!("finalized_transfers_per_s: {tps:.0}");
     println!("ed25519_verify_per_s_single_core: {verify_rate:.0}");
+    println!("ed25519_batch_verify_per_s_single_core: {batch_rate:.0}");
     println!("ratio_tps_to_single_core_verify: {:.3}", tps / verify_rate);
     if let Some((p50, p99)) = figures.latency {
         println!("latency_samples: {}", args.latency_samples);

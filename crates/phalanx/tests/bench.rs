@@ -42,6 +42,7 @@ fn bench_prints_throughput_latency_and_spam_figures() {
     assert_eq!(figure("transfers_finalized"), 20.0);
     assert!(figure("finalized_transfers_per_s") > 0.0);
     assert!(figure("ed25519_verify_per_s_single_core") > 0.0);
+    assert!(figure("ed25519_batch_verify_per_s_single_core") > 0.0);
     let (p50, p99) = (
         figure("submit_to_finalized_p50_ms"),
         figure("submit_to_finalized_p99_ms"),

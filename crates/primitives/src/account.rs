@@ -7,7 +7,7 @@
 
 use crate::hash::Hash;
 use bech32::{primitives::decode::CheckedHrpstring, Bech32m, Hrp};
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -77,15 +77,11 @@ impl AccountId {
         Ok(AccountId(bytes))
     }
 
-    /// Verifies an ed25519 signature by this account over `message` (strict: rejects
-    /// small-order keys and `R` values, and non-canonical `s`). Strict verification checks the
-    /// same cofactorless equation as plain verification and more, so one check is enough.
+    /// Verifies an ed25519 signature by this account over `message` under the chain's rule
+    /// ([`crate::signature`]: no small-order key, canonical `s`, the cofactored equation), the
+    /// verdict a batch check gives too.
     pub fn verify(&self, message: &[u8], signature: &[u8; 64]) -> bool {
-        let Ok(key) = VerifyingKey::from_bytes(&self.0) else {
-            return false;
-        };
-        key.verify_strict(message, &Signature::from_bytes(signature))
-            .is_ok()
+        crate::signature::verify(&self.0, message, signature)
     }
 
     /// A deterministic account for module-owned funds (pots, treasury, escrow) that no key
@@ -205,6 +201,12 @@ impl Keypair {
     /// Signs `message`.
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {
         self.signing.sign(message).to_bytes()
+    }
+
+    /// The secret scalar, for tests that craft signatures by hand.
+    #[cfg(test)]
+    pub(crate) fn secret_scalar(&self) -> curve25519_dalek::scalar::Scalar {
+        self.signing.to_scalar()
     }
 }
 

@@ -28,6 +28,7 @@ pub mod governance;
 pub mod hash;
 pub mod mining;
 pub mod serde_hex;
+pub mod signature;
 pub mod staking;
 pub mod transaction;
 pub mod units;

@@ -19,27 +19,28 @@ pub const MAX_GOSSIP_QUEUE_BYTES: usize = 4 << 20;
 pub const MAX_GOSSIP_TXS: usize = 4_096;
 
 /// Below this many signatures, verifying on one thread beats starting others.
-const PARALLEL_VERIFY_MIN: usize = 32;
+const PARALLEL_VERIFY_MIN: usize = 2 * phalanx_primitives::signature::BATCH;
 
-/// Whether each transaction's signature is its signer's for the chain `genesis`, verified
-/// strictly and spread over the machine's cores.
+/// Whether each transaction's signature is its signer's for the chain `genesis`: the chain's
+/// rule ([`phalanx_primitives::signature`]), checked in batches (one multi-scalar
+/// multiplication per group, a failing group re-checked one by one, so each verdict is exactly
+/// the single check's) spread over the machine's cores.
 pub fn verify_signatures(txs: &[SignedTransaction], genesis: &Hash) -> Vec<bool> {
+    let txs: Vec<&SignedTransaction> = txs.iter().collect();
+    verify_refs(&txs, genesis)
+}
+
+/// [`verify_signatures`] on borrowed transactions.
+pub(super) fn verify_refs(txs: &[&SignedTransaction], genesis: &Hash) -> Vec<bool> {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     if txs.len() < PARALLEL_VERIFY_MIN || cores == 1 {
-        return txs.iter().map(|tx| tx.verify_signature(genesis)).collect();
+        return verify_part(txs, genesis);
     }
     let chunk = txs.len().div_ceil(cores);
     std::thread::scope(|scope| {
         let workers: Vec<_> = txs
             .chunks(chunk)
-            .map(|part| {
-                let worker = scope.spawn(move || {
-                    part.iter()
-                        .map(|tx| tx.verify_signature(genesis))
-                        .collect::<Vec<bool>>()
-                });
-                (part.len(), worker)
-            })
+            .map(|part| (part.len(), scope.spawn(move || verify_part(part, genesis))))
             .collect();
         workers
             .into_iter()
@@ -49,6 +50,20 @@ pub fn verify_signatures(txs: &[SignedTransaction], genesis: &Hash) -> Vec<bool>
             })
             .collect()
     })
+}
+
+/// [`verify_signatures`] on one thread.
+fn verify_part(txs: &[&SignedTransaction], genesis: &Hash) -> Vec<bool> {
+    let payloads: Vec<Vec<u8>> = txs
+        .iter()
+        .map(|tx| tx.tx.signing_payload(genesis))
+        .collect();
+    let items: Vec<phalanx_primitives::signature::Item<'_>> = txs
+        .iter()
+        .zip(&payloads)
+        .map(|(tx, payload)| (&tx.tx.signer.0, payload.as_slice(), &tx.signature))
+        .collect();
+    phalanx_primitives::signature::verify_each(&items)
 }
 
 /// The mempool and the queue of client transactions to gossip, behind one lock: what is

@@ -108,17 +108,17 @@ pub fn check_body(block: &Block) -> Result<(), BlockError> {
 }
 
 /// Rule 2: `block` extends `parent`.
-pub fn check_link(parent: &Block, block: &Block) -> Result<(), BlockError> {
+pub fn check_link(parent: &Header, block: &Block) -> Result<(), BlockError> {
     if block.header.parent != parent.hash() {
         return Err(BlockError::Parent);
     }
-    if block.height() != parent.height() + 1 {
+    if block.height() != parent.height + 1 {
         return Err(BlockError::Height {
             height: block.height(),
-            parent: parent.height(),
+            parent: parent.height,
         });
     }
-    if block.header.timestamp_ms < parent.header.timestamp_ms {
+    if block.header.timestamp_ms < parent.timestamp_ms {
         return Err(BlockError::TimeGoesBack);
     }
     Ok(())
@@ -134,9 +134,10 @@ pub fn execute(
     verified: &HashSet<Hash>,
 ) -> Result<Executed, BlockError> {
     let ctx = context_of(block, genesis_hash);
+    let checked = verified_in_batches(block, &genesis_hash, verified);
     let outcome =
         phalanx_runtime::execute_block_with(&mut state, &ctx, &block.transactions, |tx| {
-            if verified.contains(&tx.hash()) {
+            if checked.contains(&tx.hash()) {
                 SignatureCheck::AlreadyVerified
             } else {
                 SignatureCheck::Verify
@@ -157,13 +158,44 @@ pub fn execute(
     })
 }
 
-/// Re-executes a stored (finalized) block on `state` in place, verifying every signature, and
-/// checks the root against its header.
+/// The hashes of `block`'s transactions whose signatures are known good: those in `verified`
+/// (checked at admission) and those [`super::verify_signatures`] passes now, in parallel
+/// batches. A transaction left out is checked again, alone, as it executes, and refused there
+/// if its signature is bad: the same verdict (the single and batch checks agree by
+/// construction).
+fn verified_in_batches(block: &Block, genesis: &Hash, verified: &HashSet<Hash>) -> HashSet<Hash> {
+    let (known, unknown): (Vec<&SignedTransaction>, Vec<&SignedTransaction>) = block
+        .transactions
+        .iter()
+        .partition(|tx| verified.contains(&tx.hash()));
+    let verdicts = super::admission::verify_refs(&unknown, genesis);
+    known
+        .into_iter()
+        .map(SignedTransaction::hash)
+        .chain(
+            unknown
+                .iter()
+                .zip(verdicts)
+                .filter(|(_, valid)| *valid)
+                .map(|(tx, _)| tx.hash()),
+        )
+        .collect()
+}
+
+/// Re-executes a stored (finalized) block on `state` in place, verifying every signature (in
+/// parallel batches), and checks the root against its header.
 pub fn replay(state: &mut State, genesis_hash: Hash, block: &Block) -> Result<(), ChainError> {
     let height = block.height();
     let ctx = context_of(block, genesis_hash);
-    phalanx_runtime::execute_block(state, &ctx, &block.transactions)
-        .map_err(|error| ChainError::Replay { height, error })?;
+    let checked = verified_in_batches(block, &genesis_hash, &HashSet::new());
+    phalanx_runtime::execute_block_with(state, &ctx, &block.transactions, |tx| {
+        if checked.contains(&tx.hash()) {
+            SignatureCheck::AlreadyVerified
+        } else {
+            SignatureCheck::Verify
+        }
+    })
+    .map_err(|error| ChainError::Replay { height, error })?;
     let computed = state.root();
     if computed != block.header.state_root {
         return Err(ChainError::RootMismatch {
@@ -304,7 +336,7 @@ mod tests {
 
         let block = built.executed.block;
         assert_eq!(check_body(&block), Ok(()));
-        assert_eq!(check_link(&genesis, &block), Ok(()));
+        assert_eq!(check_link(&genesis.header, &block), Ok(()));
         let mut executed =
             execute(state, genesis.hash(), &block, &HashSet::new()).expect("executes");
         assert_eq!(executed.state.root(), block.header.state_root);
@@ -329,12 +361,15 @@ mod tests {
 
         let mut orphan = good.clone();
         orphan.header.parent = Hash([7; 32]);
-        assert_eq!(check_link(&genesis, &orphan), Err(BlockError::Parent));
+        assert_eq!(
+            check_link(&genesis.header, &orphan),
+            Err(BlockError::Parent)
+        );
 
         let mut skipped = good.clone();
         skipped.header.height = 2;
         assert_eq!(
-            check_link(&genesis, &skipped),
+            check_link(&genesis.header, &skipped),
             Err(BlockError::Height {
                 height: 2,
                 parent: 0
@@ -343,7 +378,10 @@ mod tests {
 
         let mut early = good.clone();
         early.header.timestamp_ms = T0 - 1;
-        assert_eq!(check_link(&genesis, &early), Err(BlockError::TimeGoesBack));
+        assert_eq!(
+            check_link(&genesis.header, &early),
+            Err(BlockError::TimeGoesBack)
+        );
 
         let mut lying = good.clone();
         lying.header.state_root = Hash([9; 32]);

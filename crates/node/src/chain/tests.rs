@@ -398,6 +398,34 @@ fn a_header_with_a_swapped_body_is_refused_and_never_halts_the_node() {
 }
 
 #[test]
+fn a_node_that_admitted_nothing_checks_a_large_block_in_batches_and_finds_one_forgery() {
+    // 150 transactions: more than one batch of 64 and enough to spread over the cores. Node
+    // `b` admitted none of them, so it checks every signature itself, in batches.
+    let (a, b) = (node(), node());
+    let senders = ["alice", "bob", "charlie"];
+    for nonce in 0..50 {
+        for sender in senders {
+            a.chain
+                .submit_tx(transfer(&a.chain, sender, "dave", nonce, PHA))
+                .expect("admitted");
+        }
+    }
+    let genesis = a.chain.head();
+    let good = a.chain.build(&genesis, T0 + 500).expect("built");
+    assert_eq!(good.transactions.len(), 150);
+    assert!(b.chain.check(&genesis, &good), "every signature is good");
+    for forged_at in [0, 70, 149] {
+        let mut forged = good.clone();
+        forged.transactions[forged_at].signature[40] ^= 1;
+        forged.header.tx_root = tx_root(&forged.transactions);
+        assert!(
+            !b.chain.check(&genesis, &forged),
+            "the forged signature at {forged_at} is found"
+        );
+    }
+}
+
+#[test]
 fn a_batch_is_verified_in_parallel_and_each_transaction_answered() {
     let n = node();
     let chain = &n.chain;
