@@ -1,6 +1,6 @@
 //! `phalanx bench`: what the chain sustains, measured through in-process validators on
-//! loopback, next to this machine's single-core ed25519 verification rate measured in the same
-//! run. Prints `name: value` lines a script can compare.
+//! loopback, next to this machine's single-core ed25519 verification rates (one signature at
+//! a time, and in batches) measured in the same run. Prints `name: value` lines a script can compare.
 //!
 //! Method: start `--validators` fresh validators (a dev genesis naming them, blocks spaced by
 //! the chain parameter `--block-interval-ms`) in a temporary folder, each with its own runtime,
@@ -63,7 +63,7 @@ pub struct BenchArgs {
 }
 
 /// ed25519 verifications per second on one core: one signature at a time (the chain's single
-/// check, `AccountId::verify`, the yardstick) and in batches (what admission and block
+/// check, `AccountId::verify`: what `ratio_tps_to_single_core_verify` divides by) and in batches (what admission and block
 /// execution do, `signature::verify_each`), over the same signatures from 200 signers.
 pub fn ed25519_verify_rates(samples: usize) -> (f64, f64) {
     let keys: Vec<Keypair> = (0..200)

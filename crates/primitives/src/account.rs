@@ -211,20 +211,62 @@ impl Keypair {
 }
 
 /// Whether `bytes` is an ed25519 public key others can trust signatures of, as a validator's
-/// consensus key must be: a point on the curve, encoded canonically, and not of small order.
+/// consensus key must be: a point on the curve, encoded canonically, not of small order, and
+/// with no small-order part (in the prime-order subgroup).
 ///
 /// A small-order key (the identity or another point of the 8-element torsion subgroup) has no
 /// secret behind it: under cofactored (ZIP-215) verification, which consensus uses, anyone can
 /// make signatures that verify for it. A non-canonical encoding names the same point as other
-/// bytes, so one key could sit twice in a set whose byte strings are all distinct.
+/// bytes, so one key could sit twice in a set whose byte strings are all distinct. And under
+/// the cofactored equation the owner of `A` can also sign for `A + T` (`T` of small order), so
+/// one secret could hold up to eight distinct keys of a set unless keys with a small-order part
+/// are refused.
 pub fn is_strong_public_key(bytes: &[u8; 32]) -> bool {
-    VerifyingKey::from_bytes(bytes)
-        .is_ok_and(|key| !key.is_weak() && key.to_edwards().compress().to_bytes() == *bytes)
+    VerifyingKey::from_bytes(bytes).is_ok_and(|key| {
+        let point = key.to_edwards();
+        !key.is_weak() && point.is_torsion_free() && point.compress().to_bytes() == *bytes
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_with_a_small_order_part_is_not_strong() {
+        // A + T for each small-order T ≠ identity: a valid, canonically encoded point, not of
+        // small order, that A's owner can sign for under the cofactored rule.
+        let keypair = Keypair::dev("validator");
+        let a = curve25519_dalek::edwards::CompressedEdwardsY(keypair.account().0)
+            .decompress()
+            .expect("a point");
+        assert!(is_strong_public_key(&keypair.account().0));
+        for torsion in curve25519_dalek::constants::EIGHT_TORSION.iter().skip(1) {
+            let shifted = (a + torsion).compress().0;
+            assert!(VerifyingKey::from_bytes(&shifted).is_ok_and(|k| !k.is_weak()));
+            assert!(!is_strong_public_key(&shifted));
+            // And its owner can indeed sign for it: why it is refused.
+            let message = b"two seats";
+            let r = curve25519_dalek::scalar::Scalar::from(99u64);
+            let big_r = (curve25519_dalek::constants::ED25519_BASEPOINT_POINT * r).compress();
+            let k = {
+                use sha2::{Digest, Sha512};
+                let digest = Sha512::new()
+                    .chain_update(big_r.as_bytes())
+                    .chain_update(shifted)
+                    .chain_update(message)
+                    .finalize();
+                let mut wide = [0u8; 64];
+                wide.copy_from_slice(&digest);
+                curve25519_dalek::scalar::Scalar::from_bytes_mod_order_wide(&wide)
+            };
+            let s = r + k * keypair.secret_scalar();
+            let mut signature = [0u8; 64];
+            signature[..32].copy_from_slice(big_r.as_bytes());
+            signature[32..].copy_from_slice(s.as_bytes());
+            assert!(AccountId(shifted).verify(message, &signature));
+        }
+    }
 
     #[test]
     fn address_round_trips_and_has_prefix() {

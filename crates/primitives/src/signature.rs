@@ -55,13 +55,8 @@ impl Keys {
     }
 }
 
-/// Decodes `key` and `signature` and hashes `message`; `None` if either is malformed or the key
-/// is of small order.
-fn parse(key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> Option<Parsed> {
-    parse_with(decode_key(key)?, key, message, signature)
-}
-
-/// [`parse`] with the key already decoded.
+/// Decodes `signature` and hashes `message` for the key `key` (already decoded as `point`);
+/// `None` if the signature is malformed.
 fn parse_with(
     point: EdwardsPoint,
     key: &[u8; 32],
@@ -92,12 +87,7 @@ fn parse_with(
 
 /// Whether `signature` is `key`'s over `message` under the chain's rule (module docs).
 pub fn verify(key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> bool {
-    let Some(p) = parse(key, message, signature) else {
-        return false;
-    };
-    // [s]B − [k]A − R
-    let check = EdwardsPoint::vartime_double_scalar_mul_basepoint(&p.k, &-p.key, &p.s) - p.r;
-    check.mul_by_cofactor().is_identity()
+    single_with(&(key, message, signature), &mut Keys::default())
 }
 
 /// One signature to check: the signer's key, the signed message and the signature.
@@ -167,10 +157,39 @@ pub fn verify_each(items: &[Item<'_>]) -> Vec<bool> {
         if batch_with(group, &mut keys) {
             verdicts.extend(std::iter::repeat_n(true, group.len()));
         } else {
-            verdicts.extend(group.iter().map(|(k, m, s)| verify(k, m, s)));
+            verdicts.extend(group.iter().map(|item| single_with(item, &mut keys)));
         }
     }
     verdicts
+}
+
+/// The items known good, in order, up to the first group of [`BATCH`] that fails (nothing of
+/// it or after it is marked good): for callers that refuse the whole lot at the first bad
+/// signature (a block, a peer's gossip), so a lot full of bad signatures costs one failed
+/// batch, not a single check each. One flag per item, in order.
+pub fn verify_until_failure(items: &[Item<'_>]) -> Vec<bool> {
+    let mut verdicts = vec![false; items.len()];
+    let mut keys = Keys::default();
+    for (index, group) in items.chunks(BATCH).enumerate() {
+        if !batch_with(group, &mut keys) {
+            break;
+        }
+        let start = index * BATCH;
+        verdicts[start..start + group.len()].fill(true);
+    }
+    verdicts
+}
+
+/// [`verify`] with decoded keys shared across calls.
+fn single_with((key, message, signature): &Item<'_>, keys: &mut Keys) -> bool {
+    let Some(p) = keys
+        .get(key)
+        .and_then(|point| parse_with(point, key, message, signature))
+    else {
+        return false;
+    };
+    let check = EdwardsPoint::vartime_double_scalar_mul_basepoint(&p.k, &-p.key, &p.s) - p.r;
+    check.mul_by_cofactor().is_identity()
 }
 
 /// Signatures checked together by [`verify_each`]: past a few dozen the per-signature cost of a
@@ -275,7 +294,66 @@ mod tests {
             let mut expected = vec![true; 40];
             expected[3] = false;
             assert_eq!(verify_each(&items), expected);
+            // Refusing the lot at the first bad one: the first group (0..64 holds index 3)
+            // fails, so nothing is marked good.
+            assert_eq!(verify_until_failure(&items), vec![false; 40]);
         }
+    }
+
+    #[test]
+    fn a_non_canonical_small_order_r_is_accepted_as_the_rule_says() {
+        // R = the identity encoded with y = p + 1 (not canonical), s = k·a: the cofactored
+        // equation holds, and decoding takes y mod p. The wire spec says so; this pins it, alone
+        // and in a batch, so an SDK can check its own verifier against the same case.
+        let keypair = Keypair::dev("encoder");
+        let key = keypair.account().0;
+        let mut r_bytes = [0xffu8; 32];
+        r_bytes[0] = 0xee;
+        r_bytes[31] = 0x7f;
+        assert!(CompressedEdwardsY(r_bytes)
+            .decompress()
+            .is_some_and(|point| point.is_identity()));
+        let message = b"non-canonical";
+        let digest = Sha512::new()
+            .chain_update(r_bytes)
+            .chain_update(key)
+            .chain_update(message)
+            .finalize();
+        let mut wide = [0u8; 64];
+        wide.copy_from_slice(&digest);
+        let s = Scalar::from_bytes_mod_order_wide(&wide) * keypair.secret_scalar();
+        let mut signature = [0u8; 64];
+        signature[..32].copy_from_slice(&r_bytes);
+        signature[32..].copy_from_slice(s.as_bytes());
+        assert!(verify(&key, message, &signature));
+        let other = Keypair::dev("other");
+        let other_key = other.account().0;
+        let other_signature = other.sign(b"x");
+        assert!(verify_batch(&[
+            (&key, message.as_slice(), &signature),
+            (&other_key, b"x".as_slice(), &other_signature),
+        ]));
+    }
+
+    #[test]
+    fn refusing_the_lot_stops_at_the_first_failing_group() {
+        let keys: Vec<Keypair> = (0..150).map(|i| Keypair::dev(&format!("k{i}"))).collect();
+        let accounts: Vec<[u8; 32]> = keys.iter().map(|k| k.account().0).collect();
+        let mut signatures: Vec<[u8; 64]> = keys.iter().map(|k| k.sign(b"lot")).collect();
+        let items = |signatures: &[[u8; 64]]| -> Vec<bool> {
+            let items: Vec<Item<'_>> = (0..150)
+                .map(|i| (&accounts[i], b"lot".as_slice(), &signatures[i]))
+                .collect();
+            verify_until_failure(&items)
+        };
+        assert_eq!(items(&signatures), vec![true; 150]);
+        signatures[100][50] ^= 1;
+        let verdicts = items(&signatures);
+        assert_eq!(&verdicts[..64], &[true; 64][..], "the first group is good");
+        assert!(
+            verdicts[64..].iter().all(|v| !v),
+            "the failing group and after"
+        );
     }
 
     #[test]

@@ -16,8 +16,11 @@
 //! confused (distinct domain bytes).
 //!
 //! [`State`] is persistent (structurally shared): cloning it is O(1), so the node keeps one per
-//! unfinalized block and forks cost nothing. Writes go to the key-value map at once and to the
-//! tree when the root is next asked for, so a key written many times in a block is hashed once.
+//! unfinalized block and forks cost nothing. Writes go to the key-value map at once and are
+//! appended to a log of written keys; when the root or a proof is next asked for, the log's
+//! distinct keys are folded into the tree as one sorted batch (`tree::update`), so a key
+//! written many times in a block is hashed once, and each node on a written path is rehashed
+//! once however many written keys pass through it.
 //! Values live in a hash map (a read or an update is a hash and a probe) and the keys, in
 //! order, in an ordered set that only changes when a key appears or goes (what scans walk).
 //! Keys and values are shared byte strings ([`Bytes`]), so the copy-on-write of a node shared
@@ -220,7 +223,7 @@ impl State {
         }
         let written: std::collections::HashSet<Bytes> =
             std::mem::take(&mut self.dirty).into_iter().collect();
-        // In path order, as one batch: each changed node is rebuilt and hashed once.
+        // In path order, as one batch: each node on a written path is rebuilt and hashed once.
         let mut writes: Vec<(Hash, Option<Hash>)> = written
             .into_iter()
             .map(|key| (Hash::of(&key), self.values.get(&key).map(|v| Hash::of(v))))

@@ -27,20 +27,40 @@ const PARALLEL_VERIFY_MIN: usize = 2 * phalanx_primitives::signature::BATCH;
 /// the single check's) spread over the machine's cores.
 pub fn verify_signatures(txs: &[SignedTransaction], genesis: &Hash) -> Vec<bool> {
     let txs: Vec<&SignedTransaction> = txs.iter().collect();
-    verify_refs(&txs, genesis)
+    verify_refs(&txs, genesis, Verdicts::Each)
+}
+
+/// What a caller of [`verify_refs`] needs to know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Verdicts {
+    /// Every transaction's own verdict (a client's batch: each is answered on its own).
+    Each,
+    /// Only which are surely good; the caller refuses the whole lot at the first bad signature
+    /// (a block, a peer's gossip), so each core stops at its first failing batch and marks the
+    /// rest unchecked (`false`), and a lot full of bad signatures costs little.
+    UntilFailure,
 }
 
 /// [`verify_signatures`] on borrowed transactions.
-pub(super) fn verify_refs(txs: &[&SignedTransaction], genesis: &Hash) -> Vec<bool> {
+pub(super) fn verify_refs(
+    txs: &[&SignedTransaction],
+    genesis: &Hash,
+    verdicts: Verdicts,
+) -> Vec<bool> {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     if txs.len() < PARALLEL_VERIFY_MIN || cores == 1 {
-        return verify_part(txs, genesis);
+        return verify_part(txs, genesis, verdicts);
     }
     let chunk = txs.len().div_ceil(cores);
     std::thread::scope(|scope| {
         let workers: Vec<_> = txs
             .chunks(chunk)
-            .map(|part| (part.len(), scope.spawn(move || verify_part(part, genesis))))
+            .map(|part| {
+                (
+                    part.len(),
+                    scope.spawn(move || verify_part(part, genesis, verdicts)),
+                )
+            })
             .collect();
         workers
             .into_iter()
@@ -53,7 +73,7 @@ pub(super) fn verify_refs(txs: &[&SignedTransaction], genesis: &Hash) -> Vec<boo
 }
 
 /// [`verify_signatures`] on one thread.
-fn verify_part(txs: &[&SignedTransaction], genesis: &Hash) -> Vec<bool> {
+fn verify_part(txs: &[&SignedTransaction], genesis: &Hash, verdicts: Verdicts) -> Vec<bool> {
     let payloads: Vec<Vec<u8>> = txs
         .iter()
         .map(|tx| tx.tx.signing_payload(genesis))
@@ -63,7 +83,10 @@ fn verify_part(txs: &[&SignedTransaction], genesis: &Hash) -> Vec<bool> {
         .zip(&payloads)
         .map(|(tx, payload)| (&tx.tx.signer.0, payload.as_slice(), &tx.signature))
         .collect();
-    phalanx_primitives::signature::verify_each(&items)
+    match verdicts {
+        Verdicts::Each => phalanx_primitives::signature::verify_each(&items),
+        Verdicts::UntilFailure => phalanx_primitives::signature::verify_until_failure(&items),
+    }
 }
 
 /// The mempool and the queue of client transactions to gossip, behind one lock: what is
@@ -213,8 +236,8 @@ impl Chain {
         self.submit_checked(tx, SignatureCheck::Verify)
     }
 
-    /// Admits many client transactions at once. Their signatures are verified first, in
-    /// parallel on every core (each one strictly, as block execution does), then each is admitted
+    /// Admits many client transactions at once. Their signatures are verified first, in batches
+    /// on every core (each verdict the single check's, as block execution reaches), then each is admitted
     /// as [`Self::submit_tx`] would. One result per transaction, in order.
     pub fn submit_batch(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, SubmitError>> {
         let valid = verify_signatures(&txs, &self.genesis_hash());
@@ -294,7 +317,8 @@ impl Chain {
                 fresh.push(tx);
             }
         }
-        let valid = verify_signatures(&fresh, &self.genesis_hash());
+        let fresh_refs: Vec<&SignedTransaction> = fresh.iter().collect();
+        let valid = verify_refs(&fresh_refs, &self.genesis_hash(), Verdicts::UntilFailure);
         if valid.contains(&false) {
             return false;
         }

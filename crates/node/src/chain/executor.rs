@@ -134,6 +134,7 @@ pub fn execute(
     verified: &HashSet<Hash>,
 ) -> Result<Executed, BlockError> {
     let ctx = context_of(block, genesis_hash);
+    check_count(&state, block)?;
     let checked = verified_in_batches(block, &genesis_hash, verified);
     let outcome =
         phalanx_runtime::execute_block_with(&mut state, &ctx, &block.transactions, |tx| {
@@ -158,17 +159,32 @@ pub fn execute(
     })
 }
 
+/// Refuses a block with more transactions than the chain allows before any signature is
+/// checked (the runtime refuses it too, but only after the signatures were paid for).
+fn check_count(state: &State, block: &Block) -> Result<(), BlockError> {
+    let params = phalanx_runtime::system::params(state)
+        .map_err(|e| BlockError::Execution(TxError::from(e)))?;
+    if block.transactions.len() > params.max_block_txs as usize {
+        return Err(BlockError::Execution(TxError::TooManyTransactions(
+            params.max_block_txs,
+        )));
+    }
+    Ok(())
+}
+
 /// The hashes of `block`'s transactions whose signatures are known good: those in `verified`
-/// (checked at admission) and those [`super::verify_signatures`] passes now, in parallel
-/// batches. A transaction left out is checked again, alone, as it executes, and refused there
-/// if its signature is bad: the same verdict (the single and batch checks agree by
+/// (checked at admission) and those the parallel batches pass now, up to the first failing
+/// batch (one bad signature refuses the whole block, so a block full of them costs one failed
+/// batch a core). A transaction left out is checked again, alone, as it executes, and refused
+/// there if its signature is bad: the same verdict (the single and batch checks agree by
 /// construction).
 fn verified_in_batches(block: &Block, genesis: &Hash, verified: &HashSet<Hash>) -> HashSet<Hash> {
     let (known, unknown): (Vec<&SignedTransaction>, Vec<&SignedTransaction>) = block
         .transactions
         .iter()
         .partition(|tx| verified.contains(&tx.hash()));
-    let verdicts = super::admission::verify_refs(&unknown, genesis);
+    let verdicts =
+        super::admission::verify_refs(&unknown, genesis, super::admission::Verdicts::UntilFailure);
     known
         .into_iter()
         .map(SignedTransaction::hash)

@@ -535,8 +535,11 @@ impl Chain {
             return Ok(None);
         };
         let read = Arc::new(read);
+        // Only blocks near the head are kept: those are what clients ask about again and
+        // again, and a client walking old heights can't pin large old blocks in memory.
+        let near_head = height + RECENT_BLOCKS as u64 > self.height();
         let mut recent = lock(&self.shared.recent);
-        if !recent.iter().any(|kept| kept.block.height() == height) {
+        if near_head && !recent.iter().any(|kept| kept.block.height() == height) {
             if recent.len() >= RECENT_BLOCKS {
                 recent.pop_front();
             }

@@ -738,16 +738,18 @@ fn small_order_and_non_canonical_validator_keys_are_refused() {
     .iter()
     .map(|text| unhex(text))
     .collect();
-    // A point of full order whose y < 19 also has the encoding y + p: the same point under
+    // A point not of small order whose y < 19 also has the encoding y + p: the same point under
     // other bytes, which would let one validator sit twice in a set.
-    let (y, strong) = (2u8..19)
+    let (y, canonical) = (2u8..19)
         .map(|y| {
             let mut bytes = [0u8; 32];
             bytes[0] = y;
             (y, bytes)
         })
-        .find(|(_, bytes)| phalanx_primitives::account::is_strong_public_key(bytes))
-        .expect("some small y is on the curve with full order");
+        .find(|(_, bytes)| {
+            ed25519_dalek::VerifyingKey::from_bytes(bytes).is_ok_and(|key| !key.is_weak())
+        })
+        .expect("some small y is on the curve and not of small order");
     let mut aliased = unhex("edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f");
     aliased[0] += y;
     assert!(ed25519_dalek::VerifyingKey::from_bytes(&aliased).is_ok());
@@ -763,12 +765,40 @@ fn small_order_and_non_canonical_validator_keys_are_refused() {
         );
     }
     assert_eq!(system::pending_validators(&chain.state), Ok(None));
-    // The canonical encoding of that same point is a fine key.
+    // A key shifted by a point of order 2 (A + T, canonical, not of small order) is refused:
+    // its owner could sign for both.
+    let shifted = (ed25519_dalek::VerifyingKey::from_bytes(&good)
+        .expect("a point")
+        .to_edwards()
+        + curve25519_dalek::constants::EIGHT_TORSION[4])
+        .compress()
+        .to_bytes();
     let receipt = chain.call(
         &alice,
-        root(PrivilegedCall::SetValidators(vec![good, strong])),
+        root(PrivilegedCall::SetValidators(vec![good, shifted])),
     );
-    assert_eq!(receipt.error, None);
+    assert_eq!(
+        receipt.error,
+        Some(code(GovernanceError::WeakValidatorKey { index: 1 }))
+    );
+    // The canonical encoding of that same point is a fine key exactly when the point has no
+    // small-order part (otherwise one secret could sign for it and for its shifts by torsion).
+    let torsion_free = ed25519_dalek::VerifyingKey::from_bytes(&canonical)
+        .expect("a point")
+        .to_edwards()
+        .is_torsion_free();
+    let receipt = chain.call(
+        &alice,
+        root(PrivilegedCall::SetValidators(vec![good, canonical])),
+    );
+    if torsion_free {
+        assert_eq!(receipt.error, None);
+    } else {
+        assert_eq!(
+            receipt.error,
+            Some(code(GovernanceError::WeakValidatorKey { index: 1 }))
+        );
+    }
 }
 
 #[test]
