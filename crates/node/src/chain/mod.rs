@@ -583,8 +583,8 @@ impl Chain {
     pub fn prove(&self, key: &[u8]) -> Result<ProvenValue, StoreError> {
         let (mut state, head) = self.finalized();
         let certificate = self
-            .block(head.height)?
-            .map(|s| s.certificate)
+            .stored(head.height)?
+            .map(|s| s.certificate.clone())
             .unwrap_or_default();
         let value = state.get(key).map(|v| v.to_vec());
         let proof = state.prove(key);
@@ -602,8 +602,8 @@ impl Chain {
     pub fn prove_many(&self, keys: &[Vec<u8>]) -> Result<ProvenBatch, StoreError> {
         let (mut state, head) = self.finalized();
         let certificate = self
-            .block(head.height)?
-            .map(|s| s.certificate)
+            .stored(head.height)?
+            .map(|s| s.certificate.clone())
             .unwrap_or_default();
         let entries = keys
             .iter()
