@@ -249,17 +249,7 @@ mod tests {
             let message = b"two seats";
             let r = curve25519_dalek::scalar::Scalar::from(99u64);
             let big_r = (curve25519_dalek::constants::ED25519_BASEPOINT_POINT * r).compress();
-            let k = {
-                use sha2::{Digest, Sha512};
-                let digest = Sha512::new()
-                    .chain_update(big_r.as_bytes())
-                    .chain_update(shifted)
-                    .chain_update(message)
-                    .finalize();
-                let mut wide = [0u8; 64];
-                wide.copy_from_slice(&digest);
-                curve25519_dalek::scalar::Scalar::from_bytes_mod_order_wide(&wide)
-            };
+            let k = crate::signature::challenge(big_r.as_bytes(), &shifted, message);
             let s = r + k * keypair.secret_scalar();
             let mut signature = [0u8; 64];
             signature[..32].copy_from_slice(big_r.as_bytes());

@@ -55,6 +55,18 @@ impl Keys {
     }
 }
 
+/// The challenge `k = SHA-512(R ‖ A ‖ M) mod ℓ`, of `R` and `A` as the bytes given.
+pub(crate) fn challenge(r: &[u8; 32], key: &[u8; 32], message: &[u8]) -> Scalar {
+    let digest = Sha512::new()
+        .chain_update(r)
+        .chain_update(key)
+        .chain_update(message)
+        .finalize();
+    let mut wide = [0u8; 64];
+    wide.copy_from_slice(&digest);
+    Scalar::from_bytes_mod_order_wide(&wide)
+}
+
 /// Decodes `signature` and hashes `message` for the key `key` (already decoded as `point`);
 /// `None` if the signature is malformed.
 fn parse_with(
@@ -69,19 +81,12 @@ fn parse_with(
     s_bytes.copy_from_slice(&signature[32..]);
     let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))?;
     let r = CompressedEdwardsY(r_bytes).decompress()?;
-    let digest = Sha512::new()
-        .chain_update(r_bytes)
-        .chain_update(key)
-        .chain_update(message)
-        .finalize();
-    let mut wide = [0u8; 64];
-    wide.copy_from_slice(&digest);
     Some(Parsed {
         key: point,
         r,
         r_bytes,
         s,
-        k: Scalar::from_bytes_mod_order_wide(&wide),
+        k: challenge(&r_bytes, key, message),
     })
 }
 
@@ -211,14 +216,7 @@ mod tests {
         let key = keypair.account().0;
         let r_scalar = Scalar::from(r);
         let big_r = (ED25519_BASEPOINT_POINT * r_scalar + torsion).compress();
-        let digest = Sha512::new()
-            .chain_update(big_r.as_bytes())
-            .chain_update(key)
-            .chain_update(message)
-            .finalize();
-        let mut wide = [0u8; 64];
-        wide.copy_from_slice(&digest);
-        let k = Scalar::from_bytes_mod_order_wide(&wide);
+        let k = challenge(big_r.as_bytes(), &key, message);
         let s = r_scalar + k * a;
         let mut signature = [0u8; 64];
         signature[..32].copy_from_slice(big_r.as_bytes());
@@ -314,14 +312,7 @@ mod tests {
             .decompress()
             .is_some_and(|point| point.is_identity()));
         let message = b"non-canonical";
-        let digest = Sha512::new()
-            .chain_update(r_bytes)
-            .chain_update(key)
-            .chain_update(message)
-            .finalize();
-        let mut wide = [0u8; 64];
-        wide.copy_from_slice(&digest);
-        let s = Scalar::from_bytes_mod_order_wide(&wide) * keypair.secret_scalar();
+        let s = challenge(&r_bytes, &key, message) * keypair.secret_scalar();
         let mut signature = [0u8; 64];
         signature[..32].copy_from_slice(&r_bytes);
         signature[32..].copy_from_slice(s.as_bytes());
