@@ -119,7 +119,7 @@ fn batch_with(items: &[Item<'_>], keys: &mut Keys) -> bool {
     }
     match parsed.as_slice() {
         [] => return true,
-        [_] => return items.iter().all(|(k, m, s)| verify(k, m, s)),
+        [only] => return holds(only),
         _ => {}
     }
     let mut transcript = Sha512::new().chain_update(b"phalanx/ed25519-batch/v1");
@@ -187,12 +187,13 @@ pub fn verify_until_failure(items: &[Item<'_>]) -> Vec<bool> {
 
 /// [`verify`] with decoded keys shared across calls.
 fn single_with((key, message, signature): &Item<'_>, keys: &mut Keys) -> bool {
-    let Some(p) = keys
-        .get(key)
+    keys.get(key)
         .and_then(|point| parse_with(point, key, message, signature))
-    else {
-        return false;
-    };
+        .is_some_and(|p| holds(&p))
+}
+
+/// Whether a decoded signature satisfies the equation: `[8]([s]B − [k]A − R)` is the identity.
+fn holds(p: &Parsed) -> bool {
     let check = EdwardsPoint::vartime_double_scalar_mul_basepoint(&p.k, &-p.key, &p.s) - p.r;
     check.mul_by_cofactor().is_identity()
 }

@@ -135,16 +135,10 @@ pub fn execute(
 ) -> Result<Executed, BlockError> {
     let ctx = context_of(block, genesis_hash);
     check_count(&state, block)?;
-    let checked = verified_in_batches(block, &genesis_hash, verified);
+    let checks = signature_checks(block, &genesis_hash, verified);
     let outcome =
-        phalanx_runtime::execute_block_with(&mut state, &ctx, &block.transactions, |tx| {
-            if checked.contains(&tx.hash()) {
-                SignatureCheck::AlreadyVerified
-            } else {
-                SignatureCheck::Verify
-            }
-        })
-        .map_err(BlockError::Execution)?;
+        phalanx_runtime::execute_block_with(&mut state, &ctx, &block.transactions, checks)
+            .map_err(BlockError::Execution)?;
     let computed = state.root();
     if computed != block.header.state_root {
         return Err(BlockError::StateRoot {
@@ -172,30 +166,45 @@ fn check_count(state: &State, block: &Block) -> Result<(), BlockError> {
     Ok(())
 }
 
-/// The hashes of `block`'s transactions whose signatures are known good: those in `verified`
+/// The signature check each of `block`'s transactions still needs. Known good (each hashed
+/// once here): those in `verified`
 /// (checked at admission) and those the parallel batches pass now, up to the first failing
 /// batch (one bad signature refuses the whole block, so a block full of them costs one failed
 /// batch a core). A transaction left out is checked again, alone, as it executes, and refused
 /// there if its signature is bad: the same verdict (the single and batch checks agree by
 /// construction).
-fn verified_in_batches(block: &Block, genesis: &Hash, verified: &HashSet<Hash>) -> HashSet<Hash> {
-    let (known, unknown): (Vec<&SignedTransaction>, Vec<&SignedTransaction>) = block
-        .transactions
-        .iter()
-        .partition(|tx| verified.contains(&tx.hash()));
+fn signature_checks(
+    block: &Block,
+    genesis: &Hash,
+    verified: &HashSet<Hash>,
+) -> impl Fn(&SignedTransaction) -> SignatureCheck {
+    let mut checked = HashSet::with_capacity(block.transactions.len());
+    let mut unknown = Vec::new();
+    let mut unknown_hashes = Vec::new();
+    for tx in &block.transactions {
+        let hash = tx.hash();
+        if verified.contains(&hash) {
+            checked.insert(hash);
+        } else {
+            unknown.push(tx);
+            unknown_hashes.push(hash);
+        }
+    }
     let verdicts =
         super::admission::verify_refs(&unknown, genesis, super::admission::Verdicts::UntilFailure);
-    known
-        .into_iter()
-        .map(SignedTransaction::hash)
-        .chain(
-            unknown
-                .iter()
-                .zip(verdicts)
-                .filter(|(_, valid)| *valid)
-                .map(|(tx, _)| tx.hash()),
-        )
-        .collect()
+    checked.extend(
+        unknown_hashes
+            .into_iter()
+            .zip(verdicts)
+            .filter_map(|(hash, valid)| valid.then_some(hash)),
+    );
+    move |tx| {
+        if checked.contains(&tx.hash()) {
+            SignatureCheck::AlreadyVerified
+        } else {
+            SignatureCheck::Verify
+        }
+    }
 }
 
 /// Re-executes a stored (finalized) block on `state` in place, verifying every signature (in
@@ -203,15 +212,9 @@ fn verified_in_batches(block: &Block, genesis: &Hash, verified: &HashSet<Hash>) 
 pub fn replay(state: &mut State, genesis_hash: Hash, block: &Block) -> Result<(), ChainError> {
     let height = block.height();
     let ctx = context_of(block, genesis_hash);
-    let checked = verified_in_batches(block, &genesis_hash, &HashSet::new());
-    phalanx_runtime::execute_block_with(state, &ctx, &block.transactions, |tx| {
-        if checked.contains(&tx.hash()) {
-            SignatureCheck::AlreadyVerified
-        } else {
-            SignatureCheck::Verify
-        }
-    })
-    .map_err(|error| ChainError::Replay { height, error })?;
+    let checks = signature_checks(block, &genesis_hash, &HashSet::new());
+    phalanx_runtime::execute_block_with(state, &ctx, &block.transactions, checks)
+        .map_err(|error| ChainError::Replay { height, error })?;
     let computed = state.root();
     if computed != block.header.state_root {
         return Err(ChainError::RootMismatch {
