@@ -154,6 +154,10 @@ pub struct Mempool {
     next_nonce: HashMap<AccountId, u64>,
     /// Each sender's pooled transactions behind a gap (count, bytes), and the totals.
     future: HashMap<AccountId, (usize, usize)>,
+    /// What each sender's pooled transactions can spend together (the sum of their
+    /// [`Entry::cost`]): kept up to date on every insert and removal, so admitting a sender's
+    /// n-th transaction does not add up the n - 1 before it.
+    spend: HashMap<AccountId, u128>,
     future_total: usize,
     future_bytes: usize,
     bytes: usize,
@@ -222,14 +226,16 @@ impl Mempool {
         let Some(txs) = self.by_sender.get(sender) else {
             return next;
         };
-        let mut end = next;
-        for nonce in txs.range(next..).map(|(nonce, _)| *nonce) {
-            if nonce != end {
-                break;
+        // The usual case, a sender's nonces all pooled in order from `next`: when the lowest
+        // is `next` and there are as many as the highest minus the lowest plus one, they are
+        // one consecutive run (keys are distinct), found without walking it.
+        if let (Some((&first, _)), Some((&last, _))) = (txs.first_key_value(), txs.last_key_value())
+        {
+            if first == next && last.checked_sub(first) == Some(txs.len() as u64 - 1) {
+                return last + 1;
             }
-            end += 1;
         }
-        end
+        walk_run(txs, next)
     }
 
     /// Recounts `sender`'s transactions behind a gap, given its next nonce.
@@ -312,12 +318,15 @@ impl Mempool {
             }
         }
         // Everything the sender has pooled must be payable together.
-        let others: u128 = pooled
-            .into_iter()
-            .flat_map(|txs| txs.values())
-            .filter(|pooled| Some(**pooled) != replaced)
-            .filter_map(|pooled| self.by_hash.get(pooled))
-            .fold(0u128, |sum, e| sum.saturating_add(e.cost));
+        let replaced_cost = replaced
+            .and_then(|old| self.by_hash.get(&old))
+            .map_or(0, |old| old.cost);
+        let others = self
+            .spend
+            .get(&sender)
+            .copied()
+            .unwrap_or(0)
+            .saturating_sub(replaced_cost);
         let needed = others.saturating_add(entry.cost);
         if needed > sender_state.free {
             return Err(MempoolError::CannotAfford {
@@ -371,6 +380,11 @@ impl Mempool {
             self.remove(&old);
         }
         self.bytes += entry.bytes;
+        // Exact on a real chain: the sum was just checked against a free balance, which is
+        // below the total issuance, far from `u128::MAX` (saturating only keeps a test with an
+        // unbounded balance from overflowing).
+        let spend = self.spend.entry(sender).or_default();
+        *spend = spend.saturating_add(entry.cost);
         self.by_rate.insert((entry.rate, hash));
         self.by_sender
             .entry(sender)
@@ -489,8 +503,26 @@ impl Mempool {
                 self.by_sender.remove(&sender);
             }
         }
+        if let Some(spend) = self.spend.get_mut(&sender) {
+            *spend = spend.saturating_sub(entry.cost);
+            if !self.by_sender.contains_key(&sender) {
+                self.spend.remove(&sender);
+            }
+        }
         self.recount_future(&sender);
     }
+}
+
+/// The nonce after the consecutive run of `txs`' nonces from `next`, walked one by one.
+fn walk_run(txs: &BTreeMap<u64, Hash>, next: u64) -> u64 {
+    let mut end = next;
+    for nonce in txs.range(next..).map(|(nonce, _)| *nonce) {
+        if nonce != end {
+            break;
+        }
+        end += 1;
+    }
+    end
 }
 
 #[cfg(test)]
@@ -927,5 +959,109 @@ mod tests {
         );
         assert_eq!(pool.future_len(), 0);
         assert_eq!(pool.bytes(), 0);
+    }
+
+    /// One step of the property test below.
+    #[derive(Clone, Debug)]
+    enum Step {
+        Insert {
+            sender: usize,
+            nonce: u64,
+            fee: u128,
+            amount: u128,
+            next: u64,
+            free: u128,
+        },
+        Remove(usize),
+        Evict(usize),
+        Prune {
+            next: u64,
+            height: u64,
+        },
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => (0..3usize, 0..10u64, 1..4u128, 0..50u128, 0..4u64, 0..400u128).prop_map(
+                |(sender, nonce, fee, amount, next, free)| Step::Insert {
+                    sender,
+                    nonce,
+                    fee,
+                    amount,
+                    next,
+                    free: free * PHA / 100,
+                }
+            ),
+            1 => any::<usize>().prop_map(Step::Remove),
+            1 => any::<usize>().prop_map(Step::Evict),
+            1 => (0..4u64, 0..120u64).prop_map(|(next, height)| Step::Prune { next, height }),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// After any mix of admissions (in order, out of order, replacing, refused), removals,
+        /// evictions and prunes, each sender's running spend equals the sum of its pooled costs
+        /// recomputed, and the nonce run found without a walk equals the walked one from every
+        /// starting nonce.
+        #[test]
+        fn running_sums_and_runs_match_recomputation(steps in proptest::collection::vec(step(), 1..60)) {
+            let keys = [Keypair::dev("alice"), Keypair::dev("bob"), Keypair::dev("carol")];
+            let mut pool = Mempool::with_limits(small_limits());
+            for step in steps {
+                let hashes: Vec<Hash> = pool.by_hash.keys().copied().collect();
+                match step {
+                    Step::Insert { sender, nonce, fee, amount, next, free } => {
+                        let key = &keys[sender];
+                        let tx = Transaction {
+                            signer: key.account(),
+                            nonce,
+                            fee: fee * PHA / 1000,
+                            expires_at: 100,
+                            call: Call::Balances(BalancesCall::Transfer {
+                                to: key.account(),
+                                amount: amount * PHA / 100,
+                            }),
+                        }
+                        .sign(key, &Hash::ZERO);
+                        let _ = pool.insert(tx, SenderState { nonce: next, free });
+                    }
+                    Step::Remove(pick) if !hashes.is_empty() => {
+                        pool.remove(&hashes[pick % hashes.len()]);
+                    }
+                    Step::Evict(pick) if !hashes.is_empty() => {
+                        pool.evict(&hashes[pick % hashes.len()]);
+                    }
+                    Step::Prune { next, height } => pool.prune(|_| next, height),
+                    Step::Remove(_) | Step::Evict(_) => {}
+                }
+                for key in &keys {
+                    let sender = key.account();
+                    let recomputed: u128 = pool
+                        .by_hash
+                        .values()
+                        .filter(|e| e.tx.tx.signer == sender)
+                        .map(|e| e.cost)
+                        .sum();
+                    proptest::prop_assert_eq!(
+                        pool.spend.get(&sender).copied().unwrap_or(0),
+                        recomputed
+                    );
+                    proptest::prop_assert_eq!(
+                        pool.spend.contains_key(&sender),
+                        pool.by_sender.contains_key(&sender)
+                    );
+                    if let Some(txs) = pool.by_sender.get(&sender) {
+                        for next in 0..12 {
+                            proptest::prop_assert_eq!(
+                                pool.run_end(&sender, next),
+                                walk_run(txs, next)
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -186,6 +186,17 @@ impl State {
         prefix: &'a [u8],
         after: Option<&[u8]>,
     ) -> impl Iterator<Item = (&'a Bytes, &'a Bytes)> + 'a {
+        self.keys_after(prefix, after)
+            .filter_map(move |key| self.entry(key))
+    }
+
+    /// The keys of [`State::scan_prefix_after`] without their values: a walk of the ordered
+    /// key set alone, with no lookup per key.
+    pub fn keys_after<'a>(
+        &'a self,
+        prefix: &'a [u8],
+        after: Option<&[u8]>,
+    ) -> impl Iterator<Item = &'a Bytes> + 'a {
         let start = match after {
             Some(key) => Bound::Excluded(key),
             None => Bound::Included(prefix),
@@ -194,7 +205,6 @@ impl State {
             .range::<_, [u8]>((start, Bound::Unbounded))
             .skip_while(move |key| key.as_slice() < prefix)
             .take_while(move |key| key.starts_with(prefix))
-            .filter_map(move |key| self.entry(key))
     }
 
     /// The keys under `prefix` whose next 8 bytes, a big-endian number, are at most `upto`,
