@@ -150,6 +150,9 @@ pub struct Mempool {
     by_sender: BTreeMap<AccountId, BTreeMap<u64, Hash>>,
     /// Every pooled transaction by (fee per byte, hash): the cheapest first.
     by_rate: BTreeSet<(u128, Hash)>,
+    /// Every pooled transaction by (last height it may be included at, hash): what a new
+    /// head expires is found at the front, without visiting the rest.
+    by_expiry: BTreeSet<(u64, Hash)>,
     /// Each sender's next nonce as last seen (at admission or pruning).
     next_nonce: HashMap<AccountId, u64>,
     /// Each sender's pooled transactions behind a gap (count, bytes), and the totals.
@@ -386,6 +389,7 @@ impl Mempool {
         let spend = self.spend.entry(sender).or_default();
         *spend = spend.saturating_add(entry.cost);
         self.by_rate.insert((entry.rate, hash));
+        self.by_expiry.insert((entry.tx.tx.expires_at, hash));
         self.by_sender
             .entry(sender)
             .or_default()
@@ -456,23 +460,22 @@ impl Mempool {
             let next = nonce(sender);
             self.next_nonce.insert(*sender, next);
             for (n, hash) in txs {
-                let keep = *n >= next
-                    && self
-                        .by_hash
-                        .get(hash)
-                        .is_some_and(|e| e.tx.tx.expires_at >= next_height);
-                if !keep {
-                    dropped.push(*hash);
+                let expired = self
+                    .by_hash
+                    .get(hash)
+                    .is_none_or(|e| e.tx.tx.expires_at < next_height);
+                if *n < next {
+                    // Its nonce is used: it goes alone, its successors may still execute.
+                    dropped.push((*hash, false));
+                } else if expired {
+                    dropped.push((*hash, true));
                 }
             }
         }
-        for hash in dropped {
-            // An expired transaction takes its later nonces with it: they could never execute.
-            let expired = self
-                .by_hash
-                .get(&hash)
-                .is_some_and(|e| e.tx.tx.expires_at < next_height);
+        for (hash, expired) in dropped {
             if expired {
+                // An expired transaction takes its later nonces with it: they could never
+                // execute.
                 self.evict(&hash);
             } else {
                 self.remove(&hash);
@@ -489,6 +492,43 @@ impl Mempool {
         }
     }
 
+    /// [`Mempool::prune`] after a block whose transactions' signers are `senders`, the only
+    /// accounts whose nonces the block moved: their included and replaced nonces go, and
+    /// whatever expires before `next_height`, found by expiry. Visits the block's senders and
+    /// the expired transactions, not the whole pool.
+    pub fn prune_after_block(
+        &mut self,
+        senders: impl IntoIterator<Item = AccountId>,
+        nonce: impl Fn(&AccountId) -> u64,
+        next_height: u64,
+    ) {
+        for sender in senders {
+            let Some(txs) = self.by_sender.get(&sender) else {
+                continue;
+            };
+            let next = nonce(&sender);
+            let stale: Vec<Hash> = txs.range(..next).map(|(_, hash)| *hash).collect();
+            self.next_nonce.insert(sender, next);
+            for hash in stale {
+                self.remove(&hash);
+            }
+            self.recount_future(&sender);
+        }
+        while self
+            .by_expiry
+            .first()
+            .is_some_and(|(expires_at, _)| *expires_at < next_height)
+        {
+            let Some((_, hash)) = self.by_expiry.pop_first() else {
+                break;
+            };
+            // It takes its later nonces with it: they could never execute.
+            self.evict(&hash);
+        }
+        self.next_nonce
+            .retain(|sender, _| self.by_sender.contains_key(sender));
+    }
+
     /// Removes one transaction (e.g. found invalid while building a block).
     pub fn remove(&mut self, hash: &Hash) {
         let Some(entry) = self.by_hash.remove(hash) else {
@@ -496,6 +536,7 @@ impl Mempool {
         };
         self.bytes -= entry.bytes;
         self.by_rate.remove(&(entry.rate, *hash));
+        self.by_expiry.remove(&(entry.tx.tx.expires_at, *hash));
         let sender = entry.tx.tx.signer;
         if let Some(txs) = self.by_sender.get_mut(&sender) {
             txs.remove(&entry.tx.tx.nonce);
@@ -971,6 +1012,7 @@ mod tests {
             amount: u128,
             next: u64,
             free: u128,
+            expires_at: u64,
         },
         Remove(usize),
         Evict(usize),
@@ -983,19 +1025,19 @@ mod tests {
     fn step() -> impl proptest::strategy::Strategy<Value = Step> {
         use proptest::prelude::*;
         prop_oneof![
-            4 => (0..3usize, 0..10u64, 1..4u128, 0..50u128, 0..4u64, 0..400u128).prop_map(
-                |(sender, nonce, fee, amount, next, free)| Step::Insert {
+            4 => (0..3usize, 0..10u64, 1..4u128, 0..50u128, 0..4u64, 0..400u128, 95..105u64)
+                .prop_map(|(sender, nonce, fee, amount, next, free, expires_at)| Step::Insert {
                     sender,
                     nonce,
                     fee,
                     amount,
                     next,
                     free: free * PHA / 100,
-                }
-            ),
+                    expires_at,
+                }),
             1 => any::<usize>().prop_map(Step::Remove),
             1 => any::<usize>().prop_map(Step::Evict),
-            1 => (0..4u64, 0..120u64).prop_map(|(next, height)| Step::Prune { next, height }),
+            1 => (0..4u64, 90..110u64).prop_map(|(next, height)| Step::Prune { next, height }),
         ]
     }
 
@@ -1009,33 +1051,53 @@ mod tests {
         fn running_sums_and_runs_match_recomputation(steps in proptest::collection::vec(step(), 1..60)) {
             let keys = [Keypair::dev("alice"), Keypair::dev("bob"), Keypair::dev("carol")];
             let mut pool = Mempool::with_limits(small_limits());
+            // The same steps with the per-block prune a node uses, told every sender moved.
+            let mut twin = Mempool::with_limits(small_limits());
             for step in steps {
                 let hashes: Vec<Hash> = pool.by_hash.keys().copied().collect();
                 match step {
-                    Step::Insert { sender, nonce, fee, amount, next, free } => {
+                    Step::Insert { sender, nonce, fee, amount, next, free, expires_at } => {
                         let key = &keys[sender];
                         let tx = Transaction {
                             signer: key.account(),
                             nonce,
                             fee: fee * PHA / 1000,
-                            expires_at: 100,
+                            expires_at,
                             call: Call::Balances(BalancesCall::Transfer {
                                 to: key.account(),
                                 amount: amount * PHA / 100,
                             }),
                         }
                         .sign(key, &Hash::ZERO);
-                        let _ = pool.insert(tx, SenderState { nonce: next, free });
+                        let sender = SenderState { nonce: next, free };
+                        let _ = pool.insert(tx.clone(), sender);
+                        let _ = twin.insert(tx, sender);
                     }
                     Step::Remove(pick) if !hashes.is_empty() => {
                         pool.remove(&hashes[pick % hashes.len()]);
+                        twin.remove(&hashes[pick % hashes.len()]);
                     }
                     Step::Evict(pick) if !hashes.is_empty() => {
                         pool.evict(&hashes[pick % hashes.len()]);
+                        twin.evict(&hashes[pick % hashes.len()]);
                     }
-                    Step::Prune { next, height } => pool.prune(|_| next, height),
+                    Step::Prune { next, height } => {
+                        pool.prune(|_| next, height);
+                        twin.prune_after_block(keys.iter().map(Keypair::account), |_| next, height);
+                    }
                     Step::Remove(_) | Step::Evict(_) => {}
                 }
+                let mut pooled: Vec<Hash> = pool.by_hash.keys().copied().collect();
+                let mut twinned: Vec<Hash> = twin.by_hash.keys().copied().collect();
+                pooled.sort_unstable();
+                twinned.sort_unstable();
+                proptest::prop_assert_eq!(pooled, twinned);
+                proptest::prop_assert_eq!(pool.future_len(), twin.future_len());
+                proptest::prop_assert_eq!(pool.future_bytes, twin.future_bytes);
+                proptest::prop_assert_eq!(pool.bytes(), twin.bytes());
+                proptest::prop_assert_eq!(&pool.spend, &twin.spend);
+                proptest::prop_assert_eq!(pool.by_expiry.len(), pool.by_hash.len());
+                proptest::prop_assert_eq!(twin.by_expiry.len(), twin.by_hash.len());
                 for key in &keys {
                     let sender = key.account();
                     let recomputed: u128 = pool

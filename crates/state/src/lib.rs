@@ -231,8 +231,11 @@ impl State {
         if self.dirty.is_empty() {
             return;
         }
-        let written: std::collections::HashSet<Bytes> =
-            std::mem::take(&mut self.dirty).into_iter().collect();
+        // The distinct keys written, found by sorting the log (a key written many times in a
+        // block, such as a busy account, is hashed once below).
+        let mut written: Vec<Bytes> = std::mem::take(&mut self.dirty).into_iter().collect();
+        written.sort_unstable();
+        written.dedup();
         // In path order, as one batch: each node on a written path is rebuilt and hashed once.
         let mut writes: Vec<(Hash, Option<Hash>)> = written
             .into_iter()

@@ -790,22 +790,19 @@ impl Chain {
         let height = block.height();
         let hash = block.hash();
         // 1. Durably stored, before anything can see it as the head.
-        let stored = StoredBlock {
-            block: block.clone(),
-            certificate,
-            outcome: executed.outcome.clone(),
-        };
         let written = {
             let mut store = self.store();
-            store.append(&stored).and_then(|()| {
-                record_validator_set(&mut store, height, &executed.state).map_err(|e| match e {
-                    ChainError::Store(e) => e,
-                    other => StoreError::Corrupt {
-                        height,
-                        reason: other.to_string(),
-                    },
+            store
+                .append_parts(&block, &certificate, &executed.outcome)
+                .and_then(|()| {
+                    record_validator_set(&mut store, height, &executed.state).map_err(|e| match e {
+                        ChainError::Store(e) => e,
+                        other => StoreError::Corrupt {
+                            height,
+                            reason: other.to_string(),
+                        },
+                    })
                 })
-            })
         };
         if let Err(e) = written {
             let message = format!("cannot store finalized block {height}: {e}");
@@ -821,9 +818,11 @@ impl Chain {
         }
         // 3. The pool forgets what the new head made stale, after the index has the block.
         let state = &executed.state;
-        self.pool()
-            .mempool
-            .prune(|who| system::nonce(state, who).unwrap_or(0), height + 1);
+        self.pool().mempool.prune_after_block(
+            block.transactions.iter().map(|tx| tx.tx.signer),
+            |who| system::nonce(state, who).unwrap_or(0),
+            height + 1,
+        );
         if height.is_multiple_of(SNAPSHOT_EVERY) {
             if let Err(e) = self.store().write_snapshot(height, hash, &state.snapshot()) {
                 tracing::warn!(error = %e, "could not write a state snapshot; the block log still has everything");
