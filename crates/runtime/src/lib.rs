@@ -323,7 +323,9 @@ pub fn apply_transaction_with(
         who: tx.tx.signer,
         amount: fee,
     });
-    let checkpoint = state.clone();
+    // A journal, not a clone: a clone would share every node with the state, so each write
+    // of the call would copy the nodes on its path, once per transaction.
+    let checkpoint = state.checkpoint();
     let mut call_events = Vec::new();
     let error = match dispatch(
         state,
@@ -334,11 +336,12 @@ pub fn apply_transaction_with(
         &mut call_events,
     ) {
         Ok(()) => {
+            state.commit(checkpoint);
             events.append(&mut call_events);
             None
         }
         Err(e) => {
-            *state = checkpoint;
+            state.rollback(checkpoint);
             let code = e.code();
             events.push(Event::CallFailed {
                 error: code.clone(),

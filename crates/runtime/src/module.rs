@@ -102,12 +102,15 @@ pub fn all_or_nothing<E: Into<DispatchError>>(
     state: &mut State,
     effect: impl FnOnce(&mut State, &mut Vec<Event>) -> Result<(), E>,
 ) -> Result<Vec<Event>, ErrorCode> {
-    let checkpoint = state.clone();
+    let checkpoint = state.checkpoint();
     let mut events = Vec::new();
     match effect(state, &mut events) {
-        Ok(()) => Ok(events),
+        Ok(()) => {
+            state.commit(checkpoint);
+            Ok(events)
+        }
         Err(e) => {
-            *state = checkpoint;
+            state.rollback(checkpoint);
             Err(e.into().code())
         }
     }

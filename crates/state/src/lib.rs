@@ -114,6 +114,23 @@ pub struct State {
     /// repeats: a log, so a write appends to its tail (a second hashed or ordered insert would
     /// walk and copy another tree of nodes); the repeats are dropped when it is folded in.
     dirty: Vector<Bytes>,
+    /// While a [`Checkpoint`] is open: each write's key with the value it replaced, oldest
+    /// first, what [`State::rollback`] undoes. Empty when none is open.
+    journal: Vec<(Bytes, Option<Bytes>)>,
+    /// Checkpoints open.
+    open: u32,
+}
+
+/// A point a [`State`] can go back to: taken with [`State::checkpoint`], closed by
+/// [`State::commit`] (keep the writes since) or [`State::rollback`] (undo them).
+///
+/// Unlike going back to a clone, it costs nothing per write beyond noting the replaced value:
+/// a clone shares every node with the state, so each later write copies the nodes on its
+/// path, which a transaction-sized checkpoint pays for every transaction.
+#[must_use = "a checkpoint is closed by commit or rollback"]
+#[derive(Debug)]
+pub struct Checkpoint {
+    at: usize,
 }
 
 impl std::fmt::Debug for State {
@@ -138,17 +155,72 @@ impl State {
     /// Sets `key` to `value`.
     pub fn insert(&mut self, key: Vec<u8>, value: Vec<u8>) {
         let key = Bytes::from(key);
-        if self.values.insert(key.clone(), value.into()).is_none() {
+        let old = self.values.insert(key.clone(), value.into());
+        if old.is_none() {
             self.keys.insert(key.clone());
+        }
+        if self.open > 0 {
+            self.journal.push((key.clone(), old));
         }
         self.dirty.push_back(key);
     }
 
     /// Removes `key`.
     pub fn remove(&mut self, key: &[u8]) {
-        if let Some((key, _)) = self.values.remove_with_key(key) {
+        if let Some((key, old)) = self.values.remove_with_key(key) {
             self.keys.remove(key.as_slice());
+            if self.open > 0 {
+                self.journal.push((key.clone(), Some(old)));
+            }
             self.dirty.push_back(key);
+        }
+    }
+
+    /// Opens a checkpoint: every write from now on can be undone by [`State::rollback`] until
+    /// it is closed. Checkpoints nest (close the inner one first); a clone taken while one is
+    /// open carries it.
+    pub fn checkpoint(&mut self) -> Checkpoint {
+        self.open += 1;
+        Checkpoint {
+            at: self.journal.len(),
+        }
+    }
+
+    /// Closes `checkpoint`, keeping every write since it was taken.
+    pub fn commit(&mut self, checkpoint: Checkpoint) {
+        let Checkpoint { at } = checkpoint;
+        debug_assert!(at <= self.journal.len(), "checkpoints close inner first");
+        self.close();
+    }
+
+    /// Closes `checkpoint`, undoing every write since it was taken, newest first.
+    pub fn rollback(&mut self, checkpoint: Checkpoint) {
+        let Checkpoint { at } = checkpoint;
+        debug_assert!(at <= self.journal.len(), "checkpoints close inner first");
+        for (key, old) in self.journal.drain(at..).rev() {
+            match old {
+                Some(value) => {
+                    if self.values.insert(key.clone(), value).is_none() {
+                        self.keys.insert(key.clone());
+                    }
+                }
+                None => {
+                    if self.values.remove(key.as_slice()).is_some() {
+                        self.keys.remove(key.as_slice());
+                    }
+                }
+            }
+            // The tree may have taken the undone value in (a root asked for meanwhile):
+            // the key is folded in again from what it holds now.
+            self.dirty.push_back(key);
+        }
+        self.close();
+    }
+
+    fn close(&mut self) {
+        self.open = self.open.saturating_sub(1);
+        if self.open == 0 {
+            self.journal.clear();
         }
     }
 

@@ -282,3 +282,126 @@ fn a_batch_that_removes_all_but_one_key_leaves_a_leaf_at_the_root() {
     );
     assert!(none.is_none());
 }
+
+/// One step of the checkpoint property test below.
+#[derive(Clone, Debug)]
+enum Step {
+    Insert(u8, u8),
+    Remove(u8),
+    Checkpoint,
+    Commit,
+    Rollback,
+    /// Take the root now (folds the log into the tree mid-checkpoint).
+    Root,
+    /// Keep a clone to go back to, as a clone-based checkpoint does.
+    Fork,
+    /// Go back to the newest clone.
+    Restore,
+    /// Drop the newest clone, keeping what was written since.
+    Drop,
+}
+
+fn checkpoint_step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        6 => (0..10u8, 0..3u8).prop_map(|(k, v)| Step::Insert(k, v)),
+        2 => (0..10u8).prop_map(Step::Remove),
+        2 => Just(Step::Checkpoint),
+        1 => Just(Step::Commit),
+        1 => Just(Step::Rollback),
+        1 => Just(Step::Root),
+        1 => Just(Step::Fork),
+        1 => Just(Step::Restore),
+        1 => Just(Step::Drop),
+    ]
+}
+
+/// The root of a state holding exactly `model`, built afresh.
+fn root_of(model: &BTreeMap<Vec<u8>, Vec<u8>>) -> Hash {
+    let mut fresh = State::new();
+    for (k, v) in model {
+        fresh.insert(k.clone(), v.clone());
+    }
+    fresh.root()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+    /// Nested checkpoints committed and rolled back, mixed with roots taken mid-way and with
+    /// clone-based checkpoints inside them (as the runtime's modules nest them), leave the
+    /// state holding what a plain map under the same steps holds: the same values, the same
+    /// ordered scan, the same root as a state built afresh, and proofs of every key against it.
+    #[test]
+    fn checkpoints_undo_exactly_the_writes_since(
+        seed in proptest::collection::vec((0..10u8, 0..3u8), 0..12),
+        steps in proptest::collection::vec(checkpoint_step(), 1..80),
+    ) {
+        let mut state = State::new();
+        let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        for (k, v) in seed {
+            state.insert(vec![k], vec![v]);
+            model.insert(vec![k], vec![v]);
+        }
+        state.root();
+        // Open checkpoints with the map as it was when each was taken.
+        let mut open: Vec<(Checkpoint, BTreeMap<Vec<u8>, Vec<u8>>)> = Vec::new();
+        // Clones with the map and the number of checkpoints open when each was taken.
+        let mut forks: Vec<(State, BTreeMap<Vec<u8>, Vec<u8>>, usize)> = Vec::new();
+        let floor = |forks: &Vec<(State, BTreeMap<Vec<u8>, Vec<u8>>, usize)>| {
+            forks.last().map_or(0, |(_, _, depth)| *depth)
+        };
+        for step in steps {
+            match step {
+                Step::Insert(k, v) => {
+                    state.insert(vec![k], vec![v]);
+                    model.insert(vec![k], vec![v]);
+                }
+                Step::Remove(k) => {
+                    state.remove(&[k]);
+                    model.remove(&vec![k]);
+                }
+                Step::Checkpoint => open.push((state.checkpoint(), model.clone())),
+                // Checkpoints and clones nest: a checkpoint taken before the newest clone is
+                // closed only after that clone is gone.
+                Step::Commit if open.len() > floor(&forks) => {
+                    let (checkpoint, _) = open.pop().expect("open");
+                    state.commit(checkpoint);
+                }
+                Step::Rollback if open.len() > floor(&forks) => {
+                    let (checkpoint, before) = open.pop().expect("open");
+                    state.rollback(checkpoint);
+                    model = before;
+                }
+                Step::Root => prop_assert_eq!(state.root(), root_of(&model)),
+                Step::Fork => forks.push((state.clone(), model.clone(), open.len())),
+                Step::Restore if open.len() == floor(&forks) && !forks.is_empty() => {
+                    let (clone, before, _) = forks.pop().expect("fork");
+                    state = clone;
+                    model = before;
+                }
+                Step::Drop if open.len() == floor(&forks) && !forks.is_empty() => {
+                    forks.pop();
+                }
+                Step::Commit | Step::Rollback | Step::Restore | Step::Drop => {}
+            }
+            let scanned: Vec<(Vec<u8>, Vec<u8>)> = state
+                .scan_prefix(&[])
+                .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .collect();
+            let expected: Vec<(Vec<u8>, Vec<u8>)> =
+                model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            prop_assert_eq!(scanned, expected);
+            prop_assert_eq!(state.len(), model.len());
+        }
+        let root = state.root();
+        prop_assert_eq!(root, root_of(&model));
+        for k in 0..10u8 {
+            let value = model.get(&vec![k]).map(Vec::as_slice);
+            prop_assert_eq!(state.get(&[k]).map(Bytes::as_slice), value);
+            prop_assert_eq!(state.prove(&[k]).verify(&root, &[k], value), Ok(()));
+        }
+        // What is left open closes without complaint.
+        while let Some((checkpoint, _)) = open.pop() {
+            state.commit(checkpoint);
+        }
+    }
+}
