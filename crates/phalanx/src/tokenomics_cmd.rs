@@ -112,7 +112,8 @@ fn simulate(years: u32, workers: u32) -> Result<Vec<Row>> {
             parent_hash: Hash::of(&day.to_be_bytes()),
         };
         loop {
-            synthetic::settle_step(&mut state, &ctx).map_err(fail)?;
+            synthetic::settle_step(&mut state, &ctx)
+                .map_err(|code| CliError::new(format!("the settlement failed: {code}")))?;
             if synthetic::idle(&state).map_err(fail)? {
                 break;
             }

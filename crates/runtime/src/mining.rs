@@ -2142,14 +2142,19 @@ pub mod synthetic {
         Ok(())
     }
 
-    /// Runs the settlement's block work at `ctx` (no heartbeats, no sweep); returns the events.
-    pub fn settle_step(state: &mut State, ctx: &BlockContext) -> Result<Vec<Event>, MiningError> {
-        let params = params(state)?;
-        let mut settlement = settlement(state)?;
-        let mut events = Vec::new();
-        advance_settlement(state, ctx, &params, &mut settlement, &mut events)?;
-        state.put(SETTLEMENT.to_vec(), &settlement);
-        Ok(events)
+    /// Runs the settlement's block work at `ctx` (no heartbeats, no sweep) on the block hook's
+    /// all-or-nothing checkpoint, as a node runs it; returns the events, or the error's code.
+    pub fn settle_step(
+        state: &mut State,
+        ctx: &BlockContext,
+    ) -> Result<Vec<Event>, crate::ErrorCode> {
+        crate::module::all_or_nothing(state, |state, events| -> Result<(), MiningError> {
+            let params = params(state)?;
+            let mut settlement = settlement(state)?;
+            advance_settlement(state, ctx, &params, &mut settlement, events)?;
+            state.put(SETTLEMENT.to_vec(), &settlement);
+            Ok(())
+        })
     }
 
     /// Whether the settlement is idle (the last day fully paid).
