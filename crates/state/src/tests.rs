@@ -315,8 +315,14 @@ fn checkpoint_step() -> impl Strategy<Value = Step> {
     ]
 }
 
+/// What a state should hold, as a plain map.
+type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// A clone kept to go back to, with the map and the number of checkpoints open when taken.
+type Fork = (State, Model, usize);
+
 /// The root of a state holding exactly `model`, built afresh.
-fn root_of(model: &BTreeMap<Vec<u8>, Vec<u8>>) -> Hash {
+fn root_of(model: &Model) -> Hash {
     let mut fresh = State::new();
     for (k, v) in model {
         fresh.insert(k.clone(), v.clone());
@@ -336,17 +342,17 @@ proptest! {
         steps in proptest::collection::vec(checkpoint_step(), 1..80),
     ) {
         let mut state = State::new();
-        let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        let mut model = Model::new();
         for (k, v) in seed {
             state.insert(vec![k], vec![v]);
             model.insert(vec![k], vec![v]);
         }
         state.root();
         // Open checkpoints with the map as it was when each was taken.
-        let mut open: Vec<(Checkpoint, BTreeMap<Vec<u8>, Vec<u8>>)> = Vec::new();
+        let mut open: Vec<(Checkpoint, Model)> = Vec::new();
         // Clones with the map and the number of checkpoints open when each was taken.
-        let mut forks: Vec<(State, BTreeMap<Vec<u8>, Vec<u8>>, usize)> = Vec::new();
-        let floor = |forks: &Vec<(State, BTreeMap<Vec<u8>, Vec<u8>>, usize)>| {
+        let mut forks: Vec<Fork> = Vec::new();
+        let floor = |forks: &Vec<Fork>| {
             forks.last().map_or(0, |(_, _, depth)| *depth)
         };
         for step in steps {
