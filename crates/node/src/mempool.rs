@@ -142,7 +142,8 @@ fn cost(tx: &SignedTransaction) -> u128 {
     tx.tx.fee.saturating_add(moved)
 }
 
-/// Pending transactions by sender and nonce, with a fee-per-byte index.
+/// Pending transactions by sender and nonce, with fee-per-byte and expiry indexes and each
+/// sender's running spend.
 #[derive(Debug, Default)]
 pub struct Mempool {
     limits: Limits,
@@ -454,6 +455,8 @@ impl Mempool {
 
     /// Drops what can never be included again: nonces below the sender's next nonce, and
     /// transactions that expire before `next_height`. Recounts the transactions behind gaps.
+    /// A full sweep of every sender; a node uses [`Mempool::prune_after_block`], which visits
+    /// only what a block changed (the property test checks they agree).
     pub fn prune(&mut self, nonce: impl Fn(&AccountId) -> u64, next_height: u64) {
         let mut dropped = Vec::new();
         for (sender, txs) in &self.by_sender {

@@ -7,7 +7,10 @@
 //! storage and RPC, talking over authenticated p2p on loopback. Then, in order:
 //! 1. **Throughput**: fund `senders` new accounts; pre-sign `senders × per_sender` transfers
 //!    (signing is not timed); submit them in batches over several connections spread across
-//!    the validators, and time until the last is in a finalized block.
+//!    the validators. The clock runs from the first submission until validator 0 reports every
+//!    sender's last transfer finalized (`phalanx_transaction`, polled every 5 ms), so
+//!    `elapsed_s` includes submission. Blocks are spaced `--block-interval-ms` apart (100 ms
+//!    by default, not the dev chain's 500 ms).
 //! 2. **Latency**: submit `latency_samples` single transfers, one every 50 ms (so they land at
 //!    every point of a block's interval), each to the next validator, and time each from
 //!    submission until validator 0 holds it in a finalized block (heads polled every 5 ms);
@@ -238,8 +241,8 @@ async fn wait_all(client: &Client, txs: &[SignedTransaction], timeout: Duration)
         "senders whose transfers are all finalized",
     );
     // Each sender's last transaction is finalized only after all its earlier ones. Polled
-    // every 5 ms, not at the client's 100 ms: the end of a one-second run is the figure
-    // measured, and a coarse poll would add up to a tenth of it.
+    // every 5 ms, not at the client's 100 ms: a default run lasts about a second, so a 100 ms
+    // poll could add up to a tenth of `elapsed_s`.
     for tx in txs {
         let hash = tx.hash();
         loop {

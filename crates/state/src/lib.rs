@@ -26,6 +26,11 @@
 //! Keys and values are shared byte strings ([`Bytes`]), so the copy-on-write of a node shared
 //! with an older state (the first write to it in a block) bumps reference counts rather than
 //! copying every key and value the node holds.
+//!
+//! Writes are undone through journaled [`Checkpoint`]s ([`State::checkpoint`], `commit`,
+//! `rollback`), not by going back to a clone: while one is open each write notes the value it
+//! replaced, and a clone taken then also copies those notes (a clone is O(1) only while none is
+//! open).
 
 mod hashing;
 mod proof;
@@ -197,6 +202,9 @@ impl State {
     pub fn rollback(&mut self, checkpoint: Checkpoint) {
         let Checkpoint { at } = checkpoint;
         debug_assert!(at <= self.journal.len(), "checkpoints close inner first");
+        // Closed out of order, an outer checkpoint's writes were already undone: nothing to
+        // undo, rather than a panic.
+        let at = at.min(self.journal.len());
         for (key, old) in self.journal.drain(at..).rev() {
             match old {
                 Some(value) => {
@@ -220,7 +228,12 @@ impl State {
     fn close(&mut self) {
         self.open = self.open.saturating_sub(1);
         if self.open == 0 {
-            self.journal.clear();
+            if self.journal.capacity() > 4096 {
+                // A large effect's journal is not kept alive in every later state.
+                self.journal = Vec::new();
+            } else {
+                self.journal.clear();
+            }
         }
     }
 

@@ -361,14 +361,28 @@ impl Chain {
             NonceCheck::AllowFuture(NONCE_WINDOW),
             signature,
         )?;
-        let sender = SenderState {
-            nonce: system::nonce(&state, &tx.tx.signer)?,
-            free: phalanx_runtime::balances::spendable(&state, &tx.tx.signer)?,
-        };
-        // Lock order: pool, then index. Holding the pool while checking the index keeps an
-        // included transaction out: `finalize` records a block in the index before it prunes
-        // the pool, so either this check sees the block or the prune drops the transaction.
+        // Lock order: pool, then forks (released), then index. Holding the pool while reading
+        // the head keeps a used nonce out: `finalize` moves the head and records the block in
+        // the index before it prunes the pool, and prunes only the block's own senders. So
+        // either this reads the head after the block (the sender's nonce moved: refused below,
+        // even when the block used it with another transaction than this one), or the prune
+        // sees this transaction. The state read above may be that block behind.
         let mut pool = self.pool();
+        let sender = {
+            let forks = self.forks();
+            let now = forks.head_state();
+            SenderState {
+                nonce: system::nonce(now, &tx.tx.signer)?,
+                free: phalanx_runtime::balances::spendable(now, &tx.tx.signer)?,
+            }
+        };
+        if tx.tx.nonce < sender.nonce {
+            return Err(TxError::StaleNonce {
+                got: tx.tx.nonce,
+                expected: sender.nonce,
+            }
+            .into());
+        }
         if self.index().contains(&tx.hash()) {
             return Err(TxError::StaleNonce {
                 got: tx.tx.nonce,
