@@ -694,6 +694,15 @@ fn state_key(input: &Value) -> Vec<u8> {
         ("root", "account") => text("root/account"),
         ("mq", "next") => [text("mq/next/"), origin()].concat(),
         ("mq", "message") => [text("mq/message/"), origin(), text("/"), be64("sequence")].concat(),
+        ("mq", "expire") => [
+            text("mq/expire/"),
+            be64("expire_at_ms"),
+            text("/"),
+            origin(),
+            text("/"),
+            be64("sequence"),
+        ]
+        .concat(),
         ("evidence", "fault") => [
             text("evidence/"),
             unhex32(&input["validator"]).to_vec(),
@@ -763,6 +772,11 @@ fn runtime_key(input: &Value) -> Option<Vec<u8>> {
         ("registry", "worker") => registry::worker_key(&unhex32(&input["identity"])),
         ("mq", "next") => message_queue::next_sequence_key(&origin()),
         ("mq", "message") => message_queue::message_key(&origin(), u64_of(&input["sequence"])),
+        ("mq", "expire") => message_queue::expiry_key(
+            u64_of(&input["expire_at_ms"]),
+            &origin(),
+            u64_of(&input["sequence"]),
+        ),
         ("gatekeeper", item) => {
             let identity = || unhex32(&input["identity"]);
             let epoch = || u64_of(&input["epoch"]) as u32;

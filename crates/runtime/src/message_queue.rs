@@ -40,14 +40,21 @@
 //! slashes it, and the reporter's fee comes back from the treasury.
 //!
 //! A worker's message on [`mining::HEARTBEAT_TOPIC`] answers its heartbeat challenge
-//! ([`crate::mining`]); a refusal is recorded as [`Event::MiningMessageRefused`].
+//! ([`crate::mining`]); a refusal is recorded as [`Event::MiningMessageRefused`]. Its effect
+//! is applied when it is pushed, and the message itself is kept for
+//! [`HEARTBEAT_RETENTION_MS`] of chain time (the window to report a conflicting answer), then
+//! removed by the end-of-block hook, at most [`EXPIRIES_PER_BLOCK`] a block, oldest first. Its
+//! sequence stays used, so it can't be replayed; a conflict reported later finds no message at
+//! that sequence ([`MessageQueueError::NoMessageAtSequence`]). Every other message stays.
 //!
 //! Accepted messages are kept in state, so an enclave reads them with a state proof against a
 //! finalized root (DESIGN.md §9: enclaves accept chain messages only from verified state).
 //!
 //! Storage keys: `mq/next/<SCALE(origin)>` → u64, the origin's next sequence (absent = 0);
-//! `mq/message/<SCALE(origin)>/<sequence BE>` → [`QueuedMessage`]. `SCALE(origin)` is always 33
-//! bytes (a variant byte and the id), so the keys are unambiguous.
+//! `mq/message/<SCALE(origin)>/<sequence BE>` → [`QueuedMessage`];
+//! `mq/expire/<expire_at_ms BE>/<SCALE(origin)>/<sequence BE>` → `()`, a heartbeat answer's
+//! removal. `SCALE(origin)` is always 33 bytes (a variant byte and the id), so the keys are
+//! unambiguous.
 
 use crate::events::Event;
 use crate::module::{all_or_nothing, ErrorCodes, Module};
@@ -63,6 +70,17 @@ use serde::Serialize;
 
 const NEXT_PREFIX: &[u8] = b"mq/next/";
 const MESSAGE_PREFIX: &[u8] = b"mq/message/";
+const EXPIRE_PREFIX: &[u8] = b"mq/expire/";
+
+/// How long a heartbeat answer stays in state after the block that accepted it (chain time):
+/// the window in which a conflicting answer can still be reported. Answers are pushed about
+/// 20 a block, every block, for as long as the chain runs; kept forever they would grow the
+/// state without bound, so only the sequence number outlives the window.
+pub const HEARTBEAT_RETENTION_MS: u64 = 60 * 60 * 1000;
+
+/// Most expired heartbeat answers the end-of-block hook removes a block, oldest first: many
+/// times the answers a block accepts, so the backlog drains.
+pub const EXPIRIES_PER_BLOCK: usize = 256;
 
 /// Why a message-queue call failed. Chain-visible: variants only grow at the end.
 #[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
@@ -227,6 +245,40 @@ pub fn message_key(origin: &Origin, sequence: u64) -> Vec<u8> {
     .concat()
 }
 
+/// The storage key of the entry that removes `origin`'s heartbeat answer `sequence` once chain
+/// time reaches `expire_at_ms`.
+pub fn expiry_key(expire_at_ms: u64, origin: &Origin, sequence: u64) -> Vec<u8> {
+    [
+        EXPIRE_PREFIX,
+        &expire_at_ms.to_be_bytes(),
+        b"/",
+        &origin.encode(),
+        b"/",
+        &sequence.to_be_bytes(),
+    ]
+    .concat()
+}
+
+/// The origin and sequence an [`expiry_key`] names.
+fn expiring(key: &[u8]) -> Option<(Origin, u64)> {
+    let rest = key.strip_prefix(EXPIRE_PREFIX)?.get(9..)?;
+    let (origin, rest) = rest.split_at_checked(33)?;
+    let sequence = rest.strip_prefix(b"/")?.try_into().ok()?;
+    let origin = phalanx_primitives::decode_strict(origin, 33).ok()?;
+    Some((origin, u64::from_be_bytes(sequence)))
+}
+
+/// Removes the heartbeat answers whose retention ended by `ctx`'s time, at most
+/// [`EXPIRIES_PER_BLOCK`], oldest first.
+fn expire_heartbeats(state: &mut State, ctx: &BlockContext) {
+    for key in state.due_keys(EXPIRE_PREFIX, ctx.timestamp_ms, EXPIRIES_PER_BLOCK) {
+        if let Some((origin, sequence)) = expiring(&key) {
+            state.remove(&message_key(&origin, sequence));
+        }
+        state.remove(&key);
+    }
+}
+
 /// The sequence number the chain accepts next from `origin` (0 before its first message).
 pub fn next_sequence(state: &State, origin: &Origin) -> Result<u64, CodecError> {
     Ok(state.get_decoded(&next_sequence_key(origin))?.unwrap_or(0))
@@ -270,6 +322,16 @@ impl Module for MessageQueue {
             }
         }
         Ok(())
+    }
+
+    /// Removes heartbeat answers past [`HEARTBEAT_RETENTION_MS`].
+    fn on_block_end(
+        state: &mut State,
+        ctx: &BlockContext,
+        _privileged: crate::module::PrivilegedExecutor,
+    ) -> Vec<Event> {
+        expire_heartbeats(state, ctx);
+        Vec::new()
     }
 }
 
@@ -385,6 +447,16 @@ pub fn push(
         },
     );
     state.put(next_sequence_key(&origin), &got.saturating_add(1));
+    if matches!(origin, Origin::Worker(_)) && message.topic == mining::HEARTBEAT_TOPIC {
+        state.put(
+            expiry_key(
+                ctx.timestamp_ms.saturating_add(HEARTBEAT_RETENTION_MS),
+                &origin,
+                got,
+            ),
+            &(),
+        );
+    }
     events.push(Event::MessagePushed {
         origin,
         sequence: got,

@@ -277,3 +277,147 @@ fn oversized_topics_and_payloads_are_refused() {
     assert_eq!(chain.relay(limits).error, None);
     chain.end_block();
 }
+
+/// `worker`'s message `sequence` on `topic`.
+fn on_topic(
+    chain: &TestChain,
+    worker: &Keypair,
+    sequence: u64,
+    topic: &[u8],
+    payload: &[u8],
+) -> SignedMessage {
+    SignedMessage::new(
+        Origin::Worker(worker.account().0),
+        sequence,
+        topic.to_vec(),
+        payload.to_vec(),
+        worker,
+        &chain.ctx.genesis_hash,
+    )
+}
+
+/// Heartbeat answers waiting for removal.
+fn expiring_count(chain: &TestChain) -> usize {
+    chain.state.scan_prefix(EXPIRE_PREFIX).count()
+}
+
+#[test]
+fn heartbeat_answers_leave_state_after_their_retention_and_other_messages_stay() {
+    let (mut chain, worker) = chain_with_worker();
+    let origin = Origin::Worker(worker.account().0);
+    let answer = on_topic(
+        &chain,
+        &worker,
+        0,
+        mining::HEARTBEAT_TOPIC,
+        b"no such challenge",
+    );
+    assert_eq!(chain.relay(answer.clone()).error, None);
+    let other = on_topic(&chain, &worker, 1, b"other", b"kept");
+    assert_eq!(chain.relay(other).error, None);
+    let pushed_ms = chain.ctx.timestamp_ms;
+    chain.end_block();
+    assert!(super::message(&chain.state, &origin, 0)
+        .expect("decodes")
+        .is_some());
+    assert_eq!(
+        expiring_count(&chain),
+        1,
+        "only the heartbeat answer expires"
+    );
+    assert!(chain
+        .state
+        .get(&expiry_key(pushed_ms + HEARTBEAT_RETENTION_MS, &origin, 0))
+        .is_some());
+
+    // One millisecond short of the retention: still there.
+    chain.ctx.timestamp_ms = pushed_ms + HEARTBEAT_RETENTION_MS - 1;
+    chain.end_block();
+    assert!(super::message(&chain.state, &origin, 0)
+        .expect("decodes")
+        .is_some());
+
+    chain.ctx.timestamp_ms = pushed_ms + HEARTBEAT_RETENTION_MS;
+    chain.end_block();
+    assert_eq!(super::message(&chain.state, &origin, 0), Ok(None));
+    assert_eq!(expiring_count(&chain), 0);
+    assert!(
+        super::message(&chain.state, &origin, 1)
+            .expect("decodes")
+            .is_some(),
+        "a message on another topic stays"
+    );
+    // The sequence stays used: the removed answer can't be replayed.
+    assert_eq!(next_sequence(&chain.state, &origin), Ok(2));
+    chain.assert_message_refused(
+        answer,
+        MessageQueueError::ReplayedSequence {
+            got: 0,
+            expected: 2,
+        },
+    );
+    // A conflict with it can no longer be reported.
+    let conflicting = on_topic(
+        &chain,
+        &worker,
+        0,
+        mining::HEARTBEAT_TOPIC,
+        b"another answer",
+    );
+    let receipt = chain.apply(
+        &key("bob"),
+        Call::MessageQueue(MessageQueueCall::ReportConflict(conflicting)),
+    );
+    assert_eq!(
+        receipt.error,
+        Some(code(MessageQueueError::NoMessageAtSequence(0)))
+    );
+    chain.end_block();
+}
+
+#[test]
+fn expired_answers_are_removed_a_bounded_number_a_block_oldest_first() {
+    let (mut chain, worker) = chain_with_worker();
+    let origin = Origin::Worker(worker.account().0);
+    let total = EXPIRIES_PER_BLOCK as u64 + 40;
+    for sequence in 0..total {
+        let answer = on_topic(&chain, &worker, sequence, mining::HEARTBEAT_TOPIC, b"x");
+        assert_eq!(chain.relay(answer).error, None);
+        if sequence == 9 {
+            // The first ten a block earlier than the rest.
+            chain.end_block();
+        }
+    }
+    chain.end_block();
+    assert_eq!(expiring_count(&chain), total as usize);
+    chain.ctx.timestamp_ms += 2 * HEARTBEAT_RETENTION_MS;
+    chain.end_block();
+    assert_eq!(expiring_count(&chain), 40);
+    for sequence in 0..EXPIRIES_PER_BLOCK as u64 {
+        assert_eq!(super::message(&chain.state, &origin, sequence), Ok(None));
+    }
+    assert!(super::message(&chain.state, &origin, total - 1)
+        .expect("decodes")
+        .is_some());
+    chain.end_block();
+    assert_eq!(expiring_count(&chain), 0);
+    assert_eq!(super::message(&chain.state, &origin, total - 1), Ok(None));
+}
+
+#[test]
+fn an_expiry_key_names_its_origin_and_sequence_and_nothing_else_parses() {
+    let origin = Origin::Gatekeeper([7; 32]);
+    let key = expiry_key(1_700_000_000_000, &origin, 258);
+    assert_eq!(expiring(&key), Some((origin, 258)));
+    assert_eq!(&key[..EXPIRE_PREFIX.len()], b"mq/expire/");
+    assert_eq!(key.len(), EXPIRE_PREFIX.len() + 8 + 1 + 33 + 1 + 8);
+    for cut in 0..key.len() {
+        assert_eq!(expiring(&key[..cut]), None, "truncated at {cut}");
+    }
+    let mut longer = key.clone();
+    longer.push(0);
+    assert_eq!(expiring(&longer), None);
+    let mut bad_origin = key.clone();
+    bad_origin[EXPIRE_PREFIX.len() + 9] = 0xff;
+    assert_eq!(expiring(&bad_origin), None);
+}
