@@ -79,7 +79,9 @@ const EXPIRE_PREFIX: &[u8] = b"mq/expire/";
 pub const HEARTBEAT_RETENTION_MS: u64 = 60 * 60 * 1000;
 
 /// Most expired heartbeat answers the end-of-block hook removes a block, oldest first: many
-/// times the answers a block accepts, so the backlog drains.
+/// times the answers an honest network pushes a block (about 20), so that load drains at once.
+/// A worker's host can push more on the heartbeat topic, paying a fee each; a backlog it builds
+/// drains at this rate, bounded work a block, and nodes agree on it.
 pub const EXPIRIES_PER_BLOCK: usize = 256;
 
 /// Why a message-queue call failed. Chain-visible: variants only grow at the end.

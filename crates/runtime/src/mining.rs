@@ -90,7 +90,9 @@
 //! enclave signs each sequence with one content: its commit-before-release protocol), or two
 //! different results it reported for the same contract command (deterministic execution of the
 //! same input). Any account may submit the first as evidence
-//! (`MessageQueueCall::ReportConflict`); the second the chain sees itself when the second
+//! (`MessageQueueCall::ReportConflict`), against a heartbeat answer's sequence only within the
+//! hour the answer stays in state (`message_queue::HEARTBEAT_RETENTION_MS`); the second the
+//! chain sees itself when the second
 //! report arrives. The enclave loses `misbehaviour_slash_per_mille` of its worker stake and is
 //! stopped (its pool's shareholders share the loss, as for any slash), loses the same fraction
 //! of its gatekeeper stake and its appointment and leaves every cluster
