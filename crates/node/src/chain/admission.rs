@@ -95,6 +95,9 @@ fn verify_part(txs: &[&SignedTransaction], genesis: &Hash, verdicts: Verdicts) -
 pub(super) struct Pool {
     pub(super) mempool: Mempool,
     pub(super) gossip: GossipQueue,
+    /// The height of the last finalized block the mempool was pruned after: an admission that
+    /// read an older state re-reads its sender from the head (see `admit_unmetered`).
+    pub(super) pruned_at: u64,
 }
 
 /// Transactions admitted from this node's clients, oldest first, waiting to be gossiped.
@@ -271,7 +274,9 @@ impl Chain {
     /// prefixes included) stays within `max_bytes`.
     pub fn take_gossip(&self, max_bytes: usize) -> Vec<Vec<u8>> {
         let mut pool = self.pool();
-        let Pool { mempool, gossip } = &mut *pool;
+        let Pool {
+            mempool, gossip, ..
+        } = &mut *pool;
         gossip.take(max_bytes, |hash| mempool.contains(hash))
     }
 
@@ -361,21 +366,26 @@ impl Chain {
             NonceCheck::AllowFuture(NONCE_WINDOW),
             signature,
         )?;
-        // Lock order: pool, then forks (released), then index. Holding the pool while reading
-        // the head keeps a used nonce out: `finalize` moves the head and records the block in
-        // the index before it prunes the pool, and prunes only the block's own senders. So
-        // either this reads the head after the block (the sender's nonce moved: refused below,
-        // even when the block used it with another transaction than this one), or the prune
-        // sees this transaction. The state read above may be that block behind.
+        let mut sender = SenderState {
+            nonce: system::nonce(&state, &tx.tx.signer)?,
+            free: phalanx_runtime::balances::spendable(&state, &tx.tx.signer)?,
+        };
+        // A block that uses this sender's nonce (with this transaction or another of its own)
+        // must keep this one out. `finalize` moves the head and records the block in the index
+        // before it prunes the pool (after the block's own senders only), under the pool lock
+        // held here. So a block the state above already has, or one pruned after this, is
+        // covered; only a block finalized and pruned between the read above and this lock is
+        // not, and then the sender is read again from the head (lock order: pool, then forks,
+        // released, then index).
         let mut pool = self.pool();
-        let sender = {
+        if pool.pruned_at > head.height {
             let forks = self.forks();
             let now = forks.head_state();
-            SenderState {
+            sender = SenderState {
                 nonce: system::nonce(now, &tx.tx.signer)?,
                 free: phalanx_runtime::balances::spendable(now, &tx.tx.signer)?,
-            }
-        };
+            };
+        }
         if tx.tx.nonce < sender.nonce {
             return Err(TxError::StaleNonce {
                 got: tx.tx.nonce,

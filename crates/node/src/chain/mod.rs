@@ -401,6 +401,7 @@ impl Chain {
                 pool: Mutex::new(Pool {
                     mempool: Mempool::new(),
                     gossip: GossipQueue::default(),
+                    pruned_at: 0,
                 }),
                 faults: Mutex::new(Vec::new()),
                 halted: Mutex::new(None),
@@ -818,11 +819,15 @@ impl Chain {
         }
         // 3. The pool forgets what the new head made stale, after the index has the block.
         let state = &executed.state;
-        self.pool().mempool.prune_after_block(
-            block.transactions.iter().map(|tx| tx.tx.signer),
-            |who| system::nonce(state, who).unwrap_or(0),
-            height + 1,
-        );
+        {
+            let mut pool = self.pool();
+            pool.mempool.prune_after_block(
+                block.transactions.iter().map(|tx| tx.tx.signer),
+                |who| system::nonce(state, who).unwrap_or(0),
+                height + 1,
+            );
+            pool.pruned_at = height;
+        }
         if height.is_multiple_of(SNAPSHOT_EVERY) {
             if let Err(e) = self.store().write_snapshot(height, hash, &state.snapshot()) {
                 tracing::warn!(error = %e, "could not write a state snapshot; the block log still has everything");
