@@ -89,6 +89,15 @@ fn verify_part(txs: &[&SignedTransaction], genesis: &Hash, verdicts: Verdicts) -
     }
 }
 
+/// What the first half of an admission read from the finalized state.
+#[derive(Debug)]
+pub(super) struct AdmissionRead {
+    /// The sender's nonce and spendable balance.
+    pub(super) sender: SenderState,
+    /// The height of the state read.
+    pub(super) height: u64,
+}
+
 /// The mempool and the queue of client transactions to gossip, behind one lock: what is
 /// gossiped is checked against what is pooled.
 #[derive(Debug)]
@@ -356,29 +365,53 @@ impl Chain {
         tx: SignedTransaction,
         signature: SignatureCheck,
     ) -> Result<Hash, SubmitError> {
+        let read = self.admission_read(&tx, signature)?;
+        self.admit_read(tx, read)
+    }
+
+    /// The first half of an admission, outside any lock: the transaction checked against the
+    /// finalized state, and its sender as that state has it.
+    pub(super) fn admission_read(
+        &self,
+        tx: &SignedTransaction,
+        signature: SignatureCheck,
+    ) -> Result<AdmissionRead, SubmitError> {
         let (state, head) = self.finalized();
         let ctx = self.next_context(&head);
         // Checked outside any lock: signature verification is the expensive part.
         system::check_envelope_with(
             &state,
             &ctx,
-            &tx,
+            tx,
             NonceCheck::AllowFuture(NONCE_WINDOW),
             signature,
         )?;
-        let mut sender = SenderState {
-            nonce: system::nonce(&state, &tx.tx.signer)?,
-            free: phalanx_runtime::balances::spendable(&state, &tx.tx.signer)?,
-        };
+        Ok(AdmissionRead {
+            sender: SenderState {
+                nonce: system::nonce(&state, &tx.tx.signer)?,
+                free: phalanx_runtime::balances::spendable(&state, &tx.tx.signer)?,
+            },
+            height: head.height,
+        })
+    }
+
+    /// The second half: pools `tx` under the pool lock, given what [`Self::admission_read`]
+    /// read (blocks may have been finalized since).
+    pub(super) fn admit_read(
+        &self,
+        tx: SignedTransaction,
+        read: AdmissionRead,
+    ) -> Result<Hash, SubmitError> {
+        let AdmissionRead { mut sender, height } = read;
         // A block that uses this sender's nonce (with this transaction or another of its own)
         // must keep this one out. `finalize` moves the head and records the block in the index
         // before it prunes the pool (after the block's own senders only), under the pool lock
-        // held here. So a block the state above already has, or one pruned after this, is
-        // covered; only a block finalized and pruned between the read above and this lock is
-        // not, and then the sender is read again from the head (lock order: pool, then forks,
-        // released, then index).
+        // held here. So a block the read already has, or one pruned after this, is covered;
+        // only a block finalized and pruned between the read and this lock is not, and then
+        // the sender is read again from the head (lock order: pool, then forks, released, then
+        // index).
         let mut pool = self.pool();
-        if pool.pruned_at > head.height {
+        if pool.pruned_at > height {
             let forks = self.forks();
             let now = forks.head_state();
             sender = SenderState {

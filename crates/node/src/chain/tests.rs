@@ -567,3 +567,47 @@ fn gossip_messages_stay_within_the_receivers_bound() {
     assert!(messages > 1, "the queue was split into several messages");
     assert_eq!(b.chain.mempool_len(), 200);
 }
+
+/// The race an admission must survive: it reads the sender's nonce, then, before it holds the
+/// pool, a block from another proposer uses that nonce with another transaction of the
+/// sender's (not this one, so the index knows nothing of its hash) and is finalized and
+/// pruned. The stale read would pool a transaction that can never execute, holding the
+/// sender's spend and slots until it expires.
+#[test]
+fn a_nonce_a_block_used_while_an_admission_waited_is_refused() {
+    let (a, b) = (node(), node());
+    // Alice's nonce 0 reaches b, which builds the block.
+    b.chain
+        .submit_tx(transfer(&b.chain, "alice", "bob", 0, PHA))
+        .expect("admitted at b");
+    let genesis = b.chain.head();
+    let block = b.chain.build(&genesis, T0 + 500).expect("built");
+    assert_eq!(block.transactions.len(), 1);
+
+    // Another transaction with alice's nonce 0 reaches a, whose admission reads the state
+    // before the block...
+    let late = transfer(&a.chain, "alice", "carol", 0, 2 * PHA);
+    let read = a
+        .chain
+        .admission_read(&late, system::SignatureCheck::Verify)
+        .expect("valid against the state it read");
+    assert_eq!(read.sender.nonce, 0, "the read is a block behind");
+    // ...and the block is finalized (and the pool pruned) before it takes the pool.
+    a.chain.finalize(block, vec![]).expect("a finalizes");
+    assert_eq!(
+        a.chain
+            .admit_read(late.clone(), read)
+            .map_err(|e| e.to_string()),
+        Err(SubmitError::Invalid(TxError::StaleNonce {
+            got: 0,
+            expected: 1
+        })
+        .to_string())
+    );
+    assert_eq!(a.chain.mempool_len(), 0, "nothing stale is pooled");
+    // Read after the block, it is refused the ordinary way.
+    assert!(matches!(
+        a.chain.submit_tx(late),
+        Err(SubmitError::Invalid(TxError::StaleNonce { .. }))
+    ));
+}
