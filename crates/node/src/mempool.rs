@@ -455,9 +455,10 @@ impl Mempool {
 
     /// Drops what can never be included again: nonces below the sender's next nonce, and
     /// transactions that expire before `next_height`. Recounts the transactions behind gaps.
-    /// A full sweep of every sender; a node uses [`Mempool::prune_after_block`], which visits
-    /// only what a block changed (the property test checks they agree).
-    pub fn prune(&mut self, nonce: impl Fn(&AccountId) -> u64, next_height: u64) {
+    /// A full sweep of every sender: the reference [`Mempool::prune_after_block`], which
+    /// visits only what a block changed, is property-tested against.
+    #[cfg(test)]
+    fn prune(&mut self, nonce: impl Fn(&AccountId) -> u64, next_height: u64) {
         let mut dropped = Vec::new();
         for (sender, txs) in &self.by_sender {
             let next = nonce(sender);
@@ -694,9 +695,10 @@ mod tests {
         for n in 0..4 {
             pool.insert(tx("alice", n, 1), RICH).expect("insert");
         }
-        pool.prune(|_| 2, 50);
+        let alice = || [Keypair::dev("alice").account()];
+        pool.prune_after_block(alice(), |_| 2, 50);
         assert_eq!(pool.len(), 2);
-        pool.prune(|_| 2, 101);
+        pool.prune_after_block(alice(), |_| 2, 101);
         assert!(pool.is_empty());
         assert_eq!(pool.bytes(), 0);
     }
@@ -749,7 +751,8 @@ mod tests {
         assert_eq!(pool.future_len(), 1, "only bob's is behind a gap now");
         pool.insert(tx("charlie", 9, 1), RICH).expect("room again");
         // Once blocks include alice's run, pruning recounts.
-        pool.prune(
+        pool.prune_after_block(
+            [Keypair::dev("bob").account()],
             |who| {
                 if *who == Keypair::dev("bob").account() {
                     9
@@ -996,7 +999,7 @@ mod tests {
             pool.insert(first.clone().sign(&alice, &Hash::ZERO), RICH)
                 .expect("long-lived");
         }
-        pool.prune(|_| 0, 11);
+        pool.prune_after_block([alice.account()], |_| 0, 11);
         assert!(
             pool.is_empty(),
             "nothing after an expired nonce 0 could execute"
