@@ -496,10 +496,12 @@ impl Mempool {
         }
     }
 
-    /// [`Mempool::prune`] after a block whose transactions' signers are `senders`, the only
-    /// accounts whose nonces the block moved: their included and replaced nonces go, and
-    /// whatever expires before `next_height`, found by expiry. Visits the block's senders and
-    /// the expired transactions, not the whole pool.
+    /// Drops what can never be included again after a block whose transactions' signers are
+    /// `senders`, the only accounts whose nonces the block moved: their nonces below `nonce`
+    /// go (each alone: its successors may still execute), and whatever expires before
+    /// `next_height`, found by expiry, with its sender's later nonces. Recounts the
+    /// transactions behind gaps. Visits the block's senders and the expired transactions, not
+    /// the whole pool.
     pub fn prune_after_block(
         &mut self,
         senders: impl IntoIterator<Item = AccountId>,
