@@ -160,10 +160,7 @@ impl State {
     /// Sets `key` to `value`.
     pub fn insert(&mut self, key: Vec<u8>, value: Vec<u8>) {
         let key = Bytes::from(key);
-        let old = self.values.insert(key.clone(), value.into());
-        if old.is_none() {
-            self.keys.insert(key.clone());
-        }
+        let old = self.set_value(key.clone(), value.into());
         if self.open > 0 {
             self.journal.push((key.clone(), old));
         }
@@ -172,8 +169,7 @@ impl State {
 
     /// Removes `key`.
     pub fn remove(&mut self, key: &[u8]) {
-        if let Some((key, old)) = self.values.remove_with_key(key) {
-            self.keys.remove(key.as_slice());
+        if let Some((key, old)) = self.take_value(key) {
             if self.open > 0 {
                 self.journal.push((key.clone(), Some(old)));
             }
@@ -205,17 +201,14 @@ impl State {
         // Closed out of order, an outer checkpoint's writes were already undone: nothing to
         // undo, rather than a panic.
         let at = at.min(self.journal.len());
-        for (key, old) in self.journal.drain(at..).rev() {
+        let undone = self.journal.split_off(at);
+        for (key, old) in undone.into_iter().rev() {
             match old {
                 Some(value) => {
-                    if self.values.insert(key.clone(), value).is_none() {
-                        self.keys.insert(key.clone());
-                    }
+                    self.set_value(key.clone(), value);
                 }
                 None => {
-                    if self.values.remove(key.as_slice()).is_some() {
-                        self.keys.remove(key.as_slice());
-                    }
+                    self.take_value(&key);
                 }
             }
             // The tree may have taken the undone value in (a root asked for meanwhile):
@@ -223,6 +216,23 @@ impl State {
             self.dirty.push_back(key);
         }
         self.close();
+    }
+
+    /// Sets `key`'s value in the map and, when it is new, in the ordered key set (the two
+    /// always change together); returns the value it replaced.
+    fn set_value(&mut self, key: Bytes, value: Bytes) -> Option<Bytes> {
+        let old = self.values.insert(key.clone(), value);
+        if old.is_none() {
+            self.keys.insert(key);
+        }
+        old
+    }
+
+    /// Removes `key` from the map and the ordered key set; returns the stored key and value.
+    fn take_value(&mut self, key: &[u8]) -> Option<(Bytes, Bytes)> {
+        let (key, value) = self.values.remove_with_key(key)?;
+        self.keys.remove(key.as_slice());
+        Some((key, value))
     }
 
     fn close(&mut self) {
