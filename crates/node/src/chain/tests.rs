@@ -67,6 +67,18 @@ fn free(chain: &Chain, who: &str) -> u128 {
         .free
 }
 
+/// Alice pays bob 1 PHA (nonce 0) through `chain`'s pool, and `chain` builds the block after
+/// its head (the genesis block in these tests); returns the head and the block.
+fn block_of_one_transfer(chain: &Chain) -> (Block, Block) {
+    chain
+        .submit_tx(transfer(chain, "alice", "bob", 0, PHA))
+        .expect("admitted");
+    let genesis = chain.head();
+    let block = chain.build(&genesis, T0 + 500).expect("built");
+    assert_eq!(block.transactions.len(), 1);
+    (genesis, block)
+}
+
 /// Builds the next block on `chain`'s head and finalizes it there; returns it.
 fn produce(chain: &Chain) -> Block {
     let head = chain.head();
@@ -124,11 +136,7 @@ fn a_block_built_by_one_node_verifies_and_finalizes_on_another() {
 #[test]
 fn tampered_blocks_are_refused() {
     let (a, b) = (node(), node());
-    a.chain
-        .submit_tx(transfer(&a.chain, "alice", "bob", 0, PHA))
-        .expect("admitted");
-    let genesis = a.chain.head();
-    let good = a.chain.build(&genesis, T0 + 500).expect("built");
+    let (genesis, good) = block_of_one_transfer(&a.chain);
 
     let mut wrong_root = good.clone();
     wrong_root.header.state_root = Hash::of(b"lie");
@@ -311,11 +319,7 @@ fn a_data_dir_of_another_chain_is_refused() {
 fn forks_keep_separate_states_and_only_the_finalized_one_stays() {
     let n = node();
     let chain = &n.chain;
-    let genesis = chain.head();
-    chain
-        .submit_tx(transfer(chain, "alice", "bob", 0, PHA))
-        .expect("admitted");
-    let with_tx = chain.build(&genesis, T0 + 500).expect("fork a");
+    let (genesis, with_tx) = block_of_one_transfer(chain);
     let empty_fork = {
         // A competing proposal for the same height without the transaction.
         let other = node();
@@ -577,12 +581,7 @@ fn gossip_messages_stay_within_the_receivers_bound() {
 fn a_nonce_a_block_used_while_an_admission_waited_is_refused() {
     let (a, b) = (node(), node());
     // Alice's nonce 0 reaches b, which builds the block.
-    b.chain
-        .submit_tx(transfer(&b.chain, "alice", "bob", 0, PHA))
-        .expect("admitted at b");
-    let genesis = b.chain.head();
-    let block = b.chain.build(&genesis, T0 + 500).expect("built");
-    assert_eq!(block.transactions.len(), 1);
+    let (_, block) = block_of_one_transfer(&b.chain);
 
     // Another transaction with alice's nonce 0 reaches a, whose admission reads the state
     // before the block...
