@@ -709,6 +709,18 @@ impl Client {
 
     /// Polls until `hash` is finalized or `timeout` passes.
     pub async fn wait_finalized(&self, hash: &Hash, timeout: Duration) -> Result<Included> {
+        self.wait_finalized_every(hash, timeout, Duration::from_millis(100))
+            .await
+    }
+
+    /// [`Client::wait_finalized`], asking every `every` (a benchmark timing when finality
+    /// comes polls more often than a client waiting for it needs to).
+    pub async fn wait_finalized_every(
+        &self,
+        hash: &Hash,
+        timeout: Duration,
+        every: Duration,
+    ) -> Result<Included> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             if let TransactionStatus::Finalized(included) = self.transaction(hash).await? {
@@ -717,7 +729,7 @@ impl Client {
             if tokio::time::Instant::now() >= deadline {
                 return Err(ClientError::Timeout(*hash));
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(every).await;
         }
     }
 }

@@ -244,19 +244,10 @@ async fn wait_all(client: &Client, txs: &[SignedTransaction], timeout: Duration)
     // every 5 ms, not at the client's 100 ms: a default run lasts about a second, so a 100 ms
     // poll could add up to a tenth of `elapsed_s`.
     for tx in txs {
-        let hash = tx.hash();
-        loop {
-            let status = client.transaction(&hash).await?;
-            if matches!(status, phalanx_client::TransactionStatus::Finalized(_)) {
-                break;
-            }
-            if Instant::now() >= deadline {
-                return Err(CliError::new(format!(
-                    "transfer {hash} was not finalized within {timeout:?}"
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        client
+            .wait_finalized_every(&tx.hash(), left, Duration::from_millis(5))
+            .await?;
         bar.inc(1);
     }
     bar.finish_and_clear();
