@@ -2105,6 +2105,8 @@ pub mod synthetic {
             let account = pool_account(id);
             balances::transfer_free(state, funder, &account, stake)?;
             balances::hold(state, &account, HoldReason::WorkerStake, stake)?;
+            // The owner signed the transactions that made its pool, so it has an account.
+            balances::transfer_free(state, funder, &owner, phalanx_primitives::units::PHA)?;
             set_shares(state, id, &owner, stake);
             store_pool(
                 state,
