@@ -15,17 +15,17 @@
 //! So every key set has exactly one tree and one root, and leaf and internal hashes can never be
 //! confused (distinct domain bytes).
 //!
-//! [`State`] is persistent (structurally shared): cloning it is O(1), so the node keeps one per
-//! unfinalized block and forks cost nothing. Writes go to the key-value map at once and are
-//! appended to a log of written keys; when the root or a proof is next asked for, the log's
-//! distinct keys are folded into the tree as one sorted batch (`tree::update`), so a key
-//! written many times in a block is hashed once, and each node on a written path is rehashed
-//! once however many written keys pass through it.
-//! Values live in a hash map (a read or an update is a hash and a probe) and the keys, in
-//! order, in an ordered set that only changes when a key appears or goes (what scans walk).
-//! Keys and values are shared byte strings ([`Bytes`]), so the copy-on-write of a node shared
-//! with an older state (the first write to it in a block) bumps reference counts rather than
-//! copying every key and value the node holds.
+//! [`State`] clones in O(1) once its root has been taken (as the node takes one every block),
+//! so the node keeps one per unfinalized block and forks cost nothing. Writes go to the
+//! key-value map at once and are appended to a log of written keys; when the root or a proof is
+//! next asked for, the log's distinct keys are folded into the tree as one sorted batch
+//! (`tree::update`), so a key written many times in a block is hashed once, and each node on a
+//! written path is rehashed once however many written keys pass through it.
+//! The key-value map (`map`) is a flat hash table shared by every state derived from it, under
+//! a few shared layers of later changes and a layer of this state's own writes since its last
+//! root: a read is one hash and a probe per level, and a write never copies anything shared.
+//! Keys and values are shared byte strings ([`Bytes`]), so a layer or a base that is copied
+//! bumps reference counts rather than copying every key and value.
 //!
 //! Writes are undone through journaled [`Checkpoint`]s ([`State::checkpoint`], `commit`,
 //! `rollback`), not by going back to a clone: while one is open each write notes the value it
@@ -33,12 +33,14 @@
 //! open).
 
 mod hashing;
+mod map;
 mod proof;
 mod tree;
 
 pub use proof::{Proof, ProofError, Terminal};
 
-use im::{HashMap, OrdSet, Vector};
+use im::Vector;
+use map::Map;
 use parity_scale_codec::{Decode, Encode};
 use phalanx_primitives::{decode_strict, CodecError, Hash};
 use std::ops::Bound;
@@ -110,10 +112,8 @@ impl PartialEq<Vec<u8>> for Bytes {
 /// The chain state: key-value data plus the Merkle tree that commits to it.
 #[derive(Clone, Default)]
 pub struct State {
-    /// Every value by its key.
-    values: HashMap<Bytes, Bytes>,
-    /// The same keys in order, for scans.
-    keys: OrdSet<Bytes>,
+    /// Every value by its key, and the keys in order for scans.
+    map: Map,
     tree: Option<std::sync::Arc<Node>>,
     /// Keys written since the tree was last brought up to date, in write order and with
     /// repeats: a log, so a write appends to its tail (a second hashed or ordered insert would
@@ -141,7 +141,7 @@ pub struct Checkpoint {
 impl std::fmt::Debug for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("State")
-            .field("keys", &self.values.len())
+            .field("keys", &self.map.len())
             .finish()
     }
 }
@@ -154,7 +154,7 @@ impl State {
 
     /// The value under `key`.
     pub fn get(&self, key: &[u8]) -> Option<&Bytes> {
-        self.values.get(key)
+        self.map.get(key)
     }
 
     /// Sets `key` to `value`.
@@ -218,21 +218,14 @@ impl State {
         self.close();
     }
 
-    /// Sets `key`'s value in the map and, when it is new, in the ordered key set (the two
-    /// always change together); returns the value it replaced.
+    /// Sets `key`'s value; returns the value it replaced.
     fn set_value(&mut self, key: Bytes, value: Bytes) -> Option<Bytes> {
-        let old = self.values.insert(key.clone(), value);
-        if old.is_none() {
-            self.keys.insert(key);
-        }
-        old
+        self.map.set(key, value)
     }
 
-    /// Removes `key` from the map and the ordered key set; returns the stored key and value.
+    /// Removes `key`; returns the stored key and value.
     fn take_value(&mut self, key: &[u8]) -> Option<(Bytes, Bytes)> {
-        let (key, value) = self.values.remove_with_key(key)?;
-        self.keys.remove(key.as_slice());
-        Some((key, value))
+        self.map.take(key)
     }
 
     fn close(&mut self) {
@@ -249,18 +242,18 @@ impl State {
 
     /// Number of keys.
     pub fn len(&self) -> usize {
-        self.values.len()
+        self.map.len()
     }
 
     /// Whether no key is set.
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.map.len() == 0
     }
 
     /// `key` with its value: what the ordered key set yields to a scan.
     fn entry<'a>(&'a self, key: &'a Bytes) -> Option<(&'a Bytes, &'a Bytes)> {
-        // Every key in the set has a value (both change together).
-        self.values.get(key).map(|value| (key, value))
+        // Every key the map walks has a value.
+        self.map.get(key).map(|value| (key, value))
     }
 
     /// Every `(key, value)` whose key starts with `prefix`, in key order.
@@ -268,8 +261,8 @@ impl State {
         &'a self,
         prefix: &'a [u8],
     ) -> impl Iterator<Item = (&'a Bytes, &'a Bytes)> + 'a {
-        self.keys
-            .range::<_, [u8]>((Bound::Included(prefix), Bound::Unbounded))
+        self.map
+            .keys_from(Bound::Included(prefix))
             .take_while(move |key| key.starts_with(prefix))
             .filter_map(move |key| self.entry(key))
     }
@@ -296,8 +289,8 @@ impl State {
             Some(key) => Bound::Excluded(key),
             None => Bound::Included(prefix),
         };
-        self.keys
-            .range::<_, [u8]>((start, Bound::Unbounded))
+        self.map
+            .keys_from(start)
             .skip_while(move |key| key.as_slice() < prefix)
             .take_while(move |key| key.starts_with(prefix))
     }
@@ -307,8 +300,8 @@ impl State {
     /// a height.
     pub fn due_keys(&self, prefix: &[u8], upto: u64, limit: usize) -> Vec<Vec<u8>> {
         let end = prefix.len() + 8;
-        self.keys
-            .range::<_, [u8]>((Bound::Included(prefix), Bound::Unbounded))
+        self.map
+            .keys_from(Bound::Included(prefix))
             .take_while(move |key| key.starts_with(prefix))
             .take_while(|key| {
                 key.get(prefix.len()..end)
@@ -334,10 +327,11 @@ impl State {
         // In path order, as one batch: each node on a written path is rebuilt and hashed once.
         let mut writes: Vec<(Hash, Option<Hash>)> = written
             .into_iter()
-            .map(|key| (Hash::of(&key), self.values.get(&key).map(|v| Hash::of(v))))
+            .map(|key| (Hash::of(&key), self.map.get(&key).map(|v| Hash::of(v))))
             .collect();
         writes.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         self.tree = tree::update(self.tree.as_ref(), 0, &writes);
+        self.map.freeze();
     }
 
     /// The root committing to the whole state.
@@ -355,8 +349,8 @@ impl State {
     /// Every key-value pair, SCALE-encoded in key order: a restartable snapshot.
     pub fn snapshot(&self) -> Vec<u8> {
         let pairs: Vec<(&[u8], &[u8])> = self
-            .keys
-            .iter()
+            .map
+            .keys_from(Bound::Unbounded)
             .filter_map(|key| self.entry(key))
             .map(|(key, value)| (key.as_slice(), value.as_slice()))
             .collect();
@@ -367,8 +361,18 @@ impl State {
     pub fn from_snapshot(bytes: &[u8]) -> Result<State, CodecError> {
         let pairs: Vec<(Vec<u8>, Vec<u8>)> = decode_strict(bytes, MAX_SNAPSHOT_BYTES)?;
         let mut state = State::new();
-        for (key, value) in pairs {
-            state.insert(key, value);
+        if pairs.windows(2).all(|w| w[0].0 < w[1].0) {
+            // In key order, as `snapshot` writes them: straight into the base.
+            let pairs: Vec<(Bytes, Bytes)> = pairs
+                .into_iter()
+                .map(|(key, value)| (key.into(), value.into()))
+                .collect();
+            state.dirty = pairs.iter().map(|(key, _)| key.clone()).collect();
+            state.map = Map::from_sorted(pairs);
+        } else {
+            for (key, value) in pairs {
+                state.insert(key, value);
+            }
         }
         Ok(state)
     }
