@@ -159,8 +159,7 @@ impl State {
 
     /// Sets `key` to `value`.
     pub fn insert(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        let key = Bytes::from(key);
-        let old = self.set_value(key.clone(), value.into());
+        let (key, old) = self.map.set(key, value.into());
         if self.open > 0 {
             self.journal.push((key.clone(), old));
         }
@@ -169,7 +168,7 @@ impl State {
 
     /// Removes `key`.
     pub fn remove(&mut self, key: &[u8]) {
-        if let Some((key, old)) = self.take_value(key) {
+        if let Some((key, old)) = self.map.take(key) {
             if self.open > 0 {
                 self.journal.push((key.clone(), Some(old)));
             }
@@ -205,10 +204,10 @@ impl State {
         for (key, old) in undone.into_iter().rev() {
             match old {
                 Some(value) => {
-                    self.set_value(key.clone(), value);
+                    self.map.set(key.clone(), value);
                 }
                 None => {
-                    self.take_value(&key);
+                    self.map.take(&key);
                 }
             }
             // The tree may have taken the undone value in (a root asked for meanwhile):
@@ -216,16 +215,6 @@ impl State {
             self.dirty.push_back(key);
         }
         self.close();
-    }
-
-    /// Sets `key`'s value; returns the value it replaced.
-    fn set_value(&mut self, key: Bytes, value: Bytes) -> Option<Bytes> {
-        self.map.set(key, value)
-    }
-
-    /// Removes `key`; returns the stored key and value.
-    fn take_value(&mut self, key: &[u8]) -> Option<(Bytes, Bytes)> {
-        self.map.take(key)
     }
 
     fn close(&mut self) {

@@ -178,10 +178,18 @@ impl Map {
         self.find(hash(key), key).and_then(|(_, value)| value)
     }
 
-    /// Sets `key` to `value`; returns the value it replaced.
-    pub(crate) fn set(&mut self, key: Bytes, value: Bytes) -> Option<Bytes> {
-        let hash = hash(&key);
-        let found = self.find(hash, &key).map(|(_, value)| value.cloned());
+    /// Sets `key` to `value`; returns the key as stored (the one already held when there is
+    /// one: an update allocates no new key) and the value it replaced.
+    pub(crate) fn set<K: AsRef<[u8]> + Into<Bytes>>(
+        &mut self,
+        key: K,
+        value: Bytes,
+    ) -> (Bytes, Option<Bytes>) {
+        let hash = hash(key.as_ref());
+        let (key, found) = match self.find(hash, key.as_ref()) {
+            Some((held, value)) => (held.clone(), Some(value.cloned())),
+            None => (key.into(), None),
+        };
         let old = found.clone().flatten();
         if old.is_none() {
             // Absent now: a base key removed since the base was made (held as removed at some
@@ -194,10 +202,10 @@ impl Map {
         }
         self.live.put(Slot {
             hash,
-            key,
+            key: key.clone(),
             value: Some(value),
         });
-        old
+        (key, old)
     }
 
     /// Removes `key`; returns the stored key with the value it held.
@@ -459,7 +467,8 @@ mod tests {
             for step in steps {
                 match step {
                     Step::Set(k, v) => {
-                        let old = map.set(key(k).into(), vec![v].into());
+                        let (held, old) = map.set(key(k), vec![v].into());
+                        prop_assert_eq!(held.to_vec(), key(k));
                         prop_assert_eq!(old.map(|o| o.to_vec()), model.insert(key(k), vec![v]));
                     }
                     Step::Take(k) => {
@@ -500,7 +509,7 @@ mod tests {
         for round in 0..200u32 {
             for i in 0..(round % 7 + 1) {
                 let key = (round * 8 + i).to_be_bytes().to_vec();
-                map.set(key.into(), vec![1].into());
+                map.set(key, vec![1].into());
             }
             let kept = map.clone();
             map.freeze();
