@@ -652,13 +652,14 @@ fn tally(state: &mut State, ctx: &BlockContext, id: u32, delay: u64, events: &mu
     if proposal.status != ProposalStatus::Voting {
         return;
     }
-    let checkpoint = state.clone();
+    let checkpoint = state.checkpoint();
     if settle(state, &proposal, false).is_err() {
         // Only corrupted state gets here; leave everything as it was and try again next block.
-        *state = checkpoint;
+        state.rollback(checkpoint);
         schedule(state, TALLY_QUEUE, ctx.height.saturating_add(1), id);
         return;
     }
+    state.commit(checkpoint);
     if passes(proposal.aye, proposal.nay, proposal.min_turnout) {
         let enact_at = ctx.height.saturating_add(delay);
         proposal.status = ProposalStatus::Passed { enact_at };
@@ -689,19 +690,17 @@ fn enact(
     proposal: &mut Proposal,
     execute: PrivilegedExecutor,
 ) -> Vec<Event> {
-    let checkpoint = state.clone();
-    let mut call_events = Vec::new();
-    let result = proposal
-        .calls
-        .iter()
-        .try_for_each(|call| execute(state, ctx, call, &mut call_events));
-    let error = match result {
-        Ok(()) => None,
-        Err(e) => {
-            *state = checkpoint;
-            call_events.clear();
-            Some(e.code())
-        }
+    // Journaled, not a clone to go back to: a clone copies the block's writes so far, once
+    // per proposal due.
+    let outcome = crate::module::all_or_nothing(state, |state, events| {
+        proposal
+            .calls
+            .iter()
+            .try_for_each(|call| execute(state, ctx, call, events))
+    });
+    let (mut call_events, error) = match outcome {
+        Ok(events) => (events, None),
+        Err(code) => (Vec::new(), Some(code)),
     };
     proposal.status = ProposalStatus::Enacted {
         error: error.clone(),

@@ -503,6 +503,68 @@ mod tests {
         }
     }
 
+    /// Every key of `model` reads back its value from `map`, and the map walks exactly them.
+    fn holds(map: &Map, model: &Model) {
+        for (key, value) in model {
+            assert_eq!(map.get(key).map(|v| v.to_vec()).as_ref(), Some(value));
+        }
+        let all: Vec<Vec<u8>> = map
+            .keys_from(Bound::Unbounded)
+            .map(|k| k.to_vec())
+            .collect();
+        assert_eq!(all, model.keys().cloned().collect::<Vec<_>>());
+        assert_eq!(map.len(), model.len());
+    }
+
+    #[test]
+    fn past_the_most_layers_the_newest_are_merged_whatever_their_sizes() {
+        // A base big enough that the layers below stay under a quarter of it (no fold).
+        let base: Model = (0..8192u32)
+            .map(|i| (format!("base-{i:05}").into_bytes(), vec![0]))
+            .collect();
+        let mut map = Map::from_sorted(
+            base.iter()
+                .map(|(k, v)| (k.clone().into(), v.clone().into()))
+                .collect(),
+        );
+        let mut model = base;
+        let mut kept = Vec::new();
+        let mut next = 0u32;
+        // Layers of 511, 255, ..., 1 new keys (the first also updates a base key and removes
+        // another): each older layer is more than twice the newer, so only the cap on layers
+        // merges.
+        for (round, bits) in (1..=9u32).rev().enumerate() {
+            for _ in 0..(1u32 << bits) - 1 {
+                let key = format!("layer-{next:05}").into_bytes();
+                map.set(key.clone(), vec![1].into());
+                model.insert(key, vec![1]);
+                next += 1;
+            }
+            if round == 0 {
+                map.set(b"base-00000".to_vec(), vec![2].into());
+                model.insert(b"base-00000".to_vec(), vec![2]);
+                assert!(map.take(b"base-00001").is_some());
+                model.remove(b"base-00001".as_slice());
+            }
+            // Kept alive, so that every merge copies shared layers.
+            kept.push((map.clone(), model.clone()));
+            map.freeze();
+            if round + 1 == MAX_FROZEN {
+                assert_eq!(map.frozen.len(), MAX_FROZEN, "no merge before the cap");
+            }
+            assert!(
+                map.frozen.len() <= MAX_FROZEN,
+                "{} layers",
+                map.frozen.len()
+            );
+        }
+        assert_eq!(map.base.values.len(), 8192, "no fold");
+        holds(&map, &model);
+        for (clone, held) in &kept {
+            holds(clone, held);
+        }
+    }
+
     #[test]
     fn freezing_keeps_few_layers_and_folds_once_they_outgrow_their_share() {
         let mut map = Map::default();
