@@ -154,7 +154,8 @@ pub struct Mempool {
     /// Every pooled transaction by (last height it may be included at, hash): what a new
     /// head expires is found at the front, without visiting the rest.
     by_expiry: BTreeSet<(u64, Hash)>,
-    /// Each sender's next nonce as last seen (at admission or pruning).
+    /// Each sender with something pooled: its next nonce as last seen (at admission or
+    /// pruning). Forgotten with its last pooled transaction, so no sweep is needed.
     next_nonce: HashMap<AccountId, u64>,
     /// Each sender's pooled transactions behind a gap (count, bytes), and the totals.
     future: HashMap<AccountId, (usize, usize)>,
@@ -275,6 +276,22 @@ impl Mempool {
         tx: SignedTransaction,
         sender_state: SenderState,
     ) -> Result<Hash, MempoolError> {
+        let sender = tx.tx.signer;
+        let result = self.pool(tx, sender_state);
+        // A sender is known only while it has something pooled (a refused first transaction
+        // leaves nothing behind).
+        if !self.by_sender.contains_key(&sender) {
+            self.next_nonce.remove(&sender);
+        }
+        result
+    }
+
+    /// [`Mempool::insert`] but for forgetting a sender left with nothing pooled.
+    fn pool(
+        &mut self,
+        tx: SignedTransaction,
+        sender_state: SenderState,
+    ) -> Result<Hash, MempoolError> {
         use parity_scale_codec::Encode as _;
         let hash = tx.hash();
         if self.by_hash.contains_key(&hash) {
@@ -382,6 +399,8 @@ impl Mempool {
         }
         if let Some(old) = replaced {
             self.remove(&old);
+            // Removing the sender's only transaction forgot the sender.
+            self.next_nonce.insert(sender, sender_state.nonce);
         }
         self.bytes += entry.bytes;
         // Exact on a real chain: the sum was just checked against a free balance, which is
@@ -531,8 +550,6 @@ impl Mempool {
             // It takes its later nonces with it: they could never execute.
             self.evict(&hash);
         }
-        self.next_nonce
-            .retain(|sender, _| self.by_sender.contains_key(sender));
     }
 
     /// Removes one transaction (e.g. found invalid while building a block).
@@ -548,6 +565,7 @@ impl Mempool {
             txs.remove(&entry.tx.tx.nonce);
             if txs.is_empty() {
                 self.by_sender.remove(&sender);
+                self.next_nonce.remove(&sender);
             }
         }
         if let Some(spend) = self.spend.get_mut(&sender) {
@@ -1106,6 +1124,11 @@ mod tests {
                 proptest::prop_assert_eq!(&pool.spend, &twin.spend);
                 proptest::prop_assert_eq!(pool.by_expiry.len(), pool.by_hash.len());
                 proptest::prop_assert_eq!(twin.by_expiry.len(), twin.by_hash.len());
+                // Only senders with something pooled are remembered, whichever prune ran.
+                for p in [&pool, &twin] {
+                    proptest::prop_assert!(p.next_nonce.keys().all(|s| p.by_sender.contains_key(s)));
+                    proptest::prop_assert_eq!(p.next_nonce.len(), p.by_sender.len());
+                }
                 for key in &keys {
                     let sender = key.account();
                     let recomputed: u128 = pool
