@@ -4,10 +4,10 @@
 //!
 //! Each block settles on a copy of its parent's state with the parent kept alive (as a node
 //! keeps every unfinalized block's state). Three ways, one line each:
-//! - `one block`: `settle_slice` raised to N so a single block does each pass (closing, then
-//!   paying) of the whole day, the worst case for one block; the state root taken once at the
-//!   end;
-//! - `as a node`: the default slice (2,000 workers a block per pass, so N/1,000 blocks), the
+//! - `one block`: `settle_slice` raised to N so a single block does each pass of the whole day,
+//!   the worst case for one block: one block closes every worker, the next pays them all, and
+//!   a third records the day (3 blocks in all); the state root taken once at the end;
+//! - `as a node`: the default slice (2,000 workers a block per pass, so N/1,000 + 1 blocks), the
 //!   state root taken after every block, and each block's parent state dropped once the next
 //!   block is built (as a node drops a state once a later block is finalized). The system
 //!   allocator does part of the work of those frees later, inside the next block's
@@ -16,7 +16,8 @@
 //!   leaves those frees out: the difference from `as a node` is what freeing the old states
 //!   costs, not settlement work.
 //!
-//! Each way runs three times from the same state; a line gives the median and the range.
+//! Each way runs three times from the same state; a line gives the median settling time, the
+//! fastest and slowest run's, and the median run's state-root time and payouts.
 //!
 //! Each step runs on the block hook's journaled all-or-nothing checkpoint, as a node runs it;
 //! it is the settlement part of the hook only (no heartbeat draw, no withdrawal sweep).

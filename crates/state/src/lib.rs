@@ -18,7 +18,7 @@
 //! [`State`] clones in O(1) once its root has been taken (as the node takes one every block),
 //! so the node keeps one per unfinalized block and forks cost nothing. Writes go to the
 //! key-value map at once and are appended to a log of written keys; when the root or a proof is
-//! next asked for, the log's distinct keys are folded into the tree as one sorted batch
+//! next asked for, the log's distinct keys are applied to the tree as one sorted batch
 //! (`tree::update`), so a key written many times in a block is hashed once, and each node on a
 //! written path is rehashed once however many written keys pass through it.
 //! The key-value map (`map`) is a flat hash table shared by every state derived from it, under
@@ -130,8 +130,8 @@ pub struct State {
 /// [`State::commit`] (keep the writes since) or [`State::rollback`] (undo them).
 ///
 /// Unlike going back to a clone, it costs nothing per write beyond noting the replaced value:
-/// a clone shares every node with the state, so each later write copies the nodes on its
-/// path, which a transaction-sized checkpoint pays for every transaction.
+/// a clone copies the state's writes since its last root, which a transaction-sized
+/// checkpoint would pay for every transaction.
 #[must_use = "a checkpoint is closed by commit or rollback"]
 #[derive(Debug)]
 pub struct Checkpoint {

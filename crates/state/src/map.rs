@@ -10,15 +10,18 @@
 //! - a read hashes its key once and probes the live layer, the frozen layers newest first, then
 //!   the base, and stops at the first that holds the key (a removed key is held as `None`);
 //! - a write goes to the live layer, which belongs to this map alone;
-//! - [`Map::freeze`] (at every state root, so once a block on a node) makes the live layer a
-//!   frozen one, shared by every clone taken after it. Frozen layers are merged two by two
-//!   while the newer is at least half the older, so there are few of them; once they hold more
-//!   than a share of the base, they are folded into a new base (in place when no other map
-//!   shares the base, on a copy otherwise). So a change is copied a few times at most on its
-//!   way into the base, and the base is copied once per that share of changes.
+//! - [`Map::freeze`] (at every state root or proof taken after writes, so once a block on a
+//!   node) makes the live layer a frozen one, shared by every clone taken after it. Frozen
+//!   layers are merged two by two while the newer is at least half the older, and the newest
+//!   two whatever their sizes past [`MAX_FROZEN`] layers, so there are few of them; once they
+//!   hold more than the base's size divided by [`FOLD_DIVISOR`] (and more than [`FOLD_MIN`]
+//!   keys), they are folded into a new base (in place when no other map shares the base, on a
+//!   copy otherwise). So a change is copied a few times at most on its way into the base, and
+//!   the base is copied once per that share of changes.
 //!
-//! The keys in order (what scans walk) are the base's sorted keys merged with the keys added
-//! since, a persistent ordered set that only changes when a key appears or goes.
+//! The keys in order (what scans walk) are the base's sorted keys without those removed since,
+//! merged with those added since: two persistent ordered sets that only change when a key
+//! appears or goes.
 
 use crate::Bytes;
 use hashbrown::hash_table::{Entry, HashTable};
