@@ -229,6 +229,12 @@ impl State {
         }
     }
 
+    /// Whether a checkpoint is open (each write is being journaled): after a block's
+    /// execution, never.
+    pub fn journaling(&self) -> bool {
+        self.open > 0
+    }
+
     /// Number of keys.
     pub fn len(&self) -> usize {
         self.map.len()

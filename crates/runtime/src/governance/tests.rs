@@ -252,6 +252,13 @@ fn a_failing_call_rolls_back_the_whole_batch_and_records_the_error() {
         77,
         "first call rolled back"
     );
+    // The enacting block reports the failure alone: no event of the rolled-back call.
+    assert!(chain.block_events.iter().any(
+        |e| matches!(e, Event::ProposalEnacted { proposal, error: Some(_) } if *proposal == id)
+    ));
+    assert!(!chain.block_events.contains(&Event::ChainParamsChanged));
+    // Every checkpoint the enactment opened was closed: the state journals nothing.
+    assert!(!chain.state.journaling());
 }
 
 #[test]
