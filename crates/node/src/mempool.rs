@@ -278,10 +278,14 @@ impl Mempool {
     ) -> Result<Hash, MempoolError> {
         let sender = tx.tx.signer;
         let result = self.pool(tx, sender_state);
-        // A sender is known only while it has something pooled (a refused first transaction
-        // leaves nothing behind).
         if !self.by_sender.contains_key(&sender) {
+            // A sender is known only while it has something pooled (a refused first
+            // transaction leaves nothing behind).
             self.next_nonce.remove(&sender);
+        } else if result.is_err() {
+            // Refused, but the sender's next nonce was brought up to date: what of its pooled
+            // transactions is behind a gap may have changed with it.
+            self.recount_future(&sender);
         }
         result
     }
@@ -1079,6 +1083,9 @@ mod tests {
             let mut pool = Mempool::with_limits(small_limits());
             // The same steps with the per-block prune a node uses, told every sender moved.
             let mut twin = Mempool::with_limits(small_limits());
+            // Each sender's next nonce as the pool last heard it: kept here, apart from the
+            // pool's own record, to recount the transactions behind a gap from scratch.
+            let mut heard: HashMap<AccountId, u64> = HashMap::new();
             for step in steps {
                 let hashes: Vec<Hash> = pool.by_hash.keys().copied().collect();
                 match step {
@@ -1096,6 +1103,9 @@ mod tests {
                         }
                         .sign(key, &Hash::ZERO);
                         let sender = SenderState { nonce: next, free };
+                        if !pool.by_hash.contains_key(&tx.hash()) {
+                            heard.insert(key.account(), next);
+                        }
                         let _ = pool.insert(tx.clone(), sender);
                         let _ = twin.insert(tx, sender);
                     }
@@ -1108,6 +1118,9 @@ mod tests {
                         twin.evict(&hashes[pick % hashes.len()]);
                     }
                     Step::Prune { next, height } => {
+                        for sender in pool.by_sender.keys() {
+                            heard.insert(*sender, next);
+                        }
                         pool.prune(|_| next, height);
                         twin.prune_after_block(keys.iter().map(Keypair::account), |_| next, height);
                     }
@@ -1124,6 +1137,17 @@ mod tests {
                 proptest::prop_assert_eq!(&pool.spend, &twin.spend);
                 proptest::prop_assert_eq!(pool.by_expiry.len(), pool.by_hash.len());
                 proptest::prop_assert_eq!(twin.by_expiry.len(), twin.by_hash.len());
+                // What is behind a gap, recounted from scratch from the nonces last heard.
+                let (mut count, mut bytes) = (0, 0);
+                for (sender, txs) in &pool.by_sender {
+                    let end = walk_run(txs, heard.get(sender).copied().unwrap_or(0));
+                    for (_, hash) in txs.range(end..) {
+                        count += 1;
+                        bytes += pool.by_hash[hash].bytes;
+                    }
+                }
+                proptest::prop_assert_eq!(pool.future_len(), count);
+                proptest::prop_assert_eq!(pool.future_bytes, bytes);
                 // Only senders with something pooled are remembered, whichever prune ran.
                 for p in [&pool, &twin] {
                     proptest::prop_assert!(p.next_nonce.keys().all(|s| p.by_sender.contains_key(s)));
