@@ -189,25 +189,11 @@ impl Map {
         value: Bytes,
     ) -> (Bytes, Option<Bytes>) {
         let hash = hash(key.as_ref());
-        let (key, found) = match self.find(hash, key.as_ref()) {
-            Some((held, value)) => (held.clone(), Some(value.cloned())),
+        let (key, old) = match self.find(hash, key.as_ref()) {
+            Some((held, value)) => (held.clone(), value.cloned()),
             None => (key.into(), None),
         };
-        let old = found.clone().flatten();
-        if old.is_none() {
-            // Absent now: a base key removed since the base was made (held as removed at some
-            // layer), or a key the base lacks.
-            if found.is_some() && self.base.find(hash, &key).is_some() {
-                self.gone.remove(key.as_slice());
-            } else {
-                self.added.insert(key.clone());
-            }
-        }
-        self.live.put(Slot {
-            hash,
-            key: key.clone(),
-            value: Some(value),
-        });
+        self.write(hash, key.clone(), old.is_some(), Some(value));
         (key, old)
     }
 
@@ -218,17 +204,32 @@ impl Map {
             (_, None) => return None,
             (key, Some(old)) => (key.clone(), old.clone()),
         };
-        if self.base.find(hash, &key).is_some() {
-            self.gone.insert(key.clone());
-        } else {
-            self.added.remove(key.as_slice());
-        }
-        self.live.put(Slot {
-            hash,
-            key: key.clone(),
-            value: None,
-        });
+        self.write(hash, key.clone(), true, None);
         Some((key, old))
+    }
+
+    /// Puts `key`'s new value (`None`: removed) in the live layer, and, when the key appears
+    /// or goes (`was_present` against the new value), records it among the base keys gone or
+    /// the keys added.
+    fn write(&mut self, hash: u64, key: Bytes, was_present: bool, value: Option<Bytes>) {
+        let present = value.is_some();
+        if present != was_present {
+            match (self.base.find(hash, &key).is_some(), present) {
+                (true, true) => {
+                    self.gone.remove(key.as_slice());
+                }
+                (true, false) => {
+                    self.gone.insert(key.clone());
+                }
+                (false, true) => {
+                    self.added.insert(key.clone());
+                }
+                (false, false) => {
+                    self.added.remove(key.as_slice());
+                }
+            }
+        }
+        self.live.put(Slot { hash, key, value });
     }
 
     /// Number of keys.
