@@ -323,26 +323,15 @@ pub fn apply_transaction_with(
         who: tx.tx.signer,
         amount: fee,
     });
-    // A journal, not a clone: a clone would share every node with the state, so each write
-    // of the call would copy the nodes on its path, once per transaction.
-    let checkpoint = state.checkpoint();
-    let mut call_events = Vec::new();
-    let error = match dispatch(
-        state,
-        ctx,
-        &tx.tx.signer,
-        &tx.tx.call,
-        fee,
-        &mut call_events,
-    ) {
-        Ok(()) => {
-            state.commit(checkpoint);
+    // The call is all or nothing; the fee stays paid either way.
+    let error = match module::all_or_nothing(state, |state, call_events| {
+        dispatch(state, ctx, &tx.tx.signer, &tx.tx.call, fee, call_events)
+    }) {
+        Ok(mut call_events) => {
             events.append(&mut call_events);
             None
         }
-        Err(e) => {
-            state.rollback(checkpoint);
-            let code = e.code();
+        Err(code) => {
             events.push(Event::CallFailed {
                 error: code.clone(),
             });
