@@ -290,7 +290,8 @@ impl Mempool {
         result
     }
 
-    /// [`Mempool::insert`] but for forgetting a sender left with nothing pooled.
+    /// [`Mempool::insert`] but for its sender bookkeeping afterwards (forgetting a sender left
+    /// with nothing pooled, recounting one a refusal updated).
     fn pool(
         &mut self,
         tx: SignedTransaction,
@@ -508,8 +509,6 @@ impl Mempool {
                 self.remove(&hash);
             }
         }
-        self.next_nonce
-            .retain(|sender, _| self.by_sender.contains_key(sender));
         self.future.clear();
         self.future_total = 0;
         self.future_bytes = 0;

@@ -98,6 +98,18 @@ pub(super) struct AdmissionRead {
     pub(super) height: u64,
 }
 
+/// `who`'s nonce and spendable balance in `state`: what admission checks a transaction's
+/// sender against.
+fn sender_in(
+    state: &phalanx_state::State,
+    who: &phalanx_primitives::AccountId,
+) -> Result<SenderState, SubmitError> {
+    Ok(SenderState {
+        nonce: system::nonce(state, who)?,
+        free: phalanx_runtime::balances::spendable(state, who)?,
+    })
+}
+
 /// The mempool and the queue of client transactions to gossip, behind one lock: what is
 /// gossiped is checked against what is pooled.
 #[derive(Debug)]
@@ -387,10 +399,7 @@ impl Chain {
             signature,
         )?;
         Ok(AdmissionRead {
-            sender: SenderState {
-                nonce: system::nonce(&state, &tx.tx.signer)?,
-                free: phalanx_runtime::balances::spendable(&state, &tx.tx.signer)?,
-            },
+            sender: sender_in(&state, &tx.tx.signer)?,
             height: head.height,
         })
     }
@@ -412,12 +421,7 @@ impl Chain {
         // index).
         let mut pool = self.pool();
         if pool.pruned_at > height {
-            let forks = self.forks();
-            let now = forks.head_state();
-            sender = SenderState {
-                nonce: system::nonce(now, &tx.tx.signer)?,
-                free: phalanx_runtime::balances::spendable(now, &tx.tx.signer)?,
-            };
+            sender = sender_in(self.forks().head_state(), &tx.tx.signer)?;
         }
         if tx.tx.nonce < sender.nonce {
             return Err(TxError::StaleNonce {
