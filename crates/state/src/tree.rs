@@ -65,6 +65,12 @@ pub(crate) fn update(node: Option<&Arc<Node>>, depth: usize, writes: &Writes) ->
         Some(Node::Leaf {
             path, value_hash, ..
         }) => {
+            // The usual case, an existing key rewritten or removed by itself, needs no merge.
+            if let [(only, value)] = writes {
+                if only == path {
+                    return value.map(|value| Node::leaf(*path, value));
+                }
+            }
             // The lone key joins the batch unless the batch rewrites or removes it.
             let mut merged = writes.to_vec();
             if let Err(at) = merged.binary_search_by(|(p, _)| p.as_bytes().cmp(path.as_bytes())) {
