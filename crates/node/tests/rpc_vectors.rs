@@ -1396,6 +1396,12 @@ fn encode_as(ty: &str, value: &Value) -> Vec<u8> {
         "u8" => vec![int_of(value) as u8],
         "bool" => vec![u8::from(value.as_bool().expect("a bool"))],
         "String" => string(value),
+        "Vec<String>" => {
+            let items = value.as_array().expect("an array");
+            let mut out = compact(items.len());
+            items.iter().for_each(|item| out.extend(string(item)));
+            out
+        }
         "Vec<u8>" => {
             let bytes = bytes_of(value);
             [compact(bytes.len()), bytes].concat()
@@ -1930,6 +1936,8 @@ fn the_policy_and_worker_layouts_of_wire_md_are_the_runtime_s() {
         registered_at: 5,
         last_attested_at: 9,
         recent_block_height: 8,
+        advisory_ids: vec!["INTEL-SA-00615".into(), "INTEL-SA-00828".into()],
+        tcb_evaluation_data_number: Some(17),
     };
     let json = serde_json::to_value(&worker).expect("serializes");
     assert_eq!(json["quote_kind"], json!("TdxDcap"));
@@ -1947,10 +1955,22 @@ fn the_policy_and_worker_layouts_of_wire_md_are_the_runtime_s() {
         encode_as("u64", &json["registered_at"]),
         encode_as("u64", &json["last_attested_at"]),
         encode_as("u64", &json["recent_block_height"]),
+        encode_as("Vec<String>", &json["advisory_ids"]),
+        vec![1], // Some
+        encode_as("u32", &json["tcb_evaluation_data_number"]),
     ]
     .concat();
     assert_eq!(hex::encode(by_hand), hex::encode(worker.encode()));
-    assert_eq!(json.as_object().expect("object").len(), 12, "{json}");
+    assert_eq!(json.as_object().expect("object").len(), 14, "{json}");
+    // Without collateral: `null`, one byte.
+    let simulated = phalanx_runtime::registry::WorkerInfo {
+        advisory_ids: Vec::new(),
+        tcb_evaluation_data_number: None,
+        ..worker
+    };
+    let json = serde_json::to_value(&simulated).expect("serializes");
+    assert!(json["tcb_evaluation_data_number"].is_null(), "{json}");
+    assert_eq!(simulated.encode().last(), Some(&0));
 }
 
 #[test]

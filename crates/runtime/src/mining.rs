@@ -1251,8 +1251,19 @@ fn standing(
     if !policy.allowed_measurements.contains(&info.measurement) {
         return Ok(Standing::MeasurementRevoked);
     }
+    // Judged as registration judged it, against the policy in force now: a TCB status the
+    // policy no longer accepts, an advisory it now denies, or collateral older than its
+    // minimum evaluation number all revoke the platform.
+    let collateral_too_old = info
+        .tcb_evaluation_data_number
+        .is_some_and(|number| policy.check_collateral(Some(number)).is_err());
     if policy.tcb_confidence.get(info.tcb_status).is_none()
         || !info.tcb_status.is_at_least(policy.minimum_tcb_status)
+        || info
+            .advisory_ids
+            .iter()
+            .any(|advisory| policy.denied_advisories.contains(advisory))
+        || collateral_too_old
     {
         return Ok(Standing::TcbRevoked);
     }
@@ -2098,6 +2109,8 @@ pub mod synthetic {
                     registered_at: 0,
                     last_attested_at: 0,
                     recent_block_height: 0,
+                    advisory_ids: Vec::new(),
+                    tcb_evaluation_data_number: None,
                 },
             );
             let id: u64 = state.get_decoded(NEXT_POOL)?.unwrap_or(0);

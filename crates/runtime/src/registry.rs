@@ -535,10 +535,13 @@ pub fn register(
     );
     check_report_data(&claims, &expected)?;
     let confidence = policy.evaluate(&claims)?.per_mille();
-    if let Some(collateral) = &collateral {
-        policy.check_collateral(phalanx_attestation::dcap::tcb_evaluation_data_number(
-            collateral,
-        ))?;
+    // A collateral that names no number counts as 0, both here and when the settlement
+    // re-judges the worker against a later minimum.
+    let tcb_evaluation_data_number = collateral.as_ref().map(|collateral| {
+        phalanx_attestation::dcap::tcb_evaluation_data_number(collateral).unwrap_or(0)
+    });
+    if let Some(number) = tcb_evaluation_data_number {
+        policy.check_collateral(Some(number))?;
     }
 
     let info = WorkerInfo {
@@ -554,6 +557,8 @@ pub fn register(
         registered_at: existing.as_ref().map_or(ctx.height, |w| w.registered_at),
         last_attested_at: ctx.height,
         recent_block_height: cited,
+        advisory_ids: claims.advisory_ids.clone(),
+        tcb_evaluation_data_number,
     };
     state.put(worker_key(&info.identity), &info);
     let (identity, operator, performance) = (info.identity, info.operator, info.performance);

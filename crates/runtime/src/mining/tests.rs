@@ -805,6 +805,89 @@ fn a_revoked_tcb_stops_and_slashes_and_a_revoked_measurement_only_stops() {
 }
 
 #[test]
+fn a_later_deny_list_or_collateral_minimum_revokes_running_workers() {
+    let mut chain = TestChain::new();
+    // w1's platform is affected by an advisory; w2 and w3 are not.
+    let w1 = worker_identity("w1");
+    let registration = chain.registration_with(&w1, &key("alice").account(), |report| {
+        report.advisory_ids = vec!["INTEL-SA-00615".into()];
+    });
+    assert_eq!(chain.register(&key("alice"), registration).error, None);
+    let w1 = w1.account().0;
+    let recorded = registry::worker(&chain.state, &w1).unwrap().unwrap();
+    assert_eq!(recorded.advisory_ids, ["INTEL-SA-00615"]);
+    assert_eq!(recorded.tcb_evaluation_data_number, None, "no collateral");
+    let w2 = chain.mining_worker(&key("alice"), "w2");
+    let w3 = chain.mining_worker(&key("alice"), "w3");
+    // w2 stands for a DCAP worker whose collateral carried evaluation number 16 (the runtime
+    // tests can't register a real quote bound to their chain, so its record is written here);
+    // w3 keeps no number, as a simulated quote has no collateral.
+    let mut info = registry::worker(&chain.state, &w2).unwrap().unwrap();
+    info.tcb_evaluation_data_number = Some(16);
+    registry::store_worker(&mut chain.state, &info);
+    let id = chain.pool(&key("alice"), 0);
+    chain.ok(
+        &key("charlie"),
+        MiningCall::Contribute {
+            pool: id,
+            amount: 10_000 * PHA,
+        },
+    );
+    for w in [w1, w2, w3] {
+        chain.ok(
+            &key("alice"),
+            MiningCall::AddWorker {
+                pool: id,
+                worker: w,
+            },
+        );
+        chain.ok(
+            &key("alice"),
+            MiningCall::StartWorker {
+                pool: id,
+                worker: w,
+                stake: 2 * LEAST_STAKE,
+            },
+        );
+    }
+    chain.end_block();
+    let set_policy =
+        |chain: &mut TestChain, policy: &phalanx_primitives::attestation::AttestationPolicy| {
+            let receipt = chain.root_dispatch(PrivilegedCall::SetAttestationPolicy(policy.clone()));
+            assert_eq!(receipt.error, None);
+        };
+    // Governance denies the advisory: w1 is revoked at the next settlement, slashed and
+    // stopped, as a TCB the policy no longer accepts would be.
+    let mut policy = registry::policy(&chain.state).unwrap();
+    policy.denied_advisories = vec!["INTEL-SA-00615".into()];
+    set_policy(&mut chain, &policy);
+    chain.run_online(65, &[w1, w2, w3]);
+    let m1 = chain.miner_info(&w1);
+    assert_eq!(m1.state, MinerState::CoolingDown);
+    assert_eq!(m1.slashed, LEAST_STAKE, "half of 2,000 PHA");
+    for w in [w2, w3] {
+        assert_eq!(chain.miner_info(&w).state, MinerState::Computing);
+    }
+    // A minimum of 16 is met; 17 revokes w2 and not w3, which has no collateral to judge.
+    policy.min_tcb_evaluation_data_number = 16;
+    set_policy(&mut chain, &policy);
+    chain.run_online(65, &[w2, w3]);
+    assert_eq!(chain.miner_info(&w2).state, MinerState::Computing);
+    policy.min_tcb_evaluation_data_number = 17;
+    set_policy(&mut chain, &policy);
+    chain.run_online(65, &[w2, w3]);
+    let m2 = chain.miner_info(&w2);
+    assert_eq!(m2.state, MinerState::CoolingDown);
+    assert_eq!(m2.slashed, LEAST_STAKE);
+    assert!(chain.block_events.iter().any(|e| matches!(
+        e,
+        Event::WorkerSlashed { reason: SlashReason::AttestationRevoked, worker, .. } if *worker == w2
+    )));
+    let m3 = chain.miner_info(&w3);
+    assert_eq!((m3.state, m3.slashed), (MinerState::Computing, 0));
+}
+
+#[test]
 fn stopping_first_and_re_registering_patched_does_not_escape_a_revocation_slash() {
     let mut chain = TestChain::new();
     let w1 = worker_identity("w1");

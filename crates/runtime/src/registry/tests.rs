@@ -143,6 +143,8 @@ fn a_simulated_worker_registers_on_a_dev_chain() {
             registered_at: 1,
             last_attested_at: 1,
             recent_block_height: 0,
+            advisory_ids: Vec::new(),
+            tcb_evaluation_data_number: None,
         }
     );
     assert_eq!(workers(&chain.state), vec![info.clone()]);

@@ -763,6 +763,8 @@ pub mod testing {
             registered_at: 1,
             last_attested_at: 1,
             recent_block_height: 1,
+            advisory_ids: Vec::new(),
+            tcb_evaluation_data_number: None,
         }
     }
 
