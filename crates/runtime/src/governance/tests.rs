@@ -835,3 +835,71 @@ fn a_validator_set_larger_than_the_bound_is_refused() {
         Some(max)
     );
 }
+
+#[test]
+fn a_tally_that_fails_midway_changes_nothing_and_is_retried_next_block() {
+    let mut chain = Chain::new();
+    let (alice, bob, charlie) = (key("alice"), key("bob"), key("charlie"));
+    let id = chain.propose(&alice, vec![set_base_fee(4)]);
+    chain.vote(&bob, id, true, 300 * PHA);
+    chain.vote(&charlie, id, false, 100 * PHA);
+    let ends = chain.proposal(id).voting_ends_at;
+    chain.run_until(ends - 1);
+    // The proposer's account record is corrupted, so the tally unlocks both votes and then
+    // fails to return the deposit: only corrupted state gets there.
+    let mut state = chain.state.clone();
+    let proposer = balances::account_key(&alice.account());
+    let record = state.get(&proposer).expect("alice has an account").to_vec();
+    state.insert(proposer.clone(), vec![0xff]);
+    assert_eq!(take_due(&mut state, TALLY_QUEUE, ends), vec![id]);
+    let before = state.snapshot();
+    let ctx = BlockContext {
+        height: ends,
+        ..chain.ctx
+    };
+    let mut events = Vec::new();
+    tally(&mut state, &ctx, id, 0, &mut events);
+    assert_eq!(events, Vec::new(), "nothing happened");
+    assert!(!state.journaling(), "the checkpoint is closed");
+    // Every unlock is undone; the one change is the retry queued for the next block.
+    assert_eq!(
+        queued(&state, "tally"),
+        vec![(ends + 1, id)],
+        "tried again next block"
+    );
+    let mut without_retry = state.clone();
+    without_retry.remove(&due_key(TALLY_QUEUE, ends + 1, id));
+    assert!(without_retry.snapshot() == before, "the state is as it was");
+    assert_eq!(
+        vote(&state, id, &bob.account())
+            .expect("readable")
+            .map(|v| v.amount),
+        Some(300 * PHA)
+    );
+    // Repaired, the retry tallies it.
+    state.insert(proposer, record);
+    let mut events = Vec::new();
+    let next = BlockContext {
+        height: ends + 1,
+        ..chain.ctx
+    };
+    for due in take_due(&mut state, TALLY_QUEUE, next.height) {
+        tally(&mut state, &next, due, 0, &mut events);
+    }
+    assert!(
+        matches!(events.as_slice(), [Event::ProposalPassed { proposal, .. }] if *proposal == id),
+        "{events:?}"
+    );
+    for who in [&bob, &charlie] {
+        assert_eq!(
+            balances::account(&state, &who.account()).expect("b").locked,
+            0
+        );
+    }
+    assert_eq!(
+        balances::account(&state, &alice.account())
+            .expect("a")
+            .reserved,
+        0
+    );
+}
