@@ -281,7 +281,8 @@ pub fn run_stake(command: StakeCommand, target: &Target) -> Result<()> {
                         lines.push("no bonds".into());
                     }
                     lines.push(format!(
-                        "rules: unbonding takes {} s of chain time; each stored fault slashes {} of the bond",
+                        "rules: a validator bonds at least {}; unbonding takes {} s of chain time; each stored fault slashes {} of the bond",
+                        units(&params["min_validator_bond"]),
                         params["unbonding_ms"].as_u64().unwrap_or(0) / 1000,
                         percent(&params["equivocation_slash_per_mille"])
                     ));

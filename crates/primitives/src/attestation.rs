@@ -17,6 +17,6 @@ mod policy;
 
 pub use claims::{Claims, QuoteKind, TcbStatus};
 pub use policy::{
-    AttestationPolicy, Confidence, PolicyError, SimulatedRoot, TcbConfidence,
-    MAX_ALLOWED_MEASUREMENTS, MAX_SIMULATED_ROOTS,
+    AttestationPolicy, Confidence, PolicyError, SimulatedRoot, TcbConfidence, MAX_ADVISORY_BYTES,
+    MAX_ALLOWED_MEASUREMENTS, MAX_DENIED_ADVISORIES, MAX_SIMULATED_ROOTS,
 };

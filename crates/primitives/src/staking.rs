@@ -18,6 +18,9 @@ pub struct StakingParams {
     pub unbonding_ms: u64,
     /// Per-mille of its bond (bonded and unbonding) a validator loses for each stored fault.
     pub equivocation_slash_per_mille: u16,
+    /// The least a key's account must have bonded (not counting unbonding chunks) for
+    /// `SetValidators` to name it, so every validator has something a fault can slash.
+    pub min_validator_bond: Balance,
 }
 
 impl Default for StakingParams {
@@ -26,6 +29,8 @@ impl Default for StakingParams {
             // 28 days of chain time.
             unbonding_ms: 28 * 86_400_000,
             equivocation_slash_per_mille: 100,
+            // 0.005% of the supply: a tenth of it is what one stored fault costs.
+            min_validator_bond: 50_000 * crate::units::PHA,
         }
     }
 }

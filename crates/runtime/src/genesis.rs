@@ -254,9 +254,11 @@ impl GenesisConfig {
             // One-minute days and short grace periods: mining pays, slashes and cools down
             // within a demo.
             mining: MiningParams::dev(),
-            // A minute of unbonding, so a bond's whole life fits a demo.
+            // A minute of unbonding, so a bond's whole life fits a demo, and no least bond, so
+            // a dev chain's validator set can change before anyone bonds.
             staking: StakingParams {
                 unbonding_ms: 60_000,
+                min_validator_bond: 0,
                 ..StakingParams::default()
             },
         }

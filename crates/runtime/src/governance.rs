@@ -125,6 +125,16 @@ pub enum GovernanceError {
         /// Most allowed.
         max: usize,
     },
+    /// A validator key's account has less bonded than `staking.min_validator_bond`.
+    #[error("validator key #{index} has {bonded} units bonded, fewer than the {needed} a validator must bond; its owner bonds with `phalanx stake bond` first")]
+    ValidatorBondTooLow {
+        /// Its position in the set.
+        index: usize,
+        /// Units its account has bonded.
+        bonded: Balance,
+        /// The least bond.
+        needed: Balance,
+    },
 }
 
 impl ErrorCodes for GovernanceError {
@@ -161,6 +171,10 @@ impl ErrorCodes for GovernanceError {
             "too_many_validators",
             "the validator set has more keys than consensus can carry",
         ),
+        (
+            "validator_bond_too_low",
+            "a validator key's account has bonded less than the least validator bond",
+        ),
     ];
 
     /// A balances failure keeps its own code (and module, see
@@ -182,6 +196,7 @@ impl ErrorCodes for GovernanceError {
             GovernanceError::InvalidValidatorKeys => "invalid_validator_keys",
             GovernanceError::WeakValidatorKey { .. } => "weak_validator_key",
             GovernanceError::TooManyValidators { .. } => "too_many_validators",
+            GovernanceError::ValidatorBondTooLow { .. } => "validator_bond_too_low",
         }
     }
 }

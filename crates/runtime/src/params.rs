@@ -262,6 +262,8 @@ pub enum Param {
     StakingUnbondingMs,
     /// [`StakingParams::equivocation_slash_per_mille`].
     StakingEquivocationSlash,
+    /// [`StakingParams::min_validator_bond`].
+    StakingMinValidatorBond,
 }
 
 impl fmt::Display for Param {
@@ -309,6 +311,7 @@ impl fmt::Display for Param {
             Param::MiningSettleSlice => "mining.settle_slice",
             Param::StakingUnbondingMs => "staking.unbonding_ms",
             Param::StakingEquivocationSlash => "staking.equivocation_slash_per_mille",
+            Param::StakingMinValidatorBond => "staking.min_validator_bond",
         })
     }
 }
@@ -493,6 +496,10 @@ impl crate::module::ErrorCodes for ParamsError {
             "staking_equivocation_slash_per_mille_out_of_bounds",
             "staking.equivocation_slash_per_mille is outside its bounds",
         ),
+        (
+            "staking_min_validator_bond_out_of_bounds",
+            "staking.min_validator_bond is outside its bounds",
+        ),
     ];
 
     fn code(&self) -> &'static str {
@@ -546,6 +553,7 @@ impl crate::module::ErrorCodes for ParamsError {
                 Param::StakingEquivocationSlash => {
                     "staking_equivocation_slash_per_mille_out_of_bounds"
                 }
+                Param::StakingMinValidatorBond => "staking_min_validator_bond_out_of_bounds",
             },
         }
     }
@@ -723,8 +731,9 @@ const FIXED_ONE: u128 = phalanx_primitives::mining::FIXED_SCALE;
 const DAY_MS: u64 = 86_400_000;
 
 /// Checks the staking parameters: the unbonding period from a minute (dev chains) to 90 days
-/// (long enough for evidence to be reported, never PHA locked for a season), and the slash per
-/// fault from 1% to 100% (a fault always costs something).
+/// (long enough for evidence to be reported, never PHA locked for a season), the slash per
+/// fault from 1% to 100% (a fault always costs something), and the least validator bond from
+/// none (dev chains) to [`MAX_MIN_VALIDATOR_BOND`].
 pub fn check_staking(params: &StakingParams) -> Result {
     within(
         Param::StakingUnbondingMs,
@@ -737,8 +746,18 @@ pub fn check_staking(params: &StakingParams) -> Result {
         params.equivocation_slash_per_mille,
         10u16,
         1_000u16,
+    )?;
+    within(
+        Param::StakingMinValidatorBond,
+        params.min_validator_bond,
+        0u128,
+        MAX_MIN_VALIDATOR_BOND,
     )
 }
+
+/// The most `staking.min_validator_bond` may be: 10 million PHA (1% of the supply), so a
+/// vote can't price every validator out of the set.
+pub const MAX_MIN_VALIDATOR_BOND: Balance = 10_000_000 * PHA;
 
 /// Checks every mining parameter (bounds in [`check_mining`]'s body; each keeps the economics
 /// meaningful and the per-block work bounded).

@@ -45,6 +45,9 @@ pub fn execute(
             // anything a node would have to skip or merge (invalid points, duplicates), and
             // keys of small order, for which anyone could sign.
             system::check_validator_set(keys).map_err(GovernanceError::from)?;
+            // Every named validator has something a fault can slash (genesis validators are
+            // exempt until the first change of the set: nobody has bonded at genesis).
+            staking::check_validator_bonds(state, keys)?;
             system::schedule_validators(state, keys);
             events.push(Event::ValidatorsChanged {
                 count: keys.len() as u32,

@@ -49,6 +49,7 @@ use phalanx_attestation::{
     check_report_data, report_data, verify, AttestationError, AttestationPolicy, Collateral,
     DcapError, PolicyError, Quote, QuoteError, QuoteKind, ReportDataError, SimulatedError,
 };
+use phalanx_primitives::attestation::{MAX_ADVISORY_BYTES, MAX_DENIED_ADVISORIES};
 use phalanx_primitives::call::{Call, Registration, RegistryCall, MAX_ENDPOINT_BYTES};
 use phalanx_primitives::{AccountId, Balance, CodecError};
 use phalanx_state::{State, StateExt};
@@ -132,6 +133,21 @@ pub enum RegistryError {
     /// A production chain was asked to trust simulated attestation or debug enclaves.
     #[error("a production chain cannot accept simulated quoting roots or debug enclaves")]
     SimulatedTrustInProduction,
+    /// The attestation names more advisories, or a longer one, than a worker record keeps.
+    #[error("the attestation names {count} advisories (at most {MAX_DENIED_ADVISORIES}, each at most {MAX_ADVISORY_BYTES} bytes); a worker record can't keep them")]
+    TooManyAdvisories {
+        /// Advisories named.
+        count: usize,
+    },
+    /// A re-registration's DCAP collateral is older than the collateral the worker last
+    /// attested with.
+    #[error("the collateral's TCB evaluation data number is {number}, older than the {recorded} this worker last attested with; attest again with current collateral")]
+    CollateralOlderThanRecorded {
+        /// The new collateral's number.
+        number: u32,
+        /// The number of the worker's last attestation.
+        recorded: u32,
+    },
 }
 
 impl ErrorCodes for RegistryError {
@@ -176,6 +192,14 @@ impl ErrorCodes for RegistryError {
         (
             "simulated_trust_in_production",
             "a production chain cannot accept simulated quoting roots or debug enclaves",
+        ),
+        (
+            "too_many_advisories",
+            "the attestation names more advisories than a worker record keeps",
+        ),
+        (
+            "collateral_older_than_recorded",
+            "the collateral is older than the one the worker last attested with",
         ),
         // The attestation crate's errors, one code each (that crate's enums are not chain
         // types; their codes are fixed here).
@@ -272,7 +296,30 @@ impl ErrorCodes for RegistryError {
             RegistryError::Policy(e) => policy_code(e),
             RegistryError::Corrupted(_) => "corrupted",
             RegistryError::SimulatedTrustInProduction => "simulated_trust_in_production",
+            RegistryError::TooManyAdvisories { .. } => "too_many_advisories",
+            RegistryError::CollateralOlderThanRecorded { .. } => "collateral_older_than_recorded",
         }
+    }
+}
+
+/// Judges the evaluation number of a registration's DCAP collateral (`None` without any):
+/// at least the policy's minimum, and no older than the collateral the worker last attested
+/// with (older collateral that still verifies may not list an advisory denied since, so a
+/// worker can't go back to it).
+fn check_collateral_number(
+    policy: &AttestationPolicy,
+    number: Option<u32>,
+    existing: Option<&WorkerInfo>,
+) -> Result<(), RegistryError> {
+    let Some(number) = number else {
+        return Ok(());
+    };
+    policy.check_collateral(Some(number))?;
+    match existing.and_then(|existing| existing.tcb_evaluation_data_number) {
+        Some(recorded) if number < recorded => {
+            Err(RegistryError::CollateralOlderThanRecorded { number, recorded })
+        }
+        _ => Ok(()),
     }
 }
 
@@ -535,14 +582,27 @@ pub fn register(
     );
     check_report_data(&claims, &expected)?;
     let confidence = policy.evaluate(&claims)?.per_mille();
-    // A collateral that names no number counts as 0, both here and when the settlement
-    // re-judges the worker against a later minimum.
-    let tcb_evaluation_data_number = collateral.as_ref().map(|collateral| {
-        phalanx_attestation::dcap::tcb_evaluation_data_number(collateral).unwrap_or(0)
-    });
-    if let Some(number) = tcb_evaluation_data_number {
-        policy.check_collateral(Some(number))?;
+    // The record keeps the advisories so a later deny-list judges the running worker: as many,
+    // and as long, as a deny-list may be.
+    if claims.advisory_ids.len() > MAX_DENIED_ADVISORIES
+        || claims
+            .advisory_ids
+            .iter()
+            .any(|advisory| advisory.len() > MAX_ADVISORY_BYTES)
+    {
+        return Err(RegistryError::TooManyAdvisories {
+            count: claims.advisory_ids.len(),
+        });
     }
+    // DCAP collateral's number (0 when it names none), kept so a later minimum judges the
+    // running worker; a simulated quote has no real collateral to judge.
+    let tcb_evaluation_data_number = match (claims.kind, &collateral) {
+        (QuoteKind::SgxDcap | QuoteKind::TdxDcap, Some(collateral)) => {
+            Some(phalanx_attestation::dcap::tcb_evaluation_data_number(collateral).unwrap_or(0))
+        }
+        _ => None,
+    };
+    check_collateral_number(&policy, tcb_evaluation_data_number, existing.as_ref())?;
 
     let info = WorkerInfo {
         identity: registration.identity,

@@ -125,6 +125,26 @@ pub fn set_params(state: &mut State, params: &StakingParams) {
     state.put(PARAMS.to_vec(), params);
 }
 
+/// Checks that each key of a validator set about to be scheduled has at least
+/// `min_validator_bond` bonded on its account (unbonding chunks don't count: they are leaving).
+pub fn check_validator_bonds(
+    state: &State,
+    keys: &[[u8; 32]],
+) -> Result<(), crate::governance::GovernanceError> {
+    let needed = params(state)?.min_validator_bond;
+    for (index, key) in keys.iter().enumerate() {
+        let bonded = bond(state, &AccountId(*key))?.bonded;
+        if bonded < needed {
+            return Err(crate::governance::GovernanceError::ValidatorBondTooLow {
+                index,
+                bonded,
+                needed,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// `who`'s bond (empty if none).
 pub fn bond(state: &State, who: &AccountId) -> Result<Bond, CodecError> {
     Ok(state.get_decoded(&bond_key(who))?.unwrap_or_default())
@@ -540,5 +560,66 @@ mod tests {
         let receipt = chain.apply(&bob, stake(StakingCall::Unbond { amount: PHA }));
         assert_eq!(receipt.error, Some(code(StakingError::TooManyUnbonding)));
         chain.end_block();
+    }
+
+    #[test]
+    fn a_validator_set_names_only_keys_with_the_least_bond() {
+        let mut chain = TestChain::new();
+        let (alice, bob, charlie) = (key("alice"), key("bob"), key("charlie"));
+        let root = |call| Call::Root(RootCall::Dispatch(call));
+        let mut params = params(&chain.state).unwrap();
+        assert_eq!(params.min_validator_bond, 0, "none on a dev chain");
+        params.min_validator_bond = crate::params::MAX_MIN_VALIDATOR_BOND + 1;
+        let receipt = chain.call(
+            &alice,
+            root(PrivilegedCall::SetStakingParams(params.clone())),
+        );
+        assert_eq!(
+            receipt.error,
+            Some(code(crate::params::ParamsError::OutOfBounds {
+                param: crate::params::Param::StakingMinValidatorBond,
+                value: crate::params::MAX_MIN_VALIDATOR_BOND + 1,
+                min: 0,
+                max: crate::params::MAX_MIN_VALIDATOR_BOND,
+            }))
+        );
+        params.min_validator_bond = 1_000 * PHA;
+        let receipt = chain.call(&alice, root(PrivilegedCall::SetStakingParams(params)));
+        assert_eq!(receipt.error, None);
+        let set = vec![bob.account().0, charlie.account().0];
+        let set_validators = |chain: &mut TestChain| {
+            chain.call(&alice, root(PrivilegedCall::SetValidators(set.clone())))
+        };
+        // Nobody has bonded.
+        let too_low = |index, bonded| {
+            Some(code(
+                crate::governance::GovernanceError::ValidatorBondTooLow {
+                    index,
+                    bonded,
+                    needed: 1_000 * PHA,
+                },
+            ))
+        };
+        assert_eq!(set_validators(&mut chain).error, too_low(0, 0));
+        for who in [&bob, &charlie] {
+            let bonded = chain.call(
+                who,
+                stake(StakingCall::Bond {
+                    amount: 1_000 * PHA,
+                }),
+            );
+            assert_eq!(bonded.error, None);
+        }
+        // PHA on its way out doesn't count: charlie unbonds one.
+        let receipt = chain.call(&charlie, stake(StakingCall::Unbond { amount: PHA }));
+        assert_eq!(receipt.error, None);
+        assert_eq!(set_validators(&mut chain).error, too_low(1, 999 * PHA));
+        assert_eq!(system::pending_validators(&chain.state).unwrap(), None);
+        let receipt = chain.call(&charlie, stake(StakingCall::Bond { amount: PHA }));
+        assert_eq!(receipt.error, None);
+        assert_eq!(set_validators(&mut chain).error, None);
+        // Named, their bonds stay until they leave the set.
+        let receipt = chain.call(&bob, stake(StakingCall::Unbond { amount: PHA }));
+        assert_eq!(receipt.error, Some(code(StakingError::StillValidating)));
     }
 }

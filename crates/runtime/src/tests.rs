@@ -98,6 +98,11 @@ fn every_variant_of_every_module_error_has_a_distinct_listed_code() {
         GovernanceError::InvalidValidatorKeys,
         GovernanceError::WeakValidatorKey { index: 0 },
         GovernanceError::TooManyValidators { count: 2, max: 1 },
+        GovernanceError::ValidatorBondTooLow {
+            index: 0,
+            bonded: 0,
+            needed: 1,
+        },
     ]);
     let policy = |e| RegistryError::Policy(e);
     let attestation = |e| RegistryError::Attestation(e);
@@ -121,6 +126,11 @@ fn every_variant_of_every_module_error_has_a_distinct_listed_code() {
         RegistryError::ReplayedRegistration { cited: 1, last: 2 },
         RegistryError::Corrupted("x".into()),
         RegistryError::SimulatedTrustInProduction,
+        RegistryError::TooManyAdvisories { count: 65 },
+        RegistryError::CollateralOlderThanRecorded {
+            number: 1,
+            recorded: 2,
+        },
         attestation(AttestationError::Quote(QuoteError::TooLarge {
             len: 2,
             max: 1,
@@ -332,6 +342,7 @@ fn every_variant_of_every_module_error_has_a_distinct_listed_code() {
         out_of_bounds(Param::MiningSettleSlice),
         out_of_bounds(Param::StakingUnbondingMs),
         out_of_bounds(Param::StakingEquivocationSlash),
+        out_of_bounds(Param::StakingMinValidatorBond),
     ]);
     assert_codes(&[
         ContractsError::CodeTooLarge { size: 2, max: 1 },

@@ -96,6 +96,8 @@ pub const MAX_ALLOWED_MEASUREMENTS: usize = 256;
 pub const MAX_SIMULATED_ROOTS: usize = 16;
 /// Most advisories a policy may deny.
 pub const MAX_DENIED_ADVISORIES: usize = 64;
+/// Longest advisory id a policy may deny (`INTEL-SA-00615` is 14 bytes).
+pub const MAX_ADVISORY_BYTES: usize = 32;
 
 /// How much the chain trusts an accepted worker, in per-mille (0..=1000).
 #[derive(
@@ -270,9 +272,13 @@ impl AttestationPolicy {
                 return Err(PolicyError::TooManyEntries { field, len, max });
             }
         }
-        if let Some(long) = self.denied_advisories.iter().find(|a| a.len() > 32) {
+        if let Some(long) = self
+            .denied_advisories
+            .iter()
+            .find(|a| a.len() > MAX_ADVISORY_BYTES)
+        {
             return Err(PolicyError::InvalidPolicy(format!(
-                "advisory id {long:?} is longer than 32 bytes"
+                "advisory id {long:?} is longer than {MAX_ADVISORY_BYTES} bytes"
             )));
         }
         if self.minimum_tcb_status == TcbStatus::Revoked {

@@ -256,6 +256,96 @@ fn the_policy_refuses_unknown_builds_debug_enclaves_and_revoked_platforms() {
 }
 
 #[test]
+fn a_record_keeps_at_most_a_deny_lists_worth_of_advisories() {
+    let mut chain = TestChain::new();
+    let (alice, worker) = (key("alice"), worker_identity("1"));
+    let many: Vec<String> = (0..=MAX_DENIED_ADVISORIES)
+        .map(|i| format!("INTEL-SA-{i:05}"))
+        .collect();
+    let too_many =
+        chain.registration_with(&worker, &alice.account(), |r| r.advisory_ids = many.clone());
+    chain.assert_registration_refused(
+        &alice,
+        too_many,
+        RegistryError::TooManyAdvisories { count: 65 },
+    );
+    let long = chain.registration_with(&worker, &alice.account(), |r| {
+        r.advisory_ids = vec!["A".repeat(MAX_ADVISORY_BYTES + 1)]
+    });
+    chain.assert_registration_refused(&alice, long, RegistryError::TooManyAdvisories { count: 1 });
+    // A deny-list's worth, each as long as a deny-list allows, is kept.
+    let most: Vec<String> = (0..MAX_DENIED_ADVISORIES)
+        .map(|i| format!("{i:0>width$}", width = MAX_ADVISORY_BYTES))
+        .collect();
+    let registration =
+        chain.registration_with(&worker, &alice.account(), |r| r.advisory_ids = most.clone());
+    assert_eq!(chain.register(&alice, registration).error, None);
+    let info = super::worker(&chain.state, &worker.account().0)
+        .expect("readable")
+        .expect("registered");
+    assert_eq!(info.advisory_ids, most);
+    assert_eq!(info.tcb_evaluation_data_number, None, "a simulated quote");
+    chain.end_block();
+}
+
+#[test]
+fn collateral_is_judged_against_the_minimum_and_the_workers_last() {
+    let mut policy = crate::genesis::dev_attestation_policy();
+    policy.min_tcb_evaluation_data_number = 16;
+    let mut info = WorkerInfo {
+        identity: [1; 32],
+        encryption_key: [2; 32],
+        operator: key("alice").account(),
+        quote_kind: QuoteKind::SgxDcap,
+        measurement: [3; 32],
+        tcb_status: TcbStatus::UpToDate,
+        confidence: 1000,
+        performance: 100,
+        endpoint: "https://worker.example".into(),
+        registered_at: 1,
+        last_attested_at: 1,
+        recent_block_height: 0,
+        advisory_ids: Vec::new(),
+        tcb_evaluation_data_number: None,
+    };
+    // No collateral (a simulated quote): nothing to judge.
+    assert_eq!(check_collateral_number(&policy, None, None), Ok(()));
+    // Below the policy's minimum.
+    assert_eq!(
+        check_collateral_number(&policy, Some(15), None),
+        Err(RegistryError::Policy(PolicyError::CollateralTooOld {
+            number: 15,
+            minimum: 16
+        }))
+    );
+    assert_eq!(check_collateral_number(&policy, Some(16), None), Ok(()));
+    // A worker that last attested with number 18 can't go back to 17, which the policy
+    // would still accept; 18 and newer are fine.
+    info.tcb_evaluation_data_number = Some(18);
+    assert_eq!(
+        check_collateral_number(&policy, Some(17), Some(&info)),
+        Err(RegistryError::CollateralOlderThanRecorded {
+            number: 17,
+            recorded: 18
+        })
+    );
+    assert_eq!(
+        check_collateral_number(&policy, Some(18), Some(&info)),
+        Ok(())
+    );
+    assert_eq!(
+        check_collateral_number(&policy, Some(19), Some(&info)),
+        Ok(())
+    );
+    // A worker that last attested without collateral has no number to hold it to.
+    info.tcb_evaluation_data_number = None;
+    assert_eq!(
+        check_collateral_number(&policy, Some(16), Some(&info)),
+        Ok(())
+    );
+}
+
+#[test]
 fn a_simulated_quote_is_refused_on_a_production_policy_chain() {
     let mut chain = TestChain::new();
     // The production policy, even with the simulated build's measurement allowed.
