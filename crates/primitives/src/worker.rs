@@ -36,8 +36,8 @@ pub struct WorkerInfo {
     pub last_attested_at: u64,
     /// Height of the block its last attestation cited.
     pub recent_block_height: u64,
-    /// The Intel advisories its last attestation said apply to the platform (none for a
-    /// simulated quote), kept so a later deny-list judges a running worker too.
+    /// The Intel advisories its last attestation said apply to the platform (a simulated
+    /// quote carries its report's), kept so a later deny-list judges a running worker too.
     #[serde(default)]
     pub advisory_ids: Vec<String>,
     /// The TCB evaluation data number of the DCAP collateral its last attestation came with
