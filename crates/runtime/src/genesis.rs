@@ -199,7 +199,8 @@ pub struct GenesisConfig {
     /// The mining rules (work formula, day length, heartbeats, slashing).
     #[serde(default)]
     pub mining: MiningParams,
-    /// Validator bonds: unbonding period and equivocation slash.
+    /// Validator bonds: unbonding period, equivocation slash and the least bond
+    /// `SetValidators` accepts.
     #[serde(default)]
     pub staking: StakingParams,
 }

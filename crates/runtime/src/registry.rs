@@ -25,7 +25,11 @@
 //!    block hash): the quote was made for these keys, on this chain, after that block;
 //! 10. the policy accepts the claims (debug, measurement, TCB, denied advisories) and gives
 //!     them a confidence; DCAP collateral must carry a TCB evaluation data number of at least
-//!     the policy's minimum (governance raises it after each Intel TCB recovery).
+//!     the policy's minimum (governance raises it after each Intel TCB recovery);
+//! 11. the claims name at most [`MAX_DENIED_ADVISORIES`] advisories of at most
+//!     [`MAX_ADVISORY_BYTES`] each (the record keeps them, for the daily standing check);
+//! 12. a re-registration's DCAP collateral number is no lower than the one the identity last
+//!     attested with (per identity: a new identity is held only to the policy's minimum).
 //!
 //! Pricing: a registration whose quote declares a DCAP kind pays
 //! [`ChainParams::dcap_verification_fee`](phalanx_primitives::call::ChainParams) on top of the
@@ -134,7 +138,7 @@ pub enum RegistryError {
     #[error("a production chain cannot accept simulated quoting roots or debug enclaves")]
     SimulatedTrustInProduction,
     /// The attestation names more advisories, or a longer one, than a worker record keeps.
-    #[error("the attestation names {count} advisories (at most {MAX_DENIED_ADVISORIES}, each at most {MAX_ADVISORY_BYTES} bytes); a worker record can't keep them")]
+    #[error("the attestation names {count} advisory id(s), more than the {MAX_DENIED_ADVISORIES} a worker record keeps or one longer than {MAX_ADVISORY_BYTES} bytes")]
     TooManyAdvisories {
         /// Advisories named.
         count: usize,
