@@ -62,6 +62,29 @@ impl TestChain {
             .unwrap()
     }
 
+    /// Alice's pool `id`, funded with 10,000 PHA by charlie, with each of `workers` (operated
+    /// by alice) added and started on twice the least stake.
+    fn computing_in_pool(&mut self, id: u64, workers: &[[u8; 32]]) {
+        self.ok(
+            &key("charlie"),
+            MiningCall::Contribute {
+                pool: id,
+                amount: 10_000 * PHA,
+            },
+        );
+        for &worker in workers {
+            self.ok(&key("alice"), MiningCall::AddWorker { pool: id, worker });
+            self.ok(
+                &key("alice"),
+                MiningCall::StartWorker {
+                    pool: id,
+                    worker,
+                    stake: 2 * LEAST_STAKE,
+                },
+            );
+        }
+    }
+
     fn pool_info(&self, id: u64) -> StakePool {
         pool(&self.state, id).unwrap().unwrap()
     }
@@ -746,30 +769,7 @@ fn a_revoked_tcb_stops_and_slashes_and_a_revoked_measurement_only_stops() {
     let w1 = w1.account().0;
     let w2 = chain.mining_worker(&key("alice"), "w2");
     let id = chain.pool(&key("alice"), 0);
-    chain.ok(
-        &key("charlie"),
-        MiningCall::Contribute {
-            pool: id,
-            amount: 10_000 * PHA,
-        },
-    );
-    for w in [w1, w2] {
-        chain.ok(
-            &key("alice"),
-            MiningCall::AddWorker {
-                pool: id,
-                worker: w,
-            },
-        );
-        chain.ok(
-            &key("alice"),
-            MiningCall::StartWorker {
-                pool: id,
-                worker: w,
-                stake: 2 * LEAST_STAKE,
-            },
-        );
-    }
+    chain.computing_in_pool(id, &[w1, w2]);
     chain.end_block();
     // Governance now requires an up-to-date TCB: w1's platform is revoked.
     let mut policy = registry::policy(&chain.state).unwrap();
@@ -826,30 +826,7 @@ fn a_later_deny_list_or_collateral_minimum_revokes_running_workers() {
     info.tcb_evaluation_data_number = Some(16);
     registry::store_worker(&mut chain.state, &info);
     let id = chain.pool(&key("alice"), 0);
-    chain.ok(
-        &key("charlie"),
-        MiningCall::Contribute {
-            pool: id,
-            amount: 10_000 * PHA,
-        },
-    );
-    for w in [w1, w2, w3] {
-        chain.ok(
-            &key("alice"),
-            MiningCall::AddWorker {
-                pool: id,
-                worker: w,
-            },
-        );
-        chain.ok(
-            &key("alice"),
-            MiningCall::StartWorker {
-                pool: id,
-                worker: w,
-                stake: 2 * LEAST_STAKE,
-            },
-        );
-    }
+    chain.computing_in_pool(id, &[w1, w2, w3]);
     chain.end_block();
     let set_policy =
         |chain: &mut TestChain, policy: &phalanx_primitives::attestation::AttestationPolicy| {
