@@ -81,7 +81,13 @@ pub fn load_or_create(
         secret
     };
     let genesis = if genesis_path.exists() {
-        serde_json::from_slice(&std::fs::read(&genesis_path)?)?
+        // A data dir from an older phalanx whose genesis layout has changed since.
+        serde_json::from_slice(&std::fs::read(&genesis_path)?).map_err(|e| {
+            CliError::new(format!(
+                "{}: {e}: this dev chain was made by another version of phalanx; start a fresh one with `phalanx dev --reset` (or another --data-dir)",
+                genesis_path.display()
+            ))
+        })?
     } else {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

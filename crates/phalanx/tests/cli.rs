@@ -610,3 +610,31 @@ fn against_a_dev_node() {
     );
     drop(dev);
 }
+
+#[test]
+fn a_dev_data_dir_from_an_older_genesis_layout_is_refused_with_the_way_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The dev genesis as a phalanx from before `staking.min_validator_bond` wrote it.
+    let mut old = serde_json::to_value(phalanx_runtime::GenesisConfig::dev(
+        vec![hex::encode(
+            phalanx_primitives::Keypair::dev("validator").account().0,
+        )],
+        1_700_000_000_000,
+    ))
+    .expect("serializes");
+    old["staking"]
+        .as_object_mut()
+        .expect("a staking object")
+        .remove("min_validator_bond");
+    std::fs::write(
+        dir.path().join("genesis.json"),
+        serde_json::to_vec(&old).expect("json"),
+    )
+    .expect("write");
+    let data_dir = dir.path().to_str().expect("utf-8");
+    let out = run(&["dev", "--data-dir", data_dir]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    for part in ["genesis.json", "min_validator_bond", "phalanx dev --reset"] {
+        assert!(out.stderr.contains(part), "{part}: {}", out.stderr);
+    }
+}
