@@ -14,7 +14,9 @@
 //!   treasury and is removed as above (the rest unbonds), and stake still unbonding from an
 //!   earlier appointment loses the same fraction; the enclave leaves every cluster it is a
 //!   member of (which requests a new key epoch, so it learns no key from then on). A banned
-//!   enclave can't be appointed or added to a cluster again ([`GatekeeperError::Banned`]). A conflicting key from *different*
+//!   enclave can't be appointed or added to a cluster again ([`GatekeeperError::Banned`]), nor
+//!   can a worker whose platform the policy in force no longer accepts (measurement, TCB status,
+//!   a denied advisory, old collateral: [`GatekeeperError::Revoked`], `registry::revocation`). A conflicting key from *different*
 //!   gatekeepers is not slashed: two gatekeepers may race to publish a master key, and the
 //!   chain keeps no record of who stored a slot's first key.
 //! - **Only appointed gatekeepers speak as [`Origin::Gatekeeper`]**: the message queue asks
@@ -171,6 +173,10 @@ pub enum GatekeeperError {
     /// The worker's enclave was banned for provable misbehaviour.
     #[error("worker {0} was banned for provable misbehaviour; it can't be a gatekeeper or a cluster member")]
     Banned(String),
+    /// The attestation policy in force no longer accepts the worker's platform (its
+    /// measurement, TCB status, an advisory or its collateral), whatever it was at registration.
+    #[error("the attestation policy no longer accepts worker {0} ({1:?} revoked); it must attest again on a platform the policy accepts")]
+    Revoked(String, registry::Revocation),
 }
 
 impl ErrorCodes for GatekeeperError {
@@ -211,6 +217,10 @@ impl ErrorCodes for GatekeeperError {
         ("malformed_message", "the key message does not decode"),
         ("corrupted", "the gatekeeper state could not be decoded"),
         ("banned", "the worker was banned for provable misbehaviour"),
+        (
+            "revoked",
+            "the attestation policy no longer accepts the worker's platform",
+        ),
     ];
 
     fn code(&self) -> &'static str {
@@ -236,6 +246,7 @@ impl ErrorCodes for GatekeeperError {
             GatekeeperError::MalformedMessage(_) => "malformed_message",
             GatekeeperError::Corrupted(_) => "corrupted",
             GatekeeperError::Banned(_) => "banned",
+            GatekeeperError::Revoked(..) => "revoked",
         }
     }
 }
@@ -481,6 +492,19 @@ fn request_next_epoch(state: &mut State, ctx: &BlockContext, events: &mut Vec<Ev
     Ok(())
 }
 
+/// Refuses a worker whose platform the policy in force no longer accepts: keys go only to
+/// platforms the chain would register today.
+fn judge(state: &State, info: &registry::WorkerInfo) -> Result {
+    let policy = registry::policy(state)?;
+    match registry::revocation(&policy, info) {
+        Some(revocation) => Err(GatekeeperError::Revoked(
+            hex::encode(info.identity),
+            revocation,
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Appoints registered worker `identity`, reserving its operator's stake.
 pub fn appoint(
     state: &mut State,
@@ -493,6 +517,7 @@ pub fn appoint(
     if crate::mining::ban(state, identity)?.is_some() {
         return Err(GatekeeperError::Banned(hex::encode(identity)));
     }
+    judge(state, &worker)?;
     if is_appointed(state, identity)? {
         return Err(GatekeeperError::AlreadyAppointed(hex::encode(identity)));
     }
@@ -658,12 +683,13 @@ pub fn add_worker(
     events: &mut Vec<Event>,
 ) -> Result {
     let mut record = cluster(state, index)?.ok_or(GatekeeperError::UnknownCluster(index))?;
-    if registry::worker(state, worker)?.is_none() {
+    let Some(info) = registry::worker(state, worker)? else {
         return Err(GatekeeperError::UnregisteredWorker(hex::encode(worker)));
-    }
+    };
     if crate::mining::ban(state, worker)?.is_some() {
         return Err(GatekeeperError::Banned(hex::encode(worker)));
     }
+    judge(state, &info)?;
     if is_member(state, index, worker) {
         return Err(GatekeeperError::AlreadyMember(index));
     }

@@ -1248,24 +1248,10 @@ fn standing(
         // Not registered (any more): it can't keep computing, but nothing was proven against it.
         return Ok(Standing::MeasurementRevoked);
     };
-    if !policy.allowed_measurements.contains(&info.measurement) {
-        return Ok(Standing::MeasurementRevoked);
-    }
-    // Judged as registration judged it, against the policy in force now: a TCB status the
-    // policy no longer accepts, an advisory it now denies, or collateral older than its
-    // minimum evaluation number all revoke the platform.
-    let collateral_too_old = info
-        .tcb_evaluation_data_number
-        .is_some_and(|number| policy.check_collateral(Some(number)).is_err());
-    if policy.tcb_confidence.get(info.tcb_status).is_none()
-        || !info.tcb_status.is_at_least(policy.minimum_tcb_status)
-        || info
-            .advisory_ids
-            .iter()
-            .any(|advisory| policy.denied_advisories.contains(advisory))
-        || collateral_too_old
-    {
-        return Ok(Standing::TcbRevoked);
+    match registry::revocation(policy, &info) {
+        Some(registry::Revocation::Measurement) => return Ok(Standing::MeasurementRevoked),
+        Some(registry::Revocation::Tcb) => return Ok(Standing::TcbRevoked),
+        None => {}
     }
     if info
         .last_attested_at

@@ -306,6 +306,36 @@ impl ErrorCodes for RegistryError {
     }
 }
 
+/// Why the policy in force no longer accepts a registered worker's platform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revocation {
+    /// Its code measurement is no longer allowed.
+    Measurement,
+    /// Its TCB is revoked: a status the policy no longer accepts, an advisory it now denies,
+    /// or collateral older than its minimum evaluation number.
+    Tcb,
+}
+
+/// Judges a registered worker's recorded attestation against `policy` as registration judged
+/// it (measurement, TCB status, denied advisories, collateral number), for a policy changed
+/// since: `None` while the policy still accepts it.
+pub fn revocation(policy: &AttestationPolicy, info: &WorkerInfo) -> Option<Revocation> {
+    if !policy.allowed_measurements.contains(&info.measurement) {
+        return Some(Revocation::Measurement);
+    }
+    let collateral_too_old = info
+        .tcb_evaluation_data_number
+        .is_some_and(|number| policy.check_collateral(Some(number)).is_err());
+    let tcb_revoked = policy.tcb_confidence.get(info.tcb_status).is_none()
+        || !info.tcb_status.is_at_least(policy.minimum_tcb_status)
+        || info
+            .advisory_ids
+            .iter()
+            .any(|advisory| policy.denied_advisories.contains(advisory))
+        || collateral_too_old;
+    tcb_revoked.then_some(Revocation::Tcb)
+}
+
 /// Judges the evaluation number of a registration's DCAP collateral (`None` without any):
 /// at least the policy's minimum, and no older than the collateral the worker last attested
 /// with (older collateral that still verifies may not list an advisory denied since, so a

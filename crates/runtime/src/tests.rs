@@ -259,6 +259,7 @@ fn every_variant_of_every_module_error_has_a_distinct_listed_code() {
         GatekeeperError::MalformedMessage("x".into()),
         GatekeeperError::Corrupted("x".into()),
         GatekeeperError::Banned("x".into()),
+        GatekeeperError::Revoked("x".into(), crate::registry::Revocation::Tcb),
     ]);
     assert_codes(&[
         PeersError::TooLong { len: 70, max: 64 },

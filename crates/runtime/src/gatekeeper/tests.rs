@@ -741,3 +741,70 @@ fn a_retired_epochs_shares_are_purged_a_bounded_number_per_block() {
         "the epoch left the purge list"
     );
 }
+
+#[test]
+fn a_platform_the_policy_revoked_since_registration_gets_no_keys() {
+    let mut chain = TestChain::new();
+    // w1's platform is affected by an advisory; w3 runs an older build the policy still
+    // allows; w2 is neither.
+    let w1 = worker_identity("w1");
+    let registration = chain.registration_with(&w1, &key("eve").account(), |report| {
+        report.advisory_ids = vec!["INTEL-SA-00615".into()];
+    });
+    assert_eq!(chain.register(&key("eve"), registration).error, None);
+    let w2 = chain.worker("w2", &key("eve"));
+    let older_build = phalanx_attestation::measure_worker_binary(b"older worker");
+    let mut policy = registry::policy(&chain.state).expect("policy");
+    policy.allowed_measurements.push(older_build);
+    registry::set_policy(&mut chain.state, &policy);
+    let w3 = worker_identity("w3");
+    let registration = chain.registration_with(&w3, &key("eve").account(), |report| {
+        report.measurement = older_build;
+    });
+    assert_eq!(chain.register(&key("eve"), registration).error, None);
+    // Then governance denies the advisory and withdraws the older build.
+    policy.denied_advisories = vec!["INTEL-SA-00615".into()];
+    policy.allowed_measurements.retain(|m| *m != older_build);
+    registry::set_policy(&mut chain.state, &policy);
+    let revoked = |who: &Keypair, why| {
+        Some(code(GatekeeperError::Revoked(
+            hex::encode(who.account().0),
+            why,
+        )))
+    };
+    let appoint = |chain: &mut TestChain, who: &Keypair| {
+        chain
+            .root(PrivilegedCall::AppointGatekeeper(who.account().0))
+            .error
+    };
+    assert_eq!(
+        appoint(&mut chain, &w1),
+        revoked(&w1, registry::Revocation::Tcb)
+    );
+    assert_eq!(
+        appoint(&mut chain, &w3),
+        revoked(&w3, registry::Revocation::Measurement)
+    );
+    assert_eq!(appoint(&mut chain, &w2), None);
+    assert_eq!(chain.root(PrivilegedCall::CreateCluster).error, None);
+    let add = |chain: &mut TestChain, who: &Keypair| {
+        chain
+            .root(PrivilegedCall::AddClusterWorker {
+                cluster: 0,
+                worker: who.account().0,
+            })
+            .error
+    };
+    assert_eq!(
+        add(&mut chain, &w1),
+        revoked(&w1, registry::Revocation::Tcb)
+    );
+    assert_eq!(
+        add(&mut chain, &w3),
+        revoked(&w3, registry::Revocation::Measurement)
+    );
+    assert_eq!(add(&mut chain, &w2), None);
+    assert_eq!(is_appointed(&chain.state, &w1.account().0), Ok(false));
+    assert!(!is_member(&chain.state, 0, &w1.account().0));
+    chain.end_block();
+}
