@@ -492,8 +492,10 @@ fn request_next_epoch(state: &mut State, ctx: &BlockContext, events: &mut Vec<Ev
     Ok(())
 }
 
-/// Refuses a worker whose platform the policy in force no longer accepts: keys go only to
-/// platforms the chain would register today.
+/// Refuses a worker whose recorded measurement, TCB status, advisories or collateral number the
+/// policy in force no longer accepts ([`registry::revocation`]). Not re-checked here: the
+/// simulated roots and debug flag (a record keeps neither signer nor debug) and the
+/// attestation's age.
 fn judge(state: &State, info: &registry::WorkerInfo) -> Result {
     let policy = registry::policy(state)?;
     match registry::revocation(&policy, info) {

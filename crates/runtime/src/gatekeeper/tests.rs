@@ -766,6 +766,16 @@ fn a_platform_the_policy_revoked_since_registration_gets_no_keys() {
     policy.denied_advisories = vec!["INTEL-SA-00615".into()];
     policy.allowed_measurements.retain(|m| *m != older_build);
     registry::set_policy(&mut chain.state, &policy);
+    // The reasons (the receipt's code names none): w1's TCB, w3's build.
+    let judged = |who: &Keypair| {
+        let info = registry::worker(&chain.state, &who.account().0)
+            .expect("read")
+            .expect("registered");
+        registry::revocation(&policy, &info)
+    };
+    assert_eq!(judged(&w1), Some(registry::Revocation::Tcb));
+    assert_eq!(judged(&w3), Some(registry::Revocation::Measurement));
+    assert_eq!(judged(&w2), None);
     let revoked = |who: &Keypair, why| {
         Some(code(GatekeeperError::Revoked(
             hex::encode(who.account().0),
@@ -804,7 +814,9 @@ fn a_platform_the_policy_revoked_since_registration_gets_no_keys() {
         revoked(&w3, registry::Revocation::Measurement)
     );
     assert_eq!(add(&mut chain, &w2), None);
-    assert_eq!(is_appointed(&chain.state, &w1.account().0), Ok(false));
-    assert!(!is_member(&chain.state, 0, &w1.account().0));
+    for who in [&w1, &w3] {
+        assert_eq!(is_appointed(&chain.state, &who.account().0), Ok(false));
+        assert!(!is_member(&chain.state, 0, &who.account().0));
+    }
     chain.end_block();
 }
